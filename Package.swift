@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Squeeze",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "squeeze", targets: ["squeeze"]),
+        .library(name: "Compute", targets: ["Compute"]),
+        .library(name: "Queue", targets: ["Queue"]),
+        .library(name: "Worker", targets: ["Worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CRedis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .target(
+            name: "Compute",
+            dependencies: ["CBLAS", .product(name: "Yams", package: "Yams")],
+            swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Worker", dependencies: ["Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(
+            name: "squeeze",
+            dependencies: ["Worker", "Queue", "Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SqueezeCLITests", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,114 @@
+import Foundation
+
+/// A model on disk: one safetensors file, a sharded index, or a directory holding either plus
+/// config and tokenizer files (which are carried over to outputs).
+public struct ModelSource: Sendable {
+    /// One shard: its file name (as in the output) and absolute path.
+    public struct Shard: Sendable {
+        public let name: String
+        public let path: String
+    }
+
+    public let path: String
+    public let shards: [Shard]
+    /// Files beside the weights (config.json, tokenizer files) to copy into outputs.
+    public let extraFiles: [String]
+    /// The sharded index file, when the model has one.
+    public let indexFile: String?
+
+    public static let indexName = "model.safetensors.index.json"
+
+    /// Resolves `path` into shards without reading tensor data.
+    public init(path rawPath: String) throws {
+        let path = URL(fileURLWithPath: rawPath).standardizedFileURL.path
+        self.path = path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ComputeError(.notFound, "model not found", file: rawPath)
+        }
+        if isDir.boolValue {
+            let entries = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+            var extras = [String]()
+            for e in entries where !e.hasSuffix(".safetensors") && e != Self.indexName && !e.hasPrefix(".") {
+                let full = path + "/" + e
+                var d: ObjCBool = false
+                if FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue,
+                   e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") {
+                    extras.append(full)
+                }
+            }
+            extraFiles = extras
+            if entries.contains(Self.indexName) {
+                indexFile = path + "/" + Self.indexName
+                shards = try Self.shards(fromIndex: indexFile!)
+            } else if entries.contains("model.safetensors") {
+                indexFile = nil
+                shards = [Shard(name: "model.safetensors", path: path + "/model.safetensors")]
+            } else {
+                let st = entries.filter { $0.hasSuffix(".safetensors") }
+                guard st.count == 1 else {
+                    throw ComputeError(.notFound, st.isEmpty ? "directory has no .safetensors file" : "directory has \(st.count) .safetensors files and no \(Self.indexName)", file: rawPath)
+                }
+                indexFile = nil
+                shards = [Shard(name: st[0], path: path + "/" + st[0])]
+            }
+        } else if path.hasSuffix(".index.json") {
+            indexFile = path
+            extraFiles = []
+            shards = try Self.shards(fromIndex: path)
+        } else {
+            indexFile = nil
+            extraFiles = []
+            shards = [Shard(name: "model.safetensors", path: path)]
+        }
+    }
+
+    private static func shards(fromIndex file: String) throws -> [Shard] {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ComputeError(.io, "cannot read index", file: file) }
+        let root: JSONValue
+        do { root = try JSONParser.parse([UInt8](data), maxDepth: 8) } catch {
+            throw ComputeError(.corruptHeader, "index: \(error)", file: file)
+        }
+        guard case .object(let map)? = root["weight_map"] else { throw ComputeError(.corruptHeader, "index has no weight_map object", file: file) }
+        var names = [String]()
+        for (tensor, v) in map {
+            guard let s = v.stringValue, !s.isEmpty, !s.contains("/"), s != "..", s != "." else {
+                throw ComputeError(.corruptHeader, "weight_map entry must be a plain file name in the same directory", file: file, tensor: tensor)
+            }
+            if !names.contains(s) { names.append(s) }
+        }
+        guard !names.isEmpty else { throw ComputeError(.corruptHeader, "weight_map is empty", file: file) }
+        let dir = (file as NSString).deletingLastPathComponent
+        return names.sorted().map { Shard(name: $0, path: dir + "/" + $0) }
+    }
+
+    /// Reads every shard's header only (cheap; used at submit). Checks names are unique across shards.
+    public func readHeaders() throws -> [(shard: Shard, header: SafeTensorsHeader)] {
+        var seen = Set<String>()
+        return try shards.map { s in
+            let h = try SafeTensorsHeader.read(path: s.path)
+            for t in h.tensors where !seen.insert(t.name).inserted {
+                throw ComputeError(.corruptHeader, "tensor appears in more than one shard", file: s.path, tensor: t.name)
+            }
+            return (s, h)
+        }
+    }
+}
+
+extension ModelSource {
+    /// One checksum for the whole model: the file's SHA-256 for one shard, else the SHA-256 of
+    /// the sorted `name sha256` lines of every shard.
+    public static func combinedChecksum(_ byShard: [String: String]) -> String {
+        if byShard.count == 1 { return byShard.first!.value }
+        var h = SHA256()
+        for (k, v) in byShard.sorted(by: { $0.key < $1.key }) { h.update(Array("\(k) \(v)\n".utf8)) }
+        return h.finalizeHex()
+    }
+
+    /// SHA-256 of every shard file, by shard name.
+    public func shardChecksums() throws -> [String: String] {
+        var out = [String: String]()
+        for s in shards { out[s.name] = try FileOps.sha256(ofFile: s.path) }
+        return out
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// `manifest.json` of an artifact directory: recipe, input and output checksums, per-layer metrics, versions, timings.
+public enum Manifest {
+    public static let fileName = "manifest.json"
+    public static let toolVersion = "0.1.0"
+
+    /// Writes the manifest (fsynced) and returns its record.
+    public static func write(dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
+                             threads: Int, extra: [String: String] = [:]) throws -> OutputRecord {
+        var m: [String: Any] = [
+            "tool": "squeeze",
+            "version": toolVersion,
+            "recipe": try JSONSerialization.jsonObject(with: Data(recipe.canonicalJSON.utf8)),
+            "input": ["path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256],
+            "outputs": result.outputs.map { ["path": $0.path, "bytes": $0.bytes, "sha256": $0.sha256, "format": $0.format] },
+            "layers": result.units.map { u -> [String: Any] in
+                ["tensor": u.tensor, "dtype": u.dtype, "shape": u.shape, "numel": u.numel, "targeted": u.targeted,
+                 "sparsity": u.sparsity, "bits": u.bits, "relative_error": u.relativeError.map { $0 as Any } ?? NSNull(),
+                 "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut]
+            },
+            "timings": ["total_s": result.elapsedSeconds, "threads": threads],
+        ]
+        for (k, v) in extra { m[k] = v }
+        let data = try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys])
+        let sha = try FileOps.writeFile(dir + "/" + fileName, data)
+        return OutputRecord(path: fileName, bytes: Int64(data.count), sha256: sha, format: "manifest")
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+extension Recipe {
+    /// Canonical JSON (stable key order), as stored in `jobs.recipe` and `manifest.json`.
+    public var canonicalJSON: String {
+        "{\"stages\":[" + stages.map { $0.canonicalJSON }.joined(separator: ",") + "]}"
+    }
+}
+
+extension Stage {
+    var canonicalJSON: String {
+        switch self {
+        case .prune(let p):
+            var fields = [String]()
+            switch p.method {
+            case .magnitude(let s): fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
+            case .nm(let n, let m): fields += ["\"method\":\"nm\"", "\"n\":\(n)", "\"m\":\(m)"]
+            }
+            fields.append("\"targets\":[" + p.selector.targets.map(jsonString).joined(separator: ",") + "]")
+            fields.append("\"ignore\":[" + p.selector.ignore.map(jsonString).joined(separator: ",") + "]")
+            return "{\"prune\":{" + fields.joined(separator: ",") + "}}"
+        case .export(let e):
+            var fields = ["\"format\":\"\(e.format.rawValue)\""]
+            if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }
+            return "{\"export\":{" + fields.joined(separator: ",") + "}}"
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// A compression recipe: stages applied in order to the tensors their patterns select.
+public struct Recipe: Equatable, Sendable {
+    public var stages: [Stage]
+
+    public init(stages: [Stage]) { self.stages = stages }
+
+    /// The prune stages, in order.
+    public var pruneStages: [PruneStage] { stages.compactMap { if case .prune(let p) = $0 { return p }; return nil } }
+    /// The export stages, in order.
+    public var exportStages: [ExportStage] { stages.compactMap { if case .export(let e) = $0 { return e }; return nil } }
+}
+
+/// One recipe stage.
+public enum Stage: Equatable, Sendable {
+    case prune(PruneStage)
+    case export(ExportStage)
+}
+
+/// Tensor selection by glob patterns on names (`*` and `?` match any character, dots included).
+public struct TensorSelector: Equatable, Sendable {
+    public var targets: [String]
+    public var ignore: [String]
+
+    public init(targets: [String], ignore: [String] = []) {
+        self.targets = targets
+        self.ignore = ignore
+    }
+
+    public func matches(_ name: String) -> Bool {
+        targets.contains { Glob.match($0, name) } && !ignore.contains { Glob.match($0, name) }
+    }
+}
+
+/// `prune`: magnitude (exact fraction of zeros per tensor) or N:M semi-structured along the last dimension.
+public struct PruneStage: Equatable, Sendable {
+    public enum Method: Equatable, Sendable {
+        case magnitude(sparsity: Double)
+        case nm(n: Int, m: Int)
+    }
+    public var method: Method
+    public var selector: TensorSelector
+
+    public init(method: Method, selector: TensorSelector) {
+        self.method = method
+        self.selector = selector
+    }
+}
+
+/// `export`: an output file format.
+public struct ExportStage: Equatable, Sendable {
+    public enum Format: String, Sendable, CaseIterable { case safetensors }
+    public var format: Format
+    /// Optional output file name (default: the input's shard names, `model.safetensors` for one file).
+    public var dtype: DType?
+
+    public init(format: Format, dtype: DType? = nil) {
+        self.format = format
+        self.dtype = dtype
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Yams
+
+/// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
+public enum RecipeParser {
+    public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
+    public static let implementedStages = ["prune", "export"]
+
+    /// Parses recipe text; every error names the path of the offending key.
+    public static func parse(_ text: String) throws -> Recipe {
+        let doc: Any?
+        do { doc = try Yams.load(yaml: text) } catch {
+            throw RecipeError("", "not valid YAML or JSON: \(String(describing: error).split(separator: "\n").first ?? "")")
+        }
+        guard let root = doc as? [String: Any] else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
+        try allowOnly(root, ["stages"], at: "")
+        guard let rawStages = root["stages"] else { throw RecipeError("stages", "is required") }
+        guard let list = rawStages as? [Any] else { throw RecipeError("stages", "must be a list") }
+        guard !list.isEmpty else { throw RecipeError("stages", "must have at least one stage") }
+        var stages = [Stage]()
+        for (i, raw) in list.enumerated() {
+            let path = "stages[\(i)]"
+            guard let m = raw as? [String: Any], m.count == 1, let (name, body) = m.first else {
+                throw RecipeError(path, "each stage is a mapping with exactly one key, the stage name (one of \(knownStages.joined(separator: ", ")))")
+            }
+            guard knownStages.contains(name) else {
+                throw RecipeError("\(path).\(name)", "unknown stage (expected one of \(knownStages.joined(separator: ", ")))")
+            }
+            guard implementedStages.contains(name) else {
+                throw RecipeError("\(path).\(name)", "stage is not supported by this version (supported: \(implementedStages.joined(separator: ", ")))")
+            }
+            let sp = "\(path).\(name)"
+            let fields: [String: Any]
+            if body == nil || body is NSNull { fields = [:] } else {
+                guard let f = body as? [String: Any] else { throw RecipeError(sp, "must be a mapping") }
+                fields = f
+            }
+            switch name {
+            case "prune": stages.append(.prune(try prune(fields, at: sp)))
+            case "export": stages.append(.export(try export(fields, at: sp)))
+            default: break
+            }
+        }
+        let recipe = Recipe(stages: stages)
+        guard !recipe.exportStages.isEmpty else {
+            throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
+        }
+        var formats = Set<String>()
+        for (i, e) in recipe.exportStages.enumerated() where !formats.insert(e.format.rawValue + (e.dtype?.rawValue ?? "")).inserted {
+            throw RecipeError("stages", "export #\(i + 1) repeats an earlier export of format \(e.format.rawValue)")
+        }
+        return recipe
+    }
+
+    /// Parses a recipe file.
+    public static func parse(file: String) throws -> Recipe {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw RecipeError("", "cannot read recipe file \(file)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw RecipeError("", "recipe file \(file) is not UTF-8") }
+        return try parse(text)
+    }
+
+    private static func allowOnly(_ m: [String: Any], _ keys: [String], at path: String) throws {
+        for k in m.keys.sorted() where !keys.contains(k) {
+            throw RecipeError(path.isEmpty ? k : "\(path).\(k)", "unknown key (allowed: \(keys.joined(separator: ", ")))")
+        }
+    }
+
+    private static func double(_ v: Any?, at path: String) throws -> Double? {
+        guard let v else { return nil }
+        if let b = v as? Bool { throw RecipeError(path, "\(b) is not a number") }
+        if let i = v as? Int { return Double(i) }
+        if let d = v as? Double { return d }
+        throw RecipeError(path, "\(v) is not a number")
+    }
+
+    private static func int(_ v: Any?, at path: String) throws -> Int? {
+        guard let v else { return nil }
+        if v is Bool { throw RecipeError(path, "\(v) is not an integer") }
+        if let i = v as? Int { return i }
+        throw RecipeError(path, "\(v) is not an integer")
+    }
+
+    private static func string(_ v: Any?, at path: String) throws -> String? {
+        guard let v else { return nil }
+        guard let s = v as? String else { throw RecipeError(path, "\(v) is not a string") }
+        return s
+    }
+
+    private static func patterns(_ v: Any?, at path: String) throws -> [String]? {
+        guard let v else { return nil }
+        if let s = v as? String { return [s] }
+        guard let a = v as? [Any] else { throw RecipeError(path, "must be a list of glob patterns") }
+        return try a.enumerated().map { i, p in
+            guard let s = p as? String, !s.isEmpty else { throw RecipeError("\(path)[\(i)]", "must be a non-empty string") }
+            return s
+        }
+    }
+
+    private static func selector(_ f: [String: Any], at path: String) throws -> TensorSelector {
+        let targets = try patterns(f["targets"], at: "\(path).targets") ?? ["*.weight"]
+        guard !targets.isEmpty else { throw RecipeError("\(path).targets", "must not be empty") }
+        return TensorSelector(targets: targets, ignore: try patterns(f["ignore"], at: "\(path).ignore") ?? [])
+    }
+
+    static func prune(_ f: [String: Any], at path: String) throws -> PruneStage {
+        try allowOnly(f, ["method", "sparsity", "n", "m", "targets", "ignore"], at: path)
+        let method = try string(f["method"], at: "\(path).method") ?? "magnitude"
+        let sel = try selector(f, at: path)
+        switch method {
+        case "magnitude":
+            guard let s = try double(f["sparsity"], at: "\(path).sparsity") else { throw RecipeError("\(path).sparsity", "is required for method magnitude") }
+            guard s >= 0 && s < 1 else { throw RecipeError("\(path).sparsity", "\(fmt(s)) is not in [0, 1)") }
+            if f["n"] != nil || f["m"] != nil { throw RecipeError(path, "n and m belong to method nm, not magnitude") }
+            return PruneStage(method: .magnitude(sparsity: s), selector: sel)
+        case "nm":
+            guard let n = try int(f["n"], at: "\(path).n") else { throw RecipeError("\(path).n", "is required for method nm") }
+            guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required for method nm") }
+            guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
+            guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
+            if f["sparsity"] != nil { throw RecipeError("\(path).sparsity", "is implied by n and m for method nm") }
+            return PruneStage(method: .nm(n: n, m: m), selector: sel)
+        default:
+            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm")
+        }
+    }
+
+    static func export(_ f: [String: Any], at path: String) throws -> ExportStage {
+        try allowOnly(f, ["format", "dtype"], at: path)
+        let fs = try string(f["format"], at: "\(path).format") ?? "safetensors"
+        guard let format = ExportStage.Format(rawValue: fs) else {
+            throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var dtype: DType?
+        if let ds = try string(f["dtype"], at: "\(path).dtype") {
+            guard let d = DType(rawValue: ds.uppercased()), d.isFloat16Or32 else {
+                throw RecipeError("\(path).dtype", "\(ds) is not one of F32, F16, BF16")
+            }
+            dtype = d
+        }
+        return ExportStage(format: format, dtype: dtype)
+    }
+
+    private static func fmt(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
+}

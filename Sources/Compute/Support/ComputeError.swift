@@ -1,0 +1,28 @@
+/// A typed Compute error with a stable code and the file / tensor / recipe path it concerns.
+public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: String, Sendable {
+        case io, notFound, corruptHeader, corruptData, unsupportedDType, shapeMismatch, invalidRecipe,
+             noMatchingTensors, pathNotAllowed, checksumMismatch, cancelled, internalError
+    }
+    public let code: Code
+    public let message: String
+    public let file: String?
+    public let tensor: String?
+
+    public init(_ code: Code, _ message: String, file: String? = nil, tensor: String? = nil) {
+        self.code = code
+        self.message = message
+        self.file = file
+        self.tensor = tensor
+    }
+
+    /// Permanent errors are a property of the input and recur on retry; I/O errors may not.
+    public var isPermanent: Bool { code != .io && code != .internalError }
+
+    public var description: String {
+        var parts = [String]()
+        if let f = file { parts.append(f) }
+        if let t = tensor { parts.append("tensor \(t)") }
+        return (parts.isEmpty ? "" : parts.joined(separator: ": ") + ": ") + message
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// A file written sequentially with its SHA-256 computed on the way; `finish()` fsyncs it.
+public final class OutputFile {
+    public let path: String
+    private var fd: Int32
+    private var hasher = SHA256()
+    public private(set) var bytesWritten: Int64 = 0
+    public private(set) var sha256Hex: String?
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ComputeError(.io, "cannot create: \(String(cString: strerror(errno)))", file: path) }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw ComputeError(.internalError, "write after finish", file: path) }
+        hasher.update(bytes)
+        var off = 0
+        while off < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + off, min(bytes.count - off, 1 << 26))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ComputeError(.io, "write failed: \(String(cString: strerror(errno)))", file: path)
+            }
+            off += n
+        }
+        bytesWritten += Int64(bytes.count)
+    }
+
+    public func write(_ data: Data) throws { try data.withUnsafeBytes { try write($0) } }
+
+    /// fsyncs and closes; returns the file's SHA-256 (hex).
+    @discardableResult
+    public func finish() throws -> String {
+        if let s = sha256Hex { return s }
+        guard fsync(fd) == 0 else { throw ComputeError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
+        guard close(fd) == 0 else { fd = -1; throw ComputeError(.io, "close failed: \(String(cString: strerror(errno)))", file: path) }
+        fd = -1
+        let s = hasher.finalizeHex()
+        sha256Hex = s
+        return s
+    }
+}
+
+/// Filesystem helpers for atomic publication.
+public enum FileOps {
+    /// fsyncs a directory so renames and new entries in it are durable.
+    public static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ComputeError(.io, "cannot open directory: \(String(cString: strerror(errno)))", file: path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ComputeError(.io, "fsync of directory failed: \(String(cString: strerror(errno)))", file: path) }
+    }
+
+    /// Creates a directory and its parents.
+    public static func makeDirectory(_ path: String) throws {
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw ComputeError(.io, "cannot create directory: \((error as NSError).localizedDescription)", file: path)
+        }
+    }
+
+    /// Writes a small file completely and fsyncs it; returns its SHA-256.
+    @discardableResult
+    public static func writeFile(_ path: String, _ data: Data) throws -> String {
+        let f = try OutputFile(path: path)
+        try f.write(data)
+        return try f.finish()
+    }
+
+    /// SHA-256 of a file, streamed through mmap.
+    public static func sha256(ofFile path: String) throws -> String {
+        let m = try MappedFile(path: path)
+        var h = SHA256()
+        var off = 0
+        let chunk = 1 << 24
+        while off < m.size {
+            let n = min(chunk, m.size - off)
+            h.update(UnsafeRawBufferPointer(rebasing: m.bytes[off..<(off + n)]))
+            m.release(offset: off, count: n)
+            off += n
+        }
+        return h.finalizeHex()
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+/// A job to insert at submit time.
+public struct NewJob: Sendable {
+    public var kind: String
+    public var recipeJSON: String
+    public var inputPath: String
+    public var inputSHA256: String?
+    public var inputBytes: Int64?
+    public var priority: Int = 0
+    public var maxAttempts: Int = 3
+    public var delaySeconds: Double = 0
+    public var idempotencyKey: String?
+    public var memoryEstimate: Int64?
+    public var unitsTotal: Int?
+
+    public init(kind: String, recipeJSON: String, inputPath: String) {
+        self.kind = kind
+        self.recipeJSON = recipeJSON
+        self.inputPath = inputPath
+    }
+}
+
+/// What submit did with one job: inserted, or found already present by idempotency key.
+public struct SubmittedJob: Sendable {
+    public let id: UUID
+    public let existed: Bool
+    public let score: Double
+    public let due: Bool
+}
+
+/// A job this worker holds: the claim's fencing token is `attempt`.
+public struct ClaimedJob: Sendable {
+    public let id: UUID
+    public let attempt: Int
+    public let kind: String
+    public let recipeJSON: String
+    public let inputPath: String
+    public let inputSHA256: String?
+    public let maxAttempts: Int
+    public let releases: Int
+    public let memoryEstimate: Int64?
+}
+
+/// One file of a published artifact.
+public struct ArtifactRecord: Sendable, Codable {
+    public let path: String
+    public let bytes: Int64
+    public let sha256: String
+    public let format: String
+
+    public init(path: String, bytes: Int64, sha256: String, format: String) {
+        self.path = path
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.format = format
+    }
+}
+
+/// Per-tensor metrics as stored in `layer_metrics`.
+public struct LayerMetricRecord: Sendable, Codable {
+    public let tensor: String
+    public let unitIndex: Int
+    public let dtype: String
+    public let numel: Int64
+    public let sparsity: Double
+    public let bits: Double
+    public let relativeError: Double?
+    public let elapsedMS: Double
+    public let bytesIn: Int64
+    public let bytesOut: Int64
+
+    public init(tensor: String, unitIndex: Int, dtype: String, numel: Int64, sparsity: Double, bits: Double,
+                relativeError: Double?, elapsedMS: Double, bytesIn: Int64, bytesOut: Int64) {
+        self.tensor = tensor
+        self.unitIndex = unitIndex
+        self.dtype = dtype
+        self.numel = numel
+        self.sparsity = sparsity
+        self.bits = bits
+        self.relativeError = relativeError
+        self.elapsedMS = elapsedMS
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+    }
+}
+
+/// How a failed attempt ended.
+public enum FailureOutcome: String, Sendable {
+    case retry = "queued", failed, dead
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+extension JobStore {
+    /// Claims a queued, due job for `workerID` (`queued → running`, attempt + 1); nil if someone else has it.
+    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double) throws -> ClaimedJob? {
+        let rows = try db.query("""
+            WITH c AS (
+                UPDATE jobs SET state = 'running', attempt = attempt + 1, worker_id = $2,
+                       lease_until = now() + make_interval(secs => $3), started_at = coalesce(started_at, now()),
+                       updated_at = now(), error = NULL, error_code = NULL
+                WHERE id = $1 AND state = 'queued' AND run_after <= now() AND NOT cancel_requested
+                RETURNING id, attempt, kind, recipe::text AS recipe, input_path, input_sha256, max_attempts, releases,
+                          memory_estimate
+            ), a AS (
+                INSERT INTO job_attempts (job_id, attempt, worker_id) SELECT id, attempt, $2 FROM c
+            ), e AS (
+                INSERT INTO job_events (job_id, attempt, kind, detail)
+                SELECT id, attempt, 'claimed', jsonb_build_object('worker', $2::text) FROM c
+            )
+            SELECT * FROM c
+            """, [id, workerID, leaseSeconds])
+        guard let r = rows.first else { return nil }
+        return ClaimedJob(id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
+                          recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
+                          inputSHA256: try r.decode("input_sha256", as: String?.self), maxAttempts: try r.decode("max_attempts"),
+                          releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self))
+    }
+
+    /// Renews the leases this worker still holds; returns, per job it still holds, whether cancel was requested.
+    /// A job missing from the result has been lost (reaped, cancelled or taken over): stop it.
+    public func renew(_ db: PostgresConnection, leases: [(id: UUID, attempt: Int)], leaseSeconds: Double) throws -> [UUID: Bool] {
+        if leases.isEmpty { return [:] }
+        let rows = try db.query("""
+            UPDATE jobs j SET lease_until = now() + make_interval(secs => $3), updated_at = now()
+            FROM unnest($1::uuid[], $2::int[]) AS r(id, attempt)
+            WHERE j.id = r.id AND j.attempt = r.attempt AND j.state = 'running'
+            RETURNING j.id, j.cancel_requested
+            """, [leases.map(\.id), leases.map(\.attempt), leaseSeconds])
+        var out = [UUID: Bool]()
+        for r in rows { out[try r.decode("id")] = try r.decode("cancel_requested") }
+        return out
+    }
+
+    /// Records one finished unit (metrics and optional checkpoint), fenced; false if the lease is lost.
+    public func recordUnit(_ db: PostgresConnection, job: UUID, attempt: Int, metric: LayerMetricRecord,
+                           checkpoint: (file: String, sha256: String, bytes: Int64)? = nil) throws -> Bool {
+        let rows = try db.query("""
+            WITH f AS (
+                UPDATE jobs SET units_done = units_done + 1, updated_at = now()
+                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
+            ), m AS (
+                INSERT INTO layer_metrics (job_id, tensor, attempt, unit_index, dtype, numel, sparsity, bits, relative_error,
+                                           elapsed_ms, bytes_in, bytes_out)
+                SELECT id, $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM f
+                ON CONFLICT (job_id, tensor) DO UPDATE SET attempt = excluded.attempt, unit_index = excluded.unit_index,
+                    dtype = excluded.dtype, numel = excluded.numel, sparsity = excluded.sparsity, bits = excluded.bits,
+                    relative_error = excluded.relative_error, elapsed_ms = excluded.elapsed_ms,
+                    bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out, created_at = now()
+            ), c AS (
+                INSERT INTO job_checkpoints (job_id, unit, file, sha256, bytes, attempt)
+                SELECT id, $3, $13, $14, $15, $2 FROM f WHERE $13::text IS NOT NULL
+                ON CONFLICT (job_id, unit) DO UPDATE SET file = excluded.file, sha256 = excluded.sha256,
+                    bytes = excluded.bytes, attempt = excluded.attempt, created_at = now()
+            )
+            SELECT id FROM f
+            """, [job, attempt, metric.tensor, metric.unitIndex, metric.dtype, metric.numel, metric.sparsity, metric.bits,
+                  metric.relativeError, metric.elapsedMS, metric.bytesIn, metric.bytesOut,
+                  checkpoint?.file, checkpoint?.sha256, checkpoint?.bytes])
+        return !rows.isEmpty
+    }
+
+    /// Sets the number of units a running job has (fenced).
+    public func setUnitsTotal(_ db: PostgresConnection, job: UUID, attempt: Int, total: Int, done: Int) throws -> Bool {
+        !(try db.query("""
+            UPDATE jobs SET units_total = $3, units_done = $4, updated_at = now()
+            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
+            """, [job, attempt, total, done])).isEmpty
+    }
+
+    /// Marks the job succeeded and records its artifacts in one transaction; false if fenced out.
+    public func complete(_ db: PostgresConnection, job: UUID, attempt: Int, workerID: String, outputPath: String?,
+                         artifacts: [ArtifactRecord]) throws -> Bool {
+        try db.transaction { tx in
+            let done = try tx.query("""
+                UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_until = NULL,
+                       output_path = $3, error = NULL, error_code = NULL
+                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
+                """, [job, attempt, outputPath])
+            if done.isEmpty { return false }
+            if !artifacts.isEmpty {
+                try tx.query("""
+                    INSERT INTO artifacts (job_id, attempt, path, bytes, sha256, format)
+                    SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[])
+                    """, [job, attempt, artifacts.map(\.path), artifacts.map(\.bytes), artifacts.map(\.sha256), artifacts.map(\.format)])
+            }
+            try tx.query("""
+                UPDATE job_attempts SET ended_at = now(), outcome = 'succeeded' WHERE job_id = $1 AND attempt = $2
+                """, [job, attempt])
+            try tx.query("""
+                INSERT INTO job_events (job_id, attempt, kind, detail)
+                VALUES ($1, $2, 'succeeded', jsonb_build_object('worker', $3::text, 'artifacts', $4::int))
+                """, [job, attempt, workerID, artifacts.count])
+            try tx.query("UPDATE workers SET jobs_done = jobs_done + 1 WHERE id = $1", [workerID])
+            return true
+        }
+    }
+
+    /// Ends a failed attempt: permanent errors fail the job, transient ones retry after `backoffSeconds`
+    /// or make it dead once attempts are spent. Nil if fenced out.
+    public func fail(_ db: PostgresConnection, job: UUID, attempt: Int, code: String, message: String, permanent: Bool,
+                     backoffSeconds: Double) throws -> FailureOutcome? {
+        let rows = try db.query("""
+            WITH u AS (
+                UPDATE jobs SET
+                    state = CASE WHEN $5 THEN 'failed' WHEN attempt - releases >= max_attempts THEN 'dead' ELSE 'queued' END,
+                    run_after = CASE WHEN $5 OR attempt - releases >= max_attempts THEN run_after
+                                     ELSE now() + make_interval(secs => $6) END,
+                    finished_at = CASE WHEN $5 OR attempt - releases >= max_attempts THEN now() END,
+                    lease_until = NULL, worker_id = NULL, error = $4, error_code = $3, updated_at = now()
+                WHERE id = $1 AND attempt = $2 AND state = 'running'
+                RETURNING id, attempt, state
+            ), a AS (
+                UPDATE job_attempts ja SET ended_at = now(), error = $4,
+                       outcome = CASE u.state WHEN 'queued' THEN 'retry' ELSE u.state END
+                FROM u WHERE ja.job_id = u.id AND ja.attempt = u.attempt
+            ), e AS (
+                INSERT INTO job_events (job_id, attempt, kind, detail)
+                SELECT id, attempt, CASE state WHEN 'queued' THEN 'retry_scheduled' ELSE state END,
+                       jsonb_build_object('code', $3::text, 'error', $4::text, 'backoff_s', $6::float8)
+                FROM u
+            )
+            SELECT state FROM u
+            """, [job, attempt, code, message, permanent, backoffSeconds])
+        guard let s = rows.first?["state"] else { return nil }
+        return FailureOutcome(rawValue: s)
+    }
+
+    /// Gives a job back at once (graceful drain): `running → queued`, not counted against max_attempts.
+    public func release(_ db: PostgresConnection, job: UUID, attempt: Int, reason: String) throws -> SubmittedJob? {
+        let rows = try db.query("""
+            WITH u AS (
+                UPDATE jobs SET state = 'queued', releases = releases + 1, run_after = now(), lease_until = NULL,
+                       worker_id = NULL, updated_at = now()
+                WHERE id = $1 AND attempt = $2 AND state = 'running'
+                RETURNING id, attempt, priority, seq
+            ), a AS (
+                UPDATE job_attempts ja SET ended_at = now(), outcome = 'released', error = $3
+                FROM u WHERE ja.job_id = u.id AND ja.attempt = u.attempt
+            ), e AS (
+                INSERT INTO job_events (job_id, attempt, kind, detail)
+                SELECT id, attempt, 'released', jsonb_build_object('reason', $3::text) FROM u
+            )
+            SELECT id, priority, seq, true AS due FROM u
+            """, [job, attempt, reason])
+        guard let r = rows.first else { return nil }
+        return SubmittedJob(id: try r.decode("id"), existed: true,
+                            score: RedisTransport.score(priority: try r.decode("priority"), seq: try r.decode("seq")), due: true)
+    }
+
+    /// Ends a running job whose cancellation was requested (fenced).
+    public func markCancelled(_ db: PostgresConnection, job: UUID, attempt: Int) throws -> Bool {
+        !(try db.query("""
+            WITH u AS (
+                UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_until = NULL, updated_at = now()
+                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id, attempt
+            ), a AS (
+                UPDATE job_attempts ja SET ended_at = now(), outcome = 'cancelled' FROM u
+                WHERE ja.job_id = u.id AND ja.attempt = u.attempt
+            ), e AS (
+                INSERT INTO job_events (job_id, attempt, kind) SELECT id, attempt, 'cancelled' FROM u
+            )
+            SELECT id FROM u
+            """, [job, attempt])).isEmpty
+    }
+
+    /// Appends a free-form event for a job (not fenced: events are an audit log).
+    public func event(_ db: PostgresConnection, job: UUID, attempt: Int, kind: String, detailJSON: String = "{}") throws {
+        try db.query("INSERT INTO job_events (job_id, attempt, kind, detail) VALUES ($1, $2, $3, $4::jsonb)",
+                     [job, attempt, kind, detailJSON])
+    }
+}

@@ -1,0 +1,57 @@
+import Compute
+import Foundation
+
+/// Staging and atomic publication under the artifact root:
+/// `<root>/staging/<job>-attempt-<n>-<pid>/` → rename → `<root>/artifacts/<job>/attempt-<n>/`.
+public struct ArtifactPublisher: Sendable {
+    public let root: String
+
+    /// `root` must exist; it is resolved to a real path so nothing is written outside it.
+    public init(root: String) throws {
+        guard let real = realpath(root, nil) else {
+            throw ComputeError(.io, "artifact root does not exist or is not accessible: \(String(cString: strerror(errno)))", file: root)
+        }
+        self.root = String(cString: real)
+        free(real)
+    }
+
+    public func stagingDir(job: UUID, attempt: Int) -> String {
+        "\(root)/staging/\(job.uuidString.lowercased())-attempt-\(attempt)-\(getpid())"
+    }
+
+    /// Relative path of a published attempt directory.
+    public func relativeAttemptDir(job: UUID, attempt: Int) -> String {
+        "artifacts/\(job.uuidString.lowercased())/attempt-\(attempt)"
+    }
+
+    /// Creates an empty staging directory (removing leftovers of this same attempt).
+    public func prepareStaging(job: UUID, attempt: Int) throws -> String {
+        let dir = stagingDir(job: job, attempt: attempt)
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileOps.makeDirectory(dir)
+        return dir
+    }
+
+    /// fsyncs the staging directory and renames it into place; returns the published path.
+    public func publish(staging: String, job: UUID, attempt: Int) throws -> String {
+        try FileOps.fsyncDirectory(staging)
+        let parent = "\(root)/artifacts/\(job.uuidString.lowercased())"
+        try FileOps.makeDirectory(parent)
+        let dest = "\(root)/\(relativeAttemptDir(job: job, attempt: attempt))"
+        if FileManager.default.fileExists(atPath: dest) {
+            // A previous process of this same attempt published and died before committing: replace it.
+            try FileManager.default.removeItem(atPath: dest)
+        }
+        guard rename(staging, dest) == 0 else {
+            throw ComputeError(.io, "cannot publish artifact: rename failed: \(String(cString: strerror(errno)))", file: dest)
+        }
+        try FileOps.fsyncDirectory(parent)
+        return dest
+    }
+
+    /// Removes a directory we created (staging, or a published attempt that lost its fence).
+    public func discard(_ path: String) {
+        guard path.hasPrefix(root + "/") else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

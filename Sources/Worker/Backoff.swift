@@ -1,0 +1,18 @@
+import Foundation
+
+/// Exponential backoff with ±25% jitter: base × 2^(n−1), capped.
+public struct Backoff: Sendable {
+    public var base: Double
+    public var cap: Double
+
+    public init(base: Double = 2, cap: Double = 300) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// Delay before retry number `n` (1-based).
+    public func delay(_ n: Int) -> Double {
+        let raw = min(cap, base * pow(2, Double(max(0, n - 1))))
+        return raw * Double.random(in: 0.75...1.25)
+    }
+}

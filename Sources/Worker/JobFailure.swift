@@ -1,0 +1,31 @@
+import Compute
+import Foundation
+import Queue
+
+/// Why a job stopped without succeeding, and whether retrying can help.
+enum JobStop: Error {
+    case cancelled
+    case leaseLost
+    case draining
+}
+
+/// Classifies errors into (code, message, permanent).
+enum ErrorClassifier {
+    static func classify(_ error: Error) -> (code: String, message: String, permanent: Bool) {
+        switch error {
+        case let e as ComputeError: return (e.code.rawValue, e.description, e.isPermanent)
+        case let e as RecipeError: return ("invalid_recipe", "recipe: \(e.description)", true)
+        case let e as PostgresError: return ("database", e.description, false)
+        case let e as RedisError: return ("redis", e.description, false)
+        case let e as NoopFailure: return ("planned_failure", e.description, false)
+        default: return ("internal", String(describing: error), false)
+        }
+    }
+}
+
+/// The diagnostic noop job's planned failure.
+struct NoopFailure: Error, CustomStringConvertible {
+    let attempt: Int
+    let of: Int
+    var description: String { "noop: planned failure on attempt \(attempt) (fails the first \(of) attempts)" }
+}

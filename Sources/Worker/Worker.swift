@@ -1,0 +1,193 @@
+import Compute
+import Foundation
+import Queue
+
+/// A worker process: claims jobs hinted by Redis, holds their leases, runs them, publishes artifacts.
+///
+/// Threads, not the Swift cooperative pool: the claim loop (main thread, Redis connection 1),
+/// the supervisor (leases, heartbeat, reconciler; PostgreSQL connection 1), and one thread per
+/// running job sharing PostgreSQL connection 2 and Redis connection 2 under locks.
+public final class Worker: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var databaseURL: String
+        public var redisURL: String
+        public var redisPrefix = "squeeze"
+        public var artifactRoot: String
+        public var concurrency = 1
+        public var threads = ProcessInfo.processInfo.activeProcessorCount
+        public var leaseSeconds = 15.0
+        public var reconcileSeconds = 1.0
+        public var retryBaseSeconds = 2.0
+        public var exitWhenIdle = false
+        /// How far ahead a delayed or retrying job keeps an `--exit-when-idle` worker waiting.
+        public var idleHorizonSeconds = 60.0
+        public var maxMemory: Int64?
+        /// Seconds a draining worker waits for running jobs to reach a unit boundary.
+        public var drainTimeoutSeconds = 30.0
+        public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
+
+        public init(databaseURL: String, redisURL: String, artifactRoot: String) {
+            self.databaseURL = databaseURL
+            self.redisURL = redisURL
+            self.artifactRoot = artifactRoot
+        }
+    }
+
+    public let config: Configuration
+    let log: Log
+    let stop: StopFlag
+    let active = ActiveJobs()
+    let jobDB: SharedPostgres
+    let pushRedis: SharedRedis
+    let store = JobStore()
+    let publisher: ArtifactPublisher
+    private var skipUntil = [UUID: Date]()
+
+    public init(config: Configuration, log: Log, stop: StopFlag) throws {
+        self.config = config
+        self.log = log.with(("worker", config.id))
+        self.stop = stop
+        jobDB = SharedPostgres(url: config.databaseURL)
+        pushRedis = SharedRedis(url: config.redisURL, prefix: config.redisPrefix)
+        publisher = try ArtifactPublisher(root: config.artifactRoot)
+    }
+
+    /// Runs until stopped (signal) or, with `exitWhenIdle`, until there is nothing left to do.
+    public func run() throws {
+        try withRetry("register worker") {
+            try jobDB.with { db in
+                try WorkerRegistry().register(db, id: config.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
+                                              version: Manifest.toolVersion, concurrency: config.concurrency, threads: config.threads,
+                                              maxMemory: config.maxMemory)
+            }
+        }
+        log.info("worker started", ("concurrency", String(config.concurrency)), ("threads", String(config.threads)),
+                 ("lease_s", String(config.leaseSeconds)))
+        let supervisor = LeaseSupervisor(worker: self)
+        let supThread = Thread { supervisor.run() }
+        supThread.name = "squeeze-supervisor"
+        supThread.start()
+        defer { supervisor.stop() }
+
+        var popRedis: RedisConnection?
+        var popFailures = 0
+        var idleSince: Date?
+        while !stop.isSet {
+            guard active.waitForRoom(limit: config.concurrency, timeout: 1) else { continue }
+            if stop.isSet { break }
+            let id: UUID?
+            do {
+                if popRedis == nil { popRedis = try RedisConnection(url: config.redisURL, timeout: 5) }
+                id = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(timeout: 1)
+                popFailures = 0
+            } catch {
+                popFailures += 1
+                popRedis = nil
+                log.warning("redis unavailable; retrying", ("error", String(describing: error)))
+                Thread.sleep(forTimeInterval: min(5, 0.2 * pow(2, Double(min(popFailures, 5)))))
+                continue
+            }
+            guard let id else {
+                if config.exitWhenIdle, active.count == 0 {
+                    let since = idleSince ?? Date()
+                    idleSince = since
+                    if Date().timeIntervalSince(since) >= 1.5, (try? jobDB.with { try store.isIdle($0, horizon: config.idleHorizonSeconds) }) == true {
+                        log.info("idle: exiting")
+                        break
+                    }
+                }
+                continue
+            }
+            idleSince = nil
+            if let until = skipUntil[id], until > Date() { continue }
+            let claimed: ClaimedJob?
+            do {
+                claimed = try jobDB.with { try store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds) }
+            } catch {
+                // The hint is lost; the reconciler re-pushes queued jobs.
+                log.warning("claim failed", ("job_id", id.uuidString.lowercased()), ("error", String(describing: error)))
+                jobDB.close()
+                Thread.sleep(forTimeInterval: 0.5)
+                continue
+            }
+            guard let job = claimed else { continue }  // taken, cancelled or not due: drop the hint
+            if let max = config.maxMemory, let need = job.memoryEstimate, need > max {
+                // Too big for this worker: give it back for a bigger one and skip its hints for a while.
+                skipUntil[id] = Date().addingTimeInterval(30)
+                release(job, reason: "needs \(need) bytes, worker --max-memory is \(max)")
+                continue
+            }
+            let aj = ActiveJob(job: job, leaseSeconds: config.leaseSeconds)
+            active.add(aj)
+            let t = Thread { [self] in
+                JobExecutor(worker: self, active: aj).execute()
+                active.remove(job.id)
+            }
+            t.name = "squeeze-job"
+            t.stackSize = 8 << 20
+            t.start()
+        }
+        if stop.isSet { log.info("draining", ("running", String(active.count))) }
+        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "draining") }
+        if !active.waitEmpty(timeout: config.drainTimeoutSeconds) {
+            log.warning("drain timed out; leases will expire", ("running", String(active.count)))
+        }
+        supervisor.stop()
+        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "stopped") }
+        log.info("worker stopped")
+    }
+
+    /// Gives a job back to the queue at once and pushes its hint.
+    func release(_ job: ClaimedJob, reason: String) {
+        do {
+            let r = try withRetry("release", deadline: Date().addingTimeInterval(config.leaseSeconds)) {
+                try jobDB.with { try store.release($0, job: job.id, attempt: job.attempt, reason: reason) }
+            }
+            if let r { try? pushRedis.push([(r.id, r.score)]) }
+        } catch {
+            log.warning("release failed; the lease will expire", ("job_id", job.id.uuidString.lowercased()), ("error", String(describing: error)))
+        }
+    }
+
+    /// Retries transient database/Redis errors with backoff until `deadline`.
+    @discardableResult
+    func withRetry<T>(_ what: String, deadline: Date = .distantFuture, _ body: () throws -> T) throws -> T {
+        var n = 0
+        while true {
+            do { return try body() } catch {
+                let transient = (error as? PostgresError)?.isTransient ?? (error as? RedisError)?.isTransient ?? false
+                n += 1
+                let wait = min(2.0, 0.1 * pow(2, Double(n)))
+                guard transient, Date().addingTimeInterval(wait) < deadline, !(stop.isSet && deadline == .distantFuture && n > 50) else { throw error }
+                log.warning("\(what): transient error, retrying", ("error", String(describing: error)), ("try", String(n)))
+                Thread.sleep(forTimeInterval: wait)
+            }
+        }
+    }
+}
+
+/// A Redis connection for pushes, shared under a lock, reconnecting after errors.
+final class SharedRedis: @unchecked Sendable {
+    private let lock = NSLock()
+    private let url: String
+    private let prefix: String
+    private var conn: RedisConnection?
+
+    init(url: String, prefix: String) {
+        self.url = url
+        self.prefix = prefix
+    }
+
+    func push(_ items: [(id: UUID, score: Double)]) throws {
+        if items.isEmpty { return }
+        try lock.withLock {
+            do {
+                if conn == nil { conn = try RedisConnection(url: url) }
+                try RedisTransport(redis: conn!, prefix: prefix).push(items)
+            } catch {
+                conn = nil
+                throw error
+            }
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import Foundation
+import Queue
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations (safe to run concurrently).")
+
+    @OptionGroup var conn: ConnectionOptions
+
+    @Option(name: .long, help: "Directory of NNNN_name.sql files (env SQUEEZE_MIGRATIONS_DIR).")
+    var migrations: String?
+
+    func run() throws {
+        try oneLine {
+            let dir = try Migrator.locate(explicit: migrations)
+            let m = try Migrator(directory: dir)
+            let db = try conn.connect()
+            let applied = try m.migrate(db)
+            if applied.isEmpty { print("up to date (\(m.migrations.count) migrations)") } else {
+                for a in applied { print("applied \(a)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Compute
+import Foundation
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply a recipe to a model locally, with no servers (the worker's code path).")
+
+    @Option(name: .long, help: "Model: a .safetensors file, a sharded index, or a model directory.")
+    var model: String
+
+    @Option(name: .long, help: "Recipe file (YAML or JSON).")
+    var recipe: String
+
+    @Option(name: .long, help: "Output directory (must not exist; written atomically).")
+    var out: String
+
+    @Option(name: .long, help: "Compute threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        try oneLine {
+            guard !FileManager.default.fileExists(atPath: out) else { throw CLIError("output \(out) already exists") }
+            let r: Recipe
+            do { r = try RecipeParser.parse(file: recipe) } catch let e as RecipeError { throw CLIError("invalid recipe \(recipe): \(e)") }
+            let source = try ModelSource(path: model)
+            let tensors = try source.readHeaders().flatMap(\.header.tensors)
+            do { try RecipeValidator.validate(r, tensors: tensors) } catch let e as RecipeError {
+                throw CLIError("recipe \(recipe) does not fit model \(model): \(e)")
+            }
+            let parent = (URL(fileURLWithPath: out).standardizedFileURL.path as NSString).deletingLastPathComponent
+            let staging = parent + "/.\((out as NSString).lastPathComponent).tmp-\(getpid())"
+            try FileOps.makeDirectory(staging)
+            let tty = isatty(STDERR_FILENO) == 1
+            let total = tensors.count
+            do {
+                let runner = RecipeRunner(model: source, recipe: r, threads: threads)
+                let result = try runner.run(outputDir: staging, observer: .init(unitFinished: { u in
+                    let line = "[\(u.index + 1)/\(total)] \(u.tensor) sparsity=\(String(format: "%.4f", u.sparsity))"
+                    if tty { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                }))
+                if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                _ = try Manifest.write(dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
+                try FileOps.fsyncDirectory(staging)
+                guard rename(staging, out) == 0 else { throw CLIError("cannot rename output into \(out): \(String(cString: strerror(errno)))") }
+                for o in result.outputs where o.format == "safetensors" { print("\(o.sha256)  \(out)/\(o.path)") }
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)
+                throw error
+            }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a model's tensors: dtype, shape, sparsity, bytes.")
+
+    @Argument(help: "A .safetensors file, sharded index, or model directory.")
+    var path: String
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        try oneLine {
+            let source = try ModelSource(path: path)
+            var rows = [[String: Any]]()
+            for shard in source.shards {
+                let r = try SafeTensorsReader(path: shard.path)
+                for t in r.tensors {
+                    var zeros = 0
+                    let d = r.data(t)
+                    switch t.dtype {
+                    case .F32: for i in 0..<t.numel where d.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) & 0x7FFF_FFFF == 0 { zeros += 1 }
+                    case .F16, .BF16: for i in 0..<t.numel where d.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self) & 0x7FFF == 0 { zeros += 1 }
+                    default: break
+                    }
+                    rows.append(["shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape, "bytes": t.byteCount,
+                                 "sparsity": t.numel == 0 ? 0.0 : Double(zeros) / Double(t.numel)])
+                }
+            }
+            if json { printJSON(["tensors": rows]); return }
+            for r in rows {
+                print("\(r["name"]!)  \(r["dtype"]!)  \((r["shape"] as! [Int]).map(String.init).joined(separator: "x"))  \(r["bytes"]!) B  sparsity=\(String(format: "%.4f", r["sparsity"] as! Double))")
+            }
+            print("\(rows.count) tensors")
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Compute
+import Foundation
+import Queue
+import Yams
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate and enqueue compression jobs (or diagnostic no-op jobs).",
+        discussion: "The recipe is checked against the model's headers before anything is inserted; nothing is enqueued on error.")
+
+    @OptionGroup var conn: ConnectionOptions
+
+    @Option(name: .long, help: "Model: a .safetensors file, a sharded index, or a model directory.")
+    var model: String?
+
+    @Option(name: .long, help: "Recipe file (YAML or JSON).")
+    var recipe: String?
+
+    @Option(name: .long, help: "A batch manifest (YAML/JSON list of {model, recipe, priority, key}).")
+    var manifest: String?
+
+    @Option(name: .long, help: "Batch name (default: the manifest's file name).")
+    var batchName: String?
+
+    @Option(name: .long, help: "Priority, -1000...1000; higher runs first.")
+    var priority: Int = 0
+
+    @Option(name: .customLong("key"), help: "Idempotency key: submitting the same key again returns the same job.")
+    var idempotencyKey: String?
+
+    @Option(name: .long, help: "Delay before the job becomes runnable (e.g. 30s, 5m).")
+    var after: String?
+
+    @Option(name: .long, help: "Attempts before a job that keeps failing is marked dead.")
+    var maxAttempts: Int = 3
+
+    @Flag(name: .long, help: "Submit diagnostic no-op jobs instead of a compression job.")
+    var noop = false
+
+    @Option(name: .long, help: "No-op: sleep this long per job (milliseconds).")
+    var sleepMs: Int = 0
+
+    @Option(name: .long, help: "No-op: fail the first K attempts with a transient error.")
+    var failTimes: Int = 0
+
+    @Option(name: .long, help: "Number of jobs to submit (no-op jobs, or copies of one compression job).")
+    var count: Int = 1
+
+    @Flag(name: .long, help: "Skip hashing the model at submit (no check that it is unchanged when the job runs).")
+    var noChecksum = false
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard count >= 1 && count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000") }
+        if noop {
+            guard model == nil, recipe == nil, manifest == nil else { throw ValidationError("--noop takes no --model, --recipe or --manifest") }
+        } else if manifest == nil {
+            guard model != nil else { throw ValidationError("--model is required (or --manifest, or --noop)") }
+            guard recipe != nil else { throw ValidationError("--recipe is required") }
+        }
+        if idempotencyKey != nil && count > 1 { throw ValidationError("--key cannot be combined with --count") }
+    }
+
+    func run() throws {
+        try oneLine {
+            let delay = try after.map(parseDuration) ?? 0
+            var jobs = [NewJob]()
+            var batch: String? = batchName
+            if noop {
+                let spec = "{\"sleep_ms\":\(sleepMs),\"fail_times\":\(failTimes)}"
+                for _ in 0..<count {
+                    var j = NewJob(kind: "noop", recipeJSON: spec, inputPath: "-")
+                    j.priority = priority
+                    j.maxAttempts = maxAttempts
+                    j.delaySeconds = delay
+                    j.idempotencyKey = idempotencyKey
+                    jobs.append(j)
+                }
+            } else if let manifest {
+                jobs = try ManifestEntries.load(manifest, defaults: self, delay: delay)
+                batch = batch ?? (manifest as NSString).lastPathComponent
+            } else {
+                var j = try CompressJobBuilder.build(model: model!, recipeFile: recipe!, checksum: !noChecksum)
+                j.priority = priority
+                j.maxAttempts = maxAttempts
+                j.delaySeconds = delay
+                j.idempotencyKey = idempotencyKey
+                jobs = Array(repeating: j, count: count)
+            }
+            let db = try conn.connect()
+            let (batchID, results) = try JobStore().submit(db, jobs: jobs, batchName: batch)
+            var pushWarning: String?
+            let due = results.filter(\.due).map { ($0.id, $0.score) }
+            do {
+                let r = try RedisConnection(url: try conn.redis())
+                try RedisTransport(redis: r, prefix: conn.prefix).push(due)
+            } catch {
+                pushWarning = "warning: jobs are queued in PostgreSQL but the Redis push failed (\(error)); a worker's reconciler will push them"
+            }
+            if let w = pushWarning { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+            if json {
+                var out: [String: Any] = ["jobs": results.map { ["id": $0.id.uuidString.lowercased(), "existed": $0.existed] }]
+                if results.count == 1 {
+                    out["id"] = results[0].id.uuidString.lowercased()
+                    out["existed"] = results[0].existed
+                }
+                if let b = batchID { out["batch_id"] = b.uuidString.lowercased() }
+                printJSON(out)
+            } else {
+                if let b = batchID { print("batch \(b.uuidString.lowercased()): \(results.count) jobs") }
+                if results.count <= 20 || batchID == nil {
+                    for r in results { print(r.id.uuidString.lowercased()) }
+                }
+            }
+        }
+    }
+}
+
+/// Validates a compression job at submit: model headers, recipe, targets, memory estimate, checksum.
+enum CompressJobBuilder {
+    static func build(model path: String, recipeFile: String, checksum: Bool, recipeBase: String? = nil) throws -> NewJob {
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model not found: \(path)") }
+        let recipePath = recipeBase.map { recipeFile.hasPrefix("/") ? recipeFile : $0 + "/" + recipeFile } ?? recipeFile
+        guard FileManager.default.fileExists(atPath: recipePath) else { throw CLIError("recipe not found: \(recipePath)") }
+        let recipe: Recipe
+        do { recipe = try RecipeParser.parse(file: recipePath) } catch let e as RecipeError {
+            throw CLIError("invalid recipe \(recipePath): \(e)")
+        }
+        let source = try ModelSource(path: path)
+        let headers = try source.readHeaders()
+        let tensors = headers.flatMap(\.header.tensors)
+        do { try RecipeValidator.validate(recipe, tensors: tensors) } catch let e as RecipeError {
+            throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
+        }
+        var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors)
+        j.unitsTotal = tensors.count
+        j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
+        if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }
+        return j
+    }
+}
+
+/// Entries of a batch manifest file.
+enum ManifestEntries {
+    static func load(_ file: String, defaults: Submit, delay: Double) throws -> [NewJob] {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read manifest \(file)") }
+        let doc: Any?
+        do { doc = try Yams.load(yaml: text) } catch { throw CLIError("manifest \(file) is not valid YAML/JSON") }
+        let list: [Any]
+        if let l = doc as? [Any] { list = l } else if let m = doc as? [String: Any], let l = m["jobs"] as? [Any] { list = l } else {
+            throw CLIError("manifest \(file) must be a list of entries (or {jobs: [...]})")
+        }
+        let base = (file as NSString).deletingLastPathComponent
+        var recipeCache = [String: NewJob]()
+        var jobs = [NewJob]()
+        for (i, raw) in list.enumerated() {
+            guard let e = raw as? [String: Any] else { throw CLIError("manifest \(file): entry \(i) is not a mapping") }
+            for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts"].contains(k) {
+                throw CLIError("manifest \(file): entry \(i): unknown key \(k)")
+            }
+            guard let model = e["model"] as? String, let recipe = e["recipe"] as? String else {
+                throw CLIError("manifest \(file): entry \(i) needs model and recipe")
+            }
+            let modelPath = model.hasPrefix("/") ? model : (base.isEmpty ? model : base + "/" + model)
+            let cacheKey = modelPath + "\u{0}" + recipe
+            var j: NewJob
+            do {
+                if let c = recipeCache[cacheKey] { j = c } else {
+                    j = try CompressJobBuilder.build(model: modelPath, recipeFile: recipe, checksum: !defaults.noChecksum,
+                                                     recipeBase: base.isEmpty ? "." : base)
+                    recipeCache[cacheKey] = j
+                }
+            } catch { throw CLIError("manifest \(file): entry \(i): \(error)") }
+            j.priority = e["priority"] as? Int ?? defaults.priority
+            guard (-1000...1000).contains(j.priority) else { throw CLIError("manifest \(file): entry \(i): priority out of -1000...1000") }
+            j.maxAttempts = e["max_attempts"] as? Int ?? defaults.maxAttempts
+            j.idempotencyKey = (e["key"] as? String) ?? (e["key"].map { "\($0)" })
+            j.delaySeconds = delay
+            jobs.append(j)
+        }
+        guard !jobs.isEmpty else { throw CLIError("manifest \(file) has no entries") }
+        return jobs
+    }
+}

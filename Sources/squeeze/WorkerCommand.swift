@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Worker
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker: claim jobs, hold leases, run them, publish artifacts. SIGTERM drains.")
+
+    @OptionGroup var conn: ConnectionOptions
+    @OptionGroup var artifacts: ArtifactRootOption
+
+    @Option(name: .long, help: "Jobs run at once.")
+    var concurrency: Int = 1
+
+    @Option(name: .long, help: "Compute threads per job (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "Exit once nothing is queued or due within a minute and nothing is running.")
+    var exitWhenIdle = false
+
+    @Option(name: .long, help: "Lease length in seconds; renewed every third of it.")
+    var leaseSeconds: Double = 15
+
+    @Option(name: .long, help: "Seconds between reconciler passes.")
+    var reconcileSeconds: Double = 1
+
+    @Option(name: .long, help: "Base of the exponential retry backoff, seconds.")
+    var retryBaseSeconds: Double = 2
+
+    @Option(name: .long, help: "Do not take jobs whose memory estimate exceeds this (e.g. 8G).")
+    var maxMemory: String?
+
+    @Option(name: .long, help: "Worker id (default host-pid-random).")
+    var id: String?
+
+    @Option(name: .long, help: "Log level: debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard concurrency >= 1 && concurrency <= 256 else { throw ValidationError("--concurrency must be in 1...256") }
+        if let t = threads { guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be in 1...1024") } }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+    }
+
+    func run() throws {
+        try oneLine {
+            var cfg = Worker.Configuration(databaseURL: try conn.database(), redisURL: try conn.redis(), artifactRoot: try artifacts.root())
+            cfg.redisPrefix = conn.prefix
+            cfg.concurrency = concurrency
+            if let t = threads { cfg.threads = t }
+            cfg.exitWhenIdle = exitWhenIdle
+            cfg.leaseSeconds = leaseSeconds
+            cfg.reconcileSeconds = reconcileSeconds
+            cfg.retryBaseSeconds = retryBaseSeconds
+            cfg.maxMemory = try maxMemory.map(parseBytes)
+            if let id { cfg.id = id }
+            let level: Log.Level = ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
+            let log = Log(level: level)
+            let stop = StopFlag()
+            stop.installSignalHandlers(log: log)
+            try Worker(config: cfg, log: log, stop: stop).run()
+        }
+    }
+}
