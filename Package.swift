@@ -30,8 +30,9 @@ let package = Package(
             dependencies: ["Worker", "Queue", "Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        .target(name: "TestSupport", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SqueezeCLITests", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SqueezeCLITests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -28,10 +28,9 @@ public struct SHA256 {
             for i in 0..<n { buffer[buffered + i] = data[i] }
             buffered += n
             off = n
-            if buffered == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffered = 0
-            }
+            guard buffered == 64 else { return }
+            buffer.withUnsafeBytes { compress($0.baseAddress!) }
+            buffered = 0
         }
         while data.count - off >= 64 {
             compress(data.baseAddress! + off)

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Runs a program to completion and captures its output.
+public struct ProcessResult: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+public enum ProcessRunner {
+    /// Runs `executable` with `args`; `env` is added to this process's environment.
+    @discardableResult
+    public static func run(_ executable: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> ProcessResult {
+        let p = try start(executable, args, env: env)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if p.process.isRunning {
+            p.process.terminate()
+            p.process.waitUntilExit()
+        }
+        return p.finish()
+    }
+
+    /// Starts a program in the background; call `finish()` after it exits.
+    public static func start(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> RunningProcess {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let dir = TestConfiguration.scratch + "/proc"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let id = UUID().uuidString
+        let outPath = "\(dir)/\(id).out", errPath = "\(dir)/\(id).err"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return RunningProcess(process: p, outPath: outPath, errPath: errPath)
+    }
+}
+
+/// A background process whose output goes to files.
+public final class RunningProcess: @unchecked Sendable {
+    public let process: Process
+    let outPath: String
+    let errPath: String
+
+    init(process: Process, outPath: String, errPath: String) {
+        self.process = process
+        self.outPath = outPath
+        self.errPath = errPath
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Sends a signal.
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Output so far.
+    public var stderrSoFar: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
+    /// Waits up to `timeout` seconds for exit; returns false on timeout.
+    public func wait(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        return !process.isRunning
+    }
+
+    /// Waits for exit and returns the captured output.
+    public func finish() -> ProcessResult {
+        process.waitUntilExit()
+        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+        return ProcessResult(status: process.terminationStatus, stdout: out, stderr: err)
+    }
+}

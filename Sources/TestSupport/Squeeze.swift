@@ -1,0 +1,46 @@
+import Foundation
+
+/// A test's private Squeeze environment: its own database, Redis key prefix and artifact root.
+public struct SqueezeEnv: Sendable {
+    public let db: TestDatabase
+    public let redisPrefix: String
+    public let artifactRoot: String
+    public let scratch: String
+
+    public static func create() throws -> SqueezeEnv {
+        let db = try TestDatabase.create()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let scratch = TestConfiguration.scratch + "/" + db.name
+        try FileManager.default.createDirectory(atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
+        return SqueezeEnv(db: db, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch)
+    }
+
+    public var environment: [String: String] {
+        ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": TestConfiguration.redisURL,
+         "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot]
+    }
+
+    /// Runs `squeeze args...` to completion.
+    @discardableResult
+    public func squeeze(_ args: [String], timeout: Double = 300) throws -> ProcessResult {
+        try ProcessRunner.run(TestConfiguration.binary, args, env: environment, timeout: timeout)
+    }
+
+    /// Starts `squeeze args...` in the background.
+    public func startSqueeze(_ args: [String]) throws -> RunningProcess {
+        try ProcessRunner.start(TestConfiguration.binary, args, env: environment)
+    }
+
+    /// Runs a script from Tests/reference with the test Python.
+    @discardableResult
+    public func python(_ script: String, _ args: [String]) throws -> ProcessResult {
+        try ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
+    }
+
+    /// Writes a file into the scratch directory and returns its path.
+    public func write(_ name: String, _ text: String) throws -> String {
+        let p = scratch + "/" + name
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+}

@@ -1,0 +1,57 @@
+import Compute
+import Testing
+
+@Suite struct RecipeParserTests {
+    @Test func parsesTheFoundationRecipe() throws {
+        let r = try RecipeParser.parse("""
+            stages:
+              - prune: {method: magnitude, sparsity: 0.5, targets: ["*.weight"], ignore: ["*embeddings*", "*LayerNorm*"]}
+              - export: {format: safetensors}
+            """)
+        #expect(r.stages.count == 2)
+        #expect(r.pruneStages[0].selector.matches("encoder.layer.0.attention.self.query.weight"))
+        #expect(!r.pruneStages[0].selector.matches("embeddings.word_embeddings.weight"))
+        #expect(!r.pruneStages[0].selector.matches("encoder.layer.0.output.LayerNorm.weight"))
+        #expect(try RecipeParser.parse(r.canonicalJSON) == r)
+    }
+
+    @Test func jsonIsAcceptedAsYAML() throws {
+        let r = try RecipeParser.parse(#"{"stages": [{"prune": {"method": "nm", "n": 2, "m": 4}}, {"export": {"format": "safetensors", "dtype": "f16"}}]}"#)
+        #expect(r.pruneStages[0].method == .nm(n: 2, m: 4))
+        #expect(r.exportStages[0].dtype == .F16)
+    }
+
+    @Test(arguments: [
+        ("stages: [{prune: {sparsity: 1.5}}, {export: {}}]", "stages[0].prune.sparsity: 1.5 is not in [0, 1)"),
+        ("stages: [{shrink: {}}, {export: {}}]", "stages[0].shrink: unknown stage"),
+        ("stages: [{prune: {sparsity: 0.5, colour: red}}, {export: {}}]", "stages[0].prune.colour: unknown key"),
+        ("stages: [{prune: {sparsity: half}}, {export: {}}]", "stages[0].prune.sparsity: half is not a number"),
+        ("stages: [{prune: {method: nm, n: 4, m: 4}}, {export: {}}]", "stages[0].prune.n: 4 must be at least 1 and less than m (4)"),
+        ("stages: [{prune: {sparsity: 0.5}}]", "stages: no export stage"),
+        ("stages: [{export: {format: onnx}}]", "stages[0].export.format: onnx is not one of safetensors"),
+        ("stages: []", "stages: must have at least one stage"),
+        ("steps: []", "steps: unknown key"),
+        ("- 1", "a recipe must be a mapping"),
+        ("stages: [{prune: {sparsity: 0.5, targets: 3}}, {export: {}}]", "stages[0].prune.targets: must be a list"),
+    ])
+    func errorsNameThePath(_ text: String, _ expected: String) {
+        do {
+            _ = try RecipeParser.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch let e as RecipeError {
+            #expect(e.description.hasPrefix(expected), "\(e)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func validatorRejectsTargetsMatchingNothing() throws {
+        let r = try RecipeParser.parse("stages: [{prune: {sparsity: 0.5, targets: ['nope.*']}}, {export: {}}]")
+        let t = [TensorInfo(name: "a.weight", dtype: .F32, shape: [4], begin: 0, end: 16)]
+        #expect(throws: RecipeError.self) { try RecipeValidator.validate(r, tensors: t) }
+        let nm = try RecipeParser.parse("stages: [{prune: {method: nm, n: 2, m: 4}}, {export: {}}]")
+        #expect(throws: RecipeError.self) {
+            try RecipeValidator.validate(nm, tensors: [TensorInfo(name: "a.weight", dtype: .F32, shape: [3, 6], begin: 0, end: 72)])
+        }
+    }
+}

