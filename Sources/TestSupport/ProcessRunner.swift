@@ -16,9 +16,18 @@ public enum ProcessRunner {
         while p.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if p.process.isRunning {
             p.process.terminate()
-            p.process.waitUntilExit()
+            _ = p.wait(timeout: 10)
         }
         return p.finish()
+    }
+
+    /// Runs a command that daemonizes (redis-server --daemonize, pg_ctl start). Foundation's Process
+    /// on Linux is never told the launcher exited when a daemon inherits its monitoring socket, so
+    /// the launch goes through Python's subprocess, which closes inherited descriptors.
+    @discardableResult
+    public static func runDaemonizing(_ executable: String, _ args: [String], timeout: Double = 120) throws -> ProcessResult {
+        try run(TestConfiguration.python, ["-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))", executable] + args,
+                timeout: timeout)
     }
 
     /// Starts a program in the background; call `finish()` after it exits.
@@ -33,8 +42,8 @@ public enum ProcessRunner {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let id = UUID().uuidString
         let outPath = "\(dir)/\(id).out", errPath = "\(dir)/\(id).err"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardInput = FileHandle.nullDevice
@@ -72,7 +81,8 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// Waits for exit and returns the captured output.
     public func finish() -> ProcessResult {
-        process.waitUntilExit()
+        // Poll rather than waitUntilExit(): the latter can hang on Linux after a child daemonizes.
+        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
         let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: outPath)

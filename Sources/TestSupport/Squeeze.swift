@@ -3,20 +3,28 @@ import Foundation
 /// A test's private Squeeze environment: its own database, Redis key prefix and artifact root.
 public struct SqueezeEnv: Sendable {
     public let db: TestDatabase
+    public let redisURL: String
     public let redisPrefix: String
     public let artifactRoot: String
     public let scratch: String
 
-    public static func create() throws -> SqueezeEnv {
-        let db = try TestDatabase.create()
+    /// A fresh database on the shared test cluster (or `postgres`), and `redisURL` (default the shared one).
+    public static func create(postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL) throws -> SqueezeEnv {
+        let db: TestDatabase
+        if let pg = postgres {
+            let name = "squeeze_test_" + UUID().uuidString.prefix(8).lowercased()
+            db = TestDatabase(name: name, url: try pg.createDatabase(name))
+        } else {
+            db = try TestDatabase.create()
+        }
         let id = UUID().uuidString.prefix(8).lowercased()
         let scratch = TestConfiguration.scratch + "/" + db.name
         try FileManager.default.createDirectory(atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
-        return SqueezeEnv(db: db, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch)
+        return SqueezeEnv(db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch)
     }
 
     public var environment: [String: String] {
-        ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": TestConfiguration.redisURL,
+        ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
          "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot]
     }
 

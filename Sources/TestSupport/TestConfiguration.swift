@@ -24,7 +24,7 @@ public enum TestConfiguration {
     /// The squeeze binary under test.
     public static var binary: String {
         if let b = env["SQUEEZE_TEST_BINARY"] { return b }
-        for c in ["release", "debug"] {
+        for c in ["debug", "release"] {
             let p = repoRoot + "/.build/\(c)/squeeze"
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }

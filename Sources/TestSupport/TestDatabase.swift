@@ -6,6 +6,11 @@ public struct TestDatabase: Sendable {
     public let name: String
     public let url: String
 
+    public init(name: String, url: String) {
+        self.name = name
+        self.url = url
+    }
+
     /// Creates `squeeze_test_<random>` and applies the migrations.
     public static func create() throws -> TestDatabase {
         let name = "squeeze_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")

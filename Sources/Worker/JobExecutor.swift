@@ -59,18 +59,23 @@ struct JobExecutor {
         if worker.stop.isSet { throw JobStop.draining }
     }
 
-    private func runNoop() throws {
-        let spec = (try? JSONSerialization.jsonObject(with: Data(job.recipeJSON.utf8))) as? [String: Any] ?? [:]
-        let sleepMS = spec["sleep_ms"] as? Int ?? 0
-        let failTimes = spec["fail_times"] as? Int ?? 0
+    /// Sleeps in 50 ms slices, stopping early when the job must stop.
+    private func pause(ms: Int) throws {
         var slept = 0
-        while slept < sleepMS {
+        while slept < ms {
             try checkContinue()
-            let step = min(50, sleepMS - slept)
+            let step = min(50, ms - slept)
             Thread.sleep(forTimeInterval: Double(step) / 1000)
             slept += step
         }
         try checkContinue()
+    }
+
+    private func runNoop() throws {
+        let spec = (try? JSONSerialization.jsonObject(with: Data(job.recipeJSON.utf8))) as? [String: Any] ?? [:]
+        let sleepMS = spec["sleep_ms"] as? Int ?? 0
+        let failTimes = spec["fail_times"] as? Int ?? 0
+        try pause(ms: sleepMS)
         if job.attempt - job.releases <= failTimes { throw NoopFailure(attempt: job.attempt - job.releases, of: failTimes) }
         try finish(outputPath: nil, artifacts: [])
     }
@@ -84,7 +89,10 @@ struct JobExecutor {
             let total = try model.readHeaders().reduce(0) { $0 + $1.header.tensors.count }
             try fenced("set units") { try worker.store.setUnitsTotal($0, job: job.id, attempt: job.attempt, total: total, done: 0) }
             let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads)
-            let observer = RecipeRunner.Observer(checkContinue: { try checkContinue() }, unitFinished: { u in
+            let observer = RecipeRunner.Observer(checkContinue: {
+                try checkContinue()
+                if cfg.unitDelayMS > 0 { try pause(ms: cfg.unitDelayMS) }
+            }, unitFinished: { u in
                 let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
                                           bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
                                           bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))

@@ -34,6 +34,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Worker id (default host-pid-random).")
     var id: String?
 
+    @Option(name: .long, help: ArgumentHelp("Fault drills: sleep this long before each unit of a compression job.", visibility: .hidden))
+    var unitDelayMs: Int = 0
+
     @Option(name: .long, help: "Log level: debug, info, warning, error.")
     var logLevel: String = "info"
 
@@ -55,6 +58,7 @@ struct WorkerCommand: ParsableCommand {
             cfg.retryBaseSeconds = retryBaseSeconds
             cfg.maxMemory = try maxMemory.map(parseBytes)
             if let id { cfg.id = id }
+            cfg.unitDelayMS = unitDelayMs
             let level: Log.Level = ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
             let log = Log(level: level)
             let stop = StopFlag()

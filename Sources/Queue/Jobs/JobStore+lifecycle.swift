@@ -77,32 +77,32 @@ extension JobStore {
             """, [job, attempt, total, done])).isEmpty
     }
 
-    /// Marks the job succeeded and records its artifacts in one transaction; false if fenced out.
+    /// Marks the job succeeded and records its artifacts, attempt outcome, event and the worker's
+    /// count in one statement (one round trip, atomic); false if fenced out.
     public func complete(_ db: PostgresConnection, job: UUID, attempt: Int, workerID: String, outputPath: String?,
                          artifacts: [ArtifactRecord]) throws -> Bool {
-        try db.transaction { tx in
-            let done = try tx.query("""
+        let rows = try db.query("""
+            WITH u AS (
                 UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_until = NULL,
                        output_path = $3, error = NULL, error_code = NULL
-                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
-                """, [job, attempt, outputPath])
-            if done.isEmpty { return false }
-            if !artifacts.isEmpty {
-                try tx.query("""
-                    INSERT INTO artifacts (job_id, attempt, path, bytes, sha256, format)
-                    SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::text[], $6::text[])
-                    """, [job, attempt, artifacts.map(\.path), artifacts.map(\.bytes), artifacts.map(\.sha256), artifacts.map(\.format)])
-            }
-            try tx.query("""
-                UPDATE job_attempts SET ended_at = now(), outcome = 'succeeded' WHERE job_id = $1 AND attempt = $2
-                """, [job, attempt])
-            try tx.query("""
+                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id, attempt
+            ), ar AS (
+                INSERT INTO artifacts (job_id, attempt, path, bytes, sha256, format)
+                SELECT u.id, u.attempt, t.path, t.bytes, t.sha256, t.format
+                FROM u, unnest($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(path, bytes, sha256, format)
+            ), a AS (
+                UPDATE job_attempts ja SET ended_at = now(), outcome = 'succeeded'
+                FROM u WHERE ja.job_id = u.id AND ja.attempt = u.attempt
+            ), e AS (
                 INSERT INTO job_events (job_id, attempt, kind, detail)
-                VALUES ($1, $2, 'succeeded', jsonb_build_object('worker', $3::text, 'artifacts', $4::int))
-                """, [job, attempt, workerID, artifacts.count])
-            try tx.query("UPDATE workers SET jobs_done = jobs_done + 1 WHERE id = $1", [workerID])
-            return true
-        }
+                SELECT id, attempt, 'succeeded', jsonb_build_object('worker', $4::text, 'artifacts', cardinality($5::text[])) FROM u
+            ), w AS (
+                UPDATE workers SET jobs_done = jobs_done + 1 WHERE id = $4 AND EXISTS (SELECT 1 FROM u)
+            )
+            SELECT id FROM u
+            """, [job, attempt, outputPath, workerID, artifacts.map(\.path), artifacts.map(\.bytes), artifacts.map(\.sha256),
+                  artifacts.map(\.format)])
+        return !rows.isEmpty
     }
 
     /// Ends a failed attempt: permanent errors fail the job, transient ones retry after `backoffSeconds`
