@@ -21,7 +21,12 @@ let package = Package(
         .target(
             name: "Compute",
             dependencies: ["CBLAS", .product(name: "Yams", package: "Yams")],
-            swiftSettings: [.swiftLanguageMode(.v5), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            swiftSettings: [
+                .swiftLanguageMode(.v5),
+                // Kernels are the hot path: optimize them in debug builds too (tests run debug builds).
+                .unsafeFlags(["-O"], .when(configuration: .debug)),
+                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+            ]
         ),
         .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "Worker", dependencies: ["Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -63,6 +63,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try oneLine {
+            if path.hasSuffix(".gguf") { return try inspectGGUF() }
             let source = try ModelSource(path: path)
             var rows = [[String: Any]]()
             for shard in source.shards {
@@ -85,5 +86,20 @@ struct Inspect: ParsableCommand {
             }
             print("\(rows.count) tensors")
         }
+    }
+
+    private func inspectGGUF() throws {
+        let r = try GGUFReader(path: path)
+        if json {
+            printJSON([
+                "version": Int(r.version),
+                "metadata": Dictionary(r.metadata.map { ($0.0, $0.1.summary) }, uniquingKeysWith: { a, _ in a }),
+                "tensors": r.tensors.map { ["name": $0.name, "type": $0.type.name, "dims": $0.dims, "bytes": $0.byteCount] as [String: Any] },
+            ])
+            return
+        }
+        print("GGUF v\(r.version), \(r.tensors.count) tensors, alignment \(r.alignment)")
+        for (k, v) in r.metadata { print("  \(k) = \(v.summary)") }
+        for t in r.tensors { print("\(t.name)  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  \(t.byteCount) B") }
     }
 }

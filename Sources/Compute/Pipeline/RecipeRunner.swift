@@ -51,7 +51,16 @@ public final class RecipeRunner {
             }
         }
         try RecipeValidator.validate(recipe, tensors: allTensors)
-        let export = recipe.exportStages.first { $0.format == .safetensors }
+        let dense = recipe.exportStages.first { $0.format == .safetensors }
+        let ggufExports = recipe.exportStages.filter { $0.format == .gguf }
+        let ggufWriters = try ggufExports.map { e in
+            try GGUFWriter(path: outputDir + "/" + e.ggufFileName, metadata: ggufMetadata(e),
+                           tensors: allTensors.map { t in
+                               let ty = GGUFPlanner.type(for: t, export: e)
+                               return GGUFWriter.TensorPlan(name: t.name, shape: t.shape, type: ty,
+                                                            byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
+                           })
+        }
         var outputs = [OutputRecord]()
         var units = [UnitMetrics]()
         var inputSHA = [String: String]()
@@ -62,17 +71,17 @@ public final class RecipeRunner {
             var hasher = SHA256()
             hasher.update(reader.headerBytes)
             inputBytes += Int64(reader.fileSize)
-            let plan = reader.tensors.map { t in (name: t.name, dtype: outputDType(t, export), shape: t.shape) }
-            let writer = try export.map { _ in
+            let plan = reader.tensors.map { t in (name: t.name, dtype: outputDType(t, dense), shape: t.shape) }
+            let writer = try dense.map { _ in
                 try SafeTensorsWriter(path: outputDir + "/" + shard.name, tensors: plan, metadata: reader.header.metadata)
             }
             for t in reader.tensors {
                 try observer.checkContinue()
                 let src = reader.data(t)
                 hasher.update(src)
-                let m = try processUnit(t, index: index, src: src, outDType: outputDType(t, export)) { bytes in
-                    try writer?.write(name: t.name, bytes: bytes)
-                }
+                let m = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
+                                        emitDense: { try writer?.write(name: t.name, bytes: $0) },
+                                        emitGGUF: { i, bytes in try ggufWriters[i].write(name: t.name, bytes: bytes) })
                 reader.release(t)
                 units.append(m)
                 try observer.unitFinished(m)
@@ -84,7 +93,11 @@ public final class RecipeRunner {
                 outputs.append(OutputRecord(path: shard.name, bytes: bytes, sha256: sha, format: "safetensors"))
             }
         }
-        if export != nil, let index = model.indexFile {
+        for (i, w) in ggufWriters.enumerated() {
+            let (bytes, sha) = try w.finish()
+            outputs.append(OutputRecord(path: ggufExports[i].ggufFileName, bytes: bytes, sha256: sha, format: "gguf"))
+        }
+        if dense != nil, let index = model.indexFile {
             outputs.append(try writeIndex(from: index, to: outputDir, units: units))
         }
         for extra in model.extraFiles {
@@ -102,21 +115,43 @@ public final class RecipeRunner {
         return t.dtype
     }
 
-    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, outDType: DType,
-                             emit: (UnsafeRawBufferPointer) throws -> Void) throws -> UnitMetrics {
+    private func ggufMetadata(_ e: ExportStage) -> [(String, GGUFValue)] {
+        var arch = "unknown"
+        if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
+           let data = FileManager.default.contents(atPath: cfg),
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String {
+            arch = mt
+        }
+        let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7][e.ggufType]!
+        return [
+            ("general.architecture", .string(arch)),
+            ("general.name", .string((model.path as NSString).lastPathComponent)),
+            ("general.alignment", .uint32(32)),
+            ("general.file_type", .uint32(fileType)),
+            ("general.quantization_version", .uint32(2)),
+            ("squeeze.version", .string(Manifest.toolVersion)),
+            ("squeeze.recipe", .string(recipe.canonicalJSON)),
+        ]
+    }
+
+    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?, ggufExports: [ExportStage],
+                             emitDense: (UnsafeRawBufferPointer) throws -> Void,
+                             emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void) throws -> UnitMetrics {
         let t0 = DispatchTime.now()
         let stages = recipe.pruneStages.filter { $0.selector.matches(t.name) }
         let numel = t.numel
-        guard t.dtype.isFloat16Or32, !stages.isEmpty || outDType != t.dtype else {
-            try emit(src)
+        let denseType = outputDType(t, dense)
+        let needsFloat = t.dtype.isFloat16Or32 && (!stages.isEmpty || denseType != t.dtype || !ggufExports.isEmpty)
+        guard needsFloat else {
+            if dense != nil { try emitDense(src) }
+            for i in ggufExports.indices { try emitGGUF(i, src) }
             return UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
                                sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count)
         }
         let original = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * outDType.size, alignment: 64)
-        defer { original.deallocate(); work.deallocate(); out.deallocate() }
+        defer { original.deallocate(); work.deallocate() }
         DTypeCodec.decode(src, dtype: t.dtype, into: original, threads: threads)
         _ = work.initialize(from: original)
         for st in stages {
@@ -128,12 +163,36 @@ public final class RecipeRunner {
                 MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
             }
         }
-        DTypeCodec.encode(UnsafeBufferPointer(work), dtype: outDType, into: out, threads: threads)
-        try emit(UnsafeRawBufferPointer(out))
-        let (err, zeros) = Self.errorAndZeros(UnsafeBufferPointer(original), UnsafeBufferPointer(work), threads: threads)
-        return UnitMetrics(index: index, tensor: t.name, dtype: outDType.rawValue, shape: t.shape, numel: numel, targeted: !stages.isEmpty,
-                           sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: Double(outDType.size * 8),
-                           relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: out.count)
+        var bits = Double(denseType.size * 8)
+        var bytesOut = 0
+        // The reconstruction the metrics describe: the last GGUF export's, else the dense one.
+        var reconstructed = UnsafeBufferPointer(work)
+        let recon = UnsafeMutableBufferPointer<Float>.allocate(capacity: ggufExports.isEmpty ? 0 : numel)
+        defer { recon.deallocate() }
+        if dense != nil {
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * denseType.size, alignment: 64)
+            defer { out.deallocate() }
+            DTypeCodec.encode(UnsafeBufferPointer(work), dtype: denseType, into: out, threads: threads)
+            try emitDense(UnsafeRawBufferPointer(out))
+            bytesOut = out.count
+        }
+        for (i, e) in ggufExports.enumerated() {
+            let ty = GGUFPlanner.type(for: t, export: e)
+            let n = ty.byteCount(numel: numel, rowLength: t.shape.last ?? 1)!
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 64)
+            defer { out.deallocate() }
+            GGUFPlanner.encode(UnsafeBufferPointer(work), type: ty, into: out, threads: threads)
+            try emitGGUF(i, UnsafeRawBufferPointer(out))
+            GGUFPlanner.decode(UnsafeRawBufferPointer(out), type: ty, into: recon)
+            reconstructed = UnsafeBufferPointer(recon)
+            bits = Double(n * 8) / Double(max(numel, 1))
+            bytesOut = n
+        }
+        let (err, zeros) = Self.errorAndZeros(UnsafeBufferPointer(original), reconstructed, threads: threads)
+        return UnitMetrics(index: index, tensor: t.name, dtype: ggufExports.last.map { GGUFPlanner.type(for: t, export: $0).name } ?? denseType.rawValue,
+                           shape: t.shape, numel: numel, targeted: !stages.isEmpty || !ggufExports.isEmpty,
+                           sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
+                           relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut)
     }
 
     /// ‖a − b‖ / ‖a‖ and the number of zeros in b, summed per fixed chunk in order (deterministic).

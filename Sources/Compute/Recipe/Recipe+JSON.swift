@@ -22,6 +22,10 @@ extension Stage {
         case .export(let e):
             var fields = ["\"format\":\"\(e.format.rawValue)\""]
             if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }
+            if e.format == .gguf {
+                fields.append("\"type\":\"\(e.ggufType.rawValue)\"")
+                fields.append("\"fallback\":\"\(e.ggufFallback.rawValue)\"")
+            }
             return "{\"export\":{" + fields.joined(separator: ",") + "}}"
         }
     }

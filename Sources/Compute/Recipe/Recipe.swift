@@ -48,13 +48,27 @@ public struct PruneStage: Equatable, Sendable {
 
 /// `export`: an output file format.
 public struct ExportStage: Equatable, Sendable {
-    public enum Format: String, Sendable, CaseIterable { case safetensors }
+    public enum Format: String, Sendable, CaseIterable { case safetensors, gguf }
+    /// GGUF tensor types an export can ask for.
+    public enum GGUFType: String, Sendable, CaseIterable {
+        case q8_0, q4_0, f16, f32
+        var ggml: GGMLType { [.q8_0: .q8_0, .q4_0: .q4_0, .f16: .f16, .f32: .f32][self]! }
+    }
     public var format: Format
-    /// Optional output file name (default: the input's shard names, `model.safetensors` for one file).
+    /// safetensors: convert floating-point tensors to this dtype (default: keep each tensor's dtype).
     public var dtype: DType?
+    /// gguf: the type of eligible matrices (2-D or more, rows a multiple of 32).
+    public var ggufType: GGUFType
+    /// gguf: the type of float tensors that cannot take `ggufType` (1-D, odd rows): f32 or f16.
+    public var ggufFallback: GGUFType
 
-    public init(format: Format, dtype: DType? = nil) {
+    public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
         self.format = format
         self.dtype = dtype
+        self.ggufType = ggufType
+        self.ggufFallback = ggufFallback
     }
+
+    /// The output file name of a GGUF export.
+    public var ggufFileName: String { "model-\(ggufType.rawValue).gguf" }
 }

@@ -46,8 +46,11 @@ public enum RecipeParser {
             throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
         }
         var formats = Set<String>()
-        for (i, e) in recipe.exportStages.enumerated() where !formats.insert(e.format.rawValue + (e.dtype?.rawValue ?? "")).inserted {
-            throw RecipeError("stages", "export #\(i + 1) repeats an earlier export of format \(e.format.rawValue)")
+        for (i, e) in recipe.exportStages.enumerated() {
+            let key = e.format == .gguf ? e.ggufFileName : e.format.rawValue
+            if !formats.insert(key).inserted {
+                throw RecipeError("stages", "export #\(i + 1) repeats an earlier \(e.format.rawValue) export (one safetensors export, one gguf export per type)")
+            }
         }
         return recipe
     }
@@ -127,11 +130,23 @@ public enum RecipeParser {
     }
 
     static func export(_ f: [String: Any], at path: String) throws -> ExportStage {
-        try allowOnly(f, ["format", "dtype"], at: path)
         let fs = try string(f["format"], at: "\(path).format") ?? "safetensors"
         guard let format = ExportStage.Format(rawValue: fs) else {
             throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        if format == .gguf {
+            try allowOnly(f, ["format", "type", "fallback"], at: path)
+            let ts = try string(f["type"], at: "\(path).type") ?? "q8_0"
+            guard let t = ExportStage.GGUFType(rawValue: ts.lowercased()) else {
+                throw RecipeError("\(path).type", "\(ts) is not one of \(ExportStage.GGUFType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let fb = try string(f["fallback"], at: "\(path).fallback") ?? "f32"
+            guard let fallback = ExportStage.GGUFType(rawValue: fb.lowercased()), fallback == .f32 || fallback == .f16 else {
+                throw RecipeError("\(path).fallback", "\(fb) is not one of f32, f16")
+            }
+            return ExportStage(format: .gguf, ggufType: t, ggufFallback: fallback)
+        }
+        try allowOnly(f, ["format", "dtype"], at: path)
         var dtype: DType?
         if let ds = try string(f["dtype"], at: "\(path).dtype") {
             guard let d = DType(rawValue: ds.uppercased()), d.isFloat16Or32 else {

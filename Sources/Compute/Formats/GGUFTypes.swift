@@ -1,0 +1,82 @@
+/// ggml tensor types used in GGUF files (values are the on-disk ids).
+public enum GGMLType: UInt32, Sendable, CaseIterable {
+    case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
+    case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
+
+    /// Bytes per element for plain types (0 for block types).
+    public var elementSize: Int {
+        switch self {
+        case .f32, .i32: return 4
+        case .f16, .bf16, .i16: return 2
+        case .i8: return 1
+        case .i64, .f64: return 8
+        default: return 0
+        }
+    }
+
+    /// (values per block, bytes per block)
+    public var block: (count: Int, bytes: Int) {
+        switch self {
+        case .q4_0: return (32, 18)
+        case .q4_1: return (32, 20)
+        case .q5_0: return (32, 22)
+        case .q5_1: return (32, 24)
+        case .q8_0: return (32, 34)
+        case .q8_1: return (32, 36)
+        default: return (1, elementSize)
+        }
+    }
+
+    public var name: String { String(describing: self).uppercased() }
+
+    /// Bytes of a tensor with `numel` values whose rows hold `rowLength` values; nil if rows do not fill blocks.
+    public func byteCount(numel: Int, rowLength: Int) -> Int? {
+        let (c, b) = block
+        guard rowLength % c == 0 else { return nil }
+        return numel / c * b
+    }
+}
+
+/// A GGUF metadata value.
+public indirect enum GGUFValue: Equatable, Sendable {
+    case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32), float32(Float)
+    case bool(Bool), string(String), array([GGUFValue]), uint64(UInt64), int64(Int64), float64(Double)
+
+    /// The on-disk value type id.
+    public var typeID: UInt32 {
+        switch self {
+        case .uint8: return 0
+        case .int8: return 1
+        case .uint16: return 2
+        case .int16: return 3
+        case .uint32: return 4
+        case .int32: return 5
+        case .float32: return 6
+        case .bool: return 7
+        case .string: return 8
+        case .array: return 9
+        case .uint64: return 10
+        case .int64: return 11
+        case .float64: return 12
+        }
+    }
+
+    /// A short rendering for `squeeze inspect`.
+    public var summary: String {
+        switch self {
+        case .uint8(let v): return "\(v)"
+        case .int8(let v): return "\(v)"
+        case .uint16(let v): return "\(v)"
+        case .int16(let v): return "\(v)"
+        case .uint32(let v): return "\(v)"
+        case .int32(let v): return "\(v)"
+        case .float32(let v): return "\(v)"
+        case .bool(let v): return "\(v)"
+        case .string(let s): return s.count > 60 ? String(s.prefix(57)).debugDescription + "…" : s.debugDescription
+        case .array(let a): return "[\(a.count) items]"
+        case .uint64(let v): return "\(v)"
+        case .int64(let v): return "\(v)"
+        case .float64(let v): return "\(v)"
+        }
+    }
+}

@@ -1,0 +1,105 @@
+/// ggml block quantizers, bit-exact with ggml's reference C (`quantize_row_q8_0_ref`,
+/// `quantize_row_q4_0_ref`) and with gguf-py's numpy quantizers on finite input.
+///
+/// Blocks of 32 values. Work is split into fixed chunks of blocks (independent of the thread
+/// count), so output is identical for any `threads`.
+/// NaN follows the C reference on x86, not numpy: in Q8_0 a NaN is dropped by ggml's MAX() unless
+/// it is the block's last value (then d is NaN), and its own quant is 0 (`cvttss2si` gives
+/// 0x80000000, whose low byte is stored); in Q4_0 a NaN is never the block max and its quant is 0.
+public enum GGMLQuantizer {
+    public static let blockSize = 32
+    static let chunkBlocks = 2048
+
+    /// Bytes one row of `n` values takes in `type` (n must be a multiple of 32 for block types).
+    public static func rowBytes(_ type: GGMLType, _ n: Int) -> Int {
+        switch type {
+        case .q8_0: return n / 32 * 34
+        case .q4_0: return n / 32 * 18
+        default: return n * type.elementSize
+        }
+    }
+
+    /// x86 `cvttss2si` semantics: truncation, and 0x80000000 for NaN or out-of-range values.
+    @inline(__always)
+    static func cvtt(_ x: Float) -> Int32 {
+        guard x.isFinite, x > -2_147_483_904, x < 2_147_483_648 else { return Int32.min }
+        return Int32(x)
+    }
+
+    /// x86 `cvtss2si` under round-half-away: `roundf` then convert (what `(int8_t)roundf(x)` compiles to).
+    @inline(__always)
+    static func roundToInt8(_ x: Float) -> Int8 {
+        let r = x.rounded(.toNearestOrAwayFromZero)
+        return Int8(truncatingIfNeeded: cvtt(r))
+    }
+
+    /// Quantizes `src` (count multiple of 32) into Q8_0 blocks in `dst` (count/32 × 34 bytes).
+    public static func quantizeQ8_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        let nb = src.count / 32
+        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] {
+                let x = src.baseAddress! + b * 32
+                var amax: Float = 0
+                for j in 0..<32 {
+                    let v = abs(x[j])
+                    amax = amax > v ? amax : v  // ggml MAX(a, b): NaN handling as in C
+                }
+                let d = amax / 127
+                let id: Float = d != 0 ? 1 / d : 0
+                let out = dst.baseAddress! + b * 34
+                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                let qs = (out + 2).assumingMemoryBound(to: Int8.self)
+                for j in 0..<32 { qs[j] = roundToInt8(x[j] * id) }
+            }
+        }
+    }
+
+    /// Quantizes `src` (count multiple of 32) into Q4_0 blocks in `dst` (count/32 × 18 bytes).
+    public static func quantizeQ4_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        let nb = src.count / 32
+        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] {
+                let x = src.baseAddress! + b * 32
+                var amax: Float = 0, mx: Float = 0
+                for j in 0..<32 {
+                    let v = x[j]
+                    if amax < abs(v) { amax = abs(v); mx = v }
+                }
+                let d = mx / -8
+                let id: Float = d != 0 ? 1 / d : 0
+                let out = dst.baseAddress! + b * 18
+                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
+                for j in 0..<16 {
+                    let x0 = Int8(truncatingIfNeeded: cvtt(x[j] * id + 8.5))
+                    let x1 = Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 8.5))
+                    let q0 = UInt8(truncatingIfNeeded: min(15, x0))
+                    let q1 = UInt8(truncatingIfNeeded: min(15, x1))
+                    qs[j] = q0 | (q1 << 4)
+                }
+            }
+        }
+    }
+
+    /// Dequantizes Q8_0 blocks (for error metrics and round-trip tests).
+    public static func dequantizeQ8_0(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        for b in 0..<(count / 32) {
+            let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 34, as: UInt16.self).littleEndian)
+            for j in 0..<32 { dst[b * 32 + j] = d * Float(Int8(bitPattern: src[b * 34 + 2 + j])) }
+        }
+    }
+
+    /// Dequantizes Q4_0 blocks.
+    public static func dequantizeQ4_0(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        for b in 0..<(count / 32) {
+            let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 18, as: UInt16.self).littleEndian)
+            for j in 0..<16 {
+                let q = src[b * 18 + 2 + j]
+                dst[b * 32 + j] = d * Float(Int(q & 0xF) - 8)
+                dst[b * 32 + 16 + j] = d * Float(Int(q >> 4) - 8)
+            }
+        }
+    }
+}

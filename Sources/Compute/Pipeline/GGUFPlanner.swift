@@ -1,0 +1,42 @@
+/// Which ggml type each tensor takes in a GGUF export, and the conversions to and from it.
+public enum GGUFPlanner {
+    /// Float matrices (2-D or more) with rows a multiple of 32 take the export's type; other float
+    /// tensors take the fallback (f32/f16); integer tensors keep their width (unsigned stored as
+    /// the signed type of the same width, bit for bit; BOOL and U8 as I8).
+    public static func type(for t: TensorInfo, export e: ExportStage) -> GGMLType {
+        switch t.dtype {
+        case .F32, .F16, .BF16:
+            let wanted = e.ggufType.ggml
+            if wanted.block.count == 1 { return wanted }
+            if t.shape.count >= 2, (t.shape.last ?? 0) % wanted.block.count == 0 { return wanted }
+            return e.ggufFallback.ggml
+        case .F64: return .f64
+        case .I64, .U64: return .i64
+        case .I32, .U32: return .i32
+        case .I16, .U16: return .i16
+        case .I8, .U8, .BOOL: return .i8
+        }
+    }
+
+    /// Encodes F32 values as `type` (float and block types only).
+    public static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        switch type {
+        case .q8_0: GGMLQuantizer.quantizeQ8_0(src, into: dst, threads: threads)
+        case .q4_0: GGMLQuantizer.quantizeQ4_0(src, into: dst, threads: threads)
+        case .f16: DTypeCodec.encode(src, dtype: .F16, into: dst, threads: threads)
+        case .bf16: DTypeCodec.encode(src, dtype: .BF16, into: dst, threads: threads)
+        default: DTypeCodec.encode(src, dtype: .F32, into: dst, threads: threads)
+        }
+    }
+
+    /// Decodes `type` back to F32 (for error metrics).
+    public static func decode(_ src: UnsafeRawBufferPointer, type: GGMLType, into dst: UnsafeMutableBufferPointer<Float>) {
+        switch type {
+        case .q8_0: GGMLQuantizer.dequantizeQ8_0(src, count: dst.count, into: dst)
+        case .q4_0: GGMLQuantizer.dequantizeQ4_0(src, count: dst.count, into: dst)
+        case .f16: DTypeCodec.decode(src, dtype: .F16, into: dst, threads: 1)
+        case .bf16: DTypeCodec.decode(src, dtype: .BF16, into: dst, threads: 1)
+        default: DTypeCodec.decode(src, dtype: .F32, into: dst, threads: 1)
+        }
+    }
+}
