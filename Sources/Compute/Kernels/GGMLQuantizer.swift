@@ -33,6 +33,36 @@ public enum GGMLQuantizer {
         return Int8(truncatingIfNeeded: cvtt(r))
     }
 
+    /// Largest |x| of a block and whether it holds a NaN or ±inf, without branches (so it
+    /// vectorizes). Without non-finite values max is associative, so the eight independent
+    /// accumulators give exactly ggml's sequential result; `|x|·0` is NaN exactly for NaN and ±inf.
+    @inline(__always)
+    static func blockAbsMax(_ x: UnsafePointer<Float>) -> (amax: Float, nonFinite: Bool) {
+        var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0, m4: Float = 0, m5: Float = 0, m6: Float = 0, m7: Float = 0
+        var p0: Float = 0, p1: Float = 0, p2: Float = 0, p3: Float = 0
+        var j = 0
+        while j < 32 {
+            let a0 = abs(x[j]), a1 = abs(x[j + 1]), a2 = abs(x[j + 2]), a3 = abs(x[j + 3])
+            let a4 = abs(x[j + 4]), a5 = abs(x[j + 5]), a6 = abs(x[j + 6]), a7 = abs(x[j + 7])
+            p0 += (a0 + a4) * 0; p1 += (a1 + a5) * 0; p2 += (a2 + a6) * 0; p3 += (a3 + a7) * 0
+            m0 = m0 > a0 ? m0 : a0; m1 = m1 > a1 ? m1 : a1; m2 = m2 > a2 ? m2 : a2; m3 = m3 > a3 ? m3 : a3
+            m4 = m4 > a4 ? m4 : a4; m5 = m5 > a5 ? m5 : a5; m6 = m6 > a6 ? m6 : a6; m7 = m7 > a7 ? m7 : a7
+            j += 8
+        }
+        let a = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+        let p = (p0 + p1) + (p2 + p3)
+        return (a, p != p)
+    }
+
+    /// `roundf` (half away from zero) for |v| < 2^23 without a libm call: truncate, then step
+    /// away from zero when the exact remaining fraction is at least one half.
+    @inline(__always)
+    static func roundHalfAway(_ v: Float) -> Int32 {
+        let t = Int32(v)
+        let f = v - Float(t)
+        return t + (f >= 0.5 ? 1 : 0) - (f <= -0.5 ? 1 : 0)
+    }
+
     /// Quantizes `src` (count multiple of 32) into Q8_0 blocks in `dst` (count/32 × 34 bytes).
     public static func quantizeQ8_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
         let nb = src.count / 32
@@ -40,17 +70,26 @@ public enum GGMLQuantizer {
         Parallel.forEach(ranges.count, threads: threads) { r in
             for b in ranges[r] {
                 let x = src.baseAddress! + b * 32
-                var amax: Float = 0
-                for j in 0..<32 {
-                    let v = abs(x[j])
-                    amax = amax > v ? amax : v  // ggml MAX(a, b): NaN handling as in C
+                let out = dst.baseAddress! + b * 34
+                let qs = (out + 2).assumingMemoryBound(to: Int8.self)
+                var (amax, nonFinite) = blockAbsMax(x)
+                if nonFinite {
+                    amax = 0
+                    for j in 0..<32 {
+                        let v = abs(x[j])
+                        amax = amax > v ? amax : v  // ggml MAX(a, b), NaN order as in C
+                    }
                 }
                 let d = amax / 127
                 let id: Float = d != 0 ? 1 / d : 0
-                let out = dst.baseAddress! + b * 34
                 out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
-                let qs = (out + 2).assumingMemoryBound(to: Int8.self)
-                for j in 0..<32 { qs[j] = roundToInt8(x[j] * id) }
+                if !nonFinite && id.isFinite {
+                    // Every x·id lies in [-127, 127]: the exact fast path applies. (A subnormal
+                    // amax makes 1/d overflow to inf; that block takes the careful path.)
+                    for j in 0..<32 { qs[j] = Int8(truncatingIfNeeded: roundHalfAway(x[j] * id)) }
+                } else {
+                    for j in 0..<32 { qs[j] = roundToInt8(x[j] * id) }
+                }
             }
         }
     }

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Compute
+import Foundation
+
+/// Times Compute kernels over every matrix of a model, in memory (used by ops/bench).
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-kernels", abstract: "Time quantization kernels and a memcpy bound over a model's matrices (JSON).",
+        shouldDisplay: false)
+
+    @Option(name: .long, help: "Model file or directory.")
+    var model: String
+
+    @Option(name: .long, help: "Threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Repetitions; the best time is reported.")
+    var repeats: Int = 5
+
+    func run() throws {
+        try oneLine {
+            let source = try ModelSource(path: model)
+            var mats = [[Float]]()
+            for s in source.shards {
+                let r = try SafeTensorsReader(path: s.path)
+                for t in r.tensors where t.dtype.isFloat16Or32 && t.shape.count >= 2 && (t.shape.last ?? 0) % 32 == 0 {
+                    var v = [Float](repeating: 0, count: t.numel)
+                    v.withUnsafeMutableBufferPointer { DTypeCodec.decode(r.data(t), dtype: t.dtype, into: $0, threads: threads) }
+                    mats.append(v)
+                }
+            }
+            let params = mats.reduce(0) { $0 + $1.count }
+            func best(_ body: () -> Void) -> Double {
+                var b = Double.infinity
+                for _ in 0..<max(1, repeats) {
+                    let t0 = DispatchTime.now()
+                    body()
+                    b = min(b, Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
+                }
+                return b
+            }
+            var out = mats.map { [UInt8](repeating: 0, count: $0.count / 32 * 34) }
+            let q8 = best {
+                for i in mats.indices { mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGMLQuantizer.quantizeQ8_0(s, into: $0, threads: threads) } } }
+            }
+            let q4 = best {
+                for i in mats.indices { mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGMLQuantizer.quantizeQ4_0(s, into: $0, threads: threads) } } }
+            }
+            var copies = mats.map { [Float](repeating: 0, count: $0.count) }
+            let copy = best {
+                for i in mats.indices {
+                    mats[i].withUnsafeBytes { s in copies[i].withUnsafeMutableBytes { d in
+                        let ranges = Parallel.chunks(s.count, chunk: 1 << 20)
+                        Parallel.forEach(ranges.count, threads: threads) { r in
+                            (d.baseAddress! + ranges[r].lowerBound).copyMemory(from: s.baseAddress! + ranges[r].lowerBound, byteCount: ranges[r].count)
+                        }
+                    } }
+                }
+            }
+            printJSON(["matrices": mats.count, "params": params, "threads": threads,
+                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy]])
+        }
+    }
+}
