@@ -63,3 +63,18 @@ import TestSupport
         #expect(a != nil && a == b)
     }
 }
+
+/// Every recipe shipped in recipes/ parses, fits the fixture model, and runs.
+@Suite struct ShippedRecipeTests {
+    @Test func everyShippedRecipeRuns() throws {
+        let env = try SqueezeEnv.create()
+        let model = try env.makeModel()
+        let dir = TestConfiguration.repoRoot + "/recipes"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 6)
+        for f in files {
+            let r = try env.squeeze(["run", "--model", model, "--recipe", dir + "/" + f, "--out", env.scratch + "/" + f])
+            #expect(r.status == 0, "\(f): \(r.stderr)")
+        }
+    }
+}

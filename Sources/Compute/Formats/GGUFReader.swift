@@ -27,9 +27,15 @@ public final class GGUFReader: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         map = try MappedFile(path: path)
-        var r = ByteReader(bytes: map.bytes, path: path)
+        (version, metadata, alignment, tensors) = try Self.parse(map.bytes, path: path)
+    }
+
+    /// Parses and validates a whole GGUF file held in memory (used by `init` and the fuzz tests).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws
+        -> (version: UInt32, metadata: [(String, GGUFValue)], alignment: Int, tensors: [Tensor]) {
+        var r = ByteReader(bytes: bytes, path: path)
         guard try r.take(4) == Array("GGUF".utf8) else { throw ComputeError(.corruptHeader, "not a GGUF file (bad magic)", file: path) }
-        version = try r.u32()
+        let version = try r.u32()
         guard version == 2 || version == 3 else { throw ComputeError(.corruptHeader, "unsupported GGUF version \(version)", file: path) }
         let nt = try r.u64(), nkv = try r.u64()
         guard nt <= Self.maxCount else { throw ComputeError(.corruptHeader, "tensor count \(nt) is absurd", file: path) }
@@ -40,7 +46,6 @@ public final class GGUFReader: @unchecked Sendable {
             let t = try r.u32()
             kv.append((k, try r.value(type: t, depth: 0)))
         }
-        metadata = kv
         var align = 32
         if let a = kv.first(where: { $0.0 == "general.alignment" })?.1 {
             guard case .uint32(let v) = a, v > 0, v <= 1 << 16, v & (v - 1) == 0 else {
@@ -48,7 +53,6 @@ public final class GGUFReader: @unchecked Sendable {
             }
             align = Int(v)
         }
-        alignment = align
         var infos = [(String, [Int], GGMLType, UInt64)]()
         var names = Set<String>()
         for _ in 0..<nt {
@@ -60,6 +64,7 @@ public final class GGUFReader: @unchecked Sendable {
             var numel: UInt64 = 1
             for _ in 0..<nd {
                 let d = try r.u64()
+                guard d < 1 << 48 else { throw ComputeError(.corruptHeader, "dimension \(d) is absurd", file: path, tensor: name) }
                 let (m, o) = numel.multipliedReportingOverflow(by: d)
                 guard !o, m < 1 << 48 else { throw ComputeError(.corruptHeader, "dimensions overflow", file: path, tensor: name) }
                 numel = m
@@ -72,16 +77,16 @@ public final class GGUFReader: @unchecked Sendable {
         let dataStart = (r.offset + align - 1) / align * align
         var ts = [Tensor]()
         for (name, dims, type, off) in infos {
-            guard let bytes = type.byteCount(numel: dims.reduce(1, *), rowLength: dims[0]) else {
+            guard let size = type.byteCount(numel: dims.reduce(1, *), rowLength: dims[0]) else {
                 throw ComputeError(.corruptHeader, "row of \(dims[0]) values does not fill \(type.name) blocks", file: path, tensor: name)
             }
             guard off % UInt64(align) == 0 else { throw ComputeError(.corruptHeader, "offset \(off) is not aligned to \(align)", file: path, tensor: name) }
-            guard off < UInt64(map.size), UInt64(dataStart) + off + UInt64(bytes) <= UInt64(map.size) else {
-                throw ComputeError(.corruptData, "data [\(off), +\(bytes)) lies outside the file", file: path, tensor: name)
+            guard off <= UInt64(bytes.count), UInt64(dataStart) + off + UInt64(size) <= UInt64(bytes.count) else {
+                throw ComputeError(.corruptData, "data [\(off), +\(size)) lies outside the file", file: path, tensor: name)
             }
-            ts.append(Tensor(name: name, dims: dims, type: type, offset: dataStart + Int(off), byteCount: bytes))
+            ts.append(Tensor(name: name, dims: dims, type: type, offset: dataStart + Int(off), byteCount: size))
         }
-        tensors = ts
+        return (version, kv, align, ts)
     }
 
     /// The raw bytes of a tensor.

@@ -1,0 +1,115 @@
+import Compute
+import Foundation
+import Testing
+
+/// Seeded mutation fuzzing of the file parsers: 100,000 mutated inputs each, bounded in time.
+/// Every input must be either rejected with a ComputeError or accepted with all invariants
+/// holding (tensor ranges inside the file, sizes consistent); a crash fails the whole run.
+@Suite struct FuzzTests {
+    static let iterations = 100_000
+
+    /// Byte-level mutations: flips, interesting values, integer overwrites, truncation, insertion, splices.
+    static func mutate(_ seed: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+        var b = seed
+        let rounds = 1 + Int(rng.next() % 4)
+        for _ in 0..<rounds {
+            let pos = b.isEmpty ? 0 : Int(rng.next() % UInt64(b.count))
+            switch rng.next() % 9 {
+            case 0: if !b.isEmpty { b[pos] ^= UInt8(1 << (rng.next() % 8)) }
+            case 1: if !b.isEmpty { b[pos] = [0, 0xFF, 0x7F, 0x80, 0x22, 0x5C, 0x7B, 0x5D, 0x30][Int(rng.next() % 9)] }
+            case 2:
+                let v: UInt64 = [0, 1, 0xFFFF_FFFF, 1 << 63, UInt64.max, 1 << 32, 100_000_001, UInt64(b.count)][Int(rng.next() % 8)]
+                for k in 0..<8 where pos + k < b.count { b[pos + k] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(k))) }
+            case 3: b = Array(b.prefix(pos))
+            case 4: b.insert(contentsOf: [UInt8](repeating: UInt8(truncatingIfNeeded: rng.next()), count: 1 + Int(rng.next() % 16)), at: pos)
+            case 5: if pos < b.count { b.removeSubrange(pos..<min(b.count, pos + 1 + Int(rng.next() % 16))) }
+            case 6:
+                let src = Int(rng.next() % UInt64(max(b.count, 1)))
+                let chunk = Array(b[src..<min(b.count, src + 1 + Int(rng.next() % 32))])
+                b.insert(contentsOf: chunk, at: pos)
+            case 7: if b.count > 8 { for k in 8..<min(b.count, 8 + Int(rng.next() % 64)) { b[k] = UInt8(ascii: ["[", "{", "\"", ":", ","][Int(rng.next() % 5)]) } }
+            default: if !b.isEmpty { b[pos] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+        }
+        return b
+    }
+
+    static func safetensorsSeed() -> [UInt8] {
+        let header = #"{"__metadata__":{"format":"pt"},"a.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[24,32]},"c":{"dtype":"I64","shape":[1],"data_offsets":[32,40]}}"#
+        var h = Array(header.utf8)
+        while h.count % 8 != 0 { h.append(0x20) }
+        var out = [UInt8]()
+        withUnsafeBytes(of: UInt64(h.count).littleEndian) { out += $0 }
+        return out + h + (0..<40).map { UInt8($0) }
+    }
+
+    static func ggufSeed() throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "fuzz-seed-\(getpid()).gguf"
+        let q = [UInt8](repeating: 7, count: 2 * 34)
+        let w = try GGUFWriter(path: path, metadata: [("general.name", .string("seed")), ("a", .array([.uint32(1), .uint32(2)])),
+                                                      ("general.alignment", .uint32(32)), ("f", .float32(1.5)), ("b", .bool(true))],
+                               tensors: [.init(name: "w", shape: [1, 64], type: .q8_0, byteCount: q.count),
+                                         .init(name: "v", shape: [2], type: .f32, byteCount: 8)])
+        try q.withUnsafeBytes { try w.write(name: "w", bytes: $0) }
+        try [Float(1), 2].withUnsafeBytes { try w.write(name: "v", bytes: $0) }
+        _ = try w.finish()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return [UInt8](FileManager.default.contents(atPath: path)!)
+    }
+
+    @Test func safetensorsParserSurvivesMutations() throws {
+        let seed = Self.safetensorsSeed()
+        #expect((try? seed.withUnsafeBytes { try SafeTensorsReader.parse($0, path: "seed") }) != nil)
+        var rng = SplitMix(seed: 0x5AFE)
+        var accepted = 0, rejected = 0
+        let deadline = Date().addingTimeInterval(240)
+        for _ in 0..<Self.iterations {
+            let input = Self.mutate(seed, &rng)
+            do {
+                let h = try input.withUnsafeBytes { try SafeTensorsReader.parse($0, path: "fuzz") }
+                accepted += 1
+                #expect(h.dataStart + h.dataLength == input.count)
+                for t in h.tensors { #expect(t.begin >= 0 && t.end <= h.dataLength && t.end - t.begin == t.numel * t.dtype.size) }
+            } catch is ComputeError {
+                rejected += 1
+            }
+            if Date() > deadline { break }
+        }
+        print("fuzz: safetensors \(accepted + rejected) inputs, \(accepted) accepted, \(rejected) rejected")
+        #expect(accepted + rejected == Self.iterations)
+        #expect(rejected > Self.iterations / 2)
+    }
+
+    @Test func ggufParserSurvivesMutations() throws {
+        let seed = try Self.ggufSeed()
+        #expect((try? seed.withUnsafeBytes { try GGUFReader.parse($0, path: "seed") }) != nil)
+        var rng = SplitMix(seed: 0x6606)
+        var accepted = 0, rejected = 0
+        let deadline = Date().addingTimeInterval(240)
+        for _ in 0..<Self.iterations {
+            let input = Self.mutate(seed, &rng)
+            do {
+                let r = try input.withUnsafeBytes { try GGUFReader.parse($0, path: "fuzz") }
+                accepted += 1
+                for t in r.tensors { #expect(t.offset >= 0 && t.offset + t.byteCount <= input.count) }
+            } catch is ComputeError {
+                rejected += 1
+            }
+            if Date() > deadline { break }
+        }
+        print("fuzz: gguf \(accepted + rejected) inputs, \(accepted) accepted, \(rejected) rejected")
+        #expect(accepted + rejected == Self.iterations)
+    }
+
+    @Test func jsonParserSurvivesMutations() {
+        let seed = Array(#"{"a":[1,-2.5e3,true,null,"x\u00e9\n\ud83d\ude00"],"b":{"c":{}}}"#.utf8)
+        var rng = SplitMix(seed: 0x150)
+        var n = 0
+        for _ in 0..<Self.iterations {
+            let input = Self.mutate(seed, &rng)
+            _ = try? JSONParser.parse(input)
+            n += 1
+        }
+        #expect(n == Self.iterations)
+    }
+}
