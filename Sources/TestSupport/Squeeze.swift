@@ -25,7 +25,8 @@ public struct SqueezeEnv: Sendable {
 
     public var environment: [String: String] {
         ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
-         "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot]
+         "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
+         "SQUEEZE_INPUT_ROOTS": scratch + ":" + (ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "")]
     }
 
     /// Runs `squeeze args...` to completion.

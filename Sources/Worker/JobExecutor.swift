@@ -83,6 +83,7 @@ struct JobExecutor {
     private func runCompress() throws {
         let recipe = try RecipeParser.parse(job.recipeJSON)
         let model = try ModelSource(path: job.inputPath)
+        try PathPolicy(roots: cfg.inputRoots).check(model: model)
         let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
         var published: String?
         do {

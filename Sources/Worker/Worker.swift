@@ -24,6 +24,8 @@ public final class Worker: @unchecked Sendable {
         public var maxMemory: Int64?
         /// Seconds a draining worker waits for running jobs to reach a unit boundary.
         public var drainTimeoutSeconds = 30.0
+        /// Directories models may be read from (symlinks resolved); submit checks too.
+        public var inputRoots: [String] = []
         /// Fault drills only: sleep before each unit so a test can interrupt a job mid-way.
         public var unitDelayMS = 0
         public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"

@@ -47,6 +47,12 @@ struct Submit: ParsableCommand {
     @Option(name: .long, help: "Number of jobs to submit (no-op jobs, or copies of one compression job).")
     var count: Int = 1
 
+    @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
+    var inputRoot: [String] = []
+
+    @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
+    var artifactRoot: String?
+
     @Flag(name: .long, help: "Skip hashing the model at submit (no check that it is unchanged when the job runs).")
     var noChecksum = false
 
@@ -66,6 +72,11 @@ struct Submit: ParsableCommand {
         if idempotencyKey != nil && count > 1 { throw ValidationError("--key cannot be combined with --count") }
     }
 
+    var policy: PathPolicy {
+        PathPolicy(roots: PathPolicy.roots(flags: inputRoot,
+                                           artifactRoot: artifactRoot ?? ProcessInfo.processInfo.environment["SQUEEZE_ARTIFACT_ROOT"]))
+    }
+
     func run() throws {
         try oneLine {
             let delay = try after.map(parseDuration) ?? 0
@@ -82,10 +93,10 @@ struct Submit: ParsableCommand {
                     jobs.append(j)
                 }
             } else if let manifest {
-                jobs = try ManifestEntries.load(manifest, defaults: self, delay: delay)
+                jobs = try ManifestEntries.load(manifest, defaults: self, delay: delay, policy: policy)
                 batch = batch ?? (manifest as NSString).lastPathComponent
             } else {
-                var j = try CompressJobBuilder.build(model: model!, recipeFile: recipe!, checksum: !noChecksum)
+                var j = try CompressJobBuilder.build(model: model!, recipeFile: recipe!, checksum: !noChecksum, policy: policy)
                 j.priority = priority
                 j.maxAttempts = maxAttempts
                 j.delaySeconds = delay
@@ -123,7 +134,7 @@ struct Submit: ParsableCommand {
 
 /// Validates a compression job at submit: model headers, recipe, targets, memory estimate, checksum.
 enum CompressJobBuilder {
-    static func build(model path: String, recipeFile: String, checksum: Bool, recipeBase: String? = nil) throws -> NewJob {
+    static func build(model path: String, recipeFile: String, checksum: Bool, policy: PathPolicy, recipeBase: String? = nil) throws -> NewJob {
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model not found: \(path)") }
         let recipePath = recipeBase.map { recipeFile.hasPrefix("/") ? recipeFile : $0 + "/" + recipeFile } ?? recipeFile
         guard FileManager.default.fileExists(atPath: recipePath) else { throw CLIError("recipe not found: \(recipePath)") }
@@ -132,6 +143,7 @@ enum CompressJobBuilder {
             throw CLIError("invalid recipe \(recipePath): \(e)")
         }
         let source = try ModelSource(path: path)
+        try policy.check(model: source)
         let headers = try source.readHeaders()
         let tensors = headers.flatMap(\.header.tensors)
         do { try RecipeValidator.validate(recipe, tensors: tensors) } catch let e as RecipeError {
@@ -148,7 +160,7 @@ enum CompressJobBuilder {
 
 /// Entries of a batch manifest file.
 enum ManifestEntries {
-    static func load(_ file: String, defaults: Submit, delay: Double) throws -> [NewJob] {
+    static func load(_ file: String, defaults: Submit, delay: Double, policy: PathPolicy) throws -> [NewJob] {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read manifest \(file)") }
         let doc: Any?
         do { doc = try Yams.load(yaml: text) } catch { throw CLIError("manifest \(file) is not valid YAML/JSON") }
@@ -173,7 +185,7 @@ enum ManifestEntries {
             do {
                 if let c = recipeCache[cacheKey] { j = c } else {
                     j = try CompressJobBuilder.build(model: modelPath, recipeFile: recipe, checksum: !defaults.noChecksum,
-                                                     recipeBase: base.isEmpty ? "." : base)
+                                                     policy: policy, recipeBase: base.isEmpty ? "." : base)
                     recipeCache[cacheKey] = j
                 }
             } catch { throw CLIError("manifest \(file): entry \(i): \(error)") }

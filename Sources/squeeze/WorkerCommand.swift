@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Worker
 
@@ -31,6 +32,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Do not take jobs whose memory estimate exceeds this (e.g. 8G).")
     var maxMemory: String?
 
+    @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
+    var inputRoot: [String] = []
+
     @Option(name: .long, help: "Worker id (default host-pid-random).")
     var id: String?
 
@@ -50,6 +54,7 @@ struct WorkerCommand: ParsableCommand {
         try oneLine {
             var cfg = Worker.Configuration(databaseURL: try conn.database(), redisURL: try conn.redis(), artifactRoot: try artifacts.root())
             cfg.redisPrefix = conn.prefix
+            cfg.inputRoots = PathPolicy.roots(flags: inputRoot, artifactRoot: cfg.artifactRoot)
             cfg.concurrency = concurrency
             if let t = threads { cfg.threads = t }
             cfg.exitWhenIdle = exitWhenIdle
