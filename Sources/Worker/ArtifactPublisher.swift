@@ -24,6 +24,16 @@ public struct ArtifactPublisher: Sendable {
         "artifacts/\(job.uuidString.lowercased())/attempt-\(attempt)"
     }
 
+    /// Relative path of a job's work directory (checkpoints shared by all its attempts).
+    public func relativeWorkDir(job: UUID) -> String { "work/\(job.uuidString.lowercased())" }
+
+    /// Creates (or keeps) the job's work directory and returns its path.
+    public func prepareWorkDir(job: UUID) throws -> String {
+        let dir = "\(root)/\(relativeWorkDir(job: job))"
+        try FileOps.makeDirectory(dir)
+        return dir
+    }
+
     /// Creates an empty staging directory (removing leftovers of this same attempt).
     public func prepareStaging(job: UUID, attempt: Int) throws -> String {
         let dir = stagingDir(job: job, attempt: attempt)

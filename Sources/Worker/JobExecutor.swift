@@ -85,19 +85,54 @@ struct JobExecutor {
         let model = try ModelSource(path: job.inputPath)
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
         let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
+        let work = try worker.publisher.prepareWorkDir(job: job.id)
         var published: String?
         do {
             let total = try model.readHeaders().reduce(0) { $0 + $1.header.tensors.count }
             try fenced("set units") { try worker.store.setUnitsTotal($0, job: job.id, attempt: job.attempt, total: total, done: 0) }
+            let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
+                try worker.jobDB.with { try worker.store.checkpoints($0, job: job.id) }
+            }
+            var pending: (file: String, sha256: String, bytes: Int64)?
+            var restored = Set<Int>()
             let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads)
             let observer = RecipeRunner.Observer(checkContinue: {
                 try checkContinue()
                 if cfg.unitDelayMS > 0 { try pause(ms: cfg.unitDelayMS) }
             }, unitFinished: { u in
-                let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
-                                          bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
-                                          bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
-                try fenced("record unit") { try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: m) }
+                if let cp = pending {
+                    pending = nil
+                    let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
+                                              bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
+                                              bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
+                    try fenced("record unit") { try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: m, checkpoint: cp) }
+                } else if restored.contains(u.index) {
+                    try fenced("restore unit") { try worker.store.unitRestored($0, job: job.id, attempt: job.attempt) }
+                } else {
+                    let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
+                                              bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
+                                              bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
+                    try fenced("record unit") { try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: m) }
+                }
+            }, restore: { index, t in
+                guard let cp = saved[t.name] else { return nil }
+                let path = worker.publisher.root + "/" + cp.file
+                guard let data = FileManager.default.contents(atPath: path), Int64(data.count) == cp.bytes else {
+                    log.warning("checkpoint missing or truncated; recomputing", ("tensor", t.name), ("file", cp.file))
+                    return nil
+                }
+                var h = SHA256()
+                data.withUnsafeBytes { h.update($0) }
+                guard h.finalizeHex() == cp.sha256 else {
+                    log.warning("checkpoint checksum mismatch; recomputing", ("tensor", t.name), ("file", cp.file))
+                    return nil
+                }
+                restored.insert(index)
+                return [UInt8](data)
+            }, checkpoint: { u, blob in
+                let name = "u\(u.index).a\(job.attempt).bin"
+                let sha = try blob.withUnsafeBytes { try FileOps.writeFile(work + "/" + name, Data($0)) }
+                pending = (worker.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, Int64(blob.count))
             })
             let result = try runner.run(outputDir: staging, observer: observer)
             if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256), got != expected {
@@ -107,6 +142,10 @@ struct JobExecutor {
             let manifest = try Manifest.write(dir: staging, recipe: recipe, inputPath: job.inputPath, result: result, threads: cfg.threads,
                                               extra: ["job_id": job.id.uuidString.lowercased(), "attempt": String(job.attempt),
                                                       "worker": cfg.id])
+            try? worker.jobDB.with {
+                try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units",
+                                       detailJSON: "{\"computed\": \(result.computedUnits), \"restored\": \(result.restoredUnits), \"total\": \(result.units.count)}")
+            }
             try checkContinue()
             published = try worker.publisher.publish(staging: staging, job: job.id, attempt: job.attempt)
             let rel = worker.publisher.relativeAttemptDir(job: job.id, attempt: job.attempt)
@@ -114,10 +153,15 @@ struct JobExecutor {
                 ArtifactRecord(path: "\(rel)/\($0.path)", bytes: $0.bytes, sha256: $0.sha256, format: $0.format)
             }
             try finish(outputPath: rel, artifacts: records)
-            log.info("job succeeded", ("units", String(result.units.count)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
+            worker.publisher.discard(work)
+            log.info("job succeeded", ("units", String(result.units.count)), ("computed", String(result.computedUnits)),
+                     ("restored", String(result.restoredUnits)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
         } catch {
             worker.publisher.discard(staging)
             if let p = published { worker.publisher.discard(p) }
+            // Checkpoints stay for a later attempt unless the job ended for good.
+            if case JobStop.cancelled = error { worker.publisher.discard(work) }
+            if !(error is JobStop), ErrorClassifier.classify(error).permanent { worker.publisher.discard(work) }
             throw error
         }
     }

@@ -9,10 +9,17 @@ public final class RecipeRunner {
         public var checkContinue: () throws -> Void
         /// Called after each unit is written.
         public var unitFinished: (UnitMetrics) throws -> Void
+        /// Returns a checkpoint of a unit computed earlier (as made by `checkpoint`) to reuse, or nil to compute it.
+        public var restore: ((Int, TensorInfo) throws -> [UInt8]?)?
+        /// Receives each computed unit's checkpoint (metrics and the bytes of every export) before `unitFinished`.
+        public var checkpoint: ((UnitMetrics, [UInt8]) throws -> Void)?
 
-        public init(checkContinue: @escaping () throws -> Void = {}, unitFinished: @escaping (UnitMetrics) throws -> Void = { _ in }) {
+        public init(checkContinue: @escaping () throws -> Void = {}, unitFinished: @escaping (UnitMetrics) throws -> Void = { _ in },
+                    restore: ((Int, TensorInfo) throws -> [UInt8]?)? = nil, checkpoint: ((UnitMetrics, [UInt8]) throws -> Void)? = nil) {
             self.checkContinue = checkContinue
             self.unitFinished = unitFinished
+            self.restore = restore
+            self.checkpoint = checkpoint
         }
     }
 
@@ -24,6 +31,9 @@ public final class RecipeRunner {
         public let inputSHA256: [String: String]
         public let inputBytes: Int64
         public let elapsedSeconds: Double
+        /// Units whose kernels ran in this run, and units taken from checkpoints.
+        public let computedUnits: Int
+        public let restoredUnits: Int
     }
 
     public let model: ModelSource
@@ -66,6 +76,7 @@ public final class RecipeRunner {
         var inputSHA = [String: String]()
         var inputBytes: Int64 = 0
         var index = 0
+        var computedUnits = 0, restoredUnits = 0
         for (s, reader) in readers.enumerated() {
             let shard = model.shards[s]
             var hasher = SHA256()
@@ -79,9 +90,24 @@ public final class RecipeRunner {
                 try observer.checkContinue()
                 let src = reader.data(t)
                 hasher.update(src)
-                let m = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
-                                        emitDense: { try writer?.write(name: t.name, bytes: $0) },
-                                        emitGGUF: { i, bytes in try ggufWriters[i].write(name: t.name, bytes: bytes) })
+                let emitDense: (UnsafeRawBufferPointer) throws -> Void = { try writer?.write(name: t.name, bytes: $0) }
+                let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in try ggufWriters[i].write(name: t.name, bytes: bytes) }
+                let m: UnitMetrics
+                if let blob = try observer.restore?(index, t), let restored = try UnitCheckpoint.decode(blob, tensor: t) {
+                    m = restored.metrics
+                    try UnitCheckpoint.emit(restored.payload, sizes: exportSizes(t, dense: dense, ggufExports: ggufExports),
+                                            hasDense: dense != nil, emitDense: emitDense, emitGGUF: emitGGUF)
+                    restoredUnits += 1
+                } else {
+                    var parts: [[UInt8]]? = observer.checkpoint == nil ? nil : []
+                    m = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
+                                        emitDense: { b in parts?.append(Array(b)); try emitDense(b) },
+                                        emitGGUF: { i, b in parts?.append(Array(b)); try emitGGUF(i, b) })
+                    if m.targeted || m.dtype != t.dtype.rawValue { computedUnits += 1 }
+                    if let cp = observer.checkpoint, let parts, m.targeted || m.dtype != t.dtype.rawValue {
+                        try cp(m, UnitCheckpoint.encode(metrics: m, parts: parts))
+                    }
+                }
                 reader.release(t)
                 units.append(m)
                 try observer.unitFinished(m)
@@ -107,7 +133,18 @@ public final class RecipeRunner {
             outputs.append(OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file"))
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return Result(outputs: outputs, units: units, inputSHA256: inputSHA, inputBytes: inputBytes, elapsedSeconds: elapsed)
+        return Result(outputs: outputs, units: units, inputSHA256: inputSHA, inputBytes: inputBytes, elapsedSeconds: elapsed,
+                      computedUnits: computedUnits, restoredUnits: restoredUnits)
+    }
+
+    /// Bytes each export writes for `t`, in export order (dense first, then each GGUF export).
+    private func exportSizes(_ t: TensorInfo, dense: ExportStage?, ggufExports: [ExportStage]) -> [Int] {
+        var sizes = [Int]()
+        if dense != nil { sizes.append(t.numel * outputDType(t, dense).size) }
+        for e in ggufExports {
+            sizes.append(GGUFPlanner.type(for: t, export: e).byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
+        }
+        return sizes
     }
 
     private func outputDType(_ t: TensorInfo, _ export: ExportStage?) -> DType {

@@ -69,6 +69,23 @@ extension JobStore {
         return !rows.isEmpty
     }
 
+    /// Checkpoints recorded for a job, by unit name: (file relative to the artifact root, sha256, bytes, attempt).
+    public func checkpoints(_ db: PostgresConnection, job: UUID) throws -> [String: (file: String, sha256: String, bytes: Int64, attempt: Int)] {
+        var out = [String: (file: String, sha256: String, bytes: Int64, attempt: Int)]()
+        for r in try db.query("SELECT unit, file, sha256, bytes, attempt FROM job_checkpoints WHERE job_id = $1", [job]) {
+            out[try r.decode("unit")] = (try r.decode("file"), try r.decode("sha256"), try r.decode("bytes"), try r.decode("attempt"))
+        }
+        return out
+    }
+
+    /// Counts a unit restored from a checkpoint as done (fenced); its metrics row stays the computing attempt's.
+    public func unitRestored(_ db: PostgresConnection, job: UUID, attempt: Int) throws -> Bool {
+        !(try db.query("""
+            UPDATE jobs SET units_done = units_done + 1, updated_at = now()
+            WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
+            """, [job, attempt])).isEmpty
+    }
+
     /// Sets the number of units a running job has (fenced).
     public func setUnitsTotal(_ db: PostgresConnection, job: UUID, attempt: Int, total: Int, done: Int) throws -> Bool {
         !(try db.query("""
