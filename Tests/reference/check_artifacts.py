@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Load every artifact of the given attempt directories with the standard Python tools:
+*.safetensors with `safetensors` (numpy backend, ml_dtypes for BF16), *.gguf with gguf-py's
+GGUFReader, and check manifest.json's sha256 of every output against the file (hashlib).
+Prints JSON; exits 1 on any failure. Usage: check_artifacts.py DIR..."""
+import hashlib
+import json
+import os
+import sys
+
+import ml_dtypes  # noqa: F401
+from gguf import GGUFReader
+from safetensors import safe_open
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def main():
+    errors, loaded = [], {"safetensors": 0, "gguf": 0, "tensors": 0}
+    for d in sys.argv[1:]:
+        manifest = json.load(open(os.path.join(d, "manifest.json")))
+        for o in manifest["outputs"]:
+            p = os.path.join(d, o["path"])
+            if sha256(p) != o["sha256"]:
+                errors.append(f"{p}: sha256 differs from manifest.json")
+            if p.endswith(".safetensors"):
+                with safe_open(p, framework="np") as f:
+                    for k in f.keys():
+                        f.get_tensor(k)
+                        loaded["tensors"] += 1
+                loaded["safetensors"] += 1
+            elif p.endswith(".gguf"):
+                r = GGUFReader(p)
+                loaded["tensors"] += len(r.tensors)
+                loaded["gguf"] += 1
+        if len(manifest["layers"]) == 0:
+            errors.append(f"{d}: manifest has no layers")
+    print(json.dumps({"ok": not errors, "loaded": loaded, "errors": errors}))
+    sys.exit(1 if errors else 0)
+
+
+if __name__ == "__main__":
+    main()
