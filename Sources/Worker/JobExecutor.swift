@@ -129,10 +129,10 @@ struct JobExecutor {
                 }
                 restored.insert(index)
                 return [UInt8](data)
-            }, checkpoint: { u, blob in
+            }, checkpoint: { u, parts in
                 let name = "u\(u.index).a\(job.attempt).bin"
-                let sha = try blob.withUnsafeBytes { try FileOps.writeFile(work + "/" + name, Data($0)) }
-                pending = (worker.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, Int64(blob.count))
+                let (sha, bytes) = try UnitCheckpoint.write(to: work + "/" + name, metrics: u, parts: parts)
+                pending = (worker.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, bytes)
             })
             let result = try runner.run(outputDir: staging, observer: observer)
             if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256), got != expected {

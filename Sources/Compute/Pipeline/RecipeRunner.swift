@@ -11,11 +11,13 @@ public final class RecipeRunner {
         public var unitFinished: (UnitMetrics) throws -> Void
         /// Returns a checkpoint of a unit computed earlier (as made by `checkpoint`) to reuse, or nil to compute it.
         public var restore: ((Int, TensorInfo) throws -> [UInt8]?)?
-        /// Receives each computed unit's checkpoint (metrics and the bytes of every export) before `unitFinished`.
-        public var checkpoint: ((UnitMetrics, [UInt8]) throws -> Void)?
+        /// Receives each computed unit's metrics and the bytes of every export (in export order) before
+        /// `unitFinished`; `UnitCheckpoint.write` stores them. The buffers are valid during the call only.
+        public var checkpoint: ((UnitMetrics, [UnsafeRawBufferPointer]) throws -> Void)?
 
         public init(checkContinue: @escaping () throws -> Void = {}, unitFinished: @escaping (UnitMetrics) throws -> Void = { _ in },
-                    restore: ((Int, TensorInfo) throws -> [UInt8]?)? = nil, checkpoint: ((UnitMetrics, [UInt8]) throws -> Void)? = nil) {
+                    restore: ((Int, TensorInfo) throws -> [UInt8]?)? = nil,
+                    checkpoint: ((UnitMetrics, [UnsafeRawBufferPointer]) throws -> Void)? = nil) {
             self.checkContinue = checkContinue
             self.unitFinished = unitFinished
             self.restore = restore
@@ -99,13 +101,18 @@ public final class RecipeRunner {
                                             hasDense: dense != nil, emitDense: emitDense, emitGGUF: emitGGUF)
                     restoredUnits += 1
                 } else {
-                    var parts: [[UInt8]]? = observer.checkpoint == nil ? nil : []
-                    m = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
-                                        emitDense: { b in parts?.append(Array(b)); try emitDense(b) },
-                                        emitGGUF: { i, b in parts?.append(Array(b)); try emitGGUF(i, b) })
-                    if m.targeted || m.dtype != t.dtype.rawValue { computedUnits += 1 }
-                    if let cp = observer.checkpoint, let parts, m.targeted || m.dtype != t.dtype.rawValue {
-                        try cp(m, UnitCheckpoint.encode(metrics: m, parts: parts))
+                    let (metrics, parts) = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports)
+                    m = metrics
+                    defer { for p in parts { p.deallocate() } }
+                    if parts.isEmpty {
+                        if dense != nil { try emitDense(src) }
+                        for i in ggufExports.indices { try emitGGUF(i, src) }
+                    } else {
+                        var k = 0
+                        if dense != nil { try emitDense(UnsafeRawBufferPointer(parts[0])); k = 1 }
+                        for i in ggufExports.indices { try emitGGUF(i, UnsafeRawBufferPointer(parts[k + i])) }
+                        computedUnits += 1
+                        try observer.checkpoint?(m, parts.map { UnsafeRawBufferPointer($0) })
                     }
                 }
                 reader.release(t)
@@ -171,26 +178,24 @@ public final class RecipeRunner {
         ]
     }
 
-    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?, ggufExports: [ExportStage],
-                             emitDense: (UnsafeRawBufferPointer) throws -> Void,
-                             emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void) throws -> UnitMetrics {
+    /// Runs the stages on one tensor. Returns its metrics and, when kernels ran, one owned output
+    /// buffer per export (dense first, then each GGUF export); no buffers means "copy the input".
+    /// Memory: one F32 working copy plus the encoded outputs; the original is re-read from the map.
+    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?,
+                             ggufExports: [ExportStage]) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
         let t0 = DispatchTime.now()
         let stages = recipe.pruneStages.filter { $0.selector.matches(t.name) }
         let numel = t.numel
         let denseType = outputDType(t, dense)
         let needsFloat = t.dtype.isFloat16Or32 && (!stages.isEmpty || denseType != t.dtype || !ggufExports.isEmpty)
         guard needsFloat else {
-            if dense != nil { try emitDense(src) }
-            for i in ggufExports.indices { try emitGGUF(i, src) }
-            return UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
-                               sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
-                               relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count)
+            return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
+                                sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
+                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
         }
-        let original = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
-        defer { original.deallocate(); work.deallocate() }
-        DTypeCodec.decode(src, dtype: t.dtype, into: original, threads: threads)
-        _ = work.initialize(from: original)
+        defer { work.deallocate() }
+        DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
         for st in stages {
             switch st.method {
             case .magnitude(let s):
@@ -200,46 +205,61 @@ public final class RecipeRunner {
                 MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
             }
         }
+        var parts = [UnsafeMutableRawBufferPointer]()
         var bits = Double(denseType.size * 8)
         var bytesOut = 0
-        // The reconstruction the metrics describe: the last GGUF export's, else the dense one.
-        var reconstructed = UnsafeBufferPointer(work)
-        let recon = UnsafeMutableBufferPointer<Float>.allocate(capacity: ggufExports.isEmpty ? 0 : numel)
-        defer { recon.deallocate() }
         if dense != nil {
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * denseType.size, alignment: 64)
-            defer { out.deallocate() }
+            parts.append(out)
             DTypeCodec.encode(UnsafeBufferPointer(work), dtype: denseType, into: out, threads: threads)
-            try emitDense(UnsafeRawBufferPointer(out))
             bytesOut = out.count
         }
-        for (i, e) in ggufExports.enumerated() {
+        // The metrics describe the last GGUF export's reconstruction if there is one, else the dense output.
+        var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
+        for e in ggufExports {
             let ty = GGUFPlanner.type(for: t, export: e)
-            let n = ty.byteCount(numel: numel, rowLength: t.shape.last ?? 1)!
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: n, alignment: 64)
-            defer { out.deallocate() }
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: ty.byteCount(numel: numel, rowLength: t.shape.last ?? 1)!, alignment: 64)
+            parts.append(out)
             GGUFPlanner.encode(UnsafeBufferPointer(work), type: ty, into: out, threads: threads)
-            try emitGGUF(i, UnsafeRawBufferPointer(out))
-            GGUFPlanner.decode(UnsafeRawBufferPointer(out), type: ty, into: recon)
-            reconstructed = UnsafeBufferPointer(recon)
-            bits = Double(n * 8) / Double(max(numel, 1))
-            bytesOut = n
+            measured = (ty, UnsafeRawBufferPointer(out))
+            bits = Double(out.count * 8) / Double(max(numel, 1))
+            bytesOut = out.count
         }
-        let (err, zeros) = Self.errorAndZeros(UnsafeBufferPointer(original), reconstructed, threads: threads)
-        return UnitMetrics(index: index, tensor: t.name, dtype: ggufExports.last.map { GGUFPlanner.type(for: t, export: $0).name } ?? denseType.rawValue,
-                           shape: t.shape, numel: numel, targeted: !stages.isEmpty || !ggufExports.isEmpty,
-                           sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
-                           relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut)
+        let work_ = UnsafeBufferPointer(work)
+        let (err, zeros) = Self.errorAndZeros(src: src, dtype: t.dtype, count: numel, threads: threads) { range, dst in
+            if let (ty, bytes) = measured {
+                let (c, b) = ty.block
+                let sub = UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound / c * b)..<(range.upperBound / c * b)])
+                GGUFPlanner.decode(sub, type: ty, into: dst)
+            } else {
+                for (k, i) in range.enumerated() { dst[k] = work_[i] }
+            }
+        }
+        return (UnitMetrics(index: index, tensor: t.name, dtype: ggufExports.last.map { GGUFPlanner.type(for: t, export: $0).name } ?? denseType.rawValue,
+                            shape: t.shape, numel: numel, targeted: true,
+                            sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
+                            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut), parts)
     }
 
-    /// ‖a − b‖ / ‖a‖ and the number of zeros in b, summed per fixed chunk in order (deterministic).
-    static func errorAndZeros(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>, threads: Int) -> (Double, Int) {
-        let ranges = Parallel.chunks(a.count, chunk: 1 << 16)
+    /// ‖a − b‖ / ‖a‖ and the number of zeros in b, where a is decoded from `src` and b produced by
+    /// `reconstruct` one 64 Ki-element chunk at a time (a multiple of 32: whole quant blocks);
+    /// partial sums are combined in chunk order, so the result does not depend on `threads`.
+    static func errorAndZeros(src: UnsafeRawBufferPointer, dtype: DType, count: Int, threads: Int,
+                              reconstruct: (Range<Int>, UnsafeMutableBufferPointer<Float>) -> Void) -> (Double, Int) {
+        let ranges = Parallel.chunks(count, chunk: 1 << 16)
         var parts = [(Double, Double, Int)](repeating: (0, 0, 0), count: ranges.count)
         parts.withUnsafeMutableBufferPointer { pb in
             Parallel.forEach(ranges.count, threads: threads) { r in
+                let range = ranges[r]
+                let a = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
+                let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
+                defer { a.deallocate(); b.deallocate() }
+                let sz = dtype.size
+                DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: src[(range.lowerBound * sz)..<(range.upperBound * sz)]), dtype: dtype,
+                                  into: a, threads: 1)
+                reconstruct(range, b)
                 var num = 0.0, den = 0.0, z = 0
-                for i in ranges[r] {
+                for i in 0..<range.count {
                     let x = Double(a[i]), d = Double(a[i]) - Double(b[i])
                     num += d * d
                     den += x * x

@@ -7,17 +7,19 @@ import Foundation
 public enum UnitCheckpoint {
     static let magic = Array("SQCK".utf8)
 
-    public static func encode(metrics: UnitMetrics, parts: [[UInt8]]) throws -> [UInt8] {
+    /// Streams a checkpoint to `path` (fsynced) without concatenating the parts; returns (sha256, bytes).
+    public static func write(to path: String, metrics: UnitMetrics, parts: [UnsafeRawBufferPointer]) throws -> (sha256: String, bytes: Int64) {
         let json = try JSONEncoder().encode(metrics)
-        var out = magic
-        withUnsafeBytes(of: UInt32(1).littleEndian) { out += $0 }
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out += $0 }
-        out += json
-        let payload = parts.reduce(0) { $0 + $1.count }
-        withUnsafeBytes(of: UInt64(payload).littleEndian) { out += $0 }
-        out.reserveCapacity(out.count + payload)
-        for p in parts { out += p }
-        return out
+        var head = magic
+        withUnsafeBytes(of: UInt32(1).littleEndian) { head += $0 }
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { head += $0 }
+        head += json
+        withUnsafeBytes(of: UInt64(parts.reduce(0) { $0 + $1.count }).littleEndian) { head += $0 }
+        let f = try OutputFile(path: path)
+        try head.withUnsafeBytes { try f.write($0) }
+        for p in parts { try f.write(p) }
+        let sha = try f.finish()
+        return (sha, f.bytesWritten)
     }
 
     /// Decodes a checkpoint of `tensor`; nil if it is malformed or for another tensor (then the unit is recomputed).
