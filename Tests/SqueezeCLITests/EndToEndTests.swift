@@ -71,7 +71,7 @@ import TestSupport
         let model = try env.makeModel()
         let dir = TestConfiguration.repoRoot + "/recipes"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
-        #expect(files.count >= 6)
+        #expect(files.count >= 9)
         for f in files {
             let r = try env.squeeze(["run", "--model", model, "--recipe", dir + "/" + f, "--out", env.scratch + "/" + f])
             #expect(r.status == 0, "\(f): \(r.stderr)")

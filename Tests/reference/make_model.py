@@ -23,16 +23,16 @@ def bf16_bytes(x: np.ndarray) -> bytes:
 def tensors(seed: int):
     rng = np.random.default_rng(seed)
     out = []
-    out.append(("embeddings.word_embeddings.weight", "F32", [100, 64], rng.standard_normal((100, 64), dtype=np.float32)))
+    out.append(("embeddings.word_embeddings.weight", "F32", [100, 128], rng.standard_normal((100, 128), dtype=np.float32)))
     out.append(("embeddings.position_ids", "I64", [1, 32], np.arange(32, dtype=np.int64).reshape(1, 32)))
-    out.append(("embeddings.LayerNorm.weight", "F32", [64], np.ones(64, dtype=np.float32)))
+    out.append(("embeddings.LayerNorm.weight", "F32", [128], np.ones(128, dtype=np.float32)))
     for layer in range(2):
         p = f"encoder.layer.{layer}."
-        out.append((p + "attention.self.query.weight", "F32", [64, 64], rng.standard_normal((64, 64), dtype=np.float32) * 0.05))
-        out.append((p + "attention.self.query.bias", "F32", [64], rng.standard_normal(64, dtype=np.float32)))
-        out.append((p + "intermediate.dense.weight", "F16", [128, 64], (rng.standard_normal((128, 64)) * 0.1).astype(np.float16)))
-        out.append((p + "output.dense.weight", "BF16", [64, 128], rng.standard_normal((64, 128), dtype=np.float32) * 0.1))
-        out.append((p + "output.LayerNorm.weight", "F32", [64], rng.standard_normal(64, dtype=np.float32)))
+        out.append((p + "attention.self.query.weight", "F32", [128, 128], rng.standard_normal((128, 128), dtype=np.float32) * 0.05))
+        out.append((p + "attention.self.query.bias", "F32", [128], rng.standard_normal(128, dtype=np.float32)))
+        out.append((p + "intermediate.dense.weight", "F16", [256, 128], (rng.standard_normal((256, 128)) * 0.1).astype(np.float16)))
+        out.append((p + "output.dense.weight", "BF16", [128, 256], rng.standard_normal((128, 256), dtype=np.float32) * 0.1))
+        out.append((p + "output.LayerNorm.weight", "F32", [128], rng.standard_normal(128, dtype=np.float32)))
     return out
 
 

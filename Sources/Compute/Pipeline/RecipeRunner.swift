@@ -73,6 +73,12 @@ public final class RecipeRunner {
                                                             byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
                            })
         }
+        let compressed = recipe.exportStages.first { $0.format == .compressed }
+        let compressedWriter = try compressed.map { _ in
+            try SafeTensorsWriter(path: outputDir + "/" + CompressedLayout.fileName,
+                                  tensors: allTensors.flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) },
+                                  metadata: CompressedLayout.metadata(allTensors, recipe: recipe, base: readers.first?.header.metadata ?? [:]))
+        }
         var outputs = [OutputRecord]()
         var units = [UnitMetrics]()
         var inputSHA = [String: String]()
@@ -93,24 +99,30 @@ public final class RecipeRunner {
                 let src = reader.data(t)
                 hasher.update(src)
                 let emitDense: (UnsafeRawBufferPointer) throws -> Void = { try writer?.write(name: t.name, bytes: $0) }
-                let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in try ggufWriters[i].write(name: t.name, bytes: bytes) }
+                let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in
+                    if i < ggufWriters.count { try ggufWriters[i].write(name: t.name, bytes: bytes) } else {
+                        try CompressedLayout.write(t, stage: self.lastQuantize(for: t), bytes: bytes, to: compressedWriter!)
+                    }
+                }
                 let m: UnitMetrics
                 if let blob = try observer.restore?(index, t), let restored = try UnitCheckpoint.decode(blob, tensor: t) {
                     m = restored.metrics
-                    try UnitCheckpoint.emit(restored.payload, sizes: exportSizes(t, dense: dense, ggufExports: ggufExports),
+                    try UnitCheckpoint.emit(restored.payload, sizes: exportSizes(t, dense: dense, ggufExports: ggufExports, compressed: compressed),
                                             hasDense: dense != nil, emitDense: emitDense, emitGGUF: emitGGUF)
                     restoredUnits += 1
                 } else {
-                    let (metrics, parts) = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports)
+                    let (metrics, parts) = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
+                                                           compressed: compressed)
                     m = metrics
                     defer { for p in parts { p.deallocate() } }
+                    let slots = ggufExports.count + (compressed == nil ? 0 : 1)
                     if parts.isEmpty {
                         if dense != nil { try emitDense(src) }
-                        for i in ggufExports.indices { try emitGGUF(i, src) }
+                        for i in 0..<slots { try emitGGUF(i, src) }
                     } else {
                         var k = 0
                         if dense != nil { try emitDense(UnsafeRawBufferPointer(parts[0])); k = 1 }
-                        for i in ggufExports.indices { try emitGGUF(i, UnsafeRawBufferPointer(parts[k + i])) }
+                        for i in 0..<slots { try emitGGUF(i, UnsafeRawBufferPointer(parts[k + i])) }
                         computedUnits += 1
                         try observer.checkpoint?(m, parts.map { UnsafeRawBufferPointer($0) })
                     }
@@ -130,6 +142,10 @@ public final class RecipeRunner {
             let (bytes, sha) = try w.finish()
             outputs.append(OutputRecord(path: ggufExports[i].ggufFileName, bytes: bytes, sha256: sha, format: "gguf"))
         }
+        if let w = compressedWriter {
+            let (bytes, sha) = try w.finish()
+            outputs.append(OutputRecord(path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+        }
         if dense != nil, let index = model.indexFile {
             outputs.append(try writeIndex(from: index, to: outputDir, units: units))
         }
@@ -144,14 +160,20 @@ public final class RecipeRunner {
                       computedUnits: computedUnits, restoredUnits: restoredUnits)
     }
 
-    /// Bytes each export writes for `t`, in export order (dense first, then each GGUF export).
-    private func exportSizes(_ t: TensorInfo, dense: ExportStage?, ggufExports: [ExportStage]) -> [Int] {
+    /// Bytes each export writes for `t`, in slot order (dense, each GGUF export, compressed).
+    private func exportSizes(_ t: TensorInfo, dense: ExportStage?, ggufExports: [ExportStage], compressed: ExportStage?) -> [Int] {
         var sizes = [Int]()
         if dense != nil { sizes.append(t.numel * outputDType(t, dense).size) }
         for e in ggufExports {
             sizes.append(GGUFPlanner.type(for: t, export: e).byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
         }
+        if compressed != nil { sizes.append(CompressedLayout.plan(t, stage: lastQuantize(for: t)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }) }
         return sizes
+    }
+
+    /// The last quantize stage that selects `t` (the one whose codes the compressed export stores).
+    func lastQuantize(for t: TensorInfo) -> QuantizeStage? {
+        recipe.quantizeStages.last { $0.selector.matches(t.name) }
     }
 
     private func outputDType(_ t: TensorInfo, _ export: ExportStage?) -> DType {
@@ -182,12 +204,20 @@ public final class RecipeRunner {
     /// buffer per export (dense first, then each GGUF export); no buffers means "copy the input".
     /// Memory: one F32 working copy plus the encoded outputs; the original is re-read from the map.
     private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?,
-                             ggufExports: [ExportStage]) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+                             ggufExports: [ExportStage], compressed: ExportStage?) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
         let t0 = DispatchTime.now()
-        let stages = recipe.pruneStages.filter { $0.selector.matches(t.name) }
+        let stages = recipe.stages.filter {
+            switch $0 {
+            case .prune(let p): return p.selector.matches(t.name)
+            case .quantize(let q): return q.selector.matches(t.name)
+            case .export: return false
+            }
+        }
         let numel = t.numel
         let denseType = outputDType(t, dense)
         let needsFloat = t.dtype.isFloat16Or32 && (!stages.isEmpty || denseType != t.dtype || !ggufExports.isEmpty)
+        let lastQ = lastQuantize(for: t)
+        var codes: RTNQuantizer.Result?
         guard needsFloat else {
             return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
                                 sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
@@ -196,13 +226,20 @@ public final class RecipeRunner {
         let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         defer { work.deallocate() }
         DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
-        for st in stages {
-            switch st.method {
-            case .magnitude(let s):
-                MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: s, numel: numel), threads: threads)
-            case .nm(let n, let m):
-                guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
-                MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
+        for stage in stages {
+            switch stage {
+            case .prune(let st):
+                switch st.method {
+                case .magnitude(let s):
+                    MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: s, numel: numel), threads: threads)
+                case .nm(let n, let m):
+                    guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
+                    MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
+                }
+            case .quantize(let q):
+                codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
+                                              threads: threads)
+            case .export: break
             }
         }
         var parts = [UnsafeMutableRawBufferPointer]()
@@ -224,6 +261,22 @@ public final class RecipeRunner {
             measured = (ty, UnsafeRawBufferPointer(out))
             bits = Double(out.count * 8) / Double(max(numel, 1))
             bytesOut = out.count
+        }
+        if compressed != nil {
+            let bytes: [UInt8]
+            if let q = lastQ, let c = codes {
+                bytes = CompressedLayout.encode(t, stage: q, result: c)
+                bits = Double(bytes.count * 8) / Double(max(numel, 1))
+            } else {
+                let enc = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * t.dtype.size, alignment: 64)
+                defer { enc.deallocate() }
+                DTypeCodec.encode(UnsafeBufferPointer(work), dtype: t.dtype, into: enc, threads: threads)
+                bytes = Array(enc)
+            }
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+            bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+            parts.append(out)
+            if ggufExports.isEmpty { bytesOut = bytes.count }
         }
         let work_ = UnsafeBufferPointer(work)
         let (err, zeros) = Self.errorAndZeros(src: src, dtype: t.dtype, count: numel, threads: threads) { range, dst in

@@ -3,6 +3,28 @@
 public enum RecipeValidator {
     public static func validate(_ recipe: Recipe, tensors: [TensorInfo]) throws {
         for (i, stage) in recipe.stages.enumerated() {
+            if case .quantize(let q) = stage {
+                let path = "stages[\(i)].quantize"
+                let matched = tensors.filter { q.selector.matches($0.name) }
+                if matched.isEmpty {
+                    throw RecipeError("\(path).targets", "\(q.selector.targets) (minus ignore \(q.selector.ignore)) matches no tensor of the model (\(tensors.count) tensors)")
+                }
+                for t in matched where !t.dtype.isFloat16Or32 {
+                    throw RecipeError("\(path).targets", "matches \(t.name) of dtype \(t.dtype.rawValue); only F32, F16 and BF16 tensors can be quantized (add it to ignore)")
+                }
+                switch q.granularity {
+                case .group(let g):
+                    for t in matched where (t.shape.last ?? 0) % g != 0 {
+                        throw RecipeError("\(path).group_size", "tensor \(t.name) has rows of \(t.shape.last ?? 0) values, not a multiple of \(g)")
+                    }
+                case .channel:
+                    for t in matched where t.shape.count < 2 {
+                        throw RecipeError("\(path).granularity", "tensor \(t.name) is 1-D and has no channels (use granularity tensor or ignore it)")
+                    }
+                case .tensor: break
+                }
+                continue
+            }
             guard case .prune(let p) = stage else { continue }
             let path = "stages[\(i)].prune"
             let matched = tensors.filter { p.selector.matches($0.name) }

@@ -19,6 +19,16 @@ extension Stage {
             fields.append("\"targets\":[" + p.selector.targets.map(jsonString).joined(separator: ",") + "]")
             fields.append("\"ignore\":[" + p.selector.ignore.map(jsonString).joined(separator: ",") + "]")
             return "{\"prune\":{" + fields.joined(separator: ",") + "}}"
+        case .quantize(let q):
+            var fields = ["\"method\":\"rtn\"", "\"bits\":\(q.bits)", "\"scheme\":\"\(q.symmetric ? "symmetric" : "asymmetric")\""]
+            switch q.granularity {
+            case .tensor: fields.append("\"granularity\":\"tensor\"")
+            case .channel: fields.append("\"granularity\":\"channel\"")
+            case .group(let g): fields += ["\"granularity\":\"group\"", "\"group_size\":\(g)"]
+            }
+            fields.append("\"targets\":[" + q.selector.targets.map(jsonString).joined(separator: ",") + "]")
+            fields.append("\"ignore\":[" + q.selector.ignore.map(jsonString).joined(separator: ",") + "]")
+            return "{\"quantize\":{" + fields.joined(separator: ",") + "}}"
         case .export(let e):
             var fields = ["\"format\":\"\(e.format.rawValue)\""]
             if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }

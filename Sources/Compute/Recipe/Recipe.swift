@@ -6,6 +6,8 @@ public struct Recipe: Equatable, Sendable {
 
     /// The prune stages, in order.
     public var pruneStages: [PruneStage] { stages.compactMap { if case .prune(let p) = $0 { return p }; return nil } }
+    /// The quantize stages, in order.
+    public var quantizeStages: [QuantizeStage] { stages.compactMap { if case .quantize(let q) = $0 { return q }; return nil } }
     /// The export stages, in order.
     public var exportStages: [ExportStage] { stages.compactMap { if case .export(let e) = $0 { return e }; return nil } }
 }
@@ -13,7 +15,24 @@ public struct Recipe: Equatable, Sendable {
 /// One recipe stage.
 public enum Stage: Equatable, Sendable {
     case prune(PruneStage)
+    case quantize(QuantizeStage)
     case export(ExportStage)
+}
+
+/// `quantize`: round-to-nearest integer quantization; the tensor continues through the recipe as
+/// its dequantized values, and a `compressed` export stores the packed codes and scales.
+public struct QuantizeStage: Equatable, Sendable {
+    public var bits: Int
+    public var symmetric: Bool
+    public var granularity: RTNQuantizer.Granularity
+    public var selector: TensorSelector
+
+    public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, selector: TensorSelector) {
+        self.bits = bits
+        self.symmetric = symmetric
+        self.granularity = granularity
+        self.selector = selector
+    }
 }
 
 /// Tensor selection by glob patterns on names (`*` and `?` match any character, dots included).
@@ -48,7 +67,7 @@ public struct PruneStage: Equatable, Sendable {
 
 /// `export`: an output file format.
 public struct ExportStage: Equatable, Sendable {
-    public enum Format: String, Sendable, CaseIterable { case safetensors, gguf }
+    public enum Format: String, Sendable, CaseIterable { case safetensors, gguf, compressed }
     /// GGUF tensor types an export can ask for.
     public enum GGUFType: String, Sendable, CaseIterable {
         case q8_0, q4_0, f16, f32

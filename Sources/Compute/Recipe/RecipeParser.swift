@@ -4,7 +4,7 @@ import Yams
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
     public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
-    public static let implementedStages = ["prune", "export"]
+    public static let implementedStages = ["prune", "quantize", "export"]
 
     /// Parses recipe text; every error names the path of the offending key.
     public static func parse(_ text: String) throws -> Recipe {
@@ -37,6 +37,7 @@ public enum RecipeParser {
             }
             switch name {
             case "prune": stages.append(.prune(try prune(fields, at: sp)))
+            case "quantize": stages.append(.quantize(try quantize(fields, at: sp)))
             case "export": stages.append(.export(try export(fields, at: sp)))
             default: break
             }
@@ -44,6 +45,9 @@ public enum RecipeParser {
         let recipe = Recipe(stages: stages)
         guard !recipe.exportStages.isEmpty else {
             throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
+        }
+        if recipe.exportStages.contains(where: { $0.format == .compressed }) && recipe.quantizeStages.isEmpty {
+            throw RecipeError("stages", "a compressed export needs a quantize stage (it stores packed codes and scales)")
         }
         var formats = Set<String>()
         for (i, e) in recipe.exportStages.enumerated() {
@@ -129,6 +133,33 @@ public enum RecipeParser {
         }
     }
 
+    static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {
+        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "targets", "ignore"], at: path)
+        let method = try string(f["method"], at: "\(path).method") ?? "rtn"
+        guard method == "rtn" else { throw RecipeError("\(path).method", "\(method) is not one of rtn") }
+        guard let bits = try int(f["bits"], at: "\(path).bits") else { throw RecipeError("\(path).bits", "is required") }
+        guard [2, 3, 4, 8].contains(bits) else { throw RecipeError("\(path).bits", "\(bits) is not one of 2, 3, 4, 8") }
+        let scheme = try string(f["scheme"], at: "\(path).scheme") ?? "symmetric"
+        guard scheme == "symmetric" || scheme == "asymmetric" else {
+            throw RecipeError("\(path).scheme", "\(scheme) is not one of symmetric, asymmetric")
+        }
+        let gs = try int(f["group_size"], at: "\(path).group_size")
+        let gran = try string(f["granularity"], at: "\(path).granularity") ?? (gs == nil ? "channel" : "group")
+        let granularity: RTNQuantizer.Granularity
+        switch gran {
+        case "tensor", "channel":
+            if gs != nil { throw RecipeError("\(path).group_size", "only applies to granularity group") }
+            granularity = gran == "tensor" ? .tensor : .channel
+        case "group":
+            guard let g = gs else { throw RecipeError("\(path).group_size", "is required for granularity group (32, 64 or 128)") }
+            guard [32, 64, 128].contains(g) else { throw RecipeError("\(path).group_size", "\(g) is not one of 32, 64, 128") }
+            granularity = .group(g)
+        default:
+            throw RecipeError("\(path).granularity", "\(gran) is not one of tensor, channel, group")
+        }
+        return QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, selector: try selector(f, at: path))
+    }
+
     static func export(_ f: [String: Any], at path: String) throws -> ExportStage {
         let fs = try string(f["format"], at: "\(path).format") ?? "safetensors"
         guard let format = ExportStage.Format(rawValue: fs) else {
@@ -145,6 +176,10 @@ public enum RecipeParser {
                 throw RecipeError("\(path).fallback", "\(fb) is not one of f32, f16")
             }
             return ExportStage(format: .gguf, ggufType: t, ggufFallback: fallback)
+        }
+        if format == .compressed {
+            try allowOnly(f, ["format"], at: path)
+            return ExportStage(format: .compressed)
         }
         try allowOnly(f, ["format", "dtype"], at: path)
         var dtype: DType?

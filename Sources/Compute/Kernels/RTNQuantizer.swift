@@ -1,0 +1,116 @@
+/// Round-to-nearest integer quantization over F32 rows, per tensor, per output channel (row) or
+/// per group of consecutive values within a row.
+///
+/// Exact with the numpy reference in Tests/reference/decode_compressed.py (float32 arithmetic,
+/// round half to even like `np.rint`):
+/// - symmetric: s = amax / (2^(b-1) − 1); code = clip(rint(x / s), −2^(b-1), 2^(b-1) − 1) + 2^(b-1);
+/// - asymmetric: lo = min(min x, 0), hi = max(max x, 0); s = (hi − lo) / (2^b − 1);
+///   z = clip(rint(−lo / s), 0, 2^b − 1); code = clip(rint(x / s) + z, 0, 2^b − 1);
+/// with s = 0 giving code = z (x̂ = 0). Dequantized x̂ = (code − z) · s, z = 2^(b-1) when symmetric.
+/// Non-finite values make their group's scale non-finite; codes of NaN are z.
+public enum RTNQuantizer {
+    public enum Granularity: Equatable, Sendable {
+        case tensor, channel, group(Int)
+    }
+
+    /// Codes (one per value, unsigned), one scale and one zero point per group.
+    public struct Result {
+        public var codes: [UInt8]
+        public var scales: [Float]
+        public var zeros: [UInt8]
+    }
+
+    /// Values per group for a tensor of `shape`.
+    public static func groupLength(_ g: Granularity, shape: [Int]) -> Int {
+        let numel = shape.reduce(1, *)
+        switch g {
+        case .tensor: return max(numel, 1)
+        case .channel: return max(shape.last ?? numel, 1)
+        case .group(let n): return n
+        }
+    }
+
+    /// Quantizes `x` in place to its dequantized values and returns codes, scales and zeros.
+    public static func quantize(_ x: UnsafeMutableBufferPointer<Float>, shape: [Int], bits: Int, symmetric: Bool,
+                                granularity: Granularity, threads: Int) -> Result {
+        let n = x.count
+        let gl = groupLength(granularity, shape: shape)
+        let groups = n == 0 ? 0 : n / gl
+        var res = Result(codes: [UInt8](repeating: 0, count: n), scales: [Float](repeating: 0, count: groups),
+                         zeros: [UInt8](repeating: 0, count: groups))
+        let qmaxU = Float((1 << bits) - 1)
+        let half = Float(1 << (bits - 1))
+        res.codes.withUnsafeMutableBufferPointer { codes in
+            res.scales.withUnsafeMutableBufferPointer { scales in
+                res.zeros.withUnsafeMutableBufferPointer { zeros in
+                    let per = max(1, (1 << 16) / gl)
+                    let ranges = Parallel.chunks(groups, chunk: per)
+                    Parallel.forEach(ranges.count, threads: threads) { r in
+                        for g in ranges[r] {
+                            let base = g * gl
+                            var s: Float, z: Float
+                            if symmetric {
+                                var amax: Float = 0
+                                for j in 0..<gl { let a = abs(x[base + j]); amax = a > amax || a.isNaN ? a : amax }
+                                s = amax / (half - 1)
+                                z = half
+                            } else {
+                                var lo: Float = 0, hi: Float = 0
+                                for j in 0..<gl {
+                                    let v = x[base + j]
+                                    lo = v < lo || v.isNaN ? v : lo
+                                    hi = v > hi || v.isNaN ? v : hi
+                                }
+                                s = (hi - lo) / qmaxU
+                                z = s.isFinite && s != 0 ? min(max((-lo / s).rounded(.toNearestOrEven), 0), qmaxU) : 0
+                            }
+                            scales[g] = s
+                            zeros[g] = UInt8(z)
+                            let lowC: Float = 0, highC: Float = qmaxU
+                            for j in 0..<gl {
+                                let v = x[base + j]
+                                var c: Float
+                                if s == 0 || !s.isFinite || v.isNaN {
+                                    c = z
+                                } else {
+                                    c = (v / s).rounded(.toNearestOrEven) + z
+                                    c = min(max(c, lowC), highC)
+                                }
+                                codes[base + j] = UInt8(c)
+                                x[base + j] = (c - z) * (s.isFinite ? s : 0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return res
+    }
+
+    /// Bits each code takes when packed: 8 for 8-bit, 4 for 3- and 4-bit, 2 for 2-bit.
+    public static func packedBits(_ bits: Int) -> Int { bits == 8 ? 8 : (bits == 2 ? 2 : 4) }
+
+    /// Packs codes row by row (rows of `rowLength` values), lowest bits first, each row padded to whole bytes.
+    public static func pack(_ codes: [UInt8], rowLength: Int, bits: Int) -> [UInt8] {
+        let pb = packedBits(bits)
+        if pb == 8 { return codes }
+        let perByte = 8 / pb
+        let rowBytes = (rowLength + perByte - 1) / perByte
+        let rows = codes.count / max(rowLength, 1)
+        var out = [UInt8](repeating: 0, count: rows * rowBytes)
+        for r in 0..<rows {
+            for j in 0..<rowLength {
+                out[r * rowBytes + j / perByte] |= codes[r * rowLength + j] << UInt8((j % perByte) * pb)
+            }
+        }
+        return out
+    }
+
+    /// Bytes of the packed codes of a tensor.
+    public static func packedBytes(shape: [Int], bits: Int) -> Int {
+        let rowLength = max(shape.last ?? 1, 1)
+        let rows = shape.reduce(1, *) / rowLength
+        let perByte = 8 / packedBits(bits)
+        return rows * ((rowLength + perByte - 1) / perByte)
+    }
+}

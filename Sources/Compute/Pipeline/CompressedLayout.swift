@@ -1,0 +1,70 @@
+import Foundation
+
+/// The `compressed` safetensors export (documented in docs/FORMATS.md): every quantized tensor
+/// `T` becomes `T.qweight` (U8, codes packed along the last dimension, lowest bits first, rows
+/// padded to whole bytes), `T.scales` (F32, one per group) and, when asymmetric, `T.zeros` (U8);
+/// other tensors are stored as they leave the recipe. `__metadata__["squeeze.quantization"]`
+/// describes each quantized tensor as JSON.
+public enum CompressedLayout {
+    public static let fileName = "model.compressed.safetensors"
+
+    static func groupShape(_ t: TensorInfo, _ q: QuantizeStage) -> [Int] {
+        switch q.granularity {
+        case .tensor: return [1]
+        case .channel: return Array(t.shape.dropLast())
+        case .group(let g): return Array(t.shape.dropLast()) + [(t.shape.last ?? 0) / g]
+        }
+    }
+
+    /// The safetensors entries `t` becomes.
+    public static func plan(_ t: TensorInfo, stage: QuantizeStage?) -> [(name: String, dtype: DType, shape: [Int])] {
+        guard let q = stage else { return [(t.name, t.dtype, t.shape)] }
+        let rowLength = max(t.shape.last ?? 1, 1)
+        let perByte = 8 / RTNQuantizer.packedBits(q.bits)
+        var out: [(name: String, dtype: DType, shape: [Int])] = [
+            (t.name + ".qweight", .U8, Array(t.shape.dropLast()) + [(rowLength + perByte - 1) / perByte]),
+            (t.name + ".scales", .F32, groupShape(t, q)),
+        ]
+        if !q.symmetric { out.append((t.name + ".zeros", .U8, groupShape(t, q))) }
+        return out
+    }
+
+    /// Packed codes, scales and zeros of one quantized tensor, concatenated in plan order.
+    static func encode(_ t: TensorInfo, stage q: QuantizeStage, result r: RTNQuantizer.Result) -> [UInt8] {
+        var out = RTNQuantizer.pack(r.codes, rowLength: max(t.shape.last ?? 1, 1), bits: q.bits)
+        for s in r.scales { withUnsafeBytes(of: s.bitPattern.littleEndian) { out += $0 } }
+        if !q.symmetric { out += r.zeros }
+        return out
+    }
+
+    /// Writes a unit's compressed bytes as its planned entries.
+    static func write(_ t: TensorInfo, stage: QuantizeStage?, bytes: UnsafeRawBufferPointer, to w: SafeTensorsWriter) throws {
+        var off = 0
+        for e in plan(t, stage: stage) {
+            let n = e.shape.reduce(1, *) * e.dtype.size
+            try w.write(name: e.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
+            off += n
+        }
+    }
+
+    /// File metadata: the input's, plus the quantization of every quantized tensor.
+    static func metadata(_ tensors: [TensorInfo], recipe: Recipe, base: [String: String]) -> [String: String] {
+        var q = [String: Any]()
+        for t in tensors {
+            guard let st = recipe.quantizeStages.last(where: { $0.selector.matches(t.name) }) else { continue }
+            var e: [String: Any] = ["bits": st.bits, "scheme": st.symmetric ? "symmetric" : "asymmetric", "shape": t.shape,
+                                    "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits)]
+            switch st.granularity {
+            case .tensor: e["granularity"] = "tensor"
+            case .channel: e["granularity"] = "channel"
+            case .group(let g): e["granularity"] = "group"; e["group_size"] = g
+            }
+            q[t.name] = e
+        }
+        var m = base
+        let data = (try? JSONSerialization.data(withJSONObject: q, options: [.sortedKeys])) ?? Data("{}".utf8)
+        m["squeeze.quantization"] = String(decoding: data, as: UTF8.self)
+        m["squeeze.format"] = "compressed-v1"
+        return m
+    }
+}

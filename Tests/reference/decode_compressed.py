@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Decode Squeeze's compressed safetensors independently and check it against a numpy RTN reference.
+
+For every tensor listed in __metadata__["squeeze.quantization"]: unpack T.qweight (codes packed
+along the last dimension, lowest bits first, rows padded to whole bytes), read T.scales and
+T.zeros (asymmetric), recompute codes, scales and zero points from SOURCE with numpy in float32
+(round half to even), and require them equal; dequantize (code - zero) * scale and, with
+--dense, require the dense export to equal it (cast to the tensor's dtype). Prints JSON; exit 1
+on any mismatch. Usage: decode_compressed.py SOURCE.safetensors COMPRESSED.safetensors [--dense DENSE]
+"""
+import argparse
+import json
+import sys
+
+import ml_dtypes
+import numpy as np
+from safetensors import safe_open
+
+
+def reference(x, bits, scheme, gran, group):
+    shape = x.shape
+    x = x.astype(np.float32)
+    if gran == "tensor":
+        g = x.reshape(1, -1)
+    elif gran == "channel":
+        g = x.reshape(-1, shape[-1])
+    else:
+        g = x.reshape(-1, group)
+    with np.errstate(all="ignore"):
+        if scheme == "symmetric":
+            half = np.float32(2 ** (bits - 1))
+            s = (np.abs(g).max(axis=1) / (half - np.float32(1))).astype(np.float32)
+            z = np.full(s.shape, half, dtype=np.float32)
+            q = np.clip(np.rint(g / s[:, None]), -half, half - 1) + half
+        else:
+            qmax = np.float32(2 ** bits - 1)
+            lo = np.minimum(g.min(axis=1), np.float32(0))
+            hi = np.maximum(g.max(axis=1), np.float32(0))
+            s = ((hi - lo) / qmax).astype(np.float32)
+            ok = np.isfinite(s) & (s != 0)
+            z = np.where(ok, np.clip(np.rint(-lo / np.where(ok, s, 1)), 0, qmax), 0).astype(np.float32)
+            q = np.clip(np.rint(g / s[:, None]) + z[:, None], 0, qmax)
+        bad = ~np.isfinite(s) | (s == 0)
+        q = np.where(bad[:, None] | np.isnan(g), z[:, None], q)
+        deq = ((q - z[:, None]) * np.where(np.isfinite(s), s, 0)[:, None]).astype(np.float32)
+    return q.astype(np.uint8).reshape(shape), s, z.astype(np.uint8), deq.reshape(shape)
+
+
+def unpack(packed, shape, pbits):
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    n = shape[-1]
+    per = 8 // pbits
+    p = packed.reshape(rows, -1)
+    out = np.zeros((rows, p.shape[1] * per), dtype=np.uint8)
+    for k in range(per):
+        out[:, k::per] = (p >> (k * pbits)) & ((1 << pbits) - 1)
+    return out[:, :n].reshape(shape)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("source")
+    ap.add_argument("compressed")
+    ap.add_argument("--dense")
+    a = ap.parse_args()
+    errors, checked = [], 0
+    with safe_open(a.compressed, framework="np") as c, safe_open(a.source, framework="np") as s:
+        meta = json.loads(c.metadata()["squeeze.quantization"])
+        dense = safe_open(a.dense, framework="np") if a.dense else None
+        for name, m in sorted(meta.items()):
+            shape, bits, scheme = tuple(m["shape"]), m["bits"], m["scheme"]
+            codes = unpack(c.get_tensor(name + ".qweight"), shape, m["packed_bits"])
+            scales = c.get_tensor(name + ".scales").reshape(-1)
+            zeros = c.get_tensor(name + ".zeros").reshape(-1) if scheme == "asymmetric" else None
+            rq, rs, rz, deq = reference(s.get_tensor(name), bits, scheme, m["granularity"], m.get("group_size"))
+            if not np.array_equal(codes, rq):
+                errors.append(f"{name}: {int((codes != rq).sum())} codes differ")
+            if scales.tobytes() != rs.astype(np.float32).tobytes():
+                errors.append(f"{name}: scales differ")
+            if zeros is not None and not np.array_equal(zeros, rz):
+                errors.append(f"{name}: zero points differ")
+            if codes.max(initial=0) >= 2 ** bits:
+                errors.append(f"{name}: code out of range for {bits} bits")
+            if dense is not None:
+                d = dense.get_tensor(name)
+                if d.tobytes() != deq.astype(d.dtype).tobytes():
+                    errors.append(f"{name}: dense export differs from the dequantized codes")
+            checked += 1
+    print(json.dumps({"ok": not errors and checked > 0, "checked": checked, "errors": errors[:20]}))
+    sys.exit(0 if not errors and checked > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
