@@ -57,8 +57,22 @@ struct BenchKernels: ParsableCommand {
                     } }
                 }
             }
+            // Global 50% magnitude pruning over the same matrices (threshold + exact per-matrix zeroing).
+            var pruneCopies = mats
+            let global = best {
+                pruneCopies = mats
+                let sources = pruneCopies.indices.map { i in
+                    GlobalMagnitude.Source(numel: mats[i].count) { range, dst in
+                        mats[i].withUnsafeBufferPointer { s in dst.baseAddress!.update(from: s.baseAddress! + range.lowerBound, count: range.count) }
+                    }
+                }
+                let plans = GlobalMagnitude.plans(sources, sparsity: 0.5, minKeep: 0, threads: threads)
+                for i in pruneCopies.indices {
+                    pruneCopies[i].withUnsafeMutableBufferPointer { GlobalMagnitude.apply(plans[i], to: $0, threads: threads) }
+                }
+            }
             printJSON(["matrices": mats.count, "params": params, "threads": threads,
-                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy]])
+                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy, "global_prune": global]])
         }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Peer for the quantization benchmark: gguf-py's numpy Q8_0/Q4_0 quantizers over every matrix
-of a model whose rows are a multiple of 32 (the ones Squeeze quantizes). Best of N; JSON out.
+"""Peers for the kernel benchmark: gguf-py's numpy Q8_0/Q4_0 quantizers over every matrix of a
+model whose rows are a multiple of 32 (the ones Squeeze quantizes), and global 50% magnitude
+pruning of the same matrices with np.partition (threshold, then a mask). Best of N; JSON out.
 Usage: gguf_py_quant.py MODEL.safetensors [N]"""
 import json
 import sys
@@ -30,6 +31,15 @@ def main():
                 quantize(m, q)
             best = min(best, time.perf_counter() - t0)
         out["seconds"][name] = best
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        flat = np.abs(np.concatenate([m.ravel() for m in mats]))
+        k = int(np.floor(0.5 * flat.size + 0.5))
+        thr = np.partition(flat, k - 1)[k - 1]
+        pruned = [np.where(np.abs(m) <= thr, np.float32(0), m) for m in mats]
+        best = min(best, time.perf_counter() - t0)
+    out["seconds"]["global_prune"] = best
     dst = [np.empty_like(m) for m in mats]
     best = float("inf")
     for _ in range(reps):

@@ -79,6 +79,7 @@ public final class RecipeRunner {
                                   tensors: allTensors.flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) },
                                   metadata: CompressedLayout.metadata(allTensors, recipe: recipe, base: readers.first?.header.metadata ?? [:]))
         }
+        globalCounts = try globalPruneCounts(readers: readers)
         var outputs = [OutputRecord]()
         var units = [UnitMetrics]()
         var inputSHA = [String: String]()
@@ -171,6 +172,29 @@ public final class RecipeRunner {
         return sizes
     }
 
+    /// Per-tensor prune counts of a leading `scope: global` magnitude stage (empty when there is none).
+    private var globalCounts = [String: GlobalMagnitude.Plan]()
+
+    private func globalPruneCounts(readers: [SafeTensorsReader]) throws -> [String: GlobalMagnitude.Plan] {
+        guard case .prune(let p)? = recipe.stages.first, case .global(let minKeep) = p.scope,
+              case .magnitude(let sparsity) = p.method else { return [:] }
+        var names = [String]()
+        var sources = [GlobalMagnitude.Source]()
+        for r in readers {
+            for t in r.tensors where p.selector.matches(t.name) && t.dtype.isFloat16Or32 {
+                let data = r.data(t)
+                let dtype = t.dtype
+                names.append(t.name)
+                sources.append(GlobalMagnitude.Source(numel: t.numel) { range, dst in
+                    DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: data[(range.lowerBound * dtype.size)..<(range.upperBound * dtype.size)]),
+                                      dtype: dtype, into: dst, threads: 1)
+                })
+            }
+        }
+        let counts = GlobalMagnitude.plans(sources, sparsity: sparsity, minKeep: minKeep, threads: threads)
+        return Dictionary(uniqueKeysWithValues: zip(names, counts))
+    }
+
     /// The last quantize stage that selects `t` (the one whose codes the compressed export stores).
     func lastQuantize(for t: TensorInfo) -> QuantizeStage? {
         recipe.quantizeStages.last { $0.selector.matches(t.name) }
@@ -231,7 +255,11 @@ public final class RecipeRunner {
             case .prune(let st):
                 switch st.method {
                 case .magnitude(let s):
-                    MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: s, numel: numel), threads: threads)
+                    if case .global = st.scope {
+                        GlobalMagnitude.apply(globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
+                    } else {
+                        MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: s, numel: numel), threads: threads)
+                    }
                 case .nm(let n, let m):
                     guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
                     MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)

@@ -13,7 +13,9 @@ extension Stage {
         case .prune(let p):
             var fields = [String]()
             switch p.method {
-            case .magnitude(let s): fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
+            case .magnitude(let s):
+                fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
+                if case .global(let mk) = p.scope { fields += ["\"scope\":\"global\"", "\"min_keep\":\(mk)"] }
             case .nm(let n, let m): fields += ["\"method\":\"nm\"", "\"n\":\(n)", "\"m\":\(m)"]
             }
             fields.append("\"targets\":[" + p.selector.targets.map(jsonString).joined(separator: ",") + "]")

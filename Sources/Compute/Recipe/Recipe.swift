@@ -56,11 +56,18 @@ public struct PruneStage: Equatable, Sendable {
         case magnitude(sparsity: Double)
         case nm(n: Int, m: Int)
     }
+    /// Magnitude pruning per tensor, or across all selected tensors with a minimum density each.
+    public enum Scope: Equatable, Sendable {
+        case layer
+        case global(minKeep: Double)
+    }
     public var method: Method
+    public var scope: Scope
     public var selector: TensorSelector
 
-    public init(method: Method, selector: TensorSelector) {
+    public init(method: Method, scope: Scope = .layer, selector: TensorSelector) {
         self.method = method
+        self.scope = scope
         self.selector = selector
     }
 }

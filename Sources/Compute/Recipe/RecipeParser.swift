@@ -43,6 +43,11 @@ public enum RecipeParser {
             }
         }
         let recipe = Recipe(stages: stages)
+        for (i, st) in stages.enumerated() where i > 0 {
+            if case .prune(let p) = st, case .global = p.scope {
+                throw RecipeError("stages[\(i)].prune.scope", "global pruning ranks the input weights, so it must be the first stage")
+            }
+        }
         guard !recipe.exportStages.isEmpty else {
             throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
         }
@@ -112,7 +117,7 @@ public enum RecipeParser {
     }
 
     static func prune(_ f: [String: Any], at path: String) throws -> PruneStage {
-        try allowOnly(f, ["method", "sparsity", "n", "m", "targets", "ignore"], at: path)
+        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "targets", "ignore"], at: path)
         let method = try string(f["method"], at: "\(path).method") ?? "magnitude"
         let sel = try selector(f, at: path)
         switch method {
@@ -120,13 +125,23 @@ public enum RecipeParser {
             guard let s = try double(f["sparsity"], at: "\(path).sparsity") else { throw RecipeError("\(path).sparsity", "is required for method magnitude") }
             guard s >= 0 && s < 1 else { throw RecipeError("\(path).sparsity", "\(fmt(s)) is not in [0, 1)") }
             if f["n"] != nil || f["m"] != nil { throw RecipeError(path, "n and m belong to method nm, not magnitude") }
-            return PruneStage(method: .magnitude(sparsity: s), selector: sel)
+            let scope = try string(f["scope"], at: "\(path).scope") ?? "layer"
+            guard scope == "layer" || scope == "global" else { throw RecipeError("\(path).scope", "\(scope) is not one of layer, global") }
+            let minKeep = try double(f["min_keep"], at: "\(path).min_keep")
+            if scope == "layer" {
+                if minKeep != nil { throw RecipeError("\(path).min_keep", "only applies to scope global") }
+                return PruneStage(method: .magnitude(sparsity: s), selector: sel)
+            }
+            let mk = minKeep ?? 0
+            guard mk >= 0 && mk <= 1 else { throw RecipeError("\(path).min_keep", "\(fmt(mk)) is not in [0, 1]") }
+            return PruneStage(method: .magnitude(sparsity: s), scope: .global(minKeep: mk), selector: sel)
         case "nm":
             guard let n = try int(f["n"], at: "\(path).n") else { throw RecipeError("\(path).n", "is required for method nm") }
             guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required for method nm") }
             guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
             guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
             if f["sparsity"] != nil { throw RecipeError("\(path).sparsity", "is implied by n and m for method nm") }
+            if f["scope"] != nil || f["min_keep"] != nil { throw RecipeError("\(path).scope", "only applies to method magnitude") }
             return PruneStage(method: .nm(n: n, m: m), selector: sel)
         default:
             throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm")
