@@ -100,19 +100,14 @@ struct JobExecutor {
                 try checkContinue()
                 if cfg.unitDelayMS > 0 { try pause(ms: cfg.unitDelayMS) }
             }, unitFinished: { u in
-                if let cp = pending {
-                    pending = nil
-                    let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
-                                              bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
-                                              bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
-                    try fenced("record unit") { try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: m, checkpoint: cp) }
-                } else if restored.contains(u.index) {
+                if restored.contains(u.index) && pending == nil {
                     try fenced("restore unit") { try worker.store.unitRestored($0, job: job.id, attempt: job.attempt) }
                 } else {
-                    let m = LayerMetricRecord(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
-                                              bits: u.bits, relativeError: u.relativeError, elapsedMS: u.elapsedMS,
-                                              bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
-                    try fenced("record unit") { try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: m) }
+                    let cp = pending
+                    pending = nil
+                    try fenced("record unit") {
+                        try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: cp)
+                    }
                 }
             }, restore: { index, t in
                 guard let cp = saved[t.name] else { return nil }
@@ -196,5 +191,13 @@ struct JobExecutor {
             active.markLost()
             throw JobStop.leaseLost
         }
+    }
+}
+
+extension LayerMetricRecord {
+    /// The `layer_metrics` row of a unit's metrics.
+    init(_ u: UnitMetrics) {
+        self.init(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity, bits: u.bits,
+                  relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
     }
 }

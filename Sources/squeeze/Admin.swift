@@ -6,31 +6,13 @@ struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel jobs: queued ones at once, running ones at their next unit boundary.")
 
     @OptionGroup var conn: ConnectionOptions
-
-    @Argument(help: "Job ids (or unique prefixes).")
-    var jobs: [String] = []
-
-    @Option(name: .long, help: "Cancel every queued or running job of a batch.")
-    var batch: String?
-
-    func validate() throws {
-        if jobs.isEmpty && batch == nil { throw ValidationError("give job ids or --batch ID") }
-    }
+    @OptionGroup var selection: JobSelection
 
     func run() throws {
         try oneLine {
             let db = try conn.connect()
-            let store = JobStore()
-            let ids = try jobs.map { ref -> UUID in
-                guard let id = try store.resolve(db, jobRef: ref) else { throw CLIError("no job matches \(ref)") }
-                return id
-            }
-            var batchID: UUID?
-            if let b = batch {
-                guard let u = UUID(uuidString: b) else { throw CLIError("--batch needs a batch id") }
-                batchID = u
-            }
-            let (cancelled, flagged) = try store.cancel(db, jobs: ids, batch: batchID)
+            let (ids, batchID) = try selection.resolve(db)
+            let (cancelled, flagged) = try JobStore().cancel(db, jobs: ids, batch: batchID)
             if let r = try? RedisConnection(url: try conn.redis()) { try? RedisTransport(redis: r, prefix: conn.prefix).remove(cancelled) }
             print("cancelled \(cancelled.count) queued job(s); \(flagged.count) running job(s) will stop at their next unit")
         }
@@ -95,33 +77,16 @@ struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Wait for jobs or a batch to finish; exit non-zero if any did not succeed.")
 
     @OptionGroup var conn: ConnectionOptions
-
-    @Argument(help: "Job ids (or unique prefixes).")
-    var jobs: [String] = []
-
-    @Option(name: .long, help: "Wait for every job of a batch.")
-    var batch: String?
+    @OptionGroup var selection: JobSelection
 
     @Option(name: .long, help: "Give up after this long (e.g. 10m); exit code 2.")
     var timeout: String?
-
-    func validate() throws {
-        if jobs.isEmpty && batch == nil { throw ValidationError("give job ids or --batch ID") }
-    }
 
     func run() throws {
         let deadline = try timeout.map { Date().addingTimeInterval(try parseDuration($0)) }
         let outcome: (failed: Int, total: Int) = try oneLine {
             let db = try conn.connect()
-            let store = JobStore()
-            let ids = try jobs.map { ref -> UUID in
-                guard let id = try store.resolve(db, jobRef: ref) else { throw CLIError("no job matches \(ref)") }
-                return id
-            }
-            let batchID = try batch.map { b -> UUID in
-                guard let u = UUID(uuidString: b) else { throw CLIError("--batch needs a batch id") }
-                return u
-            }
+            let (ids, batchID) = try selection.resolve(db)
             let tty = isatty(STDOUT_FILENO) == 1
             var last = ""
             while true {
