@@ -106,7 +106,9 @@ public final class Worker: @unchecked Sendable {
             if let until = skipUntil[id], until > Date() { continue }
             let claimed: ClaimedJob?
             do {
-                claimed = try jobDB.with { try store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds) }
+                claimed = try jobDB.with {
+                    try store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory)
+                }
             } catch {
                 // The hint is lost; the reconciler re-pushes queued jobs.
                 log.warning("claim failed", ("job_id", id.uuidString.lowercased()), ("error", String(describing: error)))
@@ -114,11 +116,14 @@ public final class Worker: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: 0.5)
                 continue
             }
-            guard let job = claimed else { continue }  // taken, cancelled or not due: drop the hint
-            if let max = config.maxMemory, let need = job.memoryEstimate, need > max {
-                // Too big for this worker: give it back for a bigger one and skip its hints for a while.
-                skipUntil[id] = Date().addingTimeInterval(30)
-                release(job, reason: "needs \(need) bytes, worker --max-memory is \(max)")
+            guard let job = claimed else {
+                // Taken, cancelled or not due: drop the hint. Too big for this worker: put the hint
+                // back for a bigger one and ignore it here for a while.
+                if let max = config.maxMemory, let big = try? jobDB.with({ try store.tooBig($0, id: id, maxMemory: max) }) {
+                    skipUntil[id] = Date().addingTimeInterval(30)
+                    try? pushRedis.push([(big.id, big.score)])
+                    log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
+                }
                 continue
             }
             let aj = ActiveJob(job: job, leaseSeconds: config.leaseSeconds)

@@ -124,3 +124,24 @@ import TestSupport
         #expect(r.status == 1)
     }
 }
+
+/// `--max-memory`: a small worker never claims a job whose estimate exceeds it; a bigger one does.
+@Suite struct MaxMemoryTests {
+    @Test func smallWorkersLeaveBigJobsForBigOnes() throws {
+        let env = try SqueezeEnv.create()
+        let model = try env.makeModel()
+        let recipe = try env.write("recipe.yaml", foundationRecipe)
+        let id = try env.submit(["--model", model, "--recipe", recipe])
+        let estimate = Int(try env.scalar("SELECT memory_estimate FROM jobs WHERE id = $1::uuid", [id]) ?? "0")!
+        #expect(estimate > 1 << 20)
+        let small = try env.startSqueeze(["worker", "--max-memory", "1M", "--id", "small"])
+        defer { small.signal(SIGKILL); _ = small.finish() }
+        Thread.sleep(forTimeInterval: 3)
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "queued")
+        #expect(try env.scalar("SELECT count(*) FROM job_attempts") == "0")
+        let big = try env.squeeze(["worker", "--exit-when-idle", "--max-memory", "8G", "--id", "big"])
+        #expect(big.status == 0)
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+        #expect(try env.scalar("SELECT string_agg(worker_id, ',') FROM job_attempts WHERE job_id = $1::uuid", [id]) == "big")
+    }
+}

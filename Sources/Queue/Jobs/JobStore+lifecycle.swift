@@ -1,14 +1,16 @@
 import Foundation
 
 extension JobStore {
-    /// Claims a queued, due job for `workerID` (`queued → running`, attempt + 1); nil if someone else has it.
-    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double) throws -> ClaimedJob? {
+    /// Claims a queued, due job for `workerID` (`queued → running`, attempt + 1); nil if someone else
+    /// has it, or if its memory estimate exceeds `maxMemory`.
+    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil) throws -> ClaimedJob? {
         let rows = try db.query("""
             WITH c AS (
                 UPDATE jobs SET state = 'running', attempt = attempt + 1, worker_id = $2,
                        lease_until = now() + make_interval(secs => $3), started_at = coalesce(started_at, now()),
                        updated_at = now(), error = NULL, error_code = NULL
                 WHERE id = $1 AND state = 'queued' AND run_after <= now() AND NOT cancel_requested
+                  AND ($4::bigint IS NULL OR memory_estimate IS NULL OR memory_estimate <= $4::bigint)
                 RETURNING id, attempt, kind, recipe::text AS recipe, input_path, input_sha256, max_attempts, releases,
                           memory_estimate
             ), a AS (
@@ -18,12 +20,22 @@ extension JobStore {
                 SELECT id, attempt, 'claimed', jsonb_build_object('worker', $2::text) FROM c
             )
             SELECT * FROM c
-            """, [id, workerID, leaseSeconds])
+            """, [id, workerID, leaseSeconds, maxMemory])
         guard let r = rows.first else { return nil }
         return ClaimedJob(id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
                           recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
                           inputSHA256: try r.decode("input_sha256", as: String?.self), maxAttempts: try r.decode("max_attempts"),
                           releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self))
+    }
+
+    /// A queued job's ready-set entry if it needs more memory than `maxMemory` (so the hint goes back for a bigger worker).
+    public func tooBig(_ db: PostgresConnection, id: UUID, maxMemory: Int64) throws -> SubmittedJob? {
+        let rows = try db.query("""
+            SELECT id, priority, seq FROM jobs WHERE id = $1 AND state = 'queued' AND memory_estimate > $2
+            """, [id, maxMemory])
+        guard let r = rows.first else { return nil }
+        return SubmittedJob(id: try r.decode("id"), existed: true,
+                            score: RedisTransport.score(priority: try r.decode("priority"), seq: try r.decode("seq")), due: true)
     }
 
     /// Renews the leases this worker still holds; returns, per job it still holds, whether cancel was requested.
