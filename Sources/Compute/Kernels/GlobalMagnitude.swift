@@ -25,16 +25,16 @@ public enum GlobalMagnitude {
         public let threshold: UInt32?
     }
 
-    /// Per-tensor prune counts for a global sparsity with a per-tensor minimum density.
-    public static func counts(_ sources: [Source], sparsity: Double, minKeep: Double, threads: Int) -> [Int] {
-        plans(sources, sparsity: sparsity, minKeep: minKeep, threads: threads).map(\.count)
-    }
-
     /// Per-tensor plans for a global sparsity with a per-tensor minimum density.
     public static func plans(_ sources: [Source], sparsity: Double, minKeep: Double, threads: Int) -> [Plan] {
         let total = sources.reduce(0) { $0 + $1.numel }
         let caps = sources.map { max(0, $0.numel - Int((minKeep * Double($0.numel)).rounded(.up))) }
-        let k = min(MagnitudePruning.pruneCount(sparsity: sparsity, numel: total), caps.reduce(0, +))
+        return plans(sources, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: total), caps: caps, threads: threads)
+    }
+
+    /// Per-tensor plans pruning `k` values in all (at most `caps[i]` in tensor i).
+    static func plans(_ sources: [Source], k requested: Int, caps: [Int], threads: Int) -> [Plan] {
+        let k = min(requested, caps.reduce(0, +))
         if k == 0 { return sources.map { _ in Plan(count: 0, threshold: nil) } }
         // Pass 1: high 16 bits of the key, per tensor.
         let hi = sources.map { histogram($0, threads: threads, within: nil) }

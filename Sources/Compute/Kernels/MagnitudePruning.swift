@@ -1,9 +1,10 @@
 /// Magnitude pruning kernels over F32 buffers.
 ///
 /// Exact: zeroes exactly `k` elements with the smallest |x| (NaN counts as the largest
-/// magnitude, so it is never pruned; -0 and +0 are equal). Ties at the threshold are broken by
-/// position: earlier elements are pruned first. The threshold is found by a two-pass radix
-/// histogram on the IEEE bits of |x| — no sort — and the result does not depend on `threads`.
+/// magnitude, so it is pruned only after every number; -0 and +0 are equal). Ties at the
+/// threshold are broken by position: earlier elements are pruned first. The threshold comes from
+/// the two-pass radix histogram of `GlobalMagnitude` on the IEEE bits of |x| — no sort — and the
+/// result does not depend on `threads`.
 public enum MagnitudePruning {
     static let chunk = 1 << 16
 
@@ -15,56 +16,6 @@ public enum MagnitudePruning {
         min(numel, max(0, Int((sparsity * Double(numel)).rounded(.toNearestOrAwayFromZero))))
     }
 
-    /// The key of the k-th smallest magnitude (1-based k) and how many keys are strictly below it.
-    static func threshold(_ x: UnsafeBufferPointer<Float>, k: Int, threads: Int) -> (key: UInt32, below: Int) {
-        let ranges = Parallel.chunks(x.count, chunk: chunk)
-        // Pass 1: histogram of the high 16 bits.
-        var hist = histogram(x, ranges: ranges, threads: threads, bins: 1 << 16) { key($0) >> 16 }
-        var acc = 0, hi = 0
-        for b in 0..<(1 << 16) {
-            if acc + hist[b] >= k { hi = b; break }
-            acc += hist[b]
-        }
-        let belowHi = acc
-        // Pass 2: histogram of the low 16 bits within that bucket.
-        let hiKey = UInt32(hi)
-        hist = histogram(x, ranges: ranges, threads: threads, bins: 1 << 16) { v in
-            let kk = key(v)
-            return (kk >> 16) == hiKey ? (kk & 0xFFFF) : UInt32.max
-        }
-        acc = belowHi
-        var lo = 0
-        for b in 0..<(1 << 16) {
-            if acc + hist[b] >= k { lo = b; break }
-            acc += hist[b]
-        }
-        return (hiKey << 16 | UInt32(lo), acc)
-    }
-
-    /// Per-chunk histograms summed in chunk order (integer counts: exact for any thread count).
-    static func histogram(_ x: UnsafeBufferPointer<Float>, ranges: [Range<Int>], threads: Int, bins: Int,
-                          _ bin: (Float) -> UInt32) -> [Int] {
-        let t = max(1, min(threads, ranges.count))
-        var perThread = [[Int]](repeating: [Int](repeating: 0, count: bins), count: t)
-        perThread.withUnsafeMutableBufferPointer { pt in
-            Parallel.forEach(t, threads: t) { tid in
-                pt[tid].withUnsafeMutableBufferPointer { h in
-                    var r = tid
-                    while r < ranges.count {
-                        for i in ranges[r] {
-                            let b = bin(x[i])
-                            if b != UInt32.max { h[Int(b)] += 1 }
-                        }
-                        r += t
-                    }
-                }
-            }
-        }
-        var total = perThread[0]
-        for p in perThread.dropFirst() { for i in 0..<bins { total[i] += p[i] } }
-        return total
-    }
-
     /// Zeroes exactly `k` smallest-magnitude elements of `x` in place (see the type's note on ties).
     public static func prune(_ x: UnsafeMutableBufferPointer<Float>, k: Int, threads: Int) {
         let n = x.count
@@ -73,36 +24,12 @@ public enum MagnitudePruning {
             for i in 0..<n { x[i] = 0 }
             return
         }
-        let (t, below) = threshold(UnsafeBufferPointer(x), k: k, threads: threads)
-        let tieQuota = k - below
-        let ranges = Parallel.chunks(n, chunk: chunk)
-        // Count ties per chunk, then give each chunk its share of the quota in index order.
-        var ties = [Int](repeating: 0, count: ranges.count)
-        ties.withUnsafeMutableBufferPointer { tb in
-            Parallel.forEach(ranges.count, threads: threads) { r in
-                var c = 0
-                for i in ranges[r] where key(x[i]) == t { c += 1 }
-                tb[r] = c
-            }
+        // One tensor, no cap: the global planner's threshold and tie split are exactly this selection.
+        let src = GlobalMagnitude.Source(numel: n) { range, dst in
+            dst.baseAddress!.update(from: x.baseAddress! + range.lowerBound, count: range.count)
         }
-        var quota = [Int](repeating: 0, count: ranges.count)
-        var left = tieQuota
-        for r in 0..<ranges.count {
-            quota[r] = min(left, ties[r])
-            left -= quota[r]
-        }
-        Parallel.forEach(ranges.count, threads: threads) { r in
-            var q = quota[r]
-            for i in ranges[r] {
-                let kk = key(x[i])
-                if kk < t {
-                    x[i] = 0
-                } else if kk == t && q > 0 {
-                    x[i] = 0
-                    q -= 1
-                }
-            }
-        }
+        let plan = GlobalMagnitude.plans([src], k: k, caps: [n], threads: threads)[0]
+        GlobalMagnitude.apply(plan, to: x, threads: threads)
     }
 
     /// N:M sparsity: in every group of `m` consecutive elements (rows must be a multiple of `m`),
