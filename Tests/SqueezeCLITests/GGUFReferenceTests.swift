@@ -38,12 +38,7 @@ import TestSupport
     @Test func prunedThenQuantizedMatchesGGUFPyOnThePrunedValues() throws {
         let env = try SqueezeEnv.create()
         let model = try env.makeModel()
-        let recipe = try env.write("both.yaml", """
-            stages:
-              - prune: {method: magnitude, sparsity: 0.5, targets: ["*.weight"], ignore: ["*embeddings*", "*LayerNorm*"]}
-              - export: {format: safetensors}
-              - export: {format: gguf, type: q8_0}
-            """)
+        let recipe = try env.write("both.yaml", pruneDenseGGUFRecipe)
         let out = env.scratch + "/both"
         #expect(try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out]).status == 0)
         let c = try env.python("check_gguf.py", [out + "/model.safetensors", out + "/model-q8_0.gguf", "--type", "q8_0"])
@@ -51,5 +46,32 @@ import TestSupport
         let insp = try env.squeeze(["inspect", out + "/model-q8_0.gguf"])
         #expect(insp.status == 0, "\(insp.stderr)")
         #expect(insp.stdout.contains("Q8_0") && insp.stdout.contains("general.file_type"))
+    }
+}
+
+/// A sharded input keeps its shard layout; the rewritten index's total_size is the dense shards' data size.
+@Suite struct ShardedModelTests {
+    @Test func shardsAndIndexWithAGGUFExportBeside() throws {
+        let env = try SqueezeEnv.create()
+        let model = try env.makeModel()
+        let dir = env.scratch + "/sharded"
+        let s = try env.python("make_sharded.py", [model, dir])
+        #expect(s.status == 0, "\(s.stderr)")
+        let recipe = try env.write("both.yaml", pruneDenseGGUFRecipe)
+        let out = env.scratch + "/out"
+        let r = try env.squeeze(["run", "--model", dir, "--recipe", recipe, "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors.index.json"))) as! [String: Any]
+        let inIndex = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))) as! [String: Any]
+        #expect(index["weight_map"] as! [String: String] == inIndex["weight_map"] as! [String: String])
+        let total = (index["metadata"] as! [String: Any])["total_size"] as! Int
+        #expect(total == (inIndex["metadata"] as! [String: Any])["total_size"] as! Int)
+        for shard in Set((index["weight_map"] as! [String: String]).values) {
+            #expect(FileManager.default.fileExists(atPath: out + "/" + shard))
+        }
+        let c = try env.python("check_prune.py", [out + "/model-00001-of-00002.safetensors", out + "/model-00001-of-00002.safetensors",
+                                                  "--sparsity", "0", "--targets", "nothing"])
+        #expect(c.status == 0, "\(c.stdout)")
+        #expect(FileManager.default.fileExists(atPath: out + "/model-q8_0.gguf"))
     }
 }

@@ -9,6 +9,14 @@ let foundationRecipe = """
       - export: {format: safetensors}
     """
 
+/// Pruning, then a dense and a GGUF export of the pruned weights.
+let pruneDenseGGUFRecipe = """
+    stages:
+      - prune: {method: magnitude, sparsity: 0.5, targets: ["*.weight"], ignore: ["*embeddings*", "*LayerNorm*"]}
+      - export: {format: safetensors}
+      - export: {format: gguf, type: q8_0}
+    """
+
 extension SqueezeEnv {
     /// Makes the Python fixture model and returns its path.
     func makeModel(_ name: String = "model.safetensors", extra: [String] = []) throws -> String {

@@ -34,4 +34,16 @@ public enum DTypeCodec {
             }
         }
     }
+
+    /// Exact zeros (±0) in F32/F16/BF16 bytes; nil for other dtypes.
+    public static func zeroCount(_ src: UnsafeRawBufferPointer, dtype: DType) -> Int? {
+        let n = src.count / dtype.size
+        var z = 0
+        switch dtype {
+        case .F32: for i in 0..<n where src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) & 0x7FFF_FFFF == 0 { z += 1 }
+        case .F16, .BF16: for i in 0..<n where src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self) & 0x7FFF == 0 { z += 1 }
+        default: return nil
+        }
+        return z
+    }
 }

@@ -148,7 +148,7 @@ public final class RecipeRunner {
             outputs.append(OutputRecord(path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
         }
         if dense != nil, let index = model.indexFile {
-            outputs.append(try writeIndex(from: index, to: outputDir, units: units))
+            outputs.append(try writeIndex(from: index, to: outputDir, readers: readers, dense: dense))
         }
         for extra in model.extraFiles {
             let name = (extra as NSString).lastPathComponent
@@ -356,24 +356,20 @@ public final class RecipeRunner {
 
     private func zeroFraction(_ src: UnsafeRawBufferPointer, dtype: DType) -> Double {
         let n = src.count / dtype.size
-        if n == 0 { return 0 }
-        var z = 0
-        switch dtype {
-        case .F32: for i in 0..<n where src.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) & 0x7FFF_FFFF == 0 { z += 1 }
-        default: for i in 0..<n where src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self) & 0x7FFF == 0 { z += 1 }
-        }
-        return Double(z) / Double(n)
+        return n == 0 ? 0 : Double(DTypeCodec.zeroCount(src, dtype: dtype) ?? 0) / Double(n)
     }
 
-    private func writeIndex(from index: String, to dir: String, units: [UnitMetrics]) throws -> OutputRecord {
+    /// The output shards' index: the input's tensor → shard map, and the dense outputs' total size.
+    private func writeIndex(from index: String, to dir: String, readers: [SafeTensorsReader], dense: ExportStage?) throws -> OutputRecord {
         var map = [(String, String)]()
-        for (s, shard) in model.shards.enumerated() {
-            let r = try SafeTensorsHeader.read(path: shard.path)
-            _ = s
-            for t in r.tensors { map.append((t.name, shard.name)) }
+        var total = 0
+        for (shard, r) in zip(model.shards, readers) {
+            for t in r.tensors {
+                map.append((t.name, shard.name))
+                total += t.numel * outputDType(t, dense).size
+            }
         }
         map.sort { $0.0 < $1.0 }
-        let total = units.reduce(0) { $0 + $1.bytesOut }
         let json = "{\"metadata\":{\"total_size\":\(total)},\"weight_map\":{" +
             map.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}}\n"
         let data = Data(json.utf8)
