@@ -15,7 +15,7 @@ final class LeaseSupervisor: @unchecked Sendable {
         done.lock()
         stopped = true
         done.broadcast()
-        while !finished { _ = done.wait(until: Date().addingTimeInterval(5)); break }
+        if !finished { _ = done.wait(until: Date().addingTimeInterval(5)) }  // bounded: a stuck renewal must not block exit
         done.unlock()
     }
 

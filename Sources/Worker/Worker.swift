@@ -120,7 +120,9 @@ public final class Worker: @unchecked Sendable {
                 // Taken, cancelled or not due: drop the hint. Too big for this worker: put the hint
                 // back for a bigger one and ignore it here for a while.
                 if let max = config.maxMemory, let big = try? jobDB.with({ try store.tooBig($0, id: id, maxMemory: max) }) {
-                    skipUntil[id] = Date().addingTimeInterval(30)
+                    let now = Date()
+                    if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }
+                    skipUntil[id] = now.addingTimeInterval(30)
                     try? pushRedis.push([(big.id, big.score)])
                     log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
                 }

@@ -69,13 +69,7 @@ struct Inspect: ParsableCommand {
             for shard in source.shards {
                 let r = try SafeTensorsReader(path: shard.path)
                 for t in r.tensors {
-                    var zeros = 0
-                    let d = r.data(t)
-                    switch t.dtype {
-                    case .F32: for i in 0..<t.numel where d.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self) & 0x7FFF_FFFF == 0 { zeros += 1 }
-                    case .F16, .BF16: for i in 0..<t.numel where d.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self) & 0x7FFF == 0 { zeros += 1 }
-                    default: break
-                    }
+                    let zeros = DTypeCodec.zeroCount(r.data(t), dtype: t.dtype) ?? 0
                     rows.append(["shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape, "bytes": t.byteCount,
                                  "sparsity": t.numel == 0 ? 0.0 : Double(zeros) / Double(t.numel)])
                 }

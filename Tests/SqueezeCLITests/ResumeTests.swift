@@ -17,12 +17,7 @@ import TestSupport
     @Test func killedThreeTimesResumesByteIdentically() throws {
         let env = try SqueezeEnv.create()
         let model = try env.makeModel()
-        let recipe = try env.write("both.yaml", """
-            stages:
-              - prune: {method: magnitude, sparsity: 0.5, targets: ["*.weight"], ignore: ["*embeddings*", "*LayerNorm*"]}
-              - export: {format: safetensors}
-              - export: {format: gguf, type: q8_0}
-            """)
+        let recipe = try env.write("both.yaml", pruneDenseGGUFRecipe)
         let id = try env.submit(["--model", model, "--recipe", recipe, "--max-attempts", "6"])
         var seen = [String: String]()
         for kill in 0..<3 {
