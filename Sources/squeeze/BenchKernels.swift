@@ -57,22 +57,36 @@ struct BenchKernels: ParsableCommand {
                     } }
                 }
             }
-            // Global 50% magnitude pruning over the same matrices (threshold + exact per-matrix zeroing).
-            var pruneCopies = mats
-            let global = best {
-                pruneCopies = mats
-                let sources = pruneCopies.indices.map { i in
-                    GlobalMagnitude.Source(numel: mats[i].count) { range, dst in
-                        mats[i].withUnsafeBufferPointer { s in dst.baseAddress!.update(from: s.baseAddress! + range.lowerBound, count: range.count) }
-                    }
-                }
-                let plans = GlobalMagnitude.plans(sources, sparsity: 0.5, minKeep: 0, threads: threads)
-                for i in pruneCopies.indices {
-                    pruneCopies[i].withUnsafeMutableBufferPointer { GlobalMagnitude.apply(plans[i], to: $0, threads: threads) }
+            // Global 50% magnitude pruning over the same matrices: exact threshold and ties, then each
+            // matrix copied to its output buffer (as the pipeline decodes it) and zeroed there.
+            var pruned = mats.map { [Float](repeating: 0, count: $0.count) }
+            let sources = mats.indices.map { i in
+                GlobalMagnitude.Source(numel: mats[i].count) { range, dst in
+                    mats[i].withUnsafeBufferPointer { s in dst.baseAddress!.update(from: s.baseAddress! + range.lowerBound, count: range.count) }
                 }
             }
+            var plans = [GlobalMagnitude.Plan]()
+            let plan = best { plans = GlobalMagnitude.plans(sources, sparsity: 0.5, minKeep: 0, threads: threads) }
+            let global = best {
+                plans = GlobalMagnitude.plans(sources, sparsity: 0.5, minKeep: 0, threads: threads)
+                for i in mats.indices {
+                    mats[i].withUnsafeBufferPointer { s in
+                        pruned[i].withUnsafeMutableBufferPointer { d in
+                            let ranges = Parallel.chunks(s.count, chunk: 1 << 16)
+                            Parallel.forEach(ranges.count, threads: threads) { r in
+                                (d.baseAddress! + ranges[r].lowerBound).update(from: s.baseAddress! + ranges[r].lowerBound, count: ranges[r].count)
+                            }
+                            GlobalMagnitude.apply(plans[i], to: d, threads: threads)
+                        }
+                    }
+                }
+            }
+            let zeros = pruned.reduce(0) { $0 + $1.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
+            guard zeros >= MagnitudePruning.pruneCount(sparsity: 0.5, numel: params) else {
+                throw CLIError("global pruning left \(zeros) zeros, fewer than half of \(params)")
+            }
             printJSON(["matrices": mats.count, "params": params, "threads": threads,
-                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy, "global_prune": global]])
+                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy, "global_prune": global, "global_prune_plan": plan]])
         }
     }
 }

@@ -36,6 +36,11 @@ public enum GlobalMagnitude {
     static func plans(_ sources: [Source], k requested: Int, caps: [Int], threads: Int) -> [Plan] {
         let k = min(requested, caps.reduce(0, +))
         if k == 0 { return sources.map { _ in Plan(count: 0, threshold: nil) } }
+        return uncappedPlans(sources, k: k, caps: caps, threads: threads) ?? exactPlans(sources, k: k, caps: caps, threads: threads)
+    }
+
+    /// The per-tensor path: histograms per tensor, so caps are honoured while the threshold is found.
+    static func exactPlans(_ sources: [Source], k: Int, caps: [Int], threads: Int) -> [Plan] {
         // Pass 1: high 16 bits of the key, per tensor.
         let hi = sources.map { histogram($0, threads: threads, within: nil) }
         let bucket = crossing(hi, caps: caps, k: k, base: [Int](repeating: 0, count: sources.count))
@@ -69,17 +74,22 @@ public enum GlobalMagnitude {
         }
         let ranges = Parallel.chunks(x.count, chunk: 1 << 16)
         var below = [Int](repeating: 0, count: ranges.count), ties = below
+        let numeric = t <= MagnitudePruning.infinityKey
         below.withUnsafeMutableBufferPointer { bb in
             ties.withUnsafeMutableBufferPointer { tb in
                 Parallel.forEach(ranges.count, threads: threads) { r in
-                    var b = 0, e = 0
-                    for i in ranges[r] {
-                        let k = MagnitudePruning.key(x[i])
-                        b += k < t ? 1 : 0
-                        e += k == t ? 1 : 0
+                    let chunk = UnsafeBufferPointer(rebasing: x[ranges[r]])
+                    if numeric {
+                        (bb[r], tb[r]) = countBelowAndAt(chunk, t)
+                    } else {
+                        var b = 0, e = 0
+                        for v in chunk {
+                            let k = MagnitudePruning.key(v)
+                            b += k < t ? 1 : 0
+                            e += k == t ? 1 : 0
+                        }
+                        (bb[r], tb[r]) = (b, e)
                     }
-                    bb[r] = b
-                    tb[r] = e
                 }
             }
         }
@@ -90,17 +100,42 @@ public enum GlobalMagnitude {
             left -= quota[r]
         }
         Parallel.forEach(ranges.count, threads: threads) { r in
+            let chunk = UnsafeMutableBufferPointer(rebasing: x[ranges[r]])
+            let p = chunk.baseAddress!
             var q = quota[r]
-            for i in ranges[r] {
-                let k = MagnitudePruning.key(x[i])
+            if numeric && (q == 0 || q == ties[r]) {
+                // All or none of this chunk's ties go: a branch-free select the compiler vectorizes.
+                let limit = q == 0 ? t : t &+ 1
+                for i in 0..<chunk.count { p[i] = MagnitudePruning.absBits(p[i]) < limit ? 0 : p[i] }
+                return
+            }
+            for i in 0..<chunk.count {
+                let k = MagnitudePruning.key(p[i])
                 if k < t {
-                    x[i] = 0
+                    p[i] = 0
                 } else if k == t && q > 0 {
-                    x[i] = 0
+                    p[i] = 0
                     q -= 1
                 }
             }
         }
+    }
+
+    /// Values of `x` whose |x| bits are below `t`, and equal to it (`t` at most `infinityKey`).
+    static func countBelowAndAt(_ x: UnsafeBufferPointer<Float>, _ t: UInt32) -> (Int, Int) {
+        guard let p = x.baseAddress else { return (0, 0) }
+        var b: UInt32 = 0, e: UInt32 = 0
+        var i = 0
+        let n = x.count
+        // 32-bit counters over at most 2^31 values per call keep the loop vector-friendly.
+        precondition(n < 1 << 31)
+        while i < n {
+            let a = MagnitudePruning.absBits(p[i])
+            b &+= a < t ? 1 : 0
+            e &+= a == t ? 1 : 0
+            i += 1
+        }
+        return (Int(b), Int(e))
     }
 
     /// The first bin b with Σᵢ min(capᵢ, baseᵢ + Σ_{c ≤ b} histᵢ[c]) ≥ k (no allocation per bin).

@@ -11,6 +11,14 @@ public enum MagnitudePruning {
     @inline(__always)
     static func key(_ x: Float) -> UInt32 { x.isNaN ? UInt32.max : (x.bitPattern & 0x7FFF_FFFF) }
 
+    /// The IEEE bits of |x|: equal to `key` for every non-NaN x, and above `infinityKey` for NaN, so
+    /// comparisons against a threshold at or below `infinityKey` need no NaN test (and vectorize).
+    @inline(__always)
+    static func absBits(_ x: Float) -> UInt32 { x.bitPattern & 0x7FFF_FFFF }
+
+    /// The key of ±infinity, the largest key of a number.
+    static let infinityKey: UInt32 = 0x7F80_0000
+
     /// Number of elements a sparsity fraction prunes from `numel`: round half away from zero.
     public static func pruneCount(sparsity: Double, numel: Int) -> Int {
         min(numel, max(0, Int((sparsity * Double(numel)).rounded(.toNearestOrAwayFromZero))))
