@@ -198,6 +198,7 @@ extension LayerMetricRecord {
     /// The `layer_metrics` row of a unit's metrics.
     init(_ u: UnitMetrics) {
         self.init(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity, bits: u.bits,
-                  relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut))
+                  relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut),
+                  rank: u.rank)
     }
 }

@@ -150,7 +150,7 @@ enum CompressJobBuilder {
             throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
-        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors)
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe)
         j.unitsTotal = tensors.count
         j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }

@@ -63,11 +63,13 @@ public final class RecipeRunner {
             }
         }
         try RecipeValidator.validate(recipe, tensors: allTensors)
+        globalCounts = try globalPruneCounts(readers: readers)
+        factorRanks = try planFactorRanks(readers: readers)
         let dense = recipe.exportStages.first { $0.format == .safetensors }
         let ggufExports = recipe.exportStages.filter { $0.format == .gguf }
         let ggufWriters = try ggufExports.map { e in
             try GGUFWriter(path: outputDir + "/" + e.ggufFileName, metadata: ggufMetadata(e),
-                           tensors: allTensors.map { t in
+                           tensors: allTensors.flatMap(outputTensors).map { t in
                                let ty = GGUFPlanner.type(for: t, export: e)
                                return GGUFWriter.TensorPlan(name: t.name, shape: t.shape, type: ty,
                                                             byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
@@ -76,10 +78,11 @@ public final class RecipeRunner {
         let compressed = recipe.exportStages.first { $0.format == .compressed }
         let compressedWriter = try compressed.map { _ in
             try SafeTensorsWriter(path: outputDir + "/" + CompressedLayout.fileName,
-                                  tensors: allTensors.flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) },
+                                  tensors: allTensors.flatMap { t in
+                                      outputTensors(t).flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) }
+                                  },
                                   metadata: CompressedLayout.metadata(allTensors, recipe: recipe, base: readers.first?.header.metadata ?? [:]))
         }
-        globalCounts = try globalPruneCounts(readers: readers)
         var outputs = [OutputRecord]()
         var units = [UnitMetrics]()
         var inputSHA = [String: String]()
@@ -91,7 +94,7 @@ public final class RecipeRunner {
             var hasher = SHA256()
             hasher.update(reader.headerBytes)
             inputBytes += Int64(reader.fileSize)
-            let plan = reader.tensors.map { t in (name: t.name, dtype: outputDType(t, dense), shape: t.shape) }
+            let plan = reader.tensors.flatMap { t in outputTensors(t).map { (name: $0.name, dtype: outputDType(t, dense), shape: $0.shape) } }
             let writer = try dense.map { _ in
                 try SafeTensorsWriter(path: outputDir + "/" + shard.name, tensors: plan, metadata: reader.header.metadata)
             }
@@ -99,10 +102,18 @@ public final class RecipeRunner {
                 try observer.checkContinue()
                 let src = reader.data(t)
                 hasher.update(src)
-                let emitDense: (UnsafeRawBufferPointer) throws -> Void = { try writer?.write(name: t.name, bytes: $0) }
+                let pieces = outputTensors(t)
+                let emitDense: (UnsafeRawBufferPointer) throws -> Void = { bytes in
+                    guard let w = writer else { return }
+                    try Self.split(bytes, pieces, size: { $0.numel * self.outputDType(t, dense).size }) { try w.write(name: $0.name, bytes: $1) }
+                }
                 let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in
-                    if i < ggufWriters.count { try ggufWriters[i].write(name: t.name, bytes: bytes) } else {
-                        try CompressedLayout.write(t, stage: self.lastQuantize(for: t), bytes: bytes, to: compressedWriter!)
+                    if i < ggufWriters.count {
+                        try Self.split(bytes, pieces, size: { self.ggufBytes($0, ggufExports[i]) }) { try ggufWriters[i].write(name: $0.name, bytes: $1) }
+                    } else {
+                        try Self.split(bytes, pieces, size: { self.compressedBytes($0) }) {
+                            try CompressedLayout.write($0, stage: self.lastQuantize(for: $0), bytes: $1, to: compressedWriter!)
+                        }
                     }
                 }
                 let m: UnitMetrics
@@ -163,13 +174,79 @@ public final class RecipeRunner {
 
     /// Bytes each export writes for `t`, in slot order (dense, each GGUF export, compressed).
     private func exportSizes(_ t: TensorInfo, dense: ExportStage?, ggufExports: [ExportStage], compressed: ExportStage?) -> [Int] {
+        let pieces = outputTensors(t)
         var sizes = [Int]()
-        if dense != nil { sizes.append(t.numel * outputDType(t, dense).size) }
-        for e in ggufExports {
-            sizes.append(GGUFPlanner.type(for: t, export: e).byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
-        }
-        if compressed != nil { sizes.append(CompressedLayout.plan(t, stage: lastQuantize(for: t)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }) }
+        if dense != nil { sizes.append(pieces.reduce(0) { $0 + $1.numel * outputDType(t, dense).size }) }
+        for e in ggufExports { sizes.append(pieces.reduce(0) { $0 + ggufBytes($1, e) }) }
+        if compressed != nil { sizes.append(pieces.reduce(0) { $0 + compressedBytes($1) }) }
         return sizes
+    }
+
+    private func ggufBytes(_ t: TensorInfo, _ e: ExportStage) -> Int {
+        GGUFPlanner.type(for: t, export: e).byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!
+    }
+
+    private func compressedBytes(_ t: TensorInfo) -> Int {
+        CompressedLayout.plan(t, stage: lastQuantize(for: t)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
+    }
+
+    /// Hands `write` each piece's slice of `bytes`, in order.
+    static func split(_ bytes: UnsafeRawBufferPointer, _ pieces: [TensorInfo], size: (TensorInfo) -> Int,
+                      _ write: (TensorInfo, UnsafeRawBufferPointer) throws -> Void) throws {
+        var off = 0
+        for p in pieces {
+            let n = size(p)
+            try write(p, UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
+            off += n
+        }
+    }
+
+    /// Ranks of tensors that a `lowrank` stage writes as factors (fixed before any header is written).
+    private var factorRanks = [String: Int]()
+
+    /// The tensors `t` is written as: itself, or its two low-rank factors.
+    func outputTensors(_ t: TensorInfo) -> [TensorInfo] {
+        guard let r = factorRanks[t.name] else { return [t] }
+        let (rows, cols) = Self.matrixShape(t)
+        let names = LowRankStage.factorNames(t.name)
+        return [TensorInfo(name: names.u, dtype: t.dtype, shape: [rows, r], begin: 0, end: 0),
+                TensorInfo(name: names.v, dtype: t.dtype, shape: [r, cols], begin: 0, end: 0)]
+    }
+
+    /// A tensor as a matrix: [numel / last, last].
+    static func matrixShape(_ t: TensorInfo) -> (rows: Int, cols: Int) {
+        let cols = max(t.shape.last ?? 1, 1)
+        return (t.numel / cols, cols)
+    }
+
+    /// The stages that select `t`, in recipe order.
+    private func stages(for t: TensorInfo) -> [Stage] { recipe.stages.filter { $0.selector?.matches(t.name) ?? false } }
+
+    /// The factors' rank of every tensor a `lowrank` stage with `output: factors` selects. A fixed
+    /// rank needs only the shape; an energy target runs the tensor's earlier stages and an SVD
+    /// (values only), one tensor at a time.
+    private func planFactorRanks(readers: [SafeTensorsReader]) throws -> [String: Int] {
+        var out = [String: Int]()
+        for r in readers {
+            for t in r.tensors {
+                let st = stages(for: t)
+                guard let i = st.firstIndex(where: { if case .lowrank(let l) = $0 { return l.output == .factors }; return false }),
+                      case .lowrank(let l) = st[i] else { continue }
+                let (rows, cols) = Self.matrixShape(t)
+                if case .fixed(let k) = l.rank {
+                    out[t.name] = max(1, min(k, min(rows, cols)))
+                    continue
+                }
+                let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: t.numel)
+                defer { work.deallocate() }
+                DTypeCodec.decode(r.data(t), dtype: t.dtype, into: work, threads: threads)
+                _ = try transform(t, work, stages: st[..<i])
+                let s = try LowRank.singularValues(UnsafeBufferPointer(work), rows: rows, cols: cols, tensor: t.name)
+                out[t.name] = LowRank.rank(l.rank, singularValues: s)
+                r.release(t)
+            }
+        }
+        return out
     }
 
     /// Per-tensor prune counts of a leading `scope: global` magnitude stage (empty when there is none).
@@ -224,32 +301,19 @@ public final class RecipeRunner {
         ]
     }
 
-    /// Runs the stages on one tensor. Returns its metrics and, when kernels ran, one owned output
-    /// buffer per export (dense first, then each GGUF export); no buffers means "copy the input".
-    /// Memory: one F32 working copy plus the encoded outputs; the original is re-read from the map.
-    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?,
-                             ggufExports: [ExportStage], compressed: ExportStage?) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
-        let t0 = DispatchTime.now()
-        let stages = recipe.stages.filter {
-            switch $0 {
-            case .prune(let p): return p.selector.matches(t.name)
-            case .quantize(let q): return q.selector.matches(t.name)
-            case .export: return false
-            }
-        }
-        let numel = t.numel
-        let denseType = outputDType(t, dense)
-        let needsFloat = t.dtype.isFloat16Or32 && (!stages.isEmpty || denseType != t.dtype || !ggufExports.isEmpty)
-        let lastQ = lastQuantize(for: t)
+    /// What a tensor's stages produced besides the values left in the work buffer.
+    struct Transformed {
         var codes: RTNQuantizer.Result?
-        guard needsFloat else {
-            return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
-                                sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
-                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
-        }
-        let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
-        defer { work.deallocate() }
-        DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
+        var factors: LowRank.Factors?
+        var rank: Int?
+    }
+
+    /// Runs `stages` on the F32 values of `t` in `work`, in order. After a `lowrank` stage `work`
+    /// holds the product of the factors.
+    private func transform(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>) throws -> Transformed {
+        var out = Transformed()
+        let numel = t.numel
+        let (rows, cols) = Self.matrixShape(t)
         for stage in stages {
             switch stage {
             case .prune(let st):
@@ -258,53 +322,114 @@ public final class RecipeRunner {
                     if case .global = st.scope {
                         GlobalMagnitude.apply(globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
                     } else {
-                        MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: s, numel: numel), threads: threads)
+                        for step in st.schedule?.targets ?? [s] {
+                            MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: step, numel: numel), threads: threads)
+                        }
                     }
                 case .nm(let n, let m):
                     guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
                     MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
+                case .structured(let s, let dim, let norm):
+                    let k = MagnitudePruning.pruneCount(sparsity: s, numel: dim == .rows ? rows : cols)
+                    StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
                 }
             case .quantize(let q):
-                codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
-                                              threads: threads)
+                out.codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
+                                                  threads: threads)
+            case .lowrank(let l):
+                let f = try LowRank.factorize(UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
+                LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)
+                out.rank = f.rank
+                if l.output == .factors {
+                    guard f.rank == factorRanks[t.name] else {
+                        throw ComputeError(.internalError, "rank \(f.rank) differs from the planned \(factorRanks[t.name] ?? 0)", tensor: t.name)
+                    }
+                    out.factors = f
+                }
             case .export: break
             }
+        }
+        return out
+    }
+
+    /// Runs the stages on one tensor. Returns its metrics and, when kernels ran, one owned output
+    /// buffer per export (dense first, then each GGUF export, then compressed); no buffers means
+    /// "copy the input". Each buffer holds the tensor's output pieces (itself, or its two
+    /// low-rank factors) back to back. Memory: one F32 working copy plus the encoded outputs.
+    private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?,
+                             ggufExports: [ExportStage], compressed: ExportStage?) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+        let t0 = DispatchTime.now()
+        let stages = stages(for: t)
+        let numel = t.numel
+        let denseType = outputDType(t, dense)
+        let needsFloat = t.dtype.isFloat16Or32 && (!stages.isEmpty || denseType != t.dtype || !ggufExports.isEmpty)
+        guard needsFloat else {
+            return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
+                                sparsity: t.dtype.isFloat16Or32 ? zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
+                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
+        }
+        let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
+        defer { work.deallocate() }
+        DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
+        let done = try transform(t, work, stages: stages[...])
+        let pieces = outputTensors(t)
+        // Each output piece's F32 values: the work buffer, or the two factors.
+        func eachPiece(_ body: (Int, TensorInfo, UnsafeBufferPointer<Float>) -> Void) {
+            if let f = done.factors {
+                f.u.withUnsafeBufferPointer { body(0, pieces[0], $0) }
+                f.v.withUnsafeBufferPointer { body(1, pieces[1], $0) }
+            } else {
+                body(0, t, UnsafeBufferPointer(work))
+            }
+        }
+        func encodeAll(size: (TensorInfo) -> Int, _ encode: (UnsafeBufferPointer<Float>, TensorInfo, UnsafeMutableRawBufferPointer) -> Void)
+            -> UnsafeMutableRawBufferPointer {
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: pieces.reduce(0) { $0 + size($1) }, alignment: 64)
+            var off = 0
+            eachPiece { _, p, values in
+                let n = size(p)
+                encode(values, p, UnsafeMutableRawBufferPointer(rebasing: out[off..<(off + n)]))
+                off += n
+            }
+            return out
         }
         var parts = [UnsafeMutableRawBufferPointer]()
         var bits = Double(denseType.size * 8)
         var bytesOut = 0
         if dense != nil {
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * denseType.size, alignment: 64)
+            let out = encodeAll(size: { $0.numel * denseType.size }) { v, _, dst in DTypeCodec.encode(v, dtype: denseType, into: dst, threads: threads) }
             parts.append(out)
-            DTypeCodec.encode(UnsafeBufferPointer(work), dtype: denseType, into: out, threads: threads)
             bytesOut = out.count
         }
-        // The metrics describe the last GGUF export's reconstruction if there is one, else the dense output.
+        // The metrics describe the last GGUF export's reconstruction if there is one (of the
+        // tensor itself, not factors), else the dense values.
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
         for e in ggufExports {
-            let ty = GGUFPlanner.type(for: t, export: e)
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: ty.byteCount(numel: numel, rowLength: t.shape.last ?? 1)!, alignment: 64)
+            let out = encodeAll(size: { self.ggufBytes($0, e) }) { v, p, dst in
+                GGUFPlanner.encode(v, type: GGUFPlanner.type(for: p, export: e), into: dst, threads: threads)
+            }
             parts.append(out)
-            GGUFPlanner.encode(UnsafeBufferPointer(work), type: ty, into: out, threads: threads)
-            measured = (ty, UnsafeRawBufferPointer(out))
+            if done.factors == nil { measured = (GGUFPlanner.type(for: t, export: e), UnsafeRawBufferPointer(out)) }
             bits = Double(out.count * 8) / Double(max(numel, 1))
             bytesOut = out.count
         }
         if compressed != nil {
             let bytes: [UInt8]
-            if let q = lastQ, let c = codes {
+            if let q = lastQuantize(for: t), let c = done.codes {
                 bytes = CompressedLayout.encode(t, stage: q, result: c)
                 bits = Double(bytes.count * 8) / Double(max(numel, 1))
             } else {
-                let enc = UnsafeMutableRawBufferPointer.allocate(byteCount: numel * t.dtype.size, alignment: 64)
+                let enc = encodeAll(size: { $0.numel * t.dtype.size }) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
                 defer { enc.deallocate() }
-                DTypeCodec.encode(UnsafeBufferPointer(work), dtype: t.dtype, into: enc, threads: threads)
                 bytes = Array(enc)
             }
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
             bytes.withUnsafeBytes { out.copyMemory(from: $0) }
             parts.append(out)
             if ggufExports.isEmpty { bytesOut = bytes.count }
+        }
+        if done.factors != nil && ggufExports.isEmpty {
+            bits = Double(bytesOut * 8) / Double(max(numel, 1))
         }
         let work_ = UnsafeBufferPointer(work)
         let (err, zeros) = Self.errorAndZeros(src: src, dtype: t.dtype, count: numel, threads: threads) { range, dst in
@@ -316,10 +441,12 @@ public final class RecipeRunner {
                 for (k, i) in range.enumerated() { dst[k] = work_[i] }
             }
         }
-        return (UnitMetrics(index: index, tensor: t.name, dtype: ggufExports.last.map { GGUFPlanner.type(for: t, export: $0).name } ?? denseType.rawValue,
+        var m = UnitMetrics(index: index, tensor: t.name, dtype: ggufExports.last.map { GGUFPlanner.type(for: t, export: $0).name } ?? denseType.rawValue,
                             shape: t.shape, numel: numel, targeted: true,
                             sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
-                            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut), parts)
+                            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut)
+        m.rank = done.rank
+        return (m, parts)
     }
 
     /// ‖a − b‖ / ‖a‖ and the number of zeros in b, where a is decoded from `src` and b produced by
@@ -365,8 +492,10 @@ public final class RecipeRunner {
         var total = 0
         for (shard, r) in zip(model.shards, readers) {
             for t in r.tensors {
-                map.append((t.name, shard.name))
-                total += t.numel * outputDType(t, dense).size
+                for p in outputTensors(t) {
+                    map.append((p.name, shard.name))
+                    total += p.numel * outputDType(t, dense).size
+                }
             }
         }
         map.sort { $0.0 < $1.0 }

@@ -5,13 +5,7 @@ public enum RecipeValidator {
         for (i, stage) in recipe.stages.enumerated() {
             if case .quantize(let q) = stage {
                 let path = "stages[\(i)].quantize"
-                let matched = tensors.filter { q.selector.matches($0.name) }
-                if matched.isEmpty {
-                    throw RecipeError("\(path).targets", "\(q.selector.targets) (minus ignore \(q.selector.ignore)) matches no tensor of the model (\(tensors.count) tensors)")
-                }
-                for t in matched where !t.dtype.isFloat16Or32 {
-                    throw RecipeError("\(path).targets", "matches \(t.name) of dtype \(t.dtype.rawValue); only F32, F16 and BF16 tensors can be quantized (add it to ignore)")
-                }
+                let matched = try selected(q.selector, tensors, at: path, verb: "quantized")
                 switch q.granularity {
                 case .group(let g):
                     for t in matched where (t.shape.last ?? 0) % g != 0 {
@@ -25,15 +19,32 @@ public enum RecipeValidator {
                 }
                 continue
             }
+            if case .lowrank(let l) = stage {
+                let path = "stages[\(i)].lowrank"
+                let matched = try selected(l.selector, tensors, at: path, verb: "factorized")
+                for t in matched where t.shape.count < 2 {
+                    throw RecipeError("\(path).targets", "matches \(t.name), which is 1-D; low-rank factorization needs a matrix (add it to ignore)")
+                }
+                guard l.output == .factors else { continue }
+                for t in matched {
+                    for (j, later) in recipe.stages.enumerated() where later.selector?.matches(t.name) ?? false {
+                        if case .quantize = later {
+                            throw RecipeError("stages[\(j)].quantize.targets", "matches \(t.name), which stages[\(i)].lowrank writes as factors; quantize it before factorizing is not supported, and factors are not quantized (use output: dense, or ignore it)")
+                        }
+                        if j > i {
+                            throw RecipeError("stages[\(j)].targets", "matches \(t.name), which stages[\(i)].lowrank already wrote as factors (it must be the tensor's last stage)")
+                        }
+                    }
+                }
+                continue
+            }
             guard case .prune(let p) = stage else { continue }
             let path = "stages[\(i)].prune"
-            let matched = tensors.filter { p.selector.matches($0.name) }
-            if matched.isEmpty {
-                let sample = tensors.prefix(3).map(\.name).joined(separator: ", ")
-                throw RecipeError("\(path).targets", "\(p.selector.targets) (minus ignore \(p.selector.ignore)) matches no tensor of the model (\(tensors.count) tensors, e.g. \(sample))")
-            }
-            for t in matched where !t.dtype.isFloat16Or32 {
-                throw RecipeError("\(path).targets", "matches \(t.name) of dtype \(t.dtype.rawValue); only F32, F16 and BF16 tensors can be pruned (add it to ignore)")
+            let matched = try selected(p.selector, tensors, at: path, verb: "pruned")
+            if case .structured = p.method {
+                for t in matched where t.shape.count < 2 {
+                    throw RecipeError("\(path).targets", "matches \(t.name), which is 1-D and has no rows or columns to remove (add it to ignore)")
+                }
             }
             if case .nm(_, let m) = p.method {
                 for t in matched where (t.shape.last ?? 0) % m != 0 {
@@ -43,9 +54,23 @@ public enum RecipeValidator {
         }
     }
 
-    /// Peak working memory of a run, in bytes: F32 original + working copy + encoded output of the largest tensor.
-    public static func memoryEstimate(tensors: [TensorInfo]) -> Int64 {
+    private static func selected(_ sel: TensorSelector, _ tensors: [TensorInfo], at path: String, verb: String) throws -> [TensorInfo] {
+        let matched = tensors.filter { sel.matches($0.name) }
+        if matched.isEmpty {
+            let sample = tensors.prefix(3).map(\.name).joined(separator: ", ")
+            throw RecipeError("\(path).targets", "\(sel.targets) (minus ignore \(sel.ignore)) matches no tensor of the model (\(tensors.count) tensors, e.g. \(sample))")
+        }
+        for t in matched where !t.dtype.isFloat16Or32 {
+            throw RecipeError("\(path).targets", "matches \(t.name) of dtype \(t.dtype.rawValue); only F32, F16 and BF16 tensors can be \(verb) (add it to ignore)")
+        }
+        return matched
+    }
+
+    /// Peak working memory of a run, in bytes: F32 working copy + encoded outputs of the largest
+    /// tensor; a `lowrank` stage adds the SVD's copy of the matrix, U, Vᵀ and the factors.
+    public static func memoryEstimate(tensors: [TensorInfo], recipe: Recipe? = nil) -> Int64 {
         let maxNumel = tensors.map(\.numel).max() ?? 0
-        return Int64(maxNumel) * 12 + 32 << 20
+        let lowrank = recipe.map { r in !r.lowRankStages.isEmpty } ?? false
+        return Int64(maxNumel) * (lowrank ? 28 : 12) + 32 << 20
     }
 }

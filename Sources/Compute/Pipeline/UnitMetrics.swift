@@ -16,6 +16,8 @@ public struct UnitMetrics: Sendable, Codable, Equatable {
     public let elapsedMS: Double
     public let bytesIn: Int
     public let bytesOut: Int
+    /// The rank kept by a `lowrank` stage (nil when none selected this tensor).
+    public var rank: Int? = nil
 }
 
 /// One file a run wrote, relative to its output directory.

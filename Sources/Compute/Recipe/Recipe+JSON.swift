@@ -17,6 +17,11 @@ extension Stage {
                 fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
                 if case .global(let mk) = p.scope { fields += ["\"scope\":\"global\"", "\"min_keep\":\(mk)"] }
             case .nm(let n, let m): fields += ["\"method\":\"nm\"", "\"n\":\(n)", "\"m\":\(m)"]
+            case .structured(let s, let dim, let norm):
+                fields += ["\"method\":\"structured\"", "\"sparsity\":\(s)", "\"dim\":\"\(dim.rawValue)\"", "\"norm\":\"\(norm.rawValue)\""]
+            }
+            if let sc = p.schedule {
+                fields.append("\"schedule\":{\"type\":\"cubic\",\"steps\":\(sc.steps),\"initial_sparsity\":\(sc.initial)}")
             }
             fields.append("\"targets\":[" + p.selector.targets.map(jsonString).joined(separator: ",") + "]")
             fields.append("\"ignore\":[" + p.selector.ignore.map(jsonString).joined(separator: ",") + "]")
@@ -31,6 +36,16 @@ extension Stage {
             fields.append("\"targets\":[" + q.selector.targets.map(jsonString).joined(separator: ",") + "]")
             fields.append("\"ignore\":[" + q.selector.ignore.map(jsonString).joined(separator: ",") + "]")
             return "{\"quantize\":{" + fields.joined(separator: ",") + "}}"
+        case .lowrank(let l):
+            var fields = [String]()
+            switch l.rank {
+            case .fixed(let r): fields.append("\"rank\":\(r)")
+            case .energy(let e): fields.append("\"energy\":\(e)")
+            }
+            fields.append("\"output\":\"\(l.output.rawValue)\"")
+            fields.append("\"targets\":[" + l.selector.targets.map(jsonString).joined(separator: ",") + "]")
+            fields.append("\"ignore\":[" + l.selector.ignore.map(jsonString).joined(separator: ",") + "]")
+            return "{\"lowrank\":{" + fields.joined(separator: ",") + "}}"
         case .export(let e):
             var fields = ["\"format\":\"\(e.format.rawValue)\""]
             if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }

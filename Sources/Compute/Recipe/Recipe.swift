@@ -8,6 +8,8 @@ public struct Recipe: Equatable, Sendable {
     public var pruneStages: [PruneStage] { stages.compactMap { if case .prune(let p) = $0 { return p }; return nil } }
     /// The quantize stages, in order.
     public var quantizeStages: [QuantizeStage] { stages.compactMap { if case .quantize(let q) = $0 { return q }; return nil } }
+    /// The lowrank stages, in order.
+    public var lowRankStages: [LowRankStage] { stages.compactMap { if case .lowrank(let l) = $0 { return l }; return nil } }
     /// The export stages, in order.
     public var exportStages: [ExportStage] { stages.compactMap { if case .export(let e) = $0 { return e }; return nil } }
 }
@@ -16,7 +18,37 @@ public struct Recipe: Equatable, Sendable {
 public enum Stage: Equatable, Sendable {
     case prune(PruneStage)
     case quantize(QuantizeStage)
+    case lowrank(LowRankStage)
     case export(ExportStage)
+
+    /// The tensors a transforming stage selects (nil for export).
+    public var selector: TensorSelector? {
+        switch self {
+        case .prune(let p): return p.selector
+        case .quantize(let q): return q.selector
+        case .lowrank(let l): return l.selector
+        case .export: return nil
+        }
+    }
+}
+
+/// `lowrank`: truncated SVD of each selected matrix (viewed as [numel / last, last]), kept as the
+/// dense product (same tensor, same shape) or written as two factors `T.lowrank_u` [rows, r] and
+/// `T.lowrank_v` [r, last] with T ≈ lowrank_u · lowrank_v.
+public struct LowRankStage: Equatable, Sendable {
+    public enum Output: String, Sendable, CaseIterable { case dense, factors }
+    public var rank: LowRank.Rank
+    public var output: Output
+    public var selector: TensorSelector
+
+    public init(rank: LowRank.Rank, output: Output, selector: TensorSelector) {
+        self.rank = rank
+        self.output = output
+        self.selector = selector
+    }
+
+    /// The factor tensors' names for tensor `name`.
+    public static func factorNames(_ name: String) -> (u: String, v: String) { (name + ".lowrank_u", name + ".lowrank_v") }
 }
 
 /// `quantize`: round-to-nearest integer quantization; the tensor continues through the recipe as
@@ -50,11 +82,13 @@ public struct TensorSelector: Equatable, Sendable {
     }
 }
 
-/// `prune`: magnitude (exact fraction of zeros per tensor) or N:M semi-structured along the last dimension.
+/// `prune`: magnitude (exact fraction of zeros per tensor), N:M semi-structured along the last
+/// dimension, or structured (whole rows or columns by norm).
 public struct PruneStage: Equatable, Sendable {
     public enum Method: Equatable, Sendable {
         case magnitude(sparsity: Double)
         case nm(n: Int, m: Int)
+        case structured(sparsity: Double, dim: StructuredPruning.Dimension, norm: StructuredPruning.Norm)
     }
     /// Magnitude pruning per tensor, or across all selected tensors with a minimum density each.
     public enum Scope: Equatable, Sendable {
@@ -63,11 +97,14 @@ public struct PruneStage: Equatable, Sendable {
     }
     public var method: Method
     public var scope: Scope
+    /// Magnitude pruning in gradual steps (cubic schedule up to `sparsity`); nil: one step.
+    public var schedule: CubicSchedule?
     public var selector: TensorSelector
 
-    public init(method: Method, scope: Scope = .layer, selector: TensorSelector) {
+    public init(method: Method, scope: Scope = .layer, schedule: CubicSchedule? = nil, selector: TensorSelector) {
         self.method = method
         self.scope = scope
+        self.schedule = schedule
         self.selector = selector
     }
 }

@@ -4,7 +4,7 @@ import Yams
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
     public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
-    public static let implementedStages = ["prune", "quantize", "export"]
+    public static let implementedStages = ["prune", "quantize", "lowrank", "export"]
 
     /// Parses recipe text; every error names the path of the offending key.
     public static func parse(_ text: String) throws -> Recipe {
@@ -38,6 +38,7 @@ public enum RecipeParser {
             switch name {
             case "prune": stages.append(.prune(try prune(fields, at: sp)))
             case "quantize": stages.append(.quantize(try quantize(fields, at: sp)))
+            case "lowrank": stages.append(.lowrank(try lowrank(fields, at: sp)))
             case "export": stages.append(.export(try export(fields, at: sp)))
             default: break
             }
@@ -117,21 +118,31 @@ public enum RecipeParser {
     }
 
     static func prune(_ f: [String: Any], at path: String) throws -> PruneStage {
-        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "targets", "ignore"], at: path)
+        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "schedule", "dim", "norm", "targets", "ignore"], at: path)
         let method = try string(f["method"], at: "\(path).method") ?? "magnitude"
         let sel = try selector(f, at: path)
+        func sparsity() throws -> Double {
+            guard let s = try double(f["sparsity"], at: "\(path).sparsity") else { throw RecipeError("\(path).sparsity", "is required for method \(method)") }
+            guard s >= 0 && s < 1 else { throw RecipeError("\(path).sparsity", "\(fmt(s)) is not in [0, 1)") }
+            return s
+        }
+        func refuse(_ keys: [String], _ why: String) throws {
+            for k in keys where f[k] != nil { throw RecipeError("\(path).\(k)", why) }
+        }
         switch method {
         case "magnitude":
-            guard let s = try double(f["sparsity"], at: "\(path).sparsity") else { throw RecipeError("\(path).sparsity", "is required for method magnitude") }
-            guard s >= 0 && s < 1 else { throw RecipeError("\(path).sparsity", "\(fmt(s)) is not in [0, 1)") }
-            if f["n"] != nil || f["m"] != nil { throw RecipeError(path, "n and m belong to method nm, not magnitude") }
+            let s = try sparsity()
+            try refuse(["n", "m"], "belongs to method nm, not magnitude")
+            try refuse(["dim", "norm"], "belongs to method structured, not magnitude")
             let scope = try string(f["scope"], at: "\(path).scope") ?? "layer"
             guard scope == "layer" || scope == "global" else { throw RecipeError("\(path).scope", "\(scope) is not one of layer, global") }
             let minKeep = try double(f["min_keep"], at: "\(path).min_keep")
             if scope == "layer" {
                 if minKeep != nil { throw RecipeError("\(path).min_keep", "only applies to scope global") }
-                return PruneStage(method: .magnitude(sparsity: s), selector: sel)
+                return PruneStage(method: .magnitude(sparsity: s), schedule: try schedule(f["schedule"], final: s, at: "\(path).schedule"),
+                                  selector: sel)
             }
+            try refuse(["schedule"], "only applies to scope layer")
             let mk = minKeep ?? 0
             guard mk >= 0 && mk <= 1 else { throw RecipeError("\(path).min_keep", "\(fmt(mk)) is not in [0, 1]") }
             return PruneStage(method: .magnitude(sparsity: s), scope: .global(minKeep: mk), selector: sel)
@@ -140,12 +151,57 @@ public enum RecipeParser {
             guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required for method nm") }
             guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
             guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
-            if f["sparsity"] != nil { throw RecipeError("\(path).sparsity", "is implied by n and m for method nm") }
-            if f["scope"] != nil || f["min_keep"] != nil { throw RecipeError("\(path).scope", "only applies to method magnitude") }
+            try refuse(["sparsity"], "is implied by n and m for method nm")
+            try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
+            try refuse(["dim", "norm"], "belongs to method structured, not nm")
             return PruneStage(method: .nm(n: n, m: m), selector: sel)
+        case "structured":
+            let s = try sparsity()
+            try refuse(["n", "m"], "belongs to method nm, not structured")
+            try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
+            let d = try string(f["dim"], at: "\(path).dim") ?? "rows"
+            guard let dim = StructuredPruning.Dimension(rawValue: d) else { throw RecipeError("\(path).dim", "\(d) is not one of rows, columns") }
+            let nm = try string(f["norm"], at: "\(path).norm") ?? "l2"
+            guard let norm = StructuredPruning.Norm(rawValue: nm.lowercased()) else { throw RecipeError("\(path).norm", "\(nm) is not one of l1, l2") }
+            return PruneStage(method: .structured(sparsity: s, dim: dim, norm: norm), selector: sel)
         default:
-            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm")
+            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm, structured")
         }
+    }
+
+    private static func schedule(_ v: Any?, final: Double, at path: String) throws -> CubicSchedule? {
+        guard let v else { return nil }
+        guard let f = v as? [String: Any] else { throw RecipeError(path, "must be a mapping with steps and initial_sparsity") }
+        try allowOnly(f, ["type", "steps", "initial_sparsity"], at: path)
+        let type = try string(f["type"], at: "\(path).type") ?? "cubic"
+        guard type == "cubic" else { throw RecipeError("\(path).type", "\(type) is not one of cubic") }
+        guard let steps = try int(f["steps"], at: "\(path).steps") else { throw RecipeError("\(path).steps", "is required") }
+        guard steps >= 1 && steps <= 1000 else { throw RecipeError("\(path).steps", "\(steps) is not in [1, 1000]") }
+        let initial = try double(f["initial_sparsity"], at: "\(path).initial_sparsity") ?? 0
+        guard initial >= 0 && initial <= final else {
+            throw RecipeError("\(path).initial_sparsity", "\(fmt(initial)) is not in [0, sparsity \(fmt(final))]")
+        }
+        return CubicSchedule(initial: initial, final: final, steps: steps)
+    }
+
+    static func lowrank(_ f: [String: Any], at path: String) throws -> LowRankStage {
+        try allowOnly(f, ["rank", "energy", "output", "targets", "ignore"], at: path)
+        let rank = try int(f["rank"], at: "\(path).rank")
+        let energy = try double(f["energy"], at: "\(path).energy")
+        let spec: LowRank.Rank
+        switch (rank, energy) {
+        case (let r?, nil):
+            guard r >= 1 else { throw RecipeError("\(path).rank", "\(r) must be at least 1") }
+            spec = .fixed(r)
+        case (nil, let e?):
+            guard e > 0 && e <= 1 else { throw RecipeError("\(path).energy", "\(fmt(e)) is not in (0, 1]") }
+            spec = .energy(e)
+        case (nil, nil): throw RecipeError(path, "needs rank (an integer) or energy (a fraction of Σσ² to keep)")
+        default: throw RecipeError("\(path).energy", "give rank or energy, not both")
+        }
+        let o = try string(f["output"], at: "\(path).output") ?? "dense"
+        guard let output = LowRankStage.Output(rawValue: o) else { throw RecipeError("\(path).output", "\(o) is not one of dense, factors") }
+        return LowRankStage(rank: spec, output: output, selector: try selector(f, at: path))
     }
 
     static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {

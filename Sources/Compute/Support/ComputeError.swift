@@ -2,7 +2,7 @@
 public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable {
         case io, notFound, corruptHeader, corruptData, unsupportedDType, shapeMismatch, invalidRecipe,
-             noMatchingTensors, pathNotAllowed, checksumMismatch, cancelled, internalError
+             noMatchingTensors, pathNotAllowed, checksumMismatch, cancelled, numerical, internalError
     }
     public let code: Code
     public let message: String

@@ -69,9 +69,14 @@ public struct LayerMetricRecord: Sendable, Codable {
     public let elapsedMS: Double
     public let bytesIn: Int64
     public let bytesOut: Int64
+    /// Rank kept by a low-rank stage; ‖WX − ŴX‖²/‖WX‖² on calibration inputs when measured.
+    public var rank: Int?
+    public var outputError: Double?
 
     public init(tensor: String, unitIndex: Int, dtype: String, numel: Int64, sparsity: Double, bits: Double,
-                relativeError: Double?, elapsedMS: Double, bytesIn: Int64, bytesOut: Int64) {
+                relativeError: Double?, elapsedMS: Double, bytesIn: Int64, bytesOut: Int64, rank: Int? = nil, outputError: Double? = nil) {
+        self.rank = rank
+        self.outputError = outputError
         self.tensor = tensor
         self.unitIndex = unitIndex
         self.dtype = dtype

@@ -62,12 +62,13 @@ extension JobStore {
                 WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id
             ), m AS (
                 INSERT INTO layer_metrics (job_id, tensor, attempt, unit_index, dtype, numel, sparsity, bits, relative_error,
-                                           elapsed_ms, bytes_in, bytes_out)
-                SELECT id, $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM f
+                                           elapsed_ms, bytes_in, bytes_out, rank, output_error)
+                SELECT id, $3, $2, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $17 FROM f
                 ON CONFLICT (job_id, tensor) DO UPDATE SET attempt = excluded.attempt, unit_index = excluded.unit_index,
                     dtype = excluded.dtype, numel = excluded.numel, sparsity = excluded.sparsity, bits = excluded.bits,
                     relative_error = excluded.relative_error, elapsed_ms = excluded.elapsed_ms,
-                    bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out, created_at = now()
+                    bytes_in = excluded.bytes_in, bytes_out = excluded.bytes_out, rank = excluded.rank,
+                    output_error = excluded.output_error, created_at = now()
             ), c AS (
                 INSERT INTO job_checkpoints (job_id, unit, file, sha256, bytes, attempt)
                 SELECT id, $3, $13, $14, $15, $2 FROM f WHERE $13::text IS NOT NULL
@@ -77,7 +78,7 @@ extension JobStore {
             SELECT id FROM f
             """, [job, attempt, metric.tensor, metric.unitIndex, metric.dtype, metric.numel, metric.sparsity, metric.bits,
                   metric.relativeError, metric.elapsedMS, metric.bytesIn, metric.bytesOut,
-                  checkpoint?.file, checkpoint?.sha256, checkpoint?.bytes])
+                  checkpoint?.file, checkpoint?.sha256, checkpoint?.bytes, metric.rank, metric.outputError])
         return !rows.isEmpty
     }
 

@@ -1,0 +1,82 @@
+/// Structured pruning: zeroes whole output rows or whole input columns of a matrix, those with
+/// the smallest L1 or L2 norm. The matrix is the tensor viewed as [numel / last, last]; shapes are
+/// kept (rows and columns become zero), so the output loads like the input.
+///
+/// Norms are summed in Double in a fixed order (row by row, left to right; columns top to
+/// bottom), so the choice does not depend on `threads`. Ties go to the lower index; a NaN norm
+/// counts as the largest.
+public enum StructuredPruning {
+    public enum Dimension: String, Sendable, CaseIterable { case rows, columns }
+    public enum Norm: String, Sendable, CaseIterable { case l1, l2 }
+
+    /// Norms of each row (`.rows`) or column (`.columns`) of the rows × cols matrix `x`.
+    public static func norms(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm, threads: Int) -> [Double] {
+        precondition(rows * cols == x.count)
+        let base = x.baseAddress
+        switch dim {
+        case .rows:
+            var out = [Double](repeating: 0, count: rows)
+            out.withUnsafeMutableBufferPointer { o in
+                let ranges = Parallel.chunks(rows, chunk: 64)
+                Parallel.forEach(ranges.count, threads: threads) { r in
+                    for i in ranges[r] {
+                        let row = base! + i * cols
+                        var s = 0.0
+                        if norm == .l1 { for j in 0..<cols { s += Double(abs(row[j])) } } else {
+                            for j in 0..<cols { let v = Double(row[j]); s += v * v }
+                        }
+                        o[i] = norm == .l1 ? s : s.squareRoot()
+                    }
+                }
+            }
+            return out
+        case .columns:
+            var out = [Double](repeating: 0, count: cols)
+            out.withUnsafeMutableBufferPointer { o in
+                let ranges = Parallel.chunks(cols, chunk: 256)
+                Parallel.forEach(ranges.count, threads: threads) { r in
+                    let c = ranges[r]
+                    for i in 0..<rows {
+                        let row = base! + i * cols
+                        if norm == .l1 { for j in c { o[j] += Double(abs(row[j])) } } else {
+                            for j in c { let v = Double(row[j]); o[j] += v * v }
+                        }
+                    }
+                    if norm == .l2 { for j in c { o[j] = o[j].squareRoot() } }
+                }
+            }
+            return out
+        }
+    }
+
+    /// Indices of the `k` smallest norms (ties by index, NaN largest), ascending by index.
+    public static func select(_ norms: [Double], k: Int) -> [Int] {
+        let order = norms.indices.sorted { a, b in
+            let x = norms[a], y = norms[b]
+            if x.isNaN != y.isNaN { return !x.isNaN }
+            if !x.isNaN && x != y { return x < y }
+            return a < b
+        }
+        return order.prefix(max(0, min(k, norms.count))).sorted()
+    }
+
+    /// Zeroes the `k` rows or columns with the smallest norms; returns their indices.
+    @discardableResult
+    public static func prune(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm,
+                             k: Int, threads: Int) -> [Int] {
+        let chosen = select(norms(UnsafeBufferPointer(x), rows: rows, cols: cols, dim: dim, norm: norm, threads: threads), k: k)
+        let base = x.baseAddress
+        switch dim {
+        case .rows:
+            Parallel.forEach(chosen.count, threads: threads) { i in
+                (base! + chosen[i] * cols).update(repeating: 0, count: cols)
+            }
+        case .columns:
+            let ranges = Parallel.chunks(rows, chunk: 64)
+            Parallel.forEach(ranges.count, threads: threads) { r in
+                for i in ranges[r] { for j in chosen { base![i * cols + j] = 0 } }
+            }
+        }
+        return chosen
+    }
+}
