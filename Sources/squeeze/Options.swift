@@ -65,8 +65,13 @@ func oneLine<T>(_ body: () throws -> T) throws -> T {
 }
 
 func printJSON(_ obj: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
-    print(String(decoding: data, as: UTF8.self))
+    do {
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    } catch {
+        FileHandle.standardError.write(Data("Error: cannot encode JSON output: \(error)\n".utf8))
+        print("{}")
+    }
 }
 
 /// Parses `30s`, `5m`, `2h`, `1500ms` or plain seconds.

@@ -20,8 +20,6 @@ public enum LowRank {
         public let retainedEnergy: Double
     }
 
-    private static let singleThreaded: Void = { openblas_set_num_threads(1) }()
-
     /// The rank `spec` selects given singular values in descending order.
     public static func rank(_ spec: Rank, singularValues s: [Float]) -> Int {
         switch spec {
@@ -58,7 +56,7 @@ public enum LowRank {
 
     /// dst (rows × cols) = u (rows × rank) · v (rank × cols).
     public static func multiply(_ u: [Float], _ v: [Float], rows: Int, rank: Int, cols: Int, into dst: UnsafeMutableBufferPointer<Float>) {
-        _ = singleThreaded
+        BLAS.configure()
         precondition(dst.count == rows * cols && u.count == rows * rank && v.count == rank * cols)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(rank), 1, u, Int32(rank), v,
                     Int32(cols), 0, dst.baseAddress, Int32(cols))
@@ -66,7 +64,7 @@ public enum LowRank {
 
     private static func svd(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, vectors: Bool,
                             tensor: String) throws -> (s: [Float], u: [Float], vt: [Float]) {
-        _ = singleThreaded
+        BLAS.configure()
         precondition(rows * cols == x.count)
         guard rows > 0, cols > 0, rows < Int(Int32.max), cols < Int(Int32.max) else {
             throw ComputeError(.shapeMismatch, "cannot factorize a \(rows) × \(cols) matrix", tensor: tensor)

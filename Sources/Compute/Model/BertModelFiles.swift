@@ -1,0 +1,22 @@
+/// The config and tokenizer of a BERT model directory, with the name prefix its tensors use.
+public struct BertModelFiles: Sendable {
+    public let config: BertConfig
+    public let tokenizer: BertTokenizer
+
+    /// Reads config.json and vocab.txt beside the model's weights; errors say what is missing.
+    public init(model: ModelSource, tensorNames: [String]? = nil) throws {
+        guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }) else {
+            throw ComputeError(.notFound, "has no config.json beside its weights; calibration and evaluation need a BERT model directory", file: model.path)
+        }
+        guard let vocab = model.extraFiles.first(where: { $0.hasSuffix("/vocab.txt") }) else {
+            throw ComputeError(.notFound, "has no vocab.txt beside its weights (the BERT tokenizer's vocabulary)", file: model.path)
+        }
+        var c = try BertConfig(file: cfg)
+        let names = try tensorNames ?? model.shards.flatMap { try SafeTensorsReader(path: $0.path).tensors.map(\.name) }
+        if !names.contains(c.embedding("word_embeddings.weight")) && names.contains("bert." + c.embedding("word_embeddings.weight")) {
+            c.prefix = "bert."
+        }
+        config = c
+        tokenizer = try BertTokenizer(vocabFile: vocab)
+    }
+}

@@ -1,0 +1,27 @@
+/// A model's own weights, decoded to F32 on request from its (mapped) safetensors shards.
+public final class ModelWeights: BertWeights {
+    private var index = [String: (SafeTensorsReader, TensorInfo)]()
+
+    public init(readers: [SafeTensorsReader]) {
+        for r in readers { for t in r.tensors { index[t.name] = (r, t) } }
+    }
+
+    public convenience init(model: ModelSource) throws {
+        self.init(readers: try model.shards.map { try SafeTensorsReader(path: $0.path) })
+    }
+
+    public func has(_ name: String) -> Bool { index[name] != nil }
+
+    public func tensor(_ name: String, count: Int) throws -> [Float] {
+        guard let (r, t) = index[name] else { throw ComputeError(.notFound, "the model has no tensor \(name), which the BERT forward pass needs") }
+        guard t.dtype.isFloat16Or32 else { throw ComputeError(.unsupportedDType, "\(t.dtype.rawValue) is not a float dtype", tensor: name) }
+        guard t.numel == count else { throw ComputeError(.shapeMismatch, "holds \(t.numel) values, the config implies \(count)", tensor: name) }
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { DTypeCodec.decode(r.data(t), dtype: t.dtype, into: $0, threads: 1) }
+        return out
+    }
+
+    public func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
+        try tensor(base + ".weight", count: out * `in`)
+    }
+}
