@@ -84,6 +84,7 @@ struct JobExecutor {
         let recipe = try RecipeParser.parse(job.recipeJSON)
         let model = try ModelSource(path: job.inputPath)
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
+        for d in recipe.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
         let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
         let work = try worker.publisher.prepareWorkDir(job: job.id)
         var published: String?
@@ -199,6 +200,6 @@ extension LayerMetricRecord {
     init(_ u: UnitMetrics) {
         self.init(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity, bits: u.bits,
                   relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut),
-                  rank: u.rank)
+                  rank: u.rank, outputError: u.outputError)
     }
 }

@@ -21,11 +21,15 @@ struct Run: ParsableCommand {
     func run() throws {
         try oneLine {
             guard !FileManager.default.fileExists(atPath: out) else { throw CLIError("output \(out) already exists") }
-            let r: Recipe
+            var r: Recipe
             do { r = try RecipeParser.parse(file: recipe) } catch let e as RecipeError { throw CLIError("invalid recipe \(recipe): \(e)") }
+            r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
             let source = try ModelSource(path: model)
             let tensors = try source.readHeaders().flatMap(\.header.tensors)
-            do { try RecipeValidator.validate(r, tensors: tensors) } catch let e as RecipeError {
+            do {
+                try RecipeValidator.validate(r, tensors: tensors)
+                try RecipeValidator.validate(r, model: source, tensors: tensors)
+            } catch let e as RecipeError {
                 throw CLIError("recipe \(recipe) does not fit model \(model): \(e)")
             }
             let parent = (URL(fileURLWithPath: out).standardizedFileURL.path as NSString).deletingLastPathComponent
@@ -40,6 +44,10 @@ struct Run: ParsableCommand {
                     if tty { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
                 }))
                 if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+                if let e = result.evaluation {
+                    FileHandle.standardError.write(Data(String(format: "evaluate: %d held-out windows of %d tokens, cosine to the original mean %.6f min %.6f (%.1f s)\n",
+                                                               e.samples, e.seqLen, e.meanCosine, e.minCosine, e.seconds).utf8))
+                }
                 _ = try Manifest.write(dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
                 try FileOps.fsyncDirectory(staging)
                 guard rename(staging, out) == 0 else { throw CLIError("cannot rename output into \(out): \(String(cString: strerror(errno)))") }

@@ -138,15 +138,20 @@ enum CompressJobBuilder {
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("model not found: \(path)") }
         let recipePath = recipeBase.map { recipeFile.hasPrefix("/") ? recipeFile : $0 + "/" + recipeFile } ?? recipeFile
         guard FileManager.default.fileExists(atPath: recipePath) else { throw CLIError("recipe not found: \(recipePath)") }
-        let recipe: Recipe
+        var recipe: Recipe
         do { recipe = try RecipeParser.parse(file: recipePath) } catch let e as RecipeError {
             throw CLIError("invalid recipe \(recipePath): \(e)")
         }
+        recipe = recipe.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
         let source = try ModelSource(path: path)
         try policy.check(model: source)
+        for d in recipe.datasets { try policy.check(d) }
         let headers = try source.readHeaders()
         let tensors = headers.flatMap(\.header.tensors)
-        do { try RecipeValidator.validate(recipe, tensors: tensors) } catch let e as RecipeError {
+        do {
+            try RecipeValidator.validate(recipe, tensors: tensors)
+            try RecipeValidator.validate(recipe, model: source, tensors: tensors)
+        } catch let e as RecipeError {
             throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)

@@ -9,10 +9,55 @@ enum BLAS {
     static func configure() { _ = configured }
 
     /// c[m × n] = alpha · a[m × k] · (b[k × n] or bᵀ when `bTransposed`, b being [n × k]) + beta · c; row-major with leading dimensions.
-    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,
+    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false,
+                     b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,
                      c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
         configure()
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, bTransposed ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(CblasRowMajor, aTransposed ? CblasTrans : CblasNoTrans, bTransposed ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// c[m × n] = a[m × k] · b (b is [k × n], or [n × k] when `bTransposed`), rows of `a` in fixed
+    /// chunks of 64 spread over `threads` (identical bytes for any thread count).
+    static func gemmRows(m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        let ranges = Parallel.chunks(m, chunk: 64)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    Parallel.forEach(ranges.count, threads: threads) { r in
+                        let rg = ranges[r]
+                        gemm(m: rg.count, n: n, k: k, a: ap.baseAddress! + rg.lowerBound * k, lda: k, b: bp.baseAddress!,
+                             ldb: bTransposed ? k : n, bTransposed: bTransposed, c: cp.baseAddress! + rg.lowerBound * n, ldc: n)
+                    }
+                }
+            }
+        }
+        return c
+    }
+
+    /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product
+    /// whose blocks are computed in parallel and added in block order.
+    static func crossProduct(_ x: [Float], _ y: [Float], rows: Int, p: Int, q: Int, threads: Int) -> [Float] {
+        let ranges = Parallel.chunks(rows, chunk: 256)
+        var partial = [[Float]](repeating: [], count: ranges.count)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                partial.withUnsafeMutableBufferPointer { pp in
+                    Parallel.forEach(ranges.count, threads: threads) { r in
+                        let rg = ranges[r]
+                        var c = [Float](repeating: 0, count: p * q)
+                        c.withUnsafeMutableBufferPointer { cp in
+                            gemm(m: p, n: q, k: rg.count, a: xp.baseAddress! + rg.lowerBound * p, lda: p, aTransposed: true,
+                                 b: yp.baseAddress! + rg.lowerBound * q, ldb: q, bTransposed: false, c: cp.baseAddress!, ldc: q)
+                        }
+                        pp[r] = c
+                    }
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: p * q)
+        for part in partial { for i in out.indices { out[i] += part[i] } }
+        return out
     }
 }

@@ -17,10 +17,15 @@ public enum Manifest {
             "layers": result.units.map { u -> [String: Any] in
                 ["tensor": u.tensor, "dtype": u.dtype, "shape": u.shape, "numel": u.numel, "targeted": u.targeted,
                  "sparsity": u.sparsity, "bits": u.bits, "relative_error": u.relativeError.map { $0 as Any } ?? NSNull(),
-                 "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut]
+                 "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut,
+                 "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull()]
             },
             "timings": ["total_s": result.elapsedSeconds, "threads": threads],
         ]
+        if let e = result.evaluation {
+            m["evaluation"] = ["dataset": e.dataset, "samples": e.samples, "seq_len": e.seqLen, "mean_cosine": e.meanCosine,
+                               "min_cosine": e.minCosine, "seconds": e.seconds]
+        }
         for (k, v) in extra { m[k] = v }
         let data = try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys])
         let sha = try FileOps.writeFile(dir + "/" + fileName, data)

@@ -36,6 +36,8 @@ public final class RecipeRunner {
         /// Units whose kernels ran in this run, and units taken from checkpoints.
         public let computedUnits: Int
         public let restoredUnits: Int
+        /// What an `evaluate` stage measured (nil without one).
+        public var evaluation: Evaluation? = nil
     }
 
     public let model: ModelSource
@@ -48,28 +50,65 @@ public final class RecipeRunner {
         self.threads = max(1, threads)
     }
 
-    /// Runs into `outputDir` (which must exist and be empty of the output names).
+    /// The open output writers and running totals of one run.
+    final class RunState {
+        let dense: ExportStage?
+        let ggufExports: [ExportStage]
+        let compressed: ExportStage?
+        let denseWriters: [SafeTensorsWriter?]
+        let ggufWriters: [GGUFWriter]
+        let compressedWriter: SafeTensorsWriter?
+        let readers: [SafeTensorsReader]
+        let observer: Observer
+        /// Units in processing order: (shard, tensor).
+        let order: [(shard: Int, tensor: TensorInfo)]
+        var units = [UnitMetrics]()
+        var computed = 0, restored = 0
+
+        init(dense: ExportStage?, ggufExports: [ExportStage], compressed: ExportStage?, denseWriters: [SafeTensorsWriter?],
+             ggufWriters: [GGUFWriter], compressedWriter: SafeTensorsWriter?, readers: [SafeTensorsReader], observer: Observer,
+             order: [(shard: Int, tensor: TensorInfo)]) {
+            self.dense = dense
+            self.ggufExports = ggufExports
+            self.compressed = compressed
+            self.denseWriters = denseWriters
+            self.ggufWriters = ggufWriters
+            self.compressedWriter = compressedWriter
+            self.readers = readers
+            self.observer = observer
+            self.order = order
+        }
+
+        var next: Int { units.count }
+    }
+
+    /// Runs into `outputDir` (which must exist and be empty of the output names). Units are the
+    /// tensors in file order, or, when the recipe calibrates, in the order the model's forward
+    /// pass uses them (that is then also the order of the output files).
     public func run(outputDir: String, observer: Observer = Observer()) throws -> Result {
         let start = DispatchTime.now()
         let readers = try model.shards.map { try SafeTensorsReader(path: $0.path) }
-        var allTensors = [TensorInfo]()
+        var allTensors = [(shard: Int, tensor: TensorInfo)]()
         var seen = Set<String>()
-        for r in readers {
+        for (s, r) in readers.enumerated() {
             for t in r.tensors {
                 guard seen.insert(t.name).inserted else {
                     throw ComputeError(.corruptHeader, "tensor appears in more than one shard", file: r.path, tensor: t.name)
                 }
-                allTensors.append(t)
+                allTensors.append((s, t))
             }
         }
-        try RecipeValidator.validate(recipe, tensors: allTensors)
+        try RecipeValidator.validate(recipe, tensors: allTensors.map(\.tensor))
+        try RecipeValidator.validate(recipe, model: model, tensors: allTensors.map(\.tensor))
+        let bert = try recipe.calibration.map { _ in try BertModelFiles(model: model, tensorNames: allTensors.map(\.tensor.name)) }
+        let order = try bert.map { try forwardOrder(allTensors, config: $0.config) } ?? allTensors
         globalCounts = try globalPruneCounts(readers: readers)
         factorRanks = try planFactorRanks(readers: readers)
         let dense = recipe.exportStages.first { $0.format == .safetensors }
         let ggufExports = recipe.exportStages.filter { $0.format == .gguf }
         let ggufWriters = try ggufExports.map { e in
             try GGUFWriter(path: outputDir + "/" + e.ggufFileName, metadata: ggufMetadata(e),
-                           tensors: allTensors.flatMap(outputTensors).map { t in
+                           tensors: order.map(\.tensor).flatMap(outputTensors).map { t in
                                let ty = GGUFPlanner.type(for: t, export: e)
                                return GGUFWriter.TensorPlan(name: t.name, shape: t.shape, type: ty,
                                                             byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
@@ -78,74 +117,47 @@ public final class RecipeRunner {
         let compressed = recipe.exportStages.first { $0.format == .compressed }
         let compressedWriter = try compressed.map { _ in
             try SafeTensorsWriter(path: outputDir + "/" + CompressedLayout.fileName,
-                                  tensors: allTensors.flatMap { t in
-                                      outputTensors(t).flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) }
+                                  tensors: order.flatMap { e in
+                                      outputTensors(e.tensor).flatMap { CompressedLayout.plan($0, stage: lastQuantize(for: $0)) }
                                   },
-                                  metadata: CompressedLayout.metadata(allTensors, recipe: recipe, base: readers.first?.header.metadata ?? [:]))
+                                  metadata: CompressedLayout.metadata(order.map(\.tensor), recipe: recipe, base: readers.first?.header.metadata ?? [:]))
+        }
+        let denseWriters: [SafeTensorsWriter?] = try readers.enumerated().map { s, reader in
+            try dense.map { _ in
+                let plan = order.filter { $0.shard == s }.flatMap { e in
+                    outputTensors(e.tensor).map { (name: $0.name, dtype: outputDType(e.tensor, dense), shape: $0.shape) }
+                }
+                return try SafeTensorsWriter(path: outputDir + "/" + model.shards[s].name, tensors: plan, metadata: reader.header.metadata)
+            }
+        }
+        let state = RunState(dense: dense, ggufExports: ggufExports, compressed: compressed, denseWriters: denseWriters,
+                             ggufWriters: ggufWriters, compressedWriter: compressedWriter, readers: readers, observer: observer, order: order)
+        var hashers = readers.map { r in var h = SHA256(); h.update(r.headerBytes); return h }
+        var evaluation: Evaluation?
+        if let bert, let cal = recipe.calibration {
+            // Hash the inputs first (in file order), then run the units in forward order.
+            for (s, r) in readers.enumerated() {
+                for t in r.tensors {
+                    try observer.checkContinue()
+                    hashers[s].update(r.data(t))
+                    r.release(t)
+                }
+            }
+            try runLayers(state, bert: bert, calibration: cal)
+        } else {
+            for e in order {
+                hashers[e.shard].update(readers[e.shard].data(e.tensor))
+                _ = try unit(state, calibration: nil, wantValues: false)
+            }
         }
         var outputs = [OutputRecord]()
-        var units = [UnitMetrics]()
         var inputSHA = [String: String]()
         var inputBytes: Int64 = 0
-        var index = 0
-        var computedUnits = 0, restoredUnits = 0
         for (s, reader) in readers.enumerated() {
             let shard = model.shards[s]
-            var hasher = SHA256()
-            hasher.update(reader.headerBytes)
+            inputSHA[shard.name] = hashers[s].finalizeHex()
             inputBytes += Int64(reader.fileSize)
-            let plan = reader.tensors.flatMap { t in outputTensors(t).map { (name: $0.name, dtype: outputDType(t, dense), shape: $0.shape) } }
-            let writer = try dense.map { _ in
-                try SafeTensorsWriter(path: outputDir + "/" + shard.name, tensors: plan, metadata: reader.header.metadata)
-            }
-            for t in reader.tensors {
-                try observer.checkContinue()
-                let src = reader.data(t)
-                hasher.update(src)
-                let pieces = outputTensors(t)
-                let emitDense: (UnsafeRawBufferPointer) throws -> Void = { bytes in
-                    guard let w = writer else { return }
-                    try Self.split(bytes, pieces, size: { $0.numel * self.outputDType(t, dense).size }) { try w.write(name: $0.name, bytes: $1) }
-                }
-                let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in
-                    if i < ggufWriters.count {
-                        try Self.split(bytes, pieces, size: { self.ggufBytes($0, ggufExports[i]) }) { try ggufWriters[i].write(name: $0.name, bytes: $1) }
-                    } else {
-                        try Self.split(bytes, pieces, size: { self.compressedBytes($0) }) {
-                            try CompressedLayout.write($0, stage: self.lastQuantize(for: $0), bytes: $1, to: compressedWriter!)
-                        }
-                    }
-                }
-                let m: UnitMetrics
-                if let blob = try observer.restore?(index, t), let restored = try UnitCheckpoint.decode(blob, tensor: t) {
-                    m = restored.metrics
-                    try UnitCheckpoint.emit(restored.payload, sizes: exportSizes(t, dense: dense, ggufExports: ggufExports, compressed: compressed),
-                                            hasDense: dense != nil, emitDense: emitDense, emitGGUF: emitGGUF)
-                    restoredUnits += 1
-                } else {
-                    let (metrics, parts) = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
-                                                           compressed: compressed)
-                    m = metrics
-                    defer { for p in parts { p.deallocate() } }
-                    let slots = ggufExports.count + (compressed == nil ? 0 : 1)
-                    if parts.isEmpty {
-                        if dense != nil { try emitDense(src) }
-                        for i in 0..<slots { try emitGGUF(i, src) }
-                    } else {
-                        var k = 0
-                        if dense != nil { try emitDense(UnsafeRawBufferPointer(parts[0])); k = 1 }
-                        for i in 0..<slots { try emitGGUF(i, UnsafeRawBufferPointer(parts[k + i])) }
-                        computedUnits += 1
-                        try observer.checkpoint?(m, parts.map { UnsafeRawBufferPointer($0) })
-                    }
-                }
-                reader.release(t)
-                units.append(m)
-                try observer.unitFinished(m)
-                index += 1
-            }
-            inputSHA[shard.name] = hasher.finalizeHex()
-            if let w = writer {
+            if let w = denseWriters[s] {
                 let (bytes, sha) = try w.finish()
                 outputs.append(OutputRecord(path: shard.name, bytes: bytes, sha256: sha, format: "safetensors"))
             }
@@ -167,9 +179,74 @@ public final class RecipeRunner {
             let sha = try FileOps.writeFile(outputDir + "/" + name, data)
             outputs.append(OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file"))
         }
+        if let ev = recipe.evaluation {
+            try observer.checkContinue()
+            evaluation = try evaluate(ev, outputDir: outputDir, outputs: outputs)
+        }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        return Result(outputs: outputs, units: units, inputSHA256: inputSHA, inputBytes: inputBytes, elapsedSeconds: elapsed,
-                      computedUnits: computedUnits, restoredUnits: restoredUnits)
+        return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: inputBytes, elapsedSeconds: elapsed,
+                      computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation)
+    }
+
+    /// Runs (or restores from a checkpoint) the next unit of `state.order` and writes its outputs.
+    /// Returns, when `wantValues`, the tensor's values as the dense export holds them (decoded to F32).
+    func unit(_ state: RunState, calibration: LinearCalibration?, wantValues: Bool) throws -> [Float]? {
+        try state.observer.checkContinue()
+        let index = state.next
+        let (s, t) = state.order[index]
+        let reader = state.readers[s]
+        let src = reader.data(t)
+        defer { reader.release(t) }
+        let dense = state.dense, ggufExports = state.ggufExports, compressed = state.compressed
+        let pieces = outputTensors(t)
+        let writer = state.denseWriters[s]
+        var values: [Float]?
+        func keep(_ denseBytes: UnsafeRawBufferPointer) {
+            guard wantValues else { return }
+            var v = [Float](repeating: 0, count: t.numel)
+            v.withUnsafeMutableBufferPointer { DTypeCodec.decode(denseBytes, dtype: outputDType(t, dense), into: $0, threads: threads) }
+            values = v
+        }
+        let emitDense: (UnsafeRawBufferPointer) throws -> Void = { bytes in
+            keep(bytes)
+            guard let w = writer else { return }
+            try Self.split(bytes, pieces, size: { $0.numel * self.outputDType(t, dense).size }) { try w.write(name: $0.name, bytes: $1) }
+        }
+        let emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void = { i, bytes in
+            if i < state.ggufWriters.count {
+                try Self.split(bytes, pieces, size: { self.ggufBytes($0, ggufExports[i]) }) { try state.ggufWriters[i].write(name: $0.name, bytes: $1) }
+            } else {
+                try Self.split(bytes, pieces, size: { self.compressedBytes($0) }) {
+                    try CompressedLayout.write($0, stage: self.lastQuantize(for: $0), bytes: $1, to: state.compressedWriter!)
+                }
+            }
+        }
+        let m: UnitMetrics
+        if let blob = try state.observer.restore?(index, t), let restored = try UnitCheckpoint.decode(blob, tensor: t) {
+            m = restored.metrics
+            try UnitCheckpoint.emit(restored.payload, sizes: exportSizes(t, dense: dense, ggufExports: ggufExports, compressed: compressed),
+                                    hasDense: dense != nil, emitDense: emitDense, emitGGUF: emitGGUF)
+            state.restored += 1
+        } else {
+            let (metrics, parts) = try processUnit(t, index: index, src: src, dense: dense, ggufExports: ggufExports,
+                                                   compressed: compressed, calibration: calibration)
+            m = metrics
+            defer { for p in parts { p.deallocate() } }
+            let slots = ggufExports.count + (compressed == nil ? 0 : 1)
+            if parts.isEmpty {
+                if dense != nil { try emitDense(src) } else { keep(src) }
+                for i in 0..<slots { try emitGGUF(i, src) }
+            } else {
+                var k = 0
+                if dense != nil { try emitDense(UnsafeRawBufferPointer(parts[0])); k = 1 }
+                for i in 0..<slots { try emitGGUF(i, UnsafeRawBufferPointer(parts[k + i])) }
+                state.computed += 1
+                try state.observer.checkpoint?(m, parts.map { UnsafeRawBufferPointer($0) })
+            }
+        }
+        state.units.append(m)
+        try state.observer.unitFinished(m)
+        return values
     }
 
     /// Bytes each export writes for `t`, in slot order (dense, each GGUF export, compressed).
@@ -310,7 +387,14 @@ public final class RecipeRunner {
 
     /// Runs `stages` on the F32 values of `t` in `work`, in order. After a `lowrank` stage `work`
     /// holds the product of the factors.
-    private func transform(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>) throws -> Transformed {
+    private func transform(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
+                           calibration: LinearCalibration? = nil, original: UnsafeRawBufferPointer? = nil) throws -> Transformed {
+        func needCalibration(_ what: String) throws -> LinearCalibration {
+            guard let c = calibration else {
+                throw ComputeError(.invalidRecipe, "\(what) needs calibration inputs, and this tensor is not a linear layer's weight", tensor: t.name)
+            }
+            return c
+        }
         var out = Transformed()
         let numel = t.numel
         let (rows, cols) = Self.matrixShape(t)
@@ -332,7 +416,23 @@ public final class RecipeRunner {
                 case .structured(let s, let dim, let norm):
                     let k = MagnitudePruning.pruneCount(sparsity: s, numel: dim == .rows ? rows : cols)
                     StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
+                case .wanda(let s):
+                    let c = try needCalibration("wanda pruning")
+                    Wanda.prune(work, rows: rows, cols: cols, norms: Wanda.inputNorms(c.input, threads: threads),
+                                k: MagnitudePruning.pruneCount(sparsity: s, numel: cols), threads: threads)
                 }
+            case .distill(let d):
+                let c = try needCalibration("distill")
+                var w = Array(work)
+                var teacherW = [Float](repeating: 0, count: numel)
+                if let src = original {
+                    teacherW.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: t.dtype, into: $0, threads: threads) }
+                }
+                let problem = LayerReconstruction.problem(student: c.input, teacher: c.teacherInput ?? c.input, weight: teacherW,
+                                                          out: rows, threads: threads)
+                LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
+                _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
+            case .calibrate, .evaluate: break
             case .quantize(let q):
                 out.codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
                                                   threads: threads)
@@ -357,7 +457,8 @@ public final class RecipeRunner {
     /// "copy the input". Each buffer holds the tensor's output pieces (itself, or its two
     /// low-rank factors) back to back. Memory: one F32 working copy plus the encoded outputs.
     private func processUnit(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, dense: ExportStage?,
-                             ggufExports: [ExportStage], compressed: ExportStage?) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+                             ggufExports: [ExportStage], compressed: ExportStage?,
+                             calibration: LinearCalibration? = nil) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
         let t0 = DispatchTime.now()
         let stages = stages(for: t)
         let numel = t.numel
@@ -371,7 +472,7 @@ public final class RecipeRunner {
         let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         defer { work.deallocate() }
         DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
-        let done = try transform(t, work, stages: stages[...])
+        let done = try transform(t, work, stages: stages[...], calibration: calibration, original: src)
         let pieces = outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, TensorInfo, UnsafeBufferPointer<Float>) -> Void) {
@@ -446,6 +547,12 @@ public final class RecipeRunner {
                             sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
                             relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut)
         m.rank = done.rank
+        if let c = calibration {
+            var orig = [Float](repeating: 0, count: numel)
+            orig.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: t.dtype, into: $0, threads: threads) }
+            let (rows, _) = Self.matrixShape(t)
+            m.outputError = orig.withUnsafeBufferPointer { Self.outputError(c, original: $0, compressed: UnsafeBufferPointer(work), out: rows, threads: threads) }
+        }
         return (m, parts)
     }
 

@@ -18,6 +18,8 @@ public struct UnitMetrics: Sendable, Codable, Equatable {
     public let bytesOut: Int
     /// The rank kept by a `lowrank` stage (nil when none selected this tensor).
     public var rank: Int? = nil
+    /// ‖X_s Ŵᵀ − X_t Wᵀ‖² / ‖X_t Wᵀ‖² on calibration inputs (calibrated runs, linear weights only).
+    public var outputError: Double? = nil
 }
 
 /// One file a run wrote, relative to its output directory.

@@ -17,6 +17,7 @@ extension Stage {
                 fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
                 if case .global(let mk) = p.scope { fields += ["\"scope\":\"global\"", "\"min_keep\":\(mk)"] }
             case .nm(let n, let m): fields += ["\"method\":\"nm\"", "\"n\":\(n)", "\"m\":\(m)"]
+            case .wanda(let s): fields += ["\"method\":\"wanda\"", "\"sparsity\":\(s)"]
             case .structured(let s, let dim, let norm):
                 fields += ["\"method\":\"structured\"", "\"sparsity\":\(s)", "\"dim\":\"\(dim.rawValue)\"", "\"norm\":\"\(norm.rawValue)\""]
             }
@@ -46,6 +47,16 @@ extension Stage {
             fields.append("\"targets\":[" + l.selector.targets.map(jsonString).joined(separator: ",") + "]")
             fields.append("\"ignore\":[" + l.selector.ignore.map(jsonString).joined(separator: ",") + "]")
             return "{\"lowrank\":{" + fields.joined(separator: ",") + "}}"
+        case .calibrate(let c):
+            return "{\"calibrate\":{\"dataset\":\(jsonString(c.dataset)),\"samples\":\(c.samples),\"seq_len\":\(c.seqLen)}}"
+        case .distill(let d):
+            return "{\"distill\":{\"iterations\":\(d.iterations),\"targets\":[" + d.selector.targets.map(jsonString).joined(separator: ",")
+                + "],\"ignore\":[" + d.selector.ignore.map(jsonString).joined(separator: ",") + "]}}"
+        case .evaluate(let e):
+            var fields = [String]()
+            if let d = e.dataset { fields.append("\"dataset\":\(jsonString(d))") }
+            fields += ["\"samples\":\(e.samples)", "\"seq_len\":\(e.seqLen)"]
+            return "{\"evaluate\":{" + fields.joined(separator: ",") + "}}"
         case .export(let e):
             var fields = ["\"format\":\"\(e.format.rawValue)\""]
             if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A compression recipe: stages applied in order to the tensors their patterns select.
 public struct Recipe: Equatable, Sendable {
     public var stages: [Stage]
@@ -8,6 +10,10 @@ public struct Recipe: Equatable, Sendable {
     public var pruneStages: [PruneStage] { stages.compactMap { if case .prune(let p) = $0 { return p }; return nil } }
     /// The quantize stages, in order.
     public var quantizeStages: [QuantizeStage] { stages.compactMap { if case .quantize(let q) = $0 { return q }; return nil } }
+    /// The calibrate stage, if any (at most one).
+    public var calibration: CalibrateStage? { stages.lazy.compactMap { if case .calibrate(let c) = $0 { return c }; return nil }.first }
+    /// The evaluate stage, if any (at most one).
+    public var evaluation: EvaluateStage? { stages.lazy.compactMap { if case .evaluate(let e) = $0 { return e }; return nil }.first }
     /// The lowrank stages, in order.
     public var lowRankStages: [LowRankStage] { stages.compactMap { if case .lowrank(let l) = $0 { return l }; return nil } }
     /// The export stages, in order.
@@ -19,6 +25,9 @@ public enum Stage: Equatable, Sendable {
     case prune(PruneStage)
     case quantize(QuantizeStage)
     case lowrank(LowRankStage)
+    case calibrate(CalibrateStage)
+    case distill(DistillStage)
+    case evaluate(EvaluateStage)
     case export(ExportStage)
 
     /// The tensors a transforming stage selects (nil for export).
@@ -27,7 +36,8 @@ public enum Stage: Equatable, Sendable {
         case .prune(let p): return p.selector
         case .quantize(let q): return q.selector
         case .lowrank(let l): return l.selector
-        case .export: return nil
+        case .distill(let d): return d.selector
+        case .calibrate, .evaluate, .export: return nil
         }
     }
 }
@@ -89,6 +99,8 @@ public struct PruneStage: Equatable, Sendable {
         case magnitude(sparsity: Double)
         case nm(n: Int, m: Int)
         case structured(sparsity: Double, dim: StructuredPruning.Dimension, norm: StructuredPruning.Norm)
+        /// Wanda: per output row, the smallest |W_ij|·‖X_j‖₂ on calibration inputs (needs `calibrate`).
+        case wanda(sparsity: Double)
     }
     /// Magnitude pruning per tensor, or across all selected tensors with a minimum density each.
     public enum Scope: Equatable, Sendable {
@@ -134,4 +146,71 @@ public struct ExportStage: Equatable, Sendable {
 
     /// The output file name of a GGUF export.
     public var ggufFileName: String { "model-\(ggufType.rawValue).gguf" }
+}
+
+/// `calibrate`: run the model (BERT) on `samples` windows of `seqLen` tokens of a text dataset,
+/// layer by layer through the compressed model, so later stages see each linear layer's inputs.
+public struct CalibrateStage: Equatable, Sendable {
+    public var dataset: String
+    public var samples: Int
+    public var seqLen: Int
+
+    public init(dataset: String, samples: Int = 16, seqLen: Int = 128) {
+        self.dataset = dataset
+        self.samples = samples
+        self.seqLen = seqLen
+    }
+}
+
+/// `distill`: layer-wise reconstruction. Each selected linear weight, with its zeros kept, is
+/// fitted so that the student's layer output on its own inputs matches the teacher's output on
+/// the teacher's inputs: min ‖X_s Ŵᵀ − X_t Wᵀ‖², by `iterations` steps of accelerated projected gradient.
+public struct DistillStage: Equatable, Sendable {
+    public var iterations: Int
+    public var selector: TensorSelector
+
+    public init(iterations: Int = 10, selector: TensorSelector) {
+        self.iterations = iterations
+        self.selector = selector
+    }
+}
+
+/// `evaluate`: after the run, embed held-out windows (the last 20% of the dataset's tokens) with
+/// the original and the compressed model and report their cosine similarity.
+public struct EvaluateStage: Equatable, Sendable {
+    /// nil: the calibrate stage's dataset.
+    public var dataset: String?
+    public var samples: Int
+    public var seqLen: Int
+
+    public init(dataset: String? = nil, samples: Int = 16, seqLen: Int = 128) {
+        self.dataset = dataset
+        self.samples = samples
+        self.seqLen = seqLen
+    }
+}
+
+extension Recipe {
+    /// The dataset files the recipe reads (calibrate and evaluate stages).
+    public var datasets: [String] {
+        stages.compactMap {
+            switch $0 {
+            case .calibrate(let c): return c.dataset
+            case .evaluate(let e): return e.dataset
+            default: return nil
+            }
+        }
+    }
+
+    /// The recipe with relative dataset paths made absolute against `base` (the submitter's directory).
+    public func resolvingDatasets(against base: String) -> Recipe {
+        func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
+        return Recipe(stages: stages.map {
+            switch $0 {
+            case .calibrate(var c): c.dataset = abs(c.dataset); return .calibrate(c)
+            case .evaluate(var e): e.dataset = e.dataset.map(abs); return .evaluate(e)
+            default: return $0
+            }
+        })
+    }
 }

@@ -4,7 +4,7 @@ import Yams
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
     public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
-    public static let implementedStages = ["prune", "quantize", "lowrank", "export"]
+    public static let implementedStages = knownStages
 
     /// Parses recipe text; every error names the path of the offending key.
     public static func parse(_ text: String) throws -> Recipe {
@@ -39,6 +39,9 @@ public enum RecipeParser {
             case "prune": stages.append(.prune(try prune(fields, at: sp)))
             case "quantize": stages.append(.quantize(try quantize(fields, at: sp)))
             case "lowrank": stages.append(.lowrank(try lowrank(fields, at: sp)))
+            case "calibrate": stages.append(.calibrate(try calibrate(fields, at: sp)))
+            case "distill": stages.append(.distill(try distill(fields, at: sp)))
+            case "evaluate": stages.append(.evaluate(try evaluate(fields, at: sp)))
             case "export": stages.append(.export(try export(fields, at: sp)))
             default: break
             }
@@ -49,6 +52,7 @@ public enum RecipeParser {
                 throw RecipeError("stages[\(i)].prune.scope", "global pruning ranks the input weights, so it must be the first stage")
             }
         }
+        try checkCalibration(stages)
         guard !recipe.exportStages.isEmpty else {
             throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
         }
@@ -155,6 +159,12 @@ public enum RecipeParser {
             try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
             try refuse(["dim", "norm"], "belongs to method structured, not nm")
             return PruneStage(method: .nm(n: n, m: m), selector: sel)
+        case "wanda":
+            let s = try sparsity()
+            try refuse(["n", "m"], "belongs to method nm, not wanda")
+            try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
+            try refuse(["dim", "norm"], "belongs to method structured, not wanda")
+            return PruneStage(method: .wanda(sparsity: s), selector: sel)
         case "structured":
             let s = try sparsity()
             try refuse(["n", "m"], "belongs to method nm, not structured")
@@ -165,7 +175,7 @@ public enum RecipeParser {
             guard let norm = StructuredPruning.Norm(rawValue: nm.lowercased()) else { throw RecipeError("\(path).norm", "\(nm) is not one of l1, l2") }
             return PruneStage(method: .structured(sparsity: s, dim: dim, norm: norm), selector: sel)
         default:
-            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm, structured")
+            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm, structured, wanda")
         }
     }
 
@@ -182,6 +192,73 @@ public enum RecipeParser {
             throw RecipeError("\(path).initial_sparsity", "\(fmt(initial)) is not in [0, sparsity \(fmt(final))]")
         }
         return CubicSchedule(initial: initial, final: final, steps: steps)
+    }
+
+    private static func window(_ f: [String: Any], at path: String, samples: Int) throws -> (Int, Int) {
+        let n = try int(f["samples"], at: "\(path).samples") ?? samples
+        guard n >= 1 && n <= 4096 else { throw RecipeError("\(path).samples", "\(n) is not in [1, 4096]") }
+        let l = try int(f["seq_len"], at: "\(path).seq_len") ?? 128
+        guard l >= 8 && l <= 512 else { throw RecipeError("\(path).seq_len", "\(l) is not in [8, 512]") }
+        return (n, l)
+    }
+
+    static func calibrate(_ f: [String: Any], at path: String) throws -> CalibrateStage {
+        try allowOnly(f, ["dataset", "samples", "seq_len"], at: path)
+        guard let d = try string(f["dataset"], at: "\(path).dataset"), !d.isEmpty else {
+            throw RecipeError("\(path).dataset", "is required: a UTF-8 text file under an allowed input root")
+        }
+        let (n, l) = try window(f, at: path, samples: 16)
+        return CalibrateStage(dataset: d, samples: n, seqLen: l)
+    }
+
+    static func distill(_ f: [String: Any], at path: String) throws -> DistillStage {
+        try allowOnly(f, ["iterations", "targets", "ignore"], at: path)
+        let it = try int(f["iterations"], at: "\(path).iterations") ?? 10
+        guard it >= 1 && it <= 1000 else { throw RecipeError("\(path).iterations", "\(it) is not in [1, 1000]") }
+        return DistillStage(iterations: it, selector: try selector(f, at: path))
+    }
+
+    static func evaluate(_ f: [String: Any], at path: String) throws -> EvaluateStage {
+        try allowOnly(f, ["dataset", "samples", "seq_len"], at: path)
+        let d = try string(f["dataset"], at: "\(path).dataset")
+        if let d, d.isEmpty { throw RecipeError("\(path).dataset", "must not be empty") }
+        let (n, l) = try window(f, at: path, samples: 16)
+        return EvaluateStage(dataset: d, samples: n, seqLen: l)
+    }
+
+    /// At most one calibrate and one evaluate stage; calibrate precedes the stages that use it;
+    /// an evaluate stage without a dataset needs a calibrate stage's.
+    private static func checkCalibration(_ stages: [Stage]) throws {
+        var calibrateAt: Int?
+        var evaluateSeen = false
+        for (i, st) in stages.enumerated() {
+            switch st {
+            case .calibrate:
+                if calibrateAt != nil { throw RecipeError("stages[\(i)].calibrate", "a recipe has at most one calibrate stage") }
+                calibrateAt = i
+            case .evaluate(let e):
+                if evaluateSeen { throw RecipeError("stages[\(i)].evaluate", "a recipe has at most one evaluate stage") }
+                evaluateSeen = true
+                if e.dataset == nil && !stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
+                    throw RecipeError("stages[\(i)].evaluate.dataset", "is required when the recipe has no calibrate stage")
+                }
+            case .distill:
+                if calibrateAt == nil { throw RecipeError("stages[\(i)].distill", "needs an earlier calibrate stage (it fits layers on calibration inputs)") }
+            case .prune(let p):
+                if case .wanda = p.method, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].prune.method", "wanda needs an earlier calibrate stage (it weighs |W| by input norms)")
+                }
+            case .lowrank(let l):
+                if l.output == .factors && stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
+                    throw RecipeError("stages[\(i)].lowrank.output", "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: dense")
+                }
+            default: break
+            }
+        }
+        let needsDense = stages.contains { if case .calibrate = $0 { return true }; if case .evaluate = $0 { return true }; return false }
+        if needsDense && !stages.contains(where: { if case .export(let e) = $0 { return e.format == .safetensors }; return false }) {
+            throw RecipeError("stages", "calibrate and evaluate run the compressed model from its safetensors export: add `- export: {format: safetensors}`")
+        }
     }
 
     static func lowrank(_ f: [String: Any], at path: String) throws -> LowRankStage {

@@ -1,0 +1,66 @@
+import Foundation
+
+extension RecipeValidator {
+    /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of the model and datasets: a
+    /// BERT model directory (config.json, vocab.txt, every tensor the config implies), readable
+    /// datasets, and `wanda`/`distill` targets that are linear-layer weights of the encoder.
+    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws {
+        guard let (i, name) = recipe.stages.enumerated().lazy.compactMap({ i, st -> (Int, String)? in
+            switch st {
+            case .calibrate: return (i, "calibrate")
+            case .evaluate: return (i, "evaluate")
+            default: return nil
+            }
+        }).first else { return }
+        let bert: BertModelFiles
+        do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
+            throw RecipeError("stages[\(i)].\(name)", "needs a BERT model directory: \(e)")
+        }
+        let c = bert.config
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var implied = [(String, Int)]()
+        implied += [(c.embedding("word_embeddings.weight"), c.vocabSize * c.hidden),
+                    (c.embedding("position_embeddings.weight"), c.maxPositions * c.hidden),
+                    (c.embedding("token_type_embeddings.weight"), c.typeVocabSize * c.hidden),
+                    (c.embedding("LayerNorm.weight"), c.hidden), (c.embedding("LayerNorm.bias"), c.hidden)]
+        var linearWeights = Set<String>()
+        for l in 0..<c.layers {
+            for (base, out, inDim) in c.linears(l) {
+                implied += [(base + ".weight", out * inDim), (base + ".bias", out)]
+                linearWeights.insert(base + ".weight")
+            }
+            for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+                implied += [(c.layer(l, ln + ".weight"), c.hidden), (c.layer(l, ln + ".bias"), c.hidden)]
+            }
+        }
+        for (n, count) in implied {
+            guard let t = byName[n] else { throw RecipeError("stages[\(i)].\(name)", "the model has no tensor \(n), which its config.json implies") }
+            guard t.numel == count, t.dtype.isFloat16Or32 else {
+                throw RecipeError("stages[\(i)].\(name)", "tensor \(n) is \(t.dtype.rawValue) \(t.shape), the config implies \(count) float values")
+            }
+        }
+        for (j, st) in recipe.stages.enumerated() {
+            var sel: TensorSelector?
+            var path = ""
+            if case .prune(let p) = st, case .wanda = p.method { sel = p.selector; path = "stages[\(j)].prune.targets" }
+            if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
+            guard let sel else { continue }
+            for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
+                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda and distill need its calibration inputs; add it to ignore)")
+            }
+        }
+        for (j, st) in recipe.stages.enumerated() {
+            let (file, path): (String?, String)
+            switch st {
+            case .calibrate(let cal): (file, path) = (cal.dataset, "stages[\(j)].calibrate.dataset")
+            case .evaluate(let ev): (file, path) = (ev.dataset, "stages[\(j)].evaluate.dataset")
+            default: (file, path) = (nil, "")
+            }
+            guard let file else { continue }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue, FileManager.default.isReadableFile(atPath: file) else {
+                throw RecipeError(path, "\(file) is not a readable file")
+            }
+        }
+    }
+}
