@@ -141,6 +141,9 @@ struct JobExecutor {
             try? worker.jobDB.with {
                 try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units",
                                        detailJSON: "{\"computed\": \(result.computedUnits), \"restored\": \(result.restoredUnits), \"total\": \(result.units.count)}")
+                if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
+                    try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
+                }
             }
             try checkContinue()
             published = try worker.publisher.publish(staging: staging, job: job.id, attempt: job.attempt)

@@ -11,6 +11,9 @@ struct LinearCalibration {
 /// What an `evaluate` stage measured: the original and the compressed model embed the same
 /// held-out windows; cosine similarity of the sentence embeddings.
 public struct Evaluation: Sendable, Codable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case dataset, samples, seqLen = "seq_len", meanCosine = "mean_cosine", minCosine = "min_cosine", seconds
+    }
     public let dataset: String
     public let samples: Int
     public let seqLen: Int
