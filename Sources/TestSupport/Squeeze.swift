@@ -26,7 +26,8 @@ public struct SqueezeEnv: Sendable {
     public var environment: [String: String] {
         ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
          "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
-         "SQUEEZE_INPUT_ROOTS": scratch + ":" + (ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "")]
+         "SQUEEZE_INPUT_ROOTS": [scratch, ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "",
+                                 TestConfiguration.repoRoot + "/.run/datasets"].joined(separator: ":")]
     }
 
     /// Runs `squeeze args...` to completion.
