@@ -40,11 +40,13 @@ struct BenchKernels: ParsableCommand {
                 return b
             }
             var out = mats.map { [UInt8](repeating: 0, count: $0.count / 32 * 34) }
-            let q8 = best {
-                for i in mats.indices { mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGMLQuantizer.quantizeQ8_0(s, into: $0, threads: threads) } } }
-            }
-            let q4 = best {
-                for i in mats.indices { mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGMLQuantizer.quantizeQ4_0(s, into: $0, threads: threads) } } }
+            var seconds = [String: Double]()
+            for (name, type) in [("q8_0", GGMLType.q8_0), ("q4_0", .q4_0), ("q4_1", .q4_1), ("q5_0", .q5_0)] {
+                seconds[name] = best {
+                    for i in mats.indices {
+                        mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGUFPlanner.encode(s, type: type, into: $0, threads: threads) } }
+                    }
+                }
             }
             var copies = mats.map { [Float](repeating: 0, count: $0.count) }
             let copy = best {
@@ -86,7 +88,7 @@ struct BenchKernels: ParsableCommand {
                 throw CLIError("global pruning left \(zeros) zeros, fewer than half of \(params)")
             }
             printJSON(["matrices": mats.count, "params": params, "threads": threads,
-                       "seconds": ["q8_0": q8, "q4_0": q4, "memcpy": copy, "global_prune": global, "global_prune_plan": plan]])
+                       "seconds": seconds.merging(["memcpy": copy, "global_prune": global, "global_prune_plan": plan]) { a, _ in a }])
         }
     }
 }

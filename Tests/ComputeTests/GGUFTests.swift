@@ -85,13 +85,32 @@ import Testing
     @Test func quantizersAreThreadCountIndependent() {
         var r = SplitMix(seed: 9)
         let x = (0..<(32 * 5000)).map { _ in r.gaussian() }
-        for (q, bs) in [(GGMLQuantizer.quantizeQ8_0, 34), (GGMLQuantizer.quantizeQ4_0, 18)] {
+        for (q, bs) in [(GGMLQuantizer.quantizeQ8_0, 34), (GGMLQuantizer.quantizeQ4_0, 18), (GGMLQuantizer.quantizeQ4_1, 20),
+                        (GGMLQuantizer.quantizeQ5_0, 22)] {
             var a = [UInt8](repeating: 0, count: 5000 * bs), b = a
             x.withUnsafeBufferPointer { s in
                 a.withUnsafeMutableBytes { q(s, $0, 1) }
                 b.withUnsafeMutableBytes { q(s, $0, 2) }
             }
             #expect(a == b)
+        }
+    }
+
+    /// Dequantized Q4_1 values lie within half a step of the input; Q5_0 within one step (like
+    /// Q4_0, the side opposite the block's extreme is clipped at 15·d, one step short of −16·d).
+    @Test func q4_1AndQ5_0RoundTripWithinHalfAStep() {
+        var r = SplitMix(seed: 12)
+        let x = (0..<(32 * 200)).map { _ in r.gaussian() * 3 + 0.5 }
+        for (type, bs) in [(GGMLType.q4_1, 20), (GGMLType.q5_0, 22)] {
+            var q = [UInt8](repeating: 0, count: 200 * bs)
+            var y = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { s in q.withUnsafeMutableBytes { GGUFPlanner.encode(s, type: type, into: $0, threads: 2) } }
+            q.withUnsafeBytes { b in y.withUnsafeMutableBufferPointer { GGUFPlanner.decode(b, type: type, into: $0) } }
+            for blk in 0..<200 {
+                let xs = x[(blk * 32)..<(blk * 32 + 32)]
+                let step = type == .q4_1 ? (xs.max()! - xs.min()!) / 15 : xs.map(abs).max()! / 16
+                for j in 0..<32 { #expect(abs(x[blk * 32 + j] - y[blk * 32 + j]) <= step * (type == .q4_1 ? 0.5 : 1) * 1.01 + 1e-3, "\(type) block \(blk)") }
+            }
         }
     }
 }

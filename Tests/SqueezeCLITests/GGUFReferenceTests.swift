@@ -16,7 +16,7 @@ import TestSupport
         return file
     }
 
-    @Test(arguments: ["q8_0", "q4_0"])
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0"])
     func fixtureAndAdversarialBlocksMatchGGUFPy(type: String) throws {
         let env = try SqueezeEnv.create()
         let model = try env.makeModel()
@@ -28,7 +28,7 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] != nil), arguments: ["q8_0", "q4_0"])
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] != nil), arguments: ["q8_0", "q4_0", "q4_1", "q5_0"])
     func realMiniLMMatchesGGUFPy(type: String) throws {
         let env = try SqueezeEnv.create()
         let dir = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"]!

@@ -6,7 +6,7 @@ the export started from) checks name, shape (GGUF dims reversed), type, and that
 gguf-py's own numpy quantizer output (gguf.quants.quantize) for quantized tensors, or the F32/F16
 values for fallback tensors. Blocks holding NaN are skipped: ggml's C reference (which Squeeze follows) and
 gguf-py's numpy differ there (see docs/FORMATS.md); ±inf blocks must match. Prints JSON; exits 1 on any mismatch.
-Usage: check_gguf.py SOURCE.safetensors OUT.gguf --type q8_0|q4_0 [--fallback f32|f16]
+Usage: check_gguf.py SOURCE.safetensors OUT.gguf --type q8_0|q4_0|q4_1|q5_0 [--fallback f32|f16]
 """
 import argparse
 import json
@@ -24,10 +24,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
     ap.add_argument("gguf")
-    ap.add_argument("--type", required=True, choices=["q8_0", "q4_0", "f16", "f32"])
+    ap.add_argument("--type", required=True, choices=["q8_0", "q4_0", "q4_1", "q5_0", "f16", "f32"])
     ap.add_argument("--fallback", default="f32", choices=["f32", "f16"])
     a = ap.parse_args()
-    qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "f16": Q.F16, "f32": Q.F32}[a.type]
+    qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q5_0": Q.Q5_0, "f16": Q.F16, "f32": Q.F32}[a.type]
     fb = {"f32": Q.F32, "f16": Q.F16}[a.fallback]
     reader = GGUFReader(a.gguf)
     got = {t.name: t for t in reader.tensors}
@@ -56,14 +56,14 @@ def main():
             if t.tensor_type != want_type:
                 errors.append(f"{name}: type {t.tensor_type.name}, want {want_type.name}")
                 continue
-            (quantized if want_type in (Q.Q8_0, Q.Q4_0) else fallback).append(name)
+            (quantized if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0) else fallback).append(name)
             rows = xf.reshape(-1, x.shape[-1]) if x.ndim >= 1 else xf.reshape(1, 1)
-            if want_type in (Q.Q8_0, Q.Q4_0):
+            if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0):
                 blocks = rows.reshape(-1, 32)
                 finite = ~np.isnan(blocks).any(axis=1)  # ±inf must match too; NaN follows ggml's C, not numpy
                 with np.errstate(all="ignore"):
                     ref = quantize(rows, want_type).reshape(-1)
-                bsz = 34 if want_type == Q.Q8_0 else 18
+                bsz = {Q.Q8_0: 34, Q.Q4_0: 18, Q.Q4_1: 20, Q.Q5_0: 22}[want_type]
                 ref_b = np.frombuffer(ref.tobytes(), dtype=np.uint8).reshape(-1, bsz)
                 got_b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, bsz)
                 skipped_nonfinite += int((~finite).sum())

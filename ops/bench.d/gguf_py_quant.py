@@ -23,7 +23,7 @@ def main():
             if x.dtype.kind == "f" and x.ndim >= 2 and x.shape[-1] % 32 == 0:
                 mats.append(np.ascontiguousarray(x.astype(np.float32)))
     out = {"matrices": len(mats), "params": int(sum(m.size for m in mats)), "seconds": {}}
-    for name, q in (("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0)):
+    for name, q in (("q8_0", Q.Q8_0), ("q4_0", Q.Q4_0), ("q4_1", Q.Q4_1), ("q5_0", Q.Q5_0)):
         best = float("inf")
         for _ in range(reps):
             t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import sys
 ours, ours1, peer, cores = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 assert ours["params"] == peer["params"], (ours["params"], peer["params"])
 n = ours["params"]
-print(f"## Kernels: GGUF quantization of MiniLM ({datetime.date.today()}, {cores} cores, release build)")
+print(f"## Kernels: GGUF quantization and global pruning of MiniLM ({datetime.date.today()}, {cores} cores, release build)")
 print()
 print(f"All {ours['matrices']} MiniLM matrices ({n / 1e6:.1f} M parameters, F32 in memory), best of 7 (Squeeze) / 3 (gguf-py).")
 print("Peer: gguf-py's numpy quantizers (`gguf.quants.quantize`), whose output Squeeze matches bit for bit.")
@@ -19,7 +19,7 @@ print("The bound is a parallel memcpy of the same floats (read + write) in the s
 print()
 print("| kernel | Squeeze 1 thread | Squeeze all cores | gguf-py | speed-up vs gguf-py | × memcpy time |")
 print("|---|---|---|---|---|---|")
-for k in ("q8_0", "q4_0"):
+for k in ("q8_0", "q4_0", "q4_1", "q5_0"):
     s1, s, p, m = ours1["seconds"][k], ours["seconds"][k], peer["seconds"][k], ours["seconds"]["memcpy"]
     print(f"| {k.upper()} | {n / s1 / 1e9:.2f} G params/s | {n / s / 1e9:.2f} G params/s | {n / p / 1e6:.0f} M params/s | {p / s:.0f}× | {s / m:.1f}× |")
 s1, s, p, m = ours1["seconds"]["global_prune"], ours["seconds"]["global_prune"], peer["seconds"]["global_prune"], ours["seconds"]["memcpy"]

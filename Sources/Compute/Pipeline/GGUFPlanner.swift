@@ -23,6 +23,8 @@ public enum GGUFPlanner {
         switch type {
         case .q8_0: GGMLQuantizer.quantizeQ8_0(src, into: dst, threads: threads)
         case .q4_0: GGMLQuantizer.quantizeQ4_0(src, into: dst, threads: threads)
+        case .q4_1: GGMLQuantizer.quantizeQ4_1(src, into: dst, threads: threads)
+        case .q5_0: GGMLQuantizer.quantizeQ5_0(src, into: dst, threads: threads)
         case .f16: DTypeCodec.encode(src, dtype: .F16, into: dst, threads: threads)
         case .bf16: DTypeCodec.encode(src, dtype: .BF16, into: dst, threads: threads)
         default: DTypeCodec.encode(src, dtype: .F32, into: dst, threads: threads)
@@ -34,6 +36,8 @@ public enum GGUFPlanner {
         switch type {
         case .q8_0: GGMLQuantizer.dequantizeQ8_0(src, count: dst.count, into: dst)
         case .q4_0: GGMLQuantizer.dequantizeQ4_0(src, count: dst.count, into: dst)
+        case .q4_1: GGMLQuantizer.dequantizeQ4_1(src, count: dst.count, into: dst)
+        case .q5_0: GGMLQuantizer.dequantizeQ5_0(src, count: dst.count, into: dst)
         case .f16: DTypeCodec.decode(src, dtype: .F16, into: dst, threads: 1)
         case .bf16: DTypeCodec.decode(src, dtype: .BF16, into: dst, threads: 1)
         default: DTypeCodec.decode(src, dtype: .F32, into: dst, threads: 1)

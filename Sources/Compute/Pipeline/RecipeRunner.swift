@@ -366,7 +366,7 @@ public final class RecipeRunner {
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String {
             arch = mt
         }
-        let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7][e.ggufType]!
+        let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8][e.ggufType]!
         return [
             ("general.architecture", .string(arch)),
             ("general.name", .string((model.path as NSString).lastPathComponent)),

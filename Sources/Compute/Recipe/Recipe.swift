@@ -126,8 +126,8 @@ public struct ExportStage: Equatable, Sendable {
     public enum Format: String, Sendable, CaseIterable { case safetensors, gguf, compressed }
     /// GGUF tensor types an export can ask for.
     public enum GGUFType: String, Sendable, CaseIterable {
-        case q8_0, q4_0, f16, f32
-        var ggml: GGMLType { [.q8_0: .q8_0, .q4_0: .q4_0, .f16: .f16, .f32: .f32][self]! }
+        case q8_0, q4_0, q4_1, q5_0, f16, f32
+        var ggml: GGMLType { [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .q5_0: .q5_0, .f16: .f16, .f32: .f32][self]! }
     }
     public var format: Format
     /// safetensors: convert floating-point tensors to this dtype (default: keep each tensor's dtype).

@@ -1,0 +1,93 @@
+/// Q4_1 and Q5_0, bit-exact with ggml's `quantize_row_q4_1_ref` / `quantize_row_q5_0_ref` and
+/// gguf-py's numpy quantizers on finite input. NaN is never a block's min/max (ggml compares with
+/// `<` / `>`), and its own quant is 0 (x86 `cvttss2si`), as in the C reference.
+extension GGMLQuantizer {
+    /// Q4_1 block (20 bytes): fp16 d = (max − min)/15, fp16 m = min, 16 bytes of nibbles,
+    /// q = min(15, (int8)((x − min)·id + 0.5)); element j in the low nibble of byte j, j+16 in the high.
+    public static func quantizeQ4_1(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        let nb = src.count / 32
+        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] {
+                let x = src.baseAddress! + b * 32
+                var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
+                for j in 0..<32 {
+                    let v = x[j]
+                    if v < mn { mn = v }
+                    if v > mx { mx = v }
+                }
+                let d = (mx - mn) / 15
+                let id: Float = d != 0 ? 1 / d : 0
+                let out = dst.baseAddress! + b * 20
+                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
+                let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
+                for j in 0..<16 {
+                    let x0 = Int8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
+                    let x1 = Int8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
+                    qs[j] = UInt8(truncatingIfNeeded: min(15, x0)) | (UInt8(truncatingIfNeeded: min(15, x1)) << 4)
+                }
+            }
+        }
+    }
+
+    /// Q5_0 block (22 bytes): fp16 d = max/−16 (max: the signed value of largest magnitude, first
+    /// wins), 4 bytes of fifth bits (bit j of the little-endian u32 is element j's), 16 bytes of
+    /// low nibbles; q = min(31, (int8)(x·id + 16.5)).
+    public static func quantizeQ5_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        let nb = src.count / 32
+        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] {
+                let x = src.baseAddress! + b * 32
+                var amax: Float = 0, mx: Float = 0
+                for j in 0..<32 {
+                    let v = x[j]
+                    if amax < abs(v) { amax = abs(v); mx = v }
+                }
+                let d = mx / -16
+                let id: Float = d != 0 ? 1 / d : 0
+                let out = dst.baseAddress! + b * 22
+                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
+                var qh: UInt32 = 0
+                for j in 0..<16 {
+                    let x0 = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
+                    let x1 = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
+                    qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
+                    qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
+                    qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
+                }
+                (out + 2).storeBytes(of: qh.littleEndian, as: UInt32.self)
+            }
+        }
+    }
+
+    /// Dequantizes Q4_1 blocks.
+    public static func dequantizeQ4_1(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        for b in 0..<(count / 32) {
+            let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 20, as: UInt16.self).littleEndian)
+            let m = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 20 + 2, as: UInt16.self).littleEndian)
+            for j in 0..<16 {
+                let q = src[b * 20 + 4 + j]
+                dst[b * 32 + j] = d * Float(q & 0xF) + m
+                dst[b * 32 + 16 + j] = d * Float(q >> 4) + m
+            }
+        }
+    }
+
+    /// Dequantizes Q5_0 blocks.
+    public static func dequantizeQ5_0(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        for b in 0..<(count / 32) {
+            let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 22, as: UInt16.self).littleEndian)
+            let qh = src.loadUnaligned(fromByteOffset: b * 22 + 2, as: UInt32.self).littleEndian
+            for j in 0..<16 {
+                let q = src[b * 22 + 6 + j]
+                let lo = Int(q & 0xF) | Int((qh >> UInt32(j)) & 1) << 4
+                let hi = Int(q >> 4) | Int((qh >> UInt32(j + 16)) & 1) << 4
+                dst[b * 32 + j] = d * Float(lo - 16)
+                dst[b * 32 + 16 + j] = d * Float(hi - 16)
+            }
+        }
+    }
+}
