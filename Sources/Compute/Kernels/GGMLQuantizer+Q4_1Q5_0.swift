@@ -13,15 +13,26 @@ extension GGMLQuantizer {
                 var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
                 for j in 0..<32 {
                     let v = x[j]
-                    if v < mn { mn = v }
-                    if v > mx { mx = v }
+                    mn = v < mn ? v : mn
+                    mx = v > mx ? v : mx
                 }
+                // NaN never becomes min or max, so look for it (and ±inf) separately.
+                let finite = !blockAbsMax(x).nonFinite && (mx - mn).isFinite
                 let d = (mx - mn) / 15
                 let id: Float = d != 0 ? 1 / d : 0
                 let out = dst.baseAddress! + b * 20
                 out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
                 (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
                 let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
+                if finite && id.isFinite {
+                    // (x − min)·id + 0.5 lies in [0.5, 15.5]: plain truncation is cvttss2si's result.
+                    for j in 0..<16 {
+                        let q0 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[j] - mn) * id + 0.5)))
+                        let q1 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[16 + j] - mn) * id + 0.5)))
+                        qs[j] = q0 | (q1 << 4)
+                    }
+                    continue
+                }
                 for j in 0..<16 {
                     let x0 = Int8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
                     let x1 = Int8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
@@ -40,10 +51,18 @@ extension GGMLQuantizer {
         Parallel.forEach(ranges.count, threads: threads) { r in
             for b in ranges[r] {
                 let x = src.baseAddress! + b * 32
-                var amax: Float = 0, mx: Float = 0
-                for j in 0..<32 {
-                    let v = x[j]
-                    if amax < abs(v) { amax = abs(v); mx = v }
+                let (amax, nonFinite) = blockAbsMax(x)
+                var mx: Float = 0
+                if nonFinite {
+                    var a: Float = 0
+                    for j in 0..<32 {
+                        let v = x[j]
+                        if a < abs(v) { a = abs(v); mx = v }  // NaN never wins, as in C
+                    }
+                } else if amax > 0 {
+                    var j = 0
+                    while abs(x[j]) != amax { j += 1 }
+                    mx = x[j]
                 }
                 let d = mx / -16
                 let id: Float = d != 0 ? 1 / d : 0
@@ -51,9 +70,12 @@ extension GGMLQuantizer {
                 out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
                 let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
                 var qh: UInt32 = 0
+                let fast = !nonFinite && id.isFinite  // x·id + 16.5 in [0.5, 32.5]
                 for j in 0..<16 {
-                    let x0 = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
-                    let x1 = UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
+                    let x0 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[j] * id + 16.5)))
+                        : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
+                    let x1 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[16 + j] * id + 16.5)))
+                        : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
                     qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
                     qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
                     qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)

@@ -33,25 +33,15 @@ public enum GGMLQuantizer {
         return Int8(truncatingIfNeeded: cvtt(r))
     }
 
-    /// Largest |x| of a block and whether it holds a NaN or ±inf, without branches (so it
-    /// vectorizes). Without non-finite values max is associative, so the eight independent
-    /// accumulators give exactly ggml's sequential result; `|x|·0` is NaN exactly for NaN and ±inf.
+    /// Largest |x| of a block and whether it holds a NaN or ±inf, without branches: the largest
+    /// |x| bit pattern (as an unsigned integer, |x| of finite floats orders like its bits) — an
+    /// integer max reduction the compiler vectorizes. Bits at or above infinity's mean ±inf or NaN.
     @inline(__always)
     static func blockAbsMax(_ x: UnsafePointer<Float>) -> (amax: Float, nonFinite: Bool) {
-        var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0, m4: Float = 0, m5: Float = 0, m6: Float = 0, m7: Float = 0
-        var p0: Float = 0, p1: Float = 0, p2: Float = 0, p3: Float = 0
-        var j = 0
-        while j < 32 {
-            let a0 = abs(x[j]), a1 = abs(x[j + 1]), a2 = abs(x[j + 2]), a3 = abs(x[j + 3])
-            let a4 = abs(x[j + 4]), a5 = abs(x[j + 5]), a6 = abs(x[j + 6]), a7 = abs(x[j + 7])
-            p0 += (a0 + a4) * 0; p1 += (a1 + a5) * 0; p2 += (a2 + a6) * 0; p3 += (a3 + a7) * 0
-            m0 = m0 > a0 ? m0 : a0; m1 = m1 > a1 ? m1 : a1; m2 = m2 > a2 ? m2 : a2; m3 = m3 > a3 ? m3 : a3
-            m4 = m4 > a4 ? m4 : a4; m5 = m5 > a5 ? m5 : a5; m6 = m6 > a6 ? m6 : a6; m7 = m7 > a7 ? m7 : a7
-            j += 8
-        }
-        let a = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
-        let p = (p0 + p1) + (p2 + p3)
-        return (a, p != p)
+        let p = UnsafeRawPointer(x).assumingMemoryBound(to: UInt32.self)
+        var m: UInt32 = 0
+        for j in 0..<32 { m = max(m, p[j] & 0x7FFF_FFFF) }
+        return (Float(bitPattern: m), m >= 0x7F80_0000)
     }
 
     /// `roundf` (half away from zero) for |v| < 2^23 without a libm call: truncate, then step
@@ -101,22 +91,39 @@ public enum GGMLQuantizer {
         Parallel.forEach(ranges.count, threads: threads) { r in
             for b in ranges[r] {
                 let x = src.baseAddress! + b * 32
-                var amax: Float = 0, mx: Float = 0
-                for j in 0..<32 {
-                    let v = x[j]
-                    if amax < abs(v) { amax = abs(v); mx = v }
-                }
+                let (amax, nonFinite) = blockAbsMax(x)
+                var mx: Float = 0
+                if nonFinite {
+                    var a: Float = 0
+                    for j in 0..<32 {
+                        let v = x[j]
+                        if a < abs(v) { a = abs(v); mx = v }  // NaN never wins, as in C
+                    }
+                } else if amax > 0 {
+                    var j = 0
+                    while abs(x[j]) != amax { j += 1 }  // the first value of largest magnitude
+                    mx = x[j]
+                }  // an all-zero block keeps mx = +0, as C does (never `amax < |v|`)
                 let d = mx / -8
                 let id: Float = d != 0 ? 1 / d : 0
                 let out = dst.baseAddress! + b * 18
                 out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
                 let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
-                for j in 0..<16 {
-                    let x0 = Int8(truncatingIfNeeded: cvtt(x[j] * id + 8.5))
-                    let x1 = Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 8.5))
-                    let q0 = UInt8(truncatingIfNeeded: min(15, x0))
-                    let q1 = UInt8(truncatingIfNeeded: min(15, x1))
-                    qs[j] = q0 | (q1 << 4)
+                if !nonFinite && id.isFinite {
+                    // x·id + 8.5 lies in [0.5, 16.5]: plain truncation is cvttss2si's result.
+                    for j in 0..<16 {
+                        let q0 = UInt8(truncatingIfNeeded: min(15, Int32(x[j] * id + 8.5)))
+                        let q1 = UInt8(truncatingIfNeeded: min(15, Int32(x[16 + j] * id + 8.5)))
+                        qs[j] = q0 | (q1 << 4)
+                    }
+                } else {
+                    for j in 0..<16 {
+                        let x0 = Int8(truncatingIfNeeded: cvtt(x[j] * id + 8.5))
+                        let x1 = Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 8.5))
+                        let q0 = UInt8(truncatingIfNeeded: min(15, x0))
+                        let q1 = UInt8(truncatingIfNeeded: min(15, x1))
+                        qs[j] = q0 | (q1 << 4)
+                    }
                 }
             }
         }
