@@ -16,6 +16,17 @@ public enum HalfConversion {
         return Float(bitPattern: sign | ((exp + 112) << 23) | (man << 13))
     }
 
+    /// `f32ToF16` for a finite value, through the CPU's conversion instruction where the build
+    /// targets one (F16C): the same bits, round to nearest even (pinned by the exhaustive test).
+    @inline(__always)
+    static func f32ToF16Finite(_ f: Float) -> UInt16 {
+        #if arch(x86_64) || arch(arm64)
+        return Float16(f).bitPattern
+        #else
+        return f32ToF16(f)
+        #endif
+    }
+
     @inline(__always)
     public static func f32ToF16(_ f: Float) -> UInt16 {
         let x = f.bitPattern

@@ -21,8 +21,8 @@ extension GGMLQuantizer {
                 let d = (mx - mn) / 15
                 let id: Float = d != 0 ? 1 / d : 0
                 let out = dst.baseAddress! + b * 20
-                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
-                (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
+                out.storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(d) : HalfConversion.f32ToF16(d)).littleEndian, as: UInt16.self)
+                (out + 2).storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(mn) : HalfConversion.f32ToF16(mn)).littleEndian, as: UInt16.self)
                 let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
                 if finite && id.isFinite {
                     // (x − min)·id + 0.5 lies in [0.5, 15.5]: plain truncation is cvttss2si's result.
@@ -67,7 +67,7 @@ extension GGMLQuantizer {
                 let d = mx / -16
                 let id: Float = d != 0 ? 1 / d : 0
                 let out = dst.baseAddress! + b * 22
-                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
                 let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
                 var qh: UInt32 = 0
                 let fast = !nonFinite && id.isFinite  // x·id + 16.5 in [0.5, 32.5]

@@ -72,7 +72,7 @@ public enum GGMLQuantizer {
                 }
                 let d = amax / 127
                 let id: Float = d != 0 ? 1 / d : 0
-                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
                 if !nonFinite && id.isFinite {
                     // Every x·id lies in [-127, 127]: the exact fast path applies. (A subnormal
                     // amax makes 1/d overflow to inf; that block takes the careful path.)
@@ -107,7 +107,7 @@ public enum GGMLQuantizer {
                 let d = mx / -8
                 let id: Float = d != 0 ? 1 / d : 0
                 let out = dst.baseAddress! + b * 18
-                out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
                 let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
                 if !nonFinite && id.isFinite {
                     // x·id + 8.5 lies in [0.5, 16.5]: plain truncation is cvttss2si's result.
