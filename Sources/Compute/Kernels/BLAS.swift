@@ -36,28 +36,33 @@ enum BLAS {
         return c
     }
 
-    /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product
-    /// whose blocks are computed in parallel and added in block order.
+    /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product.
+    /// Blocks are computed `threads` at a time and added in block order, so the sum is the same
+    /// for any thread count and at most `threads` partial products are held at once.
     static func crossProduct(_ x: [Float], _ y: [Float], rows: Int, p: Int, q: Int, threads: Int) -> [Float] {
         let ranges = Parallel.chunks(rows, chunk: 256)
-        var partial = [[Float]](repeating: [], count: ranges.count)
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in
-                partial.withUnsafeMutableBufferPointer { pp in
-                    Parallel.forEach(ranges.count, threads: threads) { r in
-                        let rg = ranges[r]
-                        var c = [Float](repeating: 0, count: p * q)
-                        c.withUnsafeMutableBufferPointer { cp in
-                            gemm(m: p, n: q, k: rg.count, a: xp.baseAddress! + rg.lowerBound * p, lda: p, aTransposed: true,
-                                 b: yp.baseAddress! + rg.lowerBound * q, ldb: q, bTransposed: false, c: cp.baseAddress!, ldc: q)
+        let t = max(1, threads)
+        var out = [Float](repeating: 0, count: p * q)
+        var partial = [[Float]](repeating: [Float](repeating: 0, count: p * q), count: min(t, ranges.count))
+        var first = 0
+        while first < ranges.count {
+            let group = first..<min(first + t, ranges.count)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
+                    partial.withUnsafeMutableBufferPointer { pp in
+                        Parallel.forEach(group.count, threads: t) { g in
+                            let rg = ranges[group.lowerBound + g]
+                            pp[g].withUnsafeMutableBufferPointer { cp in
+                                gemm(m: p, n: q, k: rg.count, a: xp.baseAddress! + rg.lowerBound * p, lda: p, aTransposed: true,
+                                     b: yp.baseAddress! + rg.lowerBound * q, ldb: q, bTransposed: false, c: cp.baseAddress!, ldc: q)
+                            }
                         }
-                        pp[r] = c
                     }
                 }
             }
+            for g in 0..<group.count { for i in out.indices { out[i] += partial[g][i] } }
+            first = group.upperBound
         }
-        var out = [Float](repeating: 0, count: p * q)
-        for part in partial { for i in out.indices { out[i] += part[i] } }
         return out
     }
 }
