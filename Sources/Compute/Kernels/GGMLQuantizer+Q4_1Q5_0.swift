@@ -5,39 +5,33 @@ extension GGMLQuantizer {
     /// Q4_1 block (20 bytes): fp16 d = (max − min)/15, fp16 m = min, 16 bytes of nibbles,
     /// q = min(15, (int8)((x − min)·id + 0.5)); element j in the low nibble of byte j, j+16 in the high.
     public static func quantizeQ4_1(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
-        let nb = src.count / 32
-        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
-        Parallel.forEach(ranges.count, threads: threads) { r in
-            for b in ranges[r] {
-                let x = src.baseAddress! + b * 32
-                var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
-                for j in 0..<32 {
-                    let v = x[j]
-                    mn = v < mn ? v : mn
-                    mx = v > mx ? v : mx
-                }
-                // NaN never becomes min or max, so look for it (and ±inf) separately.
-                let finite = !blockAbsMax(x).nonFinite && (mx - mn).isFinite
-                let d = (mx - mn) / 15
-                let id: Float = d != 0 ? 1 / d : 0
-                let out = dst.baseAddress! + b * 20
-                out.storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(d) : HalfConversion.f32ToF16(d)).littleEndian, as: UInt16.self)
-                (out + 2).storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(mn) : HalfConversion.f32ToF16(mn)).littleEndian, as: UInt16.self)
-                let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
-                if finite && id.isFinite {
-                    // (x − min)·id + 0.5 lies in [0.5, 15.5]: plain truncation is cvttss2si's result.
-                    for j in 0..<16 {
-                        let q0 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[j] - mn) * id + 0.5)))
-                        let q1 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[16 + j] - mn) * id + 0.5)))
-                        qs[j] = q0 | (q1 << 4)
-                    }
-                    continue
-                }
+        forEachBlock(src, dst, blockBytes: 20, threads: threads) { x, out in
+            var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
+            for j in 0..<32 {
+                let v = x[j]
+                mn = v < mn ? v : mn
+                mx = v > mx ? v : mx
+            }
+            // NaN never becomes min or max, so look for it (and ±inf) separately.
+            let finite = !blockAbsMax(x).nonFinite && (mx - mn).isFinite
+            let d = (mx - mn) / 15
+            let id: Float = d != 0 ? 1 / d : 0
+                        out.storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(d) : HalfConversion.f32ToF16(d)).littleEndian, as: UInt16.self)
+            (out + 2).storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(mn) : HalfConversion.f32ToF16(mn)).littleEndian, as: UInt16.self)
+            let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
+            if finite && id.isFinite {
+                // (x − min)·id + 0.5 lies in [0.5, 15.5]: plain truncation is cvttss2si's result.
                 for j in 0..<16 {
-                    let x0 = Int8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
-                    let x1 = Int8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
-                    qs[j] = UInt8(truncatingIfNeeded: min(15, x0)) | (UInt8(truncatingIfNeeded: min(15, x1)) << 4)
+                    let q0 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[j] - mn) * id + 0.5)))
+                    let q1 = UInt8(truncatingIfNeeded: Swift.min(15, Int32((x[16 + j] - mn) * id + 0.5)))
+                    qs[j] = q0 | (q1 << 4)
                 }
+                return
+            }
+            for j in 0..<16 {
+                let x0 = Int8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
+                let x1 = Int8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
+                qs[j] = UInt8(truncatingIfNeeded: min(15, x0)) | (UInt8(truncatingIfNeeded: min(15, x1)) << 4)
             }
         }
     }
@@ -46,42 +40,24 @@ extension GGMLQuantizer {
     /// wins), 4 bytes of fifth bits (bit j of the little-endian u32 is element j's), 16 bytes of
     /// low nibbles; q = min(31, (int8)(x·id + 16.5)).
     public static func quantizeQ5_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
-        let nb = src.count / 32
-        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
-        Parallel.forEach(ranges.count, threads: threads) { r in
-            for b in ranges[r] {
-                let x = src.baseAddress! + b * 32
-                let (amax, nonFinite) = blockAbsMax(x)
-                var mx: Float = 0
-                if nonFinite {
-                    var a: Float = 0
-                    for j in 0..<32 {
-                        let v = x[j]
-                        if a < abs(v) { a = abs(v); mx = v }  // NaN never wins, as in C
-                    }
-                } else if amax > 0 {
-                    var j = 0
-                    while abs(x[j]) != amax { j += 1 }
-                    mx = x[j]
-                }
-                let d = mx / -16
-                let id: Float = d != 0 ? 1 / d : 0
-                let out = dst.baseAddress! + b * 22
-                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
-                let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
-                var qh: UInt32 = 0
-                let fast = !nonFinite && id.isFinite  // x·id + 16.5 in [0.5, 32.5]
-                for j in 0..<16 {
-                    let x0 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[j] * id + 16.5)))
-                        : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
-                    let x1 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[16 + j] * id + 16.5)))
-                        : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
-                    qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
-                    qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
-                    qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
-                }
-                (out + 2).storeBytes(of: qh.littleEndian, as: UInt32.self)
+        forEachBlock(src, dst, blockBytes: 22, threads: threads) { x, out in
+            let (mx, nonFinite) = blockSignedMax(x)
+            let d = mx / -16
+            let id: Float = d != 0 ? 1 / d : 0
+                        out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
+            var qh: UInt32 = 0
+            let fast = !nonFinite && id.isFinite  // x·id + 16.5 in [0.5, 32.5]
+            for j in 0..<16 {
+                let x0 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[j] * id + 16.5)))
+                    : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
+                let x1 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[16 + j] * id + 16.5)))
+                    : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
+                qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
+                qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
+                qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
             }
+            (out + 2).storeBytes(of: qh.littleEndian, as: UInt32.self)
         }
     }
 

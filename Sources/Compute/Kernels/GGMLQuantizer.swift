@@ -19,6 +19,17 @@ public enum GGMLQuantizer {
         }
     }
 
+    /// Runs `body` on every 32-value block of `src` and its `blockBytes` output slot, in fixed
+    /// chunks of blocks spread over `threads` (the same bytes for any thread count).
+    @inline(__always)
+    static func forEachBlock(_ src: UnsafeBufferPointer<Float>, _ dst: UnsafeMutableRawBufferPointer, blockBytes: Int, threads: Int,
+                             _ body: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void) {
+        let ranges = Parallel.chunks(src.count / 32, chunk: chunkBlocks)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] { body(src.baseAddress! + b * 32, dst.baseAddress! + b * blockBytes) }
+        }
+    }
+
     /// x86 `cvttss2si` semantics: truncation, and 0x80000000 for NaN or out-of-range values.
     @inline(__always)
     static func cvtt(_ x: Float) -> Int32 {
@@ -44,6 +55,27 @@ public enum GGMLQuantizer {
         return (Float(bitPattern: m), m >= 0x7F80_0000)
     }
 
+    /// The signed value of largest magnitude (the first on ties; +0 for an all-zero block; NaN
+    /// never wins, as with C's `amax < fabsf(v)`) and whether the block holds ±inf or NaN — the
+    /// block scale of Q4_0 and Q5_0.
+    @inline(__always)
+    static func blockSignedMax(_ x: UnsafePointer<Float>) -> (max: Float, nonFinite: Bool) {
+        let (amax, nonFinite) = blockAbsMax(x)
+        var mx: Float = 0
+        if nonFinite {
+            var a: Float = 0
+            for j in 0..<32 {
+                let v = x[j]
+                if a < abs(v) { a = abs(v); mx = v }
+            }
+        } else if amax > 0 {
+            var j = 0
+            while abs(x[j]) != amax { j += 1 }
+            mx = x[j]
+        }
+        return (mx, nonFinite)
+    }
+
     /// `roundf` (half away from zero) for |v| < 2^23 without a libm call: truncate, then step
     /// away from zero when the exact remaining fraction is at least one half.
     @inline(__always)
@@ -55,75 +87,51 @@ public enum GGMLQuantizer {
 
     /// Quantizes `src` (count multiple of 32) into Q8_0 blocks in `dst` (count/32 × 34 bytes).
     public static func quantizeQ8_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
-        let nb = src.count / 32
-        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
-        Parallel.forEach(ranges.count, threads: threads) { r in
-            for b in ranges[r] {
-                let x = src.baseAddress! + b * 32
-                let out = dst.baseAddress! + b * 34
-                let qs = (out + 2).assumingMemoryBound(to: Int8.self)
-                var (amax, nonFinite) = blockAbsMax(x)
-                if nonFinite {
-                    amax = 0
-                    for j in 0..<32 {
-                        let v = abs(x[j])
-                        amax = amax > v ? amax : v  // ggml MAX(a, b), NaN order as in C
-                    }
+        forEachBlock(src, dst, blockBytes: 34, threads: threads) { x, out in
+                        let qs = (out + 2).assumingMemoryBound(to: Int8.self)
+            var (amax, nonFinite) = blockAbsMax(x)
+            if nonFinite {
+                amax = 0
+                for j in 0..<32 {
+                    let v = abs(x[j])
+                    amax = amax > v ? amax : v  // ggml MAX(a, b), NaN order as in C
                 }
-                let d = amax / 127
-                let id: Float = d != 0 ? 1 / d : 0
-                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
-                if !nonFinite && id.isFinite {
-                    // Every x·id lies in [-127, 127]: the exact fast path applies. (A subnormal
-                    // amax makes 1/d overflow to inf; that block takes the careful path.)
-                    for j in 0..<32 { qs[j] = Int8(truncatingIfNeeded: roundHalfAway(x[j] * id)) }
-                } else {
-                    for j in 0..<32 { qs[j] = roundToInt8(x[j] * id) }
-                }
+            }
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            if !nonFinite && id.isFinite {
+                // Every x·id lies in [-127, 127]: the exact fast path applies. (A subnormal
+                // amax makes 1/d overflow to inf; that block takes the careful path.)
+                for j in 0..<32 { qs[j] = Int8(truncatingIfNeeded: roundHalfAway(x[j] * id)) }
+            } else {
+                for j in 0..<32 { qs[j] = roundToInt8(x[j] * id) }
             }
         }
     }
 
     /// Quantizes `src` (count multiple of 32) into Q4_0 blocks in `dst` (count/32 × 18 bytes).
     public static func quantizeQ4_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
-        let nb = src.count / 32
-        let ranges = Parallel.chunks(nb, chunk: chunkBlocks)
-        Parallel.forEach(ranges.count, threads: threads) { r in
-            for b in ranges[r] {
-                let x = src.baseAddress! + b * 32
-                let (amax, nonFinite) = blockAbsMax(x)
-                var mx: Float = 0
-                if nonFinite {
-                    var a: Float = 0
-                    for j in 0..<32 {
-                        let v = x[j]
-                        if a < abs(v) { a = abs(v); mx = v }  // NaN never wins, as in C
-                    }
-                } else if amax > 0 {
-                    var j = 0
-                    while abs(x[j]) != amax { j += 1 }  // the first value of largest magnitude
-                    mx = x[j]
-                }  // an all-zero block keeps mx = +0, as C does (never `amax < |v|`)
-                let d = mx / -8
-                let id: Float = d != 0 ? 1 / d : 0
-                let out = dst.baseAddress! + b * 18
-                out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
-                let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
-                if !nonFinite && id.isFinite {
-                    // x·id + 8.5 lies in [0.5, 16.5]: plain truncation is cvttss2si's result.
-                    for j in 0..<16 {
-                        let q0 = UInt8(truncatingIfNeeded: min(15, Int32(x[j] * id + 8.5)))
-                        let q1 = UInt8(truncatingIfNeeded: min(15, Int32(x[16 + j] * id + 8.5)))
-                        qs[j] = q0 | (q1 << 4)
-                    }
-                } else {
-                    for j in 0..<16 {
-                        let x0 = Int8(truncatingIfNeeded: cvtt(x[j] * id + 8.5))
-                        let x1 = Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 8.5))
-                        let q0 = UInt8(truncatingIfNeeded: min(15, x0))
-                        let q1 = UInt8(truncatingIfNeeded: min(15, x1))
-                        qs[j] = q0 | (q1 << 4)
-                    }
+        forEachBlock(src, dst, blockBytes: 18, threads: threads) { x, out in
+            let (mx, nonFinite) = blockSignedMax(x)
+            let d = mx / -8
+            let id: Float = d != 0 ? 1 / d : 0
+                        out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
+            if !nonFinite && id.isFinite {
+                // x·id + 8.5 lies in [0.5, 16.5]: plain truncation is cvttss2si's result.
+                for j in 0..<16 {
+                    let q0 = UInt8(truncatingIfNeeded: min(15, Int32(x[j] * id + 8.5)))
+                    let q1 = UInt8(truncatingIfNeeded: min(15, Int32(x[16 + j] * id + 8.5)))
+                    qs[j] = q0 | (q1 << 4)
+                }
+            } else {
+                for j in 0..<16 {
+                    let x0 = Int8(truncatingIfNeeded: cvtt(x[j] * id + 8.5))
+                    let x1 = Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 8.5))
+                    let q0 = UInt8(truncatingIfNeeded: min(15, x0))
+                    let q1 = UInt8(truncatingIfNeeded: min(15, x1))
+                    qs[j] = q0 | (q1 << 4)
                 }
             }
         }

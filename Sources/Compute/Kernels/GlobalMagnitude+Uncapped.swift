@@ -19,15 +19,7 @@ extension GlobalMagnitude {
         guard !pieces.isEmpty else { return nil }
         // Pass 1: high 16 bits of every key, all tensors together.
         let hi = sharedHistogram(pieces, sources, threads: threads) { x, n, h0, h1, h2, h3 in
-            var j = 0
-            while j + 4 <= n {
-                h0[Int(MagnitudePruning.absBits(x[j]) >> 16)] &+= 1
-                h1[Int(MagnitudePruning.absBits(x[j + 1]) >> 16)] &+= 1
-                h2[Int(MagnitudePruning.absBits(x[j + 2]) >> 16)] &+= 1
-                h3[Int(MagnitudePruning.absBits(x[j + 3]) >> 16)] &+= 1
-                j += 4
-            }
-            while j < n { h0[Int(MagnitudePruning.absBits(x[j]) >> 16)] &+= 1; j += 1 }
+            binHigh16(x, n, h0, h1, h2, h3, key: MagnitudePruning.absBits)
         }
         let (bucket, belowBucket) = firstCrossing(hi, k: k, base: 0)
         guard bucket < Int(MagnitudePruning.infinityKey >> 16) else { return nil }

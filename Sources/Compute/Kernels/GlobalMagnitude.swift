@@ -179,14 +179,7 @@ public enum GlobalMagnitude {
                                 j += 1
                             }
                         } else {
-                            while j + 4 <= n {
-                                h0[Int(MagnitudePruning.key(x[j]) >> 16)] &+= 1
-                                h1[Int(MagnitudePruning.key(x[j + 1]) >> 16)] &+= 1
-                                h2[Int(MagnitudePruning.key(x[j + 2]) >> 16)] &+= 1
-                                h3[Int(MagnitudePruning.key(x[j + 3]) >> 16)] &+= 1
-                                j += 4
-                            }
-                            while j < n { h0[Int(MagnitudePruning.key(x[j]) >> 16)] &+= 1; j += 1 }
+                            binHigh16(x, n, h0, h1, h2, h3, key: MagnitudePruning.key)
                         }
                         r += t
                     }
@@ -200,5 +193,21 @@ public enum GlobalMagnitude {
             }
         }
         return total
+    }
+
+    /// Counts the high 16 bits of each value's key into four interleaved tables (value j into
+    /// table j mod 4), so repeated hits on one bin do not serialize on one counter.
+    @inline(__always)
+    static func binHigh16(_ x: UnsafePointer<Float>, _ n: Int, _ h0: UnsafeMutablePointer<UInt32>, _ h1: UnsafeMutablePointer<UInt32>,
+                          _ h2: UnsafeMutablePointer<UInt32>, _ h3: UnsafeMutablePointer<UInt32>, key: (Float) -> UInt32) {
+        var j = 0
+        while j + 4 <= n {
+            h0[Int(key(x[j]) >> 16)] &+= 1
+            h1[Int(key(x[j + 1]) >> 16)] &+= 1
+            h2[Int(key(x[j + 2]) >> 16)] &+= 1
+            h3[Int(key(x[j + 3]) >> 16)] &+= 1
+            j += 4
+        }
+        while j < n { h0[Int(key(x[j]) >> 16)] &+= 1; j += 1 }
     }
 }

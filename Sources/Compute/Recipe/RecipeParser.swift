@@ -4,7 +4,6 @@ import Yams
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
     public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
-    public static let implementedStages = knownStages
 
     /// Parses recipe text; every error names the path of the offending key.
     public static func parse(_ text: String) throws -> Recipe {
@@ -25,9 +24,6 @@ public enum RecipeParser {
             }
             guard knownStages.contains(name) else {
                 throw RecipeError("\(path).\(name)", "unknown stage (expected one of \(knownStages.joined(separator: ", ")))")
-            }
-            guard implementedStages.contains(name) else {
-                throw RecipeError("\(path).\(name)", "stage is not supported by this version (supported: \(implementedStages.joined(separator: ", ")))")
             }
             let sp = "\(path).\(name)"
             let fields: [String: Any]
