@@ -155,7 +155,11 @@ enum CompressJobBuilder {
             throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
-        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe)
+        let width = try recipe.calibration.map { _ in
+            let c = try BertModelFiles(model: source, tensorNames: tensors.map(\.name)).config
+            return max(c.hidden, c.intermediate)
+        }
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: width)
         j.unitsTotal = tensors.count
         j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }

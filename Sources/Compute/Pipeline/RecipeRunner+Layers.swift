@@ -49,13 +49,13 @@ extension RecipeRunner {
         return order + all.filter { !used.contains($0.tensor.name) }
     }
 
-    /// Supplies the compressed model's weights to the forward pass, running each tensor's unit
-    /// the first time it is asked for (linear weights with their calibration inputs).
+    /// Supplies the compressed model's weights to the forward pass by running each tensor's unit
+    /// when it is asked for (linear weights with their calibration inputs). The forward asks for
+    /// every tensor once, in unit order; nothing is kept after it is handed out.
     final class StudentWeights: BertWeights {
         let runner: RecipeRunner
         let state: RunState
         var teacherInputs = [String: Activations]()
-        private var cache = [String: [Float]]()
 
         init(runner: RecipeRunner, state: RunState) {
             self.runner = runner
@@ -63,13 +63,10 @@ extension RecipeRunner {
         }
 
         private func run(_ name: String, _ calibration: LinearCalibration?) throws -> [Float] {
-            if let v = cache[name] { return v }
             guard state.next < state.order.count, state.order[state.next].tensor.name == name else {
                 throw ComputeError(.internalError, "forward pass asked for \(name) out of unit order")
             }
-            let v = try runner.unit(state, calibration: calibration, wantValues: true) ?? []
-            cache[name] = v
-            return v
+            return try runner.unit(state, calibration: calibration, wantValues: true) ?? []
         }
 
         func tensor(_ name: String, count: Int) throws -> [Float] {
@@ -80,7 +77,6 @@ extension RecipeRunner {
 
         func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
             let v = try run(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base]))
-            cache[base + ".weight"] = nil  // used once; keep memory to one layer
             guard v.count == out * `in` else {
                 throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(out) × \(`in`)", tensor: base + ".weight")
             }
