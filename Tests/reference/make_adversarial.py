@@ -19,6 +19,8 @@ def blocks():
     b.append(np.full(32, 1e-45) * np.arange(32))  # subnormals
     b.append(np.full(32, 5e-39))
     tie = np.ones(32); tie[3] = -2; tie[9] = 2; b.append(tie)  # Q4_0: first signed max wins
+    tie2 = np.ones(32); tie2[3] = 2; tie2[9] = -2; b.append(tie2)  # ... positive first
+    b.append(np.full(32, -0.0))  # negative zeros: d from +0 as in C
     b.append(np.array([8.0 * (k % 2 * 2 - 1) for k in range(32)]))
     b.append(np.linspace(-65504, 65504, 32))
     b.append(np.linspace(-1e-8, 1e-8, 32))

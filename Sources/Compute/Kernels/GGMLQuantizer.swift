@@ -60,20 +60,30 @@ public enum GGMLQuantizer {
     /// block scale of Q4_0 and Q5_0.
     @inline(__always)
     static func blockSignedMax(_ x: UnsafePointer<Float>) -> (max: Float, nonFinite: Bool) {
-        let (amax, nonFinite) = blockAbsMax(x)
-        var mx: Float = 0
-        if nonFinite {
-            var a: Float = 0
+        // Largest |x| bits among non-negative values (as Int32, negatives are below 0) and among
+        // negative ones (sign bit flipped): two vectorized max-reductions, no index scan unless a
+        // positive and a negative value tie for the largest magnitude.
+        let p = UnsafeRawPointer(x).assumingMemoryBound(to: Int32.self)
+        var pos = Int32.min, neg = Int32.min
+        for j in 0..<32 {
+            pos = max(pos, p[j])
+            neg = max(neg, p[j] ^ Int32.min)
+        }
+        let m = max(pos, neg)
+        if m >= 0x7F80_0000 {
+            var a: Float = 0, mx: Float = 0
             for j in 0..<32 {
                 let v = x[j]
                 if a < abs(v) { a = abs(v); mx = v }
             }
-        } else if amax > 0 {
-            var j = 0
-            while abs(x[j]) != amax { j += 1 }
-            mx = x[j]
+            return (mx, true)
         }
-        return (mx, nonFinite)
+        if m <= 0 { return (0, false) }
+        if pos > neg { return (Float(bitPattern: UInt32(pos)), false) }
+        if neg > pos { return (Float(bitPattern: UInt32(neg) | 0x8000_0000), false) }
+        var j = 0
+        while abs(x[j]) != Float(bitPattern: UInt32(m)) { j += 1 }
+        return (x[j], false)
     }
 
     /// `roundf` (half away from zero) for |v| < 2^23 without a libm call: truncate, then step
