@@ -27,7 +27,7 @@ public enum RecipeParser {
             }
             let sp = "\(path).\(name)"
             let fields: [String: Any]
-            if body == nil || body is NSNull { fields = [:] } else {
+            if body is NSNull { fields = [:] } else {
                 guard let f = body as? [String: Any] else { throw RecipeError(sp, "must be a mapping") }
                 fields = f
             }
