@@ -25,7 +25,7 @@ struct Show: ParsableCommand {
                 """, [id])[0]
             let attempts = try db.query("SELECT attempt, worker_id, started_at, ended_at, outcome, error FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id])
             let events = try db.query("SELECT at, attempt, kind, detail::text AS detail FROM job_events WHERE job_id = $1 ORDER BY id", [id])
-            let metrics = try db.query("SELECT tensor, dtype, numel, sparsity, bits, relative_error, elapsed_ms, bytes_in, bytes_out FROM layer_metrics WHERE job_id = $1 ORDER BY unit_index", [id])
+            let metrics = try db.query("SELECT tensor, dtype, numel, sparsity, bits, relative_error, output_error, rank, elapsed_ms, bytes_in, bytes_out FROM layer_metrics WHERE job_id = $1 ORDER BY unit_index", [id])
             let artifacts = try db.query("SELECT path, bytes, sha256, format FROM artifacts WHERE job_id = $1 ORDER BY path", [id])
             if json {
                 func obj(_ r: PostgresRow) -> [String: Any] {
@@ -44,8 +44,8 @@ struct Show: ParsableCommand {
                 }
                 top["metrics"] = metrics.map { m -> [String: Any] in
                     var o = obj(m)
-                    for k in ["numel", "bytes_in", "bytes_out"] { if let v = m[k] { o[k] = Int(v) } }
-                    for k in ["sparsity", "bits", "relative_error", "elapsed_ms"] { if let v = m[k] { o[k] = Double(v) } }
+                    for k in ["numel", "bytes_in", "bytes_out", "rank"] { if let v = m[k] { o[k] = Int(v) } }
+                    for k in ["sparsity", "bits", "relative_error", "output_error", "elapsed_ms"] { if let v = m[k] { o[k] = Double(v) } }
                     return o
                 }
                 top["artifacts"] = artifacts.map { a -> [String: Any] in
@@ -74,7 +74,9 @@ struct Show: ParsableCommand {
                 for m in metrics.prefix(40) {
                     let sp = Double(m["sparsity"]!) ?? 0
                     let re = m["relative_error"].flatMap(Double.init).map { String(format: "%.4f", $0) } ?? "-"
-                    print("  \(m["tensor"]!)  \(m["dtype"]!)  sparsity=\(String(format: "%.4f", sp)) rel_err=\(re)")
+                    let extra = (m["output_error"].flatMap(Double.init).map { String(format: " out_err=%.4f", $0) } ?? "")
+                        + (m["rank"].map { " rank=\($0)" } ?? "")
+                    print("  \(m["tensor"]!)  \(m["dtype"]!)  sparsity=\(String(format: "%.4f", sp)) rel_err=\(re)\(extra)")
                 }
                 if metrics.count > 40 { print("  ... \(metrics.count - 40) more (use --json)") }
             }
