@@ -144,6 +144,8 @@ import TestSupport
             (fixture, "  - evaluate: {samples: 8}\n", "stages[0].evaluate.dataset: is required when the recipe has no calibrate stage"),
         ]
         if let m = Self.minilm {
+            let short = try env.write("short.txt", "hello world\n")
+            cases.append((m, "  - calibrate: {dataset: \(short), seq_len: 32}\n", "stages[0].calibrate.dataset: \(short): the calibration part holds 1 tokens"))
             cases.append((m, "  - calibrate: {dataset: \(text)}\n  - prune: {method: wanda, sparsity: 0.5, targets: ['*LayerNorm.weight']}\n",
                           "stages[1].prune.targets: matches embeddings.LayerNorm.weight, which is not a linear layer's weight"))
             cases.append((m, "  - calibrate: {dataset: \(text)}\n  - lowrank: {rank: 8, output: factors, targets: ['*.query.weight']}\n",

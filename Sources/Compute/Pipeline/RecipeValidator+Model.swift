@@ -49,18 +49,41 @@ extension RecipeValidator {
                 throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda and distill need its calibration inputs; add it to ignore)")
             }
         }
+        let calibrateDataset = recipe.calibration?.dataset
         for (j, st) in recipe.stages.enumerated() {
-            let (file, path): (String?, String)
+            let file: String?, path: String, samples: Int, seqLen: Int, part: CalibrationText.Part
             switch st {
-            case .calibrate(let cal): (file, path) = (cal.dataset, "stages[\(j)].calibrate.dataset")
-            case .evaluate(let ev): (file, path) = (ev.dataset, "stages[\(j)].evaluate.dataset")
-            default: (file, path) = (nil, "")
+            case .calibrate(let cal):
+                (file, path, samples, seqLen, part) = (cal.dataset, "stages[\(j)].calibrate.dataset", cal.samples, cal.seqLen, .calibration)
+            case .evaluate(let ev):
+                (file, path, samples, seqLen, part) = (ev.dataset ?? calibrateDataset, "stages[\(j)].evaluate", ev.samples, ev.seqLen, .evaluation)
+            default: continue
             }
             guard let file else { continue }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue, FileManager.default.isReadableFile(atPath: file) else {
                 throw RecipeError(path, "\(file) is not a readable file")
             }
+            // Cut the windows now (once per dataset and shape in this process), so a dataset that is
+            // not text or too short is refused at submit rather than failing on a worker.
+            do { try DatasetCheck.shared.check(file: file, tokenizer: bert.tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
+                throw RecipeError(path, "\(e)")
+            }
         }
+    }
+}
+
+/// Remembers datasets already cut into windows, so a manifest of many jobs tokenizes each once.
+final class DatasetCheck: @unchecked Sendable {
+    static let shared = DatasetCheck()
+    private let lock = NSLock()
+    private var done = Set<String>()
+
+    func check(file: String, tokenizer: BertTokenizer, samples: Int, seqLen: Int, part: CalibrationText.Part) throws {
+        let attrs = try? FileManager.default.attributesOfItem(atPath: file)
+        let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(samples)|\(seqLen)|\(part.rawValue)"
+        if lock.withLock({ done.contains(key) }) { return }
+        _ = try CalibrationText.batches(file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part)
+        lock.withLock { _ = done.insert(key) }
     }
 }
