@@ -60,3 +60,61 @@ import Testing
         #expect(a1 <= b1)
     }
 }
+
+/// GPTQ against round-to-nearest on the same grid: lower Hessian-weighted error, codes and
+/// values consistent, and the same bytes for any thread count.
+@Suite struct GPTQTests {
+    func problem(seed: UInt64) -> (Activations, [Float]) {
+        var r = SplitMix(seed: seed)
+        let tokens = 256, n = 64, out = 40
+        // Correlated inputs (a shared component), as real activations are.
+        var x = [Float](repeating: 0, count: tokens * n)
+        for t in 0..<tokens {
+            let common = r.gaussian()
+            for j in 0..<n { x[t * n + j] = r.gaussian() + 0.8 * common * Float(j % 5) }
+        }
+        return (Activations(data: x, rows: tokens, width: n), (0..<(out * n)).map { _ in r.gaussian() })
+    }
+
+    /// tr((W − Ŵ) XᵀX (W − Ŵ)ᵀ) = ‖X (W − Ŵ)ᵀ‖².
+    func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double {
+        let out = w.count / x.width
+        var total = 0.0
+        for t in 0..<x.rows {
+            for o in 0..<out {
+                var s = 0.0
+                for j in 0..<x.width { s += Double(x.data[t * x.width + j]) * Double(w[o * x.width + j] - q[o * x.width + j]) }
+                total += s * s
+            }
+        }
+        return total
+    }
+
+    @Test(arguments: [(4, false, RTNQuantizer.Granularity.group(32)), (8, true, .channel), (3, true, .tensor)])
+    func beatsRoundToNearestOnTheSameGrid(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity) throws {
+        let (x, w) = problem(seed: 31)
+        let rows = w.count / x.width, cols = x.width
+        var rtn = w
+        _ = rtn.withUnsafeMutableBufferPointer {
+            RTNQuantizer.quantize($0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity, threads: 1)
+        }
+        var g1 = w, g3 = w
+        let r1 = try g1.withUnsafeMutableBufferPointer {
+            try GPTQ.quantize($0, rows: rows, cols: cols, input: x, bits: bits, symmetric: symmetric, granularity: granularity, threads: 1, tensor: "w")
+        }
+        let r3 = try g3.withUnsafeMutableBufferPointer {
+            try GPTQ.quantize($0, rows: rows, cols: cols, input: x, bits: bits, symmetric: symmetric, granularity: granularity, threads: 3, tensor: "w")
+        }
+        #expect(g1.map(\.bitPattern) == g3.map(\.bitPattern) && r1.codes == r3.codes && r1.scales == r3.scales)
+        let eg = outputError(x, w, g1), er = outputError(x, w, rtn)
+        #expect(eg < 0.9 * er, "GPTQ \(eg) vs RTN \(er)")
+        // Every value is its code on its group's grid.
+        let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
+        for i in g1.indices {
+            let gi = i / gl
+            let z = symmetric ? Float(1 << (bits - 1)) : Float(r1.zeros[gi])
+            #expect(g1[i] == (Float(r1.codes[i]) - z) * r1.scales[gi])
+            #expect(Int(r1.codes[i]) < 1 << bits)
+        }
+    }
+}

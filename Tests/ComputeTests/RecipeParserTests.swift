@@ -51,6 +51,10 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt}}, {distill: {iterations: 0}}, {export: {}}]", "stages[1].distill.iterations: 0 is not in [1, 1000]"),
         ("stages: [{calibrate: {dataset: d.txt}}, {export: {format: gguf}}]", "stages: calibrate and evaluate run the compressed model from its safetensors export"),
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
+        ("stages: [{quantize: {method: gptq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: gptq needs an earlier calibrate stage"),
+        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: only applies to method gptq"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),
+        ("stages: [{quantize: {method: awq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: awq is not one of rtn, gptq"),
     ])
     func errorsNameThePath(_ text: String, _ expected: String) {
         do {

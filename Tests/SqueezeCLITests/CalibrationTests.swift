@@ -94,6 +94,34 @@ import TestSupport
         #expect(abs(fromManifest - d) < 1e-12, "manifest \(fromManifest), SQL \(d)")
     }
 
+    /// int4 groups of 128 on MiniLM: GPTQ keeps the embeddings closer to the original than RTN on
+    /// the same grid, and its compressed export decodes to the dense one.
+    @Test(.enabled(if: minilm != nil, "needs SQUEEZE_MINILM_DIR (set by ops/test)"))
+    func gptqBeatsRoundToNearest() throws {
+        let env = try SqueezeEnv.create()
+        let text = try dataset(env)
+        var cosine = [String: Double]()
+        for method in ["rtn", "gptq"] {
+            let r = try env.write("\(method).yaml", """
+                stages:
+                  - calibrate: {dataset: \(text), samples: 8, seq_len: 64}
+                  - quantize: {method: \(method), bits: 4, scheme: asymmetric, group_size: 128, targets: ["encoder.*.weight"], ignore: ["*LayerNorm*"]}
+                  - evaluate: {samples: 8, seq_len: 64}
+                  - export: {format: safetensors}
+                  - export: {format: compressed}
+                """)
+            let out = env.scratch + "/" + method
+            let run = try env.squeeze(["run", "--model", Self.minilm!, "--recipe", r, "--out", out])
+            #expect(run.status == 0, "\(run.stderr)")
+            let dec = try env.python("decode_compressed.py", [Self.minilm! + "/model.safetensors", out + "/model.compressed.safetensors",
+                                                               "--dense", out + "/model.safetensors"])
+            #expect(dec.status == 0 && dec.stdout.contains("\"checked\": 36"), "\(method): \(dec.stdout)")
+            let obj = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: out + "/manifest.json") ?? Data()) as? [String: Any]
+            cosine[method] = (obj?["evaluation"] as? [String: Any])?["mean_cosine"] as? Double
+        }
+        #expect((cosine["gptq"] ?? 0) > (cosine["rtn"] ?? 1), "\(cosine)")
+    }
+
     @Test(.enabled(if: minilm != nil, "needs SQUEEZE_MINILM_DIR (set by ops/test)"))
     func calibratedJobKilledThreeTimesResumesByteIdentically() throws {
         let env = try SqueezeEnv.create()

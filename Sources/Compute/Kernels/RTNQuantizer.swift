@@ -38,8 +38,6 @@ public enum RTNQuantizer {
         let groups = n == 0 ? 0 : n / gl
         var res = Result(codes: [UInt8](repeating: 0, count: n), scales: [Float](repeating: 0, count: groups),
                          zeros: [UInt8](repeating: 0, count: groups))
-        let qmaxU = Float((1 << bits) - 1)
-        let half = Float(1 << (bits - 1))
         res.codes.withUnsafeMutableBufferPointer { codes in
             res.scales.withUnsafeMutableBufferPointer { scales in
                 res.zeros.withUnsafeMutableBufferPointer { zeros in
@@ -48,34 +46,12 @@ public enum RTNQuantizer {
                     Parallel.forEach(ranges.count, threads: threads) { r in
                         for g in ranges[r] {
                             let base = g * gl
-                            var s: Float, z: Float
-                            if symmetric {
-                                var amax: Float = 0
-                                for j in 0..<gl { let a = abs(x[base + j]); amax = a > amax || a.isNaN ? a : amax }
-                                s = amax / (half - 1)
-                                z = half
-                            } else {
-                                var lo: Float = 0, hi: Float = 0
-                                for j in 0..<gl {
-                                    let v = x[base + j]
-                                    lo = v < lo || v.isNaN ? v : lo
-                                    hi = v > hi || v.isNaN ? v : hi
-                                }
-                                s = (hi - lo) / qmaxU
-                                z = s.isFinite && s != 0 ? min(max((-lo / s).rounded(.toNearestOrEven), 0), qmaxU) : 0
-                            }
+                            let (s, z) = groupParameters(UnsafeBufferPointer(rebasing: x[base..<(base + gl)]), bits: bits,
+                                                         symmetric: symmetric)
                             scales[g] = s
                             zeros[g] = UInt8(z)
-                            let lowC: Float = 0, highC: Float = qmaxU
                             for j in 0..<gl {
-                                let v = x[base + j]
-                                var c: Float
-                                if s == 0 || !s.isFinite || v.isNaN {
-                                    c = z
-                                } else {
-                                    c = (v / s).rounded(.toNearestOrEven) + z
-                                    c = min(max(c, lowC), highC)
-                                }
+                                let c = code(x[base + j], scale: s, zero: z, bits: bits)
                                 codes[base + j] = UInt8(c)
                                 x[base + j] = (c - z) * (s.isFinite ? s : 0)
                             }
@@ -85,6 +61,32 @@ public enum RTNQuantizer {
             }
         }
         return res
+    }
+
+    /// Scale and zero point of one group (see the type's note; NaN makes the scale NaN).
+    @inline(__always)
+    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool) -> (scale: Float, zero: Float) {
+        let qmaxU = Float((1 << bits) - 1)
+        let half = Float(1 << (bits - 1))
+        if symmetric {
+            var amax: Float = 0
+            for v in x { let a = abs(v); amax = a > amax || a.isNaN ? a : amax }
+            return (amax / (half - 1), half)
+        }
+        var lo: Float = 0, hi: Float = 0
+        for v in x {
+            lo = v < lo || v.isNaN ? v : lo
+            hi = v > hi || v.isNaN ? v : hi
+        }
+        let s = (hi - lo) / qmaxU
+        return (s, s.isFinite && s != 0 ? min(max((-lo / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
+    }
+
+    /// The code of `v` (as a float): clip(rint(v / s) + z, 0, 2^b − 1), or z when s is 0 or not finite or v is NaN.
+    @inline(__always)
+    static func code(_ v: Float, scale s: Float, zero z: Float, bits: Int) -> Float {
+        if s == 0 || !s.isFinite || v.isNaN { return z }
+        return min(max((v / s).rounded(.toNearestOrEven) + z, 0), Float((1 << bits) - 1))
     }
 
     /// Bits each code takes when packed: 8 for 8-bit, 4 for 3- and 4-bit, 2 for 2-bit.

@@ -53,7 +53,8 @@ public enum CompressedLayout {
         for t in tensors {
             guard let st = recipe.quantizeStages.last(where: { $0.selector.matches(t.name) }) else { continue }
             var e: [String: Any] = ["bits": st.bits, "scheme": st.symmetric ? "symmetric" : "asymmetric", "shape": t.shape,
-                                    "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits)]
+                                    "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits),
+                                    "method": st.method == .rtn ? "rtn" : "gptq"]
             switch st.granularity {
             case .tensor: e["granularity"] = "tensor"
             case .channel: e["granularity"] = "channel"

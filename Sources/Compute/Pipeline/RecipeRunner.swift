@@ -434,8 +434,15 @@ public final class RecipeRunner {
                 _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
             case .calibrate, .evaluate: break
             case .quantize(let q):
-                out.codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
-                                                  threads: threads)
+                switch q.method {
+                case .rtn:
+                    out.codes = RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
+                                                      threads: threads)
+                case .gptq(let damp):
+                    let c = try needCalibration("gptq")
+                    out.codes = try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, bits: q.bits, symmetric: q.symmetric,
+                                                  granularity: q.granularity, damp: damp, threads: threads, tensor: t.name)
+                }
             case .lowrank(let l):
                 let f = try LowRank.factorize(UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
                 LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)

@@ -44,9 +44,10 @@ extension RecipeValidator {
             var path = ""
             if case .prune(let p) = st, case .wanda = p.method { sel = p.selector; path = "stages[\(j)].prune.targets" }
             if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
+            if case .quantize(let q) = st, case .gptq = q.method { sel = q.selector; path = "stages[\(j)].quantize.targets" }
             guard let sel else { continue }
             for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
-                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda and distill need its calibration inputs; add it to ignore)")
+                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda, gptq and distill need its calibration inputs; add it to ignore)")
             }
         }
         let calibrateDataset = recipe.calibration?.dataset

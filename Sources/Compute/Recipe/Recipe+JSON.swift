@@ -28,12 +28,13 @@ extension Stage {
             fields.append("\"ignore\":[" + p.selector.ignore.map(jsonString).joined(separator: ",") + "]")
             return "{\"prune\":{" + fields.joined(separator: ",") + "}}"
         case .quantize(let q):
-            var fields = ["\"method\":\"rtn\"", "\"bits\":\(q.bits)", "\"scheme\":\"\(q.symmetric ? "symmetric" : "asymmetric")\""]
+            var fields = [q.method == .rtn ? "\"method\":\"rtn\"" : "\"method\":\"gptq\"", "\"bits\":\(q.bits)", "\"scheme\":\"\(q.symmetric ? "symmetric" : "asymmetric")\""]
             switch q.granularity {
             case .tensor: fields.append("\"granularity\":\"tensor\"")
             case .channel: fields.append("\"granularity\":\"channel\"")
             case .group(let g): fields += ["\"granularity\":\"group\"", "\"group_size\":\(g)"]
             }
+            if case .gptq(let damp) = q.method { fields.append("\"damp\":\(damp)") }
             fields.append("\"targets\":[" + q.selector.targets.map(jsonString).joined(separator: ",") + "]")
             fields.append("\"ignore\":[" + q.selector.ignore.map(jsonString).joined(separator: ",") + "]")
             return "{\"quantize\":{" + fields.joined(separator: ",") + "}}"

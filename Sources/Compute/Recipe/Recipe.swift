@@ -61,18 +61,26 @@ public struct LowRankStage: Equatable, Sendable {
     public static func factorNames(_ name: String) -> (u: String, v: String) { (name + ".lowrank_u", name + ".lowrank_v") }
 }
 
-/// `quantize`: round-to-nearest integer quantization; the tensor continues through the recipe as
-/// its dequantized values, and a `compressed` export stores the packed codes and scales.
+/// `quantize`: integer quantization on the round-to-nearest grid — plain RTN, or GPTQ (error
+/// feedback through the calibration Hessian; needs `calibrate`). The tensor continues through the
+/// recipe as its dequantized values, and a `compressed` export stores the packed codes and scales.
 public struct QuantizeStage: Equatable, Sendable {
+    public enum Method: Equatable, Sendable {
+        case rtn
+        /// `damp`: fraction of the Hessian's mean diagonal added to its diagonal.
+        case gptq(damp: Double)
+    }
     public var bits: Int
     public var symmetric: Bool
     public var granularity: RTNQuantizer.Granularity
+    public var method: Method
     public var selector: TensorSelector
 
-    public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, selector: TensorSelector) {
+    public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn, selector: TensorSelector) {
         self.bits = bits
         self.symmetric = symmetric
         self.granularity = granularity
+        self.method = method
         self.selector = selector
     }
 }

@@ -244,6 +244,10 @@ public enum RecipeParser {
                 if case .wanda = p.method, calibrateAt == nil {
                     throw RecipeError("stages[\(i)].prune.method", "wanda needs an earlier calibrate stage (it weighs |W| by input norms)")
                 }
+            case .quantize(let q):
+                if case .gptq = q.method, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].quantize.method", "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
+                }
             case .lowrank(let l):
                 if l.output == .factors && stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
                     throw RecipeError("stages[\(i)].lowrank.output", "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: dense")
@@ -278,9 +282,19 @@ public enum RecipeParser {
     }
 
     static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {
-        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "targets", "ignore"], at: path)
-        let method = try string(f["method"], at: "\(path).method") ?? "rtn"
-        guard method == "rtn" else { throw RecipeError("\(path).method", "\(method) is not one of rtn") }
+        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "targets", "ignore"], at: path)
+        let methodName = try string(f["method"], at: "\(path).method") ?? "rtn"
+        let method: QuantizeStage.Method
+        switch methodName {
+        case "rtn":
+            if f["damp"] != nil { throw RecipeError("\(path).damp", "only applies to method gptq") }
+            method = .rtn
+        case "gptq":
+            let damp = try double(f["damp"], at: "\(path).damp") ?? 0.01
+            guard damp > 0 && damp <= 1 else { throw RecipeError("\(path).damp", "\(fmt(damp)) is not in (0, 1]") }
+            method = .gptq(damp: damp)
+        default: throw RecipeError("\(path).method", "\(methodName) is not one of rtn, gptq")
+        }
         guard let bits = try int(f["bits"], at: "\(path).bits") else { throw RecipeError("\(path).bits", "is required") }
         guard [2, 3, 4, 8].contains(bits) else { throw RecipeError("\(path).bits", "\(bits) is not one of 2, 3, 4, 8") }
         let scheme = try string(f["scheme"], at: "\(path).scheme") ?? "symmetric"
@@ -301,7 +315,8 @@ public enum RecipeParser {
         default:
             throw RecipeError("\(path).granularity", "\(gran) is not one of tensor, channel, group")
         }
-        return QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, selector: try selector(f, at: path))
+        return QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, method: method,
+                             selector: try selector(f, at: path))
     }
 
     static func export(_ f: [String: Any], at path: String) throws -> ExportStage {

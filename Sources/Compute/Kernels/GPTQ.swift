@@ -1,0 +1,126 @@
+import CBLAS
+
+/// GPTQ (Frantar et al.): quantizes a linear layer's weight column by column, folding each
+/// column's rounding error into the columns not yet quantized, weighted by the inverse Hessian
+/// of the layer's calibration inputs, H = 2/n · XᵀX (+ 1% of its mean diagonal, dead inputs
+/// zeroed). Codes, scales and zero points use the round-to-nearest grid of `RTNQuantizer`, so the
+/// compressed export stores them the same way; group scales are taken when the group's first
+/// column is reached, from the weights as updated so far. Rows are independent: they run in fixed
+/// chunks of 64 over `threads`, with lazy block updates of 128 columns through OpenBLAS.
+public enum GPTQ {
+    static let block = 128
+
+    /// Quantizes the rows × cols weight `w` in place to its dequantized values.
+    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, bits: Int,
+                                symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01, threads: Int,
+                                tensor: String) throws -> RTNQuantizer.Result {
+        precondition(w.count == rows * cols && x.width == cols)
+        let u = try inverseHessianFactor(x, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor)
+        let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
+        let groups = rows * cols / gl
+        var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
+                                      zeros: [UInt8](repeating: 0, count: groups))
+        if case .tensor = granularity {
+            let (s, z) = RTNQuantizer.groupParameters(UnsafeBufferPointer(w), bits: bits, symmetric: symmetric)
+            res.scales[0] = s
+            res.zeros[0] = UInt8(z)
+        }
+        let chunks = Parallel.chunks(rows, chunk: 64)
+        res.codes.withUnsafeMutableBufferPointer { codes in
+            res.scales.withUnsafeMutableBufferPointer { scales in
+                res.zeros.withUnsafeMutableBufferPointer { zeros in
+                    u.withUnsafeBufferPointer { up in
+                        Parallel.forEach(chunks.count, threads: threads) { ci in
+                            quantizeRows(chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric, granularity: granularity,
+                                         groupLength: gl, codes: codes, scales: scales, zeros: zeros)
+                        }
+                    }
+                }
+            }
+        }
+        return res
+    }
+
+    /// One chunk of rows, all columns, in blocks of 128 with the lazy update after each block.
+    private static func quantizeRows(_ rowRange: Range<Int>, w: UnsafeMutableBufferPointer<Float>, cols: Int, u: UnsafeBufferPointer<Float>,
+                                     bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, groupLength gl: Int,
+                                     codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
+                                     zeros: UnsafeMutableBufferPointer<UInt8>) {
+        let n = rowRange.count
+        let base = w.baseAddress! + rowRange.lowerBound * cols
+        var err = [Float](repeating: 0, count: n * block)
+        var s = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
+        for (k, r) in rowRange.enumerated() {
+            switch granularity {
+            case .tensor: (s[k], z[k]) = (scales[0], Float(zeros[0]))
+            case .channel:
+                (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols, count: cols), bits: bits, symmetric: symmetric)
+                scales[r] = s[k]
+                zeros[r] = UInt8(z[k])
+            case .group: break
+            }
+        }
+        var i1 = 0
+        while i1 < cols {
+            let i2 = min(i1 + block, cols)
+            for col in i1..<i2 {
+                if case .group(let g) = granularity, col % g == 0 {
+                    for (k, r) in rowRange.enumerated() {
+                        (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols + col, count: g), bits: bits,
+                                                                    symmetric: symmetric)
+                        let gi = (r * cols + col) / gl
+                        scales[gi] = s[k]
+                        zeros[gi] = UInt8(z[k])
+                    }
+                }
+                let d = u[col * cols + col]
+                let urow = u.baseAddress! + col * cols
+                for (k, r) in rowRange.enumerated() {
+                    let row = base + k * cols
+                    let v = row[col]
+                    let c = RTNQuantizer.code(v, scale: s[k], zero: z[k], bits: bits)
+                    let q = (c - z[k]) * (s[k].isFinite ? s[k] : 0)
+                    codes[r * cols + col] = UInt8(c)
+                    row[col] = q
+                    let e = (v - q) / d
+                    err[k * block + (col - i1)] = e
+                    if e != 0 && e.isFinite { for j in (col + 1)..<i2 { row[j] -= e * urow[j] } }
+                }
+            }
+            if i2 < cols {
+                // W[:, i2:] −= Err · U[i1:i2, i2:]
+                err.withUnsafeBufferPointer { ep in
+                    BLAS.gemm(m: n, n: cols - i2, k: i2 - i1, a: ep.baseAddress!, lda: block, b: u.baseAddress! + i1 * cols + i2, ldb: cols,
+                              bTransposed: false, c: base + i2, ldc: cols, alpha: -1, beta: 1)
+                }
+            }
+            for i in err.indices { err[i] = 0 }
+            i1 = i2
+        }
+    }
+
+    /// The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), H = 2/n · XᵀX with dead inputs set to 1 on
+    /// the diagonal (their weights zeroed) and `damp` × mean(diag H) added to the diagonal.
+    static func inverseHessianFactor(_ x: Activations, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>, rows: Int,
+                                     threads: Int, tensor: String) throws -> [Float] {
+        let g = BLAS.crossProduct(x.data, x.data, rows: x.rows, p: cols, q: cols, threads: threads)
+        var h = g.map { Double($0) * 2 / Double(max(x.rows, 1)) }
+        for i in 0..<cols where h[i * cols + i] == 0 {
+            h[i * cols + i] = 1
+            for r in 0..<rows { w[r * cols + i] = 0 }
+        }
+        let mean = (0..<cols).reduce(0.0) { $0 + h[$1 * cols + $1] } / Double(cols)
+        for i in 0..<cols { h[i * cols + i] += damp * mean }
+        BLAS.configure()
+        let n = Int32(cols)
+        var info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n)
+        if info == 0 { info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n) }
+        guard info == 0 else { throw ComputeError(.numerical, "the calibration Hessian is not positive definite (LAPACK info \(info))", tensor: tensor) }
+        for i in 0..<cols { for j in (i + 1)..<max(i + 1, cols) { h[i * cols + j] = h[j * cols + i] } }
+        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), n, &h, n)
+        guard info == 0 else { throw ComputeError(.numerical, "the inverse Hessian is not positive definite (LAPACK info \(info))", tensor: tensor) }
+        var u = [Float](repeating: 0, count: cols * cols)
+        for i in 0..<cols { for j in i..<cols { u[i * cols + j] = Float(h[i * cols + j]) } }
+        return u
+    }
+}
