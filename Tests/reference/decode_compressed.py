@@ -20,15 +20,19 @@ import numpy as np
 from safetensors import safe_open
 
 
+def grouped(x, gran, group):
+    """Rows of one quantization group each: the whole tensor, each output row, or `group` inputs."""
+    if gran == "tensor":
+        return x.reshape(1, -1)
+    if gran == "channel":
+        return x.reshape(-1, x.shape[-1])
+    return x.reshape(-1, group)
+
+
 def reference(x, bits, scheme, gran, group):
     shape = x.shape
     x = x.astype(np.float32)
-    if gran == "tensor":
-        g = x.reshape(1, -1)
-    elif gran == "channel":
-        g = x.reshape(-1, shape[-1])
-    else:
-        g = x.reshape(-1, group)
+    g = grouped(x, gran, group)
     with np.errstate(all="ignore"):
         if scheme == "symmetric":
             half = np.float32(2 ** (bits - 1))
@@ -51,12 +55,7 @@ def reference(x, bits, scheme, gran, group):
 
 def dequantize(codes, scales, zeros, bits, scheme, gran, group):
     shape = codes.shape
-    if gran == "tensor":
-        g = codes.reshape(1, -1)
-    elif gran == "channel":
-        g = codes.reshape(-1, shape[-1])
-    else:
-        g = codes.reshape(-1, group)
+    g = grouped(codes, gran, group)
     z = zeros.astype(np.float32) if zeros is not None else np.full(scales.shape, 2 ** (bits - 1), dtype=np.float32)
     s = np.where(np.isfinite(scales), scales, 0).astype(np.float32)
     return ((g.astype(np.float32) - z[:, None]) * s[:, None]).astype(np.float32).reshape(shape)
