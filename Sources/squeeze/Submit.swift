@@ -148,17 +148,15 @@ enum CompressJobBuilder {
         for d in recipe.datasets { try policy.check(d) }
         let headers = try source.readHeaders()
         let tensors = headers.flatMap(\.header.tensors)
+        let bert: BertModelFiles?
         do {
             try RecipeValidator.validate(recipe, tensors: tensors)
-            try RecipeValidator.validate(recipe, model: source, tensors: tensors)
+            bert = try RecipeValidator.validate(recipe, model: source, tensors: tensors)
         } catch let e as RecipeError {
             throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
-        let width = try recipe.calibration.map { _ in
-            let c = try BertModelFiles(model: source, tensorNames: tensors.map(\.name)).config
-            return max(c.hidden, c.intermediate)
-        }
+        let width = bert.map { max($0.config.hidden, $0.config.intermediate) }
         j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: width)
         j.unitsTotal = tensors.count
         j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })

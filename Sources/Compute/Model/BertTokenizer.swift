@@ -7,6 +7,8 @@ public struct BertTokenizer: Sendable {
     public let vocab: [String: Int32]
     public let unk: Int32, cls: Int32, sep: Int32, pad: Int32
     public let lowercase: Bool
+    /// The vocab.txt it was loaded from (identifies the tokenizer in caches).
+    public let vocabFile: String
     static let maxCharsPerWord = 100
 
     /// Loads `vocab.txt` (one token per line, id = line number).
@@ -30,6 +32,7 @@ public struct BertTokenizer: Sendable {
         sep = try special("[SEP]")
         pad = try special("[PAD]")
         self.lowercase = lowercase
+        self.vocabFile = vocabFile
     }
 
     /// Token ids of `text`, without [CLS]/[SEP].

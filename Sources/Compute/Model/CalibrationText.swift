@@ -8,9 +8,7 @@ public enum CalibrationText {
 
     /// `samples` sequences of `seqLen` token ids from `file`.
     public static func batches(file: String, tokenizer: BertTokenizer, samples: Int, seqLen: Int, part: Part) throws -> [[Int32]] {
-        guard let data = FileManager.default.contents(atPath: file) else { throw ComputeError(.notFound, "cannot read the dataset", file: file) }
-        guard let text = String(data: data, encoding: .utf8) else { throw ComputeError(.corruptData, "dataset is not UTF-8 text", file: file) }
-        let ids = tokenizer.encode(text)
+        let ids = try tokens(file: file, tokenizer: tokenizer)
         let cut = ids.count * 4 / 5
         let range = part == .calibration ? 0..<cut : cut..<ids.count
         let window = seqLen - 2
@@ -23,5 +21,36 @@ public enum CalibrationText {
             let start = range.lowerBound + (samples == 1 ? 0 : i * spare / (samples - 1))
             return [tokenizer.cls] + Array(ids[start..<(start + window)]) + [tokenizer.sep]
         }
+    }
+
+    /// The whole file's token ids. The last file tokenized is kept (keyed by path, size,
+    /// modification time and vocabulary), so the submit-time check, the calibration and the
+    /// evaluation of one job — and every job of a manifest — tokenize a dataset once.
+    static func tokens(file: String, tokenizer: BertTokenizer) throws -> [Int32] {
+        let attrs = try? FileManager.default.attributesOfItem(atPath: file)
+        let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|"
+            + "\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(tokenizer.vocabFile)"
+        if let hit = lastTokens.withLock({ $0?.key == key ? $0?.ids : nil }) { return hit }
+        guard let data = FileManager.default.contents(atPath: file) else { throw ComputeError(.notFound, "cannot read the dataset", file: file) }
+        guard let text = String(data: data, encoding: .utf8) else { throw ComputeError(.corruptData, "dataset is not UTF-8 text", file: file) }
+        let ids = tokenizer.encode(text)
+        lastTokens.withLock { $0 = (key, ids) }
+        return ids
+    }
+
+    private static let lastTokens = LockedValue<(key: String, ids: [Int32])?>(nil)
+}
+
+/// A value behind a lock.
+final class LockedValue<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+
+    init(_ value: T) { self.value = value }
+
+    func withLock<R>(_ body: (inout T) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
     }
 }

@@ -123,14 +123,13 @@ extension RecipeRunner {
     }
 
     /// Embeds held-out windows with the input model and with the dense output just written.
-    func evaluate(_ ev: EvaluateStage, outputDir: String, outputs: [OutputRecord]) throws -> Evaluation {
+    func evaluate(_ ev: EvaluateStage, bert: BertModelFiles, readers: [SafeTensorsReader], outputDir: String,
+                  outputs: [OutputRecord]) throws -> Evaluation {
         let t0 = DispatchTime.now()
         let names = model.shards.map(\.name)
         guard names.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
             throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
         }
-        let readers = try model.shards.map { try SafeTensorsReader(path: $0.path) }
-        let bert = try BertModelFiles(model: model, tensorNames: readers.flatMap { $0.tensors.map(\.name) })
         guard let dataset = ev.dataset ?? recipe.calibration?.dataset else { throw ComputeError(.invalidRecipe, "evaluate has no dataset") }
         let ids = try CalibrationText.batches(file: dataset, tokenizer: bert.tokenizer, samples: ev.samples, seqLen: ev.seqLen, part: .evaluation)
         let enc = BertEncoder(config: bert.config, samples: ev.samples, seqLen: ev.seqLen, threads: threads)

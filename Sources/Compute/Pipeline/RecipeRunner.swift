@@ -99,9 +99,9 @@ public final class RecipeRunner {
             }
         }
         try RecipeValidator.validate(recipe, tensors: allTensors.map(\.tensor))
-        try RecipeValidator.validate(recipe, model: model, tensors: allTensors.map(\.tensor))
-        let bert = try recipe.calibration.map { _ in try BertModelFiles(model: model, tensorNames: allTensors.map(\.tensor.name)) }
-        let order = try bert.map { try forwardOrder(allTensors, config: $0.config) } ?? allTensors
+        let bert = try RecipeValidator.validate(recipe, model: model, tensors: allTensors.map(\.tensor))
+        let calibration = recipe.calibration
+        let order = try calibration == nil ? allTensors : forwardOrder(allTensors, config: bert!.config)
         globalCounts = try globalPruneCounts(readers: readers)
         factorRanks = try planFactorRanks(readers: readers)
         let dense = recipe.exportStages.first { $0.format == .safetensors }
@@ -134,7 +134,7 @@ public final class RecipeRunner {
                              ggufWriters: ggufWriters, compressedWriter: compressedWriter, readers: readers, observer: observer, order: order)
         var hashers = readers.map { r in var h = SHA256(); h.update(r.headerBytes); return h }
         var evaluation: Evaluation?
-        if let bert, let cal = recipe.calibration {
+        if let bert, let cal = calibration {
             // Hash the inputs first (in file order), then run the units in forward order.
             for (s, r) in readers.enumerated() {
                 for t in r.tensors {
@@ -179,9 +179,9 @@ public final class RecipeRunner {
             let sha = try FileOps.writeFile(outputDir + "/" + name, data)
             outputs.append(OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file"))
         }
-        if let ev = recipe.evaluation {
+        if let ev = recipe.evaluation, let bert {
             try observer.checkContinue()
-            evaluation = try evaluate(ev, outputDir: outputDir, outputs: outputs)
+            evaluation = try evaluate(ev, bert: bert, readers: readers, outputDir: outputDir, outputs: outputs)
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: inputBytes, elapsedSeconds: elapsed,
@@ -388,7 +388,7 @@ public final class RecipeRunner {
     /// Runs `stages` on the F32 values of `t` in `work`, in order. After a `lowrank` stage `work`
     /// holds the product of the factors.
     private func transform(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
-                           calibration: LinearCalibration? = nil, original: UnsafeRawBufferPointer? = nil) throws -> Transformed {
+                           calibration: LinearCalibration? = nil, original: [Float]? = nil) throws -> Transformed {
         func needCalibration(_ what: String) throws -> LinearCalibration {
             guard let c = calibration else {
                 throw ComputeError(.invalidRecipe, "\(what) needs calibration inputs, and this tensor is not a linear layer's weight", tensor: t.name)
@@ -423,11 +423,8 @@ public final class RecipeRunner {
                 }
             case .distill(let d):
                 let c = try needCalibration("distill")
+                guard let teacherW = original else { throw ComputeError(.internalError, "distill has no original weights", tensor: t.name) }
                 var w = Array(work)
-                var teacherW = [Float](repeating: 0, count: numel)
-                if let src = original {
-                    teacherW.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: t.dtype, into: $0, threads: threads) }
-                }
                 let problem = LayerReconstruction.problem(student: c.input, teacher: c.teacherInput ?? c.input, weight: teacherW,
                                                           out: rows, threads: threads)
                 LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
@@ -479,7 +476,9 @@ public final class RecipeRunner {
         let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         defer { work.deallocate() }
         DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
-        let done = try transform(t, work, stages: stages[...], calibration: calibration, original: src)
+        // Calibrated units also need the original values (distill's target, the output error).
+        let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
+        let done = try transform(t, work, stages: stages[...], calibration: calibration, original: original)
         let pieces = outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, TensorInfo, UnsafeBufferPointer<Float>) -> Void) {
@@ -522,19 +521,17 @@ public final class RecipeRunner {
             bytesOut = out.count
         }
         if compressed != nil {
-            let bytes: [UInt8]
+            let out: UnsafeMutableRawBufferPointer
             if let q = lastQuantize(for: t), let c = done.codes {
-                bytes = CompressedLayout.encode(t, stage: q, result: c)
+                let bytes = CompressedLayout.encode(t, stage: q, result: c)
+                out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+                bytes.withUnsafeBytes { out.copyMemory(from: $0) }
                 bits = Double(bytes.count * 8) / Double(max(numel, 1))
             } else {
-                let enc = encodeAll(size: { $0.numel * t.dtype.size }) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
-                defer { enc.deallocate() }
-                bytes = Array(enc)
+                out = encodeAll(size: { $0.numel * t.dtype.size }) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
             }
-            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
-            bytes.withUnsafeBytes { out.copyMemory(from: $0) }
             parts.append(out)
-            if ggufExports.isEmpty { bytesOut = bytes.count }
+            if ggufExports.isEmpty { bytesOut = out.count }
         }
         if done.factors != nil && ggufExports.isEmpty {
             bits = Double(bytesOut * 8) / Double(max(numel, 1))
@@ -554,11 +551,9 @@ public final class RecipeRunner {
                             sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: bits,
                             relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: bytesOut)
         m.rank = done.rank
-        if let c = calibration {
-            var orig = [Float](repeating: 0, count: numel)
-            orig.withUnsafeMutableBufferPointer { DTypeCodec.decode(src, dtype: t.dtype, into: $0, threads: threads) }
+        if let c = calibration, let original {
             let (rows, _) = Self.matrixShape(t)
-            m.outputError = orig.withUnsafeBufferPointer { Self.outputError(c, original: $0, compressed: UnsafeBufferPointer(work), out: rows, threads: threads) }
+            m.outputError = original.withUnsafeBufferPointer { Self.outputError(c, original: $0, compressed: UnsafeBufferPointer(work), out: rows, threads: threads) }
         }
         return (m, parts)
     }

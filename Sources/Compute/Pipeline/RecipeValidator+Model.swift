@@ -4,14 +4,16 @@ extension RecipeValidator {
     /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of the model and datasets: a
     /// BERT model directory (config.json, vocab.txt, every tensor the config implies), readable
     /// datasets, and `wanda`/`distill` targets that are linear-layer weights of the encoder.
-    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws {
+    /// Returns the model's BERT files when the recipe needs them.
+    @discardableResult
+    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> BertModelFiles? {
         guard let (i, name) = recipe.stages.enumerated().lazy.compactMap({ i, st -> (Int, String)? in
             switch st {
             case .calibrate: return (i, "calibrate")
             case .evaluate: return (i, "evaluate")
             default: return nil
             }
-        }).first else { return }
+        }).first else { return nil }
         let bert: BertModelFiles
         do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
             throw RecipeError("stages[\(i)].\(name)", "needs a BERT model directory: \(e)")
@@ -65,26 +67,12 @@ extension RecipeValidator {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue, FileManager.default.isReadableFile(atPath: file) else {
                 throw RecipeError(path, "\(file) is not a readable file")
             }
-            // Cut the windows now (once per dataset and shape in this process), so a dataset that is
+            // Cut the windows now (tokenizing each dataset once per process), so a dataset that is
             // not text or too short is refused at submit rather than failing on a worker.
-            do { try DatasetCheck.shared.check(file: file, tokenizer: bert.tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
+            do { _ = try CalibrationText.batches(file: file, tokenizer: bert.tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
                 throw RecipeError(path, "\(e)")
             }
         }
-    }
-}
-
-/// Remembers datasets already cut into windows, so a manifest of many jobs tokenizes each once.
-final class DatasetCheck: @unchecked Sendable {
-    static let shared = DatasetCheck()
-    private let lock = NSLock()
-    private var done = Set<String>()
-
-    func check(file: String, tokenizer: BertTokenizer, samples: Int, seqLen: Int, part: CalibrationText.Part) throws {
-        let attrs = try? FileManager.default.attributesOfItem(atPath: file)
-        let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(samples)|\(seqLen)|\(part.rawValue)"
-        if lock.withLock({ done.contains(key) }) { return }
-        _ = try CalibrationText.batches(file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part)
-        lock.withLock { _ = done.insert(key) }
+        return bert
     }
 }
