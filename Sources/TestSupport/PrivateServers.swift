@@ -68,8 +68,12 @@ public final class PrivatePostgres: @unchecked Sendable {
     let dir: String
     let bin: String
     let asRoot = getuid() == 0
+    /// The superuser's password when the cluster requires one over TCP (scram-sha-256).
+    public let password: String?
 
-    public init() throws {
+    /// `password`: require it (scram-sha-256) for TCP connections; the local socket stays trusted.
+    public init(password: String? = nil) throws {
+        self.password = password
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let v = versions.sorted(by: { Int($0) ?? 0 < Int($1) ?? 0 }).last else {
             throw PostgresError(code: .connectionFailed, message: "no PostgreSQL server binaries under /usr/lib/postgresql")
@@ -80,7 +84,14 @@ public final class PrivatePostgres: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         if asRoot { try ProcessRunner.run("/bin/chown", ["postgres:postgres", dir]) }
-        let r = try pg(["initdb", "-D", dir + "/data", "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        var auth = ["-A", "trust"]
+        if let password {
+            let pw = dir + "/pw"
+            try password.write(toFile: pw, atomically: true, encoding: .utf8)
+            if asRoot { try ProcessRunner.run("/bin/chown", ["postgres:postgres", pw]) }
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile=" + pw]
+        }
+        let r = try pg(["initdb", "-D", dir + "/data", "-U", "postgres", "--no-sync", "-E", "UTF8"] + auth)
         guard r.status == 0 else { throw PostgresError(code: .connectionFailed, message: "initdb failed: \(r.stderr)") }
         try start()
     }
@@ -97,8 +108,8 @@ public final class PrivatePostgres: @unchecked Sendable {
         return try ProcessRunner.runDaemonizing(bin + "/" + args[0], Array(args.dropFirst()))
     }
 
-    public var adminURL: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
-    public func url(_ db: String) -> String { "postgres://postgres@127.0.0.1:\(port)/\(db)" }
+    public var adminURL: String { url("postgres") }
+    public func url(_ db: String) -> String { "postgres://postgres\(password.map { ":" + $0 } ?? "")@127.0.0.1:\(port)/\(db)" }
 
     public func start() throws {
         let r = try pg(["pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",

@@ -2,7 +2,7 @@ import Compute
 import Foundation
 
 /// Staging and atomic publication under the artifact root:
-/// `<root>/staging/<job>-attempt-<n>-<pid>/` → rename → `<root>/artifacts/<job>/attempt-<n>/`.
+/// `<root>/staging/<job>-attempt-<n>-<host>-<pid>/` → rename → `<root>/artifacts/<job>/attempt-<n>/`.
 public struct ArtifactPublisher: Sendable {
     public let root: String
 
@@ -15,8 +15,14 @@ public struct ArtifactPublisher: Sendable {
         free(real)
     }
 
+    /// This machine's name as used in staging directory names (letters, digits, '.', '-' only).
+    public static let hostTag: String = {
+        let h = ProcessInfo.processInfo.hostName.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }
+        return h.isEmpty ? "host" : String(h.prefix(64))
+    }()
+
     public func stagingDir(job: UUID, attempt: Int) -> String {
-        "\(root)/staging/\(job.uuidString.lowercased())-attempt-\(attempt)-\(getpid())"
+        "\(root)/staging/\(job.uuidString.lowercased())-attempt-\(attempt)-\(Self.hostTag)-\(getpid())"
     }
 
     /// Relative path of a published attempt directory.

@@ -116,7 +116,8 @@ struct JobExecutor {
             }, restore: { index, t in
                 guard let cp = saved[t.name] else { return nil }
                 let path = worker.publisher.root + "/" + cp.file
-                guard let data = FileManager.default.contents(atPath: path), Int64(data.count) == cp.bytes else {
+                guard let f = try? InputFile(path: path, what: "checkpoint"), Int64(f.size) == cp.bytes,
+                      let data = try? f.read(at: 0, count: f.size) else {
                     log.warning("checkpoint missing or truncated; recomputing", ("tensor", t.name), ("file", cp.file))
                     return nil
                 }
@@ -127,7 +128,7 @@ struct JobExecutor {
                     return nil
                 }
                 restored.insert(index)
-                return [UInt8](data)
+                return data
             }, checkpoint: { u, parts in
                 let name = "u\(u.index).a\(job.attempt).bin"
                 let (sha, bytes) = try UnitCheckpoint.write(to: work + "/" + name, metrics: u, parts: parts)

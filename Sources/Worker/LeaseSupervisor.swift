@@ -34,6 +34,8 @@ final class LeaseSupervisor: @unchecked Sendable {
         let log = worker.log
         var lastRenew = Date.distantPast
         var lastReconcile = Date.distantPast
+        var lastSweep = Date.distantPast
+        let sweeper = DiskSweeper(publisher: worker.publisher, host: ArtifactPublisher.hostTag)
         var passes = 0
         let tick = min(cfg.leaseSeconds / 3, cfg.reconcileSeconds, 1.0)
         repeat {
@@ -43,7 +45,7 @@ final class LeaseSupervisor: @unchecked Sendable {
                 do {
                     let at = Date()
                     let held = try db.with { c -> [UUID: Bool] in
-                        try WorkerRegistry().heartbeat(c, id: cfg.id, state: worker.stop.isSet ? "draining" : "running")
+                        try WorkerRegistry().heartbeat(c, id: cfg.id, state: worker.stop.isSet ? "draining" : worker.canClaim ? "running" : "disconnected")
                         return try store.renew(c, leases: jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
                     }
                     for j in jobs {
@@ -72,6 +74,19 @@ final class LeaseSupervisor: @unchecked Sendable {
                 } catch {
                     db.close()
                     log.warning("reconciler pass failed", ("error", String(describing: error)))
+                }
+            }
+            if now.timeIntervalSince(lastSweep) >= cfg.sweepSeconds {
+                lastSweep = now
+                do {
+                    let r = try sweeper.sweep { ids in try db.with { try store.states($0, jobs: ids) } }
+                    if r.staging + r.work > 0 {
+                        log.info("swept abandoned files", ("staging_dirs", String(r.staging)), ("work_dirs", String(r.work)),
+                                 ("bytes", String(r.bytes)))
+                    }
+                } catch {
+                    db.close()
+                    log.warning("disk sweep failed", ("error", String(describing: error)))
                 }
             }
         } while sleep(tick)

@@ -26,6 +26,11 @@ public final class Worker: @unchecked Sendable {
         public var drainTimeoutSeconds = 30.0
         /// Directories models may be read from (symlinks resolved); submit checks too.
         public var inputRoots: [String] = []
+        /// Seconds to keep retrying PostgreSQL or Redis when either is down at start (0 = forever).
+        /// Permanent problems (bad URL, authentication, unknown database, TLS) fail at once.
+        public var connectTimeoutSeconds = 60.0
+        /// Seconds between sweeps of abandoned staging and finished jobs' checkpoint directories.
+        public var sweepSeconds = 300.0
         /// Fault drills only: sleep before each unit so a test can interrupt a job mid-way.
         public var unitDelayMS = 0
         public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
@@ -46,6 +51,14 @@ public final class Worker: @unchecked Sendable {
     let store = JobStore()
     let publisher: ArtifactPublisher
     private var skipUntil = [UUID: Date]()
+    /// False while the claim loop cannot reach Redis: the heartbeat then says `disconnected`, and
+    /// `worker_health` does not count the worker as alive.
+    private let reachLock = NSLock()
+    private var reachable = true
+    var canClaim: Bool {
+        get { reachLock.withLock { reachable } }
+        set { reachLock.withLock { reachable = newValue } }
+    }
 
     public init(config: Configuration, log: Log, stop: StopFlag) throws {
         self.config = config
@@ -58,6 +71,7 @@ public final class Worker: @unchecked Sendable {
 
     /// Runs until stopped (signal) or, with `exitWhenIdle`, until there is nothing left to do.
     public func run() throws {
+        try StartupCheck(worker: self).run()
         try withRetry("register worker") {
             try jobDB.with { db in
                 try WorkerRegistry().register(db, id: config.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
@@ -76,6 +90,7 @@ public final class Worker: @unchecked Sendable {
         var popRedis: RedisConnection?
         var popFailures = 0
         var idleSince: Date?
+        var fatal: Error?
         while !stop.isSet {
             guard active.waitForRoom(limit: config.concurrency, timeout: 1) else { continue }
             if stop.isSet { break }
@@ -84,9 +99,18 @@ public final class Worker: @unchecked Sendable {
                 if popRedis == nil { popRedis = try RedisConnection(url: config.redisURL, timeout: 5) }
                 id = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(timeout: 1)
                 popFailures = 0
+                canClaim = true
             } catch {
-                popFailures += 1
                 popRedis = nil
+                if let e = error as? RedisError, !e.isTransient {
+                    // A password changed or a database removed under a running worker: no retry will help.
+                    log.error("redis refused the worker; stopping", ("error", String(describing: e)))
+                    fatal = WorkerStartupError(service: "Redis", underlying: e)
+                    stop.set()
+                    break
+                }
+                popFailures += 1
+                canClaim = false
                 log.warning("redis unavailable; retrying", ("error", String(describing: error)))
                 Thread.sleep(forTimeInterval: min(5, 0.2 * pow(2, Double(min(popFailures, 5)))))
                 continue
@@ -146,6 +170,7 @@ public final class Worker: @unchecked Sendable {
         supervisor.stop()
         try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "stopped") }
         log.info("worker stopped")
+        if let fatal { throw fatal }
     }
 
     /// Gives a job back to the queue at once and pushes its hint.

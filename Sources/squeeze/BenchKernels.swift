@@ -25,7 +25,7 @@ struct BenchKernels: ParsableCommand {
                 let r = try SafeTensorsReader(path: s.path)
                 for t in r.tensors where t.dtype.isFloat16Or32 && t.shape.count >= 2 && (t.shape.last ?? 0) % 32 == 0 {
                     var v = [Float](repeating: 0, count: t.numel)
-                    v.withUnsafeMutableBufferPointer { DTypeCodec.decode(r.data(t), dtype: t.dtype, into: $0, threads: threads) }
+                    try v.withUnsafeMutableBufferPointer { dst in try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: threads) } }
                     mats.append(v)
                 }
             }

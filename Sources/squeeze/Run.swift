@@ -74,19 +74,23 @@ struct Inspect: ParsableCommand {
             if path.hasSuffix(".gguf") { return try inspectGGUF() }
             let source = try ModelSource(path: path)
             var rows = [[String: Any]]()
+            var count = 0
             for shard in source.shards {
                 let r = try SafeTensorsReader(path: shard.path)
                 for t in r.tensors {
-                    let zeros = DTypeCodec.zeroCount(r.data(t), dtype: t.dtype) ?? 0
-                    rows.append(["shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape, "bytes": t.byteCount,
-                                 "sparsity": t.numel == 0 ? 0.0 : Double(zeros) / Double(t.numel)])
+                    let zeros = try r.withData(t) { DTypeCodec.zeroCount($0, dtype: t.dtype) } ?? 0
+                    let sparsity = t.numel == 0 ? 0.0 : Double(zeros) / Double(t.numel)
+                    count += 1
+                    if json {
+                        rows.append(["shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape, "bytes": t.byteCount,
+                                     "sparsity": sparsity])
+                    } else {
+                        print("\(TextRules.display(t.name))  \(t.dtype.rawValue)  \(t.shape.map(String.init).joined(separator: "x"))  \(t.byteCount) B  sparsity=\(String(format: "%.4f", sparsity))")
+                    }
                 }
             }
             if json { printJSON(["tensors": rows]); return }
-            for r in rows {
-                print("\(r["name"]!)  \(r["dtype"]!)  \((r["shape"] as! [Int]).map(String.init).joined(separator: "x"))  \(r["bytes"]!) B  sparsity=\(String(format: "%.4f", r["sparsity"] as! Double))")
-            }
-            print("\(rows.count) tensors")
+            print("\(count) tensors")
         }
     }
 
@@ -101,7 +105,7 @@ struct Inspect: ParsableCommand {
             return
         }
         print("GGUF v\(r.version), \(r.tensors.count) tensors, alignment \(r.alignment)")
-        for (k, v) in r.metadata { print("  \(k) = \(v.summary)") }
-        for t in r.tensors { print("\(t.name)  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  \(t.byteCount) B") }
+        for (k, v) in r.metadata { print("  \(TextRules.display(k)) = \(v.summary)") }
+        for t in r.tensors { print("\(TextRules.display(t.name))  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  \(t.byteCount) B") }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Queue
 
@@ -58,10 +59,10 @@ struct Show: ParsableCommand {
             }
             print("job       \(j["id"]!)  (\(j["kind"]!))")
             print("state     \(j["state"]!)  attempt \(j["attempt"]!)/\(j["max_attempts"]!)  priority \(j["priority"]!)")
-            print("input     \(j["input_path"]!)")
+            print("input     \(TextRules.display(j["input_path"]!))")
             if let o = j["output_path"] { print("output    \(o)") }
             if let t = j["units_total"] { print("progress  \(j["units_done"]!)/\(t) units") }
-            if let e = j["error"] { print("error     [\(j["error_code"] ?? "?")] \(e)") }
+            if let e = j["error"] { print("error     [\(j["error_code"] ?? "?")] \(TextRules.display(e))") }
             if j["cancel_requested"] == "t" { print("cancel    requested") }
             print("ATTEMPTS")
             for a in attempts {
@@ -76,7 +77,7 @@ struct Show: ParsableCommand {
                     let re = m["relative_error"].flatMap(Double.init).map { String(format: "%.4f", $0) } ?? "-"
                     let extra = (m["output_error"].flatMap(Double.init).map { String(format: " out_err=%.4f", $0) } ?? "")
                         + (m["rank"].map { " rank=\($0)" } ?? "")
-                    print("  \(m["tensor"]!)  \(m["dtype"]!)  sparsity=\(String(format: "%.4f", sp)) rel_err=\(re)\(extra)")
+                    print("  \(TextRules.display(m["tensor"]!))  \(m["dtype"]!)  sparsity=\(String(format: "%.4f", sp)) rel_err=\(re)\(extra)")
                 }
                 if metrics.count > 40 { print("  ... \(metrics.count - 40) more (use --json)") }
             }

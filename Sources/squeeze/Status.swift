@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 import Queue
 
@@ -39,12 +40,12 @@ struct Status: ParsableCommand {
             }
             print("WORKERS (\(workers.count) alive)")
             for w in workers {
-                print("  \(w["id"]!)  \(w["state"]!)  running=\(w["running_jobs"]!) done=\(w["jobs_done"]!) heartbeat=\(w["age"]!)s ago")
+                print("  \(TextRules.display(w["id"]!))  \(w["state"]!)  running=\(w["running_jobs"]!) done=\(w["jobs_done"]!) heartbeat=\(w["age"]!)s ago")
             }
             if !batches.isEmpty {
                 print("BATCHES")
                 for b in batches {
-                    print("  \(b["batch_id"]!.prefix(8))  \(b["name"]!)  \(b["succeeded"]!)/\(b["jobs"]!) succeeded, \(b["failed"]!) failed, \(b["running"]!) running, \(b["queued"]!) queued (\(b["pct_done"]!)% done)")
+                    print("  \(b["batch_id"]!.prefix(8))  \(TextRules.display(b["name"]!))  \(b["succeeded"]!)/\(b["jobs"]!) succeeded, \(b["failed"]!) failed, \(b["running"]!) running, \(b["queued"]!) queued (\(b["pct_done"]!)% done)")
                 }
             }
         }

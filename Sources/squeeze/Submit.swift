@@ -2,7 +2,6 @@ import ArgumentParser
 import Compute
 import Foundation
 import Queue
-import Yams
 
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,12 +55,21 @@ struct Submit: ParsableCommand {
     @Flag(name: .long, help: "Skip hashing the model at submit (no check that it is unchanged when the job runs).")
     var noChecksum = false
 
+    @Flag(name: .long, help: "Validate everything (models, recipes, manifest) and print what would be submitted; insert nothing.")
+    var dryRun = false
+
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    /// Highest `max_attempts` accepted (the column is a 32-bit integer; more attempts than this is a mistake).
+    static let maxAttemptsLimit = 1000
+
     func validate() throws {
         guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
-        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard (1...Self.maxAttemptsLimit).contains(maxAttempts) else { throw ValidationError("--max-attempts must be in 1...\(Self.maxAttemptsLimit)") }
+        for (flag, v) in [("--key", idempotencyKey), ("--batch-name", batchName)] {
+            if let v, v.isEmpty || v.utf8.count > 1000 { throw ValidationError("\(flag) must be 1 to 1000 bytes") }
+        }
         guard count >= 1 && count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000") }
         if noop {
             guard model == nil, recipe == nil, manifest == nil else { throw ValidationError("--noop takes no --model, --recipe or --manifest") }
@@ -103,6 +111,7 @@ struct Submit: ParsableCommand {
                 j.idempotencyKey = idempotencyKey
                 jobs = Array(repeating: j, count: count)
             }
+            if dryRun { return printDryRun(jobs, batch: batch) }
             let db = try conn.connect()
             let (batchID, results) = try JobStore().submit(db, jobs: jobs, batchName: batch)
             var pushWarning: String?
@@ -128,6 +137,30 @@ struct Submit: ParsableCommand {
                     for r in results { print(r.id.uuidString.lowercased()) }
                 }
             }
+        }
+    }
+}
+
+extension Submit {
+    /// What `--dry-run` prints: each job as it would be inserted.
+    func printDryRun(_ jobs: [NewJob], batch: String?) {
+        let rows: [[String: Any]] = jobs.map { j in
+            var r: [String: Any] = ["kind": j.kind, "input": j.inputPath, "priority": j.priority, "max_attempts": j.maxAttempts]
+            if let m = j.memoryEstimate { r["memory_estimate"] = m }
+            if let u = j.unitsTotal { r["units"] = u }
+            if let k = j.idempotencyKey { r["key"] = k }
+            return r
+        }
+        if json {
+            var out: [String: Any] = ["dry_run": true, "jobs": rows]
+            if let batch { out["batch"] = batch }
+            printJSON(out)
+            return
+        }
+        print("dry run: \(jobs.count) job(s) valid\(batch.map { " for batch " + TextRules.display($0) } ?? ""); nothing inserted")
+        for j in jobs.prefix(20) {
+            let mem = j.memoryEstimate.map { String(format: " memory~%.0f MiB", Double($0) / 1_048_576) } ?? ""
+            print("  \(j.kind) \(TextRules.display(j.inputPath)) priority=\(j.priority)\(mem)")
         }
     }
 }
@@ -168,9 +201,13 @@ enum CompressJobBuilder {
 /// Entries of a batch manifest file.
 enum ManifestEntries {
     static func load(_ file: String, defaults: Submit, delay: Double, policy: PathPolicy) throws -> [NewJob] {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIError("cannot read manifest \(file)") }
         let doc: Any?
-        do { doc = try Yams.load(yaml: text) } catch { throw CLIError("manifest \(file) is not valid YAML/JSON") }
+        do {
+            let text = try InputFile.text(of: file, what: "manifest", limit: InputFile.manifestLimit)
+            doc = try SafeYAML.load(text, limits: SafeYAML.manifest, rootKeys: ["jobs"])
+        } catch let e as SafeYAML.Failure {
+            throw CLIError("manifest \(file): \(e)")
+        }
         let list: [Any]
         if let l = doc as? [Any] { list = l } else if let m = doc as? [String: Any], let l = m["jobs"] as? [Any] { list = l } else {
             throw CLIError("manifest \(file) must be a list of entries (or {jobs: [...]})")
@@ -184,7 +221,10 @@ enum ManifestEntries {
                 throw CLIError("manifest \(file): entry \(i): unknown key \(k)")
             }
             guard let model = e["model"] as? String, let recipe = e["recipe"] as? String else {
-                throw CLIError("manifest \(file): entry \(i) needs model and recipe")
+                throw CLIError("manifest \(file): entry \(i) needs model and recipe (strings)")
+            }
+            for (field, v) in [("model", model), ("recipe", recipe)] where v.utf8.contains(0) {
+                throw CLIError("manifest \(file): entry \(i): \(field) \(TextRules.printable(v)) contains a NUL byte")
             }
             let modelPath = model.hasPrefix("/") ? model : (base.isEmpty ? model : base + "/" + model)
             let cacheKey = modelPath + "\u{0}" + recipe
@@ -196,14 +236,47 @@ enum ManifestEntries {
                     recipeCache[cacheKey] = j
                 }
             } catch { throw CLIError("manifest \(file): entry \(i): \(error)") }
-            j.priority = e["priority"] as? Int ?? defaults.priority
-            guard (-1000...1000).contains(j.priority) else { throw CLIError("manifest \(file): entry \(i): priority out of -1000...1000") }
-            j.maxAttempts = e["max_attempts"] as? Int ?? defaults.maxAttempts
-            j.idempotencyKey = (e["key"] as? String) ?? (e["key"].map { "\($0)" })
+            let at = "manifest \(file): entry \(i)"
+            j.priority = try Self.integer(e["priority"], "priority", in: -1000...1000, at: at) ?? defaults.priority
+            j.maxAttempts = try Self.integer(e["max_attempts"], "max_attempts", in: 1...Submit.maxAttemptsLimit, at: at) ?? defaults.maxAttempts
+            j.idempotencyKey = try Self.key(e["key"], at: at)
             j.delaySeconds = delay
             jobs.append(j)
         }
         guard !jobs.isEmpty else { throw CLIError("manifest \(file) has no entries") }
         return jobs
+    }
+
+    /// An integer field: a YAML integer (not a string, float or bool) within `range`.
+    static func integer(_ v: Any?, _ field: String, in range: ClosedRange<Int>, at: String) throws -> Int? {
+        guard let v, !(v is NSNull) else { return nil }
+        guard !(v is Bool), let n = v as? Int else {
+            throw CLIError("\(at): \(field) must be an integer in \(range.lowerBound)...\(range.upperBound), not \(describe(v))")
+        }
+        guard range.contains(n) else { throw CLIError("\(at): \(field) \(n) is out of \(range.lowerBound)...\(range.upperBound)") }
+        return n
+    }
+
+    /// The idempotency key: a string or an integer (written as its decimal text), at most 1,000 bytes, no NUL.
+    static func key(_ v: Any?, at: String) throws -> String? {
+        guard let v, !(v is NSNull) else { return nil }
+        let s: String
+        if let str = v as? String { s = str } else if !(v is Bool), let n = v as? Int { s = String(n) } else {
+            throw CLIError("\(at): key must be a string, not \(describe(v))")
+        }
+        guard !s.isEmpty, s.utf8.count <= 1000 else { throw CLIError("\(at): key must be 1 to 1000 bytes") }
+        guard !s.utf8.contains(0) else { throw CLIError("\(at): key \(TextRules.printable(s)) contains a NUL byte") }
+        return s
+    }
+
+    private static func describe(_ v: Any) -> String {
+        switch v {
+        case let s as String: return "the string \(TextRules.printable(s))"
+        case is Bool: return "a boolean"
+        case let d as Double: return "\(d)"
+        case is [Any]: return "a list"
+        case is [String: Any]: return "a mapping"
+        default: return "\(v)"
+        }
     }
 }

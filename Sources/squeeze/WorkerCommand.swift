@@ -35,6 +35,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
     var inputRoot: [String] = []
 
+    @Option(name: .long, help: "Seconds to keep retrying PostgreSQL/Redis when down at start (0 = forever); bad settings fail at once.")
+    var connectTimeout: Double = 60
+
+    @Option(name: .long, help: "Seconds between sweeps of abandoned staging and finished jobs' checkpoints (also at start).")
+    var sweepSeconds: Double = 300
+
     @Option(name: .long, help: "Worker id (default host-pid-random).")
     var id: String?
 
@@ -48,6 +54,7 @@ struct WorkerCommand: ParsableCommand {
         guard concurrency >= 1 && concurrency <= 256 else { throw ValidationError("--concurrency must be in 1...256") }
         if let t = threads { guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be in 1...1024") } }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout must be 0 (forever) or more seconds") }
     }
 
     func run() throws {
@@ -64,6 +71,8 @@ struct WorkerCommand: ParsableCommand {
             cfg.maxMemory = try maxMemory.map(parseBytes)
             if let id { cfg.id = id }
             cfg.unitDelayMS = unitDelayMs
+            cfg.connectTimeoutSeconds = connectTimeout
+            cfg.sweepSeconds = max(1, sweepSeconds)
             let level: Log.Level = ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
             let log = Log(level: level)
             let stop = StopFlag()

@@ -46,7 +46,7 @@ import Testing
     static func ggufSeed() throws -> [UInt8] {
         let path = NSTemporaryDirectory() + "fuzz-seed-\(getpid()).gguf"
         let q = [UInt8](repeating: 7, count: 2 * 34)
-        let w = try GGUFWriter(path: path, metadata: [("general.name", .string("seed")), ("a", .array([.uint32(1), .uint32(2)])),
+        let w = try GGUFWriter(path: path, metadata: [("general.name", .string("seed")), ("a", .array(.uint32([1, 2]))),
                                                       ("general.alignment", .uint32(32)), ("f", .float32(1.5)), ("b", .bool(true))],
                                tensors: [.init(name: "w", shape: [1, 64], type: .q8_0, byteCount: q.count),
                                          .init(name: "v", shape: [2], type: .f32, byteCount: 8)])

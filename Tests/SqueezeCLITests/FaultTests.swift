@@ -19,14 +19,14 @@ import TestSupport
         let lease = 4.0
         let id = try env.submit(["--noop", "--sleep-ms", "6000"])
         let a = try env.startSqueeze(["worker", "--lease-seconds", "\(lease)", "--id", "A"])
-        #expect(waitUntil(timeout: 30) { state(env, id) == "running" })
+        #expect(try waitUntil(timeout: 30) { state(env, id) == "running" })
         Thread.sleep(forTimeInterval: 0.5)
         a.signal(SIGKILL)
         let killedAt = Date().timeIntervalSince1970
         #expect(a.wait(timeout: 10))
         let b = try env.startSqueeze(["worker", "--lease-seconds", "\(lease)", "--id", "B"])
         defer { b.signal(SIGKILL); _ = b.finish() }
-        #expect(waitUntil(timeout: 40) { state(env, id) == "succeeded" })
+        #expect(try waitUntil(timeout: 40) { state(env, id) == "succeeded" })
         let reclaim = Double(try env.scalar("SELECT extract(epoch FROM started_at) FROM job_attempts WHERE job_id = $1::uuid AND attempt = 2", [id]) ?? "0")!
         let recovery = reclaim - killedAt
         print("fault-test: kill -9 recovery \(String(format: "%.2f", recovery)) s with lease \(lease) s")
@@ -43,13 +43,13 @@ import TestSupport
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let id = try env.submit(["--model", model, "--recipe", recipe])
         let a = try env.startSqueeze(["worker", "--lease-seconds", "2", "--unit-delay-ms", "400", "--id", "A"])
-        #expect(waitUntil(timeout: 30) {
+        #expect(try waitUntil(timeout: 30) {
             let n = Result { try count(env, "SELECT units_done FROM jobs WHERE id = $1::uuid", [id]) }
             return ((try? n.get()) ?? 0) >= 2
         })
         a.signal(SIGSTOP)
         let b = try env.startSqueeze(["worker", "--lease-seconds", "2", "--id", "B"])
-        #expect(waitUntil(timeout: 40) { state(env, id) == "succeeded" })
+        #expect(try waitUntil(timeout: 40) { state(env, id) == "succeeded" })
         let eventsBefore = try count(env, "SELECT count(*) FROM job_events WHERE job_id = $1::uuid", [id])
         a.signal(SIGCONT)
         Thread.sleep(forTimeInterval: 3)  // A wakes up, finds its lease gone, abandons
@@ -78,7 +78,7 @@ import TestSupport
         #expect(sub.status == 0)
         try redis.restart()  // every hint is gone
         let w = try (0..<2).map { _ in try env.startSqueeze(["worker", "--exit-when-idle", "--lease-seconds", "5"]) }
-        #expect(waitUntil(timeout: 60) { (try? count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'")) ?? 0 >= 50 })
+        #expect(try waitUntil(timeout: 60) { (try? count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'")) ?? 0 >= 50 })
         try redis.restart()  // and again while workers are popping
         for p in w { #expect(p.wait(timeout: 120)) }
         for p in w { #expect(p.finish().status == 0) }
@@ -93,7 +93,7 @@ import TestSupport
         let env = try SqueezeEnv.create(postgres: pg)
         #expect(try env.squeeze(["submit", "--noop", "--sleep-ms", "20", "--count", "150"]).status == 0)
         let w = try (0..<2).map { _ in try env.startSqueeze(["worker", "--exit-when-idle", "--lease-seconds", "6"]) }
-        #expect(waitUntil(timeout: 60) { (try? count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'")) ?? 0 >= 30 })
+        #expect(try waitUntil(timeout: 60) { (try? count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'")) ?? 0 >= 30 })
         try pg.restart()
         for p in w { #expect(p.wait(timeout: 120)) }
         for p in w {
@@ -125,7 +125,7 @@ import TestSupport
         let env = try SqueezeEnv.create()
         let id = try env.submit(["--noop", "--sleep-ms", "4000"])
         let a = try env.startSqueeze(["worker", "--lease-seconds", "30", "--id", "A"])
-        #expect(waitUntil(timeout: 30) { state(env, id) == "running" })
+        #expect(try waitUntil(timeout: 30) { state(env, id) == "running" })
         Thread.sleep(forTimeInterval: 0.3)
         let termAt = Date()
         a.signal(SIGTERM)

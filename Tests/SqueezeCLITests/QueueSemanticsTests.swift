@@ -18,16 +18,16 @@ import TestSupport
         let running = try env.submit(["--noop", "--sleep-ms", "30000"])
         let w = try env.startSqueeze(["worker", "--lease-seconds", "3"])
         defer { w.signal(SIGKILL); _ = w.finish() }
-        #expect(waitUntil(timeout: 30) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [running])) == "running" })
+        #expect(try waitUntil(timeout: 30) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [running])) == "running" })
         let t0 = Date()
         let c = try env.squeeze(["cancel", running])
         #expect(c.stdout.contains("1 running job"))
-        #expect(waitUntil(timeout: 10) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [running])) == "cancelled" })
+        #expect(try waitUntil(timeout: 10) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [running])) == "cancelled" })
         #expect(Date().timeIntervalSince(t0) < 3, "cancel took more than one heartbeat")
         #expect(try env.scalar("SELECT outcome FROM job_attempts WHERE job_id = $1::uuid", [running]) == "cancelled")
         // The worker lives on and takes the next job.
         let next = try env.submit(["--noop"])
-        #expect(waitUntil(timeout: 20) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [next])) == "succeeded" })
+        #expect(try waitUntil(timeout: 20) { (try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [next])) == "succeeded" })
     }
 
     @Test func prioritiesThenFIFO() throws {

@@ -37,10 +37,34 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     }
 }
 
+/// A GGUF metadata array, held as one typed buffer (never one boxed value per element).
+public enum GGUFArray: Equatable, Sendable {
+    case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32]), float32([Float])
+    case bool([Bool]), string([String]), uint64([UInt64]), int64([Int64]), float64([Double])
+
+    /// The on-disk element type id and the element count.
+    public var typeAndCount: (type: UInt32, count: Int) {
+        switch self {
+        case .uint8(let a): return (0, a.count)
+        case .int8(let a): return (1, a.count)
+        case .uint16(let a): return (2, a.count)
+        case .int16(let a): return (3, a.count)
+        case .uint32(let a): return (4, a.count)
+        case .int32(let a): return (5, a.count)
+        case .float32(let a): return (6, a.count)
+        case .bool(let a): return (7, a.count)
+        case .string(let a): return (8, a.count)
+        case .uint64(let a): return (10, a.count)
+        case .int64(let a): return (11, a.count)
+        case .float64(let a): return (12, a.count)
+        }
+    }
+}
+
 /// A GGUF metadata value.
-public indirect enum GGUFValue: Equatable, Sendable {
+public enum GGUFValue: Equatable, Sendable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32), float32(Float)
-    case bool(Bool), string(String), array([GGUFValue]), uint64(UInt64), int64(Int64), float64(Double)
+    case bool(Bool), string(String), array(GGUFArray), uint64(UInt64), int64(Int64), float64(Double)
 
     /// The on-disk value type id.
     public var typeID: UInt32 {
@@ -73,7 +97,7 @@ public indirect enum GGUFValue: Equatable, Sendable {
         case .float32(let v): return "\(v)"
         case .bool(let v): return "\(v)"
         case .string(let s): return s.count > 60 ? String(s.prefix(57)).debugDescription + "…" : s.debugDescription
-        case .array(let a): return "[\(a.count) items]"
+        case .array(let a): return "[\(a.typeAndCount.count) items]"
         case .uint64(let v): return "\(v)"
         case .int64(let v): return "\(v)"
         case .float64(let v): return "\(v)"

@@ -104,10 +104,24 @@ struct ByteWriter {
         case .float32(let x): u32(x.bitPattern)
         case .bool(let x): data.append(x ? 1 : 0)
         case .string(let s): string(s)
-        case .array(let items):
-            u32(items.first?.typeID ?? 8)
-            u64(UInt64(items.count))
-            for i in items { value(i) }
+        case .array(let a):
+            let (type, count) = a.typeAndCount
+            u32(type)
+            u64(UInt64(count))
+            switch a {
+            case .uint8(let xs): xs.forEach { value(.uint8($0)) }
+            case .int8(let xs): xs.forEach { value(.int8($0)) }
+            case .uint16(let xs): xs.forEach { value(.uint16($0)) }
+            case .int16(let xs): xs.forEach { value(.int16($0)) }
+            case .uint32(let xs): xs.forEach { value(.uint32($0)) }
+            case .int32(let xs): xs.forEach { value(.int32($0)) }
+            case .float32(let xs): xs.forEach { value(.float32($0)) }
+            case .bool(let xs): xs.forEach { value(.bool($0)) }
+            case .string(let xs): xs.forEach { string($0) }
+            case .uint64(let xs): xs.forEach { value(.uint64($0)) }
+            case .int64(let xs): xs.forEach { value(.int64($0)) }
+            case .float64(let xs): xs.forEach { value(.float64($0)) }
+            }
         case .uint64(let x): u64(x)
         case .int64(let x): withUnsafeBytes(of: x.littleEndian) { data += $0 }
         case .float64(let x): u64(x.bitPattern)

@@ -7,8 +7,8 @@ public struct JSONParser {
         public var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    private let b: UnsafeRawBufferPointer
-    private var i = 0
+    let b: UnsafeRawBufferPointer
+    var i = 0
     private let maxDepth: Int
 
     /// Parses one JSON document that fills `bytes` (surrounding whitespace allowed).
@@ -25,18 +25,18 @@ public struct JSONParser {
         try bytes.withUnsafeBytes { try parse($0, maxDepth: maxDepth) }
     }
 
-    private init(b: UnsafeRawBufferPointer, maxDepth: Int) {
+    init(b: UnsafeRawBufferPointer, maxDepth: Int) {
         self.b = b
         self.maxDepth = maxDepth
     }
 
-    private func fail(_ r: String) -> Failure { Failure(offset: i, reason: r) }
+    func fail(_ r: String) -> Failure { Failure(offset: i, reason: r) }
 
-    private mutating func skipWS() {
+    mutating func skipWS() {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
     }
 
-    private mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> JSONValue {
         guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         guard i < b.count else { throw fail("unexpected end") }
         switch b[i] {
@@ -84,14 +84,14 @@ public struct JSONParser {
         }
     }
 
-    private mutating func literal(_ s: StaticString) throws {
+    mutating func literal(_ s: StaticString) throws {
         let n = s.utf8CodeUnitCount
         guard i + n <= b.count else { throw fail("unexpected end") }
         for k in 0..<n where b[i + k] != s.utf8Start[k] { throw fail("invalid literal") }
         i += n
     }
 
-    private mutating func number() throws -> String {
+    mutating func number() throws -> String {
         let start = i
         if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
         guard i < b.count, b[i] >= 48, b[i] <= 57 else { throw fail("invalid value") }
@@ -129,7 +129,7 @@ public struct JSONParser {
         return v
     }
 
-    private mutating func string() throws -> String {
+    mutating func string() throws -> String {
         i += 1  // opening quote
         var out = [UInt8]()
         while true {
@@ -176,5 +176,66 @@ public struct JSONParser {
         // Validate UTF-8 strictly.
         guard let s = String(validating: out, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
         return s
+    }
+
+    /// The next byte after whitespace, or nil at the end.
+    mutating func peek() -> UInt8? {
+        skipWS()
+        return i < b.count ? b[i] : nil
+    }
+
+    /// Consumes `c` (after whitespace) if it is next.
+    mutating func consume(_ c: UInt8) -> Bool {
+        guard peek() == c else { return false }
+        i += 1
+        return true
+    }
+
+    /// Requires `c` next (after whitespace).
+    mutating func expect(_ c: UInt8, _ what: String) throws {
+        guard consume(c) else { throw fail("expected \(what)") }
+    }
+
+    /// Requires a string next (after whitespace) and returns it.
+    mutating func expectString(_ what: String) throws -> String {
+        guard peek() == UInt8(ascii: "\"") else { throw fail("expected \(what)") }
+        return try string()
+    }
+
+    /// After an element of an object or array: true if another follows (`,`), false at `close`.
+    mutating func another(_ close: UInt8) throws -> Bool {
+        if consume(UInt8(ascii: ",")) { return true }
+        if consume(close) { return false }
+        throw fail(close == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
+    }
+
+    /// Validates and skips one value without building it (bounded memory for ignored fields).
+    mutating func skipValue(depth: Int) throws {
+        guard depth < maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        switch peek() {
+        case UInt8(ascii: "{")?:
+            i += 1
+            if consume(UInt8(ascii: "}")) { return }
+            repeat {
+                _ = try expectString("a string key")
+                try expect(UInt8(ascii: ":"), "':'")
+                try skipValue(depth: depth + 1)
+            } while try another(UInt8(ascii: "}"))
+        case UInt8(ascii: "[")?:
+            i += 1
+            if consume(UInt8(ascii: "]")) { return }
+            repeat { try skipValue(depth: depth + 1) } while try another(UInt8(ascii: "]"))
+        case UInt8(ascii: "\"")?: _ = try string()
+        case UInt8(ascii: "t")?: try literal("true")
+        case UInt8(ascii: "f")?: try literal("false")
+        case UInt8(ascii: "n")?: try literal("null")
+        case nil: throw fail("unexpected end")
+        default: _ = try number()
+        }
+    }
+
+    /// Requires the end of the document (whitespace only).
+    mutating func expectEnd() throws {
+        if peek() != nil { throw fail("unexpected data after the document") }
     }
 }

@@ -31,10 +31,13 @@ public struct ModelSource: Sendable {
             var extras = [String]()
             for e in entries where !e.hasSuffix(".safetensors") && e != Self.indexName && !e.hasPrefix(".") {
                 let full = path + "/" + e
-                var d: ObjCBool = false
-                if FileManager.default.fileExists(atPath: full, isDirectory: &d), !d.boolValue,
-                   e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") {
-                    extras.append(full)
+                guard e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") else { continue }
+                var st = stat()
+                guard stat(full, &st) == 0 else { throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: full) }
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: extras.append(full)
+                case S_IFDIR: continue
+                default: throw ComputeError(.notRegularFile, "model file is \(InputFile.kind(st.st_mode)), not a regular file", file: full)
                 }
             }
             extraFiles = extras
@@ -64,15 +67,16 @@ public struct ModelSource: Sendable {
     }
 
     private static func shards(fromIndex file: String) throws -> [Shard] {
-        guard let data = FileManager.default.contents(atPath: file) else { throw ComputeError(.io, "cannot read index", file: file) }
+        let data = try InputFile.contents(of: file, what: "sharded index", limit: InputFile.configLimit)
         let root: JSONValue
-        do { root = try JSONParser.parse([UInt8](data), maxDepth: 8) } catch {
+        do { root = try JSONParser.parse(data, maxDepth: 8) } catch {
             throw ComputeError(.corruptHeader, "index: \(error)", file: file)
         }
         guard case .object(let map)? = root["weight_map"] else { throw ComputeError(.corruptHeader, "index has no weight_map object", file: file) }
         var names = [String]()
         for (tensor, v) in map {
-            guard let s = v.stringValue, !s.isEmpty, !s.contains("/"), s != "..", s != "." else {
+            try TextRules.check(tensor, field: "tensor name", file: file)
+            guard let s = v.stringValue, !s.isEmpty, !s.contains("/"), !s.utf8.contains(0), s != "..", s != "." else {
                 throw ComputeError(.corruptHeader, "weight_map entry must be a plain file name in the same directory", file: file, tensor: tensor)
             }
             if !names.contains(s) { names.append(s) }

@@ -12,79 +12,143 @@ public struct SafeTensorsHeader: Sendable {
     /// Length of the data buffer implied by the offsets.
     public let dataLength: Int
 
+    /// Most dimensions a tensor may have (safetensors sets none; real models use at most 5).
+    public static let maxDims = 8
+
     /// Reads and validates only the header of `path` (does not check the file's length against the data).
     public static func read(path: String) throws -> SafeTensorsHeader {
-        guard let fh = FileHandle(forReadingAtPath: path) else {
-            throw ComputeError(FileManager.default.fileExists(atPath: path) ? .io : .notFound,
-                               FileManager.default.fileExists(atPath: path) ? "cannot open for reading" : "no such file", file: path)
-        }
-        defer { try? fh.close() }
-        let lenBytes = try fh.read(upToCount: 8) ?? Data()
-        guard lenBytes.count == 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: path) }
-        let n = lenBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        guard n <= UInt64(maxHeaderBytes) else {
-            throw ComputeError(.corruptHeader, "header length \(n) exceeds the \(maxHeaderBytes)-byte limit", file: path)
-        }
-        let hdr = try fh.read(upToCount: Int(n)) ?? Data()
-        guard hdr.count == Int(n) else {
-            throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: path)
-        }
-        return try hdr.withUnsafeBytes { try parse(json: $0, dataStart: 8 + Int(n), file: path) }
+        try read(InputFile(path: path, what: "model file")).header
     }
 
-    /// Parses and validates header JSON bytes.
-    public static func parse(json: UnsafeRawBufferPointer, dataStart: Int, file: String) throws -> SafeTensorsHeader {
-        let root: JSONValue
-        do { root = try JSONParser.parse(json, maxDepth: 8) } catch let e as JSONParser.Failure {
-            throw ComputeError(.corruptHeader, "header: \(e)", file: file)
+    /// Reads and validates the header of an open file; returns it with its raw bytes (length prefix included).
+    static func read(_ f: InputFile) throws -> (header: SafeTensorsHeader, bytes: [UInt8]) {
+        guard f.size >= 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: f.path) }
+        let lenBytes = try f.read(at: 0, count: 8)
+        let n = lenBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
+        guard n <= UInt64(maxHeaderBytes) else {
+            throw ComputeError(.corruptHeader, "header length \(n) exceeds the \(maxHeaderBytes)-byte limit", file: f.path)
         }
-        guard case .object(let entries) = root else { throw ComputeError(.corruptHeader, "header is not a JSON object", file: file) }
+        guard UInt64(f.size) - 8 >= n else { throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: f.path) }
+        let bytes = try f.read(at: 0, count: 8 + Int(n))
+        let h = try bytes.withUnsafeBytes { try parse(json: UnsafeRawBufferPointer(rebasing: $0[8...]), dataStart: 8 + Int(n), file: f.path) }
+        return (h, bytes)
+    }
+
+    /// Parses and validates header JSON bytes in one pass, building only the tensor entries and
+    /// metadata strings (hostile headers are refused at the first wrong token, in bounded memory).
+    public static func parse(json: UnsafeRawBufferPointer, dataStart: Int, file: String) throws -> SafeTensorsHeader {
+        var p = JSONParser(b: json, maxDepth: 8)
         var tensors = [TensorInfo]()
         var metadata = [String: String]()
         var seen = Set<String>()
-        for (name, v) in entries {
-            guard seen.insert(name).inserted else { throw ComputeError(.corruptHeader, "duplicate entry", file: file, tensor: name) }
-            if name == "__metadata__" {
-                guard case .object(let kv) = v else { throw ComputeError(.corruptHeader, "__metadata__ is not an object", file: file) }
-                for (k, mv) in kv {
-                    guard let s = mv.stringValue else { throw ComputeError(.corruptHeader, "__metadata__.\(k) is not a string", file: file) }
-                    metadata[k] = s
-                }
-                continue
+        do {
+            guard p.peek() != nil else { throw p.fail("unexpected end (empty header)") }
+            guard p.consume(UInt8(ascii: "{")) else { throw ComputeError(.corruptHeader, "header is not a JSON object", file: file) }
+            if !p.consume(UInt8(ascii: "}")) {
+                repeat {
+                    let name = try p.expectString("a string key")
+                    try p.expect(UInt8(ascii: ":"), "':'")
+                    guard seen.insert(name).inserted else { throw ComputeError(.corruptHeader, "duplicate entry", file: file, tensor: name) }
+                    if name == "__metadata__" {
+                        metadata = try parseMetadata(&p, file: file)
+                    } else {
+                        try TextRules.check(name, field: "tensor name", file: file)
+                        tensors.append(try tensorInfo(name: name, &p, file: file))
+                    }
+                } while try p.another(UInt8(ascii: "}"))
             }
-            tensors.append(try tensorInfo(name: name, v, file: file))
+            try p.expectEnd()
+        } catch let e as JSONParser.Failure {
+            throw ComputeError(.corruptHeader, "header: \(e)", file: file)
         }
         // Offsets must tile the buffer exactly: sorted by begin, contiguous from 0, no overlap.
-        let sorted = tensors.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        tensors.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         var cursor = 0
-        for t in sorted {
+        for t in tensors {
             if t.begin != cursor {
                 throw ComputeError(.corruptHeader, t.begin < cursor ? "data_offsets overlap the previous tensor"
                                    : "gap before data_offsets [\(t.begin), \(t.end)] (expected begin \(cursor))", file: file, tensor: t.name)
             }
             cursor = t.end
         }
-        return SafeTensorsHeader(tensors: sorted, metadata: metadata, dataStart: dataStart, dataLength: cursor)
+        return SafeTensorsHeader(tensors: tensors, metadata: metadata, dataStart: dataStart, dataLength: cursor)
     }
 
-    private static func tensorInfo(name: String, _ v: JSONValue, file: String) throws -> TensorInfo {
-        guard case .object = v else { throw ComputeError(.corruptHeader, "entry is not an object", file: file, tensor: name) }
-        guard let ds = v["dtype"]?.stringValue else { throw ComputeError(.corruptHeader, "missing dtype", file: file, tensor: name) }
-        guard let dtype = DType(rawValue: ds) else { throw ComputeError(.unsupportedDType, "unknown dtype \(ds)", file: file, tensor: name) }
-        guard case .array(let dims)? = v["shape"] else { throw ComputeError(.corruptHeader, "missing shape", file: file, tensor: name) }
-        var shape = [Int]()
+    /// `__metadata__`: an object of string values, refused at the first value that is not a string.
+    private static func parseMetadata(_ p: inout JSONParser, file: String) throws -> [String: String] {
+        guard p.consume(UInt8(ascii: "{")) else { throw ComputeError(.corruptHeader, "__metadata__ is not an object", file: file) }
+        var out = [String: String]()
+        if p.consume(UInt8(ascii: "}")) { return out }
+        repeat {
+            let k = try p.expectString("a string key")
+            try p.expect(UInt8(ascii: ":"), "':'")
+            guard p.peek() == UInt8(ascii: "\"") else { throw ComputeError(.corruptHeader, "__metadata__.\(TextRules.display(k)) is not a string", file: file) }
+            out[k] = try p.string()
+        } while try p.another(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// A non-negative integer token (exact up to UInt64), or nil for anything else.
+    private static func integer(_ p: inout JSONParser) throws -> UInt64? {
+        guard let c = p.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else { try p.skipValue(depth: 1); return nil }
+        return UInt64(try p.number())
+    }
+
+    private static func tensorInfo(name: String, _ p: inout JSONParser, file: String) throws -> TensorInfo {
+        guard p.consume(UInt8(ascii: "{")) else { throw ComputeError(.corruptHeader, "entry is not an object", file: file, tensor: name) }
+        var dtypeName: String?, shape: [Int]?, offsets: [UInt64]?
         var numel: UInt64 = 1
-        for d in dims {
-            guard let u = d.uint64Value, u < (1 << 48) else { throw ComputeError(.corruptHeader, "shape has an invalid dimension", file: file, tensor: name) }
-            let (m, o) = numel.multipliedReportingOverflow(by: u)
-            guard !o, m < (1 << 56) else { throw ComputeError(.corruptHeader, "shape overflows", file: file, tensor: name) }
-            numel = m
-            shape.append(Int(u))
+        if !p.consume(UInt8(ascii: "}")) {
+            repeat {
+                let key = try p.expectString("a string key")
+                try p.expect(UInt8(ascii: ":"), "':'")
+                switch key {
+                case "dtype":
+                    guard dtypeName == nil else { throw ComputeError(.corruptHeader, "duplicate dtype", file: file, tensor: name) }
+                    guard p.peek() == UInt8(ascii: "\"") else { throw ComputeError(.corruptHeader, "dtype must be a string", file: file, tensor: name) }
+                    dtypeName = try p.string()
+                case "shape":
+                    guard shape == nil else { throw ComputeError(.corruptHeader, "duplicate shape", file: file, tensor: name) }
+                    guard p.consume(UInt8(ascii: "[")) else { throw ComputeError(.corruptHeader, "shape must be a list of integers", file: file, tensor: name) }
+                    var dims = [Int]()
+                    if !p.consume(UInt8(ascii: "]")) {
+                        repeat {
+                            guard dims.count < maxDims else {
+                                throw ComputeError(.corruptHeader, "shape has more than \(maxDims) dimensions", file: file, tensor: name)
+                            }
+                            guard let u = try integer(&p), u < (1 << 48) else {
+                                throw ComputeError(.corruptHeader, "shape has an invalid dimension", file: file, tensor: name)
+                            }
+                            let (m, o) = numel.multipliedReportingOverflow(by: u)
+                            guard !o, m < (1 << 56) else { throw ComputeError(.corruptHeader, "shape overflows", file: file, tensor: name) }
+                            numel = m
+                            dims.append(Int(u))
+                        } while try p.another(UInt8(ascii: "]"))
+                    }
+                    shape = dims
+                case "data_offsets":
+                    guard offsets == nil else { throw ComputeError(.corruptHeader, "duplicate data_offsets", file: file, tensor: name) }
+                    let bad = ComputeError(.corruptHeader, "data_offsets must be two non-decreasing integers", file: file, tensor: name)
+                    guard p.consume(UInt8(ascii: "[")) else { throw bad }
+                    var o = [UInt64]()
+                    if !p.consume(UInt8(ascii: "]")) {
+                        repeat {
+                            guard o.count < 2, let v = try integer(&p) else { throw bad }
+                            o.append(v)
+                        } while try p.another(UInt8(ascii: "]"))
+                    }
+                    guard o.count == 2, o[0] <= o[1], o[1] < (1 << 62) else { throw bad }
+                    offsets = o
+                default:
+                    try p.skipValue(depth: 2)
+                }
+            } while try p.another(UInt8(ascii: "}"))
         }
-        guard case .array(let offs)? = v["data_offsets"], offs.count == 2, let b = offs[0].uint64Value, let e = offs[1].uint64Value,
-              b <= e, e < (1 << 62) else {
-            throw ComputeError(.corruptHeader, "data_offsets must be two non-decreasing integers", file: file, tensor: name)
-        }
+        guard let ds = dtypeName else { throw ComputeError(.corruptHeader, "missing dtype", file: file, tensor: name) }
+        guard let dtype = DType(rawValue: ds) else { throw ComputeError(.unsupportedDType, "unknown dtype \(TextRules.display(ds))", file: file, tensor: name) }
+        guard let shape else { throw ComputeError(.corruptHeader, "missing shape", file: file, tensor: name) }
+        guard let offsets else { throw ComputeError(.corruptHeader, "data_offsets must be two non-decreasing integers", file: file, tensor: name) }
+        let (b, e) = (offsets[0], offsets[1])
         let expected = numel * UInt64(dtype.size)
         guard e - b == expected else {
             throw ComputeError(.corruptHeader, "data_offsets span \(e - b) bytes but shape \(shape) of \(dtype) needs \(expected)",

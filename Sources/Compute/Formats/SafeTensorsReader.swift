@@ -1,18 +1,23 @@
 import Foundation
 
-/// A safetensors file opened through mmap and fully validated (header rules and file length).
+/// A safetensors file, fully validated (header rules and file length), whose tensors are read
+/// with `pread` into owned buffers: a file truncated or rewritten mid-run fails the read with
+/// `inputChanged` instead of killing the process with SIGBUS, as a memory map would.
 public final class SafeTensorsReader: @unchecked Sendable {
     public let path: String
     public let header: SafeTensorsHeader
-    private let map: MappedFile
+    /// The length prefix and JSON header bytes (the file's first `dataStart` bytes).
+    public let headerBytes: [UInt8]
+    private let file: InputFile
 
     public init(path: String) throws {
         self.path = path
-        map = try MappedFile(path: path)
-        header = try Self.parse(map.bytes, path: path)
+        file = try InputFile(path: path, what: "model file")
+        (header, headerBytes) = try SafeTensorsHeader.read(file)
+        try Self.checkLength(fileSize: file.size, header, path: path)
     }
 
-    /// Validates a whole safetensors file held in memory (used by `init` and the fuzz tests).
+    /// Validates a whole safetensors file held in memory (used by the fuzz tests).
     public static func parse(_ b: UnsafeRawBufferPointer, path: String) throws -> SafeTensorsHeader {
         guard b.count >= 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: path) }
         let n = b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
@@ -21,29 +26,36 @@ public final class SafeTensorsReader: @unchecked Sendable {
         }
         guard UInt64(b.count) - 8 >= n else { throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: path) }
         let header = try SafeTensorsHeader.parse(json: UnsafeRawBufferPointer(rebasing: b[8..<(8 + Int(n))]), dataStart: 8 + Int(n), file: path)
-        let actual = b.count - header.dataStart
+        try checkLength(fileSize: b.count, header, path: path)
+        return header
+    }
+
+    private static func checkLength(fileSize: Int, _ header: SafeTensorsHeader, path: String) throws {
+        let actual = fileSize - header.dataStart
         if actual < header.dataLength {
             throw ComputeError(.corruptData, "file is truncated: tensors need \(header.dataLength) data bytes, file has \(actual)", file: path)
         }
         if actual > header.dataLength {
             throw ComputeError(.corruptData, "\(actual - header.dataLength) trailing bytes after the last tensor", file: path)
         }
-        return header
     }
 
     public var tensors: [TensorInfo] { header.tensors }
 
-    /// The length prefix and JSON header bytes (the file's first `dataStart` bytes).
-    public var headerBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: map.bytes[0..<header.dataStart]) }
+    /// Size of the file in bytes (at open).
+    public var fileSize: Int { file.size }
 
-    /// Size of the file in bytes.
-    public var fileSize: Int { map.size }
-
-    /// The raw bytes of one tensor (valid while the reader lives).
-    public func data(_ t: TensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: map.bytes[(header.dataStart + t.begin)..<(header.dataStart + t.end)])
+    /// Reads one tensor's raw bytes into a buffer owned for the duration of `body`.
+    public func withData<R>(_ t: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try file.withBytes(at: header.dataStart + t.begin, count: t.byteCount, body)
     }
 
-    /// Drops a tensor's pages from memory once processed.
-    public func release(_ t: TensorInfo) { map.release(offset: header.dataStart + t.begin, count: t.byteCount) }
+    /// Reads the elements `elements` of one tensor into a buffer owned for the duration of `body`.
+    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let size = t.dtype.size
+        return try file.withBytes(at: header.dataStart + t.begin + elements.lowerBound * size, count: elements.count * size, body)
+    }
+
+    /// Throws `inputChanged` if the file changed since it was opened.
+    public func checkUnchanged() throws { try file.checkUnchanged() }
 }

@@ -28,9 +28,9 @@ public struct BertConfig: Equatable, Sendable {
 
     /// Reads `config.json`; only `model_type: bert` with `hidden_act: gelu` is supported.
     public init(file: String) throws {
-        guard let data = FileManager.default.contents(atPath: file),
-              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ComputeError(.notFound, "cannot read the model's config.json", file: file)
+        let data = Data(try InputFile.contents(of: file, what: "config.json", limit: InputFile.configLimit))
+        guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ComputeError(.corruptData, "config.json is not a JSON object", file: file)
         }
         guard (o["model_type"] as? String) == "bert" else {
             throw ComputeError(.unsupportedDType, "model_type \(o["model_type"] ?? "missing") is not supported for calibration (bert is)", file: file)

@@ -13,9 +13,7 @@ public struct BertTokenizer: Sendable {
 
     /// Loads `vocab.txt` (one token per line, id = line number).
     public init(vocabFile: String, lowercase: Bool = true) throws {
-        guard let data = FileManager.default.contents(atPath: vocabFile), let text = String(data: data, encoding: .utf8) else {
-            throw ComputeError(.notFound, "cannot read the tokenizer vocabulary", file: vocabFile)
-        }
+        let text = try InputFile.text(of: vocabFile, what: "tokenizer vocabulary", limit: InputFile.configLimit)
         var v = [String: Int32]()
         var id: Int32 = 0
         text.enumerateLines { line, _ in

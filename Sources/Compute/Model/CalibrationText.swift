@@ -31,8 +31,7 @@ public enum CalibrationText {
         let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|"
             + "\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(tokenizer.vocabFile)"
         if let hit = lastTokens.withLock({ $0?.key == key ? $0?.ids : nil }) { return hit }
-        guard let data = FileManager.default.contents(atPath: file) else { throw ComputeError(.notFound, "cannot read the dataset", file: file) }
-        guard let text = String(data: data, encoding: .utf8) else { throw ComputeError(.corruptData, "dataset is not UTF-8 text", file: file) }
+        let text = try InputFile.text(of: file, what: "dataset", limit: InputFile.datasetLimit)
         let ids = tokenizer.encode(text)
         lastTokens.withLock { $0 = (key, ids) }
         return ids

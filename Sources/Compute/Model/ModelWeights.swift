@@ -1,4 +1,4 @@
-/// A model's own weights, decoded to F32 on request from its (mapped) safetensors shards.
+/// A model's own weights, decoded to F32 on request from its safetensors shards (read with pread).
 public final class ModelWeights: BertWeights {
     private var index = [String: (SafeTensorsReader, TensorInfo)]()
 
@@ -17,7 +17,7 @@ public final class ModelWeights: BertWeights {
         guard t.dtype.isFloat16Or32 else { throw ComputeError(.unsupportedDType, "\(t.dtype.rawValue) is not a float dtype", tensor: name) }
         guard t.numel == count else { throw ComputeError(.shapeMismatch, "holds \(t.numel) values, the config implies \(count)", tensor: name) }
         var out = [Float](repeating: 0, count: count)
-        out.withUnsafeMutableBufferPointer { DTypeCodec.decode(r.data(t), dtype: t.dtype, into: $0, threads: 1) }
+        try out.withUnsafeMutableBufferPointer { dst in try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) } }
         return out
     }
 

@@ -64,6 +64,9 @@ public final class RecipeRunner {
         let order: [(shard: Int, tensor: TensorInfo)]
         var units = [UnitMetrics]()
         var computed = 0, restored = 0
+        /// Each input shard's SHA-256 so far; `unit` feeds it when units run in file order.
+        var hashers: [SHA256]
+        var hashInUnit = false
 
         init(dense: ExportStage?, ggufExports: [ExportStage], compressed: ExportStage?, denseWriters: [SafeTensorsWriter?],
              ggufWriters: [GGUFWriter], compressedWriter: SafeTensorsWriter?, readers: [SafeTensorsReader], observer: Observer,
@@ -77,6 +80,7 @@ public final class RecipeRunner {
             self.readers = readers
             self.observer = observer
             self.order = order
+            hashers = readers.map { r in var h = SHA256(); h.update(r.headerBytes); return h }
         }
 
         var next: Int { units.count }
@@ -132,30 +136,27 @@ public final class RecipeRunner {
         }
         let state = RunState(dense: dense, ggufExports: ggufExports, compressed: compressed, denseWriters: denseWriters,
                              ggufWriters: ggufWriters, compressedWriter: compressedWriter, readers: readers, observer: observer, order: order)
-        var hashers = readers.map { r in var h = SHA256(); h.update(r.headerBytes); return h }
         var evaluation: Evaluation?
         if let bert, let cal = calibration {
             // Hash the inputs first (in file order), then run the units in forward order.
             for (s, r) in readers.enumerated() {
                 for t in r.tensors {
                     try observer.checkContinue()
-                    hashers[s].update(r.data(t))
-                    r.release(t)
+                    try r.withData(t) { state.hashers[s].update($0) }
                 }
             }
             try runLayers(state, bert: bert, calibration: cal)
         } else {
-            for e in order {
-                hashers[e.shard].update(readers[e.shard].data(e.tensor))
-                _ = try unit(state, calibration: nil, wantValues: false)
-            }
+            state.hashInUnit = true
+            for _ in order { _ = try unit(state, calibration: nil, wantValues: false) }
         }
+        for r in readers { try r.checkUnchanged() }
         var outputs = [OutputRecord]()
         var inputSHA = [String: String]()
         var inputBytes: Int64 = 0
         for (s, reader) in readers.enumerated() {
             let shard = model.shards[s]
-            inputSHA[shard.name] = hashers[s].finalizeHex()
+            inputSHA[shard.name] = state.hashers[s].finalizeHex()
             inputBytes += Int64(reader.fileSize)
             if let w = denseWriters[s] {
                 let (bytes, sha) = try w.finish()
@@ -175,7 +176,7 @@ public final class RecipeRunner {
         }
         for extra in model.extraFiles {
             let name = (extra as NSString).lastPathComponent
-            guard let data = FileManager.default.contents(atPath: extra) else { throw ComputeError(.io, "cannot read", file: extra) }
+            let data = Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
             let sha = try FileOps.writeFile(outputDir + "/" + name, data)
             outputs.append(OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file"))
         }
@@ -194,9 +195,14 @@ public final class RecipeRunner {
         try state.observer.checkContinue()
         let index = state.next
         let (s, t) = state.order[index]
-        let reader = state.readers[s]
-        let src = reader.data(t)
-        defer { reader.release(t) }
+        return try state.readers[s].withData(t) { src in
+            if state.hashInUnit { state.hashers[s].update(src) }
+            return try unit(state, index: index, shard: s, tensor: t, src: src, calibration: calibration, wantValues: wantValues)
+        }
+    }
+
+    private func unit(_ state: RunState, index: Int, shard s: Int, tensor t: TensorInfo, src: UnsafeRawBufferPointer,
+                      calibration: LinearCalibration?, wantValues: Bool) throws -> [Float]? {
         let dense = state.dense, ggufExports = state.ggufExports, compressed = state.compressed
         let pieces = outputTensors(t)
         let writer = state.denseWriters[s]
@@ -316,11 +322,10 @@ public final class RecipeRunner {
                 }
                 let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: t.numel)
                 defer { work.deallocate() }
-                DTypeCodec.decode(r.data(t), dtype: t.dtype, into: work, threads: threads)
+                try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: work, threads: threads) }
                 _ = try transform(t, work, stages: st[..<i])
                 let s = try LowRank.singularValues(UnsafeBufferPointer(work), rows: rows, cols: cols, tensor: t.name)
                 out[t.name] = LowRank.rank(l.rank, singularValues: s)
-                r.release(t)
             }
         }
         return out
@@ -334,18 +339,22 @@ public final class RecipeRunner {
               case .magnitude(let sparsity) = p.method else { return [:] }
         var names = [String]()
         var sources = [GlobalMagnitude.Source]()
+        // Sources decode ranges from worker threads, which cannot throw: the first read error is
+        // kept and thrown once planning returns.
+        let failure = FirstError()
         for r in readers {
             for t in r.tensors where p.selector.matches(t.name) && t.dtype.isFloat16Or32 {
-                let data = r.data(t)
-                let dtype = t.dtype
                 names.append(t.name)
                 sources.append(GlobalMagnitude.Source(numel: t.numel) { range, dst in
-                    DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: data[(range.lowerBound * dtype.size)..<(range.upperBound * dtype.size)]),
-                                      dtype: dtype, into: dst, threads: 1)
+                    do { try r.withData(t, elements: range) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) } } catch {
+                        failure.keep(error)
+                        dst.initialize(repeating: 0)
+                    }
                 })
             }
         }
         let counts = GlobalMagnitude.plans(sources, sparsity: sparsity, minKeep: minKeep, threads: threads)
+        try failure.rethrow()
         return Dictionary(uniqueKeysWithValues: zip(names, counts))
     }
 
@@ -362,7 +371,7 @@ public final class RecipeRunner {
     private func ggufMetadata(_ e: ExportStage) -> [(String, GGUFValue)] {
         var arch = "unknown"
         if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
-           let data = FileManager.default.contents(atPath: cfg),
+           let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String {
             arch = mt
         }

@@ -8,8 +8,8 @@ public enum RecipeParser {
     /// Parses recipe text; every error names the path of the offending key.
     public static func parse(_ text: String) throws -> Recipe {
         let doc: Any?
-        do { doc = try Yams.load(yaml: text) } catch {
-            throw RecipeError("", "not valid YAML or JSON: \(String(describing: error).split(separator: "\n").first ?? "")")
+        do { doc = try SafeYAML.load(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e as SafeYAML.Failure {
+            throw RecipeError(e.path, e.reason)
         }
         guard let root = doc as? [String: Any] else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
         try allowOnly(root, ["stages"], at: "")
@@ -67,10 +67,10 @@ public enum RecipeParser {
 
     /// Parses a recipe file.
     public static func parse(file: String) throws -> Recipe {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw RecipeError("", "cannot read recipe file \(file)")
+        let text: String
+        do { text = try InputFile.text(of: file, what: "recipe", limit: InputFile.recipeLimit) } catch let e as ComputeError {
+            throw RecipeError("", e.description)
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw RecipeError("", "recipe file \(file) is not UTF-8") }
         return try parse(text)
     }
 
@@ -98,15 +98,17 @@ public enum RecipeParser {
     private static func string(_ v: Any?, at path: String) throws -> String? {
         guard let v else { return nil }
         guard let s = v as? String else { throw RecipeError(path, "\(v) is not a string") }
+        if s.utf8.contains(0) { throw RecipeError(path, "\(TextRules.printable(s)) contains a NUL byte") }
         return s
     }
 
     private static func patterns(_ v: Any?, at path: String) throws -> [String]? {
         guard let v else { return nil }
-        if let s = v as? String { return [s] }
+        if let s = v as? String { return try patterns([s], at: path) }
         guard let a = v as? [Any] else { throw RecipeError(path, "must be a list of glob patterns") }
         return try a.enumerated().map { i, p in
             guard let s = p as? String, !s.isEmpty else { throw RecipeError("\(path)[\(i)]", "must be a non-empty string") }
+            if s.utf8.contains(0) { throw RecipeError("\(path)[\(i)]", "\(TextRules.printable(s)) contains a NUL byte") }
             return s
         }
     }

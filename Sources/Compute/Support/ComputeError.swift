@@ -3,6 +3,14 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable 
     public enum Code: String, Sendable {
         case io, notFound, corruptHeader, corruptData, unsupportedDType, shapeMismatch, invalidRecipe,
              noMatchingTensors, pathNotAllowed, checksumMismatch, cancelled, numerical, internalError
+        /// The input file shrank, grew or was modified while a job read it.
+        case inputChanged = "input_changed"
+        /// A path that must be a regular file is a FIFO, socket, device or directory.
+        case notRegularFile = "not_regular_file"
+        /// A recipe, manifest or other small input is over its size limit.
+        case inputTooLarge = "input_too_large"
+        /// A name, key, pattern or path holds a character PostgreSQL or the formats cannot carry (NUL).
+        case invalidText = "invalid_text"
     }
     public let code: Code
     public let message: String

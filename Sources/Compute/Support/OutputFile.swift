@@ -71,16 +71,19 @@ public enum FileOps {
         return try f.finish()
     }
 
-    /// SHA-256 of a file, streamed through mmap.
+    /// SHA-256 of a file, read with pread in 4 MiB chunks (a file changed meanwhile is an error).
     public static func sha256(ofFile path: String) throws -> String {
-        let m = try MappedFile(path: path)
+        let f = try InputFile(path: path)
         var h = SHA256()
+        let chunk = 1 << 22
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buf.deallocate() }
         var off = 0
-        let chunk = 1 << 24
-        while off < m.size {
-            let n = min(chunk, m.size - off)
-            h.update(UnsafeRawBufferPointer(rebasing: m.bytes[off..<(off + n)]))
-            m.release(offset: off, count: n)
+        while off < f.size {
+            let n = min(chunk, f.size - off)
+            let part = UnsafeMutableRawBufferPointer(rebasing: buf[0..<n])
+            try f.read(at: off, into: part)
+            h.update(UnsafeRawBufferPointer(part))
             off += n
         }
         return h.finalizeHex()

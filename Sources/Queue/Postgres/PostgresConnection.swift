@@ -34,6 +34,7 @@ public final class PostgresConnection {
 
     private func connect() throws {
         close()
+        try Self.checkURL(conninfo)
         let keys = ["dbname", "connect_timeout", "application_name", "client_encoding"]
         let vals = [conninfo, String(connectTimeoutSeconds), "squeeze", "UTF8"]
         // expand_dbname=1: the first dbname value may be a full URL or conninfo string.
@@ -43,10 +44,26 @@ public final class PostgresConnection {
         guard let c, PQstatus(c) == CONNECTION_OK else {
             let msg = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             if let c { PQfinish(c) }
-            throw PostgresError(code: .connectionFailed, message: firstLine(msg))
+            let text = msg.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+            throw PostgresError(code: PostgresError.isConfigurationProblem(msg) ? .configuration : .connectionFailed, message: text)
         }
         conn = c
         PQsetNoticeProcessor(c, { _, _ in }, nil)
+    }
+
+    /// Refuses a URL or conninfo string libpq cannot parse, or a URL of another scheme (a `mysql://`
+    /// URL would otherwise be taken as a database name).
+    static func checkURL(_ s: String) throws {
+        if let scheme = s.range(of: "://").map({ String(s[..<$0.lowerBound]) }), !["postgres", "postgresql"].contains(scheme) {
+            throw PostgresError(code: .configuration, message: "not a postgres:// URL (scheme \(scheme)://)")
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        guard let opts = PQconninfoParse(s, &err) else {
+            let msg = err.map { String(cString: $0) } ?? "cannot parse the connection string"
+            if let err { PQfreemem(err) }
+            throw PostgresError(code: .configuration, message: "bad connection URL: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        PQconninfoFree(opts)
     }
 
     /// Runs one parameterized statement and returns its rows.
@@ -54,6 +71,13 @@ public final class PostgresConnection {
     public func query(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> [PostgresRow] {
         if !isOpen { try connect() }
         let encoded = params.map { $0?.postgresParam ?? .null }
+        // Text goes to libpq as C strings: a NUL would silently cut the value short.
+        for (i, p) in encoded.enumerated() {
+            if case .text(let s) = p, s.utf8.contains(0) {
+                throw PostgresError(code: .invalidParameter, message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold",
+                                    query: sql)
+            }
+        }
         let n = Int32(encoded.count)
         var lengths = [Int32](repeating: 0, count: encoded.count)
         var formats = [Int32](repeating: 0, count: encoded.count)

@@ -4,6 +4,11 @@ import Foundation
 public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case connectionFailed, connectionLost, server, decoding, protocolViolation
+        /// A setting that cannot work however often it is retried: bad URL, authentication,
+        /// unknown role or database, TLS mismatch.
+        case configuration
+        /// A parameter PostgreSQL cannot take (text with a NUL byte).
+        case invalidParameter
     }
     public let code: Code
     public let sqlState: String?
@@ -29,6 +34,15 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             return s.hasPrefix("08") || s == "40001" || s == "40P01" || s.hasPrefix("57P")
         default: return false
         }
+    }
+
+    /// libpq's wording for connection failures that retrying cannot fix.
+    static func isConfigurationProblem(_ message: String) -> Bool {
+        let m = message.lowercased()
+        return ["password authentication failed", "no password supplied", "role \"", "database \"", "does not exist",
+                "server does not support ssl", "ssl is not enabled", "sslmode", "certificate", "pg_hba.conf", "permission denied",
+                "invalid connection option", "invalid sslmode", "authentication method", "sasl", "invalid uri",
+                "missing \"=\"", "unterminated quoted string", "invalid integer value"].contains { m.contains($0) }
     }
 
     public var description: String {

@@ -1,0 +1,36 @@
+/// Rules for text that ends up in PostgreSQL, file names or terminals: names, keys, patterns, paths.
+public enum TextRules {
+    /// Throws `invalidText` naming `field` when `s` holds a NUL byte (PostgreSQL text cannot, and C
+    /// strings would silently cut it short).
+    public static func check(_ s: String, field: String, file: String? = nil) throws {
+        if s.utf8.contains(0) {
+            throw ComputeError(.invalidText, "\(field) \(printable(s)) contains a NUL byte", file: file)
+        }
+    }
+
+    /// `s` quoted with control characters escaped, safe to print on one terminal line.
+    public static func printable(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) {
+                    out += "\\u{\(String(u.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// `s` unchanged when it has no control characters, else `printable(s)`.
+    public static func display(_ s: String) -> String {
+        s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) } ? printable(s) : s
+    }
+}

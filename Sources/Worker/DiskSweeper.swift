@@ -1,0 +1,91 @@
+import Compute
+import Foundation
+import Queue
+
+/// Reclaims disk that crashed or finished attempts left under the artifact root, at worker start
+/// and every few minutes:
+/// - `staging/<job>-attempt-<n>-<host>-<pid>`: removed when that process is gone (same host), or
+///   when the job is no longer running attempt n (any host, from PostgreSQL);
+/// - `work/<job>` (checkpoints): removed once the job is terminal (succeeded, failed, dead,
+///   cancelled) or gone. A running or queued job's files are never touched.
+struct DiskSweeper {
+    let publisher: ArtifactPublisher
+    let host: String
+
+    struct Result: Equatable {
+        var staging = 0, work = 0, bytes: Int64 = 0
+    }
+
+    /// One pass; `states` looks up jobs in PostgreSQL (state, attempt).
+    func sweep(states: ([UUID]) throws -> [UUID: (state: String, attempt: Int)]) throws -> Result {
+        var result = Result()
+        let staging = entries("staging").compactMap { name in StagingName(name).map { (name, $0) } }
+        let work = entries("work").compactMap { name in UUID(uuidString: name).map { (name, $0) } }
+        let known = try states(Array(Set(staging.map(\.1.job) + work.map(\.1))))
+        for (name, s) in staging {
+            let job = known[s.job]
+            let attemptLive = job.map { $0.state == "running" && $0.attempt == s.attempt } ?? false
+            let processGone = s.host == host && s.pid > 0 && kill(s.pid, 0) != 0 && errno == ESRCH
+            guard !attemptLive || processGone else { continue }
+            remove("staging/" + name, into: &result, counting: \.staging)
+        }
+        for (name, id) in work {
+            guard let state = known[id]?.state else {
+                // Unknown to PostgreSQL: only remove once old, in case its job row is not committed yet.
+                if age(of: "work/" + name) > 3600 { remove("work/" + name, into: &result, counting: \.work) }
+                continue
+            }
+            guard ["succeeded", "failed", "dead", "cancelled"].contains(state) else { continue }
+            remove("work/" + name, into: &result, counting: \.work)
+        }
+        return result
+    }
+
+    private func entries(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/" + dir)) ?? []).sorted()
+    }
+
+    private func age(of rel: String) -> Double {
+        var st = stat()
+        guard lstat(publisher.root + "/" + rel, &st) == 0 else { return 0 }
+        return Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec)
+    }
+
+    private func remove(_ rel: String, into r: inout Result, counting field: WritableKeyPath<Result, Int>) {
+        let path = publisher.root + "/" + rel
+        let bytes = Self.size(of: path)
+        guard (try? FileManager.default.removeItem(atPath: path)) != nil else { return }
+        r[keyPath: field] += 1
+        r.bytes += bytes
+    }
+
+    static func size(of path: String) -> Int64 {
+        guard let e = FileManager.default.enumerator(atPath: path) else { return 0 }
+        var total: Int64 = 0
+        while let f = e.nextObject() as? String {
+            var st = stat()
+            if lstat(path + "/" + f, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { total += Int64(st.st_size) }
+        }
+        return total
+    }
+}
+
+/// `<job uuid>-attempt-<n>-<host>-<pid>` (or the older `<job uuid>-attempt-<n>-<pid>`, host unknown).
+struct StagingName: Equatable {
+    let job: UUID
+    let attempt: Int
+    let host: String?
+    let pid: Int32
+
+    init?(_ name: String) {
+        guard name.count > 45, let job = UUID(uuidString: String(name.prefix(36))) else { return nil }
+        let rest = name.dropFirst(36)
+        guard rest.hasPrefix("-attempt-") else { return nil }
+        let parts = rest.dropFirst(9).split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 2, let attempt = Int(parts[0]), let pid = Int32(parts[parts.count - 1]) else { return nil }
+        self.job = job
+        self.attempt = attempt
+        self.pid = pid
+        host = parts.count > 2 ? parts[1..<(parts.count - 1)].joined(separator: "-") : nil
+    }
+}

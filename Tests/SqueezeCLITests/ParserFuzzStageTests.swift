@@ -1,0 +1,23 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The fuzz stage: for each parser, the hostile corpus and then seeded mutations for a time
+/// budget (SQUEEZE_FUZZ_SECONDS, default 60), each input in its own `squeeze` process, which must
+/// exit below 128, within 10 s, under 1 GB peak RSS (Tests/reference/fuzz_cli.py).
+@Suite struct ParserFuzzStageTests {
+    static var seconds: String { ProcessInfo.processInfo.environment["SQUEEZE_FUZZ_SECONDS"] ?? "60" }
+
+    @Test(arguments: ["safetensors", "gguf", "recipe", "manifest"])
+    func parserSurvivesTheCorpusAndMutations(_ kind: String) throws {
+        let corpus = HostileInputTests.corpus
+        let work = TestConfiguration.scratch + "/fuzz-\(kind)-\(getpid())"
+        let r = try ProcessRunner.run(TestConfiguration.python,
+                                      [TestConfiguration.repoRoot + "/Tests/reference/fuzz_cli.py", TestConfiguration.binary, kind, work,
+                                       "--seconds", Self.seconds, "--seed", "20261201", "--corpus", corpus],
+                                      timeout: (Double(Self.seconds) ?? 60) + 300)
+        print(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr.suffix(1500))")
+        #expect(r.stdout.contains("0 findings"))
+    }
+}
