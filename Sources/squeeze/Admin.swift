@@ -10,10 +10,11 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         try oneLine {
-            let db = try conn.connect()
-            let (ids, batchID) = try selection.resolve(db)
-            let (cancelled, flagged) = try JobStore().cancel(db, jobs: ids, batch: batchID)
-            if let r = try? RedisConnection(url: try conn.redis()) { try? RedisTransport(redis: r, prefix: conn.prefix).remove(cancelled) }
+            let queue = try conn.queue()
+            let (ids, batchID) = try selection.resolve(queue.db)
+            let outcome = try queue.cancel(ids, batch: batchID)
+            let (cancelled, flagged) = outcome.value
+            warn(outcome.hintWarning)
             print("cancelled \(cancelled.count) queued job(s); \(flagged.count) running job(s) will stop at their next unit")
         }
     }
@@ -36,20 +37,14 @@ struct Retry: ParsableCommand {
 
     func run() throws {
         try oneLine {
-            let db = try conn.connect()
-            let store = JobStore()
+            let queue = try conn.queue()
             let ids = try jobs.map { ref -> UUID in
-                guard let id = try store.resolve(db, jobRef: ref) else { throw CLIError("no job matches \(ref)") }
+                guard let id = try JobStore().resolve(queue.db, jobRef: ref) else { throw CLIError("no job matches \(ref)") }
                 return id
             }
-            let r = try store.retry(db, jobs: ids, allDead: dead)
-            do {
-                let rc = try RedisConnection(url: try conn.redis())
-                try RedisTransport(redis: rc, prefix: conn.prefix).push(r.map { ($0.id, $0.score) })
-            } catch {
-                FileHandle.standardError.write(Data("warning: Redis push failed (\(error)); the reconciler will push them\n".utf8))
-            }
-            print("requeued \(r.count) job(s)")
+            let outcome = try queue.retry(ids, allDead: dead)
+            warn(outcome.hintWarning)
+            print("requeued \(outcome.value.count) job(s)")
         }
     }
 }

@@ -31,6 +31,9 @@ struct ConnectionOptions: ParsableArguments {
 
     var prefix: String { redisPrefix ?? env["SQUEEZE_REDIS_PREFIX"] ?? "squeeze" }
 
+    /// The queue's user-facing writes over these connections.
+    func queue() throws -> JobQueue { JobQueue(db: try connect(), redisURL: try redis(), prefix: prefix) }
+
     func connect() throws -> PostgresConnection {
         do { return try PostgresConnection(url: try database()) } catch let e as PostgresError {
             throw CLIError("cannot connect to PostgreSQL: \(e.message)")
@@ -62,6 +65,11 @@ func oneLine<T>(_ body: () throws -> T) throws -> T {
         let s = String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
         throw CLIError(s)
     }
+}
+
+/// Prints a warning line on stderr (nothing when nil).
+func warn(_ message: String?) {
+    if let m = message { FileHandle.standardError.write(Data("warning: \(m)\n".utf8)) }
 }
 
 func printJSON(_ obj: Any) {

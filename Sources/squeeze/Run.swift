@@ -26,10 +26,8 @@ struct Run: ParsableCommand {
             r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
             let source = try ModelSource(path: model)
             let tensors = try source.readHeaders().flatMap(\.header.tensors)
-            do {
-                try RecipeValidator.validate(r, tensors: tensors)
-                try RecipeValidator.validate(r, model: source, tensors: tensors)
-            } catch let e as RecipeError {
+            let family: ModelFamily?
+            do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e as RecipeError {
                 throw CLIError("recipe \(recipe) does not fit model \(model): \(e)")
             }
             let parent = (URL(fileURLWithPath: out).standardizedFileURL.path as NSString).deletingLastPathComponent
@@ -38,7 +36,7 @@ struct Run: ParsableCommand {
             let tty = isatty(STDERR_FILENO) == 1
             let total = tensors.count
             do {
-                let runner = RecipeRunner(model: source, recipe: r, threads: threads)
+                let runner = RecipeRunner(model: source, recipe: r, threads: threads, family: family)
                 let result = try runner.run(outputDir: staging, observer: .init(unitFinished: { u in
                     let line = "[\(u.index + 1)/\(total)] \(u.tensor) sparsity=\(String(format: "%.4f", u.sparsity))"
                     if tty { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }

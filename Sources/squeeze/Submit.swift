@@ -112,17 +112,9 @@ struct Submit: ParsableCommand {
                 jobs = Array(repeating: j, count: count)
             }
             if dryRun { return printDryRun(jobs, batch: batch) }
-            let db = try conn.connect()
-            let (batchID, results) = try JobStore().submit(db, jobs: jobs, batchName: batch)
-            var pushWarning: String?
-            let due = results.filter(\.due).map { ($0.id, $0.score) }
-            do {
-                let r = try RedisConnection(url: try conn.redis())
-                try RedisTransport(redis: r, prefix: conn.prefix).push(due)
-            } catch {
-                pushWarning = "warning: jobs are queued in PostgreSQL but the Redis push failed (\(error)); a worker's reconciler will push them"
-            }
-            if let w = pushWarning { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+            let outcome = try conn.queue().submit(jobs, batchName: batch)
+            let (batchID, results) = outcome.value
+            warn(outcome.hintWarning)
             if json {
                 var out: [String: Any] = ["jobs": results.map { ["id": $0.id.uuidString.lowercased(), "existed": $0.existed] }]
                 if results.count == 1 {
@@ -181,16 +173,12 @@ enum CompressJobBuilder {
         for d in recipe.datasets { try policy.check(d) }
         let headers = try source.readHeaders()
         let tensors = headers.flatMap(\.header.tensors)
-        let bert: BertModelFiles?
-        do {
-            try RecipeValidator.validate(recipe, tensors: tensors)
-            bert = try RecipeValidator.validate(recipe, model: source, tensors: tensors)
-        } catch let e as RecipeError {
+        let family: ModelFamily?
+        do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e as RecipeError {
             throw CLIError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
-        let width = bert.map { max($0.config.hidden, $0.config.intermediate) }
-        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: width)
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: family?.activationWidth)
         j.unitsTotal = tensors.count
         j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }

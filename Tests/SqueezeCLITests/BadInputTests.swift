@@ -41,7 +41,7 @@ import TestSupport
         let show = try env.squeeze(["show", id])
         #expect(show.stdout.contains("state     failed"))
         #expect(show.stdout.contains("truncated"), "\(show.stdout)")
-        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "corruptData")
+        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "corrupt_data")
         // Permanent: one attempt, no retry.
         #expect(try env.scalar("SELECT count(*) FROM job_attempts WHERE job_id = $1::uuid", [id]) == "1")
         #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/artifacts/\(id)"))

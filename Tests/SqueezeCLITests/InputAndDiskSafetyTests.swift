@@ -40,7 +40,7 @@ import TestSupport
                                       env: env.environment.merging(["SQUEEZE_INPUT_ROOTS": ""]) { $1 })
         #expect(w.status == 0)
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "failed")
-        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "pathNotAllowed")
+        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "path_not_allowed")
     }
 
     @Test func aModelReplacedAfterSubmitIsRefused() throws {
@@ -51,7 +51,7 @@ import TestSupport
         #expect(try env.python("make_model.py", [model, "--seed", "2"]).status == 0)  // same layout, other weights
         try env.drain()
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "failed")
-        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "checksumMismatch")
+        #expect(try env.scalar("SELECT error_code FROM jobs WHERE id = $1::uuid", [id]) == "checksum_mismatch")
         #expect(try env.scalar("SELECT error FROM jobs WHERE id = $1::uuid", [id])?.contains("model changed since submit") == true)
         #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/artifacts/\(id)"))
     }

@@ -8,6 +8,9 @@ enum BLAS {
 
     static func configure() { _ = configured }
 
+    /// OpenBLAS's name for the kernel it selected on this CPU.
+    static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// c[m × n] = alpha · a[m × k] · (b[k × n] or bᵀ when `bTransposed`, b being [n × k]) + beta · c; row-major with leading dimensions.
     static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false,
                      b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,

@@ -4,6 +4,9 @@ import Foundation
 public enum Manifest {
     public static let fileName = "manifest.json"
     public static let toolVersion = "0.1.0"
+    /// The OpenBLAS kernel this process runs (e.g. Haswell, Prescott, Cooperlake). Calibrated
+    /// outputs are byte-identical for any thread count on one kernel, and may differ between kernels.
+    public static var blasCore: String { BLAS.coreName }
 
     /// Writes the manifest (fsynced) and returns its record.
     public static func write(dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
@@ -21,6 +24,7 @@ public enum Manifest {
                  "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull()]
             },
             "timings": ["total_s": result.elapsedSeconds, "threads": threads],
+            "blas_core": blasCore,
         ]
         if let e = result.evaluation {
             m["evaluation"] = ["dataset": e.dataset, "samples": e.samples, "seq_len": e.seqLen, "mean_cosine": e.meanCosine,

@@ -1,6 +1,13 @@
 import Foundation
 
 extension RecipeValidator {
+    /// Every check of a recipe against a model's headers and files; returns the model family that
+    /// calibrated stages and evaluation use (nil when the recipe needs none). Run once per job.
+    public static func validateAll(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> ModelFamily? {
+        try validate(recipe, tensors: tensors)
+        return try validate(recipe, model: model, tensors: tensors).map(BertFamily.init)
+    }
+
     /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of the model and datasets: a
     /// BERT model directory (config.json, vocab.txt, every tensor the config implies), readable
     /// datasets, and `wanda`/`distill` targets that are linear-layer weights of the encoder.

@@ -37,17 +37,15 @@ public enum UnitCheckpoint {
         return (m, b[(24 + jl)...])
     }
 
-    /// Streams a restored payload to the exports, split by their sizes.
-    static func emit(_ payload: ArraySlice<UInt8>, sizes: [Int], hasDense: Bool, emitDense: (UnsafeRawBufferPointer) throws -> Void,
-                     emitGGUF: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Streams a restored payload to the export slots, split by their sizes (slot order).
+    static func emit(_ payload: ArraySlice<UInt8>, sizes: [Int], emit: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
         guard sizes.reduce(0, +) == payload.count else {
             throw ComputeError(.corruptData, "checkpoint holds \(payload.count) bytes, the exports need \(sizes.reduce(0, +))")
         }
         try payload.withUnsafeBytes { raw in
             var off = 0
             for (i, n) in sizes.enumerated() {
-                let part = UnsafeRawBufferPointer(rebasing: raw[off..<(off + n)])
-                if hasDense && i == 0 { try emitDense(part) } else { try emitGGUF(hasDense ? i - 1 : i, part) }
+                try emit(i, UnsafeRawBufferPointer(rebasing: raw[off..<(off + n)]))
                 off += n
             }
         }

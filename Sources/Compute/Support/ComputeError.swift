@@ -1,8 +1,12 @@
 /// A typed Compute error with a stable code and the file / tensor / recipe path it concerns.
 public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Raw values are the job error codes (`jobs.error_code`, Queue's `JobErrorCode`).
     public enum Code: String, Sendable {
-        case io, notFound, corruptHeader, corruptData, unsupportedDType, shapeMismatch, invalidRecipe,
-             noMatchingTensors, pathNotAllowed, checksumMismatch, cancelled, numerical, internalError
+        case io, cancelled, numerical
+        case notFound = "not_found", corruptHeader = "corrupt_header", corruptData = "corrupt_data"
+        case unsupportedDType = "unsupported_dtype", shapeMismatch = "shape_mismatch", invalidRecipe = "invalid_recipe"
+        case noMatchingTensors = "no_matching_tensors", pathNotAllowed = "path_not_allowed", checksumMismatch = "checksum_mismatch"
+        case internalError = "internal"
         /// The input file shrank, grew or was modified while a job read it.
         case inputChanged = "input_changed"
         /// A path that must be a regular file is a FIFO, socket, device or directory.

@@ -2,8 +2,10 @@ import Foundation
 
 extension JobStore {
     /// Claims a queued, due job for `workerID` (`queued → running`, attempt + 1); nil if someone else
-    /// has it, or if its memory estimate exceeds `maxMemory`.
-    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil) throws -> ClaimedJob? {
+    /// has it, or if its memory estimate exceeds `maxMemory`. `blasCore` (the BLAS kernel the worker
+    /// runs, which decides calibrated outputs' last bits) is recorded on the attempt.
+    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil,
+                      blasCore: String? = nil) throws -> ClaimedJob? {
         let rows = try db.query("""
             WITH c AS (
                 UPDATE jobs SET state = 'running', attempt = attempt + 1, worker_id = $2,
@@ -14,13 +16,13 @@ extension JobStore {
                 RETURNING id, attempt, kind, recipe::text AS recipe, input_path, input_sha256, max_attempts, releases,
                           memory_estimate
             ), a AS (
-                INSERT INTO job_attempts (job_id, attempt, worker_id) SELECT id, attempt, $2 FROM c
+                INSERT INTO job_attempts (job_id, attempt, worker_id, blas_core) SELECT id, attempt, $2, $5 FROM c
             ), e AS (
                 INSERT INTO job_events (job_id, attempt, kind, detail)
                 SELECT id, attempt, 'claimed', jsonb_build_object('worker', $2::text) FROM c
             )
             SELECT * FROM c
-            """, [id, workerID, leaseSeconds, maxMemory])
+            """, [id, workerID, leaseSeconds, maxMemory, blasCore])
         guard let r = rows.first else { return nil }
         return ClaimedJob(id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
                           recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
@@ -137,7 +139,7 @@ extension JobStore {
 
     /// Ends a failed attempt: permanent errors fail the job, transient ones retry after `backoffSeconds`
     /// or make it dead once attempts are spent. Nil if fenced out.
-    public func fail(_ db: PostgresConnection, job: UUID, attempt: Int, code: String, message: String, permanent: Bool,
+    public func fail(_ db: PostgresConnection, job: UUID, attempt: Int, code: JobErrorCode, message: String, permanent: Bool,
                      backoffSeconds: Double) throws -> FailureOutcome? {
         let rows = try db.query("""
             WITH u AS (
@@ -160,7 +162,7 @@ extension JobStore {
                 FROM u
             )
             SELECT state FROM u
-            """, [job, attempt, code, message, permanent, backoffSeconds])
+            """, [job, attempt, code.rawValue, message, permanent, backoffSeconds])
         guard let s = rows.first?["state"] else { return nil }
         return FailureOutcome(rawValue: s)
     }

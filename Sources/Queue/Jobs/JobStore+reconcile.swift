@@ -29,7 +29,7 @@ extension JobStore {
                         finished_at = CASE WHEN j.attempt - j.releases >= j.max_attempts THEN now() END,
                         run_after = now(), lease_until = NULL, worker_id = NULL, updated_at = now(),
                         error = 'lease expired: worker ' || coalesce(x.worker_id, '?') || ' stopped renewing',
-                        error_code = 'lease_expired'
+                        error_code = 'lease_expired'  -- JobErrorCode.leaseExpired
                     FROM x WHERE j.id = x.id
                     RETURNING j.id, j.attempt, j.state, j.priority, j.seq, x.worker_id
                 ), a AS (

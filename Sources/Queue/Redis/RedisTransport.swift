@@ -18,18 +18,17 @@ public final class RedisTransport {
         Double(-priority) * 1e12 + Double(seq)
     }
 
-    /// Adds ready jobs (pipelined, chunks of 1000); existing members keep their score.
+    /// Adds ready jobs: one `ZADD NX` per 1,000, all sent in one pipelined round trip; existing
+    /// members keep their score.
     public func push(_ items: [(id: UUID, score: Double)]) throws {
-        var i = 0
-        while i < items.count {
-            let chunk = items[i..<min(i + 1000, items.count)]
-            var cmd = ["ZADD", key, "NX"]
-            for it in chunk {
+        let commands = stride(from: 0, to: items.count, by: 1000).map { i in
+            items[i..<min(i + 1000, items.count)].reduce(into: ["ZADD", key, "NX"]) { cmd, it in
                 cmd.append(String(it.score))
                 cmd.append(it.id.uuidString.lowercased())
             }
-            try redis.command(cmd)
-            i += 1000
+        }
+        for reply in try redis.pipeline(commands) {
+            if case .status(let s) = reply, s.hasPrefix("ERR ") { throw RedisError(code: .server, message: "ZADD: " + s.dropFirst(4)) }
         }
     }
 

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The open output files of a run, one writer per export slot (the dense slot: one per input
+/// shard), each with its header written from the plan before any data.
+final class OutputWriters {
+    let plan: RunPlan
+    let model: ModelSource
+    let outputDir: String
+    /// Per slot: the dense slot's writer for each shard, or the slot's one writer.
+    private let dense: [SafeTensorsWriter]
+    private let gguf: [Int: GGUFWriter]
+    private let compressed: SafeTensorsWriter?
+
+    init(plan: RunPlan, model: ModelSource, readers: [SafeTensorsReader], outputDir: String) throws {
+        self.plan = plan
+        self.model = model
+        self.outputDir = outputDir
+        let order = plan.units.map(\.tensor)
+        dense = try plan.dense == nil ? [] : readers.indices.map { s in
+            let tensors = plan.units.filter { $0.shard == s }.flatMap { u in
+                plan.outputTensors(u.tensor).map { (name: $0.name, dtype: plan.denseDType(u.tensor), shape: $0.shape) }
+            }
+            return try SafeTensorsWriter(path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].header.metadata)
+        }
+        var g = [Int: GGUFWriter]()
+        for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
+            let e = slot.export
+            g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName, metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model),
+                                  tensors: order.flatMap(plan.outputTensors).map { t in
+                                      let ty = GGUFPlanner.type(for: t, export: e)
+                                      return GGUFWriter.TensorPlan(name: t.name, shape: t.shape, type: ty,
+                                                                   byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
+                                  })
+        }
+        gguf = g
+        compressed = try plan.slots.contains { $0.kind == .compressed } ? SafeTensorsWriter(
+            path: outputDir + "/" + CompressedLayout.fileName,
+            tensors: order.flatMap { t in plan.outputTensors(t).flatMap { CompressedLayout.plan($0, stage: plan.lastQuantize(for: $0)) } },
+            metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.header.metadata ?? [:])) : nil
+    }
+
+    /// Writes slot `slot`'s bytes for unit `u`: its output pieces back to back.
+    func write(slot: Int, unit u: RunPlan.Unit, bytes: UnsafeRawBufferPointer) throws {
+        let s = plan.slots[slot]
+        var off = 0
+        for p in plan.outputTensors(u.tensor) {
+            let n = s.bytes(p, of: u.tensor, plan: plan)
+            let part = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)])
+            switch s.kind {
+            case .dense: try dense[u.shard].write(name: p.name, bytes: part)
+            case .gguf: try gguf[slot]!.write(name: p.name, bytes: part)
+            case .compressed: try CompressedLayout.write(p, stage: plan.lastQuantize(for: p), bytes: part, to: compressed!)
+            }
+            off += n
+        }
+    }
+
+    /// Closes every file; records in output order: dense shards, GGUF exports, compressed.
+    func finish() throws -> [OutputRecord] {
+        var out = [OutputRecord]()
+        for (s, w) in dense.enumerated() {
+            let (bytes, sha) = try w.finish()
+            out.append(OutputRecord(path: model.shards[s].name, bytes: bytes, sha256: sha, format: "safetensors"))
+        }
+        for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
+            let (bytes, sha) = try gguf[i]!.finish()
+            out.append(OutputRecord(path: slot.export.ggufFileName, bytes: bytes, sha256: sha, format: "gguf"))
+        }
+        if let w = compressed {
+            let (bytes, sha) = try w.finish()
+            out.append(OutputRecord(path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+        }
+        return out
+    }
+}
+
+/// The metadata of a GGUF export.
+enum GGUFMetadata {
+    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource) -> [(String, GGUFValue)] {
+        var arch = "unknown"
+        if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
+           let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String {
+            arch = mt
+        }
+        let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8][e.ggufType]!
+        return [
+            ("general.architecture", .string(arch)),
+            ("general.name", .string((model.path as NSString).lastPathComponent)),
+            ("general.alignment", .uint32(32)),
+            ("general.file_type", .uint32(fileType)),
+            ("general.quantization_version", .uint32(2)),
+            ("squeeze.version", .string(Manifest.toolVersion)),
+            ("squeeze.recipe", .string(recipe.canonicalJSON)),
+        ]
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// What a run does, computed once before any output is written: the units in processing order,
+/// the export slots every unit writes, and the decisions that span tensors (global pruning
+/// thresholds, the ranks of low-rank factors). A value: nothing in it changes during the run.
+struct RunPlan {
+    /// One tensor of one input shard: the grain of processing and checkpoints.
+    struct Unit {
+        let shard: Int
+        let tensor: TensorInfo
+    }
+
+    let recipe: Recipe
+    /// Every tensor, shard by shard in file order.
+    let fileOrder: [Unit]
+    /// Processing order: file order, or the forward pass's order when the recipe calibrates.
+    let units: [Unit]
+    let slots: [ExportSlot]
+    /// Set once by `make`, before the run starts.
+    var globalCounts: [String: GlobalMagnitude.Plan]
+    var factorRanks: [String: Int]
+
+    var dense: ExportStage? { slots.first { $0.kind == .dense }?.export }
+    var ggufSlots: [ExportSlot] { slots.filter { $0.kind == .gguf } }
+
+    /// The stages that select `t`, in recipe order.
+    func stages(for t: TensorInfo) -> [Stage] { recipe.stages.filter { $0.selector?.matches(t.name) ?? false } }
+
+    /// The last quantize stage that selects `t` (the one whose codes the compressed export stores).
+    func lastQuantize(for t: TensorInfo) -> QuantizeStage? {
+        recipe.quantizeStages.last { $0.selector.matches(t.name) }
+    }
+
+    /// The dtype the dense export writes `t` in.
+    func denseDType(_ t: TensorInfo) -> DType {
+        if let d = dense?.dtype, t.dtype.isFloat16Or32 { return d }
+        return t.dtype
+    }
+
+    /// The tensors `t` is written as: itself, or its two low-rank factors.
+    func outputTensors(_ t: TensorInfo) -> [TensorInfo] {
+        guard let r = factorRanks[t.name] else { return [t] }
+        let (rows, cols) = Self.matrixShape(t)
+        let names = LowRankStage.factorNames(t.name)
+        return [TensorInfo(name: names.u, dtype: t.dtype, shape: [rows, r], begin: 0, end: 0),
+                TensorInfo(name: names.v, dtype: t.dtype, shape: [r, cols], begin: 0, end: 0)]
+    }
+
+    /// Bytes each slot writes for `t`, in slot order.
+    func slotSizes(_ t: TensorInfo) -> [Int] {
+        let pieces = outputTensors(t)
+        return slots.map { s in pieces.reduce(0) { $0 + s.bytes($1, of: t, plan: self) } }
+    }
+
+    /// A tensor as a matrix: [numel / last, last].
+    static func matrixShape(_ t: TensorInfo) -> (rows: Int, cols: Int) {
+        let cols = max(t.shape.last ?? 1, 1)
+        return (t.numel / cols, cols)
+    }
+}
+
+/// One output every unit writes, in the order writers, sizes and checkpoints all index them: the
+/// dense safetensors export, each GGUF export, then the compressed export.
+struct ExportSlot {
+    enum Kind { case dense, gguf, compressed }
+    let kind: Kind
+    let export: ExportStage
+
+    /// The slots of a recipe's exports, in slot order.
+    static func slots(_ recipe: Recipe) -> [ExportSlot] {
+        let e = recipe.exportStages
+        return e.filter { $0.format == .safetensors }.prefix(1).map { ExportSlot(kind: .dense, export: $0) }
+            + e.filter { $0.format == .gguf }.map { ExportSlot(kind: .gguf, export: $0) }
+            + e.filter { $0.format == .compressed }.prefix(1).map { ExportSlot(kind: .compressed, export: $0) }
+    }
+
+    /// Bytes this slot writes for output piece `p` of tensor `t`.
+    func bytes(_ p: TensorInfo, of t: TensorInfo, plan: RunPlan) -> Int {
+        switch kind {
+        case .dense: return p.numel * plan.denseDType(t).size
+        case .gguf: return GGUFPlanner.type(for: p, export: export).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
+        case .compressed: return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Runs a tensor's stages on its F32 values in place, in recipe order. After a `lowrank` stage the
+/// values are the product of the factors.
+struct TensorTransform {
+    let plan: RunPlan
+    let threads: Int
+
+    /// What the stages produced besides the values left in the work buffer.
+    struct Result {
+        var codes: RTNQuantizer.Result?
+        var factors: LowRank.Factors?
+        var rank: Int?
+    }
+
+    func run(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
+             calibration: LinearCalibration? = nil, original: [Float]? = nil) throws -> Result {
+        var out = Result()
+        for stage in stages {
+            switch stage {
+            case .prune(let st): try prune(t, work, st, calibration: calibration)
+            case .distill(let d): try distill(t, work, d, calibration: needCalibration("distill", calibration, t), original: original)
+            case .quantize(let q): out.codes = try quantize(t, work, q, calibration: calibration)
+            case .lowrank(let l):
+                let (rows, cols) = RunPlan.matrixShape(t)
+                let f = try LowRank.factorize(UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
+                LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)
+                out.rank = f.rank
+                if l.output == .factors {
+                    guard f.rank == plan.factorRanks[t.name] else {
+                        throw ComputeError(.internalError, "rank \(f.rank) differs from the planned \(plan.factorRanks[t.name] ?? 0)", tensor: t.name)
+                    }
+                    out.factors = f
+                }
+            case .calibrate, .evaluate, .export: break
+            }
+        }
+        return out
+    }
+
+    private func needCalibration(_ what: String, _ c: LinearCalibration?, _ t: TensorInfo) throws -> LinearCalibration {
+        guard let c else {
+            throw ComputeError(.invalidRecipe, "\(what) needs calibration inputs, and this tensor is not a linear layer's weight", tensor: t.name)
+        }
+        return c
+    }
+
+    private func prune(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ st: PruneStage, calibration: LinearCalibration?) throws {
+        let numel = t.numel
+        let (rows, cols) = RunPlan.matrixShape(t)
+        switch st.method {
+        case .magnitude(let s):
+            if case .global = st.scope {
+                GlobalMagnitude.apply(plan.globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
+            } else {
+                for step in st.schedule?.targets ?? [s] {
+                    MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: step, numel: numel), threads: threads)
+                }
+            }
+        case .nm(let n, let m):
+            guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
+            MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
+        case .structured(let s, let dim, let norm):
+            let k = MagnitudePruning.pruneCount(sparsity: s, numel: dim == .rows ? rows : cols)
+            StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
+        case .wanda(let s):
+            let c = try needCalibration("wanda pruning", calibration, t)
+            Wanda.prune(work, rows: rows, cols: cols, norms: Wanda.inputNorms(c.input, threads: threads),
+                        k: MagnitudePruning.pruneCount(sparsity: s, numel: cols), threads: threads)
+        }
+    }
+
+    private func distill(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ d: DistillStage, calibration c: LinearCalibration,
+                         original: [Float]?) throws {
+        guard let teacherW = original else { throw ComputeError(.internalError, "distill has no original weights", tensor: t.name) }
+        var w = Array(work)
+        let problem = LayerReconstruction.problem(student: c.input, teacher: c.teacherInput ?? c.input, weight: teacherW,
+                                                  out: RunPlan.matrixShape(t).rows, threads: threads)
+        LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
+        _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
+    }
+
+    private func quantize(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ q: QuantizeStage,
+                          calibration: LinearCalibration?) throws -> RTNQuantizer.Result {
+        switch q.method {
+        case .rtn:
+            return RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity, threads: threads)
+        case .gptq(let damp):
+            let c = try needCalibration("gptq", calibration, t)
+            let (rows, cols) = RunPlan.matrixShape(t)
+            return try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, bits: q.bits, symmetric: q.symmetric,
+                                     granularity: q.granularity, damp: damp, threads: threads, tensor: t.name)
+        }
+    }
+}

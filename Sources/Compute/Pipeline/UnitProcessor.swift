@@ -1,0 +1,157 @@
+import Foundation
+
+/// Runs the stages on one tensor and encodes it for every export slot. Memory: one F32 working
+/// copy plus the encoded outputs.
+struct UnitProcessor {
+    let plan: RunPlan
+    let threads: Int
+
+    /// The unit's metrics and, when kernels ran, one owned buffer per slot (in slot order) holding
+    /// the tensor's output pieces back to back; no buffers means "copy the input".
+    func process(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer,
+                 calibration: LinearCalibration? = nil) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+        let t0 = DispatchTime.now()
+        let stages = plan.stages(for: t)
+        let numel = t.numel
+        let hasGGUF = plan.slots.contains { $0.kind == .gguf }
+        guard t.dtype.isFloat16Or32 && (!stages.isEmpty || plan.denseDType(t) != t.dtype || hasGGUF) else {
+            return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
+                                sparsity: t.dtype.isFloat16Or32 ? Self.zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
+                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
+        }
+        let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
+        defer { work.deallocate() }
+        DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
+        // Calibrated units also need the original values (distill's target, the output error).
+        let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
+        let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
+        let encoded = encode(t, work: UnsafeBufferPointer(work), done: done)
+        var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
+        if let c = calibration, let original {
+            m.outputError = original.withUnsafeBufferPointer {
+                c.outputError(original: $0, compressed: UnsafeBufferPointer(work), out: RunPlan.matrixShape(t).rows, threads: threads)
+            }
+        }
+        return (m, encoded.parts)
+    }
+
+    /// The slots' buffers, with the bits per value and bytes of the export that describes the
+    /// tensor (the last GGUF export's, else compressed, else dense), and the GGUF bytes to measure.
+    struct Encoded {
+        var parts = [UnsafeMutableRawBufferPointer]()
+        var bits: Double
+        var bytesOut = 0
+        var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
+    }
+
+    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result) -> Encoded {
+        let pieces = plan.outputTensors(t)
+        // Each output piece's F32 values: the work buffer, or the two factors.
+        func eachPiece(_ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
+            if let f = done.factors {
+                f.u.withUnsafeBufferPointer { body(0, $0) }
+                f.v.withUnsafeBufferPointer { body(1, $0) }
+            } else {
+                body(0, work)
+            }
+        }
+        func encodeAll(_ slot: ExportSlot, _ body: (UnsafeBufferPointer<Float>, TensorInfo, UnsafeMutableRawBufferPointer) -> Void)
+            -> UnsafeMutableRawBufferPointer {
+            let sizes = pieces.map { slot.bytes($0, of: t, plan: plan) }
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: sizes.reduce(0, +), alignment: 64)
+            var off = 0
+            eachPiece { k, values in
+                body(values, pieces[k], UnsafeMutableRawBufferPointer(rebasing: out[off..<(off + sizes[k])]))
+                off += sizes[k]
+            }
+            return out
+        }
+        var e = Encoded(bits: Double(plan.denseDType(t).size * 8))
+        let numel = max(t.numel, 1)
+        for slot in plan.slots {
+            let out: UnsafeMutableRawBufferPointer
+            switch slot.kind {
+            case .dense:
+                let dtype = plan.denseDType(t)
+                out = encodeAll(slot) { v, _, dst in DTypeCodec.encode(v, dtype: dtype, into: dst, threads: threads) }
+                e.bytesOut = out.count
+            case .gguf:
+                out = encodeAll(slot) { v, p, dst in
+                    GGUFPlanner.encode(v, type: GGUFPlanner.type(for: p, export: slot.export), into: dst, threads: threads)
+                }
+                if done.factors == nil { e.measured = (GGUFPlanner.type(for: t, export: slot.export), UnsafeRawBufferPointer(out)) }
+                e.bits = Double(out.count * 8) / Double(numel)
+                e.bytesOut = out.count
+            case .compressed:
+                if let q = plan.lastQuantize(for: t), let c = done.codes {
+                    let bytes = CompressedLayout.encode(t, stage: q, result: c)
+                    out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
+                    bytes.withUnsafeBytes { out.copyMemory(from: $0) }
+                    e.bits = Double(bytes.count * 8) / Double(numel)
+                } else {
+                    out = encodeAll(slot) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
+                }
+                if !plan.slots.contains(where: { $0.kind == .gguf }) { e.bytesOut = out.count }
+            }
+            e.parts.append(out)
+        }
+        if done.factors != nil && !plan.slots.contains(where: { $0.kind == .gguf }) { e.bits = Double(e.bytesOut * 8) / Double(numel) }
+        return e
+    }
+
+    private func metrics(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, work: UnsafeBufferPointer<Float>,
+                         done: TensorTransform.Result, encoded e: Encoded, since t0: DispatchTime) -> UnitMetrics {
+        let numel = t.numel
+        let (err, zeros) = Self.errorAndZeros(src: src, dtype: t.dtype, count: numel, threads: threads) { range, dst in
+            if let (ty, bytes) = e.measured {
+                let (c, b) = ty.block
+                GGUFPlanner.decode(UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound / c * b)..<(range.upperBound / c * b)]), type: ty, into: dst)
+            } else {
+                for (k, i) in range.enumerated() { dst[k] = work[i] }
+            }
+        }
+        let lastGGUF = plan.slots.last { $0.kind == .gguf }
+        var m = UnitMetrics(index: index, tensor: t.name, dtype: lastGGUF.map { GGUFPlanner.type(for: t, export: $0.export).name } ?? plan.denseDType(t).rawValue,
+                            shape: t.shape, numel: numel, targeted: true, sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: e.bits,
+                            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: e.bytesOut)
+        m.rank = done.rank
+        return m
+    }
+
+    /// ‖a − b‖ / ‖a‖ and the number of zeros in b, where a is decoded from `src` and b produced by
+    /// `reconstruct` one 64 Ki-element chunk at a time (a multiple of 32: whole quant blocks);
+    /// partial sums are combined in chunk order, so the result does not depend on `threads`.
+    static func errorAndZeros(src: UnsafeRawBufferPointer, dtype: DType, count: Int, threads: Int,
+                              reconstruct: (Range<Int>, UnsafeMutableBufferPointer<Float>) -> Void) -> (Double, Int) {
+        let ranges = Parallel.chunks(count, chunk: 1 << 16)
+        var parts = [(Double, Double, Int)](repeating: (0, 0, 0), count: ranges.count)
+        parts.withUnsafeMutableBufferPointer { pb in
+            Parallel.forEach(ranges.count, threads: threads) { r in
+                let range = ranges[r]
+                let a = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
+                let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
+                defer { a.deallocate(); b.deallocate() }
+                let sz = dtype.size
+                DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: src[(range.lowerBound * sz)..<(range.upperBound * sz)]), dtype: dtype,
+                                  into: a, threads: 1)
+                reconstruct(range, b)
+                var num = 0.0, den = 0.0, z = 0
+                for i in 0..<range.count {
+                    let x = Double(a[i]), d = Double(a[i]) - Double(b[i])
+                    num += d * d
+                    den += x * x
+                    if b[i] == 0 { z += 1 }
+                }
+                pb[r] = (num, den, z)
+            }
+        }
+        var num = 0.0, den = 0.0, z = 0
+        for p in parts { num += p.0; den += p.1; z += p.2 }
+        return (den == 0 ? (num == 0 ? 0 : .infinity) : (num / den).squareRoot(), z)
+    }
+
+    static func zeroFraction(_ src: UnsafeRawBufferPointer, dtype: DType) -> Double {
+        let n = src.count / dtype.size
+        return n == 0 ? 0 : Double(DTypeCodec.zeroCount(src, dtype: dtype) ?? 0) / Double(n)
+    }
+}

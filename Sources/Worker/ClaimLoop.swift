@@ -1,0 +1,119 @@
+import Compute
+import Foundation
+import Queue
+
+/// The worker's main loop: waits for room under `--concurrency`, pops a hint from Redis, claims
+/// the job in PostgreSQL and starts it on its own thread. Runs until stopped, idle (with
+/// `exitWhenIdle`), or refused by Redis for good (returned as the worker's fatal error).
+final class ClaimLoop {
+    private let worker: Worker
+    private var popRedis: RedisConnection?
+    private var popFailures = 0
+    private var idleSince: Date?
+    /// Jobs too big for this worker's `--max-memory`, ignored here until the date.
+    private var skipUntil = [UUID: Date]()
+
+    init(worker: Worker) { self.worker = worker }
+
+    private var config: Worker.Configuration { worker.config }
+    private var log: Log { worker.log }
+
+    /// What one pop gave.
+    private enum Hint {
+        case job(UUID), nothing, retry, fatal(Error)
+    }
+
+    func run() -> Error? {
+        while !worker.stop.isSet {
+            guard worker.active.waitForRoom(limit: config.concurrency, timeout: 1) else { continue }
+            if worker.stop.isSet { break }
+            switch pop() {
+            case .fatal(let e):
+                worker.stop.set()
+                return e
+            case .retry: continue
+            case .nothing:
+                if idleAndDone() { return nil }
+            case .job(let id):
+                idleSince = nil
+                if let until = skipUntil[id], until > Date() { continue }
+                if let job = claim(id) { start(job) }
+            }
+        }
+        return nil
+    }
+
+    private func pop() -> Hint {
+        do {
+            if popRedis == nil { popRedis = try RedisConnection(url: config.redisURL, timeout: 5) }
+            let id = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(timeout: 1)
+            popFailures = 0
+            worker.canClaim = true
+            return id.map(Hint.job) ?? .nothing
+        } catch {
+            popRedis = nil
+            if let e = error as? RedisError, !e.isTransient {
+                // A password changed or a database removed under a running worker: no retry will help.
+                log.error("redis refused the worker; stopping", ("error", String(describing: e)))
+                return .fatal(WorkerStartupError(service: "Redis", underlying: e))
+            }
+            popFailures += 1
+            worker.canClaim = false
+            log.warning("redis unavailable; retrying", ("error", String(describing: error)))
+            Thread.sleep(forTimeInterval: min(5, 0.2 * pow(2, Double(min(popFailures, 5)))))
+            return .retry
+        }
+    }
+
+    /// With `exitWhenIdle`: true once nothing ran here for 1.5 s and nothing is due soon anywhere.
+    private func idleAndDone() -> Bool {
+        guard config.exitWhenIdle, worker.active.count == 0 else { return false }
+        let since = idleSince ?? Date()
+        idleSince = since
+        guard Date().timeIntervalSince(since) >= 1.5,
+              (try? worker.jobDB.with { try worker.store.isIdle($0, horizon: config.idleHorizonSeconds) }) == true else { return false }
+        log.info("idle: exiting")
+        return true
+    }
+
+    /// Claims a hinted job; nil when it is taken, cancelled, not due, or too big for this worker.
+    private func claim(_ id: UUID) -> ClaimedJob? {
+        let claimed: ClaimedJob?
+        do {
+            claimed = try worker.jobDB.with {
+                try worker.store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
+                                       blasCore: Manifest.blasCore)
+            }
+        } catch {
+            // The hint is lost; the reconciler re-pushes queued jobs.
+            log.warning("claim failed", ("job_id", id.uuidString.lowercased()), ("error", String(describing: error)))
+            worker.jobDB.close()
+            Thread.sleep(forTimeInterval: 0.5)
+            return nil
+        }
+        if claimed == nil, let max = config.maxMemory,
+           let big = try? worker.jobDB.with({ try worker.store.tooBig($0, id: id, maxMemory: max) }) {
+            // Too big for this worker: put the hint back for a bigger one and ignore it here for a while.
+            let now = Date()
+            if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }
+            skipUntil[id] = now.addingTimeInterval(30)
+            try? worker.pushRedis.push([(big.id, big.score)])
+            log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
+        }
+        return claimed
+    }
+
+    /// Runs a claimed job on a thread of its own (8 MiB stack).
+    private func start(_ job: ClaimedJob) {
+        let aj = ActiveJob(job: job, leaseSeconds: config.leaseSeconds)
+        worker.active.add(aj)
+        let w = worker
+        let t = Thread {
+            JobExecutor(worker: w, active: aj).execute()
+            w.active.remove(job.id)
+        }
+        t.name = "squeeze-job"
+        t.stackSize = 8 << 20
+        t.start()
+    }
+}
