@@ -14,6 +14,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "squeeze", targets: ["squeeze"]),
+        // The kernel benchmark harness (ops/bench kernels); not part of the production CLI.
+        .executable(name: "squeeze-bench", targets: ["squeeze-bench"]),
         .library(name: "Compute", targets: ["Compute"]),
         .library(name: "Queue", targets: ["Queue"]),
         .library(name: "Worker", targets: ["Worker"]),
@@ -21,6 +23,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -37,11 +40,17 @@ let package = Package(
             ]
         ),
         .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Worker", dependencies: ["Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "Worker", dependencies: ["Queue", "Compute", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "squeeze",
             dependencies: ["Worker", "Queue", "Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)] + cpuDefine
+        ),
+        .executableTarget(
+            name: "squeeze-bench",
+            dependencies: ["Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .target(name: "TestSupport", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -10,7 +10,7 @@ struct JobExecutor {
     var cfg: Worker.Configuration { worker.config }
 
     var log: Log {
-        worker.log.with(("job_id", job.id.uuidString.lowercased()), ("attempt", String(job.attempt)))
+        worker.log.with((LogKey.jobID, job.id.uuidString.lowercased()), (LogKey.attempt, String(job.attempt)))
     }
 
     /// Deadline for retrying fenced writes: past the lease, another worker may own the job.

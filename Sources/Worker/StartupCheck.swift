@@ -45,7 +45,7 @@ struct StartupCheck {
                 }
                 let wait = min(5.0, 0.25 * pow(2, Double(min(n, 5))), remaining)
                 worker.log.warning("\(service) unavailable at start; retrying", ("error", String(describing: error)), ("try", String(n)),
-                                   ("wait_s", String(wait)))
+                                   ("wait_s", String(format: "%.2f", wait)))
                 Thread.sleep(forTimeInterval: wait)
             }
         }

@@ -59,11 +59,12 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ s: String) { description = s }
 }
 
-/// Runs `body`, turning any error into a one-line CLIError.
+/// Runs `body`, turning any error into a one-line CLIError that keeps the whole message (its
+/// lines joined with "; ").
 func oneLine<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as CLIError { throw e } catch let e as ExitCode { throw e } catch {
-        let s = String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-        throw CLIError(s)
+        throw CLIError(String(describing: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: "; "))
     }
 }
 

@@ -14,77 +14,75 @@ struct Show: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    /// Everything `show` prints about one job.
+    struct Report {
+        let job: JobViews.Job
+        let attempts: [JobViews.Attempt]
+        let events: [JobViews.Event]
+        let metrics: [JobViews.Metric]
+        let artifacts: [JobViews.Artifact]
+    }
+
     func run() throws {
         try oneLine {
             let db = try conn.connect()
-            guard let id = try JobStore().resolve(db, jobRef: job) else { throw CLIError("no job matches \(job)") }
-            let j = try db.query("""
-                SELECT id, kind, state, attempt, max_attempts, priority, input_path, output_path, error, error_code,
-                       units_done, units_total, worker_id, cancel_requested, batch_id, idempotency_key,
-                       created_at, started_at, finished_at, run_after, recipe::text AS recipe
-                FROM jobs WHERE id = $1
-                """, [id])[0]
-            let attempts = try db.query("SELECT attempt, worker_id, started_at, ended_at, outcome, error FROM job_attempts WHERE job_id = $1 ORDER BY attempt", [id])
-            let events = try db.query("SELECT at, attempt, kind, detail::text AS detail FROM job_events WHERE job_id = $1 ORDER BY id", [id])
-            let metrics = try db.query("SELECT tensor, dtype, numel, sparsity, bits, relative_error, output_error, rank, elapsed_ms, bytes_in, bytes_out FROM layer_metrics WHERE job_id = $1 ORDER BY unit_index", [id])
-            let artifacts = try db.query("SELECT path, bytes, sha256, format FROM artifacts WHERE job_id = $1 ORDER BY path", [id])
-            if json {
-                func obj(_ r: PostgresRow) -> [String: Any] {
-                    var o = [String: Any]()
-                    for (k, v) in zip(r.columns, r.values) { o[k] = v.map { $0 as Any } ?? NSNull() }
-                    return o
-                }
-                var top = obj(j)
-                top["recipe"] = (try? JSONSerialization.jsonObject(with: Data((j["recipe"] ?? "{}").utf8))) ?? NSNull()
-                for k in ["attempt", "max_attempts", "priority", "units_done", "units_total"] { if let v = j[k] { top[k] = Int(v) } }
-                top["attempts"] = attempts.map(obj)
-                top["events"] = events.map { e -> [String: Any] in
-                    var o = obj(e)
-                    o["detail"] = (try? JSONSerialization.jsonObject(with: Data((e["detail"] ?? "{}").utf8))) ?? NSNull()
-                    return o
-                }
-                top["metrics"] = metrics.map { m -> [String: Any] in
-                    var o = obj(m)
-                    for k in ["numel", "bytes_in", "bytes_out", "rank"] { if let v = m[k] { o[k] = Int(v) } }
-                    for k in ["sparsity", "bits", "relative_error", "output_error", "elapsed_ms"] { if let v = m[k] { o[k] = Double(v) } }
-                    return o
-                }
-                top["artifacts"] = artifacts.map { a -> [String: Any] in
-                    var o = obj(a)
-                    o["bytes"] = Int(a["bytes"]!)
-                    return o
-                }
-                printJSON(top)
-                return
+            let store = JobStore()
+            guard let id = try store.resolve(db, jobRef: job), let j = try store.job(db, id: id) else { throw CLIError("no job matches \(job)") }
+            let r = Report(job: j, attempts: try store.attempts(db, job: id), events: try store.events(db, job: id),
+                           metrics: try store.metrics(db, job: id), artifacts: try store.artifacts(db, job: id))
+            if json { printJSON(Self.json(r)) } else { Self.printText(r) }
+        }
+    }
+
+    static func parsedJSON(_ text: String) -> Any { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? NSNull() }
+
+    static func json(_ r: Report) -> [String: Any] {
+        let j = r.job
+        func opt(_ v: Any?) -> Any { v ?? NSNull() }
+        return [
+            "id": j.id.uuidString.lowercased(), "kind": j.kind, "state": j.state, "attempt": j.attempt, "max_attempts": j.maxAttempts,
+            "priority": j.priority, "input_path": j.inputPath, "output_path": opt(j.outputPath), "error": opt(j.error),
+            "error_code": opt(j.errorCode), "units_done": opt(j.unitsDone), "units_total": opt(j.unitsTotal), "worker_id": opt(j.workerID),
+            "cancel_requested": j.cancelRequested, "batch_id": opt(j.batchID), "idempotency_key": opt(j.idempotencyKey),
+            "created_at": j.createdAt, "started_at": opt(j.startedAt), "finished_at": opt(j.finishedAt), "run_after": j.runAfter,
+            "recipe": parsedJSON(j.recipeJSON),
+            "attempts": r.attempts.map { ["attempt": $0.attempt, "worker_id": $0.workerID, "started_at": $0.startedAt,
+                                          "ended_at": opt($0.endedAt), "outcome": opt($0.outcome), "error": opt($0.error)] as [String: Any] },
+            "events": r.events.map { ["at": $0.at, "attempt": $0.attempt, "kind": $0.kind, "detail": parsedJSON($0.detailJSON)] as [String: Any] },
+            "metrics": r.metrics.map { m in
+                ["tensor": m.tensor, "dtype": m.dtype, "numel": m.numel, "sparsity": opt(m.sparsity), "bits": opt(m.bits),
+                 "relative_error": opt(m.relativeError), "output_error": opt(m.outputError), "rank": opt(m.rank),
+                 "elapsed_ms": opt(m.elapsedMS), "bytes_in": opt(m.bytesIn), "bytes_out": opt(m.bytesOut)] as [String: Any]
+            },
+            "artifacts": r.artifacts.map { ["path": $0.path, "bytes": $0.bytes, "sha256": $0.sha256, "format": $0.format] as [String: Any] },
+        ]
+    }
+
+    static func printText(_ r: Report) {
+        let j = r.job
+        print("job       \(j.id.uuidString.lowercased())  (\(j.kind))")
+        print("state     \(j.state)  attempt \(j.attempt)/\(j.maxAttempts)  priority \(j.priority)")
+        print("input     \(TextRules.display(j.inputPath))")
+        if let o = j.outputPath { print("output    \(o)") }
+        if let t = j.unitsTotal { print("progress  \(j.unitsDone ?? 0)/\(t) units") }
+        if let e = j.error { print("error     [\(j.errorCode ?? "?")] \(TextRules.display(e))") }
+        if j.cancelRequested { print("cancel    requested") }
+        print("ATTEMPTS")
+        for a in r.attempts { print("  #\(a.attempt) \(a.workerID) \(a.outcome ?? "running")\(a.error.map { ": " + TextRules.display($0) } ?? "")") }
+        print("EVENTS")
+        for e in r.events { print("  \(e.at)  #\(e.attempt) \(e.kind) \(e.detailJSON == "{}" ? "" : e.detailJSON)") }
+        if !r.metrics.isEmpty {
+            print("METRICS (\(r.metrics.count) tensors)")
+            for m in r.metrics.prefix(40) {
+                let re = m.relativeError.map { String(format: "%.4f", $0) } ?? "-"
+                let extra = (m.outputError.map { String(format: " out_err=%.4f", $0) } ?? "") + (m.rank.map { " rank=\($0)" } ?? "")
+                print("  \(TextRules.display(m.tensor))  \(m.dtype)  sparsity=\(String(format: "%.4f", m.sparsity ?? 0)) rel_err=\(re)\(extra)")
             }
-            print("job       \(j["id"]!)  (\(j["kind"]!))")
-            print("state     \(j["state"]!)  attempt \(j["attempt"]!)/\(j["max_attempts"]!)  priority \(j["priority"]!)")
-            print("input     \(TextRules.display(j["input_path"]!))")
-            if let o = j["output_path"] { print("output    \(o)") }
-            if let t = j["units_total"] { print("progress  \(j["units_done"]!)/\(t) units") }
-            if let e = j["error"] { print("error     [\(j["error_code"] ?? "?")] \(TextRules.display(e))") }
-            if j["cancel_requested"] == "t" { print("cancel    requested") }
-            print("ATTEMPTS")
-            for a in attempts {
-                print("  #\(a["attempt"]!) \(a["worker_id"]!) \(a["outcome"] ?? "running")\(a["error"].map { ": " + $0 } ?? "")")
-            }
-            print("EVENTS")
-            for e in events { print("  \(e["at"]!)  #\(e["attempt"]!) \(e["kind"]!) \(e["detail"]! == "{}" ? "" : e["detail"]!)") }
-            if !metrics.isEmpty {
-                print("METRICS (\(metrics.count) tensors)")
-                for m in metrics.prefix(40) {
-                    let sp = Double(m["sparsity"]!) ?? 0
-                    let re = m["relative_error"].flatMap(Double.init).map { String(format: "%.4f", $0) } ?? "-"
-                    let extra = (m["output_error"].flatMap(Double.init).map { String(format: " out_err=%.4f", $0) } ?? "")
-                        + (m["rank"].map { " rank=\($0)" } ?? "")
-                    print("  \(TextRules.display(m["tensor"]!))  \(m["dtype"]!)  sparsity=\(String(format: "%.4f", sp)) rel_err=\(re)\(extra)")
-                }
-                if metrics.count > 40 { print("  ... \(metrics.count - 40) more (use --json)") }
-            }
-            if !artifacts.isEmpty {
-                print("ARTIFACTS")
-                for a in artifacts { print("  \(a["path"]!)  \(a["bytes"]!) bytes  sha256=\(a["sha256"]!)") }
-            }
+            if r.metrics.count > 40 { print("  ... \(r.metrics.count - 40) more (use --json)") }
+        }
+        if !r.artifacts.isEmpty {
+            print("ARTIFACTS")
+            for a in r.artifacts { print("  \(a.path)  \(a.bytes) bytes  sha256=\(a.sha256)") }
         }
     }
 }

@@ -50,10 +50,14 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: "Log level: debug, info, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Log line format: logfmt or json.")
+    var logFormat: String = "logfmt"
+
     func validate() throws {
         guard concurrency >= 1 && concurrency <= 256 else { throw ValidationError("--concurrency must be in 1...256") }
         if let t = threads { guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be in 1...1024") } }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
         guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout must be 0 (forever) or more seconds") }
     }
 
@@ -74,7 +78,7 @@ struct WorkerCommand: ParsableCommand {
             cfg.connectTimeoutSeconds = connectTimeout
             cfg.sweepSeconds = max(1, sweepSeconds)
             let level: Log.Level = ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
-            let log = Log(level: level)
+            let log = Log(level: level, format: LineLogHandler.Format(rawValue: logFormat) ?? .logfmt)
             let stop = StopFlag()
             stop.installSignalHandlers(log: log)
             try Worker(config: cfg, log: log, stop: stop).run()

@@ -77,6 +77,25 @@ public final class GGUFReader: @unchecked Sendable {
             }
             align = Int(v)
         }
+        let infos = try tensorInfos(&r, count: nt)
+        let dataStart = (r.offset + align - 1) / align * align
+        var ts = [Tensor]()
+        for (name, dims, type, off) in infos {
+            guard let size = type.byteCount(numel: dims.reduce(1, *), rowLength: dims[0]) else {
+                throw ComputeError(.corruptHeader, "row of \(dims[0]) values does not fill \(type.name) blocks", file: path, tensor: name)
+            }
+            guard off % UInt64(align) == 0 else { throw ComputeError(.corruptHeader, "offset \(off) is not aligned to \(align)", file: path, tensor: name) }
+            guard off <= UInt64(r.size), UInt64(dataStart) + off + UInt64(size) <= UInt64(r.size) else {
+                throw ComputeError(.corruptData, "data [\(off), +\(size)) lies outside the file", file: path, tensor: name)
+            }
+            ts.append(Tensor(name: name, dims: dims, type: type, offset: dataStart + Int(off), byteCount: size))
+        }
+        return Header(version: version, metadata: kv, alignment: align, tensors: ts)
+    }
+
+    /// The tensor infos: unique NUL-free names, 1 to 4 dimensions whose product fits, known types.
+    private static func tensorInfos(_ r: inout ByteReader, count nt: UInt64) throws -> [(String, [Int], GGMLType, UInt64)] {
+        let path = r.path
         var infos = [(String, [Int], GGMLType, UInt64)]()
         var names = Set<String>()
         for _ in 0..<nt {
@@ -99,19 +118,7 @@ public final class GGUFReader: @unchecked Sendable {
             guard let type = GGMLType(rawValue: tid) else { throw ComputeError(.unsupportedDType, "unknown ggml type \(tid)", file: path, tensor: name) }
             infos.append((name, dims, type, try r.u64()))
         }
-        let dataStart = (r.offset + align - 1) / align * align
-        var ts = [Tensor]()
-        for (name, dims, type, off) in infos {
-            guard let size = type.byteCount(numel: dims.reduce(1, *), rowLength: dims[0]) else {
-                throw ComputeError(.corruptHeader, "row of \(dims[0]) values does not fill \(type.name) blocks", file: path, tensor: name)
-            }
-            guard off % UInt64(align) == 0 else { throw ComputeError(.corruptHeader, "offset \(off) is not aligned to \(align)", file: path, tensor: name) }
-            guard off <= UInt64(r.size), UInt64(dataStart) + off + UInt64(size) <= UInt64(r.size) else {
-                throw ComputeError(.corruptData, "data [\(off), +\(size)) lies outside the file", file: path, tensor: name)
-            }
-            ts.append(Tensor(name: name, dims: dims, type: type, offset: dataStart + Int(off), byteCount: size))
-        }
-        return Header(version: version, metadata: kv, alignment: align, tensors: ts)
+        return infos
     }
 
     /// Reads a tensor's raw bytes into a buffer owned for the duration of `body`.

@@ -25,7 +25,25 @@ extension RecipeValidator {
         do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
             throw RecipeError("stages[\(i)].\(name)", "needs a BERT model directory: \(e)")
         }
-        let c = bert.config
+        let linearWeights = try checkImpliedTensors(bert.config, tensors, at: "stages[\(i)].\(name)")
+        for (j, st) in recipe.stages.enumerated() {
+            var sel: TensorSelector?
+            var path = ""
+            if case .prune(let p) = st, case .wanda = p.method { sel = p.selector; path = "stages[\(j)].prune.targets" }
+            if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
+            if case .quantize(let q) = st, case .gptq = q.method { sel = q.selector; path = "stages[\(j)].quantize.targets" }
+            guard let sel else { continue }
+            for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
+                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda, gptq and distill need its calibration inputs; add it to ignore)")
+            }
+        }
+        try checkDatasets(recipe, tokenizer: bert.tokenizer)
+        return bert
+    }
+
+    /// Every tensor the BERT config implies exists as floats of the implied size; returns the
+    /// names of the encoder's linear weights.
+    private static func checkImpliedTensors(_ c: BertConfig, _ tensors: [TensorInfo], at path: String) throws -> Set<String> {
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var implied = [(String, Int)]()
         implied += [(c.embedding("word_embeddings.weight"), c.vocabSize * c.hidden),
@@ -43,22 +61,18 @@ extension RecipeValidator {
             }
         }
         for (n, count) in implied {
-            guard let t = byName[n] else { throw RecipeError("stages[\(i)].\(name)", "the model has no tensor \(n), which its config.json implies") }
+            guard let t = byName[n] else { throw RecipeError(path, "the model has no tensor \(n), which its config.json implies") }
             guard t.numel == count, t.dtype.isFloat16Or32 else {
-                throw RecipeError("stages[\(i)].\(name)", "tensor \(n) is \(t.dtype.rawValue) \(t.shape), the config implies \(count) float values")
+                throw RecipeError(path, "tensor \(n) is \(t.dtype.rawValue) \(t.shape), the config implies \(count) float values")
             }
         }
-        for (j, st) in recipe.stages.enumerated() {
-            var sel: TensorSelector?
-            var path = ""
-            if case .prune(let p) = st, case .wanda = p.method { sel = p.selector; path = "stages[\(j)].prune.targets" }
-            if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
-            if case .quantize(let q) = st, case .gptq = q.method { sel = q.selector; path = "stages[\(j)].quantize.targets" }
-            guard let sel else { continue }
-            for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
-                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda, gptq and distill need its calibration inputs; add it to ignore)")
-            }
-        }
+        return linearWeights
+    }
+
+    /// Each calibrate/evaluate dataset is a readable file whose windows can be cut now (tokenizing
+    /// each dataset once per process), so a dataset that is not text or too short is refused at
+    /// submit rather than failing on a worker.
+    private static func checkDatasets(_ recipe: Recipe, tokenizer: BertTokenizer) throws {
         let calibrateDataset = recipe.calibration?.dataset
         for (j, st) in recipe.stages.enumerated() {
             let file: String?, path: String, samples: Int, seqLen: Int, part: CalibrationText.Part
@@ -74,12 +88,9 @@ extension RecipeValidator {
             guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue, FileManager.default.isReadableFile(atPath: file) else {
                 throw RecipeError(path, "\(file) is not a readable file")
             }
-            // Cut the windows now (tokenizing each dataset once per process), so a dataset that is
-            // not text or too short is refused at submit rather than failing on a worker.
-            do { _ = try CalibrationText.batches(file: file, tokenizer: bert.tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
+            do { _ = try CalibrationText.batches(file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
                 throw RecipeError(path, "\(e)")
             }
         }
-        return bert
     }
 }

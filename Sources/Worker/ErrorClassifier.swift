@@ -2,13 +2,6 @@ import Compute
 import Foundation
 import Queue
 
-/// Why a job stopped without succeeding, and whether retrying can help.
-enum JobStop: Error {
-    case cancelled
-    case leaseLost
-    case draining
-}
-
 /// Classifies errors into (code, message, permanent).
 enum ErrorClassifier {
     static func classify(_ error: Error) -> (code: JobErrorCode, message: String, permanent: Bool) {
@@ -21,11 +14,4 @@ enum ErrorClassifier {
         default: return (.internal, String(describing: error), false)
         }
     }
-}
-
-/// The diagnostic noop job's planned failure.
-struct NoopFailure: Error, CustomStringConvertible {
-    let attempt: Int
-    let of: Int
-    var description: String { "noop: planned failure on attempt \(attempt) (fails the first \(of) attempts)" }
 }

@@ -1,0 +1,33 @@
+import Compute
+import Foundation
+import Queue
+
+/// Validates a compression job at submit: model headers, recipe, targets, memory estimate, checksum.
+public enum CompressJobBuilder {
+    /// The job for `model` and `recipeFile` (relative to `recipeBase` when given), or a `SubmitError`.
+    public static func build(model path: String, recipeFile: String, checksum: Bool, policy: PathPolicy, recipeBase: String? = nil) throws -> NewJob {
+        guard FileManager.default.fileExists(atPath: path) else { throw SubmitError("model not found: \(path)") }
+        let recipePath = recipeBase.map { recipeFile.hasPrefix("/") ? recipeFile : $0 + "/" + recipeFile } ?? recipeFile
+        guard FileManager.default.fileExists(atPath: recipePath) else { throw SubmitError("recipe not found: \(recipePath)") }
+        var recipe: Recipe
+        do { recipe = try RecipeParser.parse(file: recipePath) } catch let e as RecipeError {
+            throw SubmitError("invalid recipe \(recipePath): \(e)")
+        }
+        recipe = recipe.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
+        let source = try ModelSource(path: path)
+        try policy.check(model: source)
+        for d in recipe.datasets { try policy.check(d) }
+        let headers = try source.readHeaders()
+        let tensors = headers.flatMap(\.header.tensors)
+        let family: ModelFamily?
+        do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e as RecipeError {
+            throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
+        }
+        var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: family?.activationWidth)
+        j.unitsTotal = tensors.count
+        j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
+        if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }
+        return j
+    }
+}

@@ -1,0 +1,98 @@
+import Compute
+import Foundation
+import Queue
+
+/// Entries of a batch manifest file.
+public enum ManifestEntries {
+    /// Settings for entries that do not give their own.
+    public struct Defaults: Sendable {
+        public var priority = 0
+        public var maxAttempts = 3
+        public var checksum = true
+        public init() {}
+    }
+
+    /// Most attempts an entry may ask for (`jobs.max_attempts` is a 32-bit integer; more is a mistake).
+    public static let maxAttemptsLimit = 1000
+
+    /// Every entry validated into a job (models, recipes, fields), or a `SubmitError` naming the entry.
+    public static func load(_ file: String, defaults: Defaults, delay: Double, policy: PathPolicy) throws -> [NewJob] {
+        let doc: Any?
+        do {
+            let text = try InputFile.text(of: file, what: "manifest", limit: InputFile.manifestLimit)
+            doc = try SafeYAML.load(text, limits: SafeYAML.manifest, rootKeys: ["jobs"])
+        } catch let e as SafeYAML.Failure {
+            throw SubmitError("manifest \(file): \(e)")
+        }
+        let list: [Any]
+        if let l = doc as? [Any] { list = l } else if let m = doc as? [String: Any], let l = m["jobs"] as? [Any] { list = l } else {
+            throw SubmitError("manifest \(file) must be a list of entries (or {jobs: [...]})")
+        }
+        let base = (file as NSString).deletingLastPathComponent
+        var recipeCache = [String: NewJob]()
+        var jobs = [NewJob]()
+        for (i, raw) in list.enumerated() {
+            guard let e = raw as? [String: Any] else { throw SubmitError("manifest \(file): entry \(i) is not a mapping") }
+            for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts"].contains(k) {
+                throw SubmitError("manifest \(file): entry \(i): unknown key \(k)")
+            }
+            guard let model = e["model"] as? String, let recipe = e["recipe"] as? String else {
+                throw SubmitError("manifest \(file): entry \(i) needs model and recipe (strings)")
+            }
+            for (field, v) in [("model", model), ("recipe", recipe)] where v.utf8.contains(0) {
+                throw SubmitError("manifest \(file): entry \(i): \(field) \(TextRules.printable(v)) contains a NUL byte")
+            }
+            let modelPath = model.hasPrefix("/") ? model : (base.isEmpty ? model : base + "/" + model)
+            let cacheKey = modelPath + "\u{0}" + recipe
+            var j: NewJob
+            do {
+                if let c = recipeCache[cacheKey] { j = c } else {
+                    j = try CompressJobBuilder.build(model: modelPath, recipeFile: recipe, checksum: defaults.checksum,
+                                                     policy: policy, recipeBase: base.isEmpty ? "." : base)
+                    recipeCache[cacheKey] = j
+                }
+            } catch { throw SubmitError("manifest \(file): entry \(i): \(error)") }
+            let at = "manifest \(file): entry \(i)"
+            j.priority = try Self.integer(e["priority"], "priority", in: -1000...1000, at: at) ?? defaults.priority
+            j.maxAttempts = try Self.integer(e["max_attempts"], "max_attempts", in: 1...maxAttemptsLimit, at: at) ?? defaults.maxAttempts
+            j.idempotencyKey = try Self.key(e["key"], at: at)
+            j.delaySeconds = delay
+            jobs.append(j)
+        }
+        guard !jobs.isEmpty else { throw SubmitError("manifest \(file) has no entries") }
+        return jobs
+    }
+
+    /// An integer field: a YAML integer (not a string, float or bool) within `range`.
+    static func integer(_ v: Any?, _ field: String, in range: ClosedRange<Int>, at: String) throws -> Int? {
+        guard let v, !(v is NSNull) else { return nil }
+        guard !(v is Bool), let n = v as? Int else {
+            throw SubmitError("\(at): \(field) must be an integer in \(range.lowerBound)...\(range.upperBound), not \(describe(v))")
+        }
+        guard range.contains(n) else { throw SubmitError("\(at): \(field) \(n) is out of \(range.lowerBound)...\(range.upperBound)") }
+        return n
+    }
+
+    /// The idempotency key: a string or an integer (written as its decimal text), at most 1,000 bytes, no NUL.
+    static func key(_ v: Any?, at: String) throws -> String? {
+        guard let v, !(v is NSNull) else { return nil }
+        let s: String
+        if let str = v as? String { s = str } else if !(v is Bool), let n = v as? Int { s = String(n) } else {
+            throw SubmitError("\(at): key must be a string, not \(describe(v))")
+        }
+        guard !s.isEmpty, s.utf8.count <= 1000 else { throw SubmitError("\(at): key must be 1 to 1000 bytes") }
+        guard !s.utf8.contains(0) else { throw SubmitError("\(at): key \(TextRules.printable(s)) contains a NUL byte") }
+        return s
+    }
+
+    private static func describe(_ v: Any) -> String {
+        switch v {
+        case let s as String: return "the string \(TextRules.printable(s))"
+        case is Bool: return "a boolean"
+        case let d as Double: return "\(d)"
+        case is [Any]: return "a list"
+        case is [String: Any]: return "a mapping"
+        default: return "\(v)"
+        }
+    }
+}
