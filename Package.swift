@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -31,7 +32,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .target(
             name: "Compute",
-            dependencies: ["CBLAS", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CBLAS", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [
                 .swiftLanguageMode(.v5),
                 // Kernels are the hot path: optimize them in debug builds too (tests run debug builds).
@@ -54,6 +55,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["Queue"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SqueezeCLITests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

@@ -62,8 +62,10 @@ extension JobExecutor {
     /// Best-effort events: how many units ran or were restored, and the evaluation.
     private func recordEvents(_ result: RecipeRunner.Result) {
         try? worker.jobDB.with {
-            try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units",
-                                   detailJSON: "{\"computed\": \(result.computedUnits), \"restored\": \(result.restoredUnits), \"total\": \(result.units.count)}")
+            let units = ["computed": result.computedUnits, "restored": result.restoredUnits, "total": result.units.count]
+            if let json = try? JSONEncoder().encode(units) {
+                try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
+            }
             if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
                 try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
             }

@@ -72,9 +72,8 @@ struct JobExecutor {
     }
 
     private func runNoop() throws {
-        let spec = (try? JSONSerialization.jsonObject(with: Data(job.recipeJSON.utf8))) as? [String: Any] ?? [:]
-        let sleepMS = spec["sleep_ms"] as? Int ?? 0
-        let failTimes = spec["fail_times"] as? Int ?? 0
+        let spec = (try? JSONDecoder().decode(NoopSpec.self, from: Data(job.recipeJSON.utf8))) ?? NoopSpec(sleepMS: 0, failTimes: 0)
+        let (sleepMS, failTimes) = (spec.sleepMS, spec.failTimes)
         try pause(ms: sleepMS)
         if job.attempt - job.releases <= failTimes { throw NoopFailure(attempt: job.attempt - job.releases, of: failTimes) }
         try finish(outputPath: nil, artifacts: [])

@@ -7,6 +7,10 @@ struct StagingName: Equatable {
     let host: String?
     let pid: Int32
 
+    init(job: UUID, attempt: Int, host: String?, pid: Int32) {
+        (self.job, self.attempt, self.host, self.pid) = (job, attempt, host, pid)
+    }
+
     init?(_ name: String) {
         guard name.count > 45, let job = UUID(uuidString: String(name.prefix(36))) else { return nil }
         let rest = name.dropFirst(36)

@@ -10,7 +10,10 @@ struct KernelBench: ParsableCommand {
         commandName: "squeeze-bench", abstract: "Time quantization kernels and a memcpy bound over a model's matrices (JSON).")
 
     @Option(name: .long, help: "Model file or directory.")
-    var model: String
+    var model: String = ""
+
+    @Option(name: .long, help: "Instead: SHA-256 of this file as Squeeze hashes inputs, against a plain read of it (JSON).")
+    var sha256: String?
 
     @Option(name: .long, help: "Threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -19,6 +22,7 @@ struct KernelBench: ParsableCommand {
     var repeats: Int = 5
 
     func run() throws {
+        if let file = sha256 { return try hashBench(file) }
         let mats = try matrices()
         let params = mats.reduce(0) { $0 + $1.count }
         var seconds = quantizers(mats)
@@ -114,5 +118,30 @@ struct KernelBench: ParsableCommand {
             }
         }
         return (plan, global, pruned.reduce(0) { $0 + $1.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } })
+    }
+
+    /// Seconds to read `file` with pread in 4 MiB chunks, and to hash it the way submit and the
+    /// worker do (`FileOps.sha256`); the best of `repeats` each, page cache warm.
+    func hashBench(_ file: String) throws {
+        let f = try InputFile(path: file)
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 22, alignment: 64)
+        defer { buf.deallocate() }
+        var failure: Error?
+        let read = best {
+            do {
+                var off = 0
+                while off < f.size {
+                    let n = min(buf.count, f.size - off)
+                    try f.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<n]))
+                    off += n
+                }
+            } catch { failure = error }
+        }
+        var digest = ""
+        let hash = best { do { digest = try FileOps.sha256(ofFile: file) } catch { failure = error } }
+        if let failure { throw failure }
+        let json = try JSONSerialization.data(withJSONObject: ["bytes": f.size, "read_seconds": read, "sha256_seconds": hash, "sha256": digest],
+                                              options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
     }
 }

@@ -12,7 +12,7 @@ struct Migrate: ParsableCommand {
 
     func run() throws {
         try oneLine {
-            let dir = try Migrator.locate(explicit: migrations)
+            let dir = try Migrator.locate(explicit: migrations, configured: Settings.current.migrationsDir)
             let m = try Migrator(directory: dir)
             let db = try conn.connect()
             let applied = try m.migrate(db)

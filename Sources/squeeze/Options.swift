@@ -13,23 +13,21 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Prefix of Redis keys (env SQUEEZE_REDIS_PREFIX, default squeeze).")
     var redisPrefix: String?
 
-    var env: [String: String] { ProcessInfo.processInfo.environment }
-
     func database() throws -> String {
-        guard let u = databaseURL ?? env["SQUEEZE_DATABASE_URL"], !u.isEmpty else {
+        guard let u = databaseURL ?? Settings.current.databaseURL, !u.isEmpty else {
             throw CLIError("no database: pass --database-url or set SQUEEZE_DATABASE_URL (eval \"$(./ops/stack env)\")")
         }
         return u
     }
 
     func redis() throws -> String {
-        guard let u = redisURL ?? env["SQUEEZE_REDIS_URL"], !u.isEmpty else {
+        guard let u = redisURL ?? Settings.current.redisURL, !u.isEmpty else {
             throw CLIError("no redis: pass --redis-url or set SQUEEZE_REDIS_URL (eval \"$(./ops/stack env)\")")
         }
         return u
     }
 
-    var prefix: String { redisPrefix ?? env["SQUEEZE_REDIS_PREFIX"] ?? "squeeze" }
+    var prefix: String { redisPrefix ?? Settings.current.redisPrefix ?? "squeeze" }
 
     /// The queue's user-facing writes over these connections.
     func queue() throws -> JobQueue { JobQueue(db: try connect(), redisURL: try redis(), prefix: prefix) }
@@ -46,7 +44,7 @@ struct ArtifactRootOption: ParsableArguments {
     var artifactRoot: String?
 
     func root() throws -> String {
-        guard let r = artifactRoot ?? ProcessInfo.processInfo.environment["SQUEEZE_ARTIFACT_ROOT"], !r.isEmpty else {
+        guard let r = artifactRoot ?? Settings.current.artifactRoot, !r.isEmpty else {
             throw CLIError("no artifact root: pass --artifact-root or set SQUEEZE_ARTIFACT_ROOT")
         }
         return r
@@ -81,25 +79,4 @@ func printJSON(_ obj: Any) {
         FileHandle.standardError.write(Data("Error: cannot encode JSON output: \(error)\n".utf8))
         print("{}")
     }
-}
-
-/// Parses `30s`, `5m`, `2h`, `1500ms` or plain seconds.
-func parseDuration(_ s: String) throws -> Double {
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-    for (u, f) in units where s.hasSuffix(u) {
-        if let v = Double(s.dropLast(u.count)), v >= 0 { return v * f }
-    }
-    if let v = Double(s), v >= 0 { return v }
-    throw CLIError("invalid duration \(s) (use e.g. 30s, 5m, 1500ms)")
-}
-
-/// Parses `512M`, `8G`, or bytes.
-func parseBytes(_ s: String) throws -> Int64 {
-    let units: [(String, Int64)] = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
-    let u = s.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
-    for (suf, f) in units where u.hasSuffix(suf) {
-        if let v = Double(u.dropLast()), v > 0 { return Int64(v * Double(f)) }
-    }
-    if let v = Int64(u), v > 0 { return v }
-    throw CLIError("invalid size \(s) (use e.g. 512M, 8G)")
 }

@@ -30,7 +30,7 @@ struct Submit: ParsableCommand {
     var idempotencyKey: String?
 
     @Option(name: .long, help: "Delay before the job becomes runnable (e.g. 30s, 5m).")
-    var after: String?
+    var after: Duration?
 
     @Option(name: .long, help: "Attempts before a job that keeps failing is marked dead.")
     var maxAttempts: Int = 3
@@ -47,8 +47,7 @@ struct Submit: ParsableCommand {
     @Option(name: .long, help: "Number of jobs to submit (no-op jobs, or copies of one compression job).")
     var count: Int = 1
 
-    @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
-    var inputRoot: [String] = []
+    @OptionGroup var inputRoots: InputRootOptions
 
     @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
     var artifactRoot: String?
@@ -81,17 +80,16 @@ struct Submit: ParsableCommand {
     }
 
     var policy: PathPolicy {
-        PathPolicy(roots: PathPolicy.roots(flags: inputRoot,
-                                           artifactRoot: artifactRoot ?? ProcessInfo.processInfo.environment["SQUEEZE_ARTIFACT_ROOT"]))
+        PathPolicy(roots: inputRoots.roots(artifactRoot: artifactRoot ?? Settings.current.artifactRoot))
     }
 
     func run() throws {
         try oneLine {
-            let delay = try after.map(parseDuration) ?? 0
+            let delay = after?.seconds ?? 0
             var jobs = [NewJob]()
             var batch: String? = batchName
             if noop {
-                let spec = "{\"sleep_ms\":\(sleepMs),\"fail_times\":\(failTimes)}"
+                let spec = NoopSpec(sleepMS: sleepMs, failTimes: failTimes).json
                 for _ in 0..<count {
                     var j = NewJob(kind: "noop", recipeJSON: spec, inputPath: "-")
                     j.priority = priority

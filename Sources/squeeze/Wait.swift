@@ -10,10 +10,10 @@ struct Wait: ParsableCommand {
     @OptionGroup var selection: JobSelection
 
     @Option(name: .long, help: "Give up after this long (e.g. 10m); exit code 2.")
-    var timeout: String?
+    var timeout: Duration?
 
     func run() throws {
-        let deadline = try timeout.map { Date().addingTimeInterval(try parseDuration($0)) }
+        let deadline = timeout.map { Date().addingTimeInterval($0.seconds) }
         let outcome: (failed: Int, total: Int) = try oneLine {
             let db = try conn.connect()
             let (ids, batchID) = try selection.resolve(db)

@@ -30,10 +30,9 @@ struct WorkerCommand: ParsableCommand {
     var retryBaseSeconds: Double = 2
 
     @Option(name: .long, help: "Do not take jobs whose memory estimate exceeds this (e.g. 8G).")
-    var maxMemory: String?
+    var maxMemory: ByteSize?
 
-    @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
-    var inputRoot: [String] = []
+    @OptionGroup var inputRoots: InputRootOptions
 
     @Option(name: .long, help: "Seconds to keep retrying PostgreSQL/Redis when down at start (0 = forever); bad settings fail at once.")
     var connectTimeout: Double = 60
@@ -65,14 +64,14 @@ struct WorkerCommand: ParsableCommand {
         try oneLine {
             var cfg = Worker.Configuration(databaseURL: try conn.database(), redisURL: try conn.redis(), artifactRoot: try artifacts.root())
             cfg.redisPrefix = conn.prefix
-            cfg.inputRoots = PathPolicy.roots(flags: inputRoot, artifactRoot: cfg.artifactRoot)
+            cfg.inputRoots = inputRoots.roots(artifactRoot: cfg.artifactRoot)
             cfg.concurrency = concurrency
             if let t = threads { cfg.threads = t }
             cfg.exitWhenIdle = exitWhenIdle
             cfg.leaseSeconds = leaseSeconds
             cfg.reconcileSeconds = reconcileSeconds
             cfg.retryBaseSeconds = retryBaseSeconds
-            cfg.maxMemory = try maxMemory.map(parseBytes)
+            cfg.maxMemory = maxMemory?.bytes
             if let id { cfg.id = id }
             cfg.unitDelayMS = unitDelayMs
             cfg.connectTimeoutSeconds = connectTimeout

@@ -1,7 +1,21 @@
 import Compute
+import Foundation
 import Testing
 
 @Suite struct RecipeParserTests {
+    /// Every shipped recipe survives canonical JSON (JSONEncoder, sorted keys) unchanged.
+    @Test func shippedRecipesRoundTripThroughCanonicalJSON() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../recipes").standardized.path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 16)
+        for f in files {
+            let r = try RecipeParser.parse(file: dir + "/" + f)
+            #expect(try RecipeParser.parse(r.canonicalJSON) == r, "\(f)")
+        }
+        let r = try RecipeParser.parse("stages: [{prune: {method: magnitude, sparsity: 0.5, targets: ['a/b*']}}, {export: {format: gguf, type: q8_0}}]")
+        #expect(r.canonicalJSON == #"{"stages":[{"prune":{"ignore":[],"method":"magnitude","sparsity":0.5,"targets":["a/b*"]}},{"export":{"fallback":"f32","format":"gguf","type":"q8_0"}}]}"#)
+    }
+
     @Test func parsesTheFoundationRecipe() throws {
         let r = try RecipeParser.parse("""
             stages:

@@ -1,71 +1,94 @@
 import Foundation
 
-extension Recipe {
-    /// Canonical JSON (stable key order), as stored in `jobs.recipe` and `manifest.json`.
+extension Recipe: Encodable {
+    enum CodingKeys: String, CodingKey { case stages }
+
+    /// Canonical JSON (sorted keys, JSONEncoder), as stored in `jobs.recipe`, `manifest.json` and
+    /// GGUF metadata; `RecipeParser` reads it back to the same recipe.
     public var canonicalJSON: String {
-        "{\"stages\":[" + stages.map { $0.canonicalJSON }.joined(separator: ",") + "]}"
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding values of these types cannot fail.
+        return String(decoding: (try? e.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(stages, forKey: .stages)
     }
 }
 
-extension Stage {
-    var canonicalJSON: String {
+/// A JSON object key given at run time.
+struct JSONKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Stage: Encodable {
+    /// `{"<stage name>": {fields}}`.
+    public func encode(to encoder: Encoder) throws {
+        var outer = encoder.container(keyedBy: JSONKey.self)
+        var f = outer.nestedContainer(keyedBy: JSONKey.self, forKey: JSONKey(name))
+        func put<T: Encodable>(_ k: String, _ v: T) throws { try f.encode(v, forKey: JSONKey(k)) }
+        func selector(_ s: TensorSelector) throws { try put("targets", s.targets); try put("ignore", s.ignore) }
         switch self {
         case .prune(let p):
-            var fields = [String]()
             switch p.method {
             case .magnitude(let s):
-                fields += ["\"method\":\"magnitude\"", "\"sparsity\":\(s)"]
-                if case .global(let mk) = p.scope { fields += ["\"scope\":\"global\"", "\"min_keep\":\(mk)"] }
-            case .nm(let n, let m): fields += ["\"method\":\"nm\"", "\"n\":\(n)", "\"m\":\(m)"]
-            case .wanda(let s): fields += ["\"method\":\"wanda\"", "\"sparsity\":\(s)"]
+                try put("method", "magnitude"); try put("sparsity", s)
+                if case .global(let mk) = p.scope { try put("scope", "global"); try put("min_keep", mk) }
+            case .nm(let n, let m): try put("method", "nm"); try put("n", n); try put("m", m)
+            case .wanda(let s): try put("method", "wanda"); try put("sparsity", s)
             case .structured(let s, let dim, let norm):
-                fields += ["\"method\":\"structured\"", "\"sparsity\":\(s)", "\"dim\":\"\(dim.rawValue)\"", "\"norm\":\"\(norm.rawValue)\""]
+                try put("method", "structured"); try put("sparsity", s); try put("dim", dim.rawValue); try put("norm", norm.rawValue)
             }
             if let sc = p.schedule {
-                fields.append("\"schedule\":{\"type\":\"cubic\",\"steps\":\(sc.steps),\"initial_sparsity\":\(sc.initial)}")
+                var n = f.nestedContainer(keyedBy: JSONKey.self, forKey: JSONKey("schedule"))
+                try n.encode("cubic", forKey: JSONKey("type")); try n.encode(sc.steps, forKey: JSONKey("steps"))
+                try n.encode(sc.initial, forKey: JSONKey("initial_sparsity"))
             }
-            fields.append("\"targets\":[" + p.selector.targets.map(jsonString).joined(separator: ",") + "]")
-            fields.append("\"ignore\":[" + p.selector.ignore.map(jsonString).joined(separator: ",") + "]")
-            return "{\"prune\":{" + fields.joined(separator: ",") + "}}"
+            try selector(p.selector)
         case .quantize(let q):
-            var fields = [q.method == .rtn ? "\"method\":\"rtn\"" : "\"method\":\"gptq\"", "\"bits\":\(q.bits)", "\"scheme\":\"\(q.symmetric ? "symmetric" : "asymmetric")\""]
+            try put("method", q.method == .rtn ? "rtn" : "gptq"); try put("bits", q.bits); try put("scheme", q.symmetric ? "symmetric" : "asymmetric")
             switch q.granularity {
-            case .tensor: fields.append("\"granularity\":\"tensor\"")
-            case .channel: fields.append("\"granularity\":\"channel\"")
-            case .group(let g): fields += ["\"granularity\":\"group\"", "\"group_size\":\(g)"]
+            case .tensor: try put("granularity", "tensor")
+            case .channel: try put("granularity", "channel")
+            case .group(let g): try put("granularity", "group"); try put("group_size", g)
             }
-            if case .gptq(let damp) = q.method { fields.append("\"damp\":\(damp)") }
-            fields.append("\"targets\":[" + q.selector.targets.map(jsonString).joined(separator: ",") + "]")
-            fields.append("\"ignore\":[" + q.selector.ignore.map(jsonString).joined(separator: ",") + "]")
-            return "{\"quantize\":{" + fields.joined(separator: ",") + "}}"
+            if case .gptq(let damp) = q.method { try put("damp", damp) }
+            try selector(q.selector)
         case .lowrank(let l):
-            var fields = [String]()
             switch l.rank {
-            case .fixed(let r): fields.append("\"rank\":\(r)")
-            case .energy(let e): fields.append("\"energy\":\(e)")
+            case .fixed(let r): try put("rank", r)
+            case .energy(let e): try put("energy", e)
             }
-            fields.append("\"output\":\"\(l.output.rawValue)\"")
-            fields.append("\"targets\":[" + l.selector.targets.map(jsonString).joined(separator: ",") + "]")
-            fields.append("\"ignore\":[" + l.selector.ignore.map(jsonString).joined(separator: ",") + "]")
-            return "{\"lowrank\":{" + fields.joined(separator: ",") + "}}"
-        case .calibrate(let c):
-            return "{\"calibrate\":{\"dataset\":\(jsonString(c.dataset)),\"samples\":\(c.samples),\"seq_len\":\(c.seqLen)}}"
-        case .distill(let d):
-            return "{\"distill\":{\"iterations\":\(d.iterations),\"targets\":[" + d.selector.targets.map(jsonString).joined(separator: ",")
-                + "],\"ignore\":[" + d.selector.ignore.map(jsonString).joined(separator: ",") + "]}}"
+            try put("output", l.output.rawValue)
+            try selector(l.selector)
+        case .calibrate(let c): try put("dataset", c.dataset); try put("samples", c.samples); try put("seq_len", c.seqLen)
+        case .distill(let d): try put("iterations", d.iterations); try selector(d.selector)
         case .evaluate(let e):
-            var fields = [String]()
-            if let d = e.dataset { fields.append("\"dataset\":\(jsonString(d))") }
-            fields += ["\"samples\":\(e.samples)", "\"seq_len\":\(e.seqLen)"]
-            return "{\"evaluate\":{" + fields.joined(separator: ",") + "}}"
+            if let d = e.dataset { try put("dataset", d) }
+            try put("samples", e.samples); try put("seq_len", e.seqLen)
         case .export(let e):
-            var fields = ["\"format\":\"\(e.format.rawValue)\""]
-            if let d = e.dtype { fields.append("\"dtype\":\"\(d.rawValue)\"") }
-            if e.format == .gguf {
-                fields.append("\"type\":\"\(e.ggufType.rawValue)\"")
-                fields.append("\"fallback\":\"\(e.ggufFallback.rawValue)\"")
-            }
-            return "{\"export\":{" + fields.joined(separator: ",") + "}}"
+            try put("format", e.format.rawValue)
+            if let d = e.dtype { try put("dtype", d.rawValue) }
+            if e.format == .gguf { try put("type", e.ggufType.rawValue); try put("fallback", e.ggufFallback.rawValue) }
+        }
+    }
+
+    /// The stage's key in recipes.
+    var name: String {
+        switch self {
+        case .prune: return "prune"
+        case .quantize: return "quantize"
+        case .lowrank: return "lowrank"
+        case .calibrate: return "calibrate"
+        case .distill: return "distill"
+        case .evaluate: return "evaluate"
+        case .export: return "export"
         }
     }
 }

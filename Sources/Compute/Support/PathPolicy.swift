@@ -32,14 +32,4 @@ public struct PathPolicy: Sendable {
             throw ComputeError(.pathNotAllowed, "input is outside the allowed input roots\(shown); allowed: \(roots.isEmpty ? "none" : roots.joined(separator: ", ")) (add one with --input-root or SQUEEZE_INPUT_ROOTS)", file: path)
         }
     }
-
-    /// Roots from flags, `SQUEEZE_INPUT_ROOTS` (colon-separated) and the default `<artifact root>/models`.
-    public static func roots(flags: [String], artifactRoot: String?) -> [String] {
-        var r = flags
-        if let env = ProcessInfo.processInfo.environment["SQUEEZE_INPUT_ROOTS"] {
-            r += env.split(separator: ":").map(String.init).filter { !$0.isEmpty }
-        }
-        if let a = artifactRoot { r.append(a + "/models") }
-        return r
-    }
 }

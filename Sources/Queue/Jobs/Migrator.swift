@@ -44,11 +44,12 @@ public struct Migrator {
         migrations = list
     }
 
-    /// Finds the migrations directory: explicit path, `SQUEEZE_MIGRATIONS_DIR`, beside the executable, or `./migrations`.
-    public static func locate(explicit: String?) throws -> URL {
+    /// Finds the migrations directory: explicit path (flag), `configured` (the environment's
+    /// `SQUEEZE_MIGRATIONS_DIR`), beside the executable, or `./migrations`.
+    public static func locate(explicit: String?, configured: String? = nil) throws -> URL {
         var candidates = [String]()
         if let e = explicit { candidates.append(e) }
-        if let env = ProcessInfo.processInfo.environment["SQUEEZE_MIGRATIONS_DIR"] { candidates.append(env) }
+        if let c = configured { candidates.append(c) }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         candidates.append(exe.appendingPathComponent("../../migrations").standardized.path)  // .build/<config>/squeeze
         candidates.append(exe.appendingPathComponent("../../../migrations").standardized.path)  // .build/<triple>/<config>
