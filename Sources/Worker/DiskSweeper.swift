@@ -24,7 +24,7 @@ struct DiskSweeper {
         let known = try states(Array(Set(staging.map(\.1.job) + work.map(\.1))))
         for (name, s) in staging {
             let job = known[s.job]
-            let attemptLive = job.map { $0.state == "running" && $0.attempt == s.attempt } ?? false
+            let attemptLive = job.map { $0.state == JobState.running.rawValue && $0.attempt == s.attempt } ?? false
             let processGone = s.host == host && s.pid > 0 && kill(s.pid, 0) != 0 && errno == ESRCH
             guard !attemptLive || processGone else { continue }
             remove("staging/" + name, into: &result, counting: \.staging)
@@ -35,7 +35,7 @@ struct DiskSweeper {
                 if age(of: "work/" + name) > 3600 { remove("work/" + name, into: &result, counting: \.work) }
                 continue
             }
-            guard ["succeeded", "failed", "dead", "cancelled"].contains(state) else { continue }
+            guard JobState(rawValue: state)?.isTerminal == true else { continue }
             remove("work/" + name, into: &result, counting: \.work)
         }
         return result

@@ -19,10 +19,10 @@ struct JobExecutor {
     func execute() {
         log.info("job started", ("kind", job.kind))
         do {
-            switch job.kind {
-            case "noop": try runNoop()
-            case "compress": try runCompress()
-            default: throw ComputeError(.invalidRecipe, "unknown job kind \(job.kind)")
+            switch JobKind(rawValue: job.kind) {
+            case .noop: try runNoop()
+            case .compress: try runCompress()
+            case nil: throw ComputeError(.invalidRecipe, "unknown job kind \(job.kind)")
             }
         } catch JobStop.cancelled {
             log.info("job cancelled")

@@ -61,7 +61,7 @@ final class LeaseSupervisor: @unchecked Sendable {
         do {
             let at = Date()
             let held = try db.with { c -> [UUID: Bool] in
-                try WorkerRegistry().heartbeat(c, id: cfg.id, state: worker.stop.isSet ? "draining" : worker.canClaim ? "running" : "disconnected")
+                try WorkerRegistry().heartbeat(c, id: cfg.id, state: worker.stop.isSet ? .draining : worker.canClaim ? .running : .disconnected)
                 return try JobStore().renew(c, leases: jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
             }
             for j in jobs {

@@ -88,12 +88,12 @@ public final class Worker: @unchecked Sendable {
 
         let fatal = ClaimLoop(worker: self).run()
         if stop.isSet { log.info("draining", ("running", String(active.count))) }
-        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "draining") }
+        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: .draining) }
         if !active.waitEmpty(timeout: config.drainTimeoutSeconds) {
             log.warning("drain timed out; leases will expire", ("running", String(active.count)))
         }
         supervisor.stop()
-        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: "stopped") }
+        try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: .stopped) }
         log.info("worker stopped")
         if let fatal { throw fatal }
     }

@@ -91,7 +91,7 @@ struct Submit: ParsableCommand {
             if noop {
                 let spec = NoopSpec(sleepMS: sleepMs, failTimes: failTimes).json
                 for _ in 0..<count {
-                    var j = NewJob(kind: "noop", recipeJSON: spec, inputPath: "-")
+                    var j = NewJob(kind: JobKind.noop.rawValue, recipeJSON: spec, inputPath: "-")
                     j.priority = priority
                     j.maxAttempts = maxAttempts
                     j.delaySeconds = delay

@@ -17,7 +17,7 @@ public struct WorkerRegistry {
     }
 
     /// Records a heartbeat (and the worker's state).
-    public func heartbeat(_ db: PostgresConnection, id: String, state: String) throws {
-        try db.query("UPDATE workers SET last_heartbeat = now(), state = $2 WHERE id = $1", [id, state])
+    public func heartbeat(_ db: PostgresConnection, id: String, state: WorkerState) throws {
+        try db.query("UPDATE workers SET last_heartbeat = now(), state = $2 WHERE id = $1", [id, state.rawValue])
     }
 }

@@ -23,7 +23,7 @@ public enum CompressJobBuilder {
         do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e as RecipeError {
             throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
-        var j = NewJob(kind: "compress", recipeJSON: recipe.canonicalJSON, inputPath: source.path)
+        var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)
         j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: family?.activationWidth)
         j.unitsTotal = tensors.count
         j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
