@@ -62,18 +62,7 @@ public final class SafeTensorsWriter {
     }
 }
 
+/// A JSON string literal (control characters as \u00XX), as safetensors headers hold names.
 func jsonString(_ s: String) -> String {
-    var r = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": r += "\\\""
-        case "\\": r += "\\\\"
-        case "\n": r += "\\n"
-        case "\r": r += "\\r"
-        case "\t": r += "\\t"
-        default:
-            if u.value < 0x20 { r += String(format: "\\u%04x", u.value) } else { r.unicodeScalars.append(u) }
-        }
-    }
-    return r + "\""
+    TextRules.quoted(s, escapes: { $0 < 0x20 }) { String(format: "\\u%04x", $0) }
 }

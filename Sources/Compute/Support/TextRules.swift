@@ -10,6 +10,12 @@ public enum TextRules {
 
     /// `s` quoted with control characters escaped, safe to print on one terminal line.
     public static func printable(_ s: String) -> String {
+        quoted(s, escapes: { $0 < 0x20 || $0 == 0x7F || (0x80...0x9F).contains($0) }) { "\\u{\(String($0, radix: 16))}" }
+    }
+
+    /// `s` in double quotes with `"`, `\\`, newline, return and tab backslash-escaped, and every other
+    /// scalar that `escapes` selects written by `escape` (JSON strings and terminal output share this).
+    static func quoted(_ s: String, escapes: (UInt32) -> Bool, _ escape: (UInt32) -> String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -18,12 +24,7 @@ public enum TextRules {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) {
-                    out += "\\u{\(String(u.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(u)
-                }
+            default: if escapes(u.value) { out += escape(u.value) } else { out.unicodeScalars.append(u) }
             }
         }
         return out + "\""
