@@ -46,10 +46,8 @@ extension JobExecutor {
     private func compute(_ recipe: Recipe, model: ModelSource, staging: String, work: String) throws -> RecipeRunner.Result {
         let tensors = try model.readHeaders().flatMap(\.header.tensors)
         let family = try RecipeValidator.validateAll(recipe, model: model, tensors: tensors)
-        try fenced("set units") { try worker.store.setUnitsTotal($0, job: job.id, attempt: job.attempt, total: tensors.count, done: 0) }
-        let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
-            try worker.jobDB.with { try worker.store.checkpoints($0, job: job.id) }
-        }
+        try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: tensors.count) }
+        let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) { try worker.attempts.checkpoints(job: job.id) }
         let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads, family: family)
         let result = try runner.run(outputDir: staging, observer: UnitRecorder(executor: self, saved: saved, work: work).observer())
         if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256), got != expected {
@@ -61,14 +59,12 @@ extension JobExecutor {
 
     /// Best-effort events: how many units ran or were restored, and the evaluation.
     private func recordEvents(_ result: RecipeRunner.Result) {
-        try? worker.jobDB.with {
-            let units = ["computed": result.computedUnits, "restored": result.restoredUnits, "total": result.units.count]
-            if let json = try? JSONEncoder().encode(units) {
-                try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
-            }
-            if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
-                try worker.store.event($0, job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
-            }
+        let units = ["computed": result.computedUnits, "restored": result.restoredUnits, "total": result.units.count]
+        if let json = try? JSONEncoder().encode(units) {
+            try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
+        }
+        if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
+            try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
         }
     }
 }

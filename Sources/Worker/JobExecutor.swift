@@ -27,7 +27,7 @@ struct JobExecutor {
         } catch JobStop.cancelled {
             log.info("job cancelled")
             _ = try? worker.withRetry("mark cancelled", deadline: writeDeadline) {
-                try worker.jobDB.with { try worker.store.markCancelled($0, job: job.id, attempt: job.attempt) }
+                try worker.attempts.markCancelled(job: job.id, attempt: job.attempt)
             }
         } catch JobStop.draining {
             log.info("job released for another worker (draining)")
@@ -40,10 +40,8 @@ struct JobExecutor {
             let backoff = Backoff(base: cfg.retryBaseSeconds).delay(retryNumber)
             do {
                 let outcome = try worker.withRetry("record failure", deadline: writeDeadline) {
-                    try worker.jobDB.with {
-                        try worker.store.fail($0, job: job.id, attempt: job.attempt, code: c.code, message: c.message,
-                                              permanent: c.permanent, backoffSeconds: backoff)
-                    }
+                    try worker.attempts.fail(job: job.id, attempt: job.attempt, code: c.code, message: c.message,
+                                             permanent: c.permanent, backoffSeconds: backoff)
                 }
                 log.warning("job failed", ("error", c.message), ("outcome", outcome?.rawValue ?? "fenced"))
             } catch {
@@ -81,8 +79,8 @@ struct JobExecutor {
 
     /// A fenced write: retried on transient errors until the lease could have passed; a false
     /// result (zero rows) means another attempt owns the job now.
-    func fenced(_ what: String, _ body: (PostgresConnection) throws -> Bool) throws {
-        let ok = try worker.withRetry(what, deadline: writeDeadline) { try worker.jobDB.with(body) }
+    func fenced(_ what: String, _ body: (AttemptStore) throws -> Bool) throws {
+        let ok = try worker.withRetry(what, deadline: writeDeadline) { try body(worker.attempts) }
         if !ok {
             active.markLost()
             throw JobStop.leaseLost
@@ -94,16 +92,11 @@ struct JobExecutor {
         let ok = try worker.withRetry("complete", deadline: writeDeadline) { () -> Bool in
             if sent {
                 // A retry after a lost reply: the first COMMIT may have landed.
-                let rows = try worker.jobDB.with {
-                    try $0.query("SELECT state, attempt FROM jobs WHERE id = $1", [job.id])
-                }
-                if rows.first?["state"] == "succeeded", rows.first?["attempt"] == String(job.attempt) { return true }
+                if let now = try worker.attempts.stateAndAttempt(job: job.id), now.state == JobState.succeeded.rawValue,
+                   now.attempt == job.attempt { return true }
             }
             sent = true
-            return try worker.jobDB.with {
-                try worker.store.complete($0, job: job.id, attempt: job.attempt, workerID: cfg.id, outputPath: outputPath,
-                                          artifacts: artifacts)
-            }
+            return try worker.attempts.complete(job: job.id, attempt: job.attempt, workerID: cfg.id, outputPath: outputPath, artifacts: artifacts)
         }
         if !ok {
             active.markLost()

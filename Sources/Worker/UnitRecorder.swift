@@ -27,14 +27,14 @@ final class UnitRecorder {
     }
 
     private func finished(_ u: UnitMetrics) throws {
-        let (job, store) = (executor.job, executor.worker.store)
+        let job = executor.job
         if restored.contains(u.index) && pending == nil {
-            try executor.fenced("restore unit") { try store.unitRestored($0, job: job.id, attempt: job.attempt) }
+            try executor.fenced("restore unit") { try $0.unitRestored(job: job.id, attempt: job.attempt) }
         } else {
             let cp = pending
             pending = nil
             try executor.fenced("record unit") {
-                try store.recordUnit($0, job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: cp)
+                try $0.recordUnit(job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: cp)
             }
         }
     }

@@ -47,6 +47,8 @@ public final class Worker: @unchecked Sendable {
     let stop: StopFlag
     let active = ActiveJobs()
     let jobDB: SharedPostgres
+    /// The running attempts' fenced writes (over `jobDB`; a fake in tests).
+    let attempts: AttemptStore
     let pushRedis: SharedRedis
     let store = JobStore()
     let publisher: ArtifactPublisher
@@ -59,11 +61,17 @@ public final class Worker: @unchecked Sendable {
         set { reachLock.withLock { reachable = newValue } }
     }
 
-    public init(config: Configuration, log: Log, stop: StopFlag) throws {
+    public convenience init(config: Configuration, log: Log, stop: StopFlag) throws {
+        let db = SharedPostgres(url: config.databaseURL)
+        try self.init(config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db))
+    }
+
+    init(config: Configuration, log: Log, stop: StopFlag, jobDB: SharedPostgres, attempts: AttemptStore) throws {
         self.config = config
         self.log = log.with(("worker", config.id))
         self.stop = stop
-        jobDB = SharedPostgres(url: config.databaseURL)
+        self.jobDB = jobDB
+        self.attempts = attempts
         pushRedis = SharedRedis(url: config.redisURL, prefix: config.redisPrefix)
         publisher = try ArtifactPublisher(root: config.artifactRoot)
     }
@@ -102,7 +110,7 @@ public final class Worker: @unchecked Sendable {
     func release(_ job: ClaimedJob, reason: String) {
         do {
             let r = try withRetry("release", deadline: Date().addingTimeInterval(config.leaseSeconds)) {
-                try jobDB.with { try store.release($0, job: job.id, attempt: job.attempt, reason: reason) }
+                try attempts.release(job: job.id, attempt: job.attempt, reason: reason)
             }
             if let r { try? pushRedis.push([(r.id, r.score)]) }
         } catch {

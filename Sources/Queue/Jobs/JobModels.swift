@@ -40,6 +40,12 @@ public struct ClaimedJob: Sendable {
     public let maxAttempts: Int
     public let releases: Int
     public let memoryEstimate: Int64?
+
+    public init(id: UUID, attempt: Int, kind: String, recipeJSON: String, inputPath: String, inputSHA256: String?, maxAttempts: Int,
+                releases: Int, memoryEstimate: Int64?) {
+        (self.id, self.attempt, self.kind, self.recipeJSON, self.inputPath) = (id, attempt, kind, recipeJSON, inputPath)
+        (self.inputSHA256, self.maxAttempts, self.releases, self.memoryEstimate) = (inputSHA256, maxAttempts, releases, memoryEstimate)
+    }
 }
 
 /// One file of a published artifact.

@@ -7,6 +7,7 @@ extension JobStore {
         public var requeued: [UUID] = []
         public var dead: [UUID] = []
         public var toPush: [(id: UUID, score: Double)] = []
+        public init() {}
     }
 
     /// One reconciler pass, done by at most one process at a time (transaction-level advisory lock):
