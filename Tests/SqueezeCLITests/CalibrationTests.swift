@@ -3,7 +3,7 @@ import Queue
 import Testing
 import TestSupport
 
-/// Issue 6: calibrate, wanda, distill and evaluate on the real MiniLM — the BERT forward pass
+/// Calibrate, wanda, distill and evaluate on the real MiniLM — the BERT forward pass
 /// against `tokenizers` + numpy, Wanda against numpy, quality ordering through the worker,
 /// determinism, resume after kill -9, and refusals at submit.
 @Suite struct CalibrationTests {

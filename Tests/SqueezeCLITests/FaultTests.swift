@@ -3,7 +3,7 @@ import Queue
 import Testing
 import TestSupport
 
-/// Issue 4's fault drills: real processes, real servers, killed and stopped for real.
+/// Fault drills: real processes, real servers, killed and stopped for real.
 @Suite struct FaultTests {
     func state(_ env: SqueezeEnv, _ id: String) -> String? {
         try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id])

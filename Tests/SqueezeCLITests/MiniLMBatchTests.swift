@@ -3,7 +3,7 @@ import Queue
 import Testing
 import TestSupport
 
-/// Issue 6: every shipped recipe on the real MiniLM model, as one batch through two workers.
+/// Every shipped recipe on the real MiniLM model, as one batch through two workers.
 @Suite struct MiniLMBatchTests {
     static let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"]
 

@@ -3,7 +3,7 @@ import Queue
 import Testing
 import TestSupport
 
-/// Issue 4, test 6 and friends: cancel, priorities, idempotency, dead jobs, delays, batches.
+/// Queue semantics: cancel, priorities, idempotency, dead jobs, delays, batches.
 @Suite struct QueueSemanticsTests {
     func count(_ env: SqueezeEnv, _ sql: String, _ params: [PostgresEncodable?] = []) throws -> Int {
         Int(try env.scalar(sql, params) ?? "-1") ?? -1

@@ -3,7 +3,7 @@ import Queue
 import Testing
 import TestSupport
 
-/// Issue 6: a job killed at random units, three times in a row, resumes from its checkpoints and
+/// A job killed at random units, three times in a row, resumes from its checkpoints and
 /// publishes files byte-identical to an uninterrupted `squeeze run`.
 @Suite struct ResumeTests {
     func checkpoints(_ env: SqueezeEnv, _ id: String) throws -> [String: String] {
