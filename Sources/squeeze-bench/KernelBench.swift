@@ -124,19 +124,8 @@ struct KernelBench: ParsableCommand {
     /// worker do (`FileOps.sha256`); the best of `repeats` each, page cache warm.
     func hashBench(_ file: String) throws {
         let f = try InputFile(path: file)
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 22, alignment: 64)
-        defer { buf.deallocate() }
         var failure: Error?
-        let read = best {
-            do {
-                var off = 0
-                while off < f.size {
-                    let n = min(buf.count, f.size - off)
-                    try f.read(at: off, into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<n]))
-                    off += n
-                }
-            } catch { failure = error }
-        }
+        let read = best { do { try f.forEachChunk { _ in } } catch { failure = error } }
         var digest = ""
         let hash = best { do { digest = try FileOps.sha256(ofFile: file) } catch { failure = error } }
         if let failure { throw failure }

@@ -20,17 +20,23 @@ public struct SafeTensorsHeader: Sendable {
         try read(InputFile(path: path, what: "model file")).header
     }
 
+    /// The header's JSON length from the file's first bytes (`start`: at least those 8, when the
+    /// file has them), checked against the reference implementation's limit and the file's size.
+    static func jsonLength(_ start: UnsafeRawBufferPointer, fileSize: Int, file: String) throws -> Int {
+        guard start.count >= 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: file) }
+        let n = start.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
+        guard n <= UInt64(maxHeaderBytes) else {
+            throw ComputeError(.corruptHeader, "header length \(n) exceeds the \(maxHeaderBytes)-byte limit", file: file)
+        }
+        guard UInt64(fileSize) - 8 >= n else { throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: file) }
+        return Int(n)
+    }
+
     /// Reads and validates the header of an open file; returns it with its raw bytes (length prefix included).
     static func read(_ f: InputFile) throws -> (header: SafeTensorsHeader, bytes: [UInt8]) {
-        guard f.size >= 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: f.path) }
-        let lenBytes = try f.read(at: 0, count: 8)
-        let n = lenBytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
-        guard n <= UInt64(maxHeaderBytes) else {
-            throw ComputeError(.corruptHeader, "header length \(n) exceeds the \(maxHeaderBytes)-byte limit", file: f.path)
-        }
-        guard UInt64(f.size) - 8 >= n else { throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: f.path) }
-        let bytes = try f.read(at: 0, count: 8 + Int(n))
-        let h = try bytes.withUnsafeBytes { try parse(json: UnsafeRawBufferPointer(rebasing: $0[8...]), dataStart: 8 + Int(n), file: f.path) }
+        let n = try f.read(at: 0, count: min(8, f.size)).withUnsafeBytes { try jsonLength($0, fileSize: f.size, file: f.path) }
+        let bytes = try f.read(at: 0, count: 8 + n)
+        let h = try bytes.withUnsafeBytes { try parse(json: UnsafeRawBufferPointer(rebasing: $0[8...]), dataStart: 8 + n, file: f.path) }
         return (h, bytes)
     }
 

@@ -19,13 +19,8 @@ public final class SafeTensorsReader: @unchecked Sendable {
 
     /// Validates a whole safetensors file held in memory (used by the fuzz tests).
     public static func parse(_ b: UnsafeRawBufferPointer, path: String) throws -> SafeTensorsHeader {
-        guard b.count >= 8 else { throw ComputeError(.corruptHeader, "file is shorter than the 8-byte header length", file: path) }
-        let n = b.loadUnaligned(fromByteOffset: 0, as: UInt64.self).littleEndian
-        guard n <= UInt64(SafeTensorsHeader.maxHeaderBytes) else {
-            throw ComputeError(.corruptHeader, "header length \(n) exceeds the \(SafeTensorsHeader.maxHeaderBytes)-byte limit", file: path)
-        }
-        guard UInt64(b.count) - 8 >= n else { throw ComputeError(.corruptHeader, "header length \(n) is longer than the file", file: path) }
-        let header = try SafeTensorsHeader.parse(json: UnsafeRawBufferPointer(rebasing: b[8..<(8 + Int(n))]), dataStart: 8 + Int(n), file: path)
+        let n = try SafeTensorsHeader.jsonLength(b, fileSize: b.count, file: path)
+        let header = try SafeTensorsHeader.parse(json: UnsafeRawBufferPointer(rebasing: b[8..<(8 + n)]), dataStart: 8 + n, file: path)
         try checkLength(fileSize: b.count, header, path: path)
         return header
     }

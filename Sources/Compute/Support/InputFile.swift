@@ -7,11 +7,11 @@ import Foundation
 /// is a regular file (a FIFO, socket, device or directory is named as such).
 public final class InputFile: @unchecked Sendable {
     public let path: String
-    /// Size, modification time and inode at open; each read checks the file still matches.
+    /// Size and modification time at open; each read checks the file still matches (the inode
+    /// cannot change under an open descriptor).
     public let size: Int
     private let fd: Int32
     private let mtime: timespec
-    private let inode: UInt
 
     /// Opens `path`; `what` names the file's role in errors ("model", "recipe", "dataset"...).
     public init(path: String, what: String = "file") throws {
@@ -36,7 +36,6 @@ public final class InputFile: @unchecked Sendable {
         self.fd = fd
         size = Int(st.st_size)
         mtime = st.st_mtim
-        inode = UInt(st.st_ino)
     }
 
     deinit { close(fd) }
@@ -85,6 +84,20 @@ public final class InputFile: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: count)
         try out.withUnsafeMutableBytes { try read(at: offset, into: $0) }
         return out
+    }
+
+    /// Reads the whole file in order, `chunk` bytes at a time, handing each chunk to `body`
+    /// (valid during the call only).
+    public func forEachChunk(_ chunk: Int = 1 << 22, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buf.deallocate() }
+        var off = 0
+        while off < size {
+            let part = UnsafeMutableRawBufferPointer(rebasing: buf[0..<min(chunk, size - off)])
+            try read(at: off, into: part)
+            try body(UnsafeRawBufferPointer(part))
+            off += part.count
+        }
     }
 
     /// Reads a tensor-sized range into a 64-byte-aligned buffer and passes it to `body`.

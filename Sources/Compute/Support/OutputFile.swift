@@ -73,19 +73,8 @@ public enum FileOps {
 
     /// SHA-256 of a file, read with pread in 4 MiB chunks (a file changed meanwhile is an error).
     public static func sha256(ofFile path: String) throws -> String {
-        let f = try InputFile(path: path)
         var h = SHA256()
-        let chunk = 1 << 22
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-        defer { buf.deallocate() }
-        var off = 0
-        while off < f.size {
-            let n = min(chunk, f.size - off)
-            let part = UnsafeMutableRawBufferPointer(rebasing: buf[0..<n])
-            try f.read(at: off, into: part)
-            h.update(UnsafeRawBufferPointer(part))
-            off += n
-        }
+        try InputFile(path: path).forEachChunk { h.update($0) }
         return h.finalizeHex()
     }
 }
