@@ -36,8 +36,7 @@ struct StartupCheck {
         var n = 0
         while true {
             do { return try body() } catch {
-                let transient = (error as? PostgresError)?.isTransient ?? (error as? RedisError)?.isTransient ?? false
-                guard transient else { throw WorkerStartupError(service: service, underlying: error) }
+                guard Worker.isTransient(error) else { throw WorkerStartupError(service: service, underlying: error) }
                 n += 1
                 let remaining = deadline.timeIntervalSinceNow
                 guard !worker.stop.isSet, remaining > 0 else {

@@ -118,13 +118,18 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
+    /// True for database or Redis errors that a fresh connection may not repeat.
+    static func isTransient(_ error: Error) -> Bool {
+        (error as? PostgresError)?.isTransient ?? (error as? RedisError)?.isTransient ?? false
+    }
+
     /// Retries transient database/Redis errors with backoff until `deadline`.
     @discardableResult
     func withRetry<T>(_ what: String, deadline: Date = .distantFuture, _ body: () throws -> T) throws -> T {
         var n = 0
         while true {
             do { return try body() } catch {
-                let transient = (error as? PostgresError)?.isTransient ?? (error as? RedisError)?.isTransient ?? false
+                let transient = Self.isTransient(error)
                 n += 1
                 let wait = min(2.0, 0.1 * pow(2, Double(n)))
                 guard transient, Date().addingTimeInterval(wait) < deadline, !(stop.isSet && deadline == .distantFuture && n > 50) else { throw error }

@@ -21,7 +21,7 @@ struct RunPlan {
     var factorRanks: [String: Int]
 
     var dense: ExportStage? { slots.first { $0.kind == .dense }?.export }
-    var ggufSlots: [ExportSlot] { slots.filter { $0.kind == .gguf } }
+    var hasGGUF: Bool { slots.contains { $0.kind == .gguf } }
 
     /// The stages that select `t`, in recipe order.
     func stages(for t: TensorInfo) -> [Stage] { recipe.stages.filter { $0.selector?.matches(t.name) ?? false } }

@@ -13,8 +13,7 @@ struct UnitProcessor {
         let t0 = DispatchTime.now()
         let stages = plan.stages(for: t)
         let numel = t.numel
-        let hasGGUF = plan.slots.contains { $0.kind == .gguf }
-        guard t.dtype.isFloat16Or32 && (!stages.isEmpty || plan.denseDType(t) != t.dtype || hasGGUF) else {
+        guard t.dtype.isFloat16Or32 && (!stages.isEmpty || plan.denseDType(t) != t.dtype || plan.hasGGUF) else {
             return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
                                 sparsity: t.dtype.isFloat16Or32 ? Self.zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
                                 relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
@@ -91,11 +90,11 @@ struct UnitProcessor {
                 } else {
                     out = encodeAll(slot) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
                 }
-                if !plan.slots.contains(where: { $0.kind == .gguf }) { e.bytesOut = out.count }
+                if !plan.hasGGUF { e.bytesOut = out.count }
             }
             e.parts.append(out)
         }
-        if done.factors != nil && !plan.slots.contains(where: { $0.kind == .gguf }) { e.bits = Double(e.bytesOut * 8) / Double(numel) }
+        if done.factors != nil && !plan.hasGGUF { e.bits = Double(e.bytesOut * 8) / Double(numel) }
         return e
     }
 
