@@ -62,7 +62,5 @@ public final class SafeTensorsWriter {
     }
 }
 
-/// A JSON string literal (control characters as \u00XX), as safetensors headers hold names.
-func jsonString(_ s: String) -> String {
-    TextRules.quoted(s, escapes: { $0 < 0x20 }) { String(format: "\\u%04x", $0) }
-}
+/// A JSON string literal, as safetensors headers hold names.
+func jsonString(_ s: String) -> String { TextRules.json(s) }

@@ -10,8 +10,16 @@ public enum TextRules {
 
     /// `s` quoted with control characters escaped, safe to print on one terminal line.
     public static func printable(_ s: String) -> String {
-        quoted(s, escapes: { $0 < 0x20 || $0 == 0x7F || (0x80...0x9F).contains($0) }) { "\\u{\(String($0, radix: 16))}" }
+        quoted(s, escapes: isControl) { "\\u{\(String($0, radix: 16))}" }
     }
+
+    /// `s` as a JSON string literal (control characters as `\u00XX`).
+    public static func json(_ s: String) -> String {
+        quoted(s, escapes: { $0 < 0x20 }) { String(format: "\\u%04x", $0) }
+    }
+
+    /// C0 and C1 control characters and DEL: what must not reach a terminal raw.
+    static func isControl(_ v: UInt32) -> Bool { v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) }
 
     /// `s` in double quotes with `"`, `\\`, newline, return and tab backslash-escaped, and every other
     /// scalar that `escapes` selects written by `escape` (JSON strings and terminal output share this).
@@ -32,6 +40,6 @@ public enum TextRules {
 
     /// `s` unchanged when it has no control characters, else `printable(s)`.
     public static func display(_ s: String) -> String {
-        s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) } ? printable(s) : s
+        s.unicodeScalars.contains { isControl($0.value) } ? printable(s) : s
     }
 }

@@ -1,3 +1,4 @@
+import Compute
 import Foundation
 import Logging
 
@@ -51,12 +52,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func json(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}"
-    }
-
-    private static func jsonString(_ s: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        "{" + pairs.map { "\(TextRules.json($0.0)):\(TextRules.json($0.1))" }.joined(separator: ",") + "}"
     }
 
     static func timestamp() -> String {
