@@ -39,12 +39,16 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+/// `--artifact-root`, shared by the worker (which needs one) and submit (whose models/ it allows).
 struct ArtifactRootOption: ParsableArguments {
-    @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT).")
+    @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
     var artifactRoot: String?
 
+    /// The flag, else `SQUEEZE_ARTIFACT_ROOT`, else nil.
+    var configured: String? { artifactRoot ?? Settings.current.artifactRoot }
+
     func root() throws -> String {
-        guard let r = artifactRoot ?? Settings.current.artifactRoot, !r.isEmpty else {
+        guard let r = configured, !r.isEmpty else {
             throw CLIError("no artifact root: pass --artifact-root or set SQUEEZE_ARTIFACT_ROOT")
         }
         return r

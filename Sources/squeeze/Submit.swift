@@ -49,8 +49,7 @@ struct Submit: ParsableCommand {
 
     @OptionGroup var inputRoots: InputRootOptions
 
-    @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
-    var artifactRoot: String?
+    @OptionGroup var artifacts: ArtifactRootOption
 
     @Flag(name: .long, help: "Skip hashing the model at submit (no check that it is unchanged when the job runs).")
     var noChecksum = false
@@ -67,7 +66,9 @@ struct Submit: ParsableCommand {
         guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
         guard (1...Self.maxAttemptsLimit).contains(maxAttempts) else { throw ValidationError("--max-attempts must be in 1...\(Self.maxAttemptsLimit)") }
         for (flag, v) in [("--key", idempotencyKey), ("--batch-name", batchName)] {
-            if let v, v.isEmpty || v.utf8.count > 1000 { throw ValidationError("\(flag) must be 1 to 1000 bytes") }
+            if let v, v.isEmpty || v.utf8.count > ManifestEntries.maxNameBytes {
+                throw ValidationError("\(flag) must be 1 to \(ManifestEntries.maxNameBytes) bytes")
+            }
         }
         guard count >= 1 && count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000") }
         if noop {
@@ -80,7 +81,7 @@ struct Submit: ParsableCommand {
     }
 
     var policy: PathPolicy {
-        PathPolicy(roots: inputRoots.roots(artifactRoot: artifactRoot ?? Settings.current.artifactRoot))
+        PathPolicy(roots: inputRoots.roots(artifactRoot: artifacts.configured))
     }
 
     func run() throws {

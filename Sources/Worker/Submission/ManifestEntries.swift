@@ -12,6 +12,9 @@ public enum ManifestEntries {
         public init() {}
     }
 
+    /// Longest idempotency key or batch name, in bytes.
+    public static let maxNameBytes = 1000
+
     /// Most attempts an entry may ask for (`jobs.max_attempts` is a 32-bit integer; more is a mistake).
     public static let maxAttemptsLimit = 1000
 
@@ -80,7 +83,7 @@ public enum ManifestEntries {
         if let str = v as? String { s = str } else if !(v is Bool), let n = v as? Int { s = String(n) } else {
             throw SubmitError("\(at): key must be a string, not \(describe(v))")
         }
-        guard !s.isEmpty, s.utf8.count <= 1000 else { throw SubmitError("\(at): key must be 1 to 1000 bytes") }
+        guard !s.isEmpty, s.utf8.count <= maxNameBytes else { throw SubmitError("\(at): key must be 1 to \(maxNameBytes) bytes") }
         guard !s.utf8.contains(0) else { throw SubmitError("\(at): key \(TextRules.printable(s)) contains a NUL byte") }
         return s
     }
