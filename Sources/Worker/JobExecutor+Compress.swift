@@ -44,7 +44,7 @@ extension JobExecutor {
 
     /// Validates the recipe against the model (once), runs it, and checks the input is the one submitted.
     private func compute(_ recipe: Recipe, model: ModelSource, staging: String, work: String) throws -> RecipeRunner.Result {
-        let tensors = try model.readHeaders().flatMap(\.header.tensors)
+        let tensors = try model.readTensors()
         let family = try RecipeValidator.validateAll(recipe, model: model, tensors: tensors)
         try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: tensors.count) }
         let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) { try worker.attempts.checkpoints(job: job.id) }

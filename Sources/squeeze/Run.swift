@@ -25,7 +25,7 @@ struct Run: ParsableCommand {
             do { r = try RecipeParser.parse(file: recipe) } catch let e as RecipeError { throw CLIError("invalid recipe \(recipe): \(e)") }
             r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
             let source = try ModelSource(path: model)
-            let tensors = try source.readHeaders().flatMap(\.header.tensors)
+            let tensors = try source.readTensors()
             let family: ModelFamily?
             do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e as RecipeError {
                 throw CLIError("recipe \(recipe) does not fit model \(model): \(e)")
@@ -43,8 +43,7 @@ struct Run: ParsableCommand {
                 }))
                 if tty { FileHandle.standardError.write(Data("\n".utf8)) }
                 if let e = result.evaluation {
-                    FileHandle.standardError.write(Data(String(format: "evaluate: %d held-out windows of %d tokens, cosine to the original mean %.6f min %.6f (%.1f s)\n",
-                                                               e.samples, e.seqLen, e.meanCosine, e.minCosine, e.seconds).utf8))
+                    FileHandle.standardError.write(Data((e.summary + "\n").utf8))
                 }
                 _ = try Manifest.write(dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
                 try FileOps.fsyncDirectory(staging)

@@ -125,6 +125,15 @@ public final class GGUFReader: @unchecked Sendable {
     public func withData<R>(_ t: Tensor, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try file.withBytes(at: t.offset, count: t.byteCount, body)
     }
+
+    /// Reads the whole file in order, a chunk at a time (for its checksum).
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws { try file.forEachChunk(1 << 22, body) }
+
+    /// Size of the file in bytes (at open).
+    public var fileSize: Int { file.size }
+
+    /// Throws `inputChanged` if the file changed since it was opened.
+    public func checkUnchanged() throws { try file.checkUnchanged() }
 }
 
 /// Bounds-checked little-endian reading through a 1 MiB window over a file or buffer: memory

@@ -104,3 +104,29 @@ public enum GGUFValue: Equatable, Sendable {
         }
     }
 }
+
+extension GGUFValue {
+    /// The value of an integer key (any integer type, within Int's range).
+    public var integer: Int? {
+        switch self {
+        case .uint8(let v): return Int(v)
+        case .int8(let v): return Int(v)
+        case .uint16(let v): return Int(v)
+        case .int16(let v): return Int(v)
+        case .uint32(let v): return Int(v)
+        case .int32(let v): return Int(v)
+        case .uint64(let v): return v <= UInt64(Int.max) ? Int(v) : nil
+        case .int64(let v): return Int(v)
+        default: return nil
+        }
+    }
+
+    /// The value of a float key (f32 or f64).
+    public var float: Double? {
+        switch self {
+        case .float32(let v): return Double(v)
+        case .float64(let v): return v
+        default: return nil
+        }
+    }
+}

@@ -1,8 +1,10 @@
 import Foundation
 
-/// A model on disk: one safetensors file, a sharded index, or a directory holding either plus
-/// config and tokenizer files (which are carried over to outputs).
+/// A model on disk: one safetensors file, a sharded index, a directory holding either plus
+/// config and tokenizer files (which are carried over to outputs), or a Llama GGUF file.
 public struct ModelSource: Sendable {
+    public enum Format: String, Sendable { case safetensors, gguf }
+
     /// One shard: its file name (as in the output) and absolute path.
     public struct Shard: Sendable {
         public let name: String
@@ -15,6 +17,7 @@ public struct ModelSource: Sendable {
     public let extraFiles: [String]
     /// The sharded index file, when the model has one.
     public let indexFile: String?
+    public let format: Format
 
     public static let indexName = "model.safetensors.index.json"
 
@@ -63,6 +66,18 @@ public struct ModelSource: Sendable {
             indexFile = nil
             extraFiles = []
             shards = [Shard(name: "model.safetensors", path: path)]
+            let f = try InputFile(path: path, what: "model file")
+            format = try f.read(at: 0, count: min(4, f.size)) == Array("GGUF".utf8) ? .gguf : .safetensors
+            return
+        }
+        format = .safetensors
+    }
+
+    /// Opens every shard for reading (a GGUF as HF-named tensors).
+    public func open() throws -> [any TensorFile] {
+        switch format {
+        case .gguf: return [try GGUFTensorFile(path: shards[0].path)]
+        case .safetensors: return try shards.map { try SafeTensorsReader(path: $0.path) }
         }
     }
 
@@ -86,15 +101,17 @@ public struct ModelSource: Sendable {
         return names.sorted().map { Shard(name: $0, path: dir + "/" + $0) }
     }
 
-    /// Reads every shard's header only (cheap; used at submit). Checks names are unique across shards.
-    public func readHeaders() throws -> [(shard: Shard, header: SafeTensorsHeader)] {
+    /// Reads every shard's header only (cheap; used at submit): the tensors as the pipeline sees
+    /// them. Checks names are unique across shards.
+    public func readTensors() throws -> [TensorInfo] {
+        if format == .gguf { return try GGUFTensorFile(path: shards[0].path).tensors }
         var seen = Set<String>()
-        return try shards.map { s in
+        return try shards.flatMap { s in
             let h = try SafeTensorsHeader.read(path: s.path)
             for t in h.tensors where !seen.insert(t.name).inserted {
                 throw ComputeError(.corruptHeader, "tensor appears in more than one shard", file: s.path, tensor: t.name)
             }
-            return (s, h)
+            return h.tensors
         }
     }
 }
@@ -107,6 +124,15 @@ extension ModelSource {
         var h = SHA256()
         for (k, v) in byShard.sorted(by: { $0.key < $1.key }) { h.update(Array("\(k) \(v)\n".utf8)) }
         return h.finalizeHex()
+    }
+
+    /// Total size of the shard files.
+    public func fileBytes() throws -> Int64 {
+        try shards.reduce(0) { sum, s in
+            var st = stat()
+            guard stat(s.path, &st) == 0 else { throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: s.path) }
+            return sum + Int64(st.st_size)
+        }
     }
 
     /// SHA-256 of every shard file, by shard name.

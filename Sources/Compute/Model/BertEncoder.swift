@@ -1,29 +1,5 @@
 import Foundation
 
-/// Activations of a batch: `rows` token rows (samples × sequence length) of `width` floats.
-public struct Activations: Sendable {
-    public var data: [Float]
-    public let rows: Int
-    public let width: Int
-
-    public init(data: [Float], rows: Int, width: Int) {
-        precondition(data.count == rows * width)
-        self.data = data
-        self.rows = rows
-        self.width = width
-    }
-}
-
-/// Supplies a model's F32 weights by tensor name. `linear` hands out the weight of a linear
-/// layer together with the activations that feed it, so a calibrating supplier can compress
-/// the weight on those inputs first (layer by layer, in forward order).
-public protocol BertWeights: AnyObject {
-    /// The values of tensor `name`, which must hold `count` values.
-    func tensor(_ name: String, count: Int) throws -> [Float]
-    /// The [out, in] weight of linear layer `base` (tensor `base.weight`), given its input.
-    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float]
-}
-
 /// The BERT encoder forward pass (post-LayerNorm, GELU, absolute positions, token type 0) over a
 /// batch of equal-length sequences, without padding. Products go through OpenBLAS per sample,
 /// samples in parallel: results do not depend on `threads`. Checked against a numpy implementation.
@@ -41,7 +17,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// Word + position + token-type embeddings, then LayerNorm.
-    public func embed(_ ids: [[Int32]], _ w: BertWeights) throws -> Activations {
+    public func embed(_ ids: [[Int32]], _ w: WeightSupplier) throws -> Activations {
         let vocabSize = config.vocabSize
         let h = config.hidden
         guard ids.count == samples, ids.allSatisfy({ $0.count == seqLen }), seqLen <= config.maxPositions else {
@@ -65,7 +41,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// One encoder layer: self-attention, residual + LayerNorm, GELU feed-forward, residual + LayerNorm.
-    public func layer(_ i: Int, _ x: Activations, _ w: BertWeights) throws -> Activations {
+    public func layer(_ i: Int, _ x: Activations, _ w: WeightSupplier) throws -> Activations {
         let c = config
         let q = try linear(c.layer(i, "attention.self.query"), x, out: c.hidden, w)
         let k = try linear(c.layer(i, "attention.self.key"), x, out: c.hidden, w)
@@ -83,7 +59,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// Embeddings and every layer.
-    public func forward(_ ids: [[Int32]], _ w: BertWeights) throws -> Activations {
+    public func forward(_ ids: [[Int32]], _ w: WeightSupplier) throws -> Activations {
         var x = try embed(ids, w)
         for i in 0..<config.layers { x = try layer(i, x, w) }
         return x
@@ -100,7 +76,7 @@ public struct BertEncoder: Sendable {
     }
 
     /// y = x Wᵀ + b, per sample.
-    func linear(_ base: String, _ x: Activations, out: Int, _ w: BertWeights) throws -> Activations {
+    func linear(_ base: String, _ x: Activations, out: Int, _ w: WeightSupplier) throws -> Activations {
         let weight = try w.linear(base, out: out, in: x.width, input: x)
         let bias = try w.tensor(base + ".bias", count: out)
         guard weight.count == out * x.width else {
@@ -159,7 +135,7 @@ public struct BertEncoder: Sendable {
         return Activations(data: ctx, rows: q.rows, width: h)
     }
 
-    func layerNorm(_ x: inout Activations, _ base: String, _ w: BertWeights) throws {
+    func layerNorm(_ x: inout Activations, _ base: String, _ w: WeightSupplier) throws {
         let g = try w.tensor(base + ".weight", count: x.width), b = try w.tensor(base + ".bias", count: x.width)
         let n = x.width, eps = Double(config.eps)
         x.data.withUnsafeMutableBufferPointer { p in

@@ -12,7 +12,7 @@ public struct BertFamily: ModelFamily {
 
     /// Tensor names in the order the forward pass asks for them (found by a dry run on two tokens).
     public func forwardOrder() throws -> [String] {
-        let rec = Recorder()
+        let rec = RecordingWeights()
         _ = try BertEncoder(config: files.config, samples: 1, seqLen: 2, threads: 1).forward([[0, 0]], rec)
         var seen = Set<String>()
         return rec.names.filter { seen.insert($0).inserted }
@@ -24,8 +24,8 @@ public struct BertFamily: ModelFamily {
                                               seqLen: stage.seqLen, part: .calibration)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
         try withoutActuallyEscaping(compute) { compute in
-            let student = Student(compute: compute)
-            let teacher = original.map(Teacher.init)
+            let student = StudentWeights(compute: compute)
+            let teacher = original.map(TeacherWeights.init)
             var xs = try enc.embed(ids, student)
             var xt = try teacher.map { try enc.embed(ids, $0) }
             for i in 0..<files.config.layers {
@@ -50,55 +50,5 @@ public struct BertFamily: ModelFamily {
         let cos = zip(a, b).map { x, y in zip(x, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
         return Evaluation(dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, meanCosine: cos.reduce(0, +) / Double(cos.count),
                           minCosine: cos.min() ?? 0, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
-    }
-
-    /// Records the names a forward pass asks for, handing out zeros.
-    private final class Recorder: BertWeights {
-        var names = [String]()
-        func tensor(_ name: String, count: Int) throws -> [Float] {
-            names.append(name)
-            return [Float](repeating: 0, count: count)
-        }
-        func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
-            names.append(base + ".weight")
-            return [Float](repeating: 0, count: out * `in`)
-        }
-    }
-
-    /// The compressed model's weights, each computed by its unit when the forward pass asks for it.
-    private final class Student: BertWeights {
-        let compute: (String, LinearCalibration?) throws -> [Float]
-        var teacherInputs = [String: Activations]()
-
-        init(compute: @escaping (String, LinearCalibration?) throws -> [Float]) { self.compute = compute }
-
-        func tensor(_ name: String, count: Int) throws -> [Float] {
-            let v = try compute(name, nil)
-            guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
-            return v
-        }
-
-        func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
-            let v = try compute(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base]))
-            guard v.count == out * `in` else {
-                throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(out) × \(`in`)", tensor: base + ".weight")
-            }
-            return v
-        }
-    }
-
-    /// The original weights, recording the input each linear layer receives.
-    private final class Teacher: BertWeights {
-        let weights: ModelWeights
-        var inputs = [String: Activations]()
-
-        init(_ weights: ModelWeights) { self.weights = weights }
-
-        func tensor(_ name: String, count: Int) throws -> [Float] { try weights.tensor(name, count: count) }
-
-        func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
-            inputs[base] = input
-            return try weights.linear(base, out: out, in: `in`, input: input)
-        }
     }
 }

@@ -12,7 +12,7 @@ public struct BertModelFiles: Sendable {
             throw ComputeError(.notFound, "has no vocab.txt beside its weights (the BERT tokenizer's vocabulary)", file: model.path)
         }
         var c = try BertConfig(file: cfg)
-        let names = try tensorNames ?? model.shards.flatMap { try SafeTensorsReader(path: $0.path).tensors.map(\.name) }
+        let names = try tensorNames ?? model.readTensors().map(\.name)
         if !names.contains(c.embedding("word_embeddings.weight")) && names.contains("bert." + c.embedding("word_embeddings.weight")) {
             c.prefix = "bert."
         }

@@ -2,34 +2,38 @@ import Foundation
 
 /// Token batches cut from a plain-text dataset: the whole file is tokenized once, calibration
 /// windows come from the first 80% of its tokens and evaluation windows from the last 20%
-/// (so evaluation is held out), evenly spaced, each `[CLS] … [SEP]` of exactly `seqLen` tokens.
+/// (so evaluation is held out), evenly spaced, each of exactly `seqLen` tokens with the
+/// tokenizer's framing (BERT: `[CLS] … [SEP]`; decoders: BOS when the model adds one).
 public enum CalibrationText {
     public enum Part: String, Sendable { case calibration, evaluation }
 
     /// `samples` sequences of `seqLen` token ids from `file`.
-    public static func batches(file: String, tokenizer: BertTokenizer, samples: Int, seqLen: Int, part: Part) throws -> [[Int32]] {
+    public static func batches(file: String, tokenizer: some TextTokenizer, samples: Int, seqLen: Int, part: Part) throws -> [[Int32]] {
         let ids = try tokens(file: file, tokenizer: tokenizer)
         let cut = ids.count * 4 / 5
         let range = part == .calibration ? 0..<cut : cut..<ids.count
-        let window = seqLen - 2
-        guard samples >= 1, window >= 1 else { throw ComputeError(.invalidRecipe, "need at least one sample of at least 3 tokens") }
+        let (prefix, suffix) = tokenizer.framing
+        let window = seqLen - prefix.count - suffix.count
+        guard samples >= 1, window >= 1 else {
+            throw ComputeError(.invalidRecipe, "need at least one sample of at least \(prefix.count + suffix.count + 1) tokens")
+        }
         guard range.count >= window else {
             throw ComputeError(.corruptData, "the \(part.rawValue) part holds \(range.count) tokens, fewer than one sequence of \(seqLen)", file: file)
         }
         let spare = range.count - window
         return (0..<samples).map { i in
             let start = range.lowerBound + (samples == 1 ? 0 : i * spare / (samples - 1))
-            return [tokenizer.cls] + Array(ids[start..<(start + window)]) + [tokenizer.sep]
+            return prefix + Array(ids[start..<(start + window)]) + suffix
         }
     }
 
     /// The whole file's token ids. The last file tokenized is kept (keyed by path, size,
     /// modification time and vocabulary), so the submit-time check, the calibration and the
     /// evaluation of one job — and every job of a manifest — tokenize a dataset once.
-    static func tokens(file: String, tokenizer: BertTokenizer) throws -> [Int32] {
+    static func tokens(file: String, tokenizer: some TextTokenizer) throws -> [Int32] {
         let attrs = try? FileManager.default.attributesOfItem(atPath: file)
         let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|"
-            + "\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(tokenizer.vocabFile)"
+            + "\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(tokenizer.identity)"
         if let hit = lastTokens.withLock({ $0?.key == key ? $0?.ids : nil }) { return hit }
         let text = try InputFile.text(of: file, what: "dataset", limit: InputFile.datasetLimit)
         let ids = tokenizer.encode(text)

@@ -48,16 +48,50 @@ public struct LinearCalibration {
     }
 }
 
-/// What an `evaluate` stage measured: the original and the compressed model embed the same
-/// held-out windows; cosine similarity of the sentence embeddings.
+/// What an `evaluate` stage measured on held-out windows. Encoders: the cosine of the original's
+/// and the compressed model's sentence embeddings. Decoders: perplexity of both models, the mean
+/// KL divergence of the compressed model's next-token distribution from the original's, and how
+/// often their top-1 tokens agree.
 public struct Evaluation: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case dataset, samples, seqLen = "seq_len", meanCosine = "mean_cosine", minCosine = "min_cosine", seconds
+        case perplexity, originalPerplexity = "original_perplexity", meanKL = "mean_kl", top1Agreement = "top1_agreement"
+        case scoredTokens = "scored_tokens"
     }
     public let dataset: String
     public let samples: Int
     public let seqLen: Int
-    public let meanCosine: Double
-    public let minCosine: Double
+    public var meanCosine: Double? = nil
+    public var minCosine: Double? = nil
+    public var perplexity: Double? = nil
+    public var originalPerplexity: Double? = nil
+    public var meanKL: Double? = nil
+    public var top1Agreement: Double? = nil
+    public var scoredTokens: Int? = nil
     public let seconds: Double
+
+    init(dataset: String, samples: Int, seqLen: Int, meanCosine: Double, minCosine: Double, seconds: Double) {
+        (self.dataset, self.samples, self.seqLen, self.seconds) = (dataset, samples, seqLen, seconds)
+        (self.meanCosine, self.minCosine) = (meanCosine, minCosine)
+    }
+
+    init(dataset: String, samples: Int, seqLen: Int, decoder s: NextTokenStats, seconds: Double) {
+        (self.dataset, self.samples, self.seqLen, self.seconds) = (dataset, samples, seqLen, seconds)
+        let n = Double(max(s.tokens, 1))
+        perplexity = Foundation.exp(s.nllCompressed / n)
+        originalPerplexity = Foundation.exp(s.nllOriginal / n)
+        meanKL = s.kl / n
+        top1Agreement = Double(s.agree) / n
+        scoredTokens = s.tokens
+    }
+
+    /// One line for the CLI.
+    public var summary: String {
+        if let p = perplexity, let o = originalPerplexity, let kl = meanKL, let t = top1Agreement {
+            return String(format: "evaluate: %d × %d held-out tokens of %@: perplexity %.3f (original %.3f, ×%.3f), mean KL %.5f, top-1 agreement %.4f (%.1fs)",
+                          samples, seqLen, dataset, p, o, p / o, kl, t, seconds)
+        }
+        return String(format: "evaluate: %d held-out windows of %d tokens of %@: embedding cosine mean %.5f, min %.5f (%.1fs)",
+                      samples, seqLen, dataset, meanCosine ?? .nan, minCosine ?? .nan, seconds)
+    }
 }

@@ -1,24 +1,43 @@
 /// A model's own weights, decoded to F32 on request from its safetensors shards (read with pread).
-public final class ModelWeights: BertWeights {
-    private var index = [String: (SafeTensorsReader, TensorInfo)]()
+public final class ModelWeights: WeightSupplier {
+    private var index = [String: (any TensorFile, TensorInfo)]()
 
-    public init(readers: [SafeTensorsReader]) {
+    public init(readers: [any TensorFile]) {
         for r in readers { for t in r.tensors { index[t.name] = (r, t) } }
     }
 
     public convenience init(model: ModelSource) throws {
-        self.init(readers: try model.shards.map { try SafeTensorsReader(path: $0.path) })
+        self.init(readers: try model.open())
     }
 
     public func has(_ name: String) -> Bool { index[name] != nil }
 
     public func tensor(_ name: String, count: Int) throws -> [Float] {
-        guard let (r, t) = index[name] else { throw ComputeError(.notFound, "the model has no tensor \(name), which the BERT forward pass needs") }
+        guard let (r, t) = index[name] else { throw ComputeError(.notFound, "the model has no tensor \(name), which the forward pass needs") }
         guard t.dtype.isFloat16Or32 else { throw ComputeError(.unsupportedDType, "\(t.dtype.rawValue) is not a float dtype", tensor: name) }
         guard t.numel == count else { throw ComputeError(.shapeMismatch, "holds \(t.numel) values, the config implies \(count)", tensor: name) }
         var out = [Float](repeating: 0, count: count)
         try out.withUnsafeMutableBufferPointer { dst in try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) } }
         return out
+    }
+
+    public func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
+        try tensor(base + ".weight", count: out * `in`)
+    }
+}
+
+/// A model's weights decoded once and kept (for repeated forward passes, as `generate` runs).
+public final class CachedWeights: WeightSupplier {
+    private let weights: ModelWeights
+    private var cache = [String: [Float]]()
+
+    public init(_ weights: ModelWeights) { self.weights = weights }
+
+    public func tensor(_ name: String, count: Int) throws -> [Float] {
+        if let v = cache[name], v.count == count { return v }
+        let v = try weights.tensor(name, count: count)
+        cache[name] = v
+        return v
     }
 
     public func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {

@@ -27,8 +27,7 @@ public enum Manifest {
             "blas_core": blasCore,
         ]
         if let e = result.evaluation {
-            m["evaluation"] = ["dataset": e.dataset, "samples": e.samples, "seq_len": e.seqLen, "mean_cosine": e.meanCosine,
-                               "min_cosine": e.minCosine, "seconds": e.seconds]
+            m["evaluation"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(e))
         }
         for (k, v) in extra { m[k] = v }
         let data = try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys])

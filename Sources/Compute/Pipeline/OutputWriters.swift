@@ -11,7 +11,7 @@ final class OutputWriters {
     private let gguf: [Int: GGUFWriter]
     private let compressed: SafeTensorsWriter?
 
-    init(plan: RunPlan, model: ModelSource, readers: [SafeTensorsReader], outputDir: String) throws {
+    init(plan: RunPlan, model: ModelSource, readers: [any TensorFile], outputDir: String) throws {
         self.plan = plan
         self.model = model
         self.outputDir = outputDir
@@ -20,7 +20,7 @@ final class OutputWriters {
             let tensors = plan.units.filter { $0.shard == s }.flatMap { u in
                 plan.outputTensors(u.tensor).map { (name: $0.name, dtype: plan.denseDType(u.tensor), shape: $0.shape) }
             }
-            return try SafeTensorsWriter(path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].header.metadata)
+            return try SafeTensorsWriter(path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].metadata)
         }
         var g = [Int: GGUFWriter]()
         for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
@@ -36,7 +36,7 @@ final class OutputWriters {
         compressed = try plan.slots.contains { $0.kind == .compressed } ? SafeTensorsWriter(
             path: outputDir + "/" + CompressedLayout.fileName,
             tensors: order.flatMap { t in plan.outputTensors(t).flatMap { CompressedLayout.plan($0, stage: plan.lastQuantize(for: $0)) } },
-            metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.header.metadata ?? [:])) : nil
+            metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.metadata ?? [:])) : nil
     }
 
     /// Writes slot `slot`'s bytes for unit `u`: its output pieces back to back.

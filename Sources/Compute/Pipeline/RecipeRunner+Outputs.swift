@@ -30,14 +30,14 @@ extension RecipeRunner {
     }
 
     /// Measures the dense output just written against the input, with the model's family.
-    func evaluate(_ ev: EvaluateStage, family: ModelFamily, readers: [SafeTensorsReader], outputDir: String,
+    func evaluate(_ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,
                   outputs: [OutputRecord]) throws -> Evaluation {
         let names = model.shards.map(\.name)
         guard names.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
             throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
         }
         guard let dataset = ev.dataset ?? recipe.calibration?.dataset else { throw ComputeError(.invalidRecipe, "evaluate has no dataset") }
-        let out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) }
+        let out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
         return try family.evaluate(ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
                                    threads: threads)
     }

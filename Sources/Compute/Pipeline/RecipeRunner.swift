@@ -58,7 +58,7 @@ public final class RecipeRunner {
     /// The plan, open files and running totals of one run.
     final class RunState {
         let plan: RunPlan
-        let readers: [SafeTensorsReader]
+        let readers: [any TensorFile]
         let writers: OutputWriters
         let observer: Observer
         var units = [UnitMetrics]()
@@ -67,12 +67,12 @@ public final class RecipeRunner {
         var hashers: [SHA256]
         var hashInUnit = false
 
-        init(plan: RunPlan, readers: [SafeTensorsReader], writers: OutputWriters, observer: Observer) {
+        init(plan: RunPlan, readers: [any TensorFile], writers: OutputWriters, observer: Observer) {
             self.plan = plan
             self.readers = readers
             self.writers = writers
             self.observer = observer
-            hashers = readers.map { r in var h = SHA256(); h.update(r.headerBytes); return h }
+            hashers = readers.map { r in var h = SHA256(); if let p = r.hashPrefix { h.update(p) }; return h }
         }
 
         var next: Int { units.count }
@@ -83,15 +83,16 @@ public final class RecipeRunner {
     /// pass uses them (that is then also the order of the output files).
     public func run(outputDir: String, observer: Observer = Observer()) throws -> Result {
         let start = DispatchTime.now()
-        let readers = try model.shards.map { try SafeTensorsReader(path: $0.path) }
+        let readers = try model.open()
         let plan = try RunPlan.make(recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
         let state = RunState(plan: plan, readers: readers, writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),
                              observer: observer)
+        let streamed = readers.allSatisfy { $0.hashPrefix != nil }
+        if !streamed || recipe.calibration != nil { try hashInputs(state) }
         if let cal = recipe.calibration, let family {
-            try hashInputs(state)
             try runCalibrated(state, family: family, calibration: cal)
         } else {
-            state.hashInUnit = true
+            state.hashInUnit = streamed
             for _ in plan.units { _ = try unit(state, calibration: nil, wantValues: false) }
         }
         for r in readers { try r.checkUnchanged() }
@@ -112,13 +113,12 @@ public final class RecipeRunner {
                       elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation)
     }
 
-    /// Hashes every shard in file order (a calibrated run computes units in forward order).
+    /// Hashes every shard in file order (a calibrated run computes units in forward order; a GGUF's
+    /// units are decoded, not its bytes).
     private func hashInputs(_ state: RunState) throws {
         for (s, r) in state.readers.enumerated() {
-            for t in r.tensors {
-                try state.observer.checkContinue()
-                try r.withData(t) { state.hashers[s].update($0) }
-            }
+            state.hashers[s] = SHA256()
+            try r.hash(into: &state.hashers[s], checkContinue: state.observer.checkContinue)
         }
     }
 

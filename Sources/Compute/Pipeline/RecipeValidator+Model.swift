@@ -2,43 +2,76 @@ import Foundation
 
 extension RecipeValidator {
     /// Every check of a recipe against a model's headers and files; returns the model family that
-    /// calibrated stages and evaluation use (nil when the recipe needs none). Run once per job.
+    /// calibrated stages and evaluation use (nil when the recipe needs none). A decoder model
+    /// (GGUF, or config.json naming a `…ForCausalLM`) has its config, tokenizer and tensors checked
+    /// whatever the recipe. Run once per job.
     public static func validateAll(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> ModelFamily? {
         try validate(recipe, tensors: tensors)
-        return try validate(recipe, model: model, tensors: tensors).map(BertFamily.init)
-    }
-
-    /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of the model and datasets: a
-    /// BERT model directory (config.json, vocab.txt, every tensor the config implies), readable
-    /// datasets, and `wanda`/`distill` targets that are linear-layer weights of the encoder.
-    /// Returns the model's BERT files when the recipe needs them.
-    @discardableResult
-    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> BertModelFiles? {
-        guard let (i, name) = recipe.stages.enumerated().lazy.compactMap({ i, st -> (Int, String)? in
+        let stage = recipe.stages.enumerated().lazy.compactMap { i, st -> String? in
             switch st {
-            case .calibrate: return (i, "calibrate")
-            case .evaluate: return (i, "evaluate")
+            case .calibrate: return "stages[\(i)].calibrate"
+            case .evaluate: return "stages[\(i)].evaluate"
             default: return nil
             }
-        }).first else { return nil }
+        }.first
+        if DecoderModelFiles.isDecoder(model) {
+            let files: DecoderModelFiles
+            let linear: Set<String>
+            do {
+                files = try DecoderModelFiles(model: model)
+                linear = try files.checkTensors(tensors, format: model.format)
+            } catch let e as ComputeError {
+                throw RecipeError(stage ?? "model", "\(e)")
+            }
+            guard let stage else { return nil }
+            try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
+            try checkDatasets(recipe, tokenizer: files.tokenizer)
+            _ = stage
+            return DecoderFamily(files: files)
+        }
+        guard let stage else { return nil }
         let bert: BertModelFiles
         do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
-            throw RecipeError("stages[\(i)].\(name)", "needs a BERT model directory: \(e)")
+            throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
         }
-        let linearWeights = try checkImpliedTensors(bert.config, tensors, at: "stages[\(i)].\(name)")
+        let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
+        try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
+        try checkDatasets(recipe, tokenizer: bert.tokenizer)
+        return BertFamily(files: bert)
+    }
+
+    /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need
+    /// the layer's calibration inputs.
+    private static func checkCalibrated(_ recipe: Recipe, tensors: [TensorInfo], linearWeights: Set<String>, what: String) throws {
         for (j, st) in recipe.stages.enumerated() {
             var sel: TensorSelector?
             var path = ""
-            if case .prune(let p) = st, case .wanda = p.method { sel = p.selector; path = "stages[\(j)].prune.targets" }
+            if case .prune(let p) = st, p.method.isCalibrated { sel = p.selector; path = "stages[\(j)].prune.targets" }
             if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
             if case .quantize(let q) = st, case .gptq = q.method { sel = q.selector; path = "stages[\(j)].quantize.targets" }
             guard let sel else { continue }
             for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
-                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the encoder (wanda, gptq and distill need its calibration inputs; add it to ignore)")
+                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq and distill need its calibration inputs; add it to ignore)")
             }
         }
-        try checkDatasets(recipe, tokenizer: bert.tokenizer)
-        return bert
+    }
+
+    /// Every implied tensor exists as floats of the implied shape; returns the linear weights' names.
+    static func checkImplied(_ implied: [(name: String, shape: [Int], linear: Bool)], _ tensors: [TensorInfo], source: String) throws -> Set<String> {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (n, shape, _) in implied {
+            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(n), which \(source) implies") }
+            guard t.shape == shape, t.dtype.isFloat16Or32 else {
+                throw ComputeError(.shapeMismatch, "tensor \(n) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
+            }
+        }
+        return Set(implied.filter(\.linear).map(\.name))
+    }
+
+    /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of a BERT model; returns its files.
+    @discardableResult
+    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> BertModelFiles? {
+        (try validateAll(recipe, model: model, tensors: tensors) as? BertFamily)?.files
     }
 
     /// Every tensor the BERT config implies exists as floats of the implied size; returns the
@@ -72,7 +105,7 @@ extension RecipeValidator {
     /// Each calibrate/evaluate dataset is a readable file whose windows can be cut now (tokenizing
     /// each dataset once per process), so a dataset that is not text or too short is refused at
     /// submit rather than failing on a worker.
-    private static func checkDatasets(_ recipe: Recipe, tokenizer: BertTokenizer) throws {
+    private static func checkDatasets(_ recipe: Recipe, tokenizer: some TextTokenizer) throws {
         let calibrateDataset = recipe.calibration?.dataset
         for (j, st) in recipe.stages.enumerated() {
             let file: String?, path: String, samples: Int, seqLen: Int, part: CalibrationText.Part

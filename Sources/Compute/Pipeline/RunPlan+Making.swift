@@ -3,7 +3,7 @@ import Foundation
 extension RunPlan {
     /// Plans a run of `recipe` over the opened shards: unit order (forward order when the recipe
     /// calibrates, from `family`), global pruning thresholds, then low-rank factor ranks.
-    static func make(recipe: Recipe, readers: [SafeTensorsReader], family: ModelFamily?, threads: Int, modelPath: String) throws -> RunPlan {
+    static func make(recipe: Recipe, readers: [any TensorFile], family: ModelFamily?, threads: Int, modelPath: String) throws -> RunPlan {
         var fileOrder = [Unit]()
         var seen = Set<String>()
         for (s, r) in readers.enumerated() {
@@ -39,7 +39,7 @@ extension RunPlan {
     }
 
     /// Per-tensor prune counts of a leading `scope: global` magnitude stage (empty when there is none).
-    private func globalPruneCounts(readers: [SafeTensorsReader], threads: Int) throws -> [String: GlobalMagnitude.Plan] {
+    private func globalPruneCounts(readers: [any TensorFile], threads: Int) throws -> [String: GlobalMagnitude.Plan] {
         guard case .prune(let p)? = recipe.stages.first, case .global(let minKeep) = p.scope,
               case .magnitude(let sparsity) = p.method else { return [:] }
         var names = [String]()
@@ -66,7 +66,7 @@ extension RunPlan {
     /// The factors' rank of every tensor a `lowrank` stage with `output: factors` selects. A fixed
     /// rank needs only the shape; an energy target runs the tensor's earlier stages and an SVD
     /// (values only), one tensor at a time.
-    private func planFactorRanks(readers: [SafeTensorsReader], threads: Int) throws -> [String: Int] {
+    private func planFactorRanks(readers: [any TensorFile], threads: Int) throws -> [String: Int] {
         var out = [String: Int]()
         let transform = TensorTransform(plan: self, threads: threads)
         for r in readers {

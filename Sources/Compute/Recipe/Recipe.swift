@@ -86,6 +86,8 @@ public struct QuantizeStage: Equatable, Sendable {
 }
 
 /// Tensor selection by glob patterns on names (`*` and `?` match any character, dots included).
+/// A Llama tensor also answers to its GGUF name (`blk.0.attn_q.weight` for
+/// `model.layers.0.self_attn.q_proj.weight`).
 public struct TensorSelector: Equatable, Sendable {
     public var targets: [String]
     public var ignore: [String]
@@ -96,7 +98,9 @@ public struct TensorSelector: Equatable, Sendable {
     }
 
     public func matches(_ name: String) -> Bool {
-        targets.contains { Glob.match($0, name) } && !ignore.contains { Glob.match($0, name) }
+        let alias = LlamaNames.gguf(name)
+        let hit = { (p: String) in Glob.match(p, name) || alias.map { Glob.match(p, $0) } ?? false }
+        return targets.contains(where: hit) && !ignore.contains(where: hit)
     }
 }
 
@@ -109,6 +113,9 @@ public struct PruneStage: Equatable, Sendable {
         case structured(sparsity: Double, dim: StructuredPruning.Dimension, norm: StructuredPruning.Norm)
         /// Wanda: per output row, the smallest |W_ij|·‖X_j‖₂ on calibration inputs (needs `calibrate`).
         case wanda(sparsity: Double)
+
+        /// Methods that need the layer's calibration inputs.
+        public var isCalibrated: Bool { if case .wanda = self { return true }; return false }
     }
     /// Magnitude pruning per tensor, or across all selected tensors with a minimum density each.
     public enum Scope: Equatable, Sendable {

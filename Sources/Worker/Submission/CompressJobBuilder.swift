@@ -17,8 +17,7 @@ public enum CompressJobBuilder {
         let source = try ModelSource(path: path)
         try policy.check(model: source)
         for d in recipe.datasets { try policy.check(d) }
-        let headers = try source.readHeaders()
-        let tensors = headers.flatMap(\.header.tensors)
+        let tensors = try source.readTensors()
         let family: ModelFamily?
         do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e as RecipeError {
             throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
@@ -26,7 +25,7 @@ public enum CompressJobBuilder {
         var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)
         j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: family?.activationWidth)
         j.unitsTotal = tensors.count
-        j.inputBytes = Int64(headers.reduce(0) { $0 + $1.header.dataStart + $1.header.dataLength })
+        j.inputBytes = try source.fileBytes()
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }
         return j
     }

@@ -1,0 +1,93 @@
+import Foundation
+
+/// A Llama GGUF presented to the pipeline as a Hugging Face model: tensors under HF names and
+/// shapes, F32/F16/BF16 data as stored, Q8_0/Q4_0/Q4_1/Q5_0 decoded to F32, and Q/K rows
+/// un-permuted from llama.cpp's interleaved order back to rotate-half.
+public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
+    public let reader: GGUFReader
+    public let config: LlamaConfig
+    public let tensors: [TensorInfo]
+    /// The GGUF tensor behind each HF tensor name.
+    private let source: [String: GGUFReader.Tensor]
+    /// Metadata by key.
+    public let meta: [String: GGUFValue]
+    /// Names of tensors stored in a quantized type (decoded to F32 on reading).
+    public let quantizedTensors: [String]
+
+    public var path: String { reader.path }
+    public var metadata: [String: String] { [:] }
+    public var fileSize: Int { reader.fileSize }
+    public var hashPrefix: [UInt8]? { nil }
+
+    static let decodable: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0]
+
+    public init(path: String) throws {
+        reader = try GGUFReader(path: path)
+        meta = Dictionary(reader.metadata, uniquingKeysWith: { a, _ in a })
+        let names = Set(reader.tensors.map(\.name))
+        config = try LlamaConfig(gguf: meta, tensorNames: names, file: path)
+        var infos = [TensorInfo](), src = [String: GGUFReader.Tensor](), quantized = [String]()
+        var offset = 0
+        for t in reader.tensors {
+            guard let hf = LlamaNames.hf(t.name) else {
+                throw ComputeError(.corruptHeader, "\(TextRules.printable(t.name)) is not a tensor of a Llama model", file: path)
+            }
+            guard Self.decodable.contains(t.type) else {
+                throw ComputeError(.unsupportedDType, "type \(t.type.name) cannot be read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 can)", file: path, tensor: t.name)
+            }
+            let dtype: DType = t.type == .f16 ? .F16 : t.type == .bf16 ? .BF16 : .F32
+            if t.type != .f32 && t.type != .f16 && t.type != .bf16 { quantized.append(t.name) }
+            let bytes = t.numel * dtype.size
+            infos.append(TensorInfo(name: hf, dtype: dtype, shape: t.dims.reversed(), begin: offset, end: offset + bytes))
+            offset += bytes
+            src[hf] = t
+        }
+        tensors = infos
+        source = src
+        quantizedTensors = quantized
+    }
+
+    public func withData<R>(_ t: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let g = source[t.name] else { throw ComputeError(.notFound, "no tensor \(t.name)", file: path) }
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
+        defer { out.deallocate() }
+        let dst = UnsafeMutableRawBufferPointer(rebasing: out[0..<t.byteCount])
+        try reader.withData(g) { raw in
+            guard let heads = LlamaNames.permutedHeads(t.name, config), t.shape[0] % (2 * heads) == 0 else {
+                Self.decode(raw, type: g.type, count: t.numel, into: dst)
+                return
+            }
+            let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
+            defer { tmp.deallocate() }
+            Self.decode(raw, type: g.type, count: t.numel, into: UnsafeMutableRawBufferPointer(rebasing: tmp[0..<t.byteCount]))
+            LlamaNames.permuteRows(UnsafeRawBufferPointer(rebasing: tmp[0..<t.byteCount]), into: dst, rows: t.shape[0], heads: heads, toGGUF: false)
+        }
+        return try body(UnsafeRawBufferPointer(dst))
+    }
+
+    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let size = t.dtype.size
+        return try withData(t) { try body(UnsafeRawBufferPointer(rebasing: $0[(elements.lowerBound * size)..<(elements.upperBound * size)])) }
+    }
+
+    public func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws {
+        try reader.forEachChunk { chunk in
+            try checkContinue()
+            h.update(chunk)
+        }
+    }
+
+    public func checkUnchanged() throws { try reader.checkUnchanged() }
+
+    /// Plain types are copied; block types are decoded to F32.
+    static func decode(_ raw: UnsafeRawBufferPointer, type: GGMLType, count: Int, into dst: UnsafeMutableRawBufferPointer) {
+        let f = dst.bindMemory(to: Float.self)
+        switch type {
+        case .q8_0: GGMLQuantizer.dequantizeQ8_0(raw, count: count, into: f)
+        case .q4_0: GGMLQuantizer.dequantizeQ4_0(raw, count: count, into: f)
+        case .q4_1: GGMLQuantizer.dequantizeQ4_1(raw, count: count, into: f)
+        case .q5_0: GGMLQuantizer.dequantizeQ5_0(raw, count: count, into: f)
+        default: dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<dst.count]))
+        }
+    }
+}

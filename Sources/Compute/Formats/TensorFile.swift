@@ -1,0 +1,37 @@
+import Foundation
+
+/// A model file whose tensors the pipeline reads by name: a safetensors file as stored, or a
+/// GGUF presented under Hugging Face names with its tensors decoded (`GGUFTensorFile`).
+public protocol TensorFile: AnyObject, Sendable {
+    var path: String { get }
+    /// Tensors as the pipeline sees them, in data order.
+    var tensors: [TensorInfo] { get }
+    /// safetensors `__metadata__` to carry into outputs.
+    var metadata: [String: String] { get }
+    /// Size of the file in bytes (at open).
+    var fileSize: Int { get }
+    /// The file's first bytes when its SHA-256 is the header followed by every tensor's bytes in
+    /// `tensors` order (so units can hash as they read); nil when it is not.
+    var hashPrefix: [UInt8]? { get }
+    /// One tensor's bytes (dtype and size as `t` says) in a buffer owned for the duration of `body`.
+    func withData<R>(_ t: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+    /// The elements `elements` of one tensor.
+    func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+    /// Feeds the whole file's bytes, in order, to `h`.
+    func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws
+    /// Throws `inputChanged` if the file changed since it was opened.
+    func checkUnchanged() throws
+}
+
+extension SafeTensorsReader: TensorFile {
+    public var metadata: [String: String] { header.metadata }
+    public var hashPrefix: [UInt8]? { headerBytes }
+
+    public func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws {
+        h.update(headerBytes)
+        for t in tensors {
+            try checkContinue()
+            try withData(t) { h.update($0) }
+        }
+    }
+}

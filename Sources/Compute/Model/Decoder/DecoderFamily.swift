@@ -1,0 +1,96 @@
+import Foundation
+
+/// Llama-family decoders as a model family: calibration block by block through the compressed
+/// model (the original one block ahead for `distill`), so only one block's weights are decoded at
+/// a time; evaluation by perplexity, KL divergence and top-1 agreement on held-out windows.
+public struct DecoderFamily: ModelFamily {
+    public let files: DecoderModelFiles
+
+    public init(files: DecoderModelFiles) { self.files = files }
+
+    public var activationWidth: Int { max(files.config.hidden, files.config.intermediate, files.config.qWidth) }
+
+    public func forwardOrder() throws -> [String] {
+        let rec = RecordingWeights()
+        let dec = LlamaDecoder(config: files.config, samples: 1, seqLen: 2, threads: 1)
+        _ = try dec.head(rec)
+        let order = rec.names
+        rec.names = []
+        _ = try dec.hidden([[0, 0]], rec)
+        var seen = Set<String>()
+        return (rec.names + order).filter { seen.insert($0).inserted }
+    }
+
+    public func calibrate(_ stage: CalibrateStage, teacher original: ModelWeights?, threads: Int,
+                          compute: (String, LinearCalibration?) throws -> [Float]) throws {
+        let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
+                                              seqLen: stage.seqLen, part: .calibration)
+        let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
+        try withoutActuallyEscaping(compute) { compute in
+            let student = StudentWeights(compute: compute)
+            let teacher = original.map(TeacherWeights.init)
+            var xs = try dec.embed(ids, student)
+            var xt = try teacher.map { try dec.embed(ids, $0) }
+            for i in 0..<files.config.layers {
+                if let teacher, let x = xt {
+                    teacher.inputs = [:]
+                    xt = try dec.block(i, x, teacher)
+                    student.teacherInputs = teacher.inputs
+                }
+                xs = try dec.block(i, xs, student)
+            }
+        }
+    }
+
+    public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
+                         threads: Int) throws -> Evaluation {
+        let t0 = DispatchTime.now()
+        let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
+                                              part: .evaluation)
+        let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
+        var stats = NextTokenStats()
+        do {
+            let xo = try dec.hidden(ids, original), xc = try dec.hidden(ids, compressed)
+            let ho = try dec.head(original), hc = try dec.head(compressed)
+            for s in 0..<stage.samples {
+                stats.add(original: dec.logits(xo, sample: s, head: ho), compressed: dec.logits(xc, sample: s, head: hc),
+                          targets: ids[s], vocab: files.config.vocabSize)
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+        return Evaluation(dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
+    }
+}
+
+/// Next-token statistics of a compressed model against its original over scored positions:
+/// as llama.cpp's perplexity tool, each window's second half is scored (its first half is context).
+struct NextTokenStats {
+    var tokens = 0
+    var nllOriginal = 0.0, nllCompressed = 0.0, kl = 0.0
+    var agree = 0
+
+    mutating func add(original lo: [Float], compressed lc: [Float], targets: [Int32], vocab: Int) {
+        let l = targets.count
+        for p in (l / 2)..<(l - 1) {
+            let a = Self.logSoftmax(lo, row: p, vocab: vocab), b = Self.logSoftmax(lc, row: p, vocab: vocab)
+            let t = Int(targets[p + 1])
+            nllOriginal -= a.values[t]
+            nllCompressed -= b.values[t]
+            var k = 0.0
+            for j in 0..<vocab where a.values[j] > -80 { k += Foundation.exp(a.values[j]) * (a.values[j] - b.values[j]) }
+            kl += k
+            if a.argmax == b.argmax { agree += 1 }
+            tokens += 1
+        }
+    }
+
+    static func logSoftmax(_ logits: [Float], row: Int, vocab: Int) -> (values: [Double], argmax: Int) {
+        let base = row * vocab
+        var mx = -Double.infinity, arg = 0
+        for j in 0..<vocab where Double(logits[base + j]) > mx { (mx, arg) = (Double(logits[base + j]), j) }
+        var sum = 0.0
+        for j in 0..<vocab { sum += Foundation.exp(Double(logits[base + j]) - mx) }
+        let lse = mx + Foundation.log(sum)
+        return ((0..<vocab).map { Double(logits[base + $0]) - lse }, arg)
+    }
+}

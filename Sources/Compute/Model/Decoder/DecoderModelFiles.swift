@@ -1,0 +1,68 @@
+/// The config and tokenizer of a decoder model: a Hugging Face directory (config.json,
+/// tokenizer.json) or a Llama GGUF (`llama.*`, `tokenizer.ggml.*`).
+public struct DecoderModelFiles: Sendable {
+    public let config: LlamaConfig
+    public let tokenizer: ByteLevelBPE
+    /// Tensors the input stores quantized (GGUF Q8_0/Q4_0/Q4_1/Q5_0, decoded to F32).
+    public let quantizedInput: [String]
+
+    /// Reads the model's config and tokenizer; errors name the file and key.
+    public init(model: ModelSource) throws {
+        if model.format == .gguf {
+            let g = try GGUFTensorFile(path: model.shards[0].path)
+            config = g.config
+            tokenizer = try ByteLevelBPE(gguf: g.meta, file: g.path)
+            quantizedInput = g.quantizedTensors
+            return
+        }
+        guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }) else {
+            throw ComputeError(.notFound, "has no config.json beside its weights", file: model.path)
+        }
+        guard let tok = model.extraFiles.first(where: { $0.hasSuffix("/tokenizer.json") }) else {
+            throw ComputeError(.notFound, "has no tokenizer.json beside its weights (a decoder's byte-level BPE tokenizer)", file: model.path)
+        }
+        config = try LlamaConfig(configJSON: cfg)
+        tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
+        quantizedInput = []
+    }
+
+    /// Whether `model` is a decoder (a GGUF, or a directory whose config.json names a decoder
+    /// architecture); reads only config.json's `architectures`.
+    public static func isDecoder(_ model: ModelSource) -> Bool {
+        if model.format == .gguf { return true }
+        guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
+              let bytes = try? InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit),
+              let root = try? JSONParser.parse(bytes, maxDepth: 64), case .array(let a)? = root["architectures"] else { return false }
+        return a.contains { $0.stringValue.map { $0.hasSuffix("ForCausalLM") } ?? false }
+    }
+
+    /// Every tensor the config implies, with its shape [rows, cols] or [n]; linear weights flagged.
+    public func impliedTensors() -> [(name: String, shape: [Int], linear: Bool)] {
+        let c = config
+        var out: [(String, [Int], Bool)] = [(LlamaNames.embedding, [c.vocabSize, c.hidden], false)]
+        for i in 0..<c.layers {
+            let b = { (p: String) in LlamaNames.block(i, p) }
+            out.append((b("input_layernorm.weight"), [c.hidden], false))
+            for (p, rows) in [("q_proj", c.qWidth), ("k_proj", c.kvWidth), ("v_proj", c.kvWidth)] {
+                out.append((b("self_attn.\(p).weight"), [rows, c.hidden], true))
+                if c.qkvBias { out.append((b("self_attn.\(p).bias"), [rows], false)) }
+            }
+            out.append((b("self_attn.o_proj.weight"), [c.hidden, c.qWidth], true))
+            out.append((b("post_attention_layernorm.weight"), [c.hidden], false))
+            out.append((b("mlp.gate_proj.weight"), [c.intermediate, c.hidden], true))
+            out.append((b("mlp.up_proj.weight"), [c.intermediate, c.hidden], true))
+            out.append((b("mlp.down_proj.weight"), [c.hidden, c.intermediate], true))
+        }
+        out.append((LlamaNames.finalNorm, [c.hidden], false))
+        if !c.tied { out.append((LlamaNames.lmHead, [c.vocabSize, c.hidden], false)) }
+        return out
+    }
+}
+
+extension DecoderModelFiles {
+    /// Checks that every tensor the config implies exists with its shape; returns the linear weights' names.
+    @discardableResult
+    public func checkTensors(_ tensors: [TensorInfo], format: ModelSource.Format) throws -> Set<String> {
+        try RecipeValidator.checkImplied(impliedTensors(), tensors, source: format == .gguf ? "the GGUF's llama.* keys" : "its config.json")
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+
+/// The hyper-parameters of a Llama-family decoder (Llama, Mistral, Qwen2, SmolLM), from a
+/// Hugging Face config.json or a GGUF's `llama.*` keys.
+public struct LlamaConfig: Equatable, Sendable {
+    public var architecture = "LlamaForCausalLM"
+    public var hidden: Int
+    public var intermediate: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var eps: Float
+    public var ropeTheta: Double
+    public var vocabSize: Int
+    public var contextLength: Int
+    /// The LM head is the token embedding (no `lm_head.weight` / `output.weight`).
+    public var tied: Bool
+    /// Q, K and V projections carry biases (Qwen2).
+    public var qkvBias = false
+    /// Mistral's sliding attention window (nil: full causal attention).
+    public var slidingWindow: Int?
+
+    public static let architectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]
+
+    public init(hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, eps: Float = 1e-5,
+                ropeTheta: Double = 10000, vocabSize: Int, contextLength: Int = 2048, tied: Bool) {
+        (self.hidden, self.intermediate, self.layers, self.heads, self.kvHeads) = (hidden, intermediate, layers, heads, kvHeads)
+        self.headDim = headDim ?? hidden / max(heads, 1)
+        (self.eps, self.ropeTheta, self.vocabSize, self.contextLength, self.tied) = (eps, ropeTheta, vocabSize, contextLength, tied)
+    }
+
+    /// Width of the query projection's output.
+    public var qWidth: Int { heads * headDim }
+    /// Width of the key and value projections' outputs.
+    public var kvWidth: Int { kvHeads * headDim }
+
+    /// Checks the shape rules every reader relies on; `file` names the source in errors.
+    func validated(_ file: String, key: (String) -> String) throws -> LlamaConfig {
+        for (k, v) in [("hidden", hidden), ("intermediate", intermediate), ("layers", layers), ("heads", heads), ("kvHeads", kvHeads),
+                       ("headDim", headDim), ("vocabSize", vocabSize), ("contextLength", contextLength)] where v <= 0 || v > 1 << 24 {
+            throw ComputeError(.corruptData, "\(key(k)) is \(v), not a positive size", file: file)
+        }
+        guard heads % kvHeads == 0 else { throw ComputeError(.corruptData, "\(key("heads")) \(heads) is not a multiple of \(key("kvHeads")) \(kvHeads)", file: file) }
+        guard headDim % 2 == 0 else { throw ComputeError(.corruptData, "head dimension \(headDim) is odd; RoPE rotates pairs", file: file) }
+        guard eps.isFinite, eps > 0, ropeTheta.isFinite, ropeTheta > 1 else { throw ComputeError(.corruptData, "\(key("eps")) or \(key("ropeTheta")) is out of range", file: file) }
+        return self
+    }
+}
+
+extension LlamaConfig {
+    /// Reads a Hugging Face config.json of a supported architecture; an unknown `rope_scaling`
+    /// type, an activation other than SiLU or MLP biases are refused, not run wrongly.
+    public init(configJSON file: String) throws {
+        let data = Data(try InputFile.contents(of: file, what: "config.json", limit: InputFile.configLimit))
+        guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ComputeError(.corruptData, "config.json is not a JSON object", file: file)
+        }
+        let arch = (o["architectures"] as? [String])?.first ?? "missing"
+        guard Self.architectures.contains(arch) else {
+            throw ComputeError(.unsupportedDType, "architectures \(arch) is not supported (\(Self.architectures.joined(separator: ", ")))", file: file)
+        }
+        func int(_ k: String) throws -> Int {
+            guard let v = o[k] as? Int else { throw ComputeError(.corruptData, "\(k) is missing or not an integer", file: file) }
+            return v
+        }
+        if let s = o["rope_scaling"], !(s is NSNull) {
+            let type = (s as? [String: Any]).flatMap { ($0["rope_type"] ?? $0["type"]) as? String } ?? "unknown"
+            guard type == "default" else { throw ComputeError(.unsupportedDType, "rope_scaling type \(type) is not supported (only unscaled RoPE)", file: file) }
+        }
+        let act = o["hidden_act"] as? String ?? "silu"
+        guard act == "silu" else { throw ComputeError(.unsupportedDType, "hidden_act \(act) is not supported (silu is)", file: file) }
+        if o["mlp_bias"] as? Bool == true { throw ComputeError(.unsupportedDType, "mlp_bias true is not supported", file: file) }
+        let heads = try int("num_attention_heads")
+        self.init(hidden: try int("hidden_size"), intermediate: try int("intermediate_size"), layers: try int("num_hidden_layers"),
+                  heads: heads, kvHeads: (o["num_key_value_heads"] as? Int) ?? heads, headDim: o["head_dim"] as? Int,
+                  eps: Float(o["rms_norm_eps"] as? Double ?? 1e-6), ropeTheta: o["rope_theta"] as? Double ?? 10000,
+                  vocabSize: try int("vocab_size"), contextLength: (o["max_position_embeddings"] as? Int) ?? 2048,
+                  tied: o["tie_word_embeddings"] as? Bool ?? false)
+        architecture = arch
+        qkvBias = arch == "Qwen2ForCausalLM" || o["attention_bias"] as? Bool == true
+        if arch == "MistralForCausalLM", let w = o["sliding_window"] as? Int { slidingWindow = w }
+        self = try validated(file) { k in Self.hfKeys[k] ?? k }
+    }
+
+    static let hfKeys = ["hidden": "hidden_size", "intermediate": "intermediate_size", "layers": "num_hidden_layers",
+                         "heads": "num_attention_heads", "kvHeads": "num_key_value_heads", "headDim": "head_dim",
+                         "vocabSize": "vocab_size", "contextLength": "max_position_embeddings", "eps": "rms_norm_eps", "ropeTheta": "rope_theta"]
+    static let ggufKeys = ["hidden": "llama.embedding_length", "intermediate": "llama.feed_forward_length", "layers": "llama.block_count",
+                           "heads": "llama.attention.head_count", "kvHeads": "llama.attention.head_count_kv",
+                           "headDim": "llama.rope.dimension_count", "vocabSize": "llama.vocab_size", "contextLength": "llama.context_length",
+                           "eps": "llama.attention.layer_norm_rms_epsilon", "ropeTheta": "llama.rope.freq_base"]
+
+    /// Reads the `llama.*` keys of a GGUF (`general.architecture` must be llama); `tied` when
+    /// the file has no `output.weight`.
+    public init(gguf meta: [String: GGUFValue], tensorNames: Set<String>, file: String) throws {
+        guard case .string(let arch)? = meta["general.architecture"] else { throw ComputeError(.corruptHeader, "general.architecture is missing", file: file) }
+        guard arch == "llama" else {
+            throw ComputeError(.unsupportedDType, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)", file: file)
+        }
+        func int(_ k: String, _ fallback: Int? = nil) throws -> Int {
+            guard let v = meta[k] else {
+                if let fallback { return fallback }
+                throw ComputeError(.corruptHeader, "\(k) is missing", file: file)
+            }
+            guard let n = v.integer else { throw ComputeError(.corruptHeader, "\(k) is not an integer", file: file) }
+            return n
+        }
+        if case .string(let t)? = meta["llama.rope.scaling.type"], t != "none" {
+            throw ComputeError(.unsupportedDType, "llama.rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
+        }
+        let heads = try int("llama.attention.head_count")
+        let hidden = try int("llama.embedding_length")
+        var vocab = 0
+        if case .array(let a)? = meta["tokenizer.ggml.tokens"] { vocab = a.typeAndCount.count }
+        guard let eps = meta["llama.attention.layer_norm_rms_epsilon"]?.float else {
+            throw ComputeError(.corruptHeader, "llama.attention.layer_norm_rms_epsilon is missing or not a float", file: file)
+        }
+        self.init(hidden: hidden, intermediate: try int("llama.feed_forward_length"), layers: try int("llama.block_count"),
+                  heads: heads, kvHeads: try int("llama.attention.head_count_kv", heads),
+                  headDim: try int("llama.rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
+                  ropeTheta: meta["llama.rope.freq_base"]?.float ?? 10000, vocabSize: try int("llama.vocab_size", vocab),
+                  contextLength: try int("llama.context_length"), tied: !tensorNames.contains("output.weight"))
+        guard headDim * heads == hidden else {
+            throw ComputeError(.corruptHeader, "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not llama.embedding_length \(hidden)", file: file)
+        }
+        self = try validated(file) { k in Self.ggufKeys[k] ?? k }
+    }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Compute
+import Foundation
+
+/// Token ids and logits of dataset windows with Squeeze's own decoder forward pass (used by the
+/// reference tests against numpy and llama.cpp).
+struct Logits: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tokenize a text file with a decoder model and write the logits of its windows (raw float32).",
+        shouldDisplay: false)
+
+    @Option(name: .long, help: "Decoder model (Hugging Face directory or Llama GGUF).")
+    var model: String
+
+    @Option(name: .long, help: "UTF-8 text file.")
+    var dataset: String
+
+    @Option(name: .long, help: "Number of windows.")
+    var samples: Int = 2
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per window.")
+    var seqLen: Int = 32
+
+    @Option(name: .long, help: "calibration (first 80% of the tokens) or evaluation (last 20%).")
+    var part: String = "calibration"
+
+    @Option(name: .long, help: "Where to write the logits, samples × seq-len × vocabulary float32 values (omit to print only the ids).")
+    var out: String?
+
+    @Flag(name: .customLong("all-tokens"), help: "Print the token ids of the whole file instead of windows (no logits).")
+    var allTokens = false
+
+    @Option(name: .long, help: "Threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        try oneLine {
+            guard let p = CalibrationText.Part(rawValue: part) else { throw CLIError("--part \(part) is not one of calibration, evaluation") }
+            let source = try ModelSource(path: model)
+            let files = try DecoderModelFiles(model: source)
+            if allTokens {
+                let text = try InputFile.text(of: dataset, what: "dataset", limit: InputFile.datasetLimit)
+                printJSON(["ids": files.tokenizer.encode(text).map { Int($0) }])
+                return
+            }
+            let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
+            if let out {
+                let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
+                let w = CachedWeights(try ModelWeights(model: source))
+                let x = try dec.hidden(ids, w)
+                let head = try dec.head(w)
+                var data = Data()
+                for s in 0..<samples {
+                    let l = dec.logits(x, sample: s, head: head)
+                    guard l.allSatisfy(\.isFinite) else { throw CLIError("the forward pass produced NaN or infinite logits") }
+                    l.withUnsafeBytes { data.append(contentsOf: $0) }
+                }
+                guard FileManager.default.createFile(atPath: out, contents: data) else { throw CLIError("cannot write \(out)") }
+            }
+            printJSON(["ids": ids.map { row in row.map { Int($0) } }, "vocab": files.config.vocabSize])
+        }
+    }
+}

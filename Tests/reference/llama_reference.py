@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Independent reference for Squeeze's decoder path: the `tokenizers` package on the model's
+tokenizer.json, and a float64 numpy Llama forward (RMSNorm, rotate-half RoPE, grouped-query causal
+attention, SwiGLU, tied or separate LM head, optional q/k/v biases) on the HF safetensors.
+
+  llama_reference.py tokens HF_DIR TEXT SQUEEZE_JSON
+      Squeeze's ids of the whole text (`squeeze logits --all-tokens`) must equal the package's.
+  llama_reference.py logits HF_DIR TEXT SAMPLES SEQ_LEN PART SQUEEZE_JSON SQUEEZE_LOGITS
+      Same windows (first 80% / last 20% of the tokens, evenly spaced), same ids, and logits within
+      1e-4 of the largest logit magnitude (max |Δ| / max |ref|).
+Prints JSON; exit 1 on failure.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
+
+
+def encode(hf_dir, text):
+    tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok.encode(text, add_special_tokens=False).ids
+
+
+def windows(ids, samples, seq_len, part):
+    cut = len(ids) * 4 // 5
+    lo, hi = (0, cut) if part == "calibration" else (cut, len(ids))
+    spare = (hi - lo) - seq_len
+    return [ids[lo + (0 if samples == 1 else i * spare // (samples - 1)):][:seq_len] for i in range(samples)]
+
+
+def forward(hf_dir, batch):
+    c = json.load(open(os.path.join(hf_dir, "config.json")))
+    w = {k: v.astype(np.float64) for k, v in load_file(os.path.join(hf_dir, "model.safetensors")).items()}
+    H, nh = c["hidden_size"], c["num_attention_heads"]
+    nkv = c.get("num_key_value_heads", nh)
+    d = c.get("head_dim") or H // nh
+    eps, theta = c["rms_norm_eps"], c.get("rope_theta", 10000.0)
+    bias = c["architectures"][0] == "Qwen2ForCausalLM" or c.get("attention_bias", False)
+    L = len(batch[0])
+    inv = 1.0 / theta ** (np.arange(0, d, 2) / d)
+    ang = np.arange(L)[:, None] * inv[None, :]
+    cos, sin = np.cos(ang), np.sin(ang)
+
+    def rms(x, g):
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * g
+
+    def rope(x):  # x: [L, heads, d]
+        a, b = x[..., : d // 2], x[..., d // 2:]
+        return np.concatenate([a * cos[:, None] - b * sin[:, None], b * cos[:, None] + a * sin[:, None]], -1)
+
+    def lin(x, name):
+        y = x @ w[name + ".weight"].T
+        if bias and name + ".bias" in w:
+            y = y + w[name + ".bias"]
+        return y
+
+    head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
+    mask = np.triu(np.full((L, L), -np.inf), 1)
+    out = []
+    for ids in batch:
+        x = w["model.embed_tokens.weight"][ids]
+        for i in range(c["num_hidden_layers"]):
+            p = f"model.layers.{i}."
+            h = rms(x, w[p + "input_layernorm.weight"])
+            q = rope(lin(h, p + "self_attn.q_proj").reshape(L, nh, d))
+            k = rope(lin(h, p + "self_attn.k_proj").reshape(L, nkv, d))
+            v = lin(h, p + "self_attn.v_proj").reshape(L, nkv, d)
+            k, v = np.repeat(k, nh // nkv, axis=1), np.repeat(v, nh // nkv, axis=1)
+            s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(d) + mask
+            s = np.exp(s - s.max(-1, keepdims=True))
+            s /= s.sum(-1, keepdims=True)
+            ctx = np.einsum("hqk,khd->qhd", s, v).reshape(L, nh * d)
+            x = x + lin(ctx, p + "self_attn.o_proj")
+            h = rms(x, w[p + "post_attention_layernorm.weight"])
+            g = lin(h, p + "mlp.gate_proj")
+            x = x + lin(g / (1 + np.exp(-g)) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+        out.append(rms(x, w["model.norm.weight"]) @ head.T)
+    return np.stack(out)
+
+
+def main():
+    mode = sys.argv[1]
+    if mode == "tokens":
+        hf_dir, text, sq = sys.argv[2:5]
+        ref = encode(hf_dir, open(text, encoding="utf-8").read())
+        got = json.load(open(sq))["ids"]
+        first = next((i for i, (a, b) in enumerate(zip(ref, got)) if a != b), None)
+        ok = ref == got
+        print(json.dumps({"ok": ok, "tokens": len(ref), "squeeze_tokens": len(got), "first_difference": first}))
+        sys.exit(0 if ok else 1)
+    hf_dir, text, samples, seq_len, part, sq, logits_file = sys.argv[2:9]
+    samples, seq_len = int(samples), int(seq_len)
+    batch = windows(encode(hf_dir, open(text, encoding="utf-8").read()), samples, seq_len, part)
+    got = json.load(open(sq))
+    ids_ok = got["ids"] == batch
+    ref = forward(hf_dir, batch)
+    sql = np.fromfile(logits_file, dtype="<f4").astype(np.float64).reshape(ref.shape)
+    rel = float(np.abs(sql - ref).max() / np.abs(ref).max())
+    agree = float((sql.argmax(-1) == ref.argmax(-1)).mean())
+    ok = ids_ok and rel <= 1e-4
+    print(json.dumps({"ok": ok, "ids_equal": ids_ok, "max_relative_difference": rel, "argmax_agreement": agree,
+                      "shape": list(ref.shape)}))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
