@@ -63,6 +63,11 @@ extension JobExecutor {
         if let json = try? JSONEncoder().encode(units) {
             try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
         }
+        for u in result.units where u.dampUsed != nil {
+            if let json = try? JSONEncoder().encode(["tensor": u.tensor, "damp": String(u.dampUsed!)]) {
+                try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "hessian_damped", detailJSON: String(decoding: json, as: UTF8.self))
+            }
+        }
         if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
             try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
         }

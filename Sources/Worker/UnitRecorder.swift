@@ -28,6 +28,9 @@ final class UnitRecorder {
 
     private func finished(_ u: UnitMetrics) throws {
         let job = executor.job
+        if let d = u.dampUsed {
+            executor.log.warning("calibration Hessian needed more dampening", ("tensor", u.tensor), ("damp", String(d)))
+        }
         if restored.contains(u.index) && pending == nil {
             try executor.fenced("restore unit") { try $0.unitRestored(job: job.id, attempt: job.attempt) }
         } else {

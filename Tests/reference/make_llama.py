@@ -209,7 +209,7 @@ def tiny(out, tied, bias, seed, hidden, blocks):
     w.add_vocab_size(V)
     w.add_file_type(0)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt2")
+    w.add_tokenizer_pre("gpt-2")
     w.add_token_list(tokens)
     w.add_token_types([3 if t in specials else 1 for t in tokens])
     w.add_token_merges(merges)

@@ -15,7 +15,7 @@ public enum GPTQ {
                                 symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01, threads: Int,
                                 tensor: String) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && x.width == cols)
-        let u = try inverseHessianFactor(x, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor)
+        let u = try CalibrationHessian.inverseFactor(x, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
         var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
@@ -97,30 +97,5 @@ public enum GPTQ {
             for i in err.indices { err[i] = 0 }
             i1 = i2
         }
-    }
-
-    /// The upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), H = 2/n · XᵀX with dead inputs set to 1 on
-    /// the diagonal (their weights zeroed) and `damp` × mean(diag H) added to the diagonal.
-    static func inverseHessianFactor(_ x: Activations, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>, rows: Int,
-                                     threads: Int, tensor: String) throws -> [Float] {
-        let g = BLAS.crossProduct(x.data, x.data, rows: x.rows, p: cols, q: cols, threads: threads)
-        var h = g.map { Double($0) * 2 / Double(max(x.rows, 1)) }
-        for i in 0..<cols where h[i * cols + i] == 0 {
-            h[i * cols + i] = 1
-            for r in 0..<rows { w[r * cols + i] = 0 }
-        }
-        let mean = (0..<cols).reduce(0.0) { $0 + h[$1 * cols + $1] } / Double(cols)
-        for i in 0..<cols { h[i * cols + i] += damp * mean }
-        BLAS.configure()
-        let n = Int32(cols)
-        var info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n)
-        if info == 0 { info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n) }
-        guard info == 0 else { throw ComputeError(.numerical, "the calibration Hessian is not positive definite (LAPACK info \(info))", tensor: tensor) }
-        for i in 0..<cols { for j in (i + 1)..<max(i + 1, cols) { h[i * cols + j] = h[j * cols + i] } }
-        info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), n, &h, n)
-        guard info == 0 else { throw ComputeError(.numerical, "the inverse Hessian is not positive definite (LAPACK info \(info))", tensor: tensor) }
-        var u = [Float](repeating: 0, count: cols * cols)
-        for i in 0..<cols { for j in i..<cols { u[i * cols + j] = Float(h[i * cols + j]) } }
-        return u
     }
 }

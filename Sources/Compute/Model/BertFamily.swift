@@ -8,6 +8,8 @@ public struct BertFamily: ModelFamily {
 
     public init(files: BertModelFiles) { self.files = files }
 
+    public func ggufLayout() throws -> GGUFExportLayout? { nil }
+
     public var activationWidth: Int { max(files.config.hidden, files.config.intermediate) }
 
     /// Tensor names in the order the forward pass asks for them (found by a dry run on two tokens).

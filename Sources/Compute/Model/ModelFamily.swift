@@ -17,6 +17,9 @@ public protocol ModelFamily: Sendable {
     func calibrate(_ stage: CalibrateStage, teacher: ModelWeights?, threads: Int,
                    compute: (String, LinearCalibration?) throws -> [Float]) throws
 
+    /// How the family's tensors appear in a GGUF export llama.cpp loads (nil: generic names and metadata).
+    func ggufLayout() throws -> GGUFExportLayout?
+
     /// Measures the compressed model against the original on held-out windows of `dataset`.
     func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
                   threads: Int) throws -> Evaluation

@@ -21,7 +21,8 @@ public enum Manifest {
                 ["tensor": u.tensor, "dtype": u.dtype, "shape": u.shape, "numel": u.numel, "targeted": u.targeted,
                  "sparsity": u.sparsity, "bits": u.bits, "relative_error": u.relativeError.map { $0 as Any } ?? NSNull(),
                  "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut,
-                 "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull()]
+                 "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull(),
+                 "damp_used": u.dampUsed.map { $0 as Any } ?? NSNull()]
             },
             "timings": ["total_s": result.elapsedSeconds, "threads": threads],
             "blas_core": blasCore,

@@ -25,10 +25,11 @@ final class OutputWriters {
         var g = [Int: GGUFWriter]()
         for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
             let e = slot.export
-            g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName, metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model),
+            g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName,
+                                  metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout),
                                   tensors: order.flatMap(plan.outputTensors).map { t in
                                       let ty = GGUFPlanner.type(for: t, export: e)
-                                      return GGUFWriter.TensorPlan(name: t.name, shape: t.shape, type: ty,
+                                      return GGUFWriter.TensorPlan(name: plan.ggufName(t.name), shape: t.shape, type: ty,
                                                                    byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
                                   })
         }
@@ -48,7 +49,15 @@ final class OutputWriters {
             let part = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)])
             switch s.kind {
             case .dense: try dense[u.shard].write(name: p.name, bytes: part)
-            case .gguf: try gguf[slot]!.write(name: p.name, bytes: part)
+            case .gguf:
+                if let heads = plan.ggufLayout?.permutedHeads(p.name), p.shape[0] % (2 * heads) == 0 {
+                    let permuted = UnsafeMutableRawBufferPointer.allocate(byteCount: part.count, alignment: 64)
+                    defer { permuted.deallocate() }
+                    LlamaNames.permuteRows(part, into: permuted, rows: p.shape[0], heads: heads, toGGUF: true)
+                    try gguf[slot]!.write(name: plan.ggufName(p.name), bytes: UnsafeRawBufferPointer(permuted))
+                } else {
+                    try gguf[slot]!.write(name: plan.ggufName(p.name), bytes: part)
+                }
             case .compressed: try CompressedLayout.write(p, stage: plan.lastQuantize(for: p), bytes: part, to: compressed!)
             }
             off += n
@@ -76,11 +85,11 @@ final class OutputWriters {
 
 /// The metadata of a GGUF export.
 enum GGUFMetadata {
-    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource) -> [(String, GGUFValue)] {
-        var arch = "unknown"
+    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?) -> [(String, GGUFValue)] {
+        var arch = layout?.architecture ?? "unknown"
         if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
            let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
-           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String {
+           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String, layout == nil {
             arch = mt
         }
         let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8][e.ggufType]!
@@ -92,6 +101,6 @@ enum GGUFMetadata {
             ("general.quantization_version", .uint32(2)),
             ("squeeze.version", .string(Manifest.toolVersion)),
             ("squeeze.recipe", .string(recipe.canonicalJSON)),
-        ]
+        ] + (layout?.metadata ?? [])
     }
 }

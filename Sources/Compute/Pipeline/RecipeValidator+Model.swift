@@ -23,10 +23,11 @@ extension RecipeValidator {
             } catch let e as ComputeError {
                 throw RecipeError(stage ?? "model", "\(e)")
             }
-            guard let stage else { return nil }
-            try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
-            try checkDatasets(recipe, tokenizer: files.tokenizer)
-            _ = stage
+            try checkGGUFExport(recipe, files: files, tensors: tensors)
+            if stage != nil {
+                try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
+                try checkDatasets(recipe, tokenizer: files.tokenizer)
+            }
             return DecoderFamily(files: files)
         }
         guard let stage else { return nil }
@@ -38,6 +39,21 @@ extension RecipeValidator {
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
         try checkDatasets(recipe, tokenizer: bert.tokenizer)
         return BertFamily(files: bert)
+    }
+
+    /// A decoder's GGUF export holds the model's own tensors under llama.cpp's names, with a
+    /// tokenizer llama.cpp can reproduce.
+    private static func checkGGUFExport(_ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo]) throws {
+        guard let i = recipe.stages.firstIndex(where: { if case .export(let e) = $0 { return e.format == .gguf }; return false }) else { return }
+        do { _ = try files.ggufLayout() } catch let e as ComputeError { throw RecipeError("stages[\(i)].export", "\(e)") }
+        for (j, st) in recipe.stages.enumerated() {
+            if case .lowrank(let l) = st, l.output == .factors {
+                throw RecipeError("stages[\(j)].lowrank.output", "factors have no place in a llama GGUF (use output: dense, or export safetensors)")
+            }
+        }
+        for t in tensors where LlamaNames.gguf(t.name) == nil {
+            throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
+        }
     }
 
     /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need

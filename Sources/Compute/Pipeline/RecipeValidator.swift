@@ -51,7 +51,10 @@ public enum RecipeValidator {
                     throw RecipeError("\(path).targets", "matches \(t.name), which is 1-D and has no rows or columns to remove (add it to ignore)")
                 }
             }
-            if case .nm(_, let m) = p.method {
+            var groupM: Int?
+            if case .nm(_, let m) = p.method { groupM = m }
+            if case .sparsegpt(.nm(_, let m), _) = p.method { groupM = m }
+            if let m = groupM {
                 for t in matched where (t.shape.last ?? 0) % m != 0 {
                     throw RecipeError("\(path).m", "tensor \(t.name) has rows of \(t.shape.last ?? 0) elements, not a multiple of \(m)")
                 }

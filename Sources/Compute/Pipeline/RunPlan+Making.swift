@@ -20,6 +20,7 @@ extension RunPlan {
             units = try forwardOrder(fileOrder, names: try family.forwardOrder(), modelPath: modelPath)
         }
         var plan = RunPlan(recipe: recipe, fileOrder: fileOrder, units: units, slots: ExportSlot.slots(recipe), globalCounts: [:], factorRanks: [:])
+        if plan.hasGGUF { plan.ggufLayout = try family?.ggufLayout() }
         // Ranks by energy run the stages before the factorization, global pruning included.
         plan.globalCounts = try plan.globalPruneCounts(readers: readers, threads: threads)
         plan.factorRanks = try plan.planFactorRanks(readers: readers, threads: threads)

@@ -19,9 +19,14 @@ struct RunPlan {
     /// Set once by `make`, before the run starts.
     var globalCounts: [String: GlobalMagnitude.Plan]
     var factorRanks: [String: Int]
+    /// Names, permutations and metadata of GGUF exports for the model's family (nil: generic).
+    var ggufLayout: GGUFExportLayout? = nil
 
     var dense: ExportStage? { slots.first { $0.kind == .dense }?.export }
     var hasGGUF: Bool { slots.contains { $0.kind == .gguf } }
+
+    /// A tensor's name in GGUF exports.
+    func ggufName(_ name: String) -> String { ggufLayout?.name(name) ?? name }
 
     /// The stages that select `t`, in recipe order.
     func stages(for t: TensorInfo) -> [Stage] { recipe.stages.filter { $0.selector?.matches(t.name) ?? false } }

@@ -11,6 +11,8 @@ struct TensorTransform {
         var codes: RTNQuantizer.Result?
         var factors: LowRank.Factors?
         var rank: Int?
+        /// The dampening a Hessian needed when the recipe's was not enough (SparseGPT, GPTQ).
+        var dampUsed: Double?
     }
 
     func run(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
@@ -18,7 +20,7 @@ struct TensorTransform {
         var out = Result()
         for stage in stages {
             switch stage {
-            case .prune(let st): try prune(t, work, st, calibration: calibration)
+            case .prune(let st): if let d = try prune(t, work, st, calibration: calibration) { out.dampUsed = d }
             case .distill(let d): try distill(t, work, d, calibration: needCalibration("distill", calibration, t), original: original)
             case .quantize(let q): out.codes = try quantize(t, work, q, calibration: calibration)
             case .lowrank(let l):
@@ -45,7 +47,8 @@ struct TensorTransform {
         return c
     }
 
-    private func prune(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ st: PruneStage, calibration: LinearCalibration?) throws {
+    /// Prunes in place; returns the dampening SparseGPT needed when it exceeded the recipe's.
+    private func prune(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ st: PruneStage, calibration: LinearCalibration?) throws -> Double? {
         let numel = t.numel
         let (rows, cols) = RunPlan.matrixShape(t)
         switch st.method {
@@ -63,11 +66,16 @@ struct TensorTransform {
         case .structured(let s, let dim, let norm):
             let k = MagnitudePruning.pruneCount(sparsity: s, numel: dim == .rows ? rows : cols)
             StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
+        case .sparsegpt(let pattern, let damp):
+            let c = try needCalibration("sparsegpt", calibration, t)
+            let used = try SparseGPT.prune(work, rows: rows, cols: cols, input: c.input, pattern: pattern, damp: damp, threads: threads, tensor: t.name)
+            return used > damp ? used : nil
         case .wanda(let s):
             let c = try needCalibration("wanda pruning", calibration, t)
             Wanda.prune(work, rows: rows, cols: cols, norms: Wanda.inputNorms(c.input, threads: threads),
                         k: MagnitudePruning.pruneCount(sparsity: s, numel: cols), threads: threads)
         }
+        return nil
     }
 
     private func distill(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ d: DistillStage, calibration c: LinearCalibration,

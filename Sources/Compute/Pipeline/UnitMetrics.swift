@@ -20,6 +20,8 @@ public struct UnitMetrics: Sendable, Codable, Equatable {
     public var rank: Int? = nil
     /// ‖X_s Ŵᵀ − X_t Wᵀ‖² / ‖X_t Wᵀ‖² on calibration inputs (calibrated runs, linear weights only).
     public var outputError: Double? = nil
+    /// The Hessian dampening SparseGPT needed when the recipe's did not make it positive definite.
+    public var dampUsed: Double? = nil
 }
 
 /// One file a run wrote, relative to its output directory.

@@ -26,6 +26,7 @@ struct UnitProcessor {
         let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
         let encoded = encode(t, work: UnsafeBufferPointer(work), done: done)
         var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
+        m.dampUsed = done.dampUsed
         if let c = calibration, let original {
             m.outputError = original.withUnsafeBufferPointer {
                 c.outputError(original: $0, compressed: UnsafeBufferPointer(work), out: RunPlan.matrixShape(t).rows, threads: threads)

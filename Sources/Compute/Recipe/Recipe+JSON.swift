@@ -42,6 +42,12 @@ extension Stage: Encodable {
                 if case .global(let mk) = p.scope { try put("scope", "global"); try put("min_keep", mk) }
             case .nm(let n, let m): try put("method", "nm"); try put("n", n); try put("m", m)
             case .wanda(let s): try put("method", "wanda"); try put("sparsity", s)
+            case .sparsegpt(let pattern, let damp):
+                try put("method", "sparsegpt"); try put("damp", damp)
+                switch pattern {
+                case .unstructured(let s): try put("sparsity", s)
+                case .nm(let n, let m): try put("n", n); try put("m", m)
+                }
             case .structured(let s, let dim, let norm):
                 try put("method", "structured"); try put("sparsity", s); try put("dim", dim.rawValue); try put("norm", norm.rawValue)
             }

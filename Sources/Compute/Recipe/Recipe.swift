@@ -113,9 +113,17 @@ public struct PruneStage: Equatable, Sendable {
         case structured(sparsity: Double, dim: StructuredPruning.Dimension, norm: StructuredPruning.Norm)
         /// Wanda: per output row, the smallest |W_ij|·‖X_j‖₂ on calibration inputs (needs `calibrate`).
         case wanda(sparsity: Double)
+        /// SparseGPT: OBS-style pruning with weight updates through the calibration Hessian
+        /// (needs `calibrate`); `damp`: fraction of the Hessian's mean diagonal added to it.
+        case sparsegpt(SparseGPT.Pattern, damp: Double)
 
         /// Methods that need the layer's calibration inputs.
-        public var isCalibrated: Bool { if case .wanda = self { return true }; return false }
+        public var isCalibrated: Bool {
+            switch self {
+            case .wanda, .sparsegpt: return true
+            default: return false
+            }
+        }
     }
     /// Magnitude pruning per tensor, or across all selected tensors with a minimum density each.
     public enum Scope: Equatable, Sendable {

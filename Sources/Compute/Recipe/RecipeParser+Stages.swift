@@ -3,7 +3,7 @@ import Foundation
 /// The parsers of each stage's fields; every error names the key's path.
 extension RecipeParser {
     static func prune(_ f: [String: Any], at path: String) throws -> PruneStage {
-        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "schedule", "dim", "norm", "targets", "ignore"], at: path)
+        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "schedule", "dim", "norm", "damp", "targets", "ignore"], at: path)
         let method = try string(f["method"], at: "\(path).method") ?? "magnitude"
         let sel = try selector(f, at: path)
         func sparsity() throws -> Double {
@@ -14,7 +14,19 @@ extension RecipeParser {
         func refuse(_ keys: [String], _ why: String) throws {
             for k in keys where f[k] != nil { throw RecipeError("\(path).\(k)", why) }
         }
+        if method != "sparsegpt" { try refuse(["damp"], "only applies to method sparsegpt") }
         switch method {
+        case "sparsegpt":
+            try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
+            try refuse(["dim", "norm"], "belongs to method structured, not sparsegpt")
+            let damp = try double(f["damp"], at: "\(path).damp") ?? 0.01
+            guard damp > 0 && damp <= 1 else { throw RecipeError("\(path).damp", "\(fmt(damp)) is not in (0, 1]") }
+            if f["n"] != nil || f["m"] != nil {
+                try refuse(["sparsity"], "is implied by n and m (give either sparsity or n and m)")
+                let (n, m) = try nm(f, at: path)
+                return PruneStage(method: .sparsegpt(.nm(n: n, m: m), damp: damp), selector: sel)
+            }
+            return PruneStage(method: .sparsegpt(.unstructured(sparsity: try sparsity()), damp: damp), selector: sel)
         case "magnitude":
             let s = try sparsity()
             try refuse(["n", "m"], "belongs to method nm, not magnitude")
@@ -32,10 +44,7 @@ extension RecipeParser {
             guard mk >= 0 && mk <= 1 else { throw RecipeError("\(path).min_keep", "\(fmt(mk)) is not in [0, 1]") }
             return PruneStage(method: .magnitude(sparsity: s), scope: .global(minKeep: mk), selector: sel)
         case "nm":
-            guard let n = try int(f["n"], at: "\(path).n") else { throw RecipeError("\(path).n", "is required for method nm") }
-            guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required for method nm") }
-            guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
-            guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
+            let (n, m) = try nm(f, at: path)
             try refuse(["sparsity"], "is implied by n and m for method nm")
             try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
             try refuse(["dim", "norm"], "belongs to method structured, not nm")
@@ -56,8 +65,17 @@ extension RecipeParser {
             guard let norm = StructuredPruning.Norm(rawValue: nm.lowercased()) else { throw RecipeError("\(path).norm", "\(nm) is not one of l1, l2") }
             return PruneStage(method: .structured(sparsity: s, dim: dim, norm: norm), selector: sel)
         default:
-            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm, structured, wanda")
+            throw RecipeError("\(path).method", "\(method) is not one of magnitude, nm, structured, wanda, sparsegpt")
         }
+    }
+
+    /// `n` and `m` of an N:M pattern (both required).
+    private static func nm(_ f: [String: Any], at path: String) throws -> (Int, Int) {
+        guard let n = try int(f["n"], at: "\(path).n") else { throw RecipeError("\(path).n", "is required with m") }
+        guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required with n") }
+        guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
+        guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
+        return (n, m)
     }
 
     static func schedule(_ v: Any?, final: Double, at path: String) throws -> CubicSchedule? {

@@ -136,8 +136,8 @@ public enum RecipeParser {
             case .distill:
                 if calibrateAt == nil { throw RecipeError("stages[\(i)].distill", "needs an earlier calibrate stage (it fits layers on calibration inputs)") }
             case .prune(let p):
-                if case .wanda = p.method, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].prune.method", "wanda needs an earlier calibrate stage (it weighs |W| by input norms)")
+                if p.method.isCalibrated, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].prune.method", "wanda and sparsegpt need an earlier calibrate stage (they use the layer's inputs)")
                 }
             case .quantize(let q):
                 if case .gptq = q.method, calibrateAt == nil {

@@ -21,11 +21,13 @@ extension ByteLevelBPE {
             byID[Int(i)] = t
         }
         var added = [(String, Int32)]()
+        var special = Set<Int32>()
         if case .array(let list)? = root["added_tokens"] {
             for a in list {
                 guard let t = a["content"]?.stringValue, !t.isEmpty, let i = a["id"]?.uint64Value, i < 1 << 22 else { throw fail("added_tokens", "entry without content or id") }
                 byID[Int(i)] = t
                 added.append((t, Int32(i)))
+                if case .bool(true)? = a["special"] { special.insert(Int32(i)) }
             }
         }
         let count = (byID.keys.max() ?? -1) + 1
@@ -44,8 +46,8 @@ extension ByteLevelBPE {
         }
         var ignore = false
         if case .bool(let b)? = model["ignore_merges"] { ignore = b }
-        try self.init(tokens: tokens, merges: merges, added: added, preTokenizer: PreTokenizer(patterns: patterns), ignoreMerges: ignore,
-                      bos: bos, eos: nil, addBOS: bos != nil, identity: file)
+        try self.init(tokens: tokens, merges: merges, added: added, special: special, preTokenizer: PreTokenizer(patterns: patterns),
+                      ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file)
     }
 
     /// The regex sequence a tokenizer.json pre-tokenizer amounts to.
@@ -84,12 +86,16 @@ extension ByteLevelBPE {
         var pre = "default"
         if case .string(let p)? = meta["tokenizer.ggml.pre"] { pre = p }
         guard let patterns = PreTokenizer.forGGMLPre(pre) else {
-            throw fail("tokenizer.ggml.pre", "\(TextRules.printable(pre)) is not a pre-tokenizer Squeeze knows (gpt2, smollm, starcoder, llama-bpe, qwen2)")
+            throw fail("tokenizer.ggml.pre", "\(TextRules.printable(pre)) is not a pre-tokenizer Squeeze knows (gpt-2, smollm, starcoder, llama-bpe, qwen2)")
         }
         var added = [(String, Int32)]()
+        var special = Set<Int32>()
         if let types = meta["tokenizer.ggml.token_type"] {
             guard case .array(.int32(let t)) = types, t.count == tokens.count else { throw fail("tokenizer.ggml.token_type", "must be \(tokens.count) int32 values") }
-            for (i, ty) in t.enumerated() where ty == 3 || ty == 4 { added.append((tokens[i], Int32(i))) }
+            for (i, ty) in t.enumerated() where ty == 3 || ty == 4 {
+                added.append((tokens[i], Int32(i)))
+                if ty == 3 { special.insert(Int32(i)) }
+            }
         }
         func id(_ key: String) throws -> Int32? {
             guard let v = meta[key] else { return nil }
@@ -99,7 +105,8 @@ extension ByteLevelBPE {
         var addBOS = false
         if case .bool(let b)? = meta["tokenizer.ggml.add_bos_token"] { addBOS = b }
         let bos = try id("tokenizer.ggml.bos_token_id")
-        try self.init(tokens: tokens, merges: merges, added: added, preTokenizer: PreTokenizer(patterns: patterns), ignoreMerges: pre.hasPrefix("llama"),
+        try self.init(tokens: tokens, merges: merges, added: added, special: special, preTokenizer: PreTokenizer(patterns: patterns),
+                      ignoreMerges: pre.hasPrefix("llama"),
                       bos: bos, eos: try id("tokenizer.ggml.eos_token_id"), addBOS: addBOS && bos != nil, identity: file)
     }
 }

@@ -10,8 +10,12 @@ public struct ByteLevelBPE: TextTokenizer {
     let ids: [String: Int32]
     /// (left id << 32 | right id) → (rank, merged id).
     let merges: [UInt64: (rank: Int32, merged: Int32)]
+    /// The merges as "left right" lines, by rank.
+    public let mergeList: [String]
     /// Added tokens matched verbatim before pre-tokenizing, longest first.
     let added: [(text: String, id: Int32)]
+    /// Added tokens that are special (control) tokens; the other added tokens are user-defined.
+    public let specialIDs: Set<Int32>
     let preTokenizer: PreTokenizer
     /// Llama 3's `ignore_merges`: a word that is itself a token is not merged.
     let ignoreMerges: Bool
@@ -23,10 +27,14 @@ public struct ByteLevelBPE: TextTokenizer {
     public let identity: String
 
     public var vocabularySize: Int { tokens.count }
+    /// The pre-tokenizer's regex sequence (its source text).
+    public var preTokenizerPatterns: [String] { preTokenizer.patterns }
+    /// Added tokens (text, id), longest first.
+    public var addedTokens: [(text: String, id: Int32)] { added }
     public var framing: (prefix: [Int32], suffix: [Int32]) { (addBOS ? bos.map { [$0] } ?? [] : [], []) }
 
-    init(tokens: [String], merges mergeList: [String], added: [(String, Int32)], preTokenizer: PreTokenizer, ignoreMerges: Bool,
-         bos: Int32?, eos: Int32?, addBOS: Bool, identity: String) throws {
+    init(tokens: [String], merges mergeList: [String], added: [(String, Int32)], special: Set<Int32>, preTokenizer: PreTokenizer,
+         ignoreMerges: Bool, bos: Int32?, eos: Int32?, addBOS: Bool, identity: String) throws {
         self.tokens = tokens
         var ids = [String: Int32](minimumCapacity: tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
@@ -41,6 +49,8 @@ public struct ByteLevelBPE: TextTokenizer {
             if m[key] == nil { m[key] = (Int32(rank), c) }
         }
         merges = m
+        self.mergeList = mergeList
+        specialIDs = special
         self.added = added.sorted { $0.0.utf8.count > $1.0.utf8.count }
         self.preTokenizer = preTokenizer
         self.ignoreMerges = ignoreMerges

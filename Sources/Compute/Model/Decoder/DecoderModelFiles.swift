@@ -1,3 +1,5 @@
+import Foundation
+
 /// The config and tokenizer of a decoder model: a Hugging Face directory (config.json,
 /// tokenizer.json) or a Llama GGUF (`llama.*`, `tokenizer.ggml.*`).
 public struct DecoderModelFiles: Sendable {
@@ -5,6 +7,10 @@ public struct DecoderModelFiles: Sendable {
     public let tokenizer: ByteLevelBPE
     /// Tensors the input stores quantized (GGUF Q8_0/Q4_0/Q4_1/Q5_0, decoded to F32).
     public let quantizedInput: [String]
+    /// A GGUF input's `tokenizer.*` keys, carried into GGUF exports as they were.
+    let tokenizerKeys: [(String, GGUFValue)]?
+    /// config.json's `bos_token_id` / `eos_token_id`.
+    var bosID: Int32?, eosID: Int32?
 
     /// Reads the model's config and tokenizer; errors name the file and key.
     public init(model: ModelSource) throws {
@@ -13,6 +19,7 @@ public struct DecoderModelFiles: Sendable {
             config = g.config
             tokenizer = try ByteLevelBPE(gguf: g.meta, file: g.path)
             quantizedInput = g.quantizedTensors
+            tokenizerKeys = g.reader.metadata.filter { $0.0.hasPrefix("tokenizer.") }
             return
         }
         guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }) else {
@@ -24,6 +31,12 @@ public struct DecoderModelFiles: Sendable {
         config = try LlamaConfig(configJSON: cfg)
         tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
         quantizedInput = []
+        tokenizerKeys = nil
+        if let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
+           let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            bosID = (o["bos_token_id"] as? Int).map(Int32.init)
+            eosID = (o["eos_token_id"] as? Int).map(Int32.init)
+        }
     }
 
     /// Whether `model` is a decoder (a GGUF, or a directory whose config.json names a decoder

@@ -29,10 +29,21 @@ struct PreTokenizer: Sendable {
     /// llama.cpp's `tokenizer.ggml.pre` names Squeeze knows, as pattern sequences.
     static func forGGMLPre(_ pre: String) -> [String]? {
         switch pre {
-        case "default", "gpt2", "gpt-2": return [gpt2]
+        case "gpt-2": return [gpt2]
         case "smollm", "starcoder", "refact": return [digits, gpt2]
         case "llama3", "llama-v3", "llama-bpe": return [llama3]
         case "qwen2": return [qwen2]
+        default: return nil
+        }
+    }
+
+    /// The `tokenizer.ggml.pre` name of a pattern sequence (nil when llama.cpp has none for it).
+    static func ggmlPre(for patterns: [String]) -> String? {
+        switch patterns {
+        case [gpt2]: return "gpt-2"
+        case [digits, gpt2]: return "smollm"
+        case [llama3]: return "llama-bpe"
+        case [qwen2]: return "qwen2"
         default: return nil
         }
     }

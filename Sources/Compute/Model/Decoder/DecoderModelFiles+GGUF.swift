@@ -1,0 +1,58 @@
+import Foundation
+
+extension DecoderModelFiles {
+    /// The layout llama.cpp's `llama` architecture expects: GGUF tensor names, Q/K permuted into
+    /// interleaved pairs, `llama.*` hyper-parameters and the byte-level BPE vocabulary as
+    /// `tokenizer.ggml.*` (a GGUF input's tokenizer keys are carried over as they were).
+    public func ggufLayout() throws -> GGUFExportLayout {
+        let c = config
+        var meta: [(String, GGUFValue)] = [
+            ("llama.context_length", .uint32(UInt32(c.contextLength))),
+            ("llama.embedding_length", .uint32(UInt32(c.hidden))),
+            ("llama.block_count", .uint32(UInt32(c.layers))),
+            ("llama.feed_forward_length", .uint32(UInt32(c.intermediate))),
+            ("llama.rope.dimension_count", .uint32(UInt32(c.headDim))),
+            ("llama.attention.head_count", .uint32(UInt32(c.heads))),
+            ("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
+            ("llama.attention.layer_norm_rms_epsilon", .float32(c.eps)),
+            ("llama.rope.freq_base", .float32(Float(c.ropeTheta))),
+            ("llama.vocab_size", .uint32(UInt32(c.vocabSize))),
+        ]
+        meta += try tokenizerKeys ?? hfTokenizerKeys()
+        return GGUFExportLayout(architecture: "llama", metadata: meta, name: { LlamaNames.gguf($0) },
+                                permutedHeads: { LlamaNames.permutedHeads($0, c) })
+    }
+
+    /// `tokenizer.ggml.*` of a Hugging Face tokenizer.json.
+    private func hfTokenizerKeys() throws -> [(String, GGUFValue)] {
+        let t = tokenizer
+        guard let pre = PreTokenizer.ggmlPre(for: t.preTokenizerPatterns) else {
+            throw ComputeError(.unsupportedDType, "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this model would tokenize differently",
+                               file: t.identity)
+        }
+        var tokens = t.tokens
+        if tokens.count < config.vocabSize {
+            // Embedding rows beyond the tokenizer's ids (padded vocabularies) get placeholder tokens.
+            tokens += (tokens.count..<config.vocabSize).map { "[PAD\($0)]" }
+        }
+        let types: [Int32] = tokens.indices.map { i in
+            let id = Int32(i)
+            if i >= t.tokens.count || t.tokens[i].isEmpty { return 5 }
+            if t.specialIDs.contains(id) { return 3 }
+            return t.addedTokens.contains { $0.id == id } ? 4 : 1
+        }
+        var keys: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string(pre)),
+            ("tokenizer.ggml.tokens", .array(.string(tokens))), ("tokenizer.ggml.token_type", .array(.int32(types))),
+            ("tokenizer.ggml.merges", .array(.string(t.mergeList))),
+        ]
+        if let b = bosID ?? t.bos { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(b)))) }
+        if let e = eosID ?? t.eos { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(e)))) }
+        keys.append(("tokenizer.ggml.add_bos_token", .bool(t.addBOS)))
+        return keys
+    }
+}
+
+extension DecoderFamily {
+    public func ggufLayout() throws -> GGUFExportLayout? { try files.ggufLayout() }
+}

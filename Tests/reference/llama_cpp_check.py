@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""The real llama.cpp (PyPI `llama-cpp-cffi`, its CPU library through cffi) on a GGUF Squeeze wrote.
+
+Run with LD_PRELOAD set to a shim defining `__cxa_call_terminate` (Debian 12's libstdc++ lacks it;
+Tests/reference/llama_cpp_shim.sh builds it).
+
+  llama_cpp_check.py logits GGUF SQUEEZE_JSON SQUEEZE_LOGITS MAX_REL
+      llama.cpp loads the file, decodes each window of SQUEEZE_JSON's ids with every logit, and
+      compares with Squeeze's own logits: max |Δ| / max |Squeeze| <= MAX_REL.
+  llama_cpp_check.py tokens GGUF TEXT SQUEEZE_JSON
+      llama.cpp's tokenization of the text (no BOS, special tokens parsed) equals Squeeze's.
+  llama_cpp_check.py generate GGUF SQUEEZE_JSON
+      llama.cpp continues SQUEEZE_JSON's prompt greedily; its tokens equal Squeeze's `generated`.
+Prints JSON; exit 1 on failure.
+"""
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def load_lib():
+    d = importlib.util.find_spec("llama").submodule_search_locations[0]
+    so = next(f for f in os.listdir(d) if f.startswith("_llama_cpp_cpu") and f.endswith(".so"))
+    spec = importlib.util.spec_from_file_location("_llama_cpp_cpu", os.path.join(d, so))
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m.lib, m.ffi
+
+
+lib, ffi = load_lib()
+
+
+@ffi.callback("void(enum ggml_log_level, char *, void *)")
+def quiet(level, text, user):
+    pass
+
+
+def open_model(path, n_ctx):
+    if not os.environ.get("LLAMA_CPP_VERBOSE"):
+        lib.llama_log_set(quiet, ffi.NULL)
+    lib.llama_backend_init()
+    mp = lib.llama_model_default_params()
+    mp.n_gpu_layers = 0
+    model = lib.llama_model_load_from_file(path.encode(), mp)
+    if model == ffi.NULL:
+        print(json.dumps({"ok": False, "error": "llama.cpp could not load " + path}))
+        sys.exit(1)
+    cp = lib.llama_context_default_params()
+    cp.n_ctx = n_ctx
+    cp.n_batch = n_ctx
+    cp.n_ubatch = n_ctx
+    cp.n_threads = cp.n_threads_batch = os.cpu_count() or 1
+    cp.type_k = cp.type_v = 0  # F32 KV cache (the default F16 rounds keys and values)
+    ctx = lib.llama_init_from_model(model, cp)
+    return model, ctx
+
+
+def decode_all(ctx, ids, n_vocab):
+    """Logits of every position of `ids` (fresh KV cache)."""
+    lib.llama_kv_self_clear(ctx)
+    b = lib.llama_batch_init(len(ids), 0, 1)
+    for i, t in enumerate(ids):
+        b.token[i] = t
+        b.pos[i] = i
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = 0
+        b.logits[i] = 1
+    b.n_tokens = len(ids)
+    rc = lib.llama_decode(ctx, b)
+    assert rc == 0, f"llama_decode returned {rc}"
+    out = np.stack([np.frombuffer(ffi.buffer(lib.llama_get_logits_ith(ctx, i), 4 * n_vocab), dtype=np.float32).copy()
+                    for i in range(len(ids))])
+    lib.llama_batch_free(b)
+    return out
+
+
+def main():
+    mode, gguf = sys.argv[1], sys.argv[2]
+    if mode == "logits":
+        sq = json.load(open(sys.argv[3]))
+        windows, n_vocab = sq["ids"], sq["vocab"]
+        mine = np.fromfile(sys.argv[4], dtype="<f4").reshape(len(windows), len(windows[0]), n_vocab)
+        _, ctx = open_model(gguf, len(windows[0]))
+        ref = np.stack([decode_all(ctx, w, n_vocab) for w in windows])
+        rel = float(np.abs(ref - mine).max() / np.abs(mine).max())
+        agree = float((ref.argmax(-1) == mine.argmax(-1)).mean())
+        ok = rel <= float(sys.argv[5])
+        print(json.dumps({"ok": ok, "max_relative_difference": rel, "argmax_agreement": agree, "shape": list(ref.shape)}))
+        sys.exit(0 if ok else 1)
+    if mode == "tokens":
+        text = open(sys.argv[3], encoding="utf-8").read().encode()
+        want = json.load(open(sys.argv[4]))["ids"]
+        model, _ = open_model(gguf, 64)
+        vocab = lib.llama_model_get_vocab(model)
+        buf = ffi.new("int32_t[]", len(text) + 16)
+        n = lib.llama_tokenize(vocab, text, len(text), buf, len(text) + 16, False, True)
+        got = [buf[i] for i in range(n)]
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+        ok = got == want
+        print(json.dumps({"ok": ok, "tokens": len(got), "squeeze_tokens": len(want), "first_difference": first}))
+        sys.exit(0 if ok else 1)
+    sq = json.load(open(sys.argv[3]))
+    prompt, want = sq["prompt"], sq["generated"]
+    model, ctx = open_model(gguf, len(prompt) + len(want) + 8)
+    n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(model))
+    ids = list(prompt)
+    got = []
+    for _ in range(len(want)):
+        t = int(decode_all(ctx, ids, n_vocab)[-1].argmax())
+        got.append(t)
+        ids.append(t)
+    ok = got == want
+    print(json.dumps({"ok": ok, "llama_cpp": got, "squeeze": want}))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
