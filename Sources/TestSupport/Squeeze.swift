@@ -27,6 +27,7 @@ public struct SqueezeEnv: Sendable {
         ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
          "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
          "SQUEEZE_INPUT_ROOTS": [scratch, ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "",
+                                 ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"] ?? "",
                                  TestConfiguration.repoRoot + "/.run/datasets"].joined(separator: ":")]
     }
 
@@ -45,6 +46,15 @@ public struct SqueezeEnv: Sendable {
     @discardableResult
     public func python(_ script: String, _ args: [String]) throws -> ProcessResult {
         try ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
+    }
+
+    /// Runs a script from Tests/reference with the real llama.cpp loadable (its CPU library and
+    /// the libstdc++ shim `SQUEEZE_LLAMA_CPP_SHIM` that Debian 12 needs).
+    @discardableResult
+    public func pythonLlamaCpp(_ script: String, _ args: [String]) throws -> ProcessResult {
+        let shim = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_CPP_SHIM"] ?? ""
+        return try ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args,
+                                     env: ["LD_PRELOAD": shim, "LLAMA_CPP_BACKEND": "cpu"])
     }
 
     /// Writes a file into the scratch directory and returns its path.

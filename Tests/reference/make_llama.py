@@ -7,7 +7,7 @@ with the code under test).
       (every tensor dequantized to F32, metadata kept, general.file_type 0) and OUT_DIR/smollm2-hf/
       (config.json with LlamaForCausalLM, model.safetensors with Hugging Face names and the
       rotate-half Q/K row order, tokenizer.json built with `tokenizers` from the GGUF vocabulary).
-  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--blocks B]
+  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--blocks B] [--override KEY=INT] [--q5_1 NAME]
       A small random Llama (2 blocks, hidden 64, 4 query / 2 KV heads) with a byte-level BPE
       tokenizer trained on the pydoc corpus, as OUT_DIR/hf/ and OUT_DIR/model.gguf. --bias adds
       q/k/v biases (as Qwen2 has; the HF config then says Qwen2ForCausalLM).
@@ -147,7 +147,7 @@ def pydoc_text():
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-def tiny(out, tied, bias, seed, hidden, blocks):
+def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
@@ -215,11 +215,18 @@ def tiny(out, tied, bias, seed, hidden, blocks):
     w.add_token_merges(merges)
     w.add_bos_token_id(0)
     w.add_eos_token_id(0)
+    for kv_pair in overrides:  # bad-input fixtures: a key that disagrees with the tensors
+        k, v = kv_pair.split("=", 1)
+        w.add_key_value(k, int(v), GGUFValueType.UINT32)
     for n, a in tensors.items():
         if ".attn_q." in n:
             a = permute(a, heads)
         elif ".attn_k." in n:
             a = permute(a, kv)
+        if n == q5_1:  # bad-input fixture: a tensor type Squeeze does not decode
+            rows, cols = a.shape
+            w.add_tensor(n, np.zeros((rows, cols // 32 * 24), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q5_1)
+            continue
         w.add_tensor(n, a)
     w.write_header_to_file()
     w.write_kv_data_to_file()
@@ -236,11 +243,13 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--override", action="append", default=[], help="KEY=INT written into the GGUF after the true keys")
+    ap.add_argument("--q5_1", help="store this GGUF tensor as (zero) Q5_1 blocks")
     a = ap.parse_args()
     if a.what == "smollm2":
         smollm2(a.out)
     else:
-        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks)
+        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.q5_1)
 
 
 if __name__ == "__main__":

@@ -19,25 +19,34 @@ extension RecipeRunner {
         return OutputRecord(path: ModelSource.indexName, bytes: Int64(data.count), sha256: sha, format: "safetensors-index")
     }
 
-    /// Copies the files beside the weights (config.json, tokenizer files) into the output.
-    func copyExtraFiles(to dir: String) throws -> [OutputRecord] {
-        try model.extraFiles.map { extra in
-            let name = (extra as NSString).lastPathComponent
-            let data = Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
+    /// Copies the files beside the weights (config.json, tokenizer files) into the output; a GGUF
+    /// decoder exported as safetensors gets a config.json and tokenizer.json made from its keys.
+    func copyExtraFiles(to dir: String, plan: RunPlan) throws -> [OutputRecord] {
+        var files = try model.extraFiles.map { extra in
+            ((extra as NSString).lastPathComponent, Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit)))
+        }
+        if model.format == .gguf, plan.dense != nil, let d = family as? DecoderFamily { files += try d.files.huggingFaceFiles() }
+        return try files.map { name, data in
             let sha = try FileOps.writeFile(dir + "/" + name, data)
             return OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file")
         }
     }
 
-    /// Measures the dense output just written against the input, with the model's family.
+    /// Measures an output just written against the input, with the model's family: a decoder's
+    /// last GGUF export when there is one (the file llama.cpp would run), else the dense export.
     func evaluate(_ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,
-                  outputs: [OutputRecord]) throws -> Evaluation {
-        let names = model.shards.map(\.name)
-        guard names.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
-            throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
-        }
+                  outputs: [OutputRecord], plan: RunPlan) throws -> Evaluation {
         guard let dataset = ev.dataset ?? recipe.calibration?.dataset else { throw ComputeError(.invalidRecipe, "evaluate has no dataset") }
-        let out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
+        let out: [any TensorFile]
+        if plan.ggufLayout != nil, let g = plan.slots.last(where: { $0.kind == .gguf }) {
+            out = [try GGUFTensorFile(path: outputDir + "/" + g.export.ggufFileName)]
+        } else {
+            let names = model.shards.map(\.name)
+            guard names.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
+                throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
+            }
+            out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
+        }
         return try family.evaluate(ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
                                    threads: threads)
     }

@@ -100,11 +100,11 @@ public final class RecipeRunner {
         if plan.dense != nil, let index = model.indexFile {
             outputs.append(try writeIndex(from: index, to: outputDir, plan: plan))
         }
-        outputs += try copyExtraFiles(to: outputDir)
+        outputs += try copyExtraFiles(to: outputDir, plan: plan)
         var evaluation: Evaluation?
         if let ev = recipe.evaluation, let family {
             try observer.checkContinue()
-            evaluation = try evaluate(ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs)
+            evaluation = try evaluate(ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs, plan: plan)
         }
         var inputSHA = [String: String]()
         for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = state.hashers[s].finalizeHex() }

@@ -14,6 +14,10 @@ extension RecipeValidator {
             default: return nil
             }
         }.first
+        let exportsGGUF = recipe.stages.contains { if case .export(let e) = $0 { return e.format == .gguf }; return false }
+        if case .unsupported(let arch) = DecoderModelFiles.kind(model), stage != nil || exportsGGUF {
+            throw RecipeError(stage ?? "export", "\(model.path): config.json architectures \(arch) is not supported (\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export safetensors still run on it")
+        }
         if DecoderModelFiles.isDecoder(model) {
             let files: DecoderModelFiles
             let linear: Set<String>
@@ -36,6 +40,9 @@ extension RecipeValidator {
             throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
+        if recipe.evaluation != nil && !recipe.stages.contains(where: { if case .export(let e) = $0 { return e.format == .safetensors }; return false }) {
+            throw RecipeError(stage, "evaluate measures a BERT model's safetensors export: add `- export: {format: safetensors}`")
+        }
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
         try checkDatasets(recipe, tokenizer: bert.tokenizer)
         return BertFamily(files: bert)
@@ -76,9 +83,10 @@ extension RecipeValidator {
     static func checkImplied(_ implied: [(name: String, shape: [Int], linear: Bool)], _ tensors: [TensorInfo], source: String) throws -> Set<String> {
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (n, shape, _) in implied {
-            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(n), which \(source) implies") }
+            let shown = source.contains("GGUF") ? "\(LlamaNames.gguf(n) ?? n) (\(n))" : n
+            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(shown), which \(source) implies") }
             guard t.shape == shape, t.dtype.isFloat16Or32 else {
-                throw ComputeError(.shapeMismatch, "tensor \(n) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
+                throw ComputeError(.shapeMismatch, "tensor \(shown) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
             }
         }
         return Set(implied.filter(\.linear).map(\.name))

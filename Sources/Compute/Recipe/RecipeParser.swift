@@ -150,9 +150,12 @@ public enum RecipeParser {
             default: break
             }
         }
-        let needsDense = stages.contains { if case .calibrate = $0 { return true }; if case .evaluate = $0 { return true }; return false }
-        if needsDense && !stages.contains(where: { if case .export(let e) = $0 { return e.format == .safetensors }; return false }) {
-            throw RecipeError("stages", "calibrate and evaluate run the compressed model from its safetensors export: add `- export: {format: safetensors}`")
+        let exports = Set(stages.compactMap { st -> ExportStage.Format? in if case .export(let e) = st { return e.format }; return nil })
+        if stages.contains(where: { if case .calibrate = $0 { return true }; return false }) && !exports.contains(.safetensors) {
+            throw RecipeError("stages", "calibrate runs the compressed model from its safetensors export: add `- export: {format: safetensors}`")
+        }
+        if stages.contains(where: { if case .evaluate = $0 { return true }; return false }) && exports.isDisjoint(with: [.safetensors, .gguf]) {
+            throw RecipeError("stages", "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: safetensors}`")
         }
     }
 

@@ -39,15 +39,28 @@ public struct DecoderModelFiles: Sendable {
         }
     }
 
-    /// Whether `model` is a decoder (a GGUF, or a directory whose config.json names a decoder
-    /// architecture); reads only config.json's `architectures`.
-    public static func isDecoder(_ model: ModelSource) -> Bool {
-        if model.format == .gguf { return true }
+    /// What config.json's `architectures` says of a model directory (a GGUF is a decoder).
+    public enum Kind: Equatable, Sendable {
+        case notDecoder
+        case supported
+        /// A causal LM Squeeze cannot run (its architecture name).
+        case unsupported(String)
+    }
+
+    /// Whether `model` is a decoder Squeeze runs; reads only config.json's `architectures`.
+    public static func kind(_ model: ModelSource) -> Kind {
+        if model.format == .gguf { return .supported }
         guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
               let bytes = try? InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit),
-              let root = try? JSONParser.parse(bytes, maxDepth: 64), case .array(let a)? = root["architectures"] else { return false }
-        return a.contains { $0.stringValue.map { $0.hasSuffix("ForCausalLM") } ?? false }
+              let root = try? JSONParser.parse(bytes, maxDepth: 64), case .array(let a)? = root["architectures"] else { return .notDecoder }
+        let names = a.compactMap(\.stringValue)
+        if names.contains(where: LlamaConfig.architectures.contains) { return .supported }
+        if let n = names.first(where: { $0.hasSuffix("ForCausalLM") || $0.hasSuffix("LMHeadModel") }) { return .unsupported(n) }
+        return .notDecoder
     }
+
+    /// Whether `model` is a decoder Squeeze runs (a GGUF, or config.json naming a supported architecture).
+    public static func isDecoder(_ model: ModelSource) -> Bool { kind(model) == .supported }
 
     /// Every tensor the config implies, with its shape [rows, cols] or [n]; linear weights flagged.
     public func impliedTensors() -> [(name: String, shape: [Int], linear: Bool)] {

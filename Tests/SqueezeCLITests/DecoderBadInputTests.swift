@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Decoder inputs that cannot run are refused at submit with the file and key named, in one
+/// line, and nothing is inserted.
+@Suite struct DecoderBadInputTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+
+    /// A copy of the tiny HF model with `edit` applied to the files of the copy.
+    func tinyCopy(_ env: SqueezeEnv, _ edit: (String) throws -> Void) throws -> String {
+        let dir = env.scratch + "/model"
+        try FileManager.default.copyItem(atPath: Self.llama! + "/tiny/hf", toPath: dir)
+        try edit(dir)
+        return dir
+    }
+
+    func editConfig(_ dir: String, _ change: (inout [String: Any]) -> Void) throws {
+        var o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+        change(&o)
+        try JSONSerialization.data(withJSONObject: o).write(to: URL(fileURLWithPath: dir + "/config.json"))
+    }
+
+    func expectRefused(_ env: SqueezeEnv, model: String, recipe: String, _ expected: [String]) throws {
+        let r = try env.squeeze(["submit", "--model", model, "--recipe", recipe])
+        #expect(r.status != 0)
+        for e in expected { #expect(r.stderr.contains(e), "wanted \(e) in: \(r.stderr)") }
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+    }
+
+    func calibratedRecipe(_ env: SqueezeEnv, samples: Int = 2) throws -> String {
+        try env.write("r.yaml", """
+            stages:
+              - calibrate: {dataset: \(TestConfiguration.repoRoot)/.run/datasets/pydoc.txt, samples: \(samples), seq_len: 32}
+              - prune: {method: sparsegpt, sparsity: 0.5, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - export: {format: safetensors}
+            """)
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("architecture", ["config.json architectures GPT2LMHeadModel is not supported"]),
+        ("no tokenizer", ["has no tokenizer.json"]),
+        ("bad tokenizer", ["tokenizer.json"]),
+        ("shapes", ["config.json implies", "model.layers.0.mlp.gate_proj.weight"]),
+        ("rope scaling", ["rope_scaling type yarn is not supported"]),
+    ])
+    func hfDirectoryProblems(_ problem: String, _ expected: [String]) throws {
+        let env = try SqueezeEnv.create()
+        let model = try tinyCopy(env) { dir in
+            switch problem {
+            case "architecture": try editConfig(dir) { $0["architectures"] = ["GPT2LMHeadModel"] }
+            case "no tokenizer": try FileManager.default.removeItem(atPath: dir + "/tokenizer.json")
+            case "bad tokenizer": try Data("{\"model\": {\"type\": \"BPE\", \"vocab\": ".utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
+            case "shapes": try editConfig(dir) { $0["intermediate_size"] = 96 }
+            default: try editConfig(dir) { $0["rope_scaling"] = ["type": "yarn", "factor": 4] }
+            }
+        }
+        try expectRefused(env, model: model, recipe: try calibratedRecipe(env), expected)
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        (["--override", "llama.feed_forward_length=96"], ["blk.0.ffn_gate.weight", "llama.* keys"]),
+        (["--override", "llama.embedding_length=32"], ["llama.embedding_length"]),
+        (["--q5_1", "blk.0.ffn_up.weight"], ["blk.0.ffn_up.weight", "Q5_1"]),
+    ])
+    func ggufProblems(_ args: [String], _ expected: [String]) throws {
+        let env = try SqueezeEnv.create()
+        let r = try env.python("make_llama.py", ["tiny", env.scratch + "/bad"] + args)
+        #expect(r.status == 0, "\(r.stderr)")
+        try expectRefused(env, model: env.scratch + "/bad/model.gguf", recipe: try calibratedRecipe(env), expected + ["model.gguf"])
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aDatasetTooShortForTheWindows() throws {
+        let env = try SqueezeEnv.create()
+        let text = try env.write("short.txt", "Only a few words of text here, far too few for the windows asked.")
+        let recipe = try env.write("r.yaml", """
+            stages:
+              - calibrate: {dataset: \(text), samples: 4, seq_len: 64}
+              - prune: {method: wanda, sparsity: 0.5, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - export: {format: safetensors}
+            """)
+        try expectRefused(env, model: Self.llama! + "/tiny/hf", recipe: recipe, ["stages[0].calibrate.dataset", "fewer than one sequence"])
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func generateRefusesAnEncoder() throws {
+        let env = try SqueezeEnv.create()
+        let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? env.scratch
+        let r = try env.squeeze(["generate", "--model", minilm, "Hello"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("is not a decoder model"), "\(r.stderr)")
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+    }
+}

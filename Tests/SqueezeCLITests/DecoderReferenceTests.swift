@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The decoder path against independent implementations: token ids against the `tokenizers`
+/// package and llama.cpp, logits against a float64 numpy forward and llama.cpp, for the real
+/// SmolLM2-135M and tiny random Llamas, read from Hugging Face directories and from GGUF.
+@Suite struct DecoderReferenceTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    static let tricky = """
+        def f(x):
+            return x**2 + 3.14159   # pi-ish
+        \ttab\tand  two  spaces   and    four
+        Numbers: 1234567890, 3.0e-10, 0x1F, 2024-12-01, ½ ¾ ² ³ ٣ ۴ 五
+        Ünïcödé: naïve café résumé — “quotes” ‘single’ … 你好，世界！ こんにちは 안녕하세요 Привет мир 🙂🚀👍🏽
+        I'm we're they've you'll she'd it's He'S\u{20}\u{20}\u{20}
+        <|im_start|>user
+        Hello<|im_end|>
+
+
+           trailing spaces\u{20}\u{20}\u{20}
+
+        """
+
+    /// (model to read, HF directory with the reference tokenizer.json and weights)
+    static let models: [(String, String)] = [
+        ("smollm2/smollm2-hf", "smollm2/smollm2-hf"), ("smollm2/smollm2-f32.gguf", "smollm2/smollm2-hf"),
+        ("tiny/hf", "tiny/hf"), ("tiny/model.gguf", "tiny/hf"), ("tiny-untied/model.gguf", "tiny-untied/hf"),
+        ("tiny-qwen2/hf", "tiny-qwen2/hf"),
+    ]
+
+    func pydoc(_ env: SqueezeEnv) -> String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: models.map(\.0))
+    func tokenIdsMatchTheTokenizersPackage(model: String) throws {
+        let env = try SqueezeEnv.create()
+        let hf = Self.llama! + "/" + Self.models.first { $0.0 == model }!.1
+        for text in [try env.write("tricky.txt", Self.tricky), pydoc(env)] {
+            let r = try env.squeeze(["logits", "--model", Self.llama! + "/" + model, "--dataset", text, "--all-tokens"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let c = try env.python("llama_reference.py", ["tokens", hf, text, try env.write("ids.json", r.stdout)])
+            #expect(c.status == 0, "\(model) \(text): \(c.stdout) \(c.stderr.suffix(500))")
+        }
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: models.map(\.0))
+    func logitsMatchNumpy(model: String) throws {
+        let env = try SqueezeEnv.create()
+        let hf = Self.llama! + "/" + Self.models.first { $0.0 == model }!.1
+        let (samples, seq) = model.hasPrefix("smollm2") ? ("2", "32") : ("3", "48")
+        let bin = env.scratch + "/logits.bin"
+        let r = try env.squeeze(["logits", "--model", Self.llama! + "/" + model, "--dataset", pydoc(env), "--samples", samples,
+                                 "--seq-len", seq, "--part", "evaluation", "--out", bin])
+        #expect(r.status == 0, "\(r.stderr)")
+        let c = try env.python("llama_reference.py", ["logits", hf, pydoc(env), samples, seq, "evaluation", try env.write("ids.json", r.stdout), bin])
+        #expect(c.status == 0, "\(model): \(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    /// An F32 GGUF export of the real model: llama.cpp loads it, tokenizes as Squeeze does, its
+    /// logits match Squeeze's forward pass, and greedy generation gives the same tokens; gguf-py
+    /// reads back every key and tensor.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func llamaCppRunsTheGGUFExport() throws {
+        let env = try SqueezeEnv.create()
+        let recipe = try env.write("f32.yaml", "stages:\n  - export: {format: gguf, type: f32}\n")
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", Self.llama! + "/smollm2/smollm2-hf", "--recipe", recipe, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        let gguf = out + "/model-f32.gguf"
+        let keys = try env.python("check_llama_gguf.py", [gguf, Self.llama! + "/smollm2/smollm2-f32.gguf"])
+        #expect(keys.status == 0, "\(keys.stdout) \(keys.stderr.suffix(500))")
+        let bin = env.scratch + "/logits.bin"
+        let l = try env.squeeze(["logits", "--model", gguf, "--dataset", pydoc(env), "--samples", "2", "--seq-len", "64", "--part", "evaluation", "--out", bin])
+        #expect(l.status == 0, "\(l.stderr)")
+        let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "1e-4"])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+        let tricky = try env.write("tricky.txt", Self.tricky)
+        let t = try env.squeeze(["logits", "--model", gguf, "--dataset", tricky, "--all-tokens"])
+        let tc = try env.pythonLlamaCpp("llama_cpp_check.py", ["tokens", gguf, tricky, try env.write("t.json", t.stdout)])
+        #expect(tc.status == 0, "\(tc.stdout) \(tc.stderr.suffix(800))")
+        let g = try env.squeeze(["generate", "--model", gguf, "The capital of France is", "--tokens", "8", "--ids"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let gc = try env.pythonLlamaCpp("llama_cpp_check.py", ["generate", gguf, try env.write("g.json", g.stdout)])
+        #expect(gc.status == 0, "\(gc.stdout) \(gc.stderr.suffix(800))")
+    }
+
+    /// A GGUF input exported as safetensors is a Hugging Face directory: its generated config.json
+    /// and tokenizer.json give the `tokenizers` package and the numpy forward the same ids and logits.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func ggufInputExportsAHuggingFaceDirectory() throws {
+        let env = try SqueezeEnv.create()
+        let recipe = try env.write("st.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let out = env.scratch + "/hf"
+        let run = try env.squeeze(["run", "--model", Self.llama! + "/tiny-untied/model.gguf", "--recipe", recipe, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        for f in ["config.json", "tokenizer.json", "model.safetensors"] { #expect(FileManager.default.fileExists(atPath: out + "/" + f), "\(f)") }
+        let text = try env.write("tricky.txt", Self.tricky)
+        let t = try env.squeeze(["logits", "--model", out, "--dataset", text, "--all-tokens"])
+        let tc = try env.python("llama_reference.py", ["tokens", out, text, try env.write("t.json", t.stdout)])
+        #expect(tc.status == 0, "\(tc.stdout) \(tc.stderr.suffix(500))")
+        let bin = env.scratch + "/logits.bin"
+        let l = try env.squeeze(["logits", "--model", Self.llama! + "/tiny-untied/model.gguf", "--dataset", pydoc(env), "--samples", "2",
+                                 "--seq-len", "40", "--out", bin])
+        let c = try env.python("llama_reference.py", ["logits", out, pydoc(env), "2", "40", "calibration", try env.write("ids.json", l.stdout), bin])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
+    }
+}
