@@ -39,6 +39,35 @@ enum BLAS {
         return c
     }
 
+    /// xᵀx for x [rows × n]: the symmetric Gram matrix, by `ssyrk` on fixed row blocks (half the
+    /// work of a general product), partial sums added in block order (any thread count, same bytes).
+    static func gram(_ x: [Float], rows: Int, n: Int, threads: Int) -> [Float] {
+        configure()
+        let ranges = Parallel.chunks(rows, chunk: 256)
+        let t = max(1, threads)
+        var out = [Float](repeating: 0, count: n * n)
+        var partial = [[Float]](repeating: [Float](repeating: 0, count: n * n), count: min(t, max(ranges.count, 1)))
+        var first = 0
+        while first < ranges.count {
+            let group = first..<min(first + t, ranges.count)
+            x.withUnsafeBufferPointer { xp in
+                partial.withUnsafeMutableBufferPointer { pp in
+                    Parallel.forEach(group.count, threads: t) { g in
+                        let rg = ranges[group.lowerBound + g]
+                        pp[g].withUnsafeMutableBufferPointer { cp in
+                            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(rg.count), 1, xp.baseAddress! + rg.lowerBound * n,
+                                        Int32(n), 0, cp.baseAddress!, Int32(n))
+                        }
+                    }
+                }
+            }
+            for g in 0..<group.count { for i in 0..<n { for j in i..<n { out[i * n + j] += partial[g][i * n + j] } } }
+            first = group.upperBound
+        }
+        for i in 0..<n { for j in 0..<i { out[i * n + j] = out[j * n + i] } }
+        return out
+    }
+
     /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product.
     /// Blocks are computed `threads` at a time and added in block order, so the sum is the same
     /// for any thread count and at most `threads` partial products are held at once.

@@ -7,9 +7,9 @@ import CBLAS
 /// more, up to 10× its mean diagonal, before giving up with a numerical error — never NaN weights.
 enum CalibrationHessian {
     /// U (cols × cols, row-major) and the dampening that made H positive definite.
-    static func inverseFactor(_ x: Activations, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>, rows: Int,
-                              threads: Int, tensor: String) throws -> (u: [Float], damp: Double) {
-        let g = BLAS.crossProduct(x.data, x.data, rows: x.rows, p: cols, q: cols, threads: threads)
+    static func inverseFactor(_ x: Activations, gram: [Float]? = nil, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
+                              rows: Int, threads: Int, tensor: String) throws -> (u: [Float], damp: Double) {
+        let g = gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads)
         var base = g.map { Double($0) * 2 / Double(max(x.rows, 1)) }
         guard base.allSatisfy(\.isFinite) else { throw ComputeError(.numerical, "the calibration inputs hold NaN or infinite values", tensor: tensor) }
         for i in 0..<cols where base[i * cols + i] == 0 {
@@ -26,19 +26,21 @@ enum CalibrationHessian {
         throw ComputeError(.numerical, "the calibration Hessian is not positive definite even dampened by \(d) × its mean diagonal", tensor: tensor)
     }
 
-    /// U with H + add·I = (UᵀU)⁻¹, or nil when a Cholesky factorization fails.
-    private static func factor(_ base: [Double], cols: Int, add: Double) -> [Float]? {
-        var h = base
-        for i in 0..<cols { h[i * cols + i] += add }
+    /// U with H + add·I = (UᵀU)⁻¹, or nil when a Cholesky factorization fails. With J the
+    /// reversal permutation, J H J = L Lᵀ gives H = R Rᵀ for the upper triangular R = J L J, so
+    /// H⁻¹ = (R⁻¹)ᵀ R⁻¹ and U = R⁻¹: one Cholesky and one triangular inverse (no full inverse).
+    private static func factor(_ base: [Double], cols n: Int, add: Double) -> [Float]? {
+        var h = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { h[i * n + j] = base[(n - 1 - i) * n + (n - 1 - j)] } }
+        for i in 0..<n { h[i * n + i] += add }
         BLAS.configure()
-        let n = Int32(cols)
-        var info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n)
-        if info == 0 { info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n, &h, n) }
-        guard info == 0 else { return nil }
-        for i in 0..<cols { for j in (i + 1)..<max(i + 1, cols) { h[i * cols + j] = h[j * cols + i] } }
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), n, &h, n) == 0 else { return nil }
-        var u = [Float](repeating: 0, count: cols * cols)
-        for i in 0..<cols { for j in i..<cols { u[i * cols + j] = Float(h[i * cols + j]) } }
+        let n32 = Int32(n)
+        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n32, &h, n32) == 0 else { return nil }
+        var r = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { r[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] } }
+        guard LAPACKE_dtrtri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")), n32, &r, n32) == 0 else { return nil }
+        var u = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { for j in i..<n { u[i * n + j] = Float(r[i * n + j]) } }
         return u.allSatisfy(\.isFinite) ? u : nil
     }
 }

@@ -11,11 +11,11 @@ public enum GPTQ {
     static let block = 128
 
     /// Quantizes the rows × cols weight `w` in place to its dequantized values.
-    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, bits: Int,
-                                symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01, threads: Int,
+    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
+                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01, threads: Int,
                                 tensor: String) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && x.width == cols)
-        let u = try CalibrationHessian.inverseFactor(x, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
+        let u = try CalibrationHessian.inverseFactor(x, gram: gram, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
         var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),

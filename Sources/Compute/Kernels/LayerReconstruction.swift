@@ -14,9 +14,10 @@ public enum LayerReconstruction {
     }
 
     /// Builds the problem from student inputs, teacher inputs and the teacher's weight.
-    public static func problem(student xs: Activations, teacher xt: Activations, weight w: [Float], out: Int, threads: Int) -> Problem {
+    public static func problem(student xs: Activations, teacher xt: Activations, weight w: [Float], out: Int, gram: [Float]? = nil,
+                               threads: Int) -> Problem {
         let n = xs.width
-        let a = BLAS.crossProduct(xs.data, xs.data, rows: xs.rows, p: n, q: n, threads: threads)
+        let a = gram ?? BLAS.gram(xs.data, rows: xs.rows, n: n, threads: threads)
         let yt = BLAS.gemmRows(m: xt.rows, n: out, k: n, a: xt.data, b: w, bTransposed: true, threads: threads)
         let c = BLAS.crossProduct(yt, xs.data, rows: xs.rows, p: out, q: n, threads: threads)
         let norm2 = yt.reduce(0.0) { $0 + Double($1) * Double($1) }

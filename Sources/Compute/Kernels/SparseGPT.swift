@@ -12,10 +12,11 @@ public enum SparseGPT {
     }
 
     /// Prunes the rows × cols weight `w` in place; returns the dampening the Hessian needed.
-    public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, pattern: Pattern,
-                             damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
+    public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
+                             pattern: Pattern, damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
         precondition(w.count == rows * cols && x.width == cols)
-        let (u, used) = try CalibrationHessian.inverseFactor(x, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor)
+        let (u, used) = try CalibrationHessian.inverseFactor(x, gram: gram, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
+                                                             tensor: tensor)
         var block = 128
         if case .nm(_, let m) = pattern { block = max(m, 128 / m * m) }
         let chunks = Parallel.chunks(rows, chunk: 64)

@@ -10,7 +10,15 @@ public struct BertFamily: ModelFamily {
 
     public func ggufLayout() throws -> GGUFExportLayout? { nil }
 
-    public var activationWidth: Int { max(files.config.hidden, files.config.intermediate) }
+    /// About a dozen activation matrices of tokens × the widest row (student, teacher, a layer's
+    /// intermediate values) and, with `distill`, a few in × in products.
+    public func workingMemory(_ r: Recipe) -> Int64 {
+        guard let cal = r.calibration else { return 0 }
+        let width = Int64(max(files.config.hidden, files.config.intermediate))
+        var bytes = Int64(cal.samples * cal.seqLen) * width * 4 * 12
+        if r.stages.contains(where: { if case .distill = $0 { return true }; return false }) { bytes += width * width * 4 * 4 }
+        return bytes
+    }
 
     /// Tensor names in the order the forward pass asks for them (found by a dry run on two tokens).
     public func forwardOrder() throws -> [String] {

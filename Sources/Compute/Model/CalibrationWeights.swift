@@ -17,6 +17,8 @@ final class RecordingWeights: WeightSupplier {
 final class StudentWeights: WeightSupplier {
     let compute: (String, LinearCalibration?) throws -> [Float]
     var teacherInputs = [String: Activations]()
+    /// The last input handed out and its Gram cache: layers fed the same activations share it.
+    private var last: (input: Activations, gram: GramCache)?
 
     init(compute: @escaping (String, LinearCalibration?) throws -> [Float]) { self.compute = compute }
 
@@ -27,11 +29,25 @@ final class StudentWeights: WeightSupplier {
     }
 
     func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
-        let v = try compute(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base]))
+        let gram: GramCache
+        if let l = last, l.input.rows == input.rows, l.input.width == input.width, Self.sameStorage(l.input.data, input.data) {
+            gram = l.gram
+        } else {
+            gram = GramCache()
+            last = (input, gram)
+        }
+        let v = try compute(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base], gram: gram))
         guard v.count == out * `in` else {
             throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(out) × \(`in`)", tensor: base + ".weight")
         }
         return v
+    }
+}
+
+extension StudentWeights {
+    /// Whether two arrays share one buffer (copies of the same activations value).
+    static func sameStorage(_ a: [Float], _ b: [Float]) -> Bool {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress && pa.count == pb.count } }
     }
 }
 

@@ -4,8 +4,9 @@ import Foundation
 /// order in which a calibrated run computes units, the calibrated forward pass that hands each
 /// linear layer its inputs, and evaluation. The runner has no branch on the architecture.
 public protocol ModelFamily: Sendable {
-    /// The model's widest activation (for the memory estimate of calibrated runs).
-    var activationWidth: Int { get }
+    /// Bytes a run of `recipe` needs beyond one tensor's working copy: calibration activations,
+    /// Hessians, the teacher's tensors, evaluation (0 when the recipe neither calibrates nor evaluates).
+    func workingMemory(_ recipe: Recipe) -> Int64
 
     /// Tensor names in the order the forward pass uses them (a subset of the model's tensors).
     func forwardOrder() throws -> [String]
@@ -31,6 +32,18 @@ public struct LinearCalibration {
     public let input: Activations
     /// The teacher's input to the same layer (when a `distill` stage needs it).
     public let teacherInput: Activations?
+    /// XᵀX of `input`, computed once and shared by the layers that read the same input (Q, K and V;
+    /// gate and up) and by every stage of a layer (SparseGPT or GPTQ, then distill).
+    let gram: GramCache
+
+    init(input: Activations, teacherInput: Activations?, gram: GramCache = GramCache()) {
+        self.input = input
+        self.teacherInput = teacherInput
+        self.gram = gram
+    }
+
+    /// XᵀX of the student's input.
+    func inputGram(threads: Int) -> [Float] { gram.value(input, threads: threads) }
 
     /// ‖X_s Ŵᵀ − X_t Wᵀ‖² / ‖X_t Wᵀ‖² on the first 512 calibration tokens, where W is the
     /// original weight and X_t the teacher's input (the student's own when there is no teacher).
@@ -48,6 +61,18 @@ public struct LinearCalibration {
             den += Double(yt[i]) * Double(yt[i])
         }
         return den > 0 ? num / den : 0
+    }
+}
+
+/// A Gram matrix computed on first use.
+final class GramCache: @unchecked Sendable {
+    private var cached: [Float]?
+
+    func value(_ x: Activations, threads: Int) -> [Float] {
+        if let c = cached { return c }
+        let g = BLAS.gram(x.data, rows: x.rows, n: x.width, threads: threads)
+        cached = g
+        return g
     }
 }
 

@@ -75,20 +75,13 @@ public enum RecipeValidator {
     }
 
     /// Peak working memory of a run, in bytes: F32 working copy + encoded outputs of the largest
-    /// tensor; a `lowrank` stage adds the SVD's copy of the matrix, U, Vᵀ and the factors; a
-    /// calibrated run adds about a dozen activation matrices of tokens × the widest row (student,
-    /// teacher, a layer's intermediate values) and `distill` a few in × in products.
-    /// `activationWidth`: the model's widest activation (BERT: max(hidden, intermediate)).
-    public static func memoryEstimate(tensors: [TensorInfo], recipe: Recipe? = nil, activationWidth: Int? = nil) -> Int64 {
+    /// tensor (a `lowrank` stage adds the SVD's copy of the matrix, U, Vᵀ and the factors), plus
+    /// what the model family needs for calibration and evaluation (`ModelFamily.workingMemory`).
+    public static func memoryEstimate(tensors: [TensorInfo], recipe: Recipe? = nil, family: ModelFamily? = nil) -> Int64 {
         let maxNumel = tensors.map(\.numel).max() ?? 0
         let lowrank = recipe.map { r in !r.lowRankStages.isEmpty } ?? false
         var bytes = Int64(maxNumel) * (lowrank ? 28 : 12) + 32 << 20
-        if let r = recipe, let cal = r.calibration, let w = activationWidth {
-            let width = Int64(w)
-            let tokens = Int64(cal.samples * cal.seqLen)
-            bytes += tokens * width * 4 * 12
-            if r.stages.contains(where: { if case .distill = $0 { return true }; return false }) { bytes += width * width * 4 * 4 }
-        }
+        if let r = recipe, let family { bytes += family.workingMemory(r) }
         return bytes
     }
 }

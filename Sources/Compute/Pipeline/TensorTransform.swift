@@ -68,7 +68,8 @@ struct TensorTransform {
             StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
         case .sparsegpt(let pattern, let damp):
             let c = try needCalibration("sparsegpt", calibration, t)
-            let used = try SparseGPT.prune(work, rows: rows, cols: cols, input: c.input, pattern: pattern, damp: damp, threads: threads, tensor: t.name)
+            let used = try SparseGPT.prune(work, rows: rows, cols: cols, input: c.input, gram: c.inputGram(threads: threads), pattern: pattern,
+                                           damp: damp, threads: threads, tensor: t.name)
             return used > damp ? used : nil
         case .wanda(let s):
             let c = try needCalibration("wanda pruning", calibration, t)
@@ -83,7 +84,7 @@ struct TensorTransform {
         guard let teacherW = original else { throw ComputeError(.internalError, "distill has no original weights", tensor: t.name) }
         var w = Array(work)
         let problem = LayerReconstruction.problem(student: c.input, teacher: c.teacherInput ?? c.input, weight: teacherW,
-                                                  out: RunPlan.matrixShape(t).rows, threads: threads)
+                                                  out: RunPlan.matrixShape(t).rows, gram: c.inputGram(threads: threads), threads: threads)
         LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
         _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
     }
@@ -96,7 +97,7 @@ struct TensorTransform {
         case .gptq(let damp):
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
-            return try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, bits: q.bits, symmetric: q.symmetric,
+            return try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, gram: c.inputGram(threads: threads), bits: q.bits, symmetric: q.symmetric,
                                      granularity: q.granularity, damp: damp, threads: threads, tensor: t.name)
         }
     }

@@ -137,7 +137,10 @@ public enum RecipeParser {
                 if calibrateAt == nil { throw RecipeError("stages[\(i)].distill", "needs an earlier calibrate stage (it fits layers on calibration inputs)") }
             case .prune(let p):
                 if p.method.isCalibrated, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].prune.method", "wanda and sparsegpt need an earlier calibrate stage (they use the layer's inputs)")
+                    let why = { if case .wanda = p.method { return true }; return false }()
+                        ? "wanda needs an earlier calibrate stage (it weighs |W| by input norms)"
+                        : "sparsegpt needs an earlier calibrate stage (it uses the inputs' Hessian)"
+                    throw RecipeError("stages[\(i)].prune.method", why)
                 }
             case .quantize(let q):
                 if case .gptq = q.method, calibrateAt == nil {

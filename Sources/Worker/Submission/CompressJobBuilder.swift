@@ -23,7 +23,7 @@ public enum CompressJobBuilder {
             throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)
-        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, activationWidth: family?.activationWidth)
+        j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, family: family)
         j.unitsTotal = tensors.count
         j.inputBytes = try source.fileBytes()
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }

@@ -8,7 +8,26 @@ public struct DecoderFamily: ModelFamily {
 
     public init(files: DecoderModelFiles) { self.files = files }
 
-    public var activationWidth: Int { max(files.config.hidden, files.config.intermediate, files.config.qWidth) }
+    /// Calibration: the embedding (twice with a teacher), the activations one block holds at once
+    /// (about six of tokens × hidden and two of tokens × intermediate, with the teacher's beside
+    /// them for `distill`), one block's weights and the Hessians of its widest input. Evaluation:
+    /// both models' LM heads, two windows of logits and the windows' activations.
+    public func workingMemory(_ r: Recipe) -> Int64 {
+        let c = files.config
+        let hidden = Int64(c.hidden), inter = Int64(c.intermediate), embed = Int64(c.vocabSize) * hidden * 4
+        let teacher: Int64 = r.stages.contains(where: { if case .distill = $0 { return true }; return false }) ? 2 : 1
+        var bytes: Int64 = 0
+        if let cal = r.calibration {
+            let tokens = Int64(cal.samples * cal.seqLen)
+            let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * inter) * 4
+            bytes = max(bytes, embed * teacher + tokens * (hidden * 6 + inter * 2) * 4 * teacher + block * teacher + inter * inter * 4 * 3)
+        }
+        if let ev = r.evaluation {
+            let tokens = Int64(ev.samples * ev.seqLen)
+            bytes = max(bytes, embed * 2 + Int64(ev.seqLen) * Int64(c.vocabSize) * 4 * 2 + tokens * (hidden * 8 + inter * 3) * 4)
+        }
+        return bytes
+    }
 
     public func forwardOrder() throws -> [String] {
         let rec = RecordingWeights()
