@@ -21,10 +21,10 @@ enum BLAS {
     }
 
     /// c[m × n] = a[m × k] · b (b is [k × n], or [n × k] when `bTransposed`), rows of `a` in fixed
-    /// chunks of 64 spread over `threads` (identical bytes for any thread count).
+    /// chunks of 256 spread over `threads` (identical bytes for any thread count).
     static func gemmRows(m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
-        let ranges = Parallel.chunks(m, chunk: 64)
+        let ranges = Parallel.chunks(m, chunk: 256)
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in

@@ -1,3 +1,5 @@
+import CBLAS
+
 /// Layer-wise reconstruction with a fixed sparsity pattern: fits Ŵ [out × in] so that the
 /// student's output on its own inputs matches the teacher's output on the teacher's inputs,
 ///   min ‖X_s Ŵᵀ − X_t Wᵀ‖²  subject to Ŵ_ij = 0 where the start point is 0,
@@ -67,13 +69,11 @@ public enum LayerReconstruction {
     static func largestEigenvalue(_ a: [Float], n: Int) -> Double {
         var v = [Double](repeating: 1 / Double(n).squareRoot(), count: n)
         var lambda = 0.0
+        let ad = a.map(Double.init)
+        BLAS.configure()
         for _ in 0..<50 {
             var w = [Double](repeating: 0, count: n)
-            for i in 0..<n {
-                var s = 0.0
-                for j in 0..<n { s += Double(a[i * n + j]) * v[j] }
-                w[i] = s
-            }
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(n), 1, ad, Int32(n), v, 1, 0, &w, 1)
             let norm = w.reduce(0) { $0 + $1 * $1 }.squareRoot()
             guard norm > 0 else { return 0 }
             lambda = norm

@@ -48,10 +48,8 @@ public enum SparseGPT {
                 score[r * count + j] = v * v / (d * d)
             }
         }
-        for i in mask.indices { mask[i] = false }
-        for idx in StructuredPruning.select(score, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: rows * count)) {
-            mask[idx / count * width + idx % count] = true
-        }
+        let chosen = StructuredPruning.smallestMask(score, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: rows * count))
+        for r in 0..<rows { for j in 0..<width { mask[r * width + j] = j < count && chosen[r * count + j] } }
     }
 
     /// One chunk of rows over columns i1..<i2, then the lazy update of the columns after i2.

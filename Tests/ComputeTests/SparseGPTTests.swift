@@ -1,0 +1,93 @@
+@testable import Compute
+import Foundation
+import Testing
+
+@Suite struct SparseGPTTests {
+    /// Correlated inputs (a shared component) and a weight, as in the GPTQ tests.
+    func problem(seed: UInt64, tokens: Int = 256, n: Int = 160, out: Int = 48) -> (Activations, [Float]) {
+        var r = SplitMix(seed: seed)
+        var x = [Float](repeating: 0, count: tokens * n)
+        for t in 0..<tokens {
+            let common = r.gaussian()
+            for j in 0..<n { x[t * n + j] = r.gaussian() + 0.8 * common * Float(j % 5) }
+        }
+        return (Activations(data: x, rows: tokens, width: n), (0..<(out * n)).map { _ in r.gaussian() })
+    }
+
+    func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double {
+        let out = w.count / x.width
+        var total = 0.0
+        for t in 0..<x.rows {
+            for o in 0..<out {
+                var s = 0.0
+                for j in 0..<x.width { s += Double(x.data[t * x.width + j]) * Double(w[o * x.width + j] - q[o * x.width + j]) }
+                total += s * s
+            }
+        }
+        return total
+    }
+
+    /// Unstructured and 2:4: the exact count of zeros (and the pattern), the same bytes for 1 and 3
+    /// threads, and a smaller output error than magnitude pruning to the same pattern.
+    @Test(arguments: [SparseGPT.Pattern.unstructured(sparsity: 0.5), .nm(n: 2, m: 4)])
+    func beatsMagnitudeWithTheSamePattern(pattern: SparseGPT.Pattern) throws {
+        let (x, w) = problem(seed: 7)
+        let rows = w.count / x.width, cols = x.width
+        var a = w, b = w
+        _ = try a.withUnsafeMutableBufferPointer { try SparseGPT.prune($0, rows: rows, cols: cols, input: x, pattern: pattern, threads: 1, tensor: "w") }
+        _ = try b.withUnsafeMutableBufferPointer { try SparseGPT.prune($0, rows: rows, cols: cols, input: x, pattern: pattern, threads: 3, tensor: "w") }
+        #expect(a == b, "thread count changed the result")
+        var mag = w
+        mag.withUnsafeMutableBufferPointer { p in
+            switch pattern {
+            case .unstructured(let s): MagnitudePruning.prune(p, k: MagnitudePruning.pruneCount(sparsity: s, numel: p.count), threads: 1)
+            case .nm(let n, let m): MagnitudePruning.pruneNM(p, n: n, m: m, threads: 1)
+            }
+        }
+        #expect(a.filter { $0 == 0 }.count == w.count / 2)
+        if case .nm = pattern {
+            for g in stride(from: 0, to: a.count, by: 4) { #expect(a[g..<(g + 4)].filter { $0 == 0 }.count == 2) }
+        }
+        let e = outputError(x, w, a), em = outputError(x, w, mag)
+        #expect(e < 0.7 * em, "SparseGPT \(e) vs magnitude \(em)")
+    }
+
+    /// The quickselect mask picks the same set as the sorting selection, ties and NaN included.
+    @Test func smallestMaskEqualsSelect() {
+        var r = SplitMix(seed: 3)
+        for n in [1, 2, 7, 100, 1000, 4096] {
+            let scores: [Double] = (0..<n).map { i in
+                switch i % 7 {
+                case 0: return .nan
+                case 1: return 0.5
+                default: return Double(r.gaussian().magnitude)
+                }
+            }
+            for k in [0, 1, n / 3, n / 2, n - 1, n] {
+                let mask = StructuredPruning.smallestMask(scores, k: k)
+                #expect(mask.indices.filter { mask[$0] } == StructuredPruning.select(scores, k: k), "n \(n) k \(k)")
+            }
+        }
+    }
+
+    /// A Hessian made indefinite by a negative diagonal entry is dampened further (tenfold steps),
+    /// reported, and gives finite weights; one that no dampening fixes is a numerical error.
+    @Test func indefiniteHessiansGetMoreDampening() throws {
+        let n = 8
+        var gram = [Float](repeating: 0, count: n * n)
+        for i in 0..<n { gram[i * n + i] = 1 }
+        gram[0] = -0.5
+        let x = Activations(data: [Float](repeating: 1, count: 4 * n), rows: 4, width: n)
+        var w = [Float](repeating: 1, count: 2 * n)
+        let (u, used) = try w.withUnsafeMutableBufferPointer {
+            try CalibrationHessian.inverseFactor(x, gram: gram.map { $0 * 2 }, cols: n, damp: 0.01, weight: $0, rows: 2, threads: 1, tensor: "w")
+        }
+        #expect(used > 0.01 && u.allSatisfy(\.isFinite), "damp \(used)")
+        gram[0] = -1e6
+        #expect(throws: ComputeError.self) {
+            _ = try w.withUnsafeMutableBufferPointer {
+                try CalibrationHessian.inverseFactor(x, gram: gram.map { $0 * 2 }, cols: n, damp: 0.01, weight: $0, rows: 2, threads: 1, tensor: "w")
+            }
+        }
+    }
+}
