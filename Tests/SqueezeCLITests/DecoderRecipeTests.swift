@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Every shipped decoder recipe on the real SmolLM2-135M (with smaller calibration and evaluation
+/// sizes, so the suite stays fast): it runs, measures perplexity/KL/top-1 agreement, and each GGUF
+/// it writes is loaded by llama.cpp, whose logits agree with Squeeze's reading of the same file.
+@Suite struct DecoderRecipeTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    static var recipes: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: TestConfiguration.repoRoot + "/recipes/decoder")) ?? [])
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    /// Run by ops/test against the release binary (SmolLM2 is too slow for the debug build).
+    static let release = TestConfiguration.binary.contains("/release/")
+
+    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"), arguments: recipes)
+    func shippedDecoderRecipeRunsOnSmolLM2(recipe: String) throws {
+        let env = try SqueezeEnv.create()
+        let text = try String(contentsOfFile: TestConfiguration.repoRoot + "/recipes/decoder/" + recipe, encoding: .utf8)
+            .replacingOccurrences(of: "samples: 128, seq_len: 256", with: "samples: 4, seq_len: 32")
+            .replacingOccurrences(of: "samples: 16, seq_len: 256", with: "samples: 2, seq_len: 64")
+            .replacingOccurrences(of: "iterations: 10", with: "iterations: 2")
+            .replacingOccurrences(of: ".run/datasets/", with: TestConfiguration.repoRoot + "/.run/datasets/")
+        let r = try env.write(recipe, text)
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", Self.llama! + "/smollm2/smollm2-hf", "--recipe", r, "--out", out], timeout: 600)
+        #expect(run.status == 0, "\(run.stderr.suffix(1000))")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        let ev = m["evaluation"] as? [String: Any] ?? [:]
+        let ppl = ev["perplexity"] as? Double ?? .nan, orig = ev["original_perplexity"] as? Double ?? .nan
+        #expect(ppl.isFinite && orig.isFinite && ppl / orig < 20, "\(ev)")
+        let targeted = (m["layers"] as! [[String: Any]]).filter { $0["targeted"] as? Bool == true }.count
+        #expect(targeted >= 210, "every block matrix of SmolLM2's 30 blocks: \(targeted)")
+        for f in try FileManager.default.contentsOfDirectory(atPath: out) where f.hasSuffix(".gguf") {
+            let bin = env.scratch + "/logits.bin"
+            let l = try env.squeeze(["logits", "--model", out + "/" + f, "--dataset", TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt",
+                                     "--samples", "2", "--seq-len", "48", "--part", "evaluation", "--out", bin])
+            #expect(l.status == 0, "\(l.stderr)")
+            let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", out + "/" + f, try env.write("ids.json", l.stdout), bin, "0.15", "0.85"])
+            #expect(c.status == 0, "\(f): \(c.stdout) \(c.stderr.suffix(800))")
+        }
+    }
+}
