@@ -85,6 +85,9 @@ public enum SafeYAML {
 
     /// The byte offset where `[`/`{` flow nesting first exceeds `limit` (outside quotes and comments), or nil.
     /// Checked before parsing: the parser itself recurses once per level.
+    /// Bytes after which a quote opens a quoted scalar.
+    static let tokenBoundaries: [UInt8] = [0x20, 0x0A, 0x09, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-")]
+
     static func flowDepthOver(_ text: String, _ limit: Int) -> Int? {
         var depth = 0
         var quote: UInt8 = 0
@@ -99,9 +102,8 @@ public enum SafeYAML {
             }
             switch c {
             // A quoted scalar starts only at a token boundary (an apostrophe inside `it's` starts nothing).
-            case UInt8(ascii: "\""), UInt8(ascii: "'") where [0x20, 0x0A, 0x09, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","),
-                                                              UInt8(ascii: ":"), UInt8(ascii: "-")].contains(prev):
-                quote = c
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                if Self.tokenBoundaries.contains(prev) { quote = c }
             case UInt8(ascii: "#") where prev == 0x20 || prev == 0x0A || prev == 0x09: comment = true
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 depth += 1
