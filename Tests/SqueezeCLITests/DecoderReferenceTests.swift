@@ -25,6 +25,8 @@ import TestSupport
     /// (model to read, HF directory with the reference tokenizer.json and weights)
     static let models: [(String, String)] = [
         ("smollm2/smollm2-hf", "smollm2/smollm2-hf"), ("smollm2/smollm2-f32.gguf", "smollm2/smollm2-hf"),
+        // The package's file as shipped: Q4_1 and Q8_0 blocks decoded by Squeeze, against gguf-py's decoding.
+        ("smollm2/smollm2-q4_1.gguf", "smollm2/smollm2-hf"),
         ("tiny/hf", "tiny/hf"), ("tiny/model.gguf", "tiny/hf"), ("tiny-untied/model.gguf", "tiny-untied/hf"),
         ("tiny-qwen2/hf", "tiny-qwen2/hf"),
     ]
@@ -103,5 +105,25 @@ import TestSupport
                                  "--seq-len", "40", "--out", bin])
         let c = try env.python("llama_reference.py", ["logits", out, pydoc(env), "2", "40", "calibration", try env.write("ids.json", l.stdout), bin])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    /// The package's Q4_1 GGUF as input: the manifest says which tensors were stored quantized,
+    /// and its Q8_0 re-export (tokenizer keys carried over) loads and agrees in llama.cpp.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aQuantizedGGUFInputIsRecordedAndReexported() throws {
+        let env = try SqueezeEnv.create()
+        let recipe = try env.write("q8.yaml", "stages:\n  - export: {format: gguf, type: q8_0}\n")
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", Self.llama! + "/smollm2/smollm2-q4_1.gguf", "--recipe", recipe, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        let q = (m["input"] as? [String: Any])?["quantized_tensors"] as? [String] ?? []
+        #expect(q.count == 211 && q.contains("token_embd.weight: Q8_0") && q.contains("blk.0.attn_q.weight: Q4_1"), "\(q.prefix(3))")
+        let gguf = out + "/model-q8_0.gguf"
+        let bin = env.scratch + "/logits.bin"
+        let l = try env.squeeze(["logits", "--model", gguf, "--dataset", pydoc(env), "--samples", "2", "--seq-len", "32", "--part", "evaluation", "--out", bin])
+        #expect(l.status == 0, "\(l.stderr)")
+        let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "0.15", "0.85"])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
     }
 }

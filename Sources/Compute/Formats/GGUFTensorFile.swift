@@ -11,7 +11,7 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
     private let source: [String: GGUFReader.Tensor]
     /// Metadata by key.
     public let meta: [String: GGUFValue]
-    /// Names of tensors stored in a quantized type (decoded to F32 on reading).
+    /// Tensors stored in a quantized type, decoded to F32 on reading ("blk.0.attn_q.weight: Q4_1").
     public let quantizedTensors: [String]
 
     public var path: String { reader.path }
@@ -36,7 +36,7 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
                 throw ComputeError(.unsupportedDType, "type \(t.type.name) cannot be read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 can)", file: path, tensor: t.name)
             }
             let dtype: DType = t.type == .f16 ? .F16 : t.type == .bf16 ? .BF16 : .F32
-            if t.type != .f32 && t.type != .f16 && t.type != .bf16 { quantized.append(t.name) }
+            if t.type != .f32 && t.type != .f16 && t.type != .bf16 { quantized.append("\(t.name): \(t.type.name)") }
             let bytes = t.numel * dtype.size
             infos.append(TensorInfo(name: hf, dtype: dtype, shape: t.dims.reversed(), begin: offset, end: offset + bytes))
             offset += bytes

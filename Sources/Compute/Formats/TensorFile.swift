@@ -21,10 +21,13 @@ public protocol TensorFile: AnyObject, Sendable {
     func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws
     /// Throws `inputChanged` if the file changed since it was opened.
     func checkUnchanged() throws
+    /// Tensors the file stores in a lossy block type, decoded on reading ("name: TYPE").
+    var quantizedTensors: [String] { get }
 }
 
 extension SafeTensorsReader: TensorFile {
     public var metadata: [String: String] { header.metadata }
+    public var quantizedTensors: [String] { [] }
     public var hashPrefix: [UInt8]? { headerBytes }
 
     public func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws {

@@ -27,6 +27,11 @@ public enum Manifest {
             "timings": ["total_s": result.elapsedSeconds, "threads": threads],
             "blas_core": blasCore,
         ]
+        if !result.quantizedInput.isEmpty {
+            // The input's own lossy types: every metric compares against the model they decode to.
+            m["input"] = ["path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256,
+                          "quantized_tensors": result.quantizedInput] as [String: Any]
+        }
         if let e = result.evaluation {
             m["evaluation"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(e))
         }

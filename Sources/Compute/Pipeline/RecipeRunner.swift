@@ -38,6 +38,8 @@ public final class RecipeRunner {
         public let restoredUnits: Int
         /// What an `evaluate` stage measured (nil without one).
         public var evaluation: Evaluation? = nil
+        /// Input tensors stored quantized and decoded for the run (a GGUF input), "name: TYPE".
+        public var quantizedInput: [String] = []
     }
 
     public let model: ModelSource
@@ -110,7 +112,8 @@ public final class RecipeRunner {
         for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = state.hashers[s].finalizeHex() }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
-                      elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation)
+                      elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation,
+                      quantizedInput: readers.flatMap(\.quantizedTensors))
     }
 
     /// Hashes every shard in file order (a calibrated run computes units in forward order; a GGUF's
