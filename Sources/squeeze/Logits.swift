@@ -30,6 +30,9 @@ struct Logits: ParsableCommand {
     @Flag(name: .customLong("all-tokens"), help: "Print the token ids of the whole file instead of windows (no logits).")
     var allTokens = false
 
+    @Flag(name: .long, help: "Run the forward pass and every logit but keep none: print tokens per second (JSON).")
+    var speed = false
+
     @Option(name: .long, help: "Threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -44,6 +47,19 @@ struct Logits: ParsableCommand {
                 return
             }
             let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
+            if speed {
+                let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
+                let w = CachedWeights(try ModelWeights(model: source))
+                _ = try dec.head(w)
+                _ = try dec.hidden([[Int32]](repeating: [Int32](repeating: 0, count: seqLen), count: samples), w)  // decode the weights once
+                let t0 = DispatchTime.now()
+                let x = try dec.hidden(ids, w)
+                let head = try dec.head(w)
+                for s in 0..<samples { _ = dec.logits(x, sample: s, head: head) }
+                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+                printJSON(["tokens": samples * seqLen, "seconds": secs, "tokens_per_s": Double(samples * seqLen) / secs, "threads": threads])
+                return
+            }
             if let out {
                 let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
                 let w = CachedWeights(try ModelWeights(model: source))

@@ -7,7 +7,7 @@ with the code under test).
       (every tensor dequantized to F32, metadata kept, general.file_type 0) and OUT_DIR/smollm2-hf/
       (config.json with LlamaForCausalLM, model.safetensors with Hugging Face names and the
       rotate-half Q/K row order, tokenizer.json built with `tokenizers` from the GGUF vocabulary).
-  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--blocks B] [--override KEY=INT] [--q5_1 NAME]
+  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--ffn F] [--blocks B] [--override KEY=INT] [--q5_1 NAME]
       A small random Llama (2 blocks, hidden 64, 4 query / 2 KV heads) with a byte-level BPE
       tokenizer trained on the pydoc corpus, as OUT_DIR/hf/ and OUT_DIR/model.gguf. --bias adds
       q/k/v biases (as Qwen2 has; the HF config then says Qwen2ForCausalLM).
@@ -147,7 +147,7 @@ def pydoc_text():
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None):
+def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None, ffn=None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
@@ -163,7 +163,7 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None):
         tokens[i] = t
     merges = [" ".join(m) if isinstance(m, list) else m for m in tj["model"]["merges"]]
     rng = np.random.default_rng(seed)
-    heads, kv, ffn = 4, 2, hidden * 2
+    heads, kv, ffn = 4, 2, ffn or hidden * 2
     hd = hidden // heads
     V = len(tokens)
     c = dict(hidden=hidden, ffn=ffn, blocks=blocks, heads=heads, kv_heads=kv, eps=1e-5, rope_theta=10000.0, context=512,
@@ -243,13 +243,14 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--ffn", type=int, help="feed-forward width (default 2 × hidden)")
     ap.add_argument("--override", action="append", default=[], help="KEY=INT written into the GGUF after the true keys")
     ap.add_argument("--q5_1", help="store this GGUF tensor as (zero) Q5_1 blocks")
     a = ap.parse_args()
     if a.what == "smollm2":
         smollm2(a.out)
     else:
-        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.q5_1)
+        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.q5_1, a.ffn)
 
 
 if __name__ == "__main__":
