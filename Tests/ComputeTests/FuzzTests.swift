@@ -1,4 +1,4 @@
-import Compute
+@testable import Compute
 import Foundation
 import Testing
 
@@ -99,6 +99,67 @@ import Testing
         }
         print("fuzz: gguf \(accepted + rejected) inputs, \(accepted) accepted, \(rejected) rejected")
         #expect(accepted + rejected == Self.iterations)
+    }
+
+    /// A llama GGUF header with a byte-level vocabulary: every byte character, one merge.
+    static func llamaSeed() throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "fuzz-llama-\(getpid()).gguf"
+        var tokens = ByteLevelBPE.byteChars.map { String($0) }
+        tokens.append("Ġt")
+        let meta: [(String, GGUFValue)] = [
+            ("general.architecture", .string("llama")), ("llama.embedding_length", .uint32(64)), ("llama.feed_forward_length", .uint32(128)),
+            ("llama.block_count", .uint32(1)), ("llama.attention.head_count", .uint32(4)), ("llama.attention.head_count_kv", .uint32(2)),
+            ("llama.rope.dimension_count", .uint32(16)), ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
+            ("llama.context_length", .uint32(128)), ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("smollm")),
+            ("tokenizer.ggml.tokens", .array(.string(tokens))), ("tokenizer.ggml.token_type", .array(.int32([Int32](repeating: 1, count: tokens.count)))),
+            ("tokenizer.ggml.merges", .array(.string(["Ġ t"]))), ("tokenizer.ggml.bos_token_id", .uint32(0)),
+        ]
+        let w = try GGUFWriter(path: path, metadata: meta, tensors: [.init(name: "output_norm.weight", shape: [64], type: .f32, byteCount: 256)])
+        try [Float](repeating: 1, count: 64).withUnsafeBytes { try w.write(name: "output_norm.weight", bytes: $0) }
+        _ = try w.finish()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return [UInt8](FileManager.default.contents(atPath: path)!)
+    }
+
+    /// Mutated llama headers through the decoder's readers: hyper-parameters and the tokenizer are
+    /// refused with a ComputeError or accepted, never a crash or a trap.
+    @Test func llamaMetadataSurvivesMutations() throws {
+        let seed = try Self.llamaSeed()
+        let header = try seed.withUnsafeBytes { try GGUFReader.parse($0, path: "seed") }
+        let meta = Dictionary(header.metadata, uniquingKeysWith: { a, _ in a })
+        #expect((try? LlamaConfig(gguf: meta, tensorNames: [], file: "seed")) != nil)
+        #expect((try? ByteLevelBPE(gguf: meta, file: "seed"))?.encode("the 12 t") != nil)
+        var rng = SplitMix(seed: 0x11A)
+        var parsed = 0, configs = 0, tokenizers = 0
+        let deadline = Date().addingTimeInterval(120)
+        for _ in 0..<(Self.iterations / 20) {
+            let input = Self.mutate(seed, &rng)
+            guard let h = try? input.withUnsafeBytes({ try GGUFReader.parse($0, path: "fuzz") }) else { continue }
+            parsed += 1
+            let m = Dictionary(h.metadata, uniquingKeysWith: { a, _ in a })
+            if (try? LlamaConfig(gguf: m, tensorNames: Set(h.tensors.map(\.name)), file: "fuzz")) != nil { configs += 1 }
+            if let t = try? ByteLevelBPE(gguf: m, file: "fuzz") {
+                tokenizers += 1
+                _ = t.encode("the 12 tests\n<|x|> ünï 🙂")
+            }
+            if Date() > deadline { break }
+        }
+        // Typed mutations: any key set to an extreme value of any type (what a lying writer could store).
+        let extremes: [GGUFValue] = [.uint32(0), .uint32(.max), .int32(-1), .int64(.min), .uint64(.max), .uint64(1 << 40), .float32(.nan),
+                                     .float32(-1), .float64(.infinity), .string(""), .string("llama"), .bool(true),
+                                     .array(.string([])), .array(.int32([3])), .array(.string(["Ġ", "Ġ Ġ"]))]
+        let keys = meta.keys.sorted()
+        for _ in 0..<3000 {
+            var m = meta
+            for _ in 0..<(1 + Int(rng.next() % 3)) { m[keys[Int(rng.next() % UInt64(keys.count))]] = extremes[Int(rng.next() % UInt64(extremes.count))] }
+            if (try? LlamaConfig(gguf: m, tensorNames: [], file: "fuzz")) != nil { configs += 1 }
+            if let t = try? ByteLevelBPE(gguf: m, file: "fuzz") {
+                tokenizers += 1
+                _ = t.encode("the 12 tests")
+            }
+        }
+        print("fuzz: llama gguf \(parsed) parsed, \(configs) configs, \(tokenizers) tokenizers accepted")
+        #expect(parsed > 0)
     }
 
     @Test func jsonParserSurvivesMutations() {

@@ -121,9 +121,9 @@ extension LlamaConfig {
                   headDim: try int("llama.rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
                   ropeTheta: meta["llama.rope.freq_base"]?.float ?? 10000, vocabSize: try int("llama.vocab_size", vocab),
                   contextLength: try int("llama.context_length"), tied: !tensorNames.contains("output.weight"))
+        self = try validated(file) { k in Self.ggufKeys[k] ?? k }
         guard headDim * heads == hidden else {
             throw ComputeError(.corruptHeader, "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not llama.embedding_length \(hidden)", file: file)
         }
-        self = try validated(file) { k in Self.ggufKeys[k] ?? k }
     }
 }
