@@ -9,20 +9,7 @@ struct Logits: ParsableCommand {
         abstract: "Tokenize a text file with a decoder model and write the logits of its windows (raw float32).",
         shouldDisplay: false)
 
-    @Option(name: .long, help: "Decoder model (Hugging Face directory or Llama GGUF).")
-    var model: String
-
-    @Option(name: .long, help: "UTF-8 text file.")
-    var dataset: String
-
-    @Option(name: .long, help: "Number of windows.")
-    var samples: Int = 2
-
-    @Option(name: .customLong("seq-len"), help: "Tokens per window.")
-    var seqLen: Int = 32
-
-    @Option(name: .long, help: "calibration (first 80% of the tokens) or evaluation (last 20%).")
-    var part: String = "calibration"
+    @OptionGroup var w: WindowOptions
 
     @Option(name: .long, help: "Where to write the logits, samples × seq-len × vocabulary float32 values (omit to print only the ids).")
     var out: String?
@@ -33,28 +20,26 @@ struct Logits: ParsableCommand {
     @Flag(name: .long, help: "Run the forward pass and every logit but keep none: print tokens per second (JSON).")
     var speed = false
 
-    @Option(name: .long, help: "Threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
     func run() throws {
         try oneLine {
-            guard let p = CalibrationText.Part(rawValue: part) else { throw CLIError("--part \(part) is not one of calibration, evaluation") }
-            let source = try ModelSource(path: model)
+            let p = try w.windowPart()
+            let (samples, seqLen, threads) = (w.samples, w.seqLen, w.threads)
+            let source = try ModelSource(path: w.model)
             let files = try DecoderModelFiles(model: source)
             if allTokens {
-                let text = try InputFile.text(of: dataset, what: "dataset", limit: InputFile.datasetLimit)
+                let text = try InputFile.text(of: w.dataset, what: "dataset", limit: InputFile.datasetLimit)
                 printJSON(["ids": files.tokenizer.encode(text).map { Int($0) }])
                 return
             }
-            let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
+            let ids = try CalibrationText.batches(file: w.dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
             if speed {
                 let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
-                let w = CachedWeights(try ModelWeights(model: source))
-                _ = try dec.head(w)
-                _ = try dec.hidden([[Int32]](repeating: [Int32](repeating: 0, count: seqLen), count: samples), w)  // decode the weights once
+                let weights = CachedWeights(try ModelWeights(model: source))
+                _ = try dec.head(weights)
+                _ = try dec.hidden([[Int32]](repeating: [Int32](repeating: 0, count: seqLen), count: samples), weights)  // decode the weights once
                 let t0 = DispatchTime.now()
-                let x = try dec.hidden(ids, w)
-                let head = try dec.head(w)
+                let x = try dec.hidden(ids, weights)
+                let head = try dec.head(weights)
                 for s in 0..<samples { _ = dec.logits(x, sample: s, head: head) }
                 let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
                 printJSON(["tokens": samples * seqLen, "seconds": secs, "tokens_per_s": Double(samples * seqLen) / secs, "threads": threads])
@@ -62,9 +47,9 @@ struct Logits: ParsableCommand {
             }
             if let out {
                 let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
-                let w = CachedWeights(try ModelWeights(model: source))
-                let x = try dec.hidden(ids, w)
-                let head = try dec.head(w)
+                let weights = CachedWeights(try ModelWeights(model: source))
+                let x = try dec.hidden(ids, weights)
+                let head = try dec.head(weights)
                 var data = Data()
                 for s in 0..<samples {
                     let l = dec.logits(x, sample: s, head: head)

@@ -64,31 +64,8 @@ import Testing
 /// GPTQ against round-to-nearest on the same grid: lower Hessian-weighted error, codes and
 /// values consistent, and the same bytes for any thread count.
 @Suite struct GPTQTests {
-    func problem(seed: UInt64) -> (Activations, [Float]) {
-        var r = SplitMix(seed: seed)
-        let tokens = 256, n = 64, out = 40
-        // Correlated inputs (a shared component), as real activations are.
-        var x = [Float](repeating: 0, count: tokens * n)
-        for t in 0..<tokens {
-            let common = r.gaussian()
-            for j in 0..<n { x[t * n + j] = r.gaussian() + 0.8 * common * Float(j % 5) }
-        }
-        return (Activations(data: x, rows: tokens, width: n), (0..<(out * n)).map { _ in r.gaussian() })
-    }
-
-    /// tr((W − Ŵ) XᵀX (W − Ŵ)ᵀ) = ‖X (W − Ŵ)ᵀ‖².
-    func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double {
-        let out = w.count / x.width
-        var total = 0.0
-        for t in 0..<x.rows {
-            for o in 0..<out {
-                var s = 0.0
-                for j in 0..<x.width { s += Double(x.data[t * x.width + j]) * Double(w[o * x.width + j] - q[o * x.width + j]) }
-                total += s * s
-            }
-        }
-        return total
-    }
+    func problem(seed: UInt64) -> (Activations, [Float]) { correlatedProblem(seed: seed, tokens: 256, n: 64, out: 40) }
+    func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double { linearOutputError(x, w, q) }
 
     @Test(arguments: [(4, false, RTNQuantizer.Granularity.group(32)), (8, true, .channel), (3, true, .tensor)])
     func beatsRoundToNearestOnTheSameGrid(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity) throws {
@@ -117,4 +94,29 @@ import Testing
             #expect(Int(r1.codes[i]) < 1 << bits)
         }
     }
+}
+
+/// Correlated inputs (a shared component, as real activations have) and a random weight [out × n].
+func correlatedProblem(seed: UInt64, tokens: Int, n: Int, out: Int) -> (Activations, [Float]) {
+    var r = SplitMix(seed: seed)
+    var x = [Float](repeating: 0, count: tokens * n)
+    for t in 0..<tokens {
+        let common = r.gaussian()
+        for j in 0..<n { x[t * n + j] = r.gaussian() + 0.8 * common * Float(j % 5) }
+    }
+    return (Activations(data: x, rows: tokens, width: n), (0..<(out * n)).map { _ in r.gaussian() })
+}
+
+/// tr((W − Ŵ) XᵀX (W − Ŵ)ᵀ) = ‖X (W − Ŵ)ᵀ‖².
+func linearOutputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double {
+    let out = w.count / x.width
+    var total = 0.0
+    for t in 0..<x.rows {
+        for o in 0..<out {
+            var s = 0.0
+            for j in 0..<x.width { s += Double(x.data[t * x.width + j]) * Double(w[o * x.width + j] - q[o * x.width + j]) }
+            total += s * s
+        }
+    }
+    return total
 }

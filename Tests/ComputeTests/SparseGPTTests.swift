@@ -3,29 +3,7 @@ import Foundation
 import Testing
 
 @Suite struct SparseGPTTests {
-    /// Correlated inputs (a shared component) and a weight, as in the GPTQ tests.
-    func problem(seed: UInt64, tokens: Int = 256, n: Int = 160, out: Int = 48) -> (Activations, [Float]) {
-        var r = SplitMix(seed: seed)
-        var x = [Float](repeating: 0, count: tokens * n)
-        for t in 0..<tokens {
-            let common = r.gaussian()
-            for j in 0..<n { x[t * n + j] = r.gaussian() + 0.8 * common * Float(j % 5) }
-        }
-        return (Activations(data: x, rows: tokens, width: n), (0..<(out * n)).map { _ in r.gaussian() })
-    }
-
-    func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double {
-        let out = w.count / x.width
-        var total = 0.0
-        for t in 0..<x.rows {
-            for o in 0..<out {
-                var s = 0.0
-                for j in 0..<x.width { s += Double(x.data[t * x.width + j]) * Double(w[o * x.width + j] - q[o * x.width + j]) }
-                total += s * s
-            }
-        }
-        return total
-    }
+    func problem(seed: UInt64) -> (Activations, [Float]) { correlatedProblem(seed: seed, tokens: 256, n: 160, out: 48) }
 
     /// Unstructured and 2:4: the exact count of zeros (and the pattern), the same bytes for 1 and 3
     /// threads, and a smaller output error than magnitude pruning to the same pattern.
@@ -48,7 +26,7 @@ import Testing
         if case .nm = pattern {
             for g in stride(from: 0, to: a.count, by: 4) { #expect(a[g..<(g + 4)].filter { $0 == 0 }.count == 2) }
         }
-        let e = outputError(x, w, a), em = outputError(x, w, mag)
+        let e = linearOutputError(x, w, a), em = linearOutputError(x, w, mag)
         #expect(e < 0.7 * em, "SparseGPT \(e) vs magnitude \(em)")
     }
 

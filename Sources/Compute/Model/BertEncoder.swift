@@ -82,20 +82,7 @@ public struct BertEncoder: Sendable {
         guard weight.count == out * x.width else {
             throw ComputeError(.shapeMismatch, "weight holds \(weight.count) values, not \(out) × \(x.width)", tensor: base + ".weight")
         }
-        var y = [Float](repeating: 0, count: x.rows * out)
-        let l = seqLen, inW = x.width
-        x.data.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    Parallel.forEach(samples, threads: threads) { s in
-                        BLAS.gemm(m: l, n: out, k: inW, a: xp.baseAddress! + s * l * inW, lda: inW, b: wp.baseAddress!, ldb: inW,
-                                  bTransposed: true, c: yp.baseAddress! + s * l * out, ldc: out)
-                        for r in 0..<l { for j in 0..<out { yp[(s * l + r) * out + j] += bias[j] } }
-                    }
-                }
-            }
-        }
-        return Activations(data: y, rows: x.rows, width: out)
+        return x.linear(weight, bias: bias, out: out, seqLen: seqLen, threads: threads)
     }
 
     /// Multi-head scaled dot-product attention over each sample's own tokens.

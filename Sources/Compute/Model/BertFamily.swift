@@ -33,20 +33,8 @@ public struct BertFamily: ModelFamily {
         let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
                                               seqLen: stage.seqLen, part: .calibration)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        try withoutActuallyEscaping(compute) { compute in
-            let student = StudentWeights(compute: compute)
-            let teacher = original.map(TeacherWeights.init)
-            var xs = try enc.embed(ids, student)
-            var xt = try teacher.map { try enc.embed(ids, $0) }
-            for i in 0..<files.config.layers {
-                if let teacher, let x = xt {
-                    teacher.inputs = [:]
-                    xt = try enc.layer(i, x, teacher)
-                    student.teacherInputs = teacher.inputs
-                }
-                xs = try enc.layer(i, xs, student)
-            }
-        }
+        try CalibratedForward.run(layers: files.config.layers, teacher: original, compute: compute, embed: { try enc.embed(ids, $0) },
+                                  layer: { try enc.layer($0, $1, $2) })
     }
 
     public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,

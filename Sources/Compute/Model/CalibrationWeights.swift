@@ -1,5 +1,28 @@
 import Foundation
 
+/// The calibrated forward pass every family runs: the windows are embedded, then each layer runs
+/// on the compressed model (`StudentWeights`, whose units compress each linear weight on its
+/// input), with the original model (`TeacherWeights`) one layer ahead when `distill` needs its inputs.
+enum CalibratedForward {
+    static func run(layers: Int, teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float],
+                    embed: (WeightSupplier) throws -> Activations, layer: (Int, Activations, WeightSupplier) throws -> Activations) throws {
+        try withoutActuallyEscaping(compute) { compute in
+            let student = StudentWeights(compute: compute)
+            let teacher = original.map(TeacherWeights.init)
+            var xs = try embed(student)
+            var xt = try teacher.map { try embed($0) }
+            for i in 0..<layers {
+                if let teacher, let x = xt {
+                    teacher.inputs = [:]
+                    xt = try layer(i, x, teacher)
+                    student.teacherInputs = teacher.inputs
+                }
+                xs = try layer(i, xs, student)
+            }
+        }
+    }
+}
+
 /// Records the names a forward pass asks for, handing out zeros.
 final class RecordingWeights: WeightSupplier {
     var names = [String]()

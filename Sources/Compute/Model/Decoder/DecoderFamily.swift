@@ -45,20 +45,8 @@ public struct DecoderFamily: ModelFamily {
         let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
                                               seqLen: stage.seqLen, part: .calibration)
         let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        try withoutActuallyEscaping(compute) { compute in
-            let student = StudentWeights(compute: compute)
-            let teacher = original.map(TeacherWeights.init)
-            var xs = try dec.embed(ids, student)
-            var xt = try teacher.map { try dec.embed(ids, $0) }
-            for i in 0..<files.config.layers {
-                if let teacher, let x = xt {
-                    teacher.inputs = [:]
-                    xt = try dec.block(i, x, teacher)
-                    student.teacherInputs = teacher.inputs
-                }
-                xs = try dec.block(i, xs, student)
-            }
-        }
+        try CalibratedForward.run(layers: files.config.layers, teacher: original, compute: compute, embed: { try dec.embed(ids, $0) },
+                                  layer: { try dec.block($0, $1, $2) })
     }
 
     public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
