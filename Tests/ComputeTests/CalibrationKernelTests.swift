@@ -64,6 +64,30 @@ import Testing
 /// GPTQ against round-to-nearest on the same grid: lower Hessian-weighted error, codes and
 /// values consistent, and the same bytes for any thread count.
 @Suite struct GPTQTests {
+    /// Act order (static groups): beats RTN on the same grid, the same bytes for 1 and 3 threads, and
+    /// the returned codes, scales and zero points decode to exactly the values left in the weight.
+    @Test(arguments: [RTNQuantizer.Granularity.group(32), .channel])
+    func actOrderKeepsThePlainLayout(granularity: RTNQuantizer.Granularity) throws {
+        let (x, w) = problem(seed: 41)
+        let rows = w.count / x.width, cols = x.width
+        var rtn = w
+        _ = rtn.withUnsafeMutableBufferPointer { RTNQuantizer.quantize($0, shape: [rows, cols], bits: 4, symmetric: false, granularity: granularity, threads: 1) }
+        var a = w, b = w
+        let ra = try a.withUnsafeMutableBufferPointer {
+            try GPTQ.quantize($0, rows: rows, cols: cols, input: x, bits: 4, symmetric: false, granularity: granularity, actOrder: true, threads: 1, tensor: "w")
+        }
+        _ = try b.withUnsafeMutableBufferPointer {
+            try GPTQ.quantize($0, rows: rows, cols: cols, input: x, bits: 4, symmetric: false, granularity: granularity, actOrder: true, threads: 3, tensor: "w")
+        }
+        #expect(a == b)
+        #expect(outputError(x, w, a) < outputError(x, w, rtn))
+        let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
+        for i in a.indices {
+            let g = i / gl
+            #expect(a[i] == (Float(ra.codes[i]) - Float(ra.zeros[g])) * ra.scales[g], "element \(i)")
+        }
+    }
+
     func problem(seed: UInt64) -> (Activations, [Float]) { correlatedProblem(seed: seed, tokens: 256, n: 64, out: 40) }
     func outputError(_ x: Activations, _ w: [Float], _ q: [Float]) -> Double { linearOutputError(x, w, q) }
 

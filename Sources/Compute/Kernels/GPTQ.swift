@@ -10,11 +10,54 @@ import CBLAS
 public enum GPTQ {
     static let block = 128
 
-    /// Quantizes the rows × cols weight `w` in place to its dequantized values.
+    /// Quantizes the rows × cols weight `w` in place to its dequantized values. With `actOrder`,
+    /// columns are visited by decreasing Hessian diagonal (the inputs with the most energy first)
+    /// and group scales are fixed up front from the weights as they came in ("static groups"), so the
+    /// stored codes, scales and zero points keep the plain layout.
     public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
-                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01, threads: Int,
-                                tensor: String) throws -> RTNQuantizer.Result {
+                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
+                                actOrder: Bool = false, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && x.width == cols)
+        guard actOrder else {
+            return try quantize(w, rows: rows, cols: cols, input: x, gram: gram, bits: bits, symmetric: symmetric, granularity: granularity,
+                                damp: damp, staticGroups: nil, threads: threads, tensor: tensor)
+        }
+        let g = gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads)
+        // Decreasing diagonal, ties to the lower column.
+        let perm = (0..<cols).sorted { a, b in g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b }
+        var gp = [Float](repeating: 0, count: cols * cols)
+        for i in 0..<cols { for j in 0..<cols { gp[i * cols + j] = g[perm[i] * cols + perm[j]] } }
+        var wp = [Float](repeating: 0, count: rows * cols)
+        for r in 0..<rows { for c in 0..<cols { wp[r * cols + c] = w[r * cols + perm[c]] } }
+        var fixed: RTNQuantizer.Result?
+        if case .group = granularity {
+            // The plain RTN grid of the incoming weights: its scales and zero points are the static groups.
+            var copy = Array(w)
+            fixed = copy.withUnsafeMutableBufferPointer {
+                RTNQuantizer.quantize($0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity, threads: threads)
+            }
+        }
+        var res = try wp.withUnsafeMutableBufferPointer {
+            try quantize($0, rows: rows, cols: cols, input: x, gram: gp, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
+                         staticGroups: fixed.map { (perm, $0) }, threads: threads, tensor: tensor)
+        }
+        var codes = [UInt8](repeating: 0, count: rows * cols)
+        for r in 0..<rows {
+            for c in 0..<cols {
+                w[r * cols + perm[c]] = wp[r * cols + c]
+                codes[r * cols + perm[c]] = res.codes[r * cols + c]
+            }
+        }
+        if let f = fixed { (res.scales, res.zeros) = (f.scales, f.zeros) }
+        res.codes = codes
+        return res
+    }
+
+    /// The sweep over columns in stored order; `staticGroups` (the column order and fixed group
+    /// parameters in the original layout) replaces group parameters taken as each group starts.
+    private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]?,
+                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
+                                 staticGroups: ([Int], RTNQuantizer.Result)?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
         let u = try CalibrationHessian.inverseFactor(x, gram: gram, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
@@ -32,7 +75,7 @@ public enum GPTQ {
                     u.withUnsafeBufferPointer { up in
                         Parallel.forEach(chunks.count, threads: threads) { ci in
                             quantizeRows(chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric, granularity: granularity,
-                                         groupLength: gl, codes: codes, scales: scales, zeros: zeros)
+                                         groupLength: gl, staticGroups: staticGroups, codes: codes, scales: scales, zeros: zeros)
                         }
                     }
                 }
@@ -44,6 +87,7 @@ public enum GPTQ {
     /// One chunk of rows, all columns, in blocks of 128 with the lazy update after each block.
     private static func quantizeRows(_ rowRange: Range<Int>, w: UnsafeMutableBufferPointer<Float>, cols: Int, u: UnsafeBufferPointer<Float>,
                                      bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, groupLength gl: Int,
+                                     staticGroups: ([Int], RTNQuantizer.Result)?,
                                      codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
                                      zeros: UnsafeMutableBufferPointer<UInt8>) {
         let n = rowRange.count
@@ -64,7 +108,13 @@ public enum GPTQ {
         while i1 < cols {
             let i2 = min(i1 + block, cols)
             for col in i1..<i2 {
-                if case .group(let g) = granularity, col % g == 0 {
+                if let (perm, fixed) = staticGroups {
+                    // Act order: this column's group (in the original layout) has fixed parameters.
+                    for (k, r) in rowRange.enumerated() {
+                        let gi = (r * cols + perm[col]) / gl
+                        (s[k], z[k]) = (fixed.scales[gi], Float(fixed.zeros[gi]))
+                    }
+                } else if case .group(let g) = granularity, col % g == 0 {
                     for (k, r) in rowRange.enumerated() {
                         (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols + col, count: g), bits: bits,
                                                                     symmetric: symmetric)

@@ -98,7 +98,7 @@ struct TensorTransform {
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
             return try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, gram: c.inputGram(threads: threads), bits: q.bits, symmetric: q.symmetric,
-                                     granularity: q.granularity, damp: damp, threads: threads, tensor: t.name)
+                                     granularity: q.granularity, damp: damp, actOrder: q.actOrder, threads: threads, tensor: t.name)
         }
     }
 }

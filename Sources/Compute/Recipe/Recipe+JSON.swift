@@ -65,6 +65,7 @@ extension Stage: Encodable {
             case .group(let g): try put("granularity", "group"); try put("group_size", g)
             }
             if case .gptq(let damp) = q.method { try put("damp", damp) }
+            if q.actOrder { try put("act_order", true) }
             try selector(q.selector)
         case .lowrank(let l):
             switch l.rank {

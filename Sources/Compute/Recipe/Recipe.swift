@@ -75,6 +75,8 @@ public struct QuantizeStage: Equatable, Sendable {
     public var granularity: RTNQuantizer.Granularity
     public var method: Method
     public var selector: TensorSelector
+    /// `gptq`: visit columns by decreasing Hessian diagonal, with group parameters fixed up front.
+    public var actOrder = false
 
     public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn, selector: TensorSelector) {
         self.bits = bits

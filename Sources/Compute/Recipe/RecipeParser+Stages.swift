@@ -148,12 +148,13 @@ extension RecipeParser {
     }
 
     static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {
-        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "targets", "ignore"], at: path)
+        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "act_order", "targets", "ignore"], at: path)
         let methodName = try string(f["method"], at: "\(path).method") ?? "rtn"
         let method: QuantizeStage.Method
         switch methodName {
         case "rtn":
             if f["damp"] != nil { throw RecipeError("\(path).damp", "only applies to method gptq") }
+            if f["act_order"] != nil { throw RecipeError("\(path).act_order", "only applies to method gptq") }
             method = .rtn
         case "gptq":
             let damp = try double(f["damp"], at: "\(path).damp") ?? 0.01
@@ -181,8 +182,13 @@ extension RecipeParser {
         default:
             throw RecipeError("\(path).granularity", "\(gran) is not one of tensor, channel, group")
         }
-        return QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, method: method,
-                             selector: try selector(f, at: path))
+        var stage = QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, method: method,
+                                  selector: try selector(f, at: path))
+        if let a = f["act_order"] {
+            guard let b = a as? Bool else { throw RecipeError("\(path).act_order", "must be true or false") }
+            stage.actOrder = b
+        }
+        return stage
     }
 
     static func export(_ f: [String: Any], at path: String) throws -> ExportStage {
