@@ -44,6 +44,7 @@ import TestSupport
         ("bad tokenizer", ["tokenizer.json"]),
         ("shapes", ["config.json implies", "model.layers.0.mlp.gate_proj.weight"]),
         ("rope scaling", ["rope_scaling type yarn is not supported"]),
+        ("bos id", ["bos_token_id -1 is not a token id below vocab_size"]),
     ])
     func hfDirectoryProblems(_ problem: String, _ expected: [String]) throws {
         let env = try SqueezeEnv.create()
@@ -53,6 +54,7 @@ import TestSupport
             case "no tokenizer": try FileManager.default.removeItem(atPath: dir + "/tokenizer.json")
             case "bad tokenizer": try Data("{\"model\": {\"type\": \"BPE\", \"vocab\": ".utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
             case "shapes": try editConfig(dir) { $0["intermediate_size"] = 96 }
+            case "bos id": try editConfig(dir) { $0["bos_token_id"] = -1 }
             default: try editConfig(dir) { $0["rope_scaling"] = ["type": "yarn", "factor": 4] }
             }
         }

@@ -16,7 +16,7 @@ public struct BertFamily: ModelFamily {
         guard let cal = r.calibration else { return 0 }
         let width = Int64(max(files.config.hidden, files.config.intermediate))
         var bytes = Int64(cal.samples * cal.seqLen) * width * 4 * 12
-        if r.stages.contains(where: { if case .distill = $0 { return true }; return false }) { bytes += width * width * 4 * 4 }
+        if r.distills { bytes += width * width * 4 * 4 }
         return bytes
     }
 

@@ -14,8 +14,7 @@ extension RecipeValidator {
             default: return nil
             }
         }.first
-        let exportsGGUF = recipe.stages.contains { if case .export(let e) = $0 { return e.format == .gguf }; return false }
-        if case .unsupported(let arch) = DecoderModelFiles.kind(model), stage != nil || exportsGGUF {
+        if case .unsupported(let arch) = DecoderModelFiles.kind(model), stage != nil || recipe.exports(.gguf) {
             throw RecipeError(stage ?? "export", "\(model.path): config.json architectures \(arch) is not supported (\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export safetensors still run on it")
         }
         if DecoderModelFiles.isDecoder(model) {
@@ -40,7 +39,7 @@ extension RecipeValidator {
             throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
-        if recipe.evaluation != nil && !recipe.stages.contains(where: { if case .export(let e) = $0 { return e.format == .safetensors }; return false }) {
+        if recipe.evaluation != nil && !recipe.exports(.safetensors) {
             throw RecipeError(stage, "evaluate measures a BERT model's safetensors export: add `- export: {format: safetensors}`")
         }
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
@@ -51,7 +50,7 @@ extension RecipeValidator {
     /// A decoder's GGUF export holds the model's own tensors under llama.cpp's names, with a
     /// tokenizer llama.cpp can reproduce.
     private static func checkGGUFExport(_ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo]) throws {
-        guard let i = recipe.stages.firstIndex(where: { if case .export(let e) = $0 { return e.format == .gguf }; return false }) else { return }
+        guard let i = recipe.stageIndex(exporting: .gguf) else { return }
         do { _ = try files.ggufLayout() } catch let e as ComputeError { throw RecipeError("stages[\(i)].export", "\(e)") }
         for (j, st) in recipe.stages.enumerated() {
             if case .lowrank(let l) = st, l.output == .factors {
@@ -77,25 +76,6 @@ extension RecipeValidator {
                 throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq and distill need its calibration inputs; add it to ignore)")
             }
         }
-    }
-
-    /// Every implied tensor exists as floats of the implied shape; returns the linear weights' names.
-    static func checkImplied(_ implied: [(name: String, shape: [Int], linear: Bool)], _ tensors: [TensorInfo], source: String) throws -> Set<String> {
-        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for (n, shape, _) in implied {
-            let shown = source.contains("GGUF") ? "\(LlamaNames.gguf(n) ?? n) (\(n))" : n
-            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(shown), which \(source) implies") }
-            guard t.shape == shape, t.dtype.isFloat16Or32 else {
-                throw ComputeError(.shapeMismatch, "tensor \(shown) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
-            }
-        }
-        return Set(implied.filter(\.linear).map(\.name))
-    }
-
-    /// Checks what `calibrate`, `distill`, wanda and `evaluate` need of a BERT model; returns its files.
-    @discardableResult
-    public static func validate(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> BertModelFiles? {
-        (try validateAll(recipe, model: model, tensors: tensors) as? BertFamily)?.files
     }
 
     /// Every tensor the BERT config implies exists as floats of the implied size; returns the

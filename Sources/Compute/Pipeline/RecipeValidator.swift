@@ -3,7 +3,7 @@
 public enum RecipeValidator {
     public static func validate(_ recipe: Recipe, tensors: [TensorInfo]) throws {
         // GGUF holds 1 to 4 dimensions per tensor (ggml's GGML_MAX_DIMS); no reshaping rule is guessed.
-        if let i = recipe.stages.firstIndex(where: { if case .export(let e) = $0 { return e.format == .gguf }; return false }),
+        if let i = recipe.stageIndex(exporting: .gguf),
            let t = tensors.first(where: { $0.shape.count > 4 }) {
             throw RecipeError("stages[\(i)].export", "tensor \(t.name) has \(t.shape.count) dimensions \(t.shape); GGUF holds at most 4 (export it as safetensors)")
         }

@@ -18,6 +18,14 @@ public struct Recipe: Equatable, Sendable {
     public var lowRankStages: [LowRankStage] { stages.compactMap { if case .lowrank(let l) = $0 { return l }; return nil } }
     /// The export stages, in order.
     public var exportStages: [ExportStage] { stages.compactMap { if case .export(let e) = $0 { return e }; return nil } }
+    /// The index in `stages` of the first export of `format` (for error paths), if any.
+    public func stageIndex(exporting format: ExportStage.Format) -> Int? {
+        stages.firstIndex { if case .export(let e) = $0 { return e.format == format }; return false }
+    }
+    /// Whether the recipe exports `format`.
+    public func exports(_ format: ExportStage.Format) -> Bool { stageIndex(exporting: format) != nil }
+    /// Whether a `distill` stage runs (the original model then runs beside the compressed one).
+    public var distills: Bool { stages.contains { if case .distill = $0 { return true }; return false } }
 }
 
 /// One recipe stage.

@@ -153,11 +153,11 @@ public enum RecipeParser {
             default: break
             }
         }
-        let exports = Set(stages.compactMap { st -> ExportStage.Format? in if case .export(let e) = st { return e.format }; return nil })
-        if stages.contains(where: { if case .calibrate = $0 { return true }; return false }) && !exports.contains(.safetensors) {
+        let r = Recipe(stages: stages)
+        if r.calibration != nil && !r.exports(.safetensors) {
             throw RecipeError("stages", "calibrate runs the compressed model from its safetensors export: add `- export: {format: safetensors}`")
         }
-        if stages.contains(where: { if case .evaluate = $0 { return true }; return false }) && exports.isDisjoint(with: [.safetensors, .gguf]) {
+        if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) {
             throw RecipeError("stages", "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: safetensors}`")
         }
     }

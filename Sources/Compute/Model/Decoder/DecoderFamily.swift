@@ -15,7 +15,7 @@ public struct DecoderFamily: ModelFamily {
     public func workingMemory(_ r: Recipe) -> Int64 {
         let c = files.config
         let hidden = Int64(c.hidden), inter = Int64(c.intermediate), embed = Int64(c.vocabSize) * hidden * 4
-        let teacher: Int64 = r.stages.contains(where: { if case .distill = $0 { return true }; return false }) ? 2 : 1
+        let teacher: Int64 = r.distills ? 2 : 1
         var bytes: Int64 = 0
         if let cal = r.calibration {
             let tokens = Int64(cal.samples * cal.seqLen)

@@ -46,8 +46,8 @@ extension DecoderModelFiles {
             ("tokenizer.ggml.tokens", .array(.string(tokens))), ("tokenizer.ggml.token_type", .array(.int32(types))),
             ("tokenizer.ggml.merges", .array(.string(t.mergeList))),
         ]
-        if let b = bosID ?? t.bos { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(b)))) }
-        if let e = eosID ?? t.eos { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(e)))) }
+        if let b = config.bosTokenID ?? t.bos { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(b)))) }
+        if let e = config.eosTokenID ?? t.eos { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(e)))) }
         keys.append(("tokenizer.ggml.add_bos_token", .bool(t.addBOS)))
         return keys
     }

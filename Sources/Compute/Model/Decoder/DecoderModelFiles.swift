@@ -5,12 +5,8 @@ import Foundation
 public struct DecoderModelFiles: Sendable {
     public let config: LlamaConfig
     public let tokenizer: ByteLevelBPE
-    /// Tensors the input stores quantized (GGUF Q8_0/Q4_0/Q4_1/Q5_0, decoded to F32).
-    public let quantizedInput: [String]
     /// A GGUF input's `tokenizer.*` keys, carried into GGUF exports as they were.
     let tokenizerKeys: [(String, GGUFValue)]?
-    /// config.json's `bos_token_id` / `eos_token_id`.
-    var bosID: Int32?, eosID: Int32?
 
     /// Reads the model's config and tokenizer; errors name the file and key.
     public init(model: ModelSource) throws {
@@ -18,7 +14,6 @@ public struct DecoderModelFiles: Sendable {
             let g = try GGUFTensorFile(path: model.shards[0].path)
             config = g.config
             tokenizer = try ByteLevelBPE(gguf: g.meta, file: g.path)
-            quantizedInput = g.quantizedTensors
             tokenizerKeys = g.reader.metadata.filter { $0.0.hasPrefix("tokenizer.") }
             return
         }
@@ -30,13 +25,7 @@ public struct DecoderModelFiles: Sendable {
         }
         config = try LlamaConfig(configJSON: cfg)
         tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
-        quantizedInput = []
         tokenizerKeys = nil
-        if let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
-           let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            bosID = (o["bos_token_id"] as? Int).map(Int32.init)
-            eosID = (o["eos_token_id"] as? Int).map(Int32.init)
-        }
     }
 
     /// What config.json's `architectures` says of a model directory (a GGUF is a decoder).
@@ -86,9 +75,20 @@ public struct DecoderModelFiles: Sendable {
 }
 
 extension DecoderModelFiles {
-    /// Checks that every tensor the config implies exists with its shape; returns the linear weights' names.
+    /// Checks that every tensor the config implies exists as floats with its shape (errors name a
+    /// GGUF input's tensors by their GGUF names too); returns the linear weights' names.
     @discardableResult
     public func checkTensors(_ tensors: [TensorInfo], format: ModelSource.Format) throws -> Set<String> {
-        try RecipeValidator.checkImplied(impliedTensors(), tensors, source: format == .gguf ? "the GGUF's llama.* keys" : "its config.json")
+        let source = format == .gguf ? "the GGUF's llama.* keys" : "its config.json"
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let implied = impliedTensors()
+        for (n, shape, _) in implied {
+            let shown = format == .gguf ? "\(LlamaNames.gguf(n) ?? n) (\(n))" : n
+            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(shown), which \(source) implies") }
+            guard t.shape == shape, t.dtype.isFloat16Or32 else {
+                throw ComputeError(.shapeMismatch, "tensor \(shown) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
+            }
+        }
+        return Set(implied.filter(\.linear).map(\.name))
     }
 }

@@ -20,6 +20,8 @@ public struct LlamaConfig: Equatable, Sendable {
     public var qkvBias = false
     /// Mistral's sliding attention window (nil: full causal attention).
     public var slidingWindow: Int?
+    /// config.json's `bos_token_id` and `eos_token_id` (a GGUF says them in `tokenizer.ggml.*`).
+    public var bosTokenID: Int32?, eosTokenID: Int32?
 
     public static let architectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]
 
@@ -80,6 +82,11 @@ extension LlamaConfig {
         architecture = arch
         qkvBias = arch == "Qwen2ForCausalLM" || o["attention_bias"] as? Bool == true
         if arch == "MistralForCausalLM", let w = o["sliding_window"] as? Int { slidingWindow = w }
+        for (key, id) in [("bos_token_id", o["bos_token_id"] as? Int), ("eos_token_id", o["eos_token_id"] as? Int)] {
+            guard let id else { continue }
+            guard id >= 0 && id < vocabSize else { throw ComputeError(.corruptData, "\(key) \(id) is not a token id below vocab_size \(vocabSize)", file: file) }
+            if key == "bos_token_id" { bosTokenID = Int32(id) } else { eosTokenID = Int32(id) }
+        }
         self = try validated(file) { k in Self.hfKeys[k] ?? k }
     }
 
