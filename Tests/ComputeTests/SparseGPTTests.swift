@@ -30,7 +30,7 @@ import Testing
         #expect(e < 0.7 * em, "SparseGPT \(e) vs magnitude \(em)")
     }
 
-    /// The quickselect mask picks the same set as the sorting selection, ties and NaN included.
+    /// The quickselect mask picks the same set as a full sort by (value, NaN last, index), ties and NaN included.
     @Test func smallestMaskEqualsSelect() {
         var r = SplitMix(seed: 3)
         for n in [1, 2, 7, 100, 1000, 4096] {
@@ -43,7 +43,14 @@ import Testing
             }
             for k in [0, 1, n / 3, n / 2, n - 1, n] {
                 let mask = StructuredPruning.smallestMask(scores, k: k)
-                #expect(mask.indices.filter { mask[$0] } == StructuredPruning.select(scores, k: k), "n \(n) k \(k)")
+                let sorted = scores.indices.sorted { a, b in
+                    let x = scores[a], y = scores[b]
+                    if x.isNaN != y.isNaN { return !x.isNaN }
+                    if !x.isNaN && x != y { return x < y }
+                    return a < b
+                }
+                #expect(mask.indices.filter { mask[$0] } == sorted.prefix(k).sorted(), "n \(n) k \(k)")
+                #expect(StructuredPruning.select(scores, k: k) == sorted.prefix(k).sorted(), "n \(n) k \(k)")
             }
         }
     }

@@ -42,7 +42,9 @@ import TestSupport
     func tokenIdsMatchTheTokenizersPackage(model: String) throws {
         let env = try SqueezeEnv.create()
         let hf = Self.llama! + "/" + Self.models.first { $0.0 == model }!.1
-        for text in [try env.write("tricky.txt", Self.tricky), pydoc(env)] {
+        // A chat transcript: 12,000 special tokens in 255 KB of text.
+        let chat = String(repeating: "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n", count: 3000)
+        for text in [try env.write("tricky.txt", Self.tricky), pydoc(env), try env.write("chat.txt", chat)] {
             let r = try env.squeeze(["logits", "--model", Self.llama! + "/" + model, "--dataset", text, "--all-tokens"])
             #expect(r.status == 0, "\(r.stderr)")
             let c = try env.python("llama_reference.py", ["tokens", hf, text, try env.write("ids.json", r.stdout)])

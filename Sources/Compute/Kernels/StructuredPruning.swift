@@ -51,21 +51,12 @@ public enum StructuredPruning {
 
     /// Indices of the `k` smallest norms (ties by index, NaN largest), ascending by index.
     public static func select(_ norms: [Double], k: Int) -> [Int] {
-        let k = max(0, min(k, norms.count))
-        guard k > 0 else { return [] }
-        // (value, index) keys sorted in place: NaN as +∞ after every finite and infinite value.
-        var keys = [Key](unsafeUninitializedCapacity: norms.count) { buf, n in
-            for (i, v) in norms.enumerated() { buf[i] = Key(value: v.isNaN ? .infinity : v, nan: v.isNaN, index: Int32(truncatingIfNeeded: i)) }
-            n = norms.count
-        }
-        keys.withUnsafeMutableBufferPointer { $0.sort() }
-        var out = keys[0..<k].map { Int($0.index) }
-        out.sort()
-        return out
+        let mask = smallestMask(norms, k: k)
+        return mask.indices.filter { mask[$0] }
     }
 
-    /// Marks the `k` smallest scores (ties by index, NaN largest): the same set `select` returns, found
-    /// by quickselect in linear expected time instead of a sort.
+    /// Marks the `k` smallest scores (ties by index, NaN largest), found by quickselect in linear
+    /// expected time (no sort): the keys are distinct, so the set is the same as a sort's.
     static func smallestMask(_ scores: [Double], k: Int) -> [Bool] {
         var mask = [Bool](repeating: false, count: scores.count)
         let k = max(0, min(k, scores.count))

@@ -11,7 +11,7 @@ struct TensorTransform {
         var codes: RTNQuantizer.Result?
         var factors: LowRank.Factors?
         var rank: Int?
-        /// The dampening a Hessian needed when the recipe's was not enough (SparseGPT, GPTQ).
+        /// The dampening SparseGPT's Hessian needed when the recipe's was not enough.
         var dampUsed: Double?
     }
 

@@ -67,13 +67,13 @@ public struct ByteLevelBPE: TextTokenizer {
     /// Token ids of `text` (no BOS).
     public func encode(_ text: String) -> [Int32] {
         var out = [Int32]()
-        var cache = [Substring: [Int32]]()
+        var cache = [String: [Int32]]()
         for (piece, special) in splitAdded(text) {
             if let special { out.append(special); continue }
             for word in preTokenizer.split(String(piece)) {
-                if let hit = cache[Substring(word)] { out += hit; continue }
+                if let hit = cache[word] { out += hit; continue }
                 let ids = bpe(word)
-                cache[Substring(word)] = ids
+                cache[word] = ids
                 out += ids
             }
         }
@@ -83,28 +83,36 @@ public struct ByteLevelBPE: TextTokenizer {
     /// Text of `ids` (byte-level characters mapped back to UTF-8; invalid sequences replaced).
     public func decode(_ ids: [Int32]) -> String {
         var bytes = [UInt8]()
+        let addedIDs = Set(added.map(\.id))
         for id in ids where id >= 0 && Int(id) < tokens.count {
-            if added.contains(where: { $0.id == id }) { bytes += Array(tokens[Int(id)].utf8); continue }
+            if addedIDs.contains(id) { bytes += Array(tokens[Int(id)].utf8); continue }
             for ch in tokens[Int(id)].unicodeScalars { if let b = Self.charToByte[ch] { bytes.append(b) } }
         }
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// `text` cut into plain pieces and added tokens (with their ids), in order.
+    /// `text` cut into plain pieces and added tokens (with their ids), in order: at each step the
+    /// earliest occurrence of any added token (the longest at one position). Each token's next
+    /// occurrence is searched again only once the text has moved past it, so a text full of special
+    /// tokens is cut in one pass, not one scan per occurrence.
     private func splitAdded(_ text: String) -> [(Substring, Int32?)] {
         guard !added.isEmpty else { return [(text[...], nil)] }
         var out = [(Substring, Int32?)]()
-        var rest = text[...]
-        while !rest.isEmpty {
-            var best: (range: Range<String.Index>, id: Int32)?
-            for (t, id) in added {
-                guard let r = rest.range(of: t) else { continue }
-                if best == nil || r.lowerBound < best!.range.lowerBound { best = (r, id) }
+        var start = text.startIndex
+        var next = added.map { text.range(of: $0.text) }
+        while start < text.endIndex {
+            var best: Int?
+            for (i, r) in next.enumerated() {
+                guard let r else { continue }
+                if best == nil || r.lowerBound < next[best!]!.lowerBound { best = i }
             }
-            guard let b = best else { out.append((rest, nil)); break }
-            if b.range.lowerBound > rest.startIndex { out.append((rest[rest.startIndex..<b.range.lowerBound], nil)) }
-            out.append((rest[b.range], b.id))
-            rest = rest[b.range.upperBound...]
+            guard let b = best, let r = next[b] else { out.append((text[start...], nil)); break }
+            if r.lowerBound > start { out.append((text[start..<r.lowerBound], nil)) }
+            out.append((text[r], added[b].id))
+            start = r.upperBound
+            for i in next.indices where next[i].map({ $0.lowerBound < start }) ?? false {
+                next[i] = text.range(of: added[i].text, range: start..<text.endIndex)
+            }
         }
         return out
     }
