@@ -62,6 +62,10 @@ import TestSupport
         }
         let ev = m["evaluation"] as! [String: Any]
         for k in ["perplexity", "original_perplexity", "mean_kl", "top1_agreement"] { #expect(ev[k] is Double, "\(k) in \(ev)") }
+        // The evaluation itself does not depend on the thread count either.
+        let m1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: env.scratch + "/out-1/manifest.json"))) as! [String: Any]
+        let ev1 = m1["evaluation"] as! [String: Any]
+        for k in ["perplexity", "original_perplexity", "mean_kl", "top1_agreement"] { #expect(ev[k] as? Double == ev1[k] as? Double, "\(k)") }
     }
 
     /// Through the worker: the job_quality view has the decoder columns (cosines NULL); a GGUF

@@ -90,7 +90,8 @@ public struct LlamaDecoder: Sendable {
     public func logits(_ x: Activations, sample s: Int, head: [Float]) -> [Float] {
         let h = config.hidden, vocab = config.vocabSize
         var out = [Float](repeating: 0, count: seqLen * vocab)
-        let rows = Parallel.chunks(seqLen, chunk: max(1, (seqLen + threads - 1) / threads))
+        // Fixed 64-row chunks, so the bytes do not depend on the thread count.
+        let rows = Parallel.chunks(seqLen, chunk: 64)
         x.data.withUnsafeBufferPointer { xp in
             head.withUnsafeBufferPointer { hp in
                 out.withUnsafeMutableBufferPointer { op in
