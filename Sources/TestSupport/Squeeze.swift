@@ -1,12 +1,28 @@
 import Foundation
 
 /// A test's private Squeeze environment: its own database, Redis key prefix and artifact root.
-public struct SqueezeEnv: Sendable {
+/// Its scratch directory is deleted when the last reference goes (outputs of real models take
+/// hundreds of MB each and CI's disk may be small); `SQUEEZE_KEEP_SCRATCH=1` keeps it for debugging.
+public final class SqueezeEnv: Sendable {
     public let db: TestDatabase
     public let redisURL: String
     public let redisPrefix: String
     public let artifactRoot: String
     public let scratch: String
+
+    init(db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String) {
+        self.db = db
+        self.redisURL = redisURL
+        self.redisPrefix = redisPrefix
+        self.artifactRoot = artifactRoot
+        self.scratch = scratch
+    }
+
+    deinit {
+        if ProcessInfo.processInfo.environment["SQUEEZE_KEEP_SCRATCH"] == nil {
+            try? FileManager.default.removeItem(atPath: scratch)
+        }
+    }
 
     /// A fresh database on the shared test cluster (or `postgres`), and `redisURL` (default the shared one).
     public static func create(postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL) throws -> SqueezeEnv {

@@ -5,7 +5,7 @@ import TestSupport
 /// Every shipped decoder recipe on the real SmolLM2-135M (with smaller calibration and evaluation
 /// sizes, so the suite stays fast): it runs, measures perplexity/KL/top-1 agreement, and each GGUF
 /// it writes is loaded by llama.cpp, whose logits agree with Squeeze's reading of the same file.
-@Suite struct DecoderRecipeTests {
+@Suite(.serialized) struct DecoderRecipeTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
     static var recipes: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: TestConfiguration.repoRoot + "/recipes/decoder")) ?? [])
