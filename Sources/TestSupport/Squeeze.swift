@@ -1,17 +1,20 @@
 import Foundation
 
 /// A test's private Squeeze environment: its own database, Redis key prefix and artifact root.
-/// Its scratch directory is deleted when the last reference goes (outputs of real models take
-/// hundreds of MB each and CI's disk may be small); `SQUEEZE_KEEP_SCRATCH=1` keeps it for debugging.
+/// Its scratch directory and database are deleted when the last reference goes (outputs of real
+/// models take hundreds of MB each and CI's disk may be small); `SQUEEZE_KEEP_SCRATCH=1` keeps them.
 public final class SqueezeEnv: Sendable {
     public let db: TestDatabase
     public let redisURL: String
     public let redisPrefix: String
     public let artifactRoot: String
     public let scratch: String
+    /// Whether `db` is on the shared test cluster (dropped when the environment goes).
+    let sharedCluster: Bool
 
-    init(db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String) {
+    init(db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String, sharedCluster: Bool) {
         self.db = db
+        self.sharedCluster = sharedCluster
         self.redisURL = redisURL
         self.redisPrefix = redisPrefix
         self.artifactRoot = artifactRoot
@@ -21,6 +24,7 @@ public final class SqueezeEnv: Sendable {
     deinit {
         if ProcessInfo.processInfo.environment["SQUEEZE_KEEP_SCRATCH"] == nil {
             try? FileManager.default.removeItem(atPath: scratch)
+            if sharedCluster { db.drop() }
         }
     }
 
@@ -36,7 +40,8 @@ public final class SqueezeEnv: Sendable {
         let id = UUID().uuidString.prefix(8).lowercased()
         let scratch = TestConfiguration.scratch + "/" + db.name
         try FileManager.default.createDirectory(atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
-        return SqueezeEnv(db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch)
+        return SqueezeEnv(db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch,
+                          sharedCluster: postgres == nil)
     }
 
     public var environment: [String: String] {

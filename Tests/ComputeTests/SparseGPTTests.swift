@@ -65,13 +65,13 @@ import Testing
         let x = Activations(data: [Float](repeating: 1, count: 4 * n), rows: 4, width: n)
         var w = [Float](repeating: 1, count: 2 * n)
         let (u, used) = try w.withUnsafeMutableBufferPointer {
-            try CalibrationHessian.inverseFactor(x, gram: gram.map { $0 * 2 }, cols: n, damp: 0.01, weight: $0, rows: 2, threads: 1, tensor: "w")
+            try CalibrationHessian.inverseFactor(gram: gram.map { $0 * 2 }, tokens: x.rows, cols: n, damp: 0.01, weight: $0, rows: 2, tensor: "w")
         }
         #expect(used > 0.01 && u.allSatisfy(\.isFinite), "damp \(used)")
         gram[0] = -1e6
         #expect(throws: ComputeError.self) {
             _ = try w.withUnsafeMutableBufferPointer {
-                try CalibrationHessian.inverseFactor(x, gram: gram.map { $0 * 2 }, cols: n, damp: 0.01, weight: $0, rows: 2, threads: 1, tensor: "w")
+                try CalibrationHessian.inverseFactor(gram: gram.map { $0 * 2 }, tokens: x.rows, cols: n, damp: 0.01, weight: $0, rows: 2, tensor: "w")
             }
         }
     }

@@ -42,59 +42,17 @@ enum BLAS {
     /// xᵀx for x [rows × n]: the symmetric Gram matrix, by `ssyrk` on fixed row blocks (half the
     /// work of a general product), partial sums added in block order (any thread count, same bytes).
     static func gram(_ x: [Float], rows: Int, n: Int, threads: Int) -> [Float] {
-        configure()
-        let ranges = Parallel.chunks(rows, chunk: 256)
-        let t = max(1, threads)
-        var out = [Float](repeating: 0, count: n * n)
-        var partial = [[Float]](repeating: [Float](repeating: 0, count: n * n), count: min(t, max(ranges.count, 1)))
-        var first = 0
-        while first < ranges.count {
-            let group = first..<min(first + t, ranges.count)
-            x.withUnsafeBufferPointer { xp in
-                partial.withUnsafeMutableBufferPointer { pp in
-                    Parallel.forEach(group.count, threads: t) { g in
-                        let rg = ranges[group.lowerBound + g]
-                        pp[g].withUnsafeMutableBufferPointer { cp in
-                            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(rg.count), 1, xp.baseAddress! + rg.lowerBound * n,
-                                        Int32(n), 0, cp.baseAddress!, Int32(n))
-                        }
-                    }
-                }
-            }
-            for g in 0..<group.count { for i in 0..<n { for j in i..<n { out[i * n + j] += partial[g][i * n + j] } } }
-            first = group.upperBound
-        }
-        for i in 0..<n { for j in 0..<i { out[i * n + j] = out[j * n + i] } }
-        return out
+        let sum = RowBlockSum(.gram(n: n), threads: threads)
+        x.withUnsafeBufferPointer { sum.add($0.baseAddress!, rows: rows) }
+        return sum.result()
     }
 
     /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product.
     /// Blocks are computed `threads` at a time and added in block order, so the sum is the same
     /// for any thread count and at most `threads` partial products are held at once.
     static func crossProduct(_ x: [Float], _ y: [Float], rows: Int, p: Int, q: Int, threads: Int) -> [Float] {
-        let ranges = Parallel.chunks(rows, chunk: 256)
-        let t = max(1, threads)
-        var out = [Float](repeating: 0, count: p * q)
-        var partial = [[Float]](repeating: [Float](repeating: 0, count: p * q), count: min(t, ranges.count))
-        var first = 0
-        while first < ranges.count {
-            let group = first..<min(first + t, ranges.count)
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeBufferPointer { yp in
-                    partial.withUnsafeMutableBufferPointer { pp in
-                        Parallel.forEach(group.count, threads: t) { g in
-                            let rg = ranges[group.lowerBound + g]
-                            pp[g].withUnsafeMutableBufferPointer { cp in
-                                gemm(m: p, n: q, k: rg.count, a: xp.baseAddress! + rg.lowerBound * p, lda: p, aTransposed: true,
-                                     b: yp.baseAddress! + rg.lowerBound * q, ldb: q, bTransposed: false, c: cp.baseAddress!, ldc: q)
-                            }
-                        }
-                    }
-                }
-            }
-            for g in 0..<group.count { for i in out.indices { out[i] += partial[g][i] } }
-            first = group.upperBound
-        }
-        return out
+        let sum = RowBlockSum(.cross(p: p, q: q), threads: threads)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in sum.add(xp.baseAddress!, yp.baseAddress!, rows: rows) } }
+        return sum.result()
     }
 }

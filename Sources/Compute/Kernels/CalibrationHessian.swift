@@ -7,10 +7,10 @@ import CBLAS
 /// more, up to 10× its mean diagonal, before giving up with a numerical error — never NaN weights.
 enum CalibrationHessian {
     /// U (cols × cols, row-major) and the dampening that made H positive definite.
-    static func inverseFactor(_ x: Activations, gram: [Float]? = nil, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
-                              rows: Int, threads: Int, tensor: String) throws -> (u: [Float], damp: Double) {
-        let g = gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads)
-        var base = g.map { Double($0) * 2 / Double(max(x.rows, 1)) }
+    /// `gram` is XᵀX over `tokens` input rows.
+    static func inverseFactor(gram g: [Float], tokens: Int, cols: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
+                              rows: Int, tensor: String) throws -> (u: [Float], damp: Double) {
+        var base = g.map { Double($0) * 2 / Double(max(tokens, 1)) }
         guard base.allSatisfy(\.isFinite) else { throw ComputeError(.numerical, "the calibration inputs hold NaN or infinite values", tensor: tensor) }
         for i in 0..<cols where base[i * cols + i] == 0 {
             base[i * cols + i] = 1

@@ -16,13 +16,22 @@ public enum GPTQ {
     /// stored codes, scales and zero points keep the plain layout.
     public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
-                                actOrder: Bool = false, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
-        precondition(w.count == rows * cols && x.width == cols)
+                                actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
+        precondition(x.width == cols)
+        return try quantize(w, rows: rows, cols: cols, gram: gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads), tokens: x.rows,
+                            bits: bits, symmetric: symmetric, granularity: granularity, damp: damp, actOrder: actOrder, observer: observer,
+                            threads: threads, tensor: tensor)
+    }
+
+    /// Quantizes with the Hessian of `tokens` calibration inputs given as their XᵀX.
+    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
+                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
+                                actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
+        precondition(w.count == rows * cols && g.count == cols * cols)
         guard actOrder else {
-            return try quantize(w, rows: rows, cols: cols, input: x, gram: gram, bits: bits, symmetric: symmetric, granularity: granularity,
-                                damp: damp, staticGroups: nil, threads: threads, tensor: tensor)
+            return try quantize(w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity,
+                                damp: damp, observer: observer, staticGroups: nil, threads: threads, tensor: tensor)
         }
-        let g = gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads)
         // Decreasing diagonal, ties to the lower column.
         let perm = (0..<cols).sorted { a, b in g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b }
         var gp = [Float](repeating: 0, count: cols * cols)
@@ -34,11 +43,13 @@ public enum GPTQ {
             // The plain RTN grid of the incoming weights: its scales and zero points are the static groups.
             var copy = Array(w)
             fixed = copy.withUnsafeMutableBufferPointer {
-                RTNQuantizer.quantize($0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity, threads: threads)
+                RTNQuantizer.quantize($0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity, observer: observer,
+                                      threads: threads)
             }
         }
         var res = try wp.withUnsafeMutableBufferPointer {
-            try quantize($0, rows: rows, cols: cols, input: x, gram: gp, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
+            try quantize($0, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
+                         observer: observer,
                          staticGroups: fixed.map { (perm, $0) }, threads: threads, tensor: tensor)
         }
         var codes = [UInt8](repeating: 0, count: rows * cols)
@@ -55,16 +66,16 @@ public enum GPTQ {
 
     /// The sweep over columns in stored order; `staticGroups` (the column order and fixed group
     /// parameters in the original layout) replaces group parameters taken as each group starts.
-    private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]?,
-                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
+    private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
+                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double, observer: RTNQuantizer.Observer,
                                  staticGroups: ([Int], RTNQuantizer.Result)?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
-        let u = try CalibrationHessian.inverseFactor(x, gram: gram, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
+        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
         var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
                                       zeros: [UInt8](repeating: 0, count: groups))
         if case .tensor = granularity {
-            let (s, z) = RTNQuantizer.groupParameters(UnsafeBufferPointer(w), bits: bits, symmetric: symmetric)
+            let (s, z) = RTNQuantizer.groupParameters(UnsafeBufferPointer(w), bits: bits, symmetric: symmetric, observer: observer)
             res.scales[0] = s
             res.zeros[0] = UInt8(z)
         }
@@ -75,7 +86,7 @@ public enum GPTQ {
                     u.withUnsafeBufferPointer { up in
                         Parallel.forEach(chunks.count, threads: threads) { ci in
                             quantizeRows(chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric, granularity: granularity,
-                                         groupLength: gl, staticGroups: staticGroups, codes: codes, scales: scales, zeros: zeros)
+                                         observer: observer, groupLength: gl, staticGroups: staticGroups, codes: codes, scales: scales, zeros: zeros)
                         }
                     }
                 }
@@ -86,7 +97,8 @@ public enum GPTQ {
 
     /// One chunk of rows, all columns, in blocks of 128 with the lazy update after each block.
     private static func quantizeRows(_ rowRange: Range<Int>, w: UnsafeMutableBufferPointer<Float>, cols: Int, u: UnsafeBufferPointer<Float>,
-                                     bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, groupLength gl: Int,
+                                     bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, observer: RTNQuantizer.Observer,
+                                     groupLength gl: Int,
                                      staticGroups: ([Int], RTNQuantizer.Result)?,
                                      codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
                                      zeros: UnsafeMutableBufferPointer<UInt8>) {
@@ -98,7 +110,8 @@ public enum GPTQ {
             switch granularity {
             case .tensor: (s[k], z[k]) = (scales[0], Float(zeros[0]))
             case .channel:
-                (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols, count: cols), bits: bits, symmetric: symmetric)
+                (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols, count: cols), bits: bits, symmetric: symmetric,
+                                                            observer: observer)
                 scales[r] = s[k]
                 zeros[r] = UInt8(z[k])
             case .group: break
@@ -117,7 +130,7 @@ public enum GPTQ {
                 } else if case .group(let g) = granularity, col % g == 0 {
                     for (k, r) in rowRange.enumerated() {
                         (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols + col, count: g), bits: bits,
-                                                                    symmetric: symmetric)
+                                                                    symmetric: symmetric, observer: observer)
                         let gi = (r * cols + col) / gl
                         scales[gi] = s[k]
                         zeros[gi] = UInt8(z[k])

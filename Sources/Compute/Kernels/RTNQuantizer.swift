@@ -13,6 +13,13 @@ public enum RTNQuantizer {
         case tensor, channel, group(Int)
     }
 
+    /// How a group's scale and zero point are chosen: from its range (`minmax`), or the range
+    /// shrunk by the factor, of 1, 0.99, …, 0.21, whose grid gives the least squared error (`mse`,
+    /// the search GPTQ's reference code and llm-compressor's MSE observer run).
+    public enum Observer: String, Equatable, Sendable {
+        case minmax, mse
+    }
+
     /// Codes (one per value, unsigned), one scale and one zero point per group.
     public struct Result {
         public var codes: [UInt8]
@@ -32,7 +39,7 @@ public enum RTNQuantizer {
 
     /// Quantizes `x` in place to its dequantized values and returns codes, scales and zeros.
     public static func quantize(_ x: UnsafeMutableBufferPointer<Float>, shape: [Int], bits: Int, symmetric: Bool,
-                                granularity: Granularity, threads: Int) -> Result {
+                                granularity: Granularity, observer: Observer = .minmax, threads: Int) -> Result {
         let n = x.count
         let gl = groupLength(granularity, shape: shape)
         let groups = n == 0 ? 0 : n / gl
@@ -47,7 +54,7 @@ public enum RTNQuantizer {
                         for g in ranges[r] {
                             let base = g * gl
                             let (s, z) = groupParameters(UnsafeBufferPointer(rebasing: x[base..<(base + gl)]), bits: bits,
-                                                         symmetric: symmetric)
+                                                         symmetric: symmetric, observer: observer)
                             scales[g] = s
                             zeros[g] = UInt8(z)
                             for j in 0..<gl {
@@ -80,6 +87,42 @@ public enum RTNQuantizer {
         }
         let s = (hi - lo) / qmaxU
         return (s, s.isFinite && s != 0 ? min(max((-lo / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
+    }
+
+    /// Scale and zero point of one group as `observer` chooses them.
+    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, observer: Observer) -> (scale: Float, zero: Float) {
+        let plain = groupParameters(x, bits: bits, symmetric: symmetric)
+        guard observer == .mse, plain.scale.isFinite, plain.scale > 0 else { return plain }
+        var best = plain, bestErr = squaredError(x, plain, bits: bits)
+        let qmaxU = Float((1 << bits) - 1), half = Float(1 << (bits - 1))
+        var lo: Float = 0, hi: Float = 0
+        for v in x { lo = min(lo, v); hi = max(hi, v) }
+        let amax = max(-lo, hi)
+        for i in 1..<80 {
+            let p = 1 - Float(i) / 100
+            let cand: (scale: Float, zero: Float)
+            if symmetric {
+                cand = (p * amax / (half - 1), half)
+            } else {
+                let s = (p * hi - p * lo) / qmaxU
+                cand = (s, min(max((-(p * lo) / s).rounded(.toNearestOrEven), 0), qmaxU))
+            }
+            guard cand.scale > 0 && cand.scale.isFinite else { continue }
+            let e = squaredError(x, cand, bits: bits)
+            if e < bestErr { (best, bestErr) = (cand, e) }
+        }
+        return best
+    }
+
+    /// Σ (x̂ − x)² of a group on the grid (s, z).
+    @inline(__always)
+    static func squaredError(_ x: UnsafeBufferPointer<Float>, _ p: (scale: Float, zero: Float), bits: Int) -> Float {
+        var e: Float = 0
+        for v in x {
+            let d = (code(v, scale: p.scale, zero: p.zero, bits: bits) - p.zero) * p.scale - v
+            e += d * d
+        }
+        return e
     }
 
     /// The code of `v` (as a float): clip(rint(v / s) + z, 0, 2^b − 1), or z when s is 0 or not finite or v is NaN.

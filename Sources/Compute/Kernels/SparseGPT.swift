@@ -14,8 +14,16 @@ public enum SparseGPT {
     /// Prunes the rows × cols weight `w` in place; returns the dampening the Hessian needed.
     public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
                              pattern: Pattern, damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
-        precondition(w.count == rows * cols && x.width == cols)
-        let (u, used) = try CalibrationHessian.inverseFactor(x, gram: gram, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
+        precondition(x.width == cols)
+        return try prune(w, rows: rows, cols: cols, gram: gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads), tokens: x.rows,
+                         pattern: pattern, damp: damp, threads: threads, tensor: tensor)
+    }
+
+    /// Prunes with the Hessian of `tokens` calibration inputs given as their XᵀX.
+    public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
+                             pattern: Pattern, damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
+        precondition(w.count == rows * cols && gram.count == cols * cols)
+        let (u, used) = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows,
                                                              tensor: tensor)
         var block = 128
         if case .nm(_, let m) = pattern { block = max(m, 128 / m * m) }

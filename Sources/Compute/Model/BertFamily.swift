@@ -28,7 +28,7 @@ public struct BertFamily: ModelFamily {
         return rec.names.filter { seen.insert($0).inserted }
     }
 
-    public func calibrate(_ stage: CalibrateStage, teacher original: ModelWeights?, threads: Int,
+    public func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
                           compute: (String, LinearCalibration?) throws -> [Float]) throws {
         let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
                                               seqLen: stage.seqLen, part: .calibration)

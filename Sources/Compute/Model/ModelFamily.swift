@@ -14,8 +14,9 @@ public protocol ModelFamily: Sendable {
     /// Runs the compressed model's forward pass over the calibration windows. `compute` runs the
     /// unit of a tensor (in `forwardOrder`) and returns its values as exported; linear layers get
     /// their calibration inputs. With `teacher`, the original model runs alongside so each linear
-    /// layer also sees the original input (for `distill`).
-    func calibrate(_ stage: CalibrateStage, teacher: ModelWeights?, threads: Int,
+    /// layer also sees the original input (for `distill`). `needs` says which statistics of the
+    /// inputs the recipe's stages read (a family that streams its inputs collects only those).
+    func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher: ModelWeights?, threads: Int,
                    compute: (String, LinearCalibration?) throws -> [Float]) throws
 
     /// How the family's tensors appear in a GGUF export llama.cpp loads (nil: generic names and metadata).
@@ -24,56 +25,6 @@ public protocol ModelFamily: Sendable {
     /// Measures the compressed model against the original on held-out windows of `dataset`.
     func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
                   threads: Int) throws -> Evaluation
-}
-
-/// Calibration inputs of one linear layer, handed to its unit in a calibrated run.
-public struct LinearCalibration {
-    /// The student's (compressed model's) input to the layer, all calibration tokens.
-    public let input: Activations
-    /// The teacher's input to the same layer (when a `distill` stage needs it).
-    public let teacherInput: Activations?
-    /// XᵀX of `input`, computed once and shared by the layers that read the same input (Q, K and V;
-    /// gate and up) and by every stage of a layer (SparseGPT or GPTQ, then distill).
-    let gram: GramCache
-
-    init(input: Activations, teacherInput: Activations?, gram: GramCache = GramCache()) {
-        self.input = input
-        self.teacherInput = teacherInput
-        self.gram = gram
-    }
-
-    /// XᵀX of the student's input.
-    func inputGram(threads: Int) -> [Float] { gram.value(input, threads: threads) }
-
-    /// ‖X_s Ŵᵀ − X_t Wᵀ‖² / ‖X_t Wᵀ‖² on the first 512 calibration tokens, where W is the
-    /// original weight and X_t the teacher's input (the student's own when there is no teacher).
-    func outputError(original: UnsafeBufferPointer<Float>, compressed: UnsafeBufferPointer<Float>, out: Int, threads: Int) -> Double {
-        let n = input.width
-        let rows = min(input.rows, 512)
-        let xs = Array(input.data[0..<(rows * n)])
-        let xt = teacherInput.map { Array($0.data[0..<(rows * n)]) } ?? xs
-        let ys = BLAS.gemmRows(m: rows, n: out, k: n, a: xs, b: Array(compressed), bTransposed: true, threads: threads)
-        let yt = BLAS.gemmRows(m: rows, n: out, k: n, a: xt, b: Array(original), bTransposed: true, threads: threads)
-        var num = 0.0, den = 0.0
-        for i in ys.indices {
-            let d = Double(ys[i]) - Double(yt[i])
-            num += d * d
-            den += Double(yt[i]) * Double(yt[i])
-        }
-        return den > 0 ? num / den : 0
-    }
-}
-
-/// A Gram matrix computed on first use.
-final class GramCache: @unchecked Sendable {
-    private var cached: [Float]?
-
-    func value(_ x: Activations, threads: Int) -> [Float] {
-        if let c = cached { return c }
-        let g = BLAS.gram(x.data, rows: x.rows, n: x.width, threads: threads)
-        cached = g
-        return g
-    }
 }
 
 /// What an `evaluate` stage measured on held-out windows. Encoders: the cosine of the original's

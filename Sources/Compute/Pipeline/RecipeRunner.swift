@@ -128,7 +128,7 @@ public final class RecipeRunner {
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through
     /// the compressed model; with `distill` the original runs alongside. Remaining units follow.
     private func runCalibrated(_ state: RunState, family: ModelFamily, calibration cal: CalibrateStage) throws {
-        try family.calibrate(cal, teacher: recipe.distills ? ModelWeights(readers: state.readers) : nil, threads: threads) { name, calibration in
+        try family.calibrate(cal, needs: recipe.calibrationNeeds, teacher: recipe.distills ? ModelWeights(readers: state.readers) : nil, threads: threads) { name, calibration in
             guard state.next < state.plan.units.count, state.plan.units[state.next].tensor.name == name else {
                 throw ComputeError(.internalError, "forward pass asked for \(name) out of unit order")
             }

@@ -68,12 +68,12 @@ struct TensorTransform {
             StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
         case .sparsegpt(let pattern, let damp):
             let c = try needCalibration("sparsegpt", calibration, t)
-            let used = try SparseGPT.prune(work, rows: rows, cols: cols, input: c.input, gram: c.inputGram(threads: threads), pattern: pattern,
+            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: c.inputGram(threads: threads), tokens: c.tokens, pattern: pattern,
                                            damp: damp, threads: threads, tensor: t.name)
             return used > damp ? used : nil
         case .wanda(let s):
             let c = try needCalibration("wanda pruning", calibration, t)
-            Wanda.prune(work, rows: rows, cols: cols, norms: Wanda.inputNorms(c.input, threads: threads),
+            try Wanda.prune(work, rows: rows, cols: cols, norms: c.inputNorms(threads: threads),
                         k: MagnitudePruning.pruneCount(sparsity: s, numel: cols), threads: threads)
         }
         return nil
@@ -83,8 +83,7 @@ struct TensorTransform {
                          original: [Float]?) throws {
         guard let teacherW = original else { throw ComputeError(.internalError, "distill has no original weights", tensor: t.name) }
         var w = Array(work)
-        let problem = LayerReconstruction.problem(student: c.input, teacher: c.teacherInput ?? c.input, weight: teacherW,
-                                                  out: RunPlan.matrixShape(t).rows, gram: c.inputGram(threads: threads), threads: threads)
+        let problem = try c.distillProblem(weight: teacherW, out: RunPlan.matrixShape(t).rows, threads: threads)
         LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
         _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
     }
@@ -93,12 +92,14 @@ struct TensorTransform {
                           calibration: LinearCalibration?) throws -> RTNQuantizer.Result {
         switch q.method {
         case .rtn:
-            return RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity, threads: threads)
+            return RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
+                                         observer: q.observer, threads: threads)
         case .gptq(let damp):
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
-            return try GPTQ.quantize(work, rows: rows, cols: cols, input: c.input, gram: c.inputGram(threads: threads), bits: q.bits, symmetric: q.symmetric,
-                                     granularity: q.granularity, damp: damp, actOrder: q.actOrder, threads: threads, tensor: t.name)
+            return try GPTQ.quantize(work, rows: rows, cols: cols, gram: c.inputGram(threads: threads), tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
+                                     granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
+                                     threads: threads, tensor: t.name)
         }
     }
 }

@@ -66,6 +66,7 @@ extension Stage: Encodable {
             }
             if case .gptq(let damp) = q.method { try put("damp", damp) }
             if q.actOrder { try put("act_order", true) }
+            if q.observer != .minmax { try put("observer", q.observer.rawValue) }
             try selector(q.selector)
         case .lowrank(let l):
             switch l.rank {

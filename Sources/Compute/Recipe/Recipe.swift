@@ -26,6 +26,22 @@ public struct Recipe: Equatable, Sendable {
     public func exports(_ format: ExportStage.Format) -> Bool { stageIndex(exporting: format) != nil }
     /// Whether a `distill` stage runs (the original model then runs beside the compressed one).
     public var distills: Bool { stages.contains { if case .distill = $0 { return true }; return false } }
+
+    /// The statistics of each linear layer's inputs that the recipe's calibrated stages read.
+    public var calibrationNeeds: CalibrationNeeds {
+        var n = CalibrationNeeds(distill: distills)
+        for s in stages {
+            switch s {
+            case .prune(let p):
+                if case .sparsegpt = p.method { n.gram = true }
+                if case .wanda = p.method { n.norms = true }
+            case .quantize(let q):
+                if case .gptq = q.method { n.gram = true }
+            default: break
+            }
+        }
+        return n
+    }
 }
 
 /// One recipe stage.
@@ -85,6 +101,8 @@ public struct QuantizeStage: Equatable, Sendable {
     public var selector: TensorSelector
     /// `gptq`: visit columns by decreasing Hessian diagonal, with group parameters fixed up front.
     public var actOrder = false
+    /// How each group's scale and zero point are chosen (`observer: mse` searches shrunk ranges).
+    public var observer = RTNQuantizer.Observer.minmax
 
     public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn, selector: TensorSelector) {
         self.bits = bits

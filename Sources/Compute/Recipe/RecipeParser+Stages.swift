@@ -148,7 +148,7 @@ extension RecipeParser {
     }
 
     static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {
-        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "act_order", "targets", "ignore"], at: path)
+        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "act_order", "observer", "targets", "ignore"], at: path)
         let methodName = try string(f["method"], at: "\(path).method") ?? "rtn"
         let method: QuantizeStage.Method
         switch methodName {
@@ -187,6 +187,10 @@ extension RecipeParser {
         if let a = f["act_order"] {
             guard let b = a as? Bool else { throw RecipeError("\(path).act_order", "must be true or false") }
             stage.actOrder = b
+        }
+        if let o = try string(f["observer"], at: "\(path).observer") {
+            guard let obs = RTNQuantizer.Observer(rawValue: o) else { throw RecipeError("\(path).observer", "\(o) is not one of minmax, mse") }
+            stage.observer = obs
         }
         return stage
     }

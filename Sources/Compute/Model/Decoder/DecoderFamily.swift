@@ -8,19 +8,23 @@ public struct DecoderFamily: ModelFamily {
 
     public init(files: DecoderModelFiles) { self.files = files }
 
-    /// Calibration: the embedding (twice with a teacher), the activations one block holds at once
-    /// (about six of tokens × hidden and two of tokens × intermediate, with the teacher's beside
-    /// them for `distill`), one block's weights and the Hessians of its widest input. Evaluation:
-    /// both models' LM heads, two windows of logits and the windows' activations.
+    /// Calibration (streamed, see `DecoderCalibration`): the embedding while the windows are
+    /// embedded, the block input (tokens × hidden) and the context or SwiGLU product kept between
+    /// passes (tokens × intermediate at most), one chunk's temporaries, one block's weights and
+    /// the Hessian of its widest input (F32 sums and the F64 factorization); with `distill` the
+    /// original model's activations, chunk temporaries and block beside them. Evaluation: both
+    /// models' LM heads, two windows of logits and the windows' activations.
     public func workingMemory(_ r: Recipe) -> Int64 {
         let c = files.config
-        let hidden = Int64(c.hidden), inter = Int64(c.intermediate), embed = Int64(c.vocabSize) * hidden * 4
+        let hidden = Int64(c.hidden), inter = Int64(max(c.intermediate, c.qWidth)), embed = Int64(c.vocabSize) * hidden * 4
         let teacher: Int64 = r.distills ? 2 : 1
         var bytes: Int64 = 0
         if let cal = r.calibration {
             let tokens = Int64(cal.samples * cal.seqLen)
-            let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * inter) * 4
-            bytes = max(bytes, embed * teacher + tokens * (hidden * 6 + inter * 2) * 4 * teacher + block * teacher + inter * inter * 4 * 3)
+            let chunk = min(tokens, Int64(max(1, 2048 / cal.seqLen) * cal.seqLen))
+            let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * Int64(c.intermediate)) * 4
+            let held = tokens * (hidden * teacher + inter) * 4
+            bytes = embed + held + chunk * (hidden * 6 + inter * 3) * 4 * teacher + block * teacher + inter * inter * (4 * 3 + 8 * 3)
         }
         if let ev = r.evaluation {
             let tokens = Int64(ev.samples * ev.seqLen)
@@ -40,13 +44,12 @@ public struct DecoderFamily: ModelFamily {
         return (rec.names + order).filter { seen.insert($0).inserted }
     }
 
-    public func calibrate(_ stage: CalibrateStage, teacher original: ModelWeights?, threads: Int,
+    public func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
                           compute: (String, LinearCalibration?) throws -> [Float]) throws {
         let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
                                               seqLen: stage.seqLen, part: .calibration)
-        let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        try CalibratedForward.run(layers: files.config.layers, teacher: original, compute: compute, embed: { try dec.embed(ids, $0) },
-                                  layer: { try dec.block($0, $1, $2) })
+        try DecoderCalibration(config: files.config, seqLen: stage.seqLen, threads: threads, needs: needs)
+            .run(ids, teacher: original, compute: compute)
     }
 
     public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,

@@ -50,28 +50,42 @@ public struct LlamaDecoder: Sendable {
 
     /// One decoder block: x + attention(norm(x)), then + SwiGLU(norm(·)).
     public func block(_ i: Int, _ x: Activations, _ w: WeightSupplier) throws -> Activations {
+        let b = { (part: String) in LlamaNames.block(i, part) }
+        let ctx = try attentionContext(i, try rmsNorm(x, b("input_layernorm.weight"), w), w)
+        var h = try linear(b("self_attn.o_proj"), ctx, out: config.hidden, bias: false, w)
+        add(&h, x)
+        let act = try mlpProduct(i, try rmsNorm(h, b("post_attention_layernorm.weight"), w), w)
+        var o = try linear(b("mlp.down_proj"), act, out: config.hidden, bias: false, w)
+        add(&o, h)
+        return o
+    }
+
+    /// Q, K and V of the normed input (RoPE applied), then causal attention: o_proj's input.
+    func attentionContext(_ i: Int, _ n1: Activations, _ w: WeightSupplier) throws -> Activations {
         let c = config
         let b = { (part: String) in LlamaNames.block(i, part) }
-        let n1 = try rmsNorm(x, b("input_layernorm.weight"), w)
         var q = try linear(b("self_attn.q_proj"), n1, out: c.qWidth, bias: c.qkvBias, w)
         var k = try linear(b("self_attn.k_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
         let v = try linear(b("self_attn.v_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
         rope(&q)
         rope(&k)
-        let ctx = attention(q, k, v)
-        var h = try linear(b("self_attn.o_proj"), ctx, out: c.hidden, bias: false, w)
-        add(&h, x)
-        let n2 = try rmsNorm(h, b("post_attention_layernorm.weight"), w)
-        var gate = try linear(b("mlp.gate_proj"), n2, out: c.intermediate, bias: false, w)
-        let up = try linear(b("mlp.up_proj"), n2, out: c.intermediate, bias: false, w)
+        return attention(q, k, v)
+    }
+
+    /// SwiGLU's silu(gate(n2)) · up(n2): down_proj's input.
+    func mlpProduct(_ i: Int, _ n2: Activations, _ w: WeightSupplier) throws -> Activations {
+        let b = { (part: String) in LlamaNames.block(i, part) }
+        var gate = try linear(b("mlp.gate_proj"), n2, out: config.intermediate, bias: false, w)
+        let up = try linear(b("mlp.up_proj"), n2, out: config.intermediate, bias: false, w)
+        let width = config.intermediate, l = seqLen, windows = gate.rows / seqLen
         gate.data.withUnsafeMutableBufferPointer { g in
             up.data.withUnsafeBufferPointer { u in
-                for j in g.indices { g[j] = g[j] / (1 + Foundation.exp(-g[j])) * u[j] }
+                Parallel.forEach(windows, threads: threads) { s in
+                    for j in (s * l * width)..<((s + 1) * l * width) { g[j] = g[j] / (1 + Foundation.exp(-g[j])) * u[j] }
+                }
             }
         }
-        var o = try linear(b("mlp.down_proj"), gate, out: c.hidden, bias: false, w)
-        add(&o, h)
-        return o
+        return gate
     }
 
     /// Every block, then the final norm: the hidden states the LM head reads.
@@ -193,7 +207,7 @@ public struct LlamaDecoder: Sendable {
         return Activations(data: ctx, rows: q.rows, width: qw)
     }
 
-    private func add(_ a: inout Activations, _ b: Activations) {
+    func add(_ a: inout Activations, _ b: Activations) {
         a.data.withUnsafeMutableBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in for j in ap.indices { ap[j] += bp[j] } } }
     }
 }

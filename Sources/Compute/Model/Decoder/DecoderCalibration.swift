@@ -1,0 +1,208 @@
+import Foundation
+
+/// Calibration of a Llama-family decoder one block at a time, streaming the calibration windows
+/// through each block in chunks (about 2,048 tokens): no layer's input is ever held for all
+/// tokens. Each block runs in five passes over the chunks, each linear layer compressed as soon
+/// as the statistics of its input are complete, so every later layer sees the outputs of the
+/// compressed ones (true-sequential, as GPTQ and SparseGPT run):
+///   1. input norm → statistics for Q, K, V; compress them
+///   2. attention with the compressed Q, K, V (the context is kept) → statistics for O; compress it
+///   3. residual h = x + O(ctx), kept in x's place; post-attention norm → gate, up; compress them
+///   4. SwiGLU product with the compressed gate and up (kept) → statistics for down; compress it
+///   5. the block's output h + down(product), in x's place.
+/// Held at once: the block's input (tokens × hidden), the context (tokens × q width) or the SwiGLU
+/// product (tokens × intermediate), the block's weights and one input's statistics; with
+/// `distill`, the original model's activations (tokens × hidden) and block beside them.
+struct DecoderCalibration {
+    let config: LlamaConfig
+    let seqLen: Int
+    let threads: Int
+    let needs: CalibrationNeeds
+    /// Windows per chunk.
+    let chunkWindows: Int
+
+    init(config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds, chunkTokens: Int = 2048) {
+        self.config = config
+        self.seqLen = seqLen
+        self.threads = threads
+        self.needs = needs
+        chunkWindows = max(1, chunkTokens / seqLen)
+    }
+
+    func run(_ ids: [[Int32]], teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float]) throws {
+        let whole = LlamaDecoder(config: config, samples: ids.count, seqLen: seqLen, threads: threads)
+        let chunks = stride(from: 0, to: ids.count, by: chunkWindows).map { $0..<min($0 + chunkWindows, ids.count) }
+        var decoders = [Int: LlamaDecoder]()
+        for c in chunks where decoders[c.count] == nil {
+            decoders[c.count] = LlamaDecoder(config: config, samples: c.count, seqLen: seqLen, threads: threads)
+        }
+        let plan = ChunkPlan(chunks: chunks, decoders: decoders)
+        var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, UnitWeights($0)) }
+        var xt = try original.map { try whole.embed(ids, $0) }
+        for i in 0..<config.layers {
+            try block(i, plan, &x, &xt, teacher: original.map(CachedWeights.init), compute: compute)
+        }
+    }
+
+    private func block(_ i: Int, _ plan: ChunkPlan, _ x: inout Activations, _ xt: inout Activations?, teacher: CachedWeights?,
+                       compute: (String, LinearCalibration?) throws -> [Float]) throws {
+        let c = config
+        let name = { (part: String) in LlamaNames.block(i, part) }
+        let ln1 = name("input_layernorm.weight"), ln2 = name("post_attention_layernorm.weight")
+        let w = FixedWeights()
+        func run(_ layers: [(String, Int)], _ width: Int, _ stats: (InputStatistics, [TargetStatistics?])) throws {
+            for (k, (part, out)) in layers.enumerated() {
+                try w.set(name(part + ".weight"), compute(name(part + ".weight"), LinearCalibration(statistics: stats.0, target: stats.1[k])),
+                          count: out * width)
+                if c.qkvBias && part.hasPrefix("self_attn.") && part != "self_attn.o_proj" {
+                    try w.set(name(part + ".bias"), compute(name(part + ".bias"), nil), count: out)
+                }
+            }
+        }
+        try w.set(ln1, compute(ln1, nil), count: c.hidden)
+        // 1. Q, K, V on the normed input.
+        let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
+        try run(qkv, c.hidden, try sharedInputPass(plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
+                                                   student: { d, r in try d.rmsNorm(x.windows(r, seqLen), ln1, w) },
+                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln1, t) }))
+        // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
+        var ctx = Activations(data: [Float](repeating: 0, count: x.rows * c.qWidth), rows: x.rows, width: c.qWidth)
+        try run([("self_attn.o_proj", c.hidden)], c.qWidth,
+                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, kept: &ctx, xt: &xt, teacher: teacher, w: w) { d, x, w in
+                    try d.attentionContext(i, try d.rmsNorm(x, ln1, w), w)
+                })
+        // 3. The residual h replaces x; gate and up on its norm.
+        try w.set(ln2, compute(ln2, nil), count: c.hidden)
+        let gu = [("mlp.gate_proj", c.intermediate), ("mlp.up_proj", c.intermediate)]
+        let guStats = try sharedInputPass(plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher, student: { d, r in
+            var h = try d.linear(name("self_attn.o_proj"), ctx.windows(r, seqLen), out: c.hidden, bias: false, w)
+            d.add(&h, x.windows(r, seqLen))
+            x.setWindows(r, seqLen, h)
+            return try d.rmsNorm(h, ln2, w)
+        }, original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln2, t) })
+        ctx = Activations(data: [], rows: 0, width: c.qWidth)
+        try run(gu, c.hidden, guStats)
+        // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
+        var act = Activations(data: [Float](repeating: 0, count: x.rows * c.intermediate), rows: x.rows, width: c.intermediate)
+        try run([("mlp.down_proj", c.hidden)], c.intermediate,
+                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, kept: &act, xt: &xt, teacher: teacher, w: w) { d, h, w in
+                    try d.mlpProduct(i, try d.rmsNorm(h, ln2, w), w)
+                })
+        // 5. The block's output replaces h.
+        try plan.forEachChunk { d, r in
+            var o = try d.linear(name("mlp.down_proj"), act.windows(r, seqLen), out: c.hidden, bias: false, w)
+            d.add(&o, x.windows(r, seqLen))
+            x.setWindows(r, seqLen, o)
+        }
+    }
+
+    /// A pass for layers that read one input (`student` computes it per chunk of windows): its
+    /// statistics, and with a teacher the original layers' outputs on the original input.
+    private func sharedInputPass(_ plan: ChunkPlan, _ layers: [(String, Int)], width: Int, teacher: CachedWeights?,
+                                 student: (LlamaDecoder, Range<Int>) throws -> Activations,
+                                 original: (LlamaDecoder, Range<Int>, CachedWeights) throws -> Activations) throws
+        -> (InputStatistics, [TargetStatistics?]) {
+        let stats = statistics(width: width, teacher: teacher != nil), targets = self.targets(layers, width: width, teacher: teacher)
+        try plan.forEachChunk { d, r in
+            let x = try student(d, r)
+            let t = try teacher.map { try original(d, r, $0) }
+            if let t, let teacher {
+                for (k, (base, out)) in layers.enumerated() {
+                    targets[k]!.add(teacherOutput: try d.linear(base, t, out: out, bias: false, teacher), student: x)
+                }
+            }
+            stats.add(x, teacher: t)
+        }
+        return (stats, targets)
+    }
+
+    /// A pass for one layer whose input `input` computes from the block's stream (`from`) and is
+    /// kept for the next pass; with a teacher, the original layer's output joins the teacher's
+    /// residual stream `xt` in place.
+    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, kept: inout Activations, xt: inout Activations?,
+                          teacher: CachedWeights?, w: WeightSupplier,
+                          input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations) throws -> (InputStatistics, [TargetStatistics?]) {
+        let stats = statistics(width: kept.width, teacher: teacher != nil), targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
+        try plan.forEachChunk { d, r in
+            let a = try input(d, x.windows(r, seqLen), w)
+            kept.setWindows(r, seqLen, a)
+            var t: Activations?
+            if let teacher {
+                var tx = xt!.windows(r, seqLen)
+                let ta = try input(d, tx, teacher)
+                let y = try d.linear(layer, ta, out: out, bias: false, teacher)
+                targets[0]!.add(teacherOutput: y, student: a)
+                d.add(&tx, y)
+                xt!.setWindows(r, seqLen, tx)
+                t = ta
+            }
+            stats.add(a, teacher: t)
+        }
+        return (stats, targets)
+    }
+
+    private func statistics(width: Int, teacher: Bool) -> InputStatistics {
+        InputStatistics(width: width, needs: needs, teacher: teacher, threads: threads)
+    }
+
+    /// The teacher-side statistics of each layer (nil without a teacher).
+    private func targets(_ layers: [(String, Int)], width: Int, teacher: CachedWeights?) -> [TargetStatistics?] {
+        layers.map { teacher == nil ? nil : TargetStatistics(out: $0.1, width: width, threads: threads) }
+    }
+}
+
+/// The chunks of windows a streamed calibration visits, each with a decoder sized for it.
+private struct ChunkPlan {
+    let chunks: [Range<Int>]
+    let decoders: [Int: LlamaDecoder]
+
+    /// Runs `body` on each chunk of windows in order, with a decoder sized for the chunk.
+    func forEachChunk(_ body: (LlamaDecoder, Range<Int>) throws -> Void) throws {
+        for r in chunks { try body(decoders[r.count]!, r) }
+    }
+}
+
+extension Activations {
+    /// A copy of the rows of windows `r` (windows of `seqLen` rows).
+    func windows(_ r: Range<Int>, _ seqLen: Int) -> Activations {
+        Activations(data: Array(data[(r.lowerBound * seqLen * width)..<(r.upperBound * seqLen * width)]), rows: r.count * seqLen, width: width)
+    }
+
+    /// Overwrites the rows of windows `r` with `x`.
+    mutating func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations) {
+        precondition(x.width == width && x.rows == r.count * seqLen)
+        data.replaceSubrange((r.lowerBound * seqLen * width)..<(r.upperBound * seqLen * width), with: x.data)
+    }
+}
+
+/// Weights set by name as the units compute them; what the forward pass asks for must have been set.
+private final class FixedWeights: WeightSupplier {
+    private var values = [String: [Float]]()
+
+    func set(_ name: String, _ v: [Float], count: Int) throws {
+        guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
+        values[name] = v
+    }
+
+    func tensor(_ name: String, count: Int) throws -> [Float] {
+        guard let v = values[name], v.count == count else { throw ComputeError(.internalError, "\(name) was asked for before its unit ran") }
+        return v
+    }
+
+    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] { try tensor(base + ".weight", count: out * `in`) }
+}
+
+/// Hands out each tensor as its unit computes it (the embedding, before the first block).
+private final class UnitWeights: WeightSupplier {
+    let compute: (String, LinearCalibration?) throws -> [Float]
+
+    init(_ compute: @escaping (String, LinearCalibration?) throws -> [Float]) { self.compute = compute }
+
+    func tensor(_ name: String, count: Int) throws -> [Float] {
+        let v = try compute(name, nil)
+        guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
+        return v
+    }
+
+    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] { try tensor(base + ".weight", count: out * `in`) }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// What calibrated stages need of a linear layer's inputs, so a streamed forward pass collects
+/// only that: XᵀX (SparseGPT, GPTQ, distill), column norms (Wanda), the teacher's outputs (distill).
+public struct CalibrationNeeds: Sendable, Equatable {
+    public var gram = false
+    public var norms = false
+    public var distill = false
+
+    public init(gram: Bool = false, norms: Bool = false, distill: Bool = false) {
+        (self.gram, self.norms, self.distill) = (gram, norms, distill)
+    }
+}
+
+/// Statistics of one input that one or more linear layers read (Q, K and V share one), added
+/// chunk by chunk of calibration tokens in order: XᵀX, Σ x² per column, and the first
+/// `headRows` rows of the student's and the teacher's input (for the output error).
+final class InputStatistics {
+    static let headRows = 512
+    let width: Int
+    let threads: Int
+    private(set) var rows = 0
+    private let gramSum: RowBlockSum?
+    private var squares: [Double]?
+    private(set) var head = [Float]()
+    private(set) var teacherHead: [Float]?
+
+    init(width: Int, needs: CalibrationNeeds, teacher: Bool, threads: Int) {
+        self.width = width
+        self.threads = threads
+        gramSum = needs.gram || needs.distill ? RowBlockSum(.gram(n: width), threads: threads) : nil
+        squares = needs.norms ? [Double](repeating: 0, count: width) : nil
+        teacherHead = teacher ? [] : nil
+    }
+
+    /// Adds a chunk of the student's input (and the teacher's input to the same layer).
+    func add(_ x: Activations, teacher xt: Activations?) {
+        precondition(x.width == width)
+        x.data.withUnsafeBufferPointer { xp in
+            gramSum?.add(xp.baseAddress!, rows: x.rows)
+            if squares != nil { addSquares(xp, rows: x.rows) }
+        }
+        let take = min(x.rows, Self.headRows - rows) * width
+        if take > 0 {
+            head += x.data[0..<take]
+            if let xt { teacherHead! += xt.data[0..<take] }
+        }
+        rows += x.rows
+    }
+
+    func gram() throws -> [Float] {
+        guard let g = gramSum else { throw ComputeError(.internalError, "the calibration pass did not collect XᵀX") }
+        return g.result()
+    }
+
+    func columnNorms() throws -> [Double] {
+        guard let s = squares else { throw ComputeError(.internalError, "the calibration pass did not collect column norms") }
+        return s.map { $0.squareRoot() }
+    }
+
+    /// Σ x² per column in row order (the same sums as over all rows at once), columns in fixed
+    /// ranges over the threads.
+    private func addSquares(_ xp: UnsafeBufferPointer<Float>, rows: Int) {
+        let ranges = Parallel.chunks(width, chunk: 64), n = width
+        squares!.withUnsafeMutableBufferPointer { o in
+            Parallel.forEach(ranges.count, threads: threads) { r in
+                for i in 0..<rows {
+                    let row = xp.baseAddress! + i * n
+                    for j in ranges[r] { let v = Double(row[j]); o[j] += v * v }
+                }
+            }
+        }
+    }
+}
+
+/// The teacher's side of `distill` for one linear layer, added chunk by chunk: Y_tᵀX_s (its
+/// outputs against the student's inputs) and ‖Y_t‖², where Y_t = X_t Wᵀ is the original layer's output.
+final class TargetStatistics {
+    let cross: RowBlockSum
+    private(set) var norm2 = 0.0
+
+    init(out: Int, width: Int, threads: Int) {
+        cross = RowBlockSum(.cross(p: out, q: width), threads: threads)
+    }
+
+    /// Adds the teacher's outputs `yt` (without bias) for the student's input chunk `x`.
+    func add(teacherOutput yt: Activations, student x: Activations) {
+        yt.data.withUnsafeBufferPointer { yp in
+            x.data.withUnsafeBufferPointer { xp in cross.add(yp.baseAddress!, xp.baseAddress!, rows: x.rows) }
+            for v in yp { norm2 += Double(v) * Double(v) }
+        }
+    }
+}
