@@ -21,7 +21,7 @@ import TestSupport
         let text = try String(contentsOfFile: TestConfiguration.repoRoot + "/recipes/decoder/" + recipe, encoding: .utf8)
             .replacingOccurrences(of: "samples: 128, seq_len: 256", with: "samples: 4, seq_len: 32")
             .replacingOccurrences(of: "samples: 16, seq_len: 256", with: "samples: 2, seq_len: 64")
-            .replacingOccurrences(of: "iterations: 10", with: "iterations: 2")
+            .replacingOccurrences(of: "iterations: 40", with: "iterations: 2")
             .replacingOccurrences(of: ".run/datasets/", with: TestConfiguration.repoRoot + "/.run/datasets/")
         let r = try env.write(recipe, text)
         let out = env.scratch + "/out"
