@@ -21,12 +21,18 @@ struct DecoderCalibration {
     /// Windows per chunk.
     let chunkWindows: Int
 
-    init(config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds, chunkTokens: Int = 2048) {
+    /// Tokens per chunk (whole windows; at least one window).
+    static let chunkTokens = 2048
+
+    /// Windows per chunk for windows of `seqLen` tokens.
+    static func chunkWindows(seqLen: Int, chunkTokens: Int = chunkTokens) -> Int { max(1, chunkTokens / seqLen) }
+
+    init(config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds, chunkTokens: Int = DecoderCalibration.chunkTokens) {
         self.config = config
         self.seqLen = seqLen
         self.threads = threads
         self.needs = needs
-        chunkWindows = max(1, chunkTokens / seqLen)
+        chunkWindows = Self.chunkWindows(seqLen: seqLen, chunkTokens: chunkTokens)
     }
 
     func run(_ ids: [[Int32]], teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float]) throws {
@@ -37,7 +43,7 @@ struct DecoderCalibration {
             decoders[c.count] = LlamaDecoder(config: config, samples: c.count, seqLen: seqLen, threads: threads)
         }
         let plan = ChunkPlan(chunks: chunks, decoders: decoders)
-        var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, UnitWeights($0)) }
+        var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, StudentWeights(compute: $0)) }
         var xt = try original.map { try whole.embed(ids, $0) }
         for i in 0..<config.layers {
             try block(i, plan, &x, &xt, teacher: original.map(CachedWeights.init), compute: compute)
@@ -50,11 +56,11 @@ struct DecoderCalibration {
         let name = { (part: String) in LlamaNames.block(i, part) }
         let ln1 = name("input_layernorm.weight"), ln2 = name("post_attention_layernorm.weight")
         let w = FixedWeights()
-        func run(_ layers: [(String, Int)], _ width: Int, _ stats: (InputStatistics, [TargetStatistics?])) throws {
+        func run(_ layers: [(String, Int)], _ width: Int, _ stats: (InputStatistics, [TargetStatistics?]), bias: Bool = false) throws {
             for (k, (part, out)) in layers.enumerated() {
                 try w.set(name(part + ".weight"), compute(name(part + ".weight"), LinearCalibration(statistics: stats.0, target: stats.1[k])),
                           count: out * width)
-                if c.qkvBias && part.hasPrefix("self_attn.") && part != "self_attn.o_proj" {
+                if bias {
                     try w.set(name(part + ".bias"), compute(name(part + ".bias"), nil), count: out)
                 }
             }
@@ -64,7 +70,7 @@ struct DecoderCalibration {
         let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
         try run(qkv, c.hidden, try sharedInputPass(plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
                                                    student: { d, r in try d.rmsNorm(x.windows(r, seqLen), ln1, w) },
-                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln1, t) }))
+                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
         var ctx = Activations(data: [Float](repeating: 0, count: x.rows * c.qWidth), rows: x.rows, width: c.qWidth)
         try run([("self_attn.o_proj", c.hidden)], c.qWidth,
@@ -186,21 +192,6 @@ private final class FixedWeights: WeightSupplier {
 
     func tensor(_ name: String, count: Int) throws -> [Float] {
         guard let v = values[name], v.count == count else { throw ComputeError(.internalError, "\(name) was asked for before its unit ran") }
-        return v
-    }
-
-    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] { try tensor(base + ".weight", count: out * `in`) }
-}
-
-/// Hands out each tensor as its unit computes it (the embedding, before the first block).
-private final class UnitWeights: WeightSupplier {
-    let compute: (String, LinearCalibration?) throws -> [Float]
-
-    init(_ compute: @escaping (String, LinearCalibration?) throws -> [Float]) { self.compute = compute }
-
-    func tensor(_ name: String, count: Int) throws -> [Float] {
-        let v = try compute(name, nil)
-        guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
         return v
     }
 

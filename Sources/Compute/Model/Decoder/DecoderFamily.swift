@@ -21,7 +21,7 @@ public struct DecoderFamily: ModelFamily {
         var bytes: Int64 = 0
         if let cal = r.calibration {
             let tokens = Int64(cal.samples * cal.seqLen)
-            let chunk = min(tokens, Int64(max(1, 2048 / cal.seqLen) * cal.seqLen))
+            let chunk = min(tokens, Int64(DecoderCalibration.chunkWindows(seqLen: cal.seqLen) * cal.seqLen))
             let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * Int64(c.intermediate)) * 4
             let held = tokens * (hidden * teacher + inter) * 4
             bytes = embed + held + chunk * (hidden * 6 + inter * 3) * 4 * teacher + block * teacher + inter * inter * (4 * 3 + 8 * 3)
