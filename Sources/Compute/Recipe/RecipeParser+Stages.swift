@@ -2,26 +2,26 @@ import Foundation
 
 /// The parsers of each stage's fields; every error names the key's path.
 extension RecipeParser {
-    static func prune(_ f: [String: Any], at path: String) throws -> PruneStage {
-        try allowOnly(f, ["method", "sparsity", "n", "m", "scope", "min_keep", "schedule", "dim", "norm", "damp", "targets", "ignore"], at: path)
-        let method = try string(f["method"], at: "\(path).method") ?? "magnitude"
+    static func prune(_ f: StageFields, at path: String) throws -> PruneStage {
+        try allowOnly(f.keys, ["method", "sparsity", "n", "m", "scope", "min_keep", "schedule", "dim", "norm", "damp", "targets", "ignore"], at: path)
+        let method = try text(f.method, at: "\(path).method") ?? "magnitude"
         let sel = try selector(f, at: path)
         func sparsity() throws -> Double {
-            guard let s = try double(f["sparsity"], at: "\(path).sparsity") else { throw RecipeError("\(path).sparsity", "is required for method \(method)") }
+            guard let s = f.sparsity else { throw RecipeError("\(path).sparsity", "is required for method \(method)") }
             guard s >= 0 && s < 1 else { throw RecipeError("\(path).sparsity", "\(fmt(s)) is not in [0, 1)") }
             return s
         }
         func refuse(_ keys: [String], _ why: String) throws {
-            for k in keys where f[k] != nil { throw RecipeError("\(path).\(k)", why) }
+            for k in keys where f.has(k) { throw RecipeError("\(path).\(k)", why) }
         }
         if method != "sparsegpt" { try refuse(["damp"], "only applies to method sparsegpt") }
         switch method {
         case "sparsegpt":
             try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
             try refuse(["dim", "norm"], "belongs to method structured, not sparsegpt")
-            let damp = try double(f["damp"], at: "\(path).damp") ?? 0.01
+            let damp = f.damp ?? 0.01
             guard damp > 0 && damp <= 1 else { throw RecipeError("\(path).damp", "\(fmt(damp)) is not in (0, 1]") }
-            if f["n"] != nil || f["m"] != nil {
+            if f.has("n") || f.has("m") {
                 try refuse(["sparsity"], "is implied by n and m (give either sparsity or n and m)")
                 let (n, m) = try nm(f, at: path)
                 return PruneStage(method: .sparsegpt(.nm(n: n, m: m), damp: damp), selector: sel)
@@ -31,12 +31,12 @@ extension RecipeParser {
             let s = try sparsity()
             try refuse(["n", "m"], "belongs to method nm, not magnitude")
             try refuse(["dim", "norm"], "belongs to method structured, not magnitude")
-            let scope = try string(f["scope"], at: "\(path).scope") ?? "layer"
+            let scope = try text(f.scope, at: "\(path).scope") ?? "layer"
             guard scope == "layer" || scope == "global" else { throw RecipeError("\(path).scope", "\(scope) is not one of layer, global") }
-            let minKeep = try double(f["min_keep"], at: "\(path).min_keep")
+            let minKeep = f.minKeep
             if scope == "layer" {
                 if minKeep != nil { throw RecipeError("\(path).min_keep", "only applies to scope global") }
-                return PruneStage(method: .magnitude(sparsity: s), schedule: try schedule(f["schedule"], final: s, at: "\(path).schedule"),
+                return PruneStage(method: .magnitude(sparsity: s), schedule: try schedule(f.schedule, final: s, at: "\(path).schedule"),
                                   selector: sel)
             }
             try refuse(["schedule"], "only applies to scope layer")
@@ -59,9 +59,9 @@ extension RecipeParser {
             let s = try sparsity()
             try refuse(["n", "m"], "belongs to method nm, not structured")
             try refuse(["scope", "min_keep", "schedule"], "only applies to method magnitude")
-            let d = try string(f["dim"], at: "\(path).dim") ?? "rows"
+            let d = try text(f.dim, at: "\(path).dim") ?? "rows"
             guard let dim = StructuredPruning.Dimension(rawValue: d) else { throw RecipeError("\(path).dim", "\(d) is not one of rows, columns") }
-            let nm = try string(f["norm"], at: "\(path).norm") ?? "l2"
+            let nm = try text(f.norm, at: "\(path).norm") ?? "l2"
             guard let norm = StructuredPruning.Norm(rawValue: nm.lowercased()) else { throw RecipeError("\(path).norm", "\(nm) is not one of l1, l2") }
             return PruneStage(method: .structured(sparsity: s, dim: dim, norm: norm), selector: sel)
         default:
@@ -70,56 +70,55 @@ extension RecipeParser {
     }
 
     /// `n` and `m` of an N:M pattern (both required).
-    private static func nm(_ f: [String: Any], at path: String) throws -> (Int, Int) {
-        guard let n = try int(f["n"], at: "\(path).n") else { throw RecipeError("\(path).n", "is required with m") }
-        guard let m = try int(f["m"], at: "\(path).m") else { throw RecipeError("\(path).m", "is required with n") }
+    private static func nm(_ f: StageFields, at path: String) throws -> (Int, Int) {
+        guard let n = f.n else { throw RecipeError("\(path).n", "is required with m") }
+        guard let m = f.m else { throw RecipeError("\(path).m", "is required with n") }
         guard m >= 2 && m <= 64 else { throw RecipeError("\(path).m", "\(m) is not in [2, 64]") }
         guard n >= 1 && n < m else { throw RecipeError("\(path).n", "\(n) must be at least 1 and less than m (\(m))") }
         return (n, m)
     }
 
-    static func schedule(_ v: Any?, final: Double, at path: String) throws -> CubicSchedule? {
-        guard let v else { return nil }
-        guard let f = v as? [String: Any] else { throw RecipeError(path, "must be a mapping with steps and initial_sparsity") }
-        try allowOnly(f, ["type", "steps", "initial_sparsity"], at: path)
-        let type = try string(f["type"], at: "\(path).type") ?? "cubic"
+    static func schedule(_ v: ScheduleFields?, final: Double, at path: String) throws -> CubicSchedule? {
+        guard let f = v else { return nil }
+        try allowOnly(f.keys, ["type", "steps", "initial_sparsity"], at: path)
+        let type = try text(f.type, at: "\(path).type") ?? "cubic"
         guard type == "cubic" else { throw RecipeError("\(path).type", "\(type) is not one of cubic") }
-        guard let steps = try int(f["steps"], at: "\(path).steps") else { throw RecipeError("\(path).steps", "is required") }
+        guard let steps = f.steps else { throw RecipeError("\(path).steps", "is required") }
         guard steps >= 1 && steps <= 1000 else { throw RecipeError("\(path).steps", "\(steps) is not in [1, 1000]") }
-        let initial = try double(f["initial_sparsity"], at: "\(path).initial_sparsity") ?? 0
+        let initial = f.initialSparsity ?? 0
         guard initial >= 0 && initial <= final else {
             throw RecipeError("\(path).initial_sparsity", "\(fmt(initial)) is not in [0, sparsity \(fmt(final))]")
         }
         return CubicSchedule(initial: initial, final: final, steps: steps)
     }
 
-    static func window(_ f: [String: Any], at path: String, samples: Int) throws -> (Int, Int) {
-        let n = try int(f["samples"], at: "\(path).samples") ?? samples
+    static func window(_ f: StageFields, at path: String, samples: Int) throws -> (Int, Int) {
+        let n = f.samples ?? samples
         guard n >= 1 && n <= 4096 else { throw RecipeError("\(path).samples", "\(n) is not in [1, 4096]") }
-        let l = try int(f["seq_len"], at: "\(path).seq_len") ?? 128
+        let l = f.seqLen ?? 128
         guard l >= 8 && l <= 512 else { throw RecipeError("\(path).seq_len", "\(l) is not in [8, 512]") }
         return (n, l)
     }
 
-    static func calibrate(_ f: [String: Any], at path: String) throws -> CalibrateStage {
-        try allowOnly(f, ["dataset", "samples", "seq_len"], at: path)
-        guard let d = try string(f["dataset"], at: "\(path).dataset"), !d.isEmpty else {
+    static func calibrate(_ f: StageFields, at path: String) throws -> CalibrateStage {
+        try allowOnly(f.keys, ["dataset", "samples", "seq_len"], at: path)
+        guard let d = try text(f.dataset, at: "\(path).dataset"), !d.isEmpty else {
             throw RecipeError("\(path).dataset", "is required: a UTF-8 text file under an allowed input root")
         }
         let (n, l) = try window(f, at: path, samples: 16)
         return CalibrateStage(dataset: d, samples: n, seqLen: l)
     }
 
-    static func distill(_ f: [String: Any], at path: String) throws -> DistillStage {
-        try allowOnly(f, ["iterations", "targets", "ignore"], at: path)
-        let it = try int(f["iterations"], at: "\(path).iterations") ?? 10
+    static func distill(_ f: StageFields, at path: String) throws -> DistillStage {
+        try allowOnly(f.keys, ["iterations", "targets", "ignore"], at: path)
+        let it = f.iterations ?? 10
         guard it >= 1 && it <= 1000 else { throw RecipeError("\(path).iterations", "\(it) is not in [1, 1000]") }
         return DistillStage(iterations: it, selector: try selector(f, at: path))
     }
 
-    static func evaluate(_ f: [String: Any], at path: String) throws -> EvaluateStage {
-        try allowOnly(f, ["dataset", "samples", "seq_len"], at: path)
-        let d = try string(f["dataset"], at: "\(path).dataset")
+    static func evaluate(_ f: StageFields, at path: String) throws -> EvaluateStage {
+        try allowOnly(f.keys, ["dataset", "samples", "seq_len"], at: path)
+        let d = try text(f.dataset, at: "\(path).dataset")
         if let d, d.isEmpty { throw RecipeError("\(path).dataset", "must not be empty") }
         let (n, l) = try window(f, at: path, samples: 16)
         return EvaluateStage(dataset: d, samples: n, seqLen: l)
@@ -127,10 +126,10 @@ extension RecipeParser {
 
     /// At most one calibrate and one evaluate stage; calibrate precedes the stages that use it;
     /// an evaluate stage without a dataset needs a calibrate stage's.
-    static func lowrank(_ f: [String: Any], at path: String) throws -> LowRankStage {
-        try allowOnly(f, ["rank", "energy", "output", "targets", "ignore"], at: path)
-        let rank = try int(f["rank"], at: "\(path).rank")
-        let energy = try double(f["energy"], at: "\(path).energy")
+    static func lowrank(_ f: StageFields, at path: String) throws -> LowRankStage {
+        try allowOnly(f.keys, ["rank", "energy", "output", "targets", "ignore"], at: path)
+        let rank = f.rank
+        let energy = f.energy
         let spec: LowRank.Rank
         switch (rank, energy) {
         case (let r?, nil):
@@ -142,34 +141,34 @@ extension RecipeParser {
         case (nil, nil): throw RecipeError(path, "needs rank (an integer) or energy (a fraction of Σσ² to keep)")
         default: throw RecipeError("\(path).energy", "give rank or energy, not both")
         }
-        let o = try string(f["output"], at: "\(path).output") ?? "dense"
+        let o = try text(f.output, at: "\(path).output") ?? "dense"
         guard let output = LowRankStage.Output(rawValue: o) else { throw RecipeError("\(path).output", "\(o) is not one of dense, factors") }
         return LowRankStage(rank: spec, output: output, selector: try selector(f, at: path))
     }
 
-    static func quantize(_ f: [String: Any], at path: String) throws -> QuantizeStage {
-        try allowOnly(f, ["method", "bits", "scheme", "granularity", "group_size", "damp", "act_order", "observer", "targets", "ignore"], at: path)
-        let methodName = try string(f["method"], at: "\(path).method") ?? "rtn"
+    static func quantize(_ f: StageFields, at path: String) throws -> QuantizeStage {
+        try allowOnly(f.keys, ["method", "bits", "scheme", "granularity", "group_size", "damp", "act_order", "observer", "targets", "ignore"], at: path)
+        let methodName = try text(f.method, at: "\(path).method") ?? "rtn"
         let method: QuantizeStage.Method
         switch methodName {
         case "rtn":
-            if f["damp"] != nil { throw RecipeError("\(path).damp", "only applies to method gptq") }
-            if f["act_order"] != nil { throw RecipeError("\(path).act_order", "only applies to method gptq") }
+            if f.has("damp") { throw RecipeError("\(path).damp", "only applies to method gptq") }
+            if f.has("act_order") { throw RecipeError("\(path).act_order", "only applies to method gptq") }
             method = .rtn
         case "gptq":
-            let damp = try double(f["damp"], at: "\(path).damp") ?? 0.01
+            let damp = f.damp ?? 0.01
             guard damp > 0 && damp <= 1 else { throw RecipeError("\(path).damp", "\(fmt(damp)) is not in (0, 1]") }
             method = .gptq(damp: damp)
         default: throw RecipeError("\(path).method", "\(methodName) is not one of rtn, gptq")
         }
-        guard let bits = try int(f["bits"], at: "\(path).bits") else { throw RecipeError("\(path).bits", "is required") }
+        guard let bits = f.bits else { throw RecipeError("\(path).bits", "is required") }
         guard [2, 3, 4, 8].contains(bits) else { throw RecipeError("\(path).bits", "\(bits) is not one of 2, 3, 4, 8") }
-        let scheme = try string(f["scheme"], at: "\(path).scheme") ?? "symmetric"
+        let scheme = try text(f.scheme, at: "\(path).scheme") ?? "symmetric"
         guard scheme == "symmetric" || scheme == "asymmetric" else {
             throw RecipeError("\(path).scheme", "\(scheme) is not one of symmetric, asymmetric")
         }
-        let gs = try int(f["group_size"], at: "\(path).group_size")
-        let gran = try string(f["granularity"], at: "\(path).granularity") ?? (gs == nil ? "channel" : "group")
+        let gs = f.groupSize
+        let gran = try text(f.granularity, at: "\(path).granularity") ?? (gs == nil ? "channel" : "group")
         let granularity: RTNQuantizer.Granularity
         switch gran {
         case "tensor", "channel":
@@ -184,41 +183,38 @@ extension RecipeParser {
         }
         var stage = QuantizeStage(bits: bits, symmetric: scheme == "symmetric", granularity: granularity, method: method,
                                   selector: try selector(f, at: path))
-        if let a = f["act_order"] {
-            guard let b = a as? Bool else { throw RecipeError("\(path).act_order", "must be true or false") }
-            stage.actOrder = b
-        }
-        if let o = try string(f["observer"], at: "\(path).observer") {
+        if let b = f.actOrder { stage.actOrder = b }
+        if let o = try text(f.observer, at: "\(path).observer") {
             guard let obs = RTNQuantizer.Observer(rawValue: o) else { throw RecipeError("\(path).observer", "\(o) is not one of minmax, mse") }
             stage.observer = obs
         }
         return stage
     }
 
-    static func export(_ f: [String: Any], at path: String) throws -> ExportStage {
-        let fs = try string(f["format"], at: "\(path).format") ?? "safetensors"
+    static func export(_ f: StageFields, at path: String) throws -> ExportStage {
+        let fs = try text(f.format, at: "\(path).format") ?? "safetensors"
         guard let format = ExportStage.Format(rawValue: fs) else {
             throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if format == .gguf {
-            try allowOnly(f, ["format", "type", "fallback"], at: path)
-            let ts = try string(f["type"], at: "\(path).type") ?? "q8_0"
+            try allowOnly(f.keys, ["format", "type", "fallback"], at: path)
+            let ts = try text(f.type, at: "\(path).type") ?? "q8_0"
             guard let t = ExportStage.GGUFType(rawValue: ts.lowercased()) else {
                 throw RecipeError("\(path).type", "\(ts) is not one of \(ExportStage.GGUFType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let fb = try string(f["fallback"], at: "\(path).fallback") ?? "f32"
+            let fb = try text(f.fallback, at: "\(path).fallback") ?? "f32"
             guard let fallback = ExportStage.GGUFType(rawValue: fb.lowercased()), fallback == .f32 || fallback == .f16 else {
                 throw RecipeError("\(path).fallback", "\(fb) is not one of f32, f16")
             }
             return ExportStage(format: .gguf, ggufType: t, ggufFallback: fallback)
         }
         if format == .compressed {
-            try allowOnly(f, ["format"], at: path)
+            try allowOnly(f.keys, ["format"], at: path)
             return ExportStage(format: .compressed)
         }
-        try allowOnly(f, ["format", "dtype"], at: path)
+        try allowOnly(f.keys, ["format", "dtype"], at: path)
         var dtype: DType?
-        if let ds = try string(f["dtype"], at: "\(path).dtype") {
+        if let ds = try text(f.dtype, at: "\(path).dtype") {
             guard let d = DType(rawValue: ds.uppercased()), d.isFloat16Or32 else {
                 throw RecipeError("\(path).dtype", "\(ds) is not one of F32, F16, BF16")
             }

@@ -5,43 +5,21 @@ import Yams
 public enum RecipeParser {
     public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
 
-    /// Parses recipe text; every error names the path of the offending key.
+    /// Parses recipe text; every error names the path of the offending key. Yams' decoder reads the
+    /// document (`RecipeDocument`); the checks below give each stage's fields their meaning.
     public static func parse(_ text: String) throws -> Recipe {
-        let doc: Any?
-        do { doc = try SafeYAML.load(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e as SafeYAML.Failure {
+        let node: Node?
+        do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e as SafeYAML.Failure {
             throw RecipeError(e.path, e.reason)
         }
-        guard let root = doc as? [String: Any] else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
-        try allowOnly(root, ["stages"], at: "")
-        guard let rawStages = root["stages"] else { throw RecipeError("stages", "is required") }
-        guard let list = rawStages as? [Any] else { throw RecipeError("stages", "must be a list") }
-        guard !list.isEmpty else { throw RecipeError("stages", "must have at least one stage") }
-        var stages = [Stage]()
-        for (i, raw) in list.enumerated() {
-            let path = "stages[\(i)]"
-            guard let m = raw as? [String: Any], m.count == 1, let (name, body) = m.first else {
-                throw RecipeError(path, "each stage is a mapping with exactly one key, the stage name (one of \(knownStages.joined(separator: ", ")))")
-            }
-            guard knownStages.contains(name) else {
-                throw RecipeError("\(path).\(name)", "unknown stage (expected one of \(knownStages.joined(separator: ", ")))")
-            }
-            let sp = "\(path).\(name)"
-            let fields: [String: Any]
-            if body is NSNull { fields = [:] } else {
-                guard let f = body as? [String: Any] else { throw RecipeError(sp, "must be a mapping") }
-                fields = f
-            }
-            switch name {
-            case "prune": stages.append(.prune(try prune(fields, at: sp)))
-            case "quantize": stages.append(.quantize(try quantize(fields, at: sp)))
-            case "lowrank": stages.append(.lowrank(try lowrank(fields, at: sp)))
-            case "calibrate": stages.append(.calibrate(try calibrate(fields, at: sp)))
-            case "distill": stages.append(.distill(try distill(fields, at: sp)))
-            case "evaluate": stages.append(.evaluate(try evaluate(fields, at: sp)))
-            case "export": stages.append(.export(try export(fields, at: sp)))
-            default: break
-            }
+        guard let node else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
+        let doc: RecipeDocument
+        do { doc = try YAMLDecoder().decode(RecipeDocument.self, from: node) } catch let e as RecipeError { throw e } catch {
+            throw RecipeError("", "not a valid recipe: \(error)")
         }
+        guard let list = doc.stages else { throw RecipeError("stages", "is required") }
+        guard !list.isEmpty else { throw RecipeError("stages", "must have at least one stage") }
+        let stages = try list.enumerated().map { i, s in try stage(s.name, s.fields, at: "stages[\(i)].\(s.name)") }
         let recipe = Recipe(stages: stages)
         for (i, st) in stages.enumerated() where i > 0 {
             if case .prune(let p) = st, case .global = p.scope {
@@ -74,49 +52,45 @@ public enum RecipeParser {
         return try parse(text)
     }
 
-    static func allowOnly(_ m: [String: Any], _ keys: [String], at path: String) throws {
-        for k in m.keys.sorted() where !keys.contains(k) {
+    static func stage(_ name: String, _ f: StageFields, at sp: String) throws -> Stage {
+        switch name {
+        case "prune": return .prune(try prune(f, at: sp))
+        case "quantize": return .quantize(try quantize(f, at: sp))
+        case "lowrank": return .lowrank(try lowrank(f, at: sp))
+        case "calibrate": return .calibrate(try calibrate(f, at: sp))
+        case "distill": return .distill(try distill(f, at: sp))
+        case "evaluate": return .evaluate(try evaluate(f, at: sp))
+        default: return .export(try export(f, at: sp))
+        }
+    }
+
+    static func allowOnly(_ present: [String], _ keys: [String], at path: String) throws {
+        for k in present where !keys.contains(k) {
             throw RecipeError(path.isEmpty ? k : "\(path).\(k)", "unknown key (allowed: \(keys.joined(separator: ", ")))")
         }
     }
 
-    static func double(_ v: Any?, at path: String) throws -> Double? {
-        guard let v else { return nil }
-        if let b = v as? Bool { throw RecipeError(path, "\(b) is not a number") }
-        if let i = v as? Int { return Double(i) }
-        if let d = v as? Double { return d }
-        throw RecipeError(path, "\(v) is not a number")
+    /// A string field with no NUL byte.
+    static func text(_ s: String?, at path: String) throws -> String? {
+        try s.map { try noNUL($0, at: path) }
     }
 
-    static func int(_ v: Any?, at path: String) throws -> Int? {
-        guard let v else { return nil }
-        if v is Bool { throw RecipeError(path, "\(v) is not an integer") }
-        if let i = v as? Int { return i }
-        throw RecipeError(path, "\(v) is not an integer")
-    }
-
-    static func string(_ v: Any?, at path: String) throws -> String? {
-        guard let v else { return nil }
-        guard let s = v as? String else { throw RecipeError(path, "\(v) is not a string") }
+    private static func noNUL(_ s: String, at path: String) throws -> String {
         if s.utf8.contains(0) { throw RecipeError(path, "\(TextRules.printable(s)) contains a NUL byte") }
         return s
     }
 
-    static func patterns(_ v: Any?, at path: String) throws -> [String]? {
-        guard let v else { return nil }
-        if let s = v as? String { return try patterns([s], at: path) }
-        guard let a = v as? [Any] else { throw RecipeError(path, "must be a list of glob patterns") }
-        return try a.enumerated().map { i, p in
-            guard let s = p as? String, !s.isEmpty else { throw RecipeError("\(path)[\(i)]", "must be a non-empty string") }
-            if s.utf8.contains(0) { throw RecipeError("\(path)[\(i)]", "\(TextRules.printable(s)) contains a NUL byte") }
-            return s
+    static func patterns(_ v: [String]?, at path: String) throws -> [String]? {
+        try v?.enumerated().map { i, s in
+            guard !s.isEmpty else { throw RecipeError("\(path)[\(i)]", "must be a non-empty string") }
+            return try noNUL(s, at: "\(path)[\(i)]")
         }
     }
 
-    static func selector(_ f: [String: Any], at path: String) throws -> TensorSelector {
-        let targets = try patterns(f["targets"], at: "\(path).targets") ?? ["*.weight"]
+    static func selector(_ f: StageFields, at path: String) throws -> TensorSelector {
+        let targets = try patterns(f.targets, at: "\(path).targets") ?? ["*.weight"]
         guard !targets.isEmpty else { throw RecipeError("\(path).targets", "must not be empty") }
-        return TensorSelector(targets: targets, ignore: try patterns(f["ignore"], at: "\(path).ignore") ?? [])
+        return TensorSelector(targets: targets, ignore: try patterns(f.ignore, at: "\(path).ignore") ?? [])
     }
 
     private static func checkCalibration(_ stages: [Stage]) throws {

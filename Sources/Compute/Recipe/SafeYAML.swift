@@ -27,6 +27,11 @@ public enum SafeYAML {
     /// Parses one document into String, Int, Double, Bool, NSNull, [Any] and [String: Any] values.
     /// With `rootKeys`, a root mapping's keys are checked before any value is built.
     public static func load(_ text: String, limits: Limits, rootKeys: [String]? = nil) throws -> Any? {
+        try compose(text, limits: limits, rootKeys: rootKeys).map(build)
+    }
+
+    /// Parses one document into Yams' node tree (for `YAMLDecoder`) once it has passed every limit.
+    public static func compose(_ text: String, limits: Limits, rootKeys: [String]? = nil) throws -> Node? {
         guard text.utf8.count <= limits.maxBytes else {
             throw Failure(path: "", reason: "document is \(text.utf8.count) bytes, over the \(limits.maxBytes)-byte limit")
         }
@@ -50,36 +55,45 @@ public enum SafeYAML {
         // come from aliases, which must not amplify a document.
         let cap = min(limits.maxValues, text.utf8.count / 2 + 1_000)
         var budget = cap
-        return try build(root, path: "", depth: 0, budget: &budget, cap: cap, limits: limits)
+        try check(root, path: "", depth: 0, budget: &budget, cap: cap, limits: limits)
+        return root
     }
 
-    private static func build(_ node: Node, path: String, depth: Int, budget: inout Int, cap: Int, limits: Limits) throws -> Any {
+    /// Counts the values after alias expansion, the depth and the key kinds, building nothing.
+    private static func check(_ node: Node, path: String, depth: Int, budget: inout Int, cap: Int, limits: Limits) throws {
         budget -= 1
         guard budget >= 0 else {
             throw Failure(path: path, reason: "document expands to more than \(cap) values (aliases repeating aliases?)")
         }
         guard depth <= limits.maxDepth else { throw Failure(path: path, reason: "nesting deeper than \(limits.maxDepth) levels") }
         switch node {
-        case .scalar:
-            return node.any
+        case .scalar: break
         case .sequence(let seq):
-            var out = [Any]()
             for (i, item) in seq.enumerated() {
-                out.append(try build(item, path: "\(path)[\(i)]", depth: depth + 1, budget: &budget, cap: cap, limits: limits))
+                try check(item, path: "\(path)[\(i)]", depth: depth + 1, budget: &budget, cap: cap, limits: limits)
             }
-            return out
         case .mapping(let map):
-            var out = [String: Any]()
             for (k, v) in map {
                 guard case .scalar(let key) = k else {
                     throw Failure(path: path, reason: "a mapping key must be a plain string, not a \(k.isMapping ? "mapping" : "list")")
                 }
                 let child = path.isEmpty ? key.string : "\(path).\(key.string)"
-                out[key.string] = try build(v, path: child, depth: depth + 1, budget: &budget, cap: cap, limits: limits)
+                try check(v, path: child, depth: depth + 1, budget: &budget, cap: cap, limits: limits)
             }
-            return out
         case .alias:
             throw Failure(path: path, reason: "unresolved alias")
+        }
+    }
+
+    /// The checked tree as Foundation values.
+    private static func build(_ node: Node) -> Any {
+        switch node {
+        case .scalar, .alias: return node.any
+        case .sequence(let seq): return seq.map(build)
+        case .mapping(let map):
+            var out = [String: Any]()
+            for (k, v) in map { out[k.scalar?.string ?? ""] = build(v) }
+            return out
         }
     }
 
