@@ -19,20 +19,7 @@ public final class SafeTensorsWriter {
             off += n
         }
         planned = infos
-        var json = "{"
-        var first = true
-        if !metadata.isEmpty {
-            json += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
-                .joined(separator: ",") + "}"
-            first = false
-        }
-        for t in infos {
-            if !first { json += "," }
-            first = false
-            json += "\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(t.begin),\(t.end)]}"
-        }
-        json += "}"
-        var hb = Array(json.utf8)
+        var hb = Array(try SafeTensorsHeaderJSON(tensors: infos, metadata: metadata).encoded())
         while hb.count % 8 != 0 { hb.append(0x20) }
         out = try OutputFile(path: path)
         var len = UInt64(hb.count).littleEndian
@@ -62,5 +49,34 @@ public final class SafeTensorsWriter {
     }
 }
 
-/// A JSON string literal, as safetensors headers hold names.
-func jsonString(_ s: String) -> String { TextRules.json(s) }
+/// A safetensors header as JSONEncoder writes it (sorted keys): `__metadata__` when there is any,
+/// and each tensor's dtype, shape and data offsets under its name.
+struct SafeTensorsHeaderJSON: Encodable {
+    struct Entry: Encodable {
+        let dtype: String
+        let shape: [Int]
+        let data_offsets: [Int]
+    }
+
+    let tensors: [TensorInfo]
+    let metadata: [String: String]
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: JSONKey.self)
+        if !metadata.isEmpty { try c.encode(metadata, forKey: JSONKey("__metadata__")) }
+        for t in tensors {
+            try c.encode(Entry(dtype: t.dtype.rawValue, shape: t.shape, data_offsets: [t.begin, t.end]), forKey: JSONKey(t.name))
+        }
+    }
+
+    func encoded() throws -> Data { try JSONEncoder.canonical.encode(self) }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, slashes unescaped: the one JSON layout Squeeze writes.
+    static var canonical: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
+}

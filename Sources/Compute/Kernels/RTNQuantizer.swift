@@ -73,45 +73,45 @@ public enum RTNQuantizer {
     /// Scale and zero point of one group (see the type's note; NaN makes the scale NaN).
     @inline(__always)
     static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool) -> (scale: Float, zero: Float) {
-        let qmaxU = Float((1 << bits) - 1)
-        let half = Float(1 << (bits - 1))
-        if symmetric {
-            var amax: Float = 0
-            for v in x { let a = abs(v); amax = a > amax || a.isNaN ? a : amax }
-            return (amax / (half - 1), half)
-        }
-        var lo: Float = 0, hi: Float = 0
-        for v in x {
-            lo = v < lo || v.isNaN ? v : lo
-            hi = v > hi || v.isNaN ? v : hi
-        }
-        let s = (hi - lo) / qmaxU
-        return (s, s.isFinite && s != 0 ? min(max((-lo / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
+        let (lo, hi) = range(x)
+        return parameters(lo: lo, hi: hi, shrink: 1, bits: bits, symmetric: symmetric)
     }
 
     /// Scale and zero point of one group as `observer` chooses them.
     static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, observer: Observer) -> (scale: Float, zero: Float) {
-        let plain = groupParameters(x, bits: bits, symmetric: symmetric)
+        let (lo, hi) = range(x)
+        let plain = parameters(lo: lo, hi: hi, shrink: 1, bits: bits, symmetric: symmetric)
         guard observer == .mse, plain.scale.isFinite, plain.scale > 0 else { return plain }
         var best = plain, bestErr = squaredError(x, plain, bits: bits)
-        let qmaxU = Float((1 << bits) - 1), half = Float(1 << (bits - 1))
-        var lo: Float = 0, hi: Float = 0
-        for v in x { lo = min(lo, v); hi = max(hi, v) }
-        let amax = max(-lo, hi)
         for i in 1..<80 {
-            let p = 1 - Float(i) / 100
-            let cand: (scale: Float, zero: Float)
-            if symmetric {
-                cand = (p * amax / (half - 1), half)
-            } else {
-                let s = (p * hi - p * lo) / qmaxU
-                cand = (s, min(max((-(p * lo) / s).rounded(.toNearestOrEven), 0), qmaxU))
-            }
+            let cand = parameters(lo: lo, hi: hi, shrink: 1 - Float(i) / 100, bits: bits, symmetric: symmetric)
             guard cand.scale > 0 && cand.scale.isFinite else { continue }
             let e = squaredError(x, cand, bits: bits)
             if e < bestErr { (best, bestErr) = (cand, e) }
         }
         return best
+    }
+
+    /// min(x, 0) and max(x, 0); both NaN once any element is.
+    @inline(__always)
+    static func range(_ x: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float) {
+        var lo: Float = 0, hi: Float = 0
+        for v in x {
+            lo = v < lo || v.isNaN ? v : lo
+            hi = v > hi || v.isNaN ? v : hi
+        }
+        return (lo, hi)
+    }
+
+    /// The grid for the range [p·lo, p·hi]: symmetric s = p·max(−lo, hi)/(2^(b−1) − 1), z = 2^(b−1);
+    /// asymmetric s = (p·hi − p·lo)/(2^b − 1), z = clip(rint(−p·lo/s), 0, 2^b − 1).
+    @inline(__always)
+    static func parameters(lo: Float, hi: Float, shrink p: Float, bits: Int, symmetric: Bool) -> (scale: Float, zero: Float) {
+        let qmaxU = Float((1 << bits) - 1)
+        let half = Float(1 << (bits - 1))
+        if symmetric { return (p * max(-lo, hi) / (half - 1), half) }
+        let s = (p * hi - p * lo) / qmaxU
+        return (s, s.isFinite && s != 0 ? min(max((-(p * lo) / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
     }
 
     /// Σ (x̂ − x)² of a group on the grid (s, z).

@@ -4,20 +4,23 @@
 public enum Wanda {
     /// ‖X_j‖₂ of each column of the rows × width activations, summed in Double in row order.
     public static func inputNorms(_ x: Activations, threads: Int) -> [Double] {
-        let ranges = Parallel.chunks(x.width, chunk: 64)
         var out = [Double](repeating: 0, count: x.width)
         x.data.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { o in
-                Parallel.forEach(ranges.count, threads: threads) { r in
-                    for i in 0..<x.rows {
-                        let row = xp.baseAddress! + i * x.width
-                        for j in ranges[r] { let v = Double(row[j]); o[j] += v * v }
-                    }
-                    for j in ranges[r] { o[j] = o[j].squareRoot() }
-                }
+            out.withUnsafeMutableBufferPointer { addColumnSquares(xp, rows: x.rows, width: x.width, into: $0, threads: threads) }
+        }
+        return out.map { $0.squareRoot() }
+    }
+
+    /// Adds Σᵢ x[i, j]² of the rows × width matrix `x` to `o[j]`, rows in order, columns in parallel.
+    static func addColumnSquares(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, into o: UnsafeMutableBufferPointer<Double>,
+                                 threads: Int) {
+        let ranges = Parallel.chunks(width, chunk: 64)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for i in 0..<rows {
+                let row = x.baseAddress! + i * width
+                for j in ranges[r] { let v = Double(row[j]); o[j] += v * v }
             }
         }
-        return out
     }
 
     /// Prunes `k` weights per row of the rows × cols matrix `w` by score.

@@ -61,15 +61,7 @@ final class InputStatistics {
     /// Σ x² per column in row order (the same sums as over all rows at once), columns in fixed
     /// ranges over the threads.
     private func addSquares(_ xp: UnsafeBufferPointer<Float>, rows: Int) {
-        let ranges = Parallel.chunks(width, chunk: 64), n = width
-        squares!.withUnsafeMutableBufferPointer { o in
-            Parallel.forEach(ranges.count, threads: threads) { r in
-                for i in 0..<rows {
-                    let row = xp.baseAddress! + i * n
-                    for j in ranges[r] { let v = Double(row[j]); o[j] += v * v }
-                }
-            }
-        }
+        squares!.withUnsafeMutableBufferPointer { Wanda.addColumnSquares(xp, rows: rows, width: width, into: $0, threads: threads) }
     }
 }
 

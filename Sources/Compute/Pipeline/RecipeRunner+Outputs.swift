@@ -1,20 +1,22 @@
 import Foundation
 
+/// `model.safetensors.index.json`: the total size and each tensor's shard.
+struct ShardIndexJSON: Encodable {
+    var metadata: [String: Int]
+    var weight_map: [String: String]
+}
+
 extension RecipeRunner {
     /// The output shards' index: the input's tensor → shard map, and the dense outputs' total size.
     func writeIndex(from index: String, to dir: String, plan: RunPlan) throws -> OutputRecord {
-        var map = [(String, String)]()
-        var total = 0
+        var index = ShardIndexJSON(metadata: ["total_size": 0], weight_map: [:])
         for u in plan.fileOrder {
             for p in plan.outputTensors(u.tensor) {
-                map.append((p.name, model.shards[u.shard].name))
-                total += p.numel * plan.denseDType(u.tensor).size
+                index.weight_map[p.name] = model.shards[u.shard].name
+                index.metadata["total_size", default: 0] += p.numel * plan.denseDType(u.tensor).size
             }
         }
-        map.sort { $0.0 < $1.0 }
-        let json = "{\"metadata\":{\"total_size\":\(total)},\"weight_map\":{" +
-            map.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}}\n"
-        let data = Data(json.utf8)
+        let data = try JSONEncoder.canonical.encode(index) + Data("\n".utf8)
         let sha = try FileOps.writeFile(dir + "/" + ModelSource.indexName, data)
         return OutputRecord(path: ModelSource.indexName, bytes: Int64(data.count), sha256: sha, format: "safetensors-index")
     }

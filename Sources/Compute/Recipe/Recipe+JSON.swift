@@ -6,10 +6,8 @@ extension Recipe: Encodable {
     /// Canonical JSON (sorted keys, JSONEncoder), as stored in `jobs.recipe`, `manifest.json` and
     /// GGUF metadata; `RecipeParser` reads it back to the same recipe.
     public var canonicalJSON: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding values of these types cannot fail.
-        return String(decoding: (try? e.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        String(decoding: (try? JSONEncoder.canonical.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     public func encode(to encoder: Encoder) throws {
