@@ -64,7 +64,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         (["--override", "llama.feed_forward_length=96"], ["blk.0.ffn_gate.weight", "llama.* keys"]),
         (["--override", "llama.embedding_length=32"], ["llama.embedding_length"]),
-        (["--q5_1", "blk.0.ffn_up.weight"], ["blk.0.ffn_up.weight", "Q5_1"]),
+        (["--int8", "blk.0.ffn_up.weight"], ["blk.0.ffn_up.weight", "I8"]),
     ])
     func ggufProblems(_ args: [String], _ expected: [String]) throws {
         let env = try SqueezeEnv.create()

@@ -7,10 +7,11 @@ with the code under test).
       (every tensor dequantized to F32, metadata kept, general.file_type 0) and OUT_DIR/smollm2-hf/
       (config.json with LlamaForCausalLM, model.safetensors with Hugging Face names and the
       rotate-half Q/K row order, tokenizer.json built with `tokenizers` from the GGUF vocabulary).
-  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--ffn F] [--blocks B] [--override KEY=INT] [--q5_1 NAME]
+  make_llama.py tiny OUT_DIR [--untied] [--bias] [--seed N] [--hidden H] [--ffn F] [--blocks B] [--override KEY=INT] [--int8 NAME] [--adversarial NAME]
       A small random Llama (2 blocks, hidden 64, 4 query / 2 KV heads) with a byte-level BPE
       tokenizer trained on the pydoc corpus, as OUT_DIR/hf/ and OUT_DIR/model.gguf. --bias adds
-      q/k/v biases (as Qwen2 has; the HF config then says Qwen2ForCausalLM).
+      q/k/v biases (as Qwen2 has; the HF config then says Qwen2ForCausalLM). --adversarial fills a
+      tensor's rows with kquant_blocks.py's super-blocks (its row length a multiple of 256).
 """
 import argparse
 import importlib.util
@@ -147,7 +148,7 @@ def pydoc_text():
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None, ffn=None):
+def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=None, adversarial=None):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
@@ -188,6 +189,11 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None, ffn=Non
             tensors[p + "attn_q.bias"] = g(hidden) * 20
             tensors[p + "attn_k.bias"] = g(kv * hd) * 20
             tensors[p + "attn_v.bias"] = g(kv * hd) * 20
+    if adversarial:
+        from kquant_blocks import blocks as kblocks
+        a = tensors[adversarial]
+        rows = kblocks().reshape(-1)
+        tensors[adversarial] = np.resize(rows, a.size).reshape(a.shape).astype(np.float32)
     arch = "Qwen2ForCausalLM" if bias else "LlamaForCausalLM"
     d = os.path.join(out, "hf")
     os.makedirs(d, exist_ok=True)
@@ -223,9 +229,8 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), q5_1=None, ffn=Non
             a = permute(a, heads)
         elif ".attn_k." in n:
             a = permute(a, kv)
-        if n == q5_1:  # bad-input fixture: a tensor type Squeeze does not decode
-            rows, cols = a.shape
-            w.add_tensor(n, np.zeros((rows, cols // 32 * 24), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q5_1)
+        if n == int8:  # bad-input fixture: a tensor type Squeeze does not decode as weights
+            w.add_tensor(n, np.zeros(a.shape, dtype=np.int8))
             continue
         w.add_tensor(n, a)
     w.write_header_to_file()
@@ -245,12 +250,13 @@ def main():
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--ffn", type=int, help="feed-forward width (default 2 × hidden)")
     ap.add_argument("--override", action="append", default=[], help="KEY=INT written into the GGUF after the true keys")
-    ap.add_argument("--q5_1", help="store this GGUF tensor as (zero) Q5_1 blocks")
+    ap.add_argument("--int8", help="store this GGUF tensor as (zero) I8 values")
+    ap.add_argument("--adversarial", help="fill this tensor (GGUF name) with k-quant test super-blocks")
     a = ap.parse_args()
     if a.what == "smollm2":
         smollm2(a.out)
     else:
-        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.q5_1, a.ffn)
+        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.int8, a.ffn, a.adversarial)
 
 
 if __name__ == "__main__":

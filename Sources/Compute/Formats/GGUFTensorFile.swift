@@ -19,7 +19,7 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
     public var fileSize: Int { reader.fileSize }
     public var hashPrefix: [UInt8]? { nil }
 
-    static let decodable: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0]
+    static let decodable: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     public init(path: String) throws {
         reader = try GGUFReader(path: path)
@@ -81,13 +81,11 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
 
     /// Plain types are copied; block types are decoded to F32.
     static func decode(_ raw: UnsafeRawBufferPointer, type: GGMLType, count: Int, into dst: UnsafeMutableRawBufferPointer) {
-        let f = dst.bindMemory(to: Float.self)
-        switch type {
-        case .q8_0: GGMLQuantizer.dequantizeQ8_0(raw, count: count, into: f)
-        case .q4_0: GGMLQuantizer.dequantizeQ4_0(raw, count: count, into: f)
-        case .q4_1: GGMLQuantizer.dequantizeQ4_1(raw, count: count, into: f)
-        case .q5_0: GGMLQuantizer.dequantizeQ5_0(raw, count: count, into: f)
-        default: dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<dst.count]))
+        if type.block.count == 1 {
+            dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<dst.count]))
+        } else {
+            let f = dst.bindMemory(to: Float.self)
+            GGUFPlanner.decode(raw, type: type, into: UnsafeMutableBufferPointer(rebasing: f[0..<count]))
         }
     }
 }

@@ -1,6 +1,7 @@
 /// ggml tensor types used in GGUF files (values are the on-disk ids).
 public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
+    case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
 
     /// Bytes per element for plain types (0 for block types).
@@ -23,6 +24,11 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .q5_1: return (32, 24)
         case .q8_0: return (32, 34)
         case .q8_1: return (32, 36)
+        case .q2_K: return (256, 84)
+        case .q3_K: return (256, 110)
+        case .q4_K: return (256, 144)
+        case .q5_K: return (256, 176)
+        case .q6_K: return (256, 210)
         default: return (1, elementSize)
         }
     }

@@ -89,3 +89,49 @@ extension GGMLQuantizer {
         }
     }
 }
+
+extension GGMLQuantizer {
+    /// Q5_1 block (24 bytes): fp16 d = (max − min)/31, fp16 m = min, 4 bytes of fifth bits, 16 bytes
+    /// of low nibbles; q = (uint8)((x − min)·id + 0.5) (`quantize_row_q5_1_ref`, llama.cpp's
+    /// fallback for Q5_K rows that do not fill 256 values).
+    public static func quantizeQ5_1(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        forEachBlock(src, dst, blockBytes: 24, threads: threads) { x, out in
+            var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
+            for j in 0..<32 {
+                let v = x[j]
+                mn = v < mn ? v : mn
+                mx = v > mx ? v : mx
+            }
+            let d = (mx - mn) / 31
+            let id: Float = d != 0 ? 1 / d : 0
+            out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+            (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
+            let qs = (out + 8).assumingMemoryBound(to: UInt8.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let x0 = UInt8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
+                let x1 = UInt8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
+                qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
+                qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
+                qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
+            }
+            (out + 4).storeBytes(of: qh.littleEndian, as: UInt32.self)
+        }
+    }
+
+    /// Dequantizes Q5_1 blocks.
+    public static func dequantizeQ5_1(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+        for b in 0..<(count / 32) {
+            let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 24, as: UInt16.self).littleEndian)
+            let m = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 24 + 2, as: UInt16.self).littleEndian)
+            let qh = src.loadUnaligned(fromByteOffset: b * 24 + 4, as: UInt32.self).littleEndian
+            for j in 0..<16 {
+                let q = src[b * 24 + 8 + j]
+                let lo = UInt32(q & 0xF) | ((qh >> UInt32(j)) & 1) << 4
+                let hi = UInt32(q >> 4) | ((qh >> UInt32(j + 16)) & 1) << 4
+                dst[b * 32 + j] = d * Float(lo) + m
+                dst[b * 32 + 16 + j] = d * Float(hi) + m
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@ final class OutputWriters {
             g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName,
                                   metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout),
                                   tensors: order.flatMap(plan.outputTensors).map { t in
-                                      let ty = GGUFPlanner.type(for: t, export: e)
+                                      let ty = slot.ggufType(t)
                                       return GGUFWriter.TensorPlan(name: plan.ggufName(t.name), shape: t.shape, type: ty,
                                                                    byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
                                   })
@@ -92,7 +92,7 @@ enum GGUFMetadata {
            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String, layout == nil {
             arch = mt
         }
-        let fileType: UInt32 = [.f32: 0, .f16: 1, .q4_0: 2, .q4_1: 3, .q8_0: 7, .q5_0: 8][e.ggufType]!
+        let fileType = e.ggufType.fileType
         return [
             ("general.architecture", .string(arch)),
             ("general.name", .string((model.path as NSString).lastPathComponent)),

@@ -33,6 +33,7 @@ extension RecipeValidator {
             }
             return DecoderFamily(files: files)
         }
+        try GGUFMix.check(recipe, tensors: tensors, layout: nil)
         guard let stage else { return nil }
         let bert: BertModelFiles
         do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
@@ -51,7 +52,8 @@ extension RecipeValidator {
     /// tokenizer llama.cpp can reproduce.
     private static func checkGGUFExport(_ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo]) throws {
         guard let i = recipe.stageIndex(exporting: .gguf) else { return }
-        do { _ = try files.ggufLayout() } catch let e as ComputeError { throw RecipeError("stages[\(i)].export", "\(e)") }
+        let layout: GGUFExportLayout
+        do { layout = try files.ggufLayout() } catch let e as ComputeError { throw RecipeError("stages[\(i)].export", "\(e)") }
         for (j, st) in recipe.stages.enumerated() {
             if case .lowrank(let l) = st, l.output == .factors {
                 throw RecipeError("stages[\(j)].lowrank.output", "factors have no place in a llama GGUF (use output: dense, or export safetensors)")
@@ -60,6 +62,7 @@ extension RecipeValidator {
         for t in tensors where LlamaNames.gguf(t.name) == nil {
             throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
         }
+        try GGUFMix.check(recipe, tensors: tensors, layout: layout)
     }
 
     /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need

@@ -20,11 +20,23 @@ extension RunPlan {
             units = try forwardOrder(fileOrder, names: try family.forwardOrder(), modelPath: modelPath)
         }
         var plan = RunPlan(recipe: recipe, fileOrder: fileOrder, units: units, slots: ExportSlot.slots(recipe), globalCounts: [:], factorRanks: [:])
-        if plan.hasGGUF { plan.ggufLayout = try family?.ggufLayout() }
+        if plan.hasGGUF {
+            plan.ggufLayout = try family?.ggufLayout()
+            try plan.planGGUFTypes()
+        }
         // Ranks by energy run the stages before the factorization, global pruning included.
         plan.globalCounts = try plan.globalPruneCounts(readers: readers, threads: threads)
         plan.factorRanks = try plan.planFactorRanks(readers: readers, threads: threads)
         return plan
+    }
+
+    /// Each GGUF slot's per-tensor types (llama.cpp's rules for mixes).
+    private mutating func planGGUFTypes() throws {
+        let pieces = fileOrder.flatMap { outputTensors($0.tensor) }
+        let model = GGUFMix.Model(layout: ggufLayout, names: pieces.map { ggufName($0.name) })
+        for i in slots.indices where slots[i].kind == .gguf {
+            slots[i].ggufTypes = try GGUFMix.types(slots[i].export, tensors: pieces, ggufName: ggufName, model: model)
+        }
     }
 
     /// Units in `names` order, then every tensor the forward pass does not use (position ids,

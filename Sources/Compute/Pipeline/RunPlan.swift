@@ -15,7 +15,8 @@ struct RunPlan {
     let fileOrder: [Unit]
     /// Processing order: file order, or the forward pass's order when the recipe calibrates.
     let units: [Unit]
-    let slots: [ExportSlot]
+    /// Set once by `make` (GGUF slots learn their per-tensor types there).
+    var slots: [ExportSlot]
     /// Set once by `make`, before the run starts.
     var globalCounts: [String: GlobalMagnitude.Plan]
     var factorRanks: [String: Int]
@@ -70,6 +71,11 @@ struct ExportSlot {
     enum Kind { case dense, gguf, compressed }
     let kind: Kind
     let export: ExportStage
+    /// A GGUF slot's type for each output tensor (set by `RunPlan.make`; mixes differ per tensor).
+    var ggufTypes: [String: GGMLType] = [:]
+
+    /// The ggml type this GGUF slot writes `p` in.
+    func ggufType(_ p: TensorInfo) -> GGMLType { ggufTypes[p.name] ?? GGUFPlanner.type(for: p, export: export) }
 
     /// The slots of a recipe's exports, in slot order.
     static func slots(_ recipe: Recipe) -> [ExportSlot] {
@@ -83,7 +89,7 @@ struct ExportSlot {
     func bytes(_ p: TensorInfo, of t: TensorInfo, plan: RunPlan) -> Int {
         switch kind {
         case .dense: return p.numel * plan.denseDType(t).size
-        case .gguf: return GGUFPlanner.type(for: p, export: export).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
+        case .gguf: return ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
         case .compressed: return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
         }
     }

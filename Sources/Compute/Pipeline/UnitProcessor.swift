@@ -77,9 +77,9 @@ struct UnitProcessor {
                 e.bytesOut = out.count
             case .gguf:
                 out = encodeAll(slot) { v, p, dst in
-                    GGUFPlanner.encode(v, type: GGUFPlanner.type(for: p, export: slot.export), into: dst, threads: threads)
+                    GGUFPlanner.encode(v, type: slot.ggufType(p), into: dst, threads: threads)
                 }
-                if done.factors == nil { e.measured = (GGUFPlanner.type(for: t, export: slot.export), UnsafeRawBufferPointer(out)) }
+                if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
                 e.bits = Double(out.count * 8) / Double(numel)
                 e.bytesOut = out.count
             case .compressed:
@@ -111,7 +111,7 @@ struct UnitProcessor {
             }
         }
         let lastGGUF = plan.slots.last { $0.kind == .gguf }
-        var m = UnitMetrics(index: index, tensor: t.name, dtype: lastGGUF.map { GGUFPlanner.type(for: t, export: $0.export).name } ?? plan.denseDType(t).rawValue,
+        var m = UnitMetrics(index: index, tensor: t.name, dtype: lastGGUF.map { $0.ggufType(t).name } ?? plan.denseDType(t).rawValue,
                             shape: t.shape, numel: numel, targeted: true, sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: e.bits,
                             relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: e.bytesOut)
         m.rank = done.rank

@@ -178,7 +178,49 @@ public struct ExportStage: Equatable, Sendable {
     /// GGUF tensor types an export can ask for.
     public enum GGUFType: String, Sendable, CaseIterable {
         case q8_0, q4_0, q4_1, q5_0, f16, f32
-        var ggml: GGMLType { [.q8_0: .q8_0, .q4_0: .q4_0, .q4_1: .q4_1, .q5_0: .q5_0, .f16: .f16, .f32: .f32][self]! }
+        /// k-quants, one type on every eligible matrix.
+        case q2_k, q3_k, q4_k, q5_k, q6_k
+        /// llama-quantize's mixes: more bits where llama.cpp's rules put them (`GGUFMix`).
+        case q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m
+
+        /// The type of every eligible matrix, or the mix's default type.
+        var ggml: GGMLType {
+            switch self {
+            case .q8_0: return .q8_0
+            case .q4_0: return .q4_0
+            case .q4_1: return .q4_1
+            case .q5_0: return .q5_0
+            case .f16: return .f16
+            case .f32: return .f32
+            case .q2_k: return .q2_K
+            case .q3_k, .q3_k_m: return .q3_K
+            case .q4_k, .q4_k_s, .q4_k_m: return .q4_K
+            case .q5_k, .q5_k_s, .q5_k_m: return .q5_K
+            case .q6_k: return .q6_K
+            }
+        }
+
+        var isMix: Bool { [.q3_k_m, .q4_k_s, .q4_k_m, .q5_k_s, .q5_k_m].contains(self) }
+
+        /// `general.file_type` (llama.cpp's LLAMA_FTYPE_MOSTLY_*; a plain k-quant is its _S file type).
+        var fileType: UInt32 {
+            switch self {
+            case .f32: return 0
+            case .f16: return 1
+            case .q4_0: return 2
+            case .q4_1: return 3
+            case .q8_0: return 7
+            case .q5_0: return 8
+            case .q2_k: return 10
+            case .q3_k: return 11
+            case .q3_k_m: return 12
+            case .q4_k, .q4_k_s: return 14
+            case .q4_k_m: return 15
+            case .q5_k, .q5_k_s: return 16
+            case .q5_k_m: return 17
+            case .q6_k: return 18
+            }
+        }
     }
     public var format: Format
     /// safetensors: convert floating-point tensors to this dtype (default: keep each tensor's dtype).

@@ -1,0 +1,256 @@
+/// ggml's k-quants without an importance matrix, bit-exact with what llama.cpp's
+/// `llama_model_quantize` writes (ggml's `quantize_row_q{2..6}_K_ref`): super-blocks of 256 values
+/// with 16 or 8 sub-blocks whose scales (and mins) are quantized again against one fp16 super-block
+/// scale, then every value rounded to that packed grid. Tests/reference/check_kquants.py pins the
+/// bytes on real and adversarial blocks. Finite input assumed, as in ggml.
+extension GGMLQuantizer {
+    static let superBlock = 256
+
+    /// Quantizes `src` (a multiple of 256 values) to the k-quant `type`, in fixed chunks of
+    /// super-blocks over `threads` (the same bytes for any thread count).
+    public static func quantizeK(_ type: GGMLType, _ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+        let bytes = type.block.bytes
+        let ranges = Parallel.chunks(src.count / superBlock, chunk: 256)
+        Parallel.forEach(ranges.count, threads: threads) { r in
+            for b in ranges[r] {
+                let x = src.baseAddress! + b * superBlock, out = dst.baseAddress! + b * bytes
+                switch type {
+                case .q2_K: q2K(x, out)
+                case .q3_K: q3K(x, out)
+                case .q4_K: q45K(x, out, nmax: 15)
+                case .q5_K: q45K(x, out, nmax: 31)
+                default: q6K(x, out)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func half(_ v: Float) -> UInt16 { HalfConversion.f32ToF16(v) }
+
+    @inline(__always)
+    private static func rounded(_ v: Float) -> Float { HalfConversion.f16ToF32(HalfConversion.f32ToF16(v)) }
+
+    @inline(__always)
+    private static func store(_ h: UInt16, _ p: UnsafeMutableRawPointer) { p.storeBytes(of: h.littleEndian, as: UInt16.self) }
+
+    /// Four 2-bit codes per byte: byte j/4 + l of each 128-value half holds l, l+32, l+64, l+96.
+    private static func pack2(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
+        for j in stride(from: 0, to: superBlock, by: 128) {
+            for l in 0..<32 { qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6) }
+        }
+    }
+
+    /// Q2_K: 16 sub-blocks of 16, 2-bit codes, 4-bit scales and mins (84 bytes: scales, qs, d, dmin).
+    static func q2K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 16) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { f in
+                let L = buf.baseAddress!, aux = L + 256
+                let w = f.baseAddress!, scales = w + 16, mins = w + 32
+                var maxScale: Float = 0, maxMin: Float = 0
+                for j in 0..<16 {
+                    for l in 0..<16 { w[l] = abs(x[16 * j + l]) }
+                    scales[j] = KQuantSearch.asymmetric(x + 16 * j, 16, nmax: 3, weights: w, L + 16 * j, min: &mins[j], aux: aux,
+                                                        rmin: -0.5, rdelta: 0.1, nstep: 15, mad: true)
+                    if scales[j] > maxScale { maxScale = scales[j] }
+                    if mins[j] > maxMin { maxMin = mins[j] }
+                }
+                let sc = out.assumingMemoryBound(to: UInt8.self)
+                if maxScale > 0 {
+                    let iscale = 15 / maxScale
+                    for j in 0..<16 { sc[j] = UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(iscale * scales[j])) }
+                    store(half(maxScale / 15), out + 80)
+                } else {
+                    for j in 0..<16 { sc[j] = 0 }
+                    store(half(0), out + 80)
+                }
+                if maxMin > 0 {
+                    let iscale = 15 / maxMin
+                    for j in 0..<16 { sc[j] |= UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(iscale * mins[j]) << 4) }
+                    store(half(maxMin / 15), out + 82)
+                } else {
+                    store(half(0), out + 82)
+                }
+                let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 80, as: UInt16.self))
+                let m0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 82, as: UInt16.self))
+                for j in 0..<16 {
+                    let d = d0 * Float(sc[j] & 0xF)
+                    if d == 0 { continue }
+                    let dm = m0 * Float(sc[j] >> 4)
+                    for i in 0..<16 { L[16 * j + i] = UInt8(max(0, min(3, KQuantSearch.nearestInt((x[16 * j + i] + dm) / d)))) }
+                }
+                pack2(L, sc + 16)
+            }
+        }
+    }
+
+    /// Q3_K: 16 sub-blocks of 16, 3-bit codes (high bit in `hmask`), 6-bit signed scales
+    /// (110 bytes: hmask, qs, scales, d).
+    static func q3K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { s in
+                let L = buf.baseAddress!, scales = s.baseAddress!
+                var maxScale: Float = 0, amax: Float = 0
+                for j in 0..<16 {
+                    scales[j] = KQuantSearch.symmetricRefined(x + 16 * j, 16, nmax: 4, L + 16 * j)
+                    let a = abs(scales[j])
+                    if a > amax { amax = a; maxScale = scales[j] }
+                }
+                let p = out.assumingMemoryBound(to: UInt8.self)
+                let hmask = p, qs = p + 32, sc = p + 96
+                for j in 0..<12 { sc[j] = 0 }
+                if maxScale != 0 {
+                    let iscale = -32 / maxScale
+                    for j in 0..<16 {
+                        let l8 = Int8(truncatingIfNeeded: KQuantSearch.nearestInt(iscale * scales[j]))
+                        let l = UInt8(truncatingIfNeeded: max(-32, min(31, l8)) + 32)
+                        if j < 8 { sc[j] = l & 0xF } else { sc[j - 8] |= (l & 0xF) << 4 }
+                        sc[j % 4 + 8] |= (l >> 4) << (2 * (j / 4))
+                    }
+                    store(half(1 / iscale), out + 108)
+                } else {
+                    store(half(0), out + 108)
+                }
+                let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 108, as: UInt16.self))
+                for j in 0..<16 {
+                    let low = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4
+                    let s = Int8(truncatingIfNeeded: low | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) &- 32
+                    let d = d0 * Float(s)
+                    if d == 0 { continue }
+                    for i in 0..<16 { L[16 * j + i] = Int8(max(-4, min(3, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 4) }
+                }
+                for j in 0..<32 { hmask[j] = 0 }
+                var m = 0, hm: UInt8 = 1
+                for j in 0..<256 {
+                    if L[j] > 3 { hmask[m] |= hm; L[j] -= 4 }
+                    m += 1
+                    if m == 32 { m = 0; hm <<= 1 }
+                }
+                L.withMemoryRebound(to: UInt8.self, capacity: 256) { pack2($0, qs) }
+            }
+        }
+    }
+
+    /// The 12 bytes of Q4_K/Q5_K's eight 6-bit scales and mins.
+    private static func packScalesMins(_ ls: UInt8, _ lm: UInt8, _ j: Int, _ sc: UnsafeMutablePointer<UInt8>) {
+        if j < 4 {
+            sc[j] = ls
+            sc[j + 4] = lm
+        } else {
+            sc[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4)
+            sc[j - 4] |= (ls >> 4) << 6
+            sc[j] |= (lm >> 4) << 6
+        }
+    }
+
+    /// Sub-block j's 6-bit scale and min back from the 12 packed bytes (`get_scale_min_k4`).
+    @inline(__always)
+    static func scaleMin(_ j: Int, _ q: UnsafePointer<UInt8>) -> (UInt8, UInt8) {
+        if j < 4 { return (q[j] & 63, q[j + 4] & 63) }
+        return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    }
+
+    /// Q4_K (nmax 15; 144 bytes: d, dmin, scales, qs) and Q5_K (nmax 31; 176 bytes: d, dmin,
+    /// scales, qh, qs): 8 sub-blocks of 32, weights av|x| + |x|.
+    static func q45K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, nmax: Int) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { f in
+                let L = buf.baseAddress!, aux = L + 256
+                let w = f.baseAddress!, scales = w + 32, mins = w + 40
+                var maxScale: Float = 0, maxMin: Float = 0
+                let five = nmax == 31
+                for j in 0..<8 {
+                    var sumX2: Float = 0
+                    for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
+                    let av = (sumX2 / 32).squareRoot()
+                    for l in 0..<32 { w[l] = av + abs(x[32 * j + l]) }
+                    scales[j] = KQuantSearch.asymmetric(x + 32 * j, 32, nmax: nmax, weights: w, L + 32 * j, min: &mins[j], aux: aux,
+                                                        rmin: five ? -0.5 : -1, rdelta: 0.1, nstep: five ? 15 : 20, mad: false)
+                    if scales[j] > maxScale { maxScale = scales[j] }
+                    if mins[j] > maxMin { maxMin = mins[j] }
+                }
+                let p = out.assumingMemoryBound(to: UInt8.self)
+                let sc = p + 4
+                let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
+                let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+                for j in 0..<8 {
+                    let ls = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invScale * scales[j])))
+                    let lm = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invMin * mins[j])))
+                    packScalesMins(ls, lm, j, sc)
+                }
+                store(half(maxScale / 63), out)
+                store(half(maxMin / 63), out + 2)
+                let d0 = rounded(maxScale / 63), m0 = rounded(maxMin / 63)
+                for j in 0..<8 {
+                    let (s, m) = scaleMin(j, sc)
+                    let d = d0 * Float(s)
+                    if d == 0 { continue }
+                    let dm = m0 * Float(m)
+                    for i in 0..<32 { L[32 * j + i] = UInt8(max(0, min(Int32(nmax), KQuantSearch.nearestInt((x[32 * j + i] + dm) / d)))) }
+                }
+                if five { packQ5(L, qh: p + 16, ql: p + 48) } else { packQ4(L, p + 16) }
+            }
+        }
+    }
+
+    private static func packQ4(_ L: UnsafePointer<UInt8>, _ q: UnsafeMutablePointer<UInt8>) {
+        for (k, j) in stride(from: 0, to: superBlock, by: 64).enumerated() {
+            for l in 0..<32 { q[32 * k + l] = L[j + l] | (L[j + l + 32] << 4) }
+        }
+    }
+
+    private static func packQ5(_ L: UnsafePointer<UInt8>, qh: UnsafeMutablePointer<UInt8>, ql: UnsafeMutablePointer<UInt8>) {
+        for j in 0..<32 { qh[j] = 0 }
+        var m1: UInt8 = 1, m2: UInt8 = 2
+        for (k, n) in stride(from: 0, to: superBlock, by: 64).enumerated() {
+            for j in 0..<32 {
+                var l1 = L[n + j], l2 = L[n + j + 32]
+                if l1 > 15 { l1 -= 16; qh[j] |= m1 }
+                if l2 > 15 { l2 -= 16; qh[j] |= m2 }
+                ql[32 * k + j] = l1 | (l2 << 4)
+            }
+            m1 <<= 2; m2 <<= 2
+        }
+    }
+
+    /// Q6_K: 16 sub-blocks of 16, 6-bit codes (low 4 bits in ql, high 2 in qh), 8-bit signed
+    /// scales (210 bytes: ql, qh, scales, d).
+    static func q6K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { s in
+                let L = buf.baseAddress!, scales = s.baseAddress!
+                var maxScale: Float = 0, maxAbs: Float = 0
+                for b in 0..<16 {
+                    scales[b] = KQuantSearch.symmetric(x + 16 * b, 16, nmax: 32, L + 16 * b)
+                    let a = abs(scales[b])
+                    if a > maxAbs { maxAbs = a; maxScale = scales[b] }
+                }
+                let p = out.assumingMemoryBound(to: UInt8.self)
+                if maxAbs < KQuantSearch.groupMaxEps {
+                    for i in 0..<210 { p[i] = 0 }
+                    return
+                }
+                let iscale = -128 / maxScale
+                store(half(1 / iscale), out + 208)
+                let sc = (out + 192).assumingMemoryBound(to: Int8.self)
+                for b in 0..<16 { sc[b] = Int8(truncatingIfNeeded: min(127, KQuantSearch.nearestInt(iscale * scales[b]))) }
+                let d0 = rounded(1 / iscale)
+                for j in 0..<16 {
+                    let d = d0 * Float(sc[j])
+                    if d == 0 { continue }
+                    for i in 0..<16 { L[16 * j + i] = Int8(max(-32, min(31, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 32) }
+                }
+                L.withMemoryRebound(to: UInt8.self, capacity: 256) { u in
+                    let ql = p, qh = p + 128
+                    for (k, j) in stride(from: 0, to: superBlock, by: 128).enumerated() {
+                        for l in 0..<32 {
+                            ql[64 * k + l] = (u[j + l] & 0xF) | ((u[j + l + 64] & 0xF) << 4)
+                            ql[64 * k + l + 32] = (u[j + l + 32] & 0xF) | ((u[j + l + 96] & 0xF) << 4)
+                            qh[32 * k + l] = (u[j + l] >> 4) | ((u[j + l + 32] >> 4) << 2) | ((u[j + l + 64] >> 4) << 4) | ((u[j + l + 96] >> 4) << 6)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+/// llama-quantize's per-tensor types for a file type (`llama_tensor_get_type` in llama.cpp's
+/// llama-quant.cpp, without an importance matrix, for llama-architecture models): which tensors
+/// get more bits, the output/tied-embedding rule, and the fallbacks for rows that do not fill a
+/// block. Applied to GGUF names; tensors under other names take the mix's default type.
+enum GGUFMix {
+    /// What the rules read from the model.
+    struct Model {
+        /// Transformer blocks (`llama.block_count`).
+        var layers: Int
+        /// Query heads per KV head (`head_count / head_count_kv`).
+        var gqa: Int
+        /// Whether the file has its own `output.weight` (else the embedding is also the output).
+        var hasOutput: Bool
+
+        /// From a family's GGUF layout (`llama.*` keys) and the file's tensor names.
+        init(layout: GGUFExportLayout?, names: [String]) {
+            let meta = Dictionary(layout?.metadata ?? [], uniquingKeysWith: { a, _ in a })
+            func int(_ k: String) -> Int? { if case .uint32(let v)? = meta[k] { return Int(v) }; return nil }
+            let heads = int("llama.attention.head_count") ?? 1, kv = int("llama.attention.head_count_kv") ?? heads
+            layers = int("llama.block_count") ?? 1
+            gqa = heads / max(kv, 1)
+            hasOutput = names.contains("output.weight")
+        }
+    }
+
+    /// Refuses, at submit, a GGUF export whose types Squeeze cannot write for these tensors.
+    static func check(_ recipe: Recipe, tensors: [TensorInfo], layout: GGUFExportLayout?) throws {
+        let name = { (n: String) in layout?.name(n) ?? n }
+        let model = Model(layout: layout, names: tensors.map { name($0.name) })
+        for (i, st) in recipe.stages.enumerated() {
+            guard case .export(let e) = st, e.format == .gguf else { continue }
+            do { _ = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError {
+                throw RecipeError("stages[\(i)].export", "tensor \(err.tensor ?? ""): \(err.message)")
+            }
+        }
+    }
+
+    /// Types of every tensor (by output name) a GGUF export of `e` writes; throws when a rule
+    /// lands on a type Squeeze does not write (llama.cpp's IQ4_NL fallback).
+    static func types(_ e: ExportStage, tensors: [TensorInfo], ggufName: (String) -> String, model: Model) throws -> [String: GGMLType] {
+        var out = [String: GGMLType]()
+        for t in tensors {
+            let name = ggufName(t.name)
+            var ty = GGUFPlanner.type(for: t, export: e)
+            if e.ggufType.isMix && t.dtype.isFloat16Or32 && quantizable(name, t) {
+                ty = rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: t.shape.last ?? 1, model: model)
+            }
+            guard ty.block.count == 1 || (t.shape.last ?? 1) % ty.block.count == 0 else {
+                throw ComputeError(.invalidRecipe, "export type \(e.ggufType.rawValue) would write \(name) (rows of \(t.shape.last ?? 1) values) as IQ4_NL, llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use q4_k_m, q5_k_m or q6_k, or a legacy type", tensor: t.name)
+            }
+            out[t.name] = ty
+        }
+        return out
+    }
+
+    /// llama.cpp quantizes 2-D and larger `*weight` tensors other than norms.
+    static func quantizable(_ name: String, _ t: TensorInfo) -> Bool {
+        name.hasSuffix("weight") && t.shape.count >= 2 && !name.contains("_norm.weight")
+    }
+
+    /// Layers 0…n/8, the last eighth and every third in between (`use_more_bits`).
+    static func moreBits(_ i: Int, _ n: Int) -> Bool { i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2 }
+
+    /// The block index in `blk.N.…` (0 when the name has none).
+    static func layer(_ name: String) -> Int {
+        guard name.hasPrefix("blk.") else { return 0 }
+        return Int(name.dropFirst(4).prefix { $0.isNumber }) ?? 0
+    }
+
+    private static func rule(_ mix: ExportStage.GGUFType, default t0: GGMLType, name: String, cols: Int, model m: Model) -> GGMLType {
+        var ty = t0
+        let i = layer(name), n = m.layers
+        if name == "output.weight" || (!m.hasOutput && name == "token_embd.weight") {
+            if cols % t0.block.count != 0 { return .q8_0 }
+            if t0 != .q8_0 { ty = .q6_K }
+        } else if name.contains("attn_v.weight") {
+            switch mix {
+            case .q3_k_m: ty = i < 2 ? .q5_K : .q4_K
+            case .q4_k_m, .q5_k_m: if moreBits(i, n) { ty = .q6_K }
+            case .q4_k_s: if i < 4 { ty = .q5_K }
+            default: break
+            }
+        } else if name.contains("ffn_down") {
+            switch mix {
+            case .q3_k_m: ty = i < n / 16 ? .q5_K : .q4_K
+            case .q4_k_m, .q5_k_m: if moreBits(i, n) { ty = .q6_K }
+            case .q4_k_s: if i < n / 8 { ty = .q5_K }
+            default: break
+            }
+        } else if name.contains("attn_output.weight"), mix == .q3_k_m {
+            ty = .q4_K
+        }
+        return cols % ty.block.count == 0 ? ty : fallback(ty, cols: cols)
+    }
+
+    /// llama.cpp's type for rows that do not fill a k-quant block (IQ4_NL for Q2_K/Q3_K is
+    /// returned as Q3_K itself, which the caller refuses), then F16 if even that does not fit.
+    static func fallback(_ t: GGMLType, cols: Int) -> GGMLType {
+        let f: GGMLType
+        switch t {
+        case .q4_K: f = .q5_0
+        case .q5_K: f = .q5_1
+        case .q6_K: f = .q8_0
+        default: return t
+        }
+        return cols % f.block.count == 0 ? f : .f16
+    }
+}

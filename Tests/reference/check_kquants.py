@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""GGUF k-quant exports against the real llama.cpp and gguf-py.
+
+Run with LD_PRELOAD set to the libstdc++ shim (Tests/reference/llama_cpp_shim.sh).
+  check_kquants.py file F32_GGUF SQUEEZE_GGUF FTYPE [--pure]
+      llama.cpp's `llama_model_quantize` (what llama-quantize runs, no importance matrix) makes
+      the FTYPE file (LLAMA_FTYPE_MOSTLY_*: 10 Q2_K, 11 Q3_K_S, 12 Q3_K_M, 14 Q4_K_S, 15 Q4_K_M,
+      16 Q5_K_S, 17 Q5_K_M, 18 Q6_K) from the F32 GGUF, with --pure every matrix in the file
+      type's default type; every tensor of Squeeze's file must have the same type and bytes.
+      (The wheel's exported `ggml_quantize_chunk` is not the quantizer llama_model_quantize runs:
+      its k-quants skip the final rounding to the packed scales, so it is not the reference here.)
+  check_kquants.py errors SOURCE.safetensors GGUF MANIFEST
+      Each tensor's relative_error in MANIFEST (whose last GGUF export is GGUF) equals
+      ‖x̂ − x‖/‖x‖ with x̂ from gguf-py's dequantizer: Squeeze's k-quant decoder agrees with gguf-py's.
+Prints JSON; exit 1 on any difference.
+"""
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+from gguf import GGUFReader
+from gguf.constants import GGMLQuantizationType
+from gguf.quants import dequantize
+
+
+def llama_file(f32, ftype, pure):
+    from llama_cpp_check import ffi, lib, quiet
+    if not os.environ.get("LLAMA_CPP_VERBOSE"):
+        lib.llama_log_set(quiet, ffi.NULL)
+    out = os.path.join(tempfile.mkdtemp(), "llama.gguf")
+    p = lib.llama_model_quantize_default_params()
+    p.ftype = ftype
+    p.pure = pure
+    p.nthread = os.cpu_count() or 1
+    rc = lib.llama_model_quantize(f32.encode(), out.encode(), ffi.new("llama_model_quantize_params *", p))
+    if rc != 0:
+        print(json.dumps({"ok": False, "error": f"llama_model_quantize returned {rc}"}))
+        sys.exit(1)
+    return out
+
+
+def compare_file(f32, mine_path, ftype, pure):
+    out = llama_file(f32, ftype, pure)
+    ref = {t.name: t for t in GGUFReader(out).tensors}
+    mine = {t.name: t for t in GGUFReader(mine_path).tensors}
+    bad, types = [], {}
+    if set(ref) != set(mine):
+        bad.append({"names only in one file": sorted(set(ref) ^ set(mine))[:10]})
+    for name in sorted(set(ref) & set(mine)):
+        a, b = ref[name], mine[name]
+        tn = a.tensor_type.name
+        types[tn] = types.get(tn, 0) + 1
+        if a.tensor_type != b.tensor_type:
+            bad.append({"tensor": name, "squeeze": b.tensor_type.name, "llama.cpp": tn})
+        elif np.asarray(a.data).tobytes() != np.asarray(b.data).tobytes():
+            bad.append({"tensor": name, "type": tn, "bytes": "differ"})
+    os.remove(out)
+    return {"ok": not bad, "llama_types": types, "mismatches": bad[:10]}
+
+
+def compare_errors(source, gguf_path, manifest):
+    from safetensors.numpy import load_file
+    src = load_file(source)
+    with open(manifest) as f:
+        metrics = {m["tensor"]: m["relative_error"] for m in json.load(f)["layers"]}
+    bad, checked = [], 0
+    for t in GGUFReader(gguf_path).tensors:
+        if int(t.tensor_type) in (0, 1, 30) or t.name not in metrics:
+            continue
+        x = src[t.name].astype(np.float64)
+        with np.errstate(all="ignore"):
+            xhat = dequantize(np.asarray(t.data), GGMLQuantizationType(int(t.tensor_type))).reshape(x.shape).astype(np.float64)
+            want = np.linalg.norm(xhat - x) / max(np.linalg.norm(x), 1e-300)
+        if not np.isfinite(want) or want >= 1:
+            continue  # overflowed blocks (±3e38): the metric saturates on both sides
+        checked += 1
+        got = metrics[t.name]
+        if got is None or abs(got - want) > 1e-6 * want + 1e-12:
+            bad.append({"tensor": t.name, "type": t.tensor_type.name, "relative_error": [got, float(want)]})
+    return {"ok": not bad and checked > 0, "checked": checked, "mismatches": bad[:10]}
+
+
+def main():
+    if sys.argv[1] == "file":
+        r = compare_file(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--pure" in sys.argv[5:])
+    else:
+        r = compare_errors(sys.argv[2], sys.argv[3], sys.argv[4])
+    print(json.dumps(r))
+    sys.exit(0 if r["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
