@@ -29,6 +29,14 @@ import Testing
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }
 
+    @Test func ggufOverridesRoundTrip() throws {
+        let r = try RecipeParser.parse("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q8_0, 'blk.0.*': q6_k}, output_type: q8_0, embedding_type: q6_k}}, {export: {format: gguf, type: q5_k_m, pure: true}}]")
+        let e = r.exportStages[0]
+        #expect(e.tensorTypes == ["*attn_v*": .q8_0, "blk.0.*": .q6_k] && e.outputType == .q8_0 && e.embeddingType == .q6_k && !e.pure)
+        #expect(r.exportStages[1].pure)
+        #expect(try RecipeParser.parse(r.canonicalJSON) == r)
+    }
+
     @Test func jsonIsAcceptedAsYAML() throws {
         let r = try RecipeParser.parse(#"{"stages": [{"prune": {"method": "nm", "n": 2, "m": 4}}, {"export": {"format": "safetensors", "dtype": "f16"}}]}"#)
         #expect(r.pruneStages[0].method == .nm(n: 2, m: 4))
@@ -55,6 +63,10 @@ import Testing
         ("stages: [{prune: 5}, {export: {}}]", "stages[0].prune: must be a mapping"),
         ("stages: [{prune: {sparsity: 0.5, schedule: 3}}, {export: {}}]", "stages[0].prune.schedule: must be a mapping"),
         ("", "a recipe must be a mapping"),
+        ("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q5_k_m}}}]", "stages[0].export.tensor_types.*attn_v*: q5_k_m is not one of"),
+        ("stages: [{export: {format: gguf, type: q8_0, pure: true}}]", "stages[0].export.pure: only applies to a mix"),
+        ("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: [a]}}]", "stages[0].export.tensor_types: must be a mapping"),
+        ("stages: [{export: {format: gguf, type: q4_k_m, output_type: q9_k}}]", "stages[0].export.output_type: q9_k is not one of"),
         ("stages: [{prune: {method: structured, sparsity: 0.2, dim: diagonal}}, {export: {}}]", "stages[0].prune.dim: diagonal is not one of rows, columns"),
         ("stages: [{prune: {method: structured, sparsity: 0.2, n: 2}}, {export: {}}]", "stages[0].prune.n: belongs to method nm"),
         ("stages: [{prune: {method: structured}}, {export: {}}]", "stages[0].prune.sparsity: is required for method structured"),

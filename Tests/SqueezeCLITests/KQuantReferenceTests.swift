@@ -69,4 +69,42 @@ import TestSupport
         let c = try env.python("check_kquants.py", ["errors", model, gguf, (gguf as NSString).deletingLastPathComponent + "/manifest.json"])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(600))")
     }
+
+    /// `output_type`, `embedding_type` and `pure` are llama-quantize's --output-tensor-type,
+    /// --token-embedding-type and --pure: the same file as llama.cpp's with those parameters.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func outputAndEmbeddingTypesMatchLlamaQuantize() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny-512/model.gguf"
+        let recipe = try env.write("o.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, output_type: q5_k, embedding_type: q8_0}\n")
+        let out = env.scratch + "/o"
+        #expect(try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out]).status == 0)
+        let c = try env.pythonLlamaCpp("check_kquants.py", ["file", model, out + "/model-q4_k_m.gguf", "15", "--output-type", "13", "--embedding-type", "8"])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(600))")
+    }
+
+    /// `tensor_types` globs (GGUF or input names) override the mix where the rows fit; a pattern
+    /// that matches nothing, patterns that disagree, or a type the rows cannot hold are refused at submit.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func tensorTypeOverrides() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny-512/model.gguf"
+        let recipe = try env.write("t.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q8_0, 'model.layers.0.mlp.down_proj.weight': q2_k}}\n")
+        let out = env.scratch + "/t"
+        let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let insp = try env.squeeze(["inspect", out + "/model-q4_k_m.gguf"])
+        let lines = insp.stdout.split(separator: "\n")
+        #expect(lines.filter { $0.contains("attn_v.weight") }.allSatisfy { $0.contains("Q8_0") } && lines.contains { $0.contains("attn_v.weight") })
+        #expect(lines.contains { $0.contains("blk.0.ffn_down.weight") && $0.contains("Q2_K") })
+        #expect(lines.contains { $0.contains("blk.1.ffn_down.weight") && $0.contains("Q4_K") })
+        let smol = Self.llama! + "/smollm2/smollm2-f32.gguf"
+        for (overrides, expected) in [("{'*nothing*': q8_0}", "matches no quantizable tensor"),
+                                      ("{'*attn_v*': q8_0, 'blk.0.*': q5_0}", "ask different types"),
+                                      ("{'*attn_q*': q4_k}", "do not fill its 256-value blocks")] {
+            let bad = try env.write("bad.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, tensor_types: \(overrides)}\n")
+            let s = try env.squeeze(["submit", "--model", smol, "--recipe", bad, "--dry-run"])
+            #expect(s.status != 0 && s.stderr.contains(expected) && s.stderr.contains("stages[0].export"), "\(overrides): \(s.stderr)")
+        }
+    }
 }

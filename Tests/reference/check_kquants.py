@@ -2,11 +2,12 @@
 """GGUF k-quant exports against the real llama.cpp and gguf-py.
 
 Run with LD_PRELOAD set to the libstdc++ shim (Tests/reference/llama_cpp_shim.sh).
-  check_kquants.py file F32_GGUF SQUEEZE_GGUF FTYPE [--pure]
+  check_kquants.py file F32_GGUF SQUEEZE_GGUF FTYPE [--pure] [--output-type T] [--embedding-type T]
       llama.cpp's `llama_model_quantize` (what llama-quantize runs, no importance matrix) makes
       the FTYPE file (LLAMA_FTYPE_MOSTLY_*: 10 Q2_K, 11 Q3_K_S, 12 Q3_K_M, 14 Q4_K_S, 15 Q4_K_M,
       16 Q5_K_S, 17 Q5_K_M, 18 Q6_K) from the F32 GGUF, with --pure every matrix in the file
-      type's default type; every tensor of Squeeze's file must have the same type and bytes.
+      type's default type, with --output-type/--embedding-type (ggml type ids) those tensors' types;
+      every tensor of Squeeze's file must have the same type and bytes.
       (The wheel's exported `ggml_quantize_chunk` is not the quantizer llama_model_quantize runs:
       its k-quants skip the final rounding to the packed scales, so it is not the reference here.)
   check_kquants.py errors SOURCE.safetensors GGUF MANIFEST
@@ -25,7 +26,7 @@ from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize
 
 
-def llama_file(f32, ftype, pure):
+def llama_file(f32, ftype, pure, output_type=None, embedding_type=None):
     from llama_cpp_check import ffi, lib, quiet
     if not os.environ.get("LLAMA_CPP_VERBOSE"):
         lib.llama_log_set(quiet, ffi.NULL)
@@ -33,6 +34,10 @@ def llama_file(f32, ftype, pure):
     p = lib.llama_model_quantize_default_params()
     p.ftype = ftype
     p.pure = pure
+    if output_type is not None:
+        p.output_tensor_type = output_type
+    if embedding_type is not None:
+        p.token_embedding_type = embedding_type
     p.nthread = os.cpu_count() or 1
     rc = lib.llama_model_quantize(f32.encode(), out.encode(), ffi.new("llama_model_quantize_params *", p))
     if rc != 0:
@@ -41,8 +46,8 @@ def llama_file(f32, ftype, pure):
     return out
 
 
-def compare_file(f32, mine_path, ftype, pure):
-    out = llama_file(f32, ftype, pure)
+def compare_file(f32, mine_path, ftype, pure, output_type=None, embedding_type=None):
+    out = llama_file(f32, ftype, pure, output_type, embedding_type)
     ref = {t.name: t for t in GGUFReader(out).tensors}
     mine = {t.name: t for t in GGUFReader(mine_path).tensors}
     bad, types = [], {}
@@ -84,7 +89,9 @@ def compare_errors(source, gguf_path, manifest):
 
 def main():
     if sys.argv[1] == "file":
-        r = compare_file(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--pure" in sys.argv[5:])
+        rest = sys.argv[5:]
+        opt = lambda k: int(rest[rest.index(k) + 1]) if k in rest else None
+        r = compare_file(sys.argv[2], sys.argv[3], int(sys.argv[4]), "--pure" in rest, opt("--output-type"), opt("--embedding-type"))
     else:
         r = compare_errors(sys.argv[2], sys.argv[3], sys.argv[4])
     print(json.dumps(r))

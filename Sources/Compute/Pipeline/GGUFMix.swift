@@ -30,7 +30,7 @@ enum GGUFMix {
         for (i, st) in recipe.stages.enumerated() {
             guard case .export(let e) = st, e.format == .gguf else { continue }
             do { _ = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError {
-                throw RecipeError("stages[\(i)].export", "tensor \(err.tensor ?? ""): \(err.message)")
+                throw RecipeError("stages[\(i)].export", err.tensor.map { "tensor \($0): \(err.message)" } ?? err.message)
             }
         }
     }
@@ -39,18 +39,54 @@ enum GGUFMix {
     /// lands on a type Squeeze does not write (llama.cpp's IQ4_NL fallback).
     static func types(_ e: ExportStage, tensors: [TensorInfo], ggufName: (String) -> String, model: Model) throws -> [String: GGMLType] {
         var out = [String: GGMLType]()
+        var used = Set<String>()
         for t in tensors {
             let name = ggufName(t.name)
+            let cols = t.shape.last ?? 1
             var ty = GGUFPlanner.type(for: t, export: e)
-            if e.ggufType.isMix && t.dtype.isFloat16Or32 && quantizable(name, t) {
-                ty = rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: t.shape.last ?? 1, model: model)
+            if t.dtype.isFloat16Or32 && quantizable(name, t) {
+                if e.ggufType.isMix && !e.pure { ty = rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) }
+                if let o = try override(e, name: name, input: t.name, model: model, used: &used) {
+                    guard cols % o.block.count == 0 else {
+                        throw ComputeError(.invalidRecipe, "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its \(o.block.count)-value blocks", tensor: t.name)
+                    }
+                    ty = o
+                }
             }
-            guard ty.block.count == 1 || (t.shape.last ?? 1) % ty.block.count == 0 else {
-                throw ComputeError(.invalidRecipe, "export type \(e.ggufType.rawValue) would write \(name) (rows of \(t.shape.last ?? 1) values) as IQ4_NL, llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use q4_k_m, q5_k_m or q6_k, or a legacy type", tensor: t.name)
+            guard ty.block.count == 1 || cols % ty.block.count == 0 else {
+                throw ComputeError(.invalidRecipe, "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use q4_k_m, q5_k_m or q6_k, or a legacy type", tensor: t.name)
             }
             out[t.name] = ty
         }
+        if let p = e.tensorTypes.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ComputeError(.invalidRecipe, "tensor_types pattern \(TextRules.display(p)) matches no quantizable tensor")
+        }
+        for (key, set, name) in [("output_type", e.outputType, model.hasOutput ? "output.weight" : "token_embd.weight"),
+                                 ("embedding_type", e.embeddingType, "token_embd.weight")] where set != nil && !used.contains(key) {
+            throw ComputeError(.invalidRecipe, "\(key): the model has no \(name) to give it to")
+        }
         return out
+    }
+
+    /// The type `tensor_types`, `output_type` or `embedding_type` asks for this tensor (nil: none);
+    /// patterns match the GGUF or the input name, and all that match must agree.
+    private static func override(_ e: ExportStage, name: String, input: String, model: Model, used: inout Set<String>) throws -> GGMLType? {
+        if let t = e.embeddingType, name == "token_embd.weight" {
+            used.insert("embedding_type")
+            if !model.hasOutput && e.outputType != nil { used.insert("output_type") }  // as in llama.cpp, the embedding's type wins
+            return t.ggml
+        }
+        if let t = e.outputType, name == "output.weight" || (!model.hasOutput && name == "token_embd.weight") {
+            used.insert("output_type")
+            return t.ggml
+        }
+        let hits = e.tensorTypes.filter { Glob.match($0.key, name) || Glob.match($0.key, input) }
+        used.formUnion(hits.keys)
+        let types = Set(hits.values)
+        guard types.count <= 1 else {
+            throw ComputeError(.invalidRecipe, "tensor_types patterns \(hits.keys.sorted().joined(separator: ", ")) all match \(name) but ask different types", tensor: input)
+        }
+        return types.first?.ggml
     }
 
     /// llama.cpp quantizes 2-D and larger `*weight` tensors other than norms.

@@ -81,7 +81,13 @@ extension Stage: Encodable {
         case .export(let e):
             try put("format", e.format.rawValue)
             if let d = e.dtype { try put("dtype", d.rawValue) }
-            if e.format == .gguf { try put("type", e.ggufType.rawValue); try put("fallback", e.ggufFallback.rawValue) }
+            if e.format == .gguf {
+                try put("type", e.ggufType.rawValue); try put("fallback", e.ggufFallback.rawValue)
+                if !e.tensorTypes.isEmpty { try put("tensor_types", e.tensorTypes.mapValues(\.rawValue)) }
+                if let t = e.outputType { try put("output_type", t.rawValue) }
+                if let t = e.embeddingType { try put("embedding_type", t.rawValue) }
+                if e.pure { try put("pure", true) }
+            }
         }
     }
 

@@ -229,6 +229,14 @@ public struct ExportStage: Equatable, Sendable {
     public var ggufType: GGUFType
     /// gguf: the type of float tensors that cannot take `ggufType` (1-D, odd rows): f32 or f16.
     public var ggufFallback: GGUFType
+    /// gguf: per-tensor types by glob on the GGUF (or input) name, as llama-quantize's --tensor-type.
+    public var tensorTypes: [String: GGUFType] = [:]
+    /// gguf: the output matrix's type (the tied embedding's when there is no output matrix).
+    public var outputType: GGUFType?
+    /// gguf: the token embedding's type.
+    public var embeddingType: GGUFType?
+    /// gguf: no mix rules, the default type on every matrix (llama-quantize --pure).
+    public var pure = false
 
     public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
         self.format = format

@@ -191,22 +191,39 @@ extension RecipeParser {
         return stage
     }
 
+    /// A GGUF type name (`mixes`: a llama-quantize mix is allowed too).
+    private static func ggufType(_ v: String?, at path: String, default d: String, mixes: Bool) throws -> ExportStage.GGUFType {
+        let s = try text(v, at: path) ?? d
+        let allowed = ExportStage.GGUFType.allCases.filter { mixes || !$0.isMix }
+        guard let t = ExportStage.GGUFType(rawValue: s.lowercased()), allowed.contains(t) else {
+            throw RecipeError(path, "\(s) is not one of \(allowed.map(\.rawValue).joined(separator: ", "))")
+        }
+        return t
+    }
+
     static func export(_ f: StageFields, at path: String) throws -> ExportStage {
         let fs = try text(f.format, at: "\(path).format") ?? "safetensors"
         guard let format = ExportStage.Format(rawValue: fs) else {
             throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if format == .gguf {
-            try allowOnly(f.keys, ["format", "type", "fallback"], at: path)
-            let ts = try text(f.type, at: "\(path).type") ?? "q8_0"
-            guard let t = ExportStage.GGUFType(rawValue: ts.lowercased()) else {
-                throw RecipeError("\(path).type", "\(ts) is not one of \(ExportStage.GGUFType.allCases.map(\.rawValue).joined(separator: ", "))")
+            try allowOnly(f.keys, ["format", "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure"], at: path)
+            var e = ExportStage(format: .gguf, ggufType: try ggufType(f.type, at: "\(path).type", default: "q8_0", mixes: true),
+                                ggufFallback: try ggufType(f.fallback, at: "\(path).fallback", default: "f32", mixes: false))
+            guard e.ggufFallback == .f32 || e.ggufFallback == .f16 else {
+                throw RecipeError("\(path).fallback", "\(e.ggufFallback.rawValue) is not one of f32, f16")
             }
-            let fb = try text(f.fallback, at: "\(path).fallback") ?? "f32"
-            guard let fallback = ExportStage.GGUFType(rawValue: fb.lowercased()), fallback == .f32 || fallback == .f16 else {
-                throw RecipeError("\(path).fallback", "\(fb) is not one of f32, f16")
+            for (pattern, t) in f.tensorTypes ?? [:] {
+                let at = "\(path).tensor_types.\(TextRules.display(pattern))"
+                guard !pattern.isEmpty else { throw RecipeError(at, "a pattern must not be empty") }
+                _ = try text(pattern, at: at)
+                e.tensorTypes[pattern] = try ggufType(t, at: at, default: "", mixes: false)
             }
-            return ExportStage(format: .gguf, ggufType: t, ggufFallback: fallback)
+            if f.outputType != nil { e.outputType = try ggufType(f.outputType, at: "\(path).output_type", default: "", mixes: false) }
+            if f.embeddingType != nil { e.embeddingType = try ggufType(f.embeddingType, at: "\(path).embedding_type", default: "", mixes: false) }
+            e.pure = f.pure ?? false
+            if e.pure && !e.ggufType.isMix { throw RecipeError("\(path).pure", "only applies to a mix (q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m); \(e.ggufType.rawValue) is one type already") }
+            return e
         }
         if format == .compressed {
             try allowOnly(f.keys, ["format"], at: path)
