@@ -15,10 +15,10 @@ extension GGMLQuantizer {
             for b in ranges[r] {
                 let x = src.baseAddress! + b * superBlock, out = dst.baseAddress! + b * bytes
                 switch type {
-                case .q2_K: q2K(x, out)
-                case .q3_K: q3K(x, out)
                 case .q4_K: q45K(x, out, nmax: 15)
                 case .q5_K: q45K(x, out, nmax: 31)
+                case .q2_K: q2K(x, out)
+                case .q3_K: q3K(x, out)
                 default: q6K(x, out)
                 }
             }
@@ -34,6 +34,26 @@ extension GGMLQuantizer {
     @inline(__always)
     private static func store(_ h: UInt16, _ p: UnsafeMutableRawPointer) { p.storeBytes(of: h.littleEndian, as: UInt16.self) }
 
+    /// Runs `body` with room for 8 sub-blocks of up to 32 values transposed (values, weights,
+    /// codes and scratch codes; see KQuantSearch).
+    @inline(__always)
+    private static func withLanes(_ body: (_ x: UnsafeMutablePointer<KQuantSearch.Lanes>, _ w: UnsafeMutablePointer<KQuantSearch.Lanes>,
+                                           _ L: UnsafeMutablePointer<KQuantSearch.Codes>, _ aux: UnsafeMutablePointer<KQuantSearch.Codes>) -> Void) {
+        withUnsafeTemporaryAllocation(of: KQuantSearch.Lanes.self, capacity: 64) { v in
+            withUnsafeTemporaryAllocation(of: KQuantSearch.Codes.self, capacity: 64) { c in
+                body(v.baseAddress!, v.baseAddress! + 32, c.baseAddress!, c.baseAddress! + 32)
+            }
+        }
+    }
+
+    /// Lane j's codes back to sub-block j of `n` values (codes 0…255 or −128…127, as `T` holds them).
+    @inline(__always)
+    private static func untranspose<T: FixedWidthInteger>(_ t: UnsafePointer<KQuantSearch.Codes>, n: Int, into L: UnsafeMutablePointer<T>) {
+        for i in 0..<n {
+            for j in 0..<8 { L[n * j + i] = T(truncatingIfNeeded: t[i][j]) }
+        }
+    }
+
     /// Four 2-bit codes per byte: byte j/4 + l of each 128-value half holds l, l+32, l+64, l+96.
     private static func pack2(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
         for j in stride(from: 0, to: superBlock, by: 128) {
@@ -43,15 +63,21 @@ extension GGMLQuantizer {
 
     /// Q2_K: 16 sub-blocks of 16, 2-bit codes, 4-bit scales and mins (84 bytes: scales, qs, d, dmin).
     static func q2K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 16) { buf in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { f in
-                let L = buf.baseAddress!, aux = L + 256
-                let w = f.baseAddress!, scales = w + 16, mins = w + 32
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { f in
+                let L = buf.baseAddress!
+                let scales = f.baseAddress!, mins = scales + 16
                 var maxScale: Float = 0, maxMin: Float = 0
+                withLanes { xt, wt, Lt, aux in
+                    for h in 0..<2 {
+                        KQuantSearch.transpose(x + 128 * h, n: 16, into: xt)
+                        for l in 0..<16 { wt[l] = KQuantSearch.magnitude(xt[l]) }
+                        let r = KQuantSearch.asymmetric(xt, 16, nmax: 3, weights: wt, Lt, aux: aux, rmin: -0.5, rdelta: 0.1, nstep: 15, mad: true)
+                        untranspose(Lt, n: 16, into: L + 128 * h)
+                        for j in 0..<8 { scales[8 * h + j] = r.scale[j]; mins[8 * h + j] = r.min[j] }
+                    }
+                }
                 for j in 0..<16 {
-                    for l in 0..<16 { w[l] = abs(x[16 * j + l]) }
-                    scales[j] = KQuantSearch.asymmetric(x + 16 * j, 16, nmax: 3, weights: w, L + 16 * j, min: &mins[j], aux: aux,
-                                                        rmin: -0.5, rdelta: 0.1, nstep: 15, mad: true)
                     if scales[j] > maxScale { maxScale = scales[j] }
                     if mins[j] > maxMin { maxMin = mins[j] }
                 }
@@ -91,8 +117,15 @@ extension GGMLQuantizer {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { s in
                 let L = buf.baseAddress!, scales = s.baseAddress!
                 var maxScale: Float = 0, amax: Float = 0
+                withLanes { xt, _, Lt, _ in
+                    for h in 0..<2 {
+                        KQuantSearch.transpose(x + 128 * h, n: 16, into: xt)
+                        let r = KQuantSearch.symmetricRefined(xt, 16, nmax: 4, Lt)
+                        untranspose(Lt, n: 16, into: L + 128 * h)
+                        for j in 0..<8 { scales[8 * h + j] = r[j] }
+                    }
+                }
                 for j in 0..<16 {
-                    scales[j] = KQuantSearch.symmetricRefined(x + 16 * j, 16, nmax: 4, L + 16 * j)
                     let a = abs(scales[j])
                     if a > amax { amax = a; maxScale = scales[j] }
                 }
@@ -153,44 +186,56 @@ extension GGMLQuantizer {
     /// Q4_K (nmax 15; 144 bytes: d, dmin, scales, qs) and Q5_K (nmax 31; 176 bytes: d, dmin,
     /// scales, qh, qs): 8 sub-blocks of 32, weights av|x| + |x|.
     static func q45K(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, nmax: Int) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32) { buf in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { f in
-                let L = buf.baseAddress!, aux = L + 256
-                let w = f.baseAddress!, scales = w + 32, mins = w + 40
-                var maxScale: Float = 0, maxMin: Float = 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buf in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { f in
+                let L = buf.baseAddress!
+                let scales = f.baseAddress!, mins = scales + 8
                 let five = nmax == 31
-                for j in 0..<8 {
-                    var sumX2: Float = 0
-                    for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
+                withLanes { xt, wt, Lt, aux in
+                    KQuantSearch.transpose(x, n: 32, into: xt)
+                    var sumX2 = KQuantSearch.Lanes(repeating: 0)
+                    for l in 0..<32 { sumX2 += xt[l] * xt[l] }
                     let av = (sumX2 / 32).squareRoot()
-                    for l in 0..<32 { w[l] = av + abs(x[32 * j + l]) }
-                    scales[j] = KQuantSearch.asymmetric(x + 32 * j, 32, nmax: nmax, weights: w, L + 32 * j, min: &mins[j], aux: aux,
-                                                        rmin: five ? -0.5 : -1, rdelta: 0.1, nstep: five ? 15 : 20, mad: false)
-                    if scales[j] > maxScale { maxScale = scales[j] }
-                    if mins[j] > maxMin { maxMin = mins[j] }
+                    for l in 0..<32 { wt[l] = av + KQuantSearch.magnitude(xt[l]) }
+                    let r = KQuantSearch.asymmetric(xt, 32, nmax: Int32(nmax), weights: wt, Lt, aux: aux,
+                                                    rmin: five ? -0.5 : -1, rdelta: 0.1, nstep: five ? 15 : 20, mad: false)
+                    untranspose(Lt, n: 32, into: L)
+                    for j in 0..<8 { scales[j] = r.scale[j]; mins[j] = r.min[j] }
                 }
-                let p = out.assumingMemoryBound(to: UInt8.self)
-                let sc = p + 4
-                let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
-                let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
-                for j in 0..<8 {
-                    let ls = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invScale * scales[j])))
-                    let lm = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invMin * mins[j])))
-                    packScalesMins(ls, lm, j, sc)
-                }
-                store(half(maxScale / 63), out)
-                store(half(maxMin / 63), out + 2)
-                let d0 = rounded(maxScale / 63), m0 = rounded(maxMin / 63)
-                for j in 0..<8 {
-                    let (s, m) = scaleMin(j, sc)
-                    let d = d0 * Float(s)
-                    if d == 0 { continue }
-                    let dm = m0 * Float(m)
-                    for i in 0..<32 { L[32 * j + i] = UInt8(max(0, min(Int32(nmax), KQuantSearch.nearestInt((x[32 * j + i] + dm) / d)))) }
-                }
-                if five { packQ5(L, qh: p + 16, ql: p + 48) } else { packQ4(L, p + 16) }
+                q45KPack(x, out, L, scales, mins, nmax: nmax)
             }
         }
+    }
+
+    /// One Q4_K/Q5_K super-block from its sub-blocks' searched scales, mins and codes: the scales
+    /// and mins packed to 6 bits, then every value rounded to that packed grid.
+    private static func q45KPack(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>,
+                                 _ scales: UnsafePointer<Float>, _ mins: UnsafePointer<Float>, nmax: Int) {
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<8 {
+            if scales[j] > maxScale { maxScale = scales[j] }
+            if mins[j] > maxMin { maxMin = mins[j] }
+        }
+        let p = out.assumingMemoryBound(to: UInt8.self)
+        let sc = p + 4
+        let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
+        let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
+        for j in 0..<8 {
+            let ls = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invScale * scales[j])))
+            let lm = min(63, UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(invMin * mins[j])))
+            packScalesMins(ls, lm, j, sc)
+        }
+        store(half(maxScale / 63), out)
+        store(half(maxMin / 63), out + 2)
+        let d0 = rounded(maxScale / 63), m0 = rounded(maxMin / 63)
+        for j in 0..<8 {
+            let (s, m) = scaleMin(j, sc)
+            let d = d0 * Float(s)
+            if d == 0 { continue }
+            let dm = m0 * Float(m)
+            for i in 0..<32 { L[32 * j + i] = UInt8(max(0, min(Int32(nmax), KQuantSearch.nearestInt((x[32 * j + i] + dm) / d)))) }
+        }
+        if nmax == 31 { packQ5(L, qh: p + 16, ql: p + 48) } else { packQ4(L, p + 16) }
     }
 
     private static func packQ4(_ L: UnsafePointer<UInt8>, _ q: UnsafeMutablePointer<UInt8>) {
@@ -220,8 +265,15 @@ extension GGMLQuantizer {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { s in
                 let L = buf.baseAddress!, scales = s.baseAddress!
                 var maxScale: Float = 0, maxAbs: Float = 0
+                withLanes { xt, _, Lt, aux in
+                    for h in 0..<2 {
+                        KQuantSearch.transpose(x + 128 * h, n: 16, into: xt)
+                        let r = KQuantSearch.symmetric(xt, 16, nmax: 32, Lt, aux: aux)
+                        untranspose(Lt, n: 16, into: L + 128 * h)
+                        for j in 0..<8 { scales[8 * h + j] = r[j] }
+                    }
+                }
                 for b in 0..<16 {
-                    scales[b] = KQuantSearch.symmetric(x + 16 * b, 16, nmax: 32, L + 16 * b)
                     let a = abs(scales[b])
                     if a > maxAbs { maxAbs = a; maxScale = scales[b] }
                 }

@@ -90,7 +90,8 @@ public final class RecipeRunner {
         let state = RunState(plan: plan, readers: readers, writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),
                              observer: observer)
         let streamed = readers.allSatisfy { $0.hashPrefix != nil }
-        if !streamed || recipe.calibration != nil { try hashInputs(state) }
+        let hasher = !streamed || recipe.calibration != nil ? InputHasher(readers: readers) : nil
+        defer { hasher?.stop() }
         if let cal = recipe.calibration, let family {
             try runCalibrated(state, family: family, calibration: cal)
         } else {
@@ -108,21 +109,13 @@ public final class RecipeRunner {
             try observer.checkContinue()
             evaluation = try evaluate(ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs, plan: plan)
         }
+        let digests = try hasher?.wait() ?? state.hashers.indices.map { state.hashers[$0].finalizeHex() }
         var inputSHA = [String: String]()
-        for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = state.hashers[s].finalizeHex() }
+        for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = digests[s] }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
                       elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation,
                       quantizedInput: readers.flatMap(\.quantizedTensors))
-    }
-
-    /// Hashes every shard in file order (a calibrated run computes units in forward order; a GGUF's
-    /// units are decoded, not its bytes).
-    private func hashInputs(_ state: RunState) throws {
-        for (s, r) in state.readers.enumerated() {
-            state.hashers[s] = SHA256()
-            try r.hash(into: &state.hashers[s], checkContinue: state.observer.checkContinue)
-        }
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through
