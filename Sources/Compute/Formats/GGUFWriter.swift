@@ -29,7 +29,7 @@ public final class GGUFWriter {
         self.path = path
         self.alignment = alignment
         plan = tensors
-        out = try OutputFile(path: path)
+        out = try OutputFile(path: path, writeBehind: true)
         var h = ByteWriter()
         h.bytes(Array("GGUF".utf8))
         h.u32(3)

@@ -21,7 +21,7 @@ public final class SafeTensorsWriter {
         planned = infos
         var hb = Array(try SafeTensorsHeaderJSON(tensors: infos, metadata: metadata).encoded())
         while hb.count % 8 != 0 { hb.append(0x20) }
-        out = try OutputFile(path: path)
+        out = try OutputFile(path: path, writeBehind: true)
         var len = UInt64(hb.count).littleEndian
         try withUnsafeBytes(of: &len) { try out.write($0) }
         try hb.withUnsafeBytes { try out.write($0) }

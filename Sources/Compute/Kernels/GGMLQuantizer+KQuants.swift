@@ -153,11 +153,12 @@ extension GGMLQuantizer {
                     for i in 0..<16 { L[16 * j + i] = Int8(max(-4, min(3, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 4) }
                 }
                 for j in 0..<32 { hmask[j] = 0 }
-                var m = 0, hm: UInt8 = 1
-                for j in 0..<256 {
-                    if L[j] > 3 { hmask[m] |= hm; L[j] -= 4 }
-                    m += 1
-                    if m == 32 { m = 0; hm <<= 1 }
+                for k in 0..<8 {  // code bit 2 of value 32k + m goes to bit k of hmask[m] (branch-free)
+                    for m in 0..<32 {
+                        let l = UInt8(bitPattern: L[32 * k + m])
+                        hmask[m] |= ((l >> 2) & 1) << k
+                        L[32 * k + m] = Int8(bitPattern: l & 3)
+                    }
                 }
                 L.withMemoryRebound(to: UInt8.self, capacity: 256) { pack2($0, qs) }
             }

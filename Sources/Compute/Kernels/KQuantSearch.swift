@@ -200,6 +200,7 @@ enum KQuantSearch {
                 slx += w * x[i] * fl
                 sl2 += w * fl * fl
                 let accept = active .& (newL .!= L[i]) .& (sl2 .> 0) .& (slx * slx * sumL2 .> sumLX * sumLX * sl2)
+                guard any(accept) else { continue }  // rare: a branch, not a blend, keeps the sums off the critical path
                 L[i].replace(with: newL, where: accept)
                 sumLX.replace(with: slx, where: accept)
                 sumL2.replace(with: sl2, where: accept)

@@ -76,11 +76,13 @@ public enum RecipeValidator {
 
     /// Peak working memory of a run, in bytes: F32 working copy + encoded outputs of the largest
     /// tensor (a `lowrank` stage adds the SVD's copy of the matrix, U, Vᵀ and the factors), plus
-    /// what the model family needs for calibration and evaluation (`ModelFamily.workingMemory`).
+    /// what the model family needs for calibration and evaluation (`ModelFamily.workingMemory`),
+    /// plus each export file's write-behind queue.
     public static func memoryEstimate(tensors: [TensorInfo], recipe: Recipe? = nil, family: ModelFamily? = nil) -> Int64 {
         let maxNumel = tensors.map(\.numel).max() ?? 0
         let lowrank = recipe.map { r in !r.lowRankStages.isEmpty } ?? false
-        var bytes = Int64(maxNumel) * (lowrank ? 28 : 12) + 32 << 20
+        let files = recipe.map { r in r.stages.filter { if case .export = $0 { true } else { false } }.count } ?? 1
+        var bytes = Int64(maxNumel) * (lowrank ? 28 : 12) + 32 << 20 + Int64(files * (WriteBehind.chunk + WriteBehind.limit))
         if let r = recipe, let family { bytes += family.workingMemory(r) }
         return bytes
     }

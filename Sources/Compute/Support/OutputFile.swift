@@ -1,34 +1,56 @@
 import Foundation
 
-/// A file written sequentially with its SHA-256 computed on the way; `finish()` fsyncs it.
+/// A file written sequentially with its SHA-256 computed on the way; `finish()` fsyncs it. With
+/// `writeBehind` the hashing and writing run on a thread of their own (WriteBehind) while the
+/// caller computes the next bytes; errors surface at the next write or at `finish()`.
 public final class OutputFile {
     public let path: String
-    private var fd: Int32
-    private var hasher = SHA256()
+    private let sink: Sink
+    private var behind: WriteBehind?
     public private(set) var bytesWritten: Int64 = 0
     public private(set) var sha256Hex: String?
 
-    public init(path: String) throws {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ComputeError(.io, "cannot create: \(String(cString: strerror(errno)))", file: path) }
+    /// The descriptor and the running hash; what the write-behind thread touches.
+    private final class Sink: @unchecked Sendable {
+        let path: String
+        var fd: Int32
+        var hasher = SHA256()
+
+        init(path: String) throws {
+            self.path = path
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ComputeError(.io, "cannot create: \(String(cString: strerror(errno)))", file: path) }
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+
+        func put(_ bytes: UnsafeRawBufferPointer) throws {
+            hasher.update(bytes)
+            var off = 0
+            while off < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + off, min(bytes.count - off, 1 << 26))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ComputeError(.io, "write failed: \(String(cString: strerror(errno)))", file: path)
+                }
+                off += n
+            }
+        }
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    public init(path: String, writeBehind: Bool = false) throws {
+        self.path = path
+        let sink = try Sink(path: path)
+        self.sink = sink
+        if writeBehind { behind = WriteBehind(name: "squeeze-write") { try sink.put($0) } }
+    }
+
+    deinit { behind?.abandon() }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard fd >= 0 else { throw ComputeError(.internalError, "write after finish", file: path) }
-        hasher.update(bytes)
-        var off = 0
-        while off < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + off, min(bytes.count - off, 1 << 26))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ComputeError(.io, "write failed: \(String(cString: strerror(errno)))", file: path)
-            }
-            off += n
-        }
+        guard sink.fd >= 0 else { throw ComputeError(.internalError, "write after finish", file: path) }
         bytesWritten += Int64(bytes.count)
+        if let b = behind { try b.submit(bytes) } else { try sink.put(bytes) }
     }
 
     public func write(_ data: Data) throws { try data.withUnsafeBytes { try write($0) } }
@@ -37,10 +59,15 @@ public final class OutputFile {
     @discardableResult
     public func finish() throws -> String {
         if let s = sha256Hex { return s }
-        guard fsync(fd) == 0 else { throw ComputeError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
-        guard close(fd) == 0 else { fd = -1; throw ComputeError(.io, "close failed: \(String(cString: strerror(errno)))", file: path) }
-        fd = -1
-        let s = hasher.finalizeHex()
+        if let b = behind {
+            behind = nil
+            try b.drain()
+        }
+        guard fsync(sink.fd) == 0 else { throw ComputeError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
+        let fd = sink.fd
+        sink.fd = -1
+        guard close(fd) == 0 else { throw ComputeError(.io, "close failed: \(String(cString: strerror(errno)))", file: path) }
+        let s = sink.hasher.finalizeHex()
         sha256Hex = s
         return s
     }
