@@ -30,10 +30,10 @@ import Testing
     }
 
     @Test func ggufOverridesRoundTrip() throws {
-        let r = try RecipeParser.parse("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q8_0, 'blk.0.*': q6_k}, output_type: q8_0, embedding_type: q6_k}}, {export: {format: gguf, type: q5_k_m, pure: true}}]")
+        let r = try RecipeParser.parse("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q8_0, 'blk.0.*': q6_k}, output_type: q8_0, embedding_type: q6_k}}, {export: {format: gguf, type: q5_k_m, pure: true, allow_fallback: false}}]")
         let e = r.exportStages[0]
         #expect(e.tensorTypes == ["*attn_v*": .q8_0, "blk.0.*": .q6_k] && e.outputType == .q8_0 && e.embeddingType == .q6_k && !e.pure)
-        #expect(r.exportStages[1].pure)
+        #expect(r.exportStages[1].pure && !r.exportStages[1].allowFallback && e.allowFallback)
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }
 

@@ -106,5 +106,10 @@ import TestSupport
             let s = try env.squeeze(["submit", "--model", smol, "--recipe", bad, "--dry-run"])
             #expect(s.status != 0 && s.stderr.contains(expected) && s.stderr.contains("stages[0].export"), "\(overrides): \(s.stderr)")
         }
+        // allow_fallback: false refuses SmolLM2 (rows of 576) at submit; the hidden-512 model passes.
+        let strict = try env.write("strict.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, allow_fallback: false}\n")
+        let s = try env.squeeze(["submit", "--model", smol, "--recipe", strict, "--dry-run"])
+        #expect(s.status != 0 && s.stderr.contains("allow_fallback is false") && s.stderr.contains("rows of 576 values"), "\(s.stderr)")
+        #expect(try env.squeeze(["submit", "--model", model, "--recipe", strict, "--dry-run"]).status == 0)
     }
 }

@@ -62,6 +62,8 @@ copy_rate = a.nbytes / copy
 
 print(f"GGUF k-quant exports, file to file (F32 GGUF in, quantized GGUF out), {threads} threads, median of {repeats}:"
       f" `squeeze run` against llama.cpp's `llama_model_quantize` (llama-cpp-cffi 0.4.42) in the same run."
+      f" Squeeze's time includes what llama.cpp does not do: SHA-256 of the input (on a thread of its own) and of"
+      f" the output (on the write-behind thread), each tensor's relative error, and the manifest."
       f" Memory copy of 256 MiB: {copy_rate / 1e9:.1f} GB/s.\n")
 print("| model | type | F32 in | Squeeze | llama.cpp | Squeeze speed-up | Squeeze F32 GB/s | of memcpy | output bytes (Squeeze / llama.cpp) |")
 print("|---|---|---|---|---|---|---|---|---|")

@@ -45,7 +45,14 @@ enum GGUFMix {
             let cols = t.shape.last ?? 1
             var ty = GGUFPlanner.type(for: t, export: e)
             if t.dtype.isFloat16Or32 && quantizable(name, t) {
-                if e.ggufType.isMix && !e.pure { ty = rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) }
+                let mixed = e.ggufType.isMix && !e.pure
+                let wanted = mixed ? rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) : e.ggufType.ggml
+                if !e.allowFallback && wanted.block.count > 1 && cols % wanted.block.count != 0 {
+                    if try override(e, name: name, input: t.name, model: model, used: &used) == nil {
+                        throw ComputeError(.invalidRecipe, "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) (\(wanted.block.count)-value blocks); llama.cpp would write \(fallback(wanted, cols: cols).name)", tensor: t.name)
+                    }
+                }
+                if mixed { ty = cols % wanted.block.count == 0 ? wanted : fallback(wanted, cols: cols) }
                 if let o = try override(e, name: name, input: t.name, model: model, used: &used) {
                     guard cols % o.block.count == 0 else {
                         throw ComputeError(.invalidRecipe, "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its \(o.block.count)-value blocks", tensor: t.name)
@@ -103,11 +110,11 @@ enum GGUFMix {
         return Int(name.dropFirst(4).prefix { $0.isNumber }) ?? 0
     }
 
+    /// The mix's type for a tensor before the row-length fallback.
     private static func rule(_ mix: ExportStage.GGUFType, default t0: GGMLType, name: String, cols: Int, model m: Model) -> GGMLType {
         var ty = t0
         let i = layer(name), n = m.layers
         if name == "output.weight" || (!m.hasOutput && name == "token_embd.weight") {
-            if cols % t0.block.count != 0 { return .q8_0 }
             if t0 != .q8_0 { ty = .q6_K }
         } else if name.contains("attn_v.weight") {
             switch mix {
@@ -126,7 +133,7 @@ enum GGUFMix {
         } else if name.contains("attn_output.weight"), mix == .q3_k_m {
             ty = .q4_K
         }
-        return cols % ty.block.count == 0 ? ty : fallback(ty, cols: cols)
+        return ty
     }
 
     /// llama.cpp's type for rows that do not fill a k-quant block (IQ4_NL for Q2_K/Q3_K is

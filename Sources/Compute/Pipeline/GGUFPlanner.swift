@@ -38,6 +38,32 @@ public enum GGUFPlanner {
         }
     }
 
+    /// Offsets of the fp16 super-block scales (and mins) inside one k-quant block; empty for other
+    /// types (the legacy types write what ggml's C writes for any input, ±inf and NaN included,
+    /// as gguf-py does: docs/FORMATS.md).
+    static func scaleOffsets(_ type: GGMLType) -> [Int] {
+        switch type {
+        case .q4_K, .q5_K: return [0, 2]
+        case .q2_K: return [80, 82]
+        case .q3_K: return [108]
+        case .q6_K: return [208]
+        default: return []
+        }
+    }
+
+    /// The first k-quant block of `bytes` (encoded as `type`) whose fp16 scale or min is infinite or
+    /// NaN — values too large for the type's range; llama.cpp refuses to write such a row. nil: none.
+    static func firstOverflowingBlock(_ bytes: UnsafeRawBufferPointer, type: GGMLType) -> Int? {
+        let offsets = scaleOffsets(type), size = type.block.bytes
+        guard !offsets.isEmpty else { return nil }
+        for b in 0..<(bytes.count / size) {
+            for o in offsets where UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: b * size + o, as: UInt16.self)) & 0x7C00 == 0x7C00 {
+                return b
+            }
+        }
+        return nil
+    }
+
     /// Decodes `type` back to F32 (for error metrics).
     public static func decode(_ src: UnsafeRawBufferPointer, type: GGMLType, into dst: UnsafeMutableBufferPointer<Float>) {
         switch type {

@@ -24,7 +24,7 @@ struct UnitProcessor {
         // Calibrated units also need the original values (distill's target, the output error).
         let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
         let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
-        let encoded = encode(t, work: UnsafeBufferPointer(work), done: done)
+        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done)
         var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
         m.dampUsed = done.dampUsed
         if let c = calibration, let original {
@@ -44,7 +44,7 @@ struct UnitProcessor {
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
     }
 
-    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result) -> Encoded {
+    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result) throws -> Encoded {
         let pieces = plan.outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
@@ -76,8 +76,17 @@ struct UnitProcessor {
                 out = encodeAll(slot) { v, _, dst in DTypeCodec.encode(v, dtype: dtype, into: dst, threads: threads) }
                 e.bytesOut = out.count
             case .gguf:
+                var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
                 out = encodeAll(slot) { v, p, dst in
                     GGUFPlanner.encode(v, type: slot.ggufType(p), into: dst, threads: threads)
+                    if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: slot.ggufType(p)) {
+                        overflow = (slot.ggufType(p), b, p)
+                    }
+                }
+                if let o = overflow {
+                    out.deallocate()
+                    for part in e.parts { part.deallocate() }
+                    throw ComputeError(.numerical, "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for \(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses such a row too); give this tensor f32 with tensor_types, or check the weights", tensor: o.piece.name)
                 }
                 if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
                 e.bits = Double(out.count * 8) / Double(numel)

@@ -87,6 +87,7 @@ extension Stage: Encodable {
                 if let t = e.outputType { try put("output_type", t.rawValue) }
                 if let t = e.embeddingType { try put("embedding_type", t.rawValue) }
                 if e.pure { try put("pure", true) }
+                if !e.allowFallback { try put("allow_fallback", false) }
             }
         }
     }

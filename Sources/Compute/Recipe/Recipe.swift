@@ -237,6 +237,8 @@ public struct ExportStage: Equatable, Sendable {
     public var embeddingType: GGUFType?
     /// gguf: no mix rules, the default type on every matrix (llama-quantize --pure).
     public var pure = false
+    /// gguf: false refuses, at submit, a matrix whose rows cannot take its k-quant type (instead of llama.cpp's fallback type).
+    public var allowFallback = true
 
     public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
         self.format = format
