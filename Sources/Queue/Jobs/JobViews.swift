@@ -23,6 +23,15 @@ public enum JobViews {
         public let rank: Int?, elapsedMS: Double?, bytesIn: Int?, bytesOut: Int?
     }
     public struct Artifact: Sendable { public let path: String, bytes: Int64, sha256: String, format: String }
+    /// The `job_throughput` row: jobs finished over the last minute, hour and day.
+    public struct Throughput: Sendable { public let lastMinute: Int, lastHour: Int, lastDay: Int, succeededLastHour: Int, failedLastHour: Int }
+    /// A `queue_backlog` row: queued jobs of one priority.
+    public struct Backlog: Sendable { public let priority: Int, jobs: Int, delayed: Int, oldestAge: Double }
+    /// A `running_jobs` row.
+    public struct Running: Sendable {
+        public let id: UUID, kind: String, attempt: Int, maxAttempts: Int, workerID: String?, inputPath: String
+        public let unitsDone: Int, unitsTotal: Int?, runSeconds: Double, leaseExpired: Bool
+    }
     /// Where a set of jobs stands (for `squeeze wait`).
     public struct Progress: Sendable { public let total: Int, succeeded: Int, failed: Int, running: Int, unitsDone: Int, unitsTotal: Int }
 }
@@ -47,6 +56,29 @@ extension JobStore {
             .map { JobViews.BatchRow(id: try $0.decode("batch_id"), name: try $0.decode("name"), jobs: try $0.decode("jobs"),
                                      succeeded: try $0.decode("succeeded"), failed: try $0.decode("failed"), running: try $0.decode("running"),
                                      queued: try $0.decode("queued"), pctDone: try $0.decode("pct_done")) }
+    }
+
+    public func throughput(_ db: PostgresConnection) throws -> JobViews.Throughput {
+        let r = try db.query("SELECT last_minute, last_hour, last_day, succeeded_last_hour, failed_last_hour FROM job_throughput")[0]
+        return JobViews.Throughput(lastMinute: try r.decode("last_minute"), lastHour: try r.decode("last_hour"), lastDay: try r.decode("last_day"),
+                                   succeededLastHour: try r.decode("succeeded_last_hour"), failedLastHour: try r.decode("failed_last_hour"))
+    }
+
+    public func backlog(_ db: PostgresConnection) throws -> [JobViews.Backlog] {
+        try db.query("SELECT priority, jobs, delayed, round(oldest_age_s::numeric, 1) AS age FROM queue_backlog ORDER BY priority DESC")
+            .map { JobViews.Backlog(priority: try $0.decode("priority"), jobs: try $0.decode("jobs"), delayed: try $0.decode("delayed"), oldestAge: try $0.decode("age")) }
+    }
+
+    public func runningJobs(_ db: PostgresConnection, limit: Int = 20) throws -> [JobViews.Running] {
+        try db.query("""
+            SELECT job_id, kind, attempt, max_attempts, worker_id, input_path, units_done, units_total,
+                   round(run_s::numeric, 1) AS run_s, coalesce(lease_expired, false) AS lease_expired
+            FROM running_jobs ORDER BY run_s DESC LIMIT $1
+            """, [limit]).map {
+            JobViews.Running(id: try $0.decode("job_id"), kind: try $0.decode("kind"), attempt: try $0.decode("attempt"), maxAttempts: try $0.decode("max_attempts"),
+                             workerID: try $0.decode("worker_id", as: String?.self), inputPath: try $0.decode("input_path"), unitsDone: try $0.decode("units_done"),
+                             unitsTotal: try $0.decode("units_total", as: Int?.self), runSeconds: try $0.decode("run_s"), leaseExpired: try $0.decode("lease_expired"))
+        }
     }
 
     public func job(_ db: PostgresConnection, id: UUID) throws -> JobViews.Job? {
