@@ -72,7 +72,7 @@ extension JobStore {
     public func runningJobs(_ db: PostgresConnection, limit: Int = 20) throws -> [JobViews.Running] {
         try db.query("""
             SELECT job_id, kind, attempt, max_attempts, worker_id, input_path, units_done, units_total,
-                   round(run_s::numeric, 1) AS run_s, coalesce(lease_expired, false) AS lease_expired
+                   round(coalesce(run_s, 0)::numeric, 1) AS run_s, coalesce(lease_expired, false) AS lease_expired
             FROM running_jobs ORDER BY run_s DESC LIMIT $1
             """, [limit]).map {
             JobViews.Running(id: try $0.decode("job_id"), kind: try $0.decode("kind"), attempt: try $0.decode("attempt"), maxAttempts: try $0.decode("max_attempts"),
