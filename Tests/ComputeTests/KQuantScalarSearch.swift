@@ -77,15 +77,7 @@ enum KQuantScalarSearch {
     /// nmax + clamp(l, −nmax, nmax−1) in `L`; tries 18 scales around nmax/max, keeps the best
     /// least-squares fit.
     static func symmetric(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, _ L: UnsafeMutablePointer<Int8>) -> Float {
-        var mx: Float = 0, amax: Float = 0
-        for i in 0..<n {
-            let ax = abs(x[i])
-            if ax > amax { amax = ax; mx = x[i] }
-        }
-        if amax < KQuantSearch.groupMaxEps {
-            for i in 0..<n { L[i] = 0 }
-            return 0
-        }
+        guard let mx = signedMax(x, n, zeroing: L) else { return 0 }
         let fmax = Float(nmax), lowest = Int32(-nmax), highest = Int32(nmax - 1)
         var iscale = -fmax / mx
         var sumLX: Float = 0, sumL2: Float = 0
@@ -121,15 +113,7 @@ enum KQuantScalarSearch {
     /// Q3_K's search (`make_q3_quants` with rmse): symmetric codes, then up to five passes that
     /// move single codes while the x²-weighted fit improves. Codes nmax + l in `L`.
     static func symmetricRefined(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int, _ L: UnsafeMutablePointer<Int8>) -> Float {
-        var mx: Float = 0, amax: Float = 0
-        for i in 0..<n {
-            let ax = abs(x[i])
-            if ax > amax { amax = ax; mx = x[i] }
-        }
-        if amax < KQuantSearch.groupMaxEps {
-            for i in 0..<n { L[i] = 0 }
-            return 0
-        }
+        guard let mx = signedMax(x, n, zeroing: L) else { return 0 }
         let lowest = Int32(-nmax), highest = Int32(nmax - 1)
         let iscale = -Float(nmax) / mx
         var sumLX: Float = 0, sumL2: Float = 0
@@ -161,5 +145,19 @@ enum KQuantScalarSearch {
         }
         for i in 0..<n { L[i] += Int8(nmax) }
         return sumL2 > 0 ? sumLX / sumL2 : 0
+    }
+
+    /// The value of largest magnitude (the first on ties); nil, with all codes 0, below `groupMaxEps`.
+    static func signedMax(_ x: UnsafePointer<Float>, _ n: Int, zeroing L: UnsafeMutablePointer<Int8>) -> Float? {
+        var mx: Float = 0, amax: Float = 0
+        for i in 0..<n {
+            let ax = abs(x[i])
+            if ax > amax { amax = ax; mx = x[i] }
+        }
+        if amax < KQuantSearch.groupMaxEps {
+            for i in 0..<n { L[i] = 0 }
+            return nil
+        }
+        return mx
     }
 }
