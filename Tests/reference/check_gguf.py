@@ -20,6 +20,28 @@ from gguf.quants import quantize
 from safetensors import safe_open
 
 
+BERT_EMBEDDINGS = {"embeddings.word_embeddings.weight": "token_embd.weight",
+                   "embeddings.position_embeddings.weight": "position_embd.weight",
+                   "embeddings.token_type_embeddings.weight": "token_types.weight",
+                   "embeddings.LayerNorm.weight": "token_embd_norm.weight", "embeddings.LayerNorm.bias": "token_embd_norm.bias"}
+BERT_BLOCK = {"attention.self.query": "attn_q", "attention.self.key": "attn_k", "attention.self.value": "attn_v",
+              "attention.output.dense": "attn_output", "attention.output.LayerNorm": "attn_output_norm",
+              "intermediate.dense": "ffn_up", "output.dense": "ffn_down", "output.LayerNorm": "layer_output_norm"}
+
+
+def bert_name(name):
+    """llama.cpp's converter's name for a Hugging Face BERT tensor; None for what it leaves out."""
+    name = name[5:] if name.startswith("bert.") else name
+    if name in BERT_EMBEDDINGS:
+        return BERT_EMBEDDINGS[name]
+    parts = name.split(".")
+    if parts[:2] == ["encoder", "layer"]:
+        module, suffix = ".".join(parts[3:-1]), parts[-1]
+        if module in BERT_BLOCK:
+            return f"blk.{parts[2]}.{BERT_BLOCK[module]}.{suffix}"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
@@ -30,10 +52,15 @@ def main():
     qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q5_0": Q.Q5_0, "f16": Q.F16, "f32": Q.F32}[a.type]
     fb = {"f32": Q.F32, "f16": Q.F16}[a.fallback]
     reader = GGUFReader(a.gguf)
+    bert = any(t.name == "token_embd.weight" for t in reader.tensors)  # llama.cpp's names (a generic file keeps the input's)
+    # A BERT GGUF holds the converter's names; the pooler and position ids are left out, the
+    # position and token-type embeddings and 1-D tensors stay float (as llama.cpp's quantize does).
     got = {t.name: t for t in reader.tensors}
+    if bert:
+        got = {src: got[g] for src, g in ((n, bert_name(n)) for n in safe_open(a.source, framework="np").keys()) if g in got}
     errors, quantized, fallback, skipped_nonfinite = [], [], [], 0
     with safe_open(a.source, framework="np") as f:
-        names = list(f.keys())
+        names = [n for n in f.keys() if not bert or bert_name(n) is not None]
         if sorted(names) != sorted(got):
             errors.append(f"tensor names differ: {sorted(set(names) ^ set(got))}")
         for name in names:
@@ -53,6 +80,8 @@ def main():
             xf = x.astype(np.float32)
             eligible = qtype in (Q.F32, Q.F16) or (x.ndim >= 2 and x.shape[-1] % 32 == 0)
             want_type = qtype if eligible else fb
+            if bert and (x.ndim < 2 or bert_name(name) in ("position_embd.weight", "token_types.weight")):
+                want_type = Q.F32 if x.ndim < 2 else fb
             if t.tensor_type != want_type:
                 errors.append(f"{name}: type {t.tensor_type.name}, want {want_type.name}")
                 continue

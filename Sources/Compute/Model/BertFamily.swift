@@ -8,7 +8,7 @@ public struct BertFamily: ModelFamily {
 
     public init(files: BertModelFiles) { self.files = files }
 
-    public func ggufLayout() throws -> GGUFExportLayout? { nil }
+    public func ggufLayout() throws -> GGUFExportLayout? { files.ggufLayout() }
 
     /// About a dozen activation matrices of tokens × the widest row (student, teacher, a layer's
     /// intermediate values) and, with `distill`, a few in × in products.

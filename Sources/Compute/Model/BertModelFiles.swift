@@ -1,7 +1,11 @@
+import Foundation
+
 /// The config and tokenizer of a BERT model directory, with the name prefix its tensors use.
 public struct BertModelFiles: Sendable {
     public let config: BertConfig
     public let tokenizer: BertTokenizer
+    /// The directory holding config.json (and sentence-transformers' 1_Pooling/).
+    public let directory: String
 
     /// Reads config.json and vocab.txt beside the model's weights; errors say what is missing.
     public init(model: ModelSource, tensorNames: [String]? = nil) throws {
@@ -18,5 +22,6 @@ public struct BertModelFiles: Sendable {
         }
         config = c
         tokenizer = try BertTokenizer(vocabFile: vocab)
+        directory = (cfg as NSString).deletingLastPathComponent
     }
 }

@@ -10,4 +10,7 @@ public struct GGUFExportLayout: Sendable {
     public let name: @Sendable (String) -> String?
     /// The head count whose rows are permuted on writing (nil: written as is).
     public let permutedHeads: @Sendable (String) -> Int?
+    /// Tensors the architecture has no place for and llama.cpp's converter leaves out (BERT's
+    /// pooler and position ids): not written to the GGUF (the other exports keep them).
+    public var dropped: @Sendable (String) -> Bool = { _ in false }
 }

@@ -11,13 +11,17 @@ enum GGUFMix {
         var gqa: Int
         /// Whether the file has its own `output.weight` (else the embedding is also the output).
         var hasOutput: Bool
+        /// 1-D tensors (norms, biases) stay F32 whatever the type, as llama.cpp's BERT graph needs.
+        var vectorsF32 = false
 
         /// From a family's GGUF layout (`llama.*` keys) and the file's tensor names.
         init(layout: GGUFExportLayout?, names: [String]) {
             let meta = Dictionary(layout?.metadata ?? [], uniquingKeysWith: { a, _ in a })
             func int(_ k: String) -> Int? { if case .uint32(let v)? = meta[k] { return Int(v) }; return nil }
-            let heads = int("llama.attention.head_count") ?? 1, kv = int("llama.attention.head_count_kv") ?? heads
-            layers = int("llama.block_count") ?? 1
+            let arch = layout?.architecture ?? "llama"
+            let heads = int(arch + ".attention.head_count") ?? 1, kv = int(arch + ".attention.head_count_kv") ?? heads
+            layers = int(arch + ".block_count") ?? 1
+            vectorsF32 = arch == "bert"
             gqa = heads / max(kv, 1)
             hasOutput = names.contains("output.weight")
         }
@@ -63,6 +67,8 @@ enum GGUFMix {
             guard ty.block.count == 1 || cols % ty.block.count == 0 else {
                 throw ComputeError(.invalidRecipe, "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use q4_k_m, q5_k_m or q6_k, or a legacy type", tensor: t.name)
             }
+            if keepsFloat(name), t.dtype.isFloat16Or32 { ty = e.ggufFallback.ggml }
+            if model.vectorsF32, t.dtype.isFloat16Or32, t.shape.count < 2 { ty = .f32 }
             out[t.name] = ty
         }
         if let p = e.tensorTypes.keys.sorted().first(where: { !used.contains($0) }) {
@@ -95,6 +101,10 @@ enum GGUFMix {
         }
         return types.first?.ggml
     }
+
+    /// BERT's position and token-type embeddings, which llama.cpp never quantizes: they keep the
+    /// export's float `fallback` type whatever the type, mix or overrides say.
+    static func keepsFloat(_ name: String) -> Bool { name == "position_embd.weight" || name == "token_types.weight" }
 
     /// llama.cpp quantizes 2-D and larger `*weight` tensors other than norms.
     static func quantizable(_ name: String, _ t: TensorInfo) -> Bool {

@@ -27,7 +27,7 @@ final class OutputWriters {
             let e = slot.export
             g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName,
                                   metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout),
-                                  tensors: order.flatMap(plan.outputTensors).map { t in
+                                  tensors: order.flatMap(plan.ggufPieces).map { t in
                                       let ty = slot.ggufType(t)
                                       return GGUFWriter.TensorPlan(name: plan.ggufName(t.name), shape: t.shape, type: ty,
                                                                    byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
@@ -50,6 +50,7 @@ final class OutputWriters {
             switch s.kind {
             case .dense: try dense[u.shard].write(name: p.name, bytes: part)
             case .gguf:
+                if plan.ggufDropped(p.name) { break }
                 if let heads = plan.ggufLayout?.permutedHeads(p.name), p.shape[0] % (2 * heads) == 0 {
                     let permuted = UnsafeMutableRawBufferPointer.allocate(byteCount: part.count, alignment: 64)
                     defer { permuted.deallocate() }

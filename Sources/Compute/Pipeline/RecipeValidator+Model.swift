@@ -33,8 +33,16 @@ extension RecipeValidator {
             }
             return DecoderFamily(files: files)
         }
-        try GGUFMix.check(recipe, tensors: tensors, layout: nil)
-        guard let stage else { return nil }
+        // A BERT directory's GGUF export takes llama.cpp's `bert` layout, so the family comes along
+        // (not with low-rank factors, which llama.cpp's graph has no place for: generic names then).
+        let factors = recipe.stages.contains { if case .lowrank(let l) = $0 { l.output == .factors } else { false } }
+        let ggufBert = recipe.exports(.gguf) && !factors ? try? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) : nil
+        if let bert = ggufBert {
+            try checkBertGGUFExport(recipe, layout: bert.ggufLayout(), tensors: tensors)
+        } else {
+            try GGUFMix.check(recipe, tensors: tensors, layout: nil)
+        }
+        guard let stage else { return ggufBert.map { BertFamily(files: $0) } }
         let bert: BertModelFiles
         do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
             throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
@@ -63,6 +71,16 @@ extension RecipeValidator {
             throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
         }
         try GGUFMix.check(recipe, tensors: tensors, layout: layout)
+    }
+
+    /// A BERT GGUF holds every tensor llama.cpp's converter keeps, each under its llama.cpp name.
+    private static func checkBertGGUFExport(_ recipe: Recipe, layout: GGUFExportLayout, tensors: [TensorInfo]) throws {
+        guard let i = recipe.stageIndex(exporting: .gguf) else { return }
+        let kept = tensors.filter { !layout.dropped($0.name) }
+        for t in kept where layout.name(t.name) == nil {
+            throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp BERT name, so llama.cpp could not load the GGUF")
+        }
+        try GGUFMix.check(recipe, tensors: kept, layout: layout)
     }
 
     /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need

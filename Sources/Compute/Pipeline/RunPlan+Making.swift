@@ -32,7 +32,7 @@ extension RunPlan {
 
     /// Each GGUF slot's per-tensor types (llama.cpp's rules for mixes).
     private mutating func planGGUFTypes() throws {
-        let pieces = fileOrder.flatMap { outputTensors($0.tensor) }
+        let pieces = fileOrder.flatMap { ggufPieces($0.tensor) }
         let model = GGUFMix.Model(layout: ggufLayout, names: pieces.map { ggufName($0.name) })
         for i in slots.indices where slots[i].kind == .gguf {
             slots[i].ggufTypes = try GGUFMix.types(slots[i].export, tensors: pieces, ggufName: ggufName, model: model)

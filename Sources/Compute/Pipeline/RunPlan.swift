@@ -52,6 +52,12 @@ struct RunPlan {
                 TensorInfo(name: names.v, dtype: t.dtype, shape: [r, cols], begin: 0, end: 0)]
     }
 
+    /// The pieces of `t` a GGUF export writes (the layout may leave some out).
+    func ggufPieces(_ t: TensorInfo) -> [TensorInfo] { outputTensors(t).filter { !ggufDropped($0.name) } }
+
+    /// Whether the GGUF layout leaves this tensor out.
+    func ggufDropped(_ name: String) -> Bool { ggufLayout?.dropped(name) ?? false }
+
     /// Bytes each slot writes for `t`, in slot order.
     func slotSizes(_ t: TensorInfo) -> [Int] {
         let pieces = outputTensors(t)
@@ -89,7 +95,7 @@ struct ExportSlot {
     func bytes(_ p: TensorInfo, of t: TensorInfo, plan: RunPlan) -> Int {
         switch kind {
         case .dense: return p.numel * plan.denseDType(t).size
-        case .gguf: return ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
+        case .gguf: return plan.ggufDropped(p.name) ? 0 : ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
         case .compressed: return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
         }
     }

@@ -78,6 +78,7 @@ struct UnitProcessor {
             case .gguf:
                 var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
                 out = encodeAll(slot) { v, p, dst in
+                    guard !plan.ggufDropped(p.name) else { return }
                     GGUFPlanner.encode(v, type: slot.ggufType(p), into: dst, threads: threads)
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: slot.ggufType(p)) {
                         overflow = (slot.ggufType(p), b, p)
@@ -88,9 +89,11 @@ struct UnitProcessor {
                     for part in e.parts { part.deallocate() }
                     throw ComputeError(.numerical, "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for \(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses such a row too); give this tensor f32 with tensor_types, or check the weights", tensor: o.piece.name)
                 }
-                if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
-                e.bits = Double(out.count * 8) / Double(numel)
-                e.bytesOut = out.count
+                if !plan.ggufDropped(t.name) {
+                    if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
+                    e.bits = Double(out.count * 8) / Double(numel)
+                    e.bytesOut = out.count
+                }
             case .compressed:
                 if let q = plan.lastQuantize(for: t), let c = done.codes {
                     let bytes = CompressedLayout.encode(t, stage: q, result: c)
