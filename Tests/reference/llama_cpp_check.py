@@ -40,7 +40,8 @@ def quiet(level, text, user):
     pass
 
 
-def open_model(path, n_ctx):
+def open_model(path, n_ctx, embeddings=False):
+    """The model and a context of `n_ctx` tokens (embedding mode with the model's pooling when asked)."""
     if not os.environ.get("LLAMA_CPP_VERBOSE"):
         lib.llama_log_set(quiet, ffi.NULL)
     lib.llama_backend_init()
@@ -56,12 +57,15 @@ def open_model(path, n_ctx):
     cp.n_ubatch = n_ctx
     cp.n_threads = cp.n_threads_batch = os.cpu_count() or 1
     cp.type_k = cp.type_v = 0  # F32 KV cache (the default F16 rounds keys and values)
+    if embeddings:
+        cp.embeddings = True
+        cp.pooling_type = -1  # the model's own (bert.pooling_type)
     ctx = lib.llama_init_from_model(model, cp)
     return model, ctx
 
 
-def decode_all(ctx, ids, n_vocab):
-    """Logits of every position of `ids` (fresh KV cache)."""
+def decode(ctx, ids):
+    """Runs `ids` as sequence 0 from a fresh KV cache, every position's output kept."""
     lib.llama_kv_self_clear(ctx)
     b = lib.llama_batch_init(len(ids), 0, 1)
     for i, t in enumerate(ids):
@@ -73,6 +77,12 @@ def decode_all(ctx, ids, n_vocab):
     b.n_tokens = len(ids)
     rc = lib.llama_decode(ctx, b)
     assert rc == 0, f"llama_decode returned {rc}"
+    return b
+
+
+def decode_all(ctx, ids, n_vocab):
+    """Logits of every position of `ids` (fresh KV cache)."""
+    b = decode(ctx, ids)
     out = np.stack([np.frombuffer(ffi.buffer(lib.llama_get_logits_ith(ctx, i), 4 * n_vocab), dtype=np.float32).copy()
                     for i in range(len(ids))])
     lib.llama_batch_free(b)
