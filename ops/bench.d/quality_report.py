@@ -1,5 +1,7 @@
 """docs/QUALITY.md from the JSON lines `ops/bench quality` writes (one per recipe run)."""
 import json
+import os
+import re
 import sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
@@ -48,11 +50,7 @@ w("")
 w("Group size 64 divides SmolLM2's rows (576 and 1536 values); a group size that does not divide a")
 w("matrix's rows (128 here) is refused at submit, naming the tensor, rather than given a partial last group.")
 # Sections other benches keep in the same file (ops/bench gguf-quality) survive a rewrite.
-import os
-import re
-kept = re.findall(r"<!-- (\w[\w-]*) -->.*?<!-- /\1 -->\n?", open(sys.argv[3]).read(), flags=re.S) if os.path.exists(sys.argv[3]) else []
-old = open(sys.argv[3]).read() if kept else ""
-for name in kept:
-    m = re.search(r"<!-- " + re.escape(name) + r" -->.*?<!-- /" + re.escape(name) + r" -->", old, flags=re.S)
+old = open(sys.argv[3]).read() if os.path.exists(sys.argv[3]) else ""
+for m in re.finditer(r"<!-- (\w[\w-]*) -->.*?<!-- /\1 -->", old, flags=re.S):
     out += ["", m.group(0)]
 open(sys.argv[3], "w").write("\n".join(out) + "\n")

@@ -49,22 +49,24 @@ extension BertModelFiles {
     static func ggufName(_ name: String, prefix: String) -> String? {
         guard name.hasPrefix(prefix) else { return nil }
         let n = name.dropFirst(prefix.count)
-        let embeddings = ["embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
-                          "embeddings.token_type_embeddings.weight": "token_types.weight", "embeddings.LayerNorm.weight": "token_embd_norm.weight",
-                          "embeddings.LayerNorm.bias": "token_embd_norm.bias"]
-        if let e = embeddings[String(n)] { return e }
+        if let e = embeddingNames[String(n)] { return e }
         guard n.hasPrefix("encoder.layer.") else { return nil }
         let rest = n.dropFirst("encoder.layer.".count)
         guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]) else { return nil }
         let part = String(rest[rest.index(after: dot)...])
         let suffix = part.hasSuffix(".weight") ? "weight" : part.hasSuffix(".bias") ? "bias" : ""
         guard !suffix.isEmpty else { return nil }
-        let module = String(part.dropLast(suffix.count + 1))
-        let blk = ["attention.self.query": "attn_q", "attention.self.key": "attn_k", "attention.self.value": "attn_v",
-                   "attention.output.dense": "attn_output", "attention.output.LayerNorm": "attn_output_norm",
-                   "intermediate.dense": "ffn_up", "output.dense": "ffn_down", "output.LayerNorm": "layer_output_norm"]
-        return blk[module].map { "blk.\(i).\($0).\(suffix)" }
+        return blockNames[String(part.dropLast(suffix.count + 1))].map { "blk.\(i).\($0).\(suffix)" }
     }
+
+    private static let embeddingNames = [
+        "embeddings.word_embeddings.weight": "token_embd.weight", "embeddings.position_embeddings.weight": "position_embd.weight",
+        "embeddings.token_type_embeddings.weight": "token_types.weight", "embeddings.LayerNorm.weight": "token_embd_norm.weight",
+        "embeddings.LayerNorm.bias": "token_embd_norm.bias"]
+    private static let blockNames = [
+        "attention.self.query": "attn_q", "attention.self.key": "attn_k", "attention.self.value": "attn_v",
+        "attention.output.dense": "attn_output", "attention.output.LayerNorm": "attn_output_norm",
+        "intermediate.dense": "ffn_up", "output.dense": "ffn_down", "output.LayerNorm": "layer_output_norm"]
 
     /// `bert.pooling_type`: CLS (2) when sentence-transformers' 1_Pooling/config.json pools the
     /// [CLS] token, else MEAN (1), as llama.cpp's converter and Squeeze's own embeddings do.

@@ -51,13 +51,12 @@ enum GGUFMix {
             if t.dtype.isFloat16Or32 && quantizable(name, t) {
                 let mixed = e.ggufType.isMix && !e.pure
                 let wanted = mixed ? rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) : e.ggufType.ggml
-                if !e.allowFallback && wanted.block.count > 1 && cols % wanted.block.count != 0 {
-                    if try override(e, name: name, input: t.name, model: model, used: &used) == nil {
-                        throw ComputeError(.invalidRecipe, "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) (\(wanted.block.count)-value blocks); llama.cpp would write \(fallback(wanted, cols: cols).name)", tensor: t.name)
-                    }
+                let asked = try override(e, name: name, input: t.name, model: model, used: &used)
+                if !e.allowFallback && asked == nil && wanted.block.count > 1 && cols % wanted.block.count != 0 {
+                    throw ComputeError(.invalidRecipe, "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) (\(wanted.block.count)-value blocks); llama.cpp would write \(fallback(wanted, cols: cols).name)", tensor: t.name)
                 }
                 if mixed { ty = cols % wanted.block.count == 0 ? wanted : fallback(wanted, cols: cols) }
-                if let o = try override(e, name: name, input: t.name, model: model, used: &used) {
+                if let o = asked {
                     guard cols % o.block.count == 0 else {
                         throw ComputeError(.invalidRecipe, "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its \(o.block.count)-value blocks", tensor: t.name)
                     }

@@ -44,7 +44,7 @@ extension RecipeValidator {
         }
         guard let stage else { return ggufBert.map { BertFamily(files: $0) } }
         let bert: BertModelFiles
-        do { bert = try BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
+        do { bert = try ggufBert ?? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
             throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)

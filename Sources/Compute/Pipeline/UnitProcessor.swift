@@ -79,9 +79,10 @@ struct UnitProcessor {
                 var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
                 out = encodeAll(slot) { v, p, dst in
                     guard !plan.ggufDropped(p.name) else { return }
-                    GGUFPlanner.encode(v, type: slot.ggufType(p), into: dst, threads: threads)
-                    if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: slot.ggufType(p)) {
-                        overflow = (slot.ggufType(p), b, p)
+                    let ty = slot.ggufType(p)
+                    GGUFPlanner.encode(v, type: ty, into: dst, threads: threads)
+                    if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty) {
+                        overflow = (ty, b, p)
                     }
                 }
                 if let o = overflow {

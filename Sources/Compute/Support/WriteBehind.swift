@@ -1,9 +1,9 @@
 import Foundation
 
 /// Runs a sink (hash and write) on a thread of its own, so the next tensor is computed while the
-/// last one is written: writes are copied into 4 MiB chunks and queued, at most
-/// `limit` (32 MiB) waiting: 36 MiB of memory per file at most. The sink's first error is kept, later chunks dropped, and thrown by the next
-/// `submit` or by `drain`.
+/// last one is written: writes are copied into 4 MiB chunks and queued, at most `limit` (32 MiB)
+/// waiting: 36 MiB of memory per file at most. The sink's first error is kept, later chunks
+/// dropped, and thrown by the next `submit` or by `drain`.
 final class WriteBehind: @unchecked Sendable {
     private let cond = NSCondition()
     private var queue = [UnsafeMutableRawBufferPointer]()
@@ -48,13 +48,13 @@ final class WriteBehind: @unchecked Sendable {
             UnsafeMutableRawBufferPointer(rebasing: staging![staged..<(staged + n)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
             staged += n
             off += n
-            if staged == staging!.count { try enqueue() }
+            if staged == staging!.count { enqueue() }
         }
         cond.lock(); defer { cond.unlock() }
         if let failure { throw failure }
     }
 
-    private func enqueue() throws {
+    private func enqueue() {
         guard let s = staging, staged > 0 else { return }
         staging = nil
         let buf = UnsafeMutableRawBufferPointer(rebasing: s[0..<staged])
@@ -67,7 +67,7 @@ final class WriteBehind: @unchecked Sendable {
 
     /// Writes what is staged, waits for the thread to finish; throws the sink's error, if any.
     func drain() throws {
-        try enqueue()
+        enqueue()
         cond.lock(); defer { cond.unlock() }
         stopping = true
         cond.broadcast()
