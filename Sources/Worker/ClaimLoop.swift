@@ -79,6 +79,8 @@ final class ClaimLoop {
     /// Claims a hinted job; nil when it is taken, cancelled, not due, or too big for this worker.
     private func claim(_ id: UUID) -> ClaimedJob? {
         let claimed: ClaimedJob?
+        let began = DispatchTime.now().uptimeNanoseconds
+        defer { worker.metrics.claimLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - began)) }
         do {
             claimed = try worker.jobDB.with {
                 try worker.store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
@@ -107,10 +109,13 @@ final class ClaimLoop {
     private func start(_ job: ClaimedJob) {
         let aj = ActiveJob(job: job, leaseSeconds: config.leaseSeconds)
         worker.active.add(aj)
+        worker.metrics.claims.increment()
+        worker.metrics.jobsRunning.record(worker.active.count)
         let w = worker
         let t = Thread {
             JobExecutor(worker: w, active: aj).execute()
             w.active.remove(job.id)
+            w.metrics.jobsRunning.record(w.active.count)
         }
         t.name = "squeeze-job"
         t.stackSize = 8 << 20

@@ -24,16 +24,20 @@ struct JobExecutor {
             case .compress: try runCompress()
             case nil: throw ComputeError(.invalidRecipe, "unknown job kind \(job.kind)")
             }
+            worker.metrics.finished("succeeded")
         } catch JobStop.cancelled {
             log.info("job cancelled")
+            worker.metrics.finished("cancelled")
             _ = try? worker.withRetry("mark cancelled", deadline: writeDeadline) {
                 try worker.attempts.markCancelled(job: job.id, attempt: job.attempt)
             }
         } catch JobStop.draining {
             log.info("job released for another worker (draining)")
             worker.release(job, reason: "worker draining")
+            worker.metrics.finished("released")
         } catch JobStop.leaseLost {
             log.warning("job abandoned: lease lost; nothing published")
+            worker.metrics.finished("lost")
         } catch {
             let c = ErrorClassifier.classify(error)
             let retryNumber = job.attempt - job.releases
@@ -44,6 +48,7 @@ struct JobExecutor {
                                              permanent: c.permanent, backoffSeconds: backoff)
                 }
                 log.warning("job failed", ("error", c.message), ("outcome", outcome?.rawValue ?? "fenced"))
+                worker.metrics.finished(outcome.map { "\($0)" } ?? "lost")
             } catch {
                 log.error("could not record failure; the lease will expire", ("error", String(describing: error)))
             }

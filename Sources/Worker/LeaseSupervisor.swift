@@ -77,6 +77,7 @@ final class LeaseSupervisor: @unchecked Sendable {
             return true
         } catch {
             store.reset()
+            worker.metrics.leaseRenewFailures.increment()
             worker.log.warning("lease renewal failed", ("error", String(describing: error)))
             return false
         }

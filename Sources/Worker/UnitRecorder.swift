@@ -39,6 +39,7 @@ final class UnitRecorder {
             try executor.fenced("record unit") {
                 try $0.recordUnit(job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: cp)
             }
+            executor.worker.metrics.unitsDone.increment()
         }
     }
 

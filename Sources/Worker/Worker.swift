@@ -51,6 +51,7 @@ public final class Worker: @unchecked Sendable {
     let attempts: AttemptStore
     let pushRedis: SharedRedis
     let store = JobStore()
+    let metrics = WorkerMetrics()
     let publisher: ArtifactPublisher
     /// False while the claim loop cannot reach Redis: the heartbeat then says `disconnected`, and
     /// `worker_health` does not count the worker as alive.

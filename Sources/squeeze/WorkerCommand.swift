@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import Dashboard
 import Foundation
 import Worker
 
@@ -46,6 +47,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Fault drills: sleep this long before each unit of a compression job.", visibility: .hidden))
     var unitDelayMs: Int = 0
 
+    @Option(name: .long, help: "Serve this worker's Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 0.0.0.0:9101).")
+    var metricsListen: String?
+
     @Option(name: .long, help: "Log level: debug, info, warning, error.")
     var logLevel: String = "info"
 
@@ -58,6 +62,9 @@ struct WorkerCommand: ParsableCommand {
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
         guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout must be 0 (forever) or more seconds") }
+        if let m = metricsListen, ListenAddress(m) == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT with an IPv4 address or localhost, got \(m)")
+        }
     }
 
     func run() throws {
@@ -80,6 +87,10 @@ struct WorkerCommand: ParsableCommand {
             let log = Log(level: level, format: LineLogHandler.Format(rawValue: logFormat) ?? .logfmt)
             let stop = StopFlag()
             stop.installSignalHandlers(log: log)
+            if let m = metricsListen.flatMap(ListenAddress.init) {
+                let port = try WorkerMetricsEndpoint.start(m)
+                log.info("metrics listening", ("url", "http://\(m.host):\(port)/metrics"))
+            }
             try Worker(config: cfg, log: log, stop: stop).run()
         }
     }
