@@ -11,8 +11,10 @@ import Queue
 struct DiskSweeper {
     let publisher: ArtifactPublisher
     let host: String
+    /// Count what would go, delete nothing (`squeeze gc --dry-run`).
+    var dryRun = false
 
-    struct Result: Equatable {
+    struct Result: Equatable, BytesCounted {
         var staging = 0, work = 0, bytes: Int64 = 0
     }
 
@@ -45,16 +47,17 @@ struct DiskSweeper {
         ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/" + dir)) ?? []).sorted()
     }
 
-    private func age(of rel: String) -> Double {
+    func age(of rel: String) -> Double {
         var st = stat()
         guard lstat(publisher.root + "/" + rel, &st) == 0 else { return 0 }
         return Date().timeIntervalSince1970 - Double(st.st_mtim.tv_sec)
     }
 
-    private func remove(_ rel: String, into r: inout Result, counting field: WritableKeyPath<Result, Int>) {
+    /// Removes `rel` (under the root) and counts it and its bytes into `field` of `r`.
+    func remove<R: BytesCounted>(_ rel: String, into r: inout R, counting field: WritableKeyPath<R, Int>) {
         let path = publisher.root + "/" + rel
         let bytes = Self.size(of: path)
-        guard (try? FileManager.default.removeItem(atPath: path)) != nil else { return }
+        guard dryRun || (try? FileManager.default.removeItem(atPath: path)) != nil else { return }
         r[keyPath: field] += 1
         r.bytes += bytes
     }
@@ -69,3 +72,8 @@ struct DiskSweeper {
         return total
     }
 }
+
+/// A tally of removed directories that also sums their bytes.
+protocol BytesCounted { var bytes: Int64 { get set } }
+
+extension GarbageCollector.Report: BytesCounted {}
