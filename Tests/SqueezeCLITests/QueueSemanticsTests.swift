@@ -68,6 +68,22 @@ import TestSupport
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "queued")
     }
 
+    /// Cancel requested while the job runs, then its worker dies: once the lease expires the
+    /// reconciler ends it cancelled (requeued, nothing would ever claim it: it stayed queued forever).
+    @Test func cancelRequestedJobOfADeadWorkerEndsCancelled() throws {
+        let env = try SqueezeEnv.create()
+        let id = try env.submit(["--noop", "--sleep-ms", "60000"])
+        let victim = try env.startSqueeze(["worker", "--lease-seconds", "2"])
+        #expect(try waitUntil(timeout: 30) { try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "running" })
+        victim.signal(SIGKILL)
+        _ = victim.finish()
+        #expect(try env.squeeze(["cancel", id]).stdout.contains("1"))
+        #expect(try env.squeeze(["worker", "--exit-when-idle", "--lease-seconds", "2"], timeout: 60).status == 0)
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "cancelled")
+        #expect(try env.scalar("SELECT outcome FROM job_attempts WHERE job_id = $1::uuid", [id]) == "lease_expired")
+        #expect(try env.scalar("SELECT finished_at IS NOT NULL FROM jobs WHERE id = $1::uuid", [id]) == "t")
+    }
+
     @Test func transientFailureRetriesThenSucceeds() throws {
         let env = try SqueezeEnv.create()
         let id = try env.submit(["--noop", "--fail-times", "2", "--max-attempts", "3"])

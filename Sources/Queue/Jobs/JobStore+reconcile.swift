@@ -11,7 +11,8 @@ extension JobStore {
     }
 
     /// One reconciler pass, done by at most one process at a time (transaction-level advisory lock):
-    /// reaps expired leases (requeue at once, or dead after max_attempts) and lists due queued jobs to push.
+    /// reaps expired leases (requeue at once, dead after max_attempts, cancelled when cancel was
+    /// requested) and lists due queued jobs to push.
     /// `fullSweep` lists every due queued job; otherwise only those that became due in the last `window` seconds.
     public func reconcile(_ db: PostgresConnection, fullSweep: Bool, window: Double = 15, limit: Int = 50_000) throws -> ReconcileResult {
         try db.transaction { tx in
@@ -26,8 +27,10 @@ extension JobStore {
                     ORDER BY lease_until LIMIT 1000 FOR UPDATE SKIP LOCKED
                 ), u AS (
                     UPDATE jobs j SET
-                        state = CASE WHEN j.attempt - j.releases >= j.max_attempts THEN 'dead' ELSE 'queued' END,
-                        finished_at = CASE WHEN j.attempt - j.releases >= j.max_attempts THEN now() END,
+                        -- A job whose cancel was requested ends cancelled: requeued, nothing would ever claim it.
+                        state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                                     WHEN j.attempt - j.releases >= j.max_attempts THEN 'dead' ELSE 'queued' END,
+                        finished_at = CASE WHEN j.cancel_requested OR j.attempt - j.releases >= j.max_attempts THEN now() END,
                         run_after = now(), lease_until = NULL, worker_id = NULL, updated_at = now(),
                         error = 'lease expired: worker ' || coalesce(x.worker_id, '?') || ' stopped renewing',
                         error_code = 'lease_expired'  -- JobErrorCode.leaseExpired
@@ -44,6 +47,7 @@ extension JobStore {
                 """)
             for r in reaped {
                 let id: UUID = try r.decode("id")
+                if r["state"] == "cancelled" { continue }
                 if r["state"] == "dead" { res.dead.append(id) } else {
                     res.requeued.append(id)
                     res.toPush.append((id, RedisTransport.score(priority: try r.decode("priority"), seq: try r.decode("seq"))))
