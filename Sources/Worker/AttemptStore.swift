@@ -22,8 +22,13 @@ protocol AttemptStore: AnyObject {
 final class PostgresAttemptStore: AttemptStore {
     let db: SharedPostgres
     let store = JobStore()
+    private var completions: CompletionGroup!
 
-    init(db: SharedPostgres) { self.db = db }
+    init(db: SharedPostgres, workerID: String) {
+        self.db = db
+        let store = store
+        completions = CompletionGroup { [db] batch in try db.with { try store.complete($0, batch, workerID: workerID) } }
+    }
 
     func setUnitsTotal(job: UUID, attempt: Int, total: Int) throws -> Bool {
         try db.with { try store.setUnitsTotal($0, job: job, attempt: attempt, total: total, done: 0) }
@@ -39,7 +44,7 @@ final class PostgresAttemptStore: AttemptStore {
         try db.with { try store.event($0, job: job, attempt: attempt, kind: kind, detailJSON: detailJSON) }
     }
     func complete(job: UUID, attempt: Int, workerID: String, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool {
-        try db.with { try store.complete($0, job: job, attempt: attempt, workerID: workerID, outputPath: outputPath, artifacts: artifacts) }
+        try completions.complete(JobStore.Completion(job: job, attempt: attempt, outputPath: outputPath, artifacts: artifacts))
     }
     func stateAndAttempt(job: UUID) throws -> (state: String, attempt: Int)? {
         try db.with { try store.job($0, id: job).map { ($0.state, $0.attempt) } }

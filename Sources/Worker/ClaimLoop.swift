@@ -20,36 +20,38 @@ final class ClaimLoop {
 
     /// What one pop gave.
     private enum Hint {
-        case job(UUID), nothing, retry, fatal(Error)
+        case jobs([UUID]), nothing, retry, fatal(Error)
     }
 
     func run() -> Error? {
         while !worker.stop.isSet {
             guard worker.active.waitForRoom(limit: config.concurrency, timeout: 1) else { continue }
             if worker.stop.isSet { break }
-            switch pop() {
+            // Hints for every free slot, claimed in one statement.
+            switch pop(max(1, config.concurrency - worker.active.count)) {
             case .fatal(let e):
                 worker.stop.set()
                 return e
             case .retry: continue
             case .nothing:
                 if idleAndDone() { return nil }
-            case .job(let id):
+            case .jobs(let ids):
                 idleSince = nil
-                if let until = skipUntil[id], until > Date() { continue }
-                if let job = claim(id) { start(job) }
+                let now = Date()
+                let wanted = ids.filter { skipUntil[$0].map { $0 <= now } ?? true }
+                for job in claim(wanted) { start(job) }
             }
         }
         return nil
     }
 
-    private func pop() -> Hint {
+    private func pop(_ max: Int) -> Hint {
         do {
             if popRedis == nil { popRedis = try RedisConnection(url: config.redisURL, timeout: 5) }
-            let id = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(timeout: 1)
+            let ids = try RedisTransport(redis: popRedis!, prefix: config.redisPrefix).pop(max: max, timeout: 1)
             popFailures = 0
             worker.canClaim = true
-            return id.map(Hint.job) ?? .nothing
+            return ids.isEmpty ? .nothing : .jobs(ids)
         } catch {
             popRedis = nil
             if let e = error as? RedisError, !e.isTransient {
@@ -76,31 +78,35 @@ final class ClaimLoop {
         return true
     }
 
-    /// Claims a hinted job; nil when it is taken, cancelled, not due, or too big for this worker.
-    private func claim(_ id: UUID) -> ClaimedJob? {
-        let claimed: ClaimedJob?
+    /// Claims hinted jobs in one statement; leaves out those taken, cancelled, not due, or too big for this worker.
+    private func claim(_ ids: [UUID]) -> [ClaimedJob] {
+        guard !ids.isEmpty else { return [] }
+        let claimed: [ClaimedJob]
         let began = DispatchTime.now().uptimeNanoseconds
         defer { worker.metrics.claimLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - began)) }
         do {
             claimed = try worker.jobDB.with {
-                try worker.store.claim($0, id: id, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
+                try worker.store.claim($0, ids: ids, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
                                        blasCore: Manifest.blasCore)
             }
         } catch {
-            // The hint is lost; the reconciler re-pushes queued jobs.
-            log.warning("claim failed", ("job_id", id.uuidString.lowercased()), ("error", String(describing: error)))
+            // The hints are lost; the reconciler re-pushes queued jobs.
+            log.warning("claim failed", ("job_ids", ids.map { $0.uuidString.lowercased() }.joined(separator: ",")), ("error", String(describing: error)))
             worker.jobDB.close()
             Thread.sleep(forTimeInterval: 0.5)
-            return nil
+            return []
         }
-        if claimed == nil, let max = config.maxMemory,
-           let big = try? worker.jobDB.with({ try worker.store.tooBig($0, id: id, maxMemory: max) }) {
-            // Too big for this worker: put the hint back for a bigger one and ignore it here for a while.
-            let now = Date()
-            if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }
-            skipUntil[id] = now.addingTimeInterval(30)
-            try? worker.pushRedis.push([(big.id, big.score)])
-            log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
+        if let max = config.maxMemory {
+            let got = Set(claimed.map(\.id))
+            for id in ids where !got.contains(id) {
+                guard let big = try? worker.jobDB.with({ try worker.store.tooBig($0, id: id, maxMemory: max) }) else { continue }
+                // Too big for this worker: put the hint back for a bigger one and ignore it here for a while.
+                let now = Date()
+                if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }
+                skipUntil[id] = now.addingTimeInterval(30)
+                try? worker.pushRedis.push([(big.id, big.score)])
+                log.debug("left a job for a bigger worker", ("job_id", id.uuidString.lowercased()))
+            }
         }
         return claimed
     }

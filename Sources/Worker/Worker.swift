@@ -64,7 +64,7 @@ public final class Worker: @unchecked Sendable {
 
     public convenience init(config: Configuration, log: Log, stop: StopFlag) throws {
         let db = SharedPostgres(url: config.databaseURL)
-        try self.init(config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db))
+        try self.init(config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db, workerID: config.id))
     }
 
     init(config: Configuration, log: Log, stop: StopFlag, jobDB: SharedPostgres, attempts: AttemptStore) throws {

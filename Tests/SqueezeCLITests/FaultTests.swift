@@ -120,6 +120,32 @@ import TestSupport
         #expect(try count(env, "SELECT count(DISTINCT worker_id) FROM job_attempts") >= 2)
     }
 
+    /// 6. Batched claims and grouped completions (`--concurrency 16`: hints for every free slot claimed
+    /// in one statement, completions that finish together committed together) with a worker
+    /// killed -9 mid-batch: every job succeeds exactly once, and the batching really happened.
+    @Test func batchedClaimsAndCompletionsSurviveAKill() throws {
+        let env = try SqueezeEnv.create()
+        #expect(try env.squeeze(["submit", "--noop", "--count", "1500", "--sleep-ms", "5"]).status == 0)
+        #expect(try env.squeeze(["submit", "--noop", "--count", "100", "--sleep-ms", "5", "--fail-times", "1"]).status == 0)
+        let args = ["worker", "--threads", "1", "--concurrency", "16", "--lease-seconds", "3", "--retry-base-seconds", "0.1"]
+        let victim = try env.startSqueeze(args + ["--id", "victim"])
+        let w = try (0..<3).map { _ in try env.startSqueeze(args + ["--exit-when-idle"]) }
+        #expect(try waitUntil(timeout: 60) { try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim'") >= 50 })
+        victim.signal(SIGKILL)
+        _ = victim.finish()
+        for p in w { #expect(p.wait(timeout: 300)) }
+        for p in w { #expect(p.finish().status == 0) }
+        #expect(try count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1600)
+        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE outcome = 'succeeded'") == 1600)
+        #expect(try count(env, "SELECT count(*) FROM (SELECT job_id FROM job_events WHERE kind = 'succeeded' GROUP BY 1 HAVING count(*) > 1) d") == 0)
+        #expect(try count(env, "SELECT coalesce(sum(jobs_done), 0) FROM workers") == 1600)
+        // The killed worker's claims came back through the reconciler once their leases expired.
+        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim' AND outcome = 'lease_expired'") > 0)
+        // One statement claimed several jobs (same started_at), one commit completed several (same finished_at).
+        #expect(try count(env, "SELECT max(n) FROM (SELECT count(*) AS n FROM job_attempts GROUP BY worker_id, started_at) s") > 1)
+        #expect(try count(env, "SELECT max(n) FROM (SELECT count(*) AS n FROM jobs GROUP BY worker_id, finished_at) s") > 1)
+    }
+
     /// 7. SIGTERM during a job: it is requeued at once (not after the lease) and finished by another worker.
     @Test func sigtermDrainsAndRequeuesAtOnce() throws {
         let env = try SqueezeEnv.create()

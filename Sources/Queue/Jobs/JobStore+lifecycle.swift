@@ -6,12 +6,20 @@ extension JobStore {
     /// runs, which decides calibrated outputs' last bits) is recorded on the attempt.
     public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil,
                       blasCore: String? = nil) throws -> ClaimedJob? {
+        try claim(db, ids: [id], workerID: workerID, leaseSeconds: leaseSeconds, maxMemory: maxMemory, blasCore: blasCore).first
+    }
+
+    /// Claims every job of `ids` that is queued and due, in one statement (one commit): the ones
+    /// this worker now runs, each fenced exactly as a single claim is.
+    public func claim(_ db: PostgresConnection, ids: [UUID], workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil,
+                      blasCore: String? = nil) throws -> [ClaimedJob] {
+        guard !ids.isEmpty else { return [] }
         let rows = try db.query("""
             WITH c AS (
                 UPDATE jobs SET state = 'running', attempt = attempt + 1, worker_id = $2,
                        lease_until = now() + make_interval(secs => $3), started_at = coalesce(started_at, now()),
                        updated_at = now(), error = NULL, error_code = NULL
-                WHERE id = $1 AND state = 'queued' AND run_after <= now() AND NOT cancel_requested
+                WHERE id = ANY($1::uuid[]) AND state = 'queued' AND run_after <= now() AND NOT cancel_requested
                   AND ($4::bigint IS NULL OR memory_estimate IS NULL OR memory_estimate <= $4::bigint)
                 RETURNING id, attempt, kind, recipe::text AS recipe, input_path, input_sha256, max_attempts, releases,
                           memory_estimate
@@ -22,12 +30,16 @@ extension JobStore {
                 SELECT id, attempt, 'claimed', jsonb_build_object('worker', $2::text) FROM c
             )
             SELECT * FROM c
-            """, [id, workerID, leaseSeconds, maxMemory, blasCore])
-        guard let r = rows.first else { return nil }
-        return ClaimedJob(id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
-                          recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
-                          inputSHA256: try r.decode("input_sha256", as: String?.self), maxAttempts: try r.decode("max_attempts"),
-                          releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self))
+            """, [ids, workerID, leaseSeconds, maxMemory, blasCore])
+        let claimed = try rows.map { r in
+            ClaimedJob(id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
+                       recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
+                       inputSHA256: try r.decode("input_sha256", as: String?.self), maxAttempts: try r.decode("max_attempts"),
+                       releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self))
+        }
+        // In the order asked (the ready set's order: best first).
+        let order = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return claimed.sorted { (order[$0.id] ?? 0) < (order[$1.id] ?? 0) }
     }
 
     /// A queued job's ready-set entry if it needs more memory than `maxMemory` (so the hint goes back for a bigger worker).
@@ -113,28 +125,49 @@ extension JobStore {
     /// count in one statement (one round trip, atomic); false if fenced out.
     public func complete(_ db: PostgresConnection, job: UUID, attempt: Int, workerID: String, outputPath: String?,
                          artifacts: [ArtifactRecord]) throws -> Bool {
+        try complete(db, [Completion(job: job, attempt: attempt, outputPath: outputPath, artifacts: artifacts)], workerID: workerID)
+            .contains(job)
+    }
+
+    /// One finished attempt, for `complete(_:_:workerID:)`.
+    public struct Completion: Sendable {
+        public let job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]
+        public init(job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]) {
+            (self.job, self.attempt, self.outputPath, self.artifacts) = (job, attempt, outputPath, artifacts)
+        }
+    }
+
+    /// Completes several attempts of this worker in one statement (one commit), each fenced by
+    /// (job, attempt, running) as a single completion is; returns the jobs that completed.
+    public func complete(_ db: PostgresConnection, _ done: [Completion], workerID: String) throws -> Set<UUID> {
+        guard !done.isEmpty else { return [] }
+        let files = done.flatMap { d in d.artifacts.map { (d.job, $0) } }
         let rows = try db.query("""
-            WITH u AS (
-                UPDATE jobs SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_until = NULL,
-                       output_path = $3, error = NULL, error_code = NULL
-                WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING id, attempt
+            WITH i AS (
+                SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[]) AS t(id, attempt, output_path)
+            ), u AS (
+                UPDATE jobs j SET state = 'succeeded', finished_at = now(), updated_at = now(), lease_until = NULL,
+                       output_path = i.output_path, error = NULL, error_code = NULL
+                FROM i WHERE j.id = i.id AND j.attempt = i.attempt AND j.state = 'running' RETURNING j.id, j.attempt
+            ), f AS (
+                SELECT * FROM unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::text[]) AS t(job_id, path, bytes, sha256, format)
             ), ar AS (
                 INSERT INTO artifacts (job_id, attempt, path, bytes, sha256, format)
-                SELECT u.id, u.attempt, t.path, t.bytes, t.sha256, t.format
-                FROM u, unnest($5::text[], $6::bigint[], $7::text[], $8::text[]) AS t(path, bytes, sha256, format)
+                SELECT u.id, u.attempt, f.path, f.bytes, f.sha256, f.format FROM u JOIN f ON f.job_id = u.id
             ), a AS (
                 UPDATE job_attempts ja SET ended_at = now(), outcome = 'succeeded'
                 FROM u WHERE ja.job_id = u.id AND ja.attempt = u.attempt
             ), e AS (
                 INSERT INTO job_events (job_id, attempt, kind, detail)
-                SELECT id, attempt, 'succeeded', jsonb_build_object('worker', $4::text, 'artifacts', cardinality($5::text[])) FROM u
+                SELECT id, attempt, 'succeeded',
+                       jsonb_build_object('worker', $4::text, 'artifacts', (SELECT count(*) FROM f WHERE f.job_id = u.id)) FROM u
             ), w AS (
-                UPDATE workers SET jobs_done = jobs_done + 1 WHERE id = $4 AND EXISTS (SELECT 1 FROM u)
+                UPDATE workers SET jobs_done = jobs_done + (SELECT count(*) FROM u) WHERE id = $4 AND EXISTS (SELECT 1 FROM u)
             )
             SELECT id FROM u
-            """, [job, attempt, outputPath, workerID, artifacts.map(\.path), artifacts.map(\.bytes), artifacts.map(\.sha256),
-                  artifacts.map(\.format)])
-        return !rows.isEmpty
+            """, [done.map(\.job), done.map(\.attempt), done.map(\.outputPath), workerID, files.map(\.0), files.map(\.1.path),
+                  files.map(\.1.bytes), files.map(\.1.sha256), files.map(\.1.format)])
+        return Set(try rows.map { try $0.decode("id") as UUID })
     }
 
     /// Ends a failed attempt: permanent errors fail the job, transient ones retry after `backoffSeconds`

@@ -39,6 +39,23 @@ public final class RedisTransport {
         return UUID(uuidString: s)
     }
 
+    /// Up to `max` best ready job ids: those ready now (`ZPOPMIN`), else blocks up to `timeout`
+    /// seconds for one (`BZPOPMIN`) and takes whatever else is ready with it.
+    public func pop(max: Int, timeout: Double) throws -> [UUID] {
+        guard max > 1 else { return try pop(timeout: timeout).map { [$0] } ?? [] }
+        var ids = try popReady(max)
+        if ids.isEmpty, let first = try pop(timeout: timeout) { ids = [first] + (try popReady(max - 1)) }
+        return ids
+    }
+
+    /// `ZPOPMIN key n`: up to n ids ready now, best first.
+    private func popReady(_ n: Int) throws -> [UUID] {
+        guard n > 0 else { return [] }
+        let r = try redis.command(["ZPOPMIN", key, String(n)])
+        let flat = r.array ?? []
+        return stride(from: 0, to: flat.count - 1, by: 2).compactMap { flat[$0].string.flatMap(UUID.init(uuidString:)) }
+    }
+
     /// Removes ids (cancelled jobs) from the ready set.
     public func remove(_ ids: [UUID]) throws {
         if ids.isEmpty { return }
