@@ -66,7 +66,10 @@ final class HTTPServer: @unchecked Sendable {
         let slots = DispatchSemaphore(value: maxConnections)
         while true {
             let client = accept(socketFD, nil, nil)
-            guard client >= 0 else { continue }
+            guard client >= 0 else {
+                usleep(10_000)  // out of descriptors, or interrupted: do not spin
+                continue
+            }
             slots.wait()
             let thread = Thread {
                 defer { close(client); slots.signal() }

@@ -68,8 +68,12 @@ final class OffHostTrap: @unchecked Sendable {
     }
 
     /// Chromium's own services, which it calls whatever page it shows (component updates, sign-in,
-    /// network time) despite the flags above; anything else came from a page.
-    static let chromiumServices = ["update.googleapis.com", "accounts.google.com", "clients2.google.com", "redirector.gvt1.com", "edgedl.me.gvt1.com"]
+    /// network time) despite the flags above: *.google.com, *.gvt1.com and *.googleapis.com except
+    /// fonts.googleapis.com (which a page could load). Anything else came from a page.
+    static func isChromiumService(_ host: String) -> Bool {
+        host == "google.com" || host.hasSuffix(".google.com") || host.hasSuffix(".gvt1.com")
+            || (host.hasSuffix(".googleapis.com") && host != "fonts.googleapis.com")
+    }
 
     /// The requests from pages that tried to leave the machine so far.
     var requests: [String] {
@@ -77,7 +81,7 @@ final class OffHostTrap: @unchecked Sendable {
         return lines.filter { line in
             let target = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
             let host = (target.hasPrefix("http://") ? URL(string: target)?.host : target.split(separator: ":").first.map(String.init)) ?? target
-            return !Self.chromiumServices.contains(host)
+            return !Self.isChromiumService(host)
         }
     }
 }

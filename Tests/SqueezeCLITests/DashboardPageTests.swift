@@ -124,7 +124,11 @@ import TestSupport
             let png = try browser.screenshot(base + path, to: "\(shots)/\(name).png")
             #expect(png.count > 20_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(name).png is \(png.count) bytes")
         }
-        // Nothing left the machine; the trap does see a page that does (so the check can fail).
+        // No page refers to anything off this machine, and nothing left it; the trap does see a page that does (so the check can fail).
+        for dom in [home, batchDOM, jobDOM] {
+            let external = dom.range(of: #"(src|href|action)\s*=\s*["']?(https?:)?//(?!127\.0\.0\.1)"#, options: .regularExpression)
+            #expect(external == nil, "a page links off the machine: \(external.map { String(dom[$0]) } ?? "")")
+        }
         #expect(trap.requests.isEmpty, "requests to other hosts: \(trap.requests)")
         _ = try? browser.dom("http://squeeze-offhost.example/")
         #expect(trap.requests.contains { $0.contains("squeeze-offhost.example") }, "the off-host trap saw nothing: the check above proves nothing")
