@@ -9,7 +9,7 @@ struct Browser {
 
     /// Flags that keep Chromium's own background traffic (updates, safe browsing, metrics) off.
     var flags: [String] {
-        ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--disable-background-networking",
+        ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-domain-reliability",
          "--disable-client-side-phishing-detection", "--no-pings", "--disable-breakpad", "--metrics-recording-only",
          // Without these Chromium 156 still asks accounts.google.com, update.googleapis.com and clients2.google.com.
