@@ -55,7 +55,7 @@ public final class DashboardServer: @unchecked Sendable {
             guard let id = UUID(uuidString: parts[1]) else { return .text(404, "not a job id: \(parts[1])") }
             return try JobPage.render(db, id: id, refresh: refresh).map(HTTPResponse.html)
         case ("metrics", 1):
-            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(try metrics.scrape(db).utf8))
+            return .metrics(Array(try metrics.scrape(db).utf8))
         case ("healthz", 1):
             _ = try db.query("SELECT 1")
             return .text(200, "ok")

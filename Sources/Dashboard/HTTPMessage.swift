@@ -59,6 +59,11 @@ struct HTTPResponse: Sendable {
         HTTPResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array((line + "\n").utf8))
     }
 
+    /// Prometheus text exposition format.
+    static func metrics(_ body: [UInt8]) -> HTTPResponse {
+        HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
+    }
+
     static func redirect(to location: String, headers: [(String, String)] = []) -> HTTPResponse {
         HTTPResponse(status: 303, contentType: "text/plain; charset=utf-8", body: [], headers: [("Location", location)] + headers)
     }

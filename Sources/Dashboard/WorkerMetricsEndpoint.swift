@@ -15,7 +15,7 @@ public enum WorkerMetricsEndpoint {
             switch request.path {
             case "/metrics":
                 rss.set(Double(residentBytes()))
-                return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: registry.emitToBuffer())
+                return .metrics(registry.emitToBuffer())
             case "/healthz": return .text(200, "ok")
             default: return .text(404, "not found: \(request.path) (try /metrics)")
             }

@@ -10,7 +10,8 @@ protocol AttemptStore: AnyObject {
     func recordUnit(job: UUID, attempt: Int, metric: LayerMetricRecord, checkpoint: (file: String, sha256: String, bytes: Int64)?) throws -> Bool
     func unitRestored(job: UUID, attempt: Int) throws -> Bool
     func event(job: UUID, attempt: Int, kind: String, detailJSON: String) throws
-    func complete(job: UUID, attempt: Int, workerID: String, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool
+    /// Completes the attempt (grouped with other completions of this worker that finish together).
+    func complete(job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool
     /// The job's state and attempt now (to tell whether a completion whose reply was lost landed).
     func stateAndAttempt(job: UUID) throws -> (state: String, attempt: Int)?
     func fail(job: UUID, attempt: Int, code: JobErrorCode, message: String, permanent: Bool, backoffSeconds: Double) throws -> FailureOutcome?
@@ -43,7 +44,7 @@ final class PostgresAttemptStore: AttemptStore {
     func event(job: UUID, attempt: Int, kind: String, detailJSON: String) throws {
         try db.with { try store.event($0, job: job, attempt: attempt, kind: kind, detailJSON: detailJSON) }
     }
-    func complete(job: UUID, attempt: Int, workerID: String, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool {
+    func complete(job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool {
         try completions.complete(JobStore.Completion(job: job, attempt: attempt, outputPath: outputPath, artifacts: artifacts))
     }
     func stateAndAttempt(job: UUID) throws -> (state: String, attempt: Int)? {

@@ -15,7 +15,6 @@ public struct GarbageCollector {
         public var rows = JobStore.RetentionRows()
         public var outputDirs = 0, supersededDirs = 0, stagingDirs = 0, workDirs = 0
         public var bytes: Int64 = 0
-        public var files: Int { outputDirs + supersededDirs + stagingDirs + workDirs }
     }
 
     let publisher: ArtifactPublisher

@@ -101,7 +101,7 @@ struct JobExecutor {
                    now.attempt == job.attempt { return true }
             }
             sent = true
-            return try worker.attempts.complete(job: job.id, attempt: job.attempt, workerID: cfg.id, outputPath: outputPath, artifacts: artifacts)
+            return try worker.attempts.complete(job: job.id, attempt: job.attempt, outputPath: outputPath, artifacts: artifacts)
         }
         if !ok {
             active.markLost()

@@ -31,12 +31,10 @@ struct DashboardCommand: ParsableCommand {
         }
     }
 
-    /// `5s`, `2m`, `10` (seconds) → seconds; nil when malformed or over an hour.
+    /// `5s`, `2m`, `10` (seconds) → whole seconds; nil when malformed, fractional or over an hour.
     static func seconds(_ text: String) -> Int? {
-        let unit = text.last.map { $0 == "m" ? 60 : $0 == "s" ? 1 : 0 } ?? 0
-        guard let n = Int(unit == 0 ? text : String(text.dropLast())), n >= 0 else { return nil }
-        let s = n * max(unit, 1)
-        return s <= 3600 ? s : nil
+        guard let s = Duration(argument: text)?.seconds, s <= 3600, s == s.rounded() else { return nil }
+        return Int(s)
     }
 
     func run() throws {

@@ -30,11 +30,11 @@ struct GC: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
-    /// `30d`, `12h`, `90m`, `45s` → seconds.
+    /// `30d`, `12h`, `90m`, `45s` → seconds. The unit is required: a bare `30` is refused rather
+    /// than read as seconds (which would forget nearly everything).
     static func seconds(_ text: String) -> Double? {
-        let units: [Character: Double] = ["d": 86400, "h": 3600, "m": 60, "s": 1]
-        guard let u = text.last.flatMap({ units[$0] }), let n = Double(text.dropLast()), n >= 0, n.isFinite else { return nil }
-        return n * u
+        guard text.last?.isLetter == true else { return nil }
+        return Duration(argument: text)?.seconds
     }
 
     func validate() throws {

@@ -30,7 +30,7 @@ struct Duration: ExpressibleByArgument {
     let seconds: Double
 
     init?(argument s: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (u, f) in units where s.hasSuffix(u) {
             if let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite { seconds = v * f; return }
         }

@@ -22,7 +22,7 @@ import Testing
         }
         func unitRestored(job: UUID, attempt: Int) throws -> Bool { true }
         func event(job: UUID, attempt: Int, kind: String, detailJSON: String) throws {}
-        func complete(job: UUID, attempt: Int, workerID: String, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool {
+        func complete(job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]) throws -> Bool {
             completed.append((job, artifacts))
             return completeAnswer
         }

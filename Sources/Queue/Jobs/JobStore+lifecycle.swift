@@ -1,16 +1,11 @@
 import Foundation
 
 extension JobStore {
-    /// Claims a queued, due job for `workerID` (`queued → running`, attempt + 1); nil if someone else
-    /// has it, or if its memory estimate exceeds `maxMemory`. `blasCore` (the BLAS kernel the worker
-    /// runs, which decides calibrated outputs' last bits) is recorded on the attempt.
-    public func claim(_ db: PostgresConnection, id: UUID, workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil,
-                      blasCore: String? = nil) throws -> ClaimedJob? {
-        try claim(db, ids: [id], workerID: workerID, leaseSeconds: leaseSeconds, maxMemory: maxMemory, blasCore: blasCore).first
-    }
-
-    /// Claims every job of `ids` that is queued and due, in one statement (one commit): the ones
-    /// this worker now runs, each fenced exactly as a single claim is.
+    /// Claims the queued, due jobs of `ids` for `workerID` (`queued → running`, attempt + 1) in one
+    /// statement (one commit), each fenced as a single claim would be; returns the ones this worker
+    /// now runs, in the order asked. Left out: jobs someone else has, and those whose memory estimate
+    /// exceeds `maxMemory`. `blasCore` (the BLAS kernel the worker runs, which decides calibrated
+    /// outputs' last bits) is recorded on each attempt.
     public func claim(_ db: PostgresConnection, ids: [UUID], workerID: String, leaseSeconds: Double, maxMemory: Int64? = nil,
                       blasCore: String? = nil) throws -> [ClaimedJob] {
         guard !ids.isEmpty else { return [] }
@@ -121,14 +116,6 @@ extension JobStore {
             """, [job, attempt, total, done])).isEmpty
     }
 
-    /// Marks the job succeeded and records its artifacts, attempt outcome, event and the worker's
-    /// count in one statement (one round trip, atomic); false if fenced out.
-    public func complete(_ db: PostgresConnection, job: UUID, attempt: Int, workerID: String, outputPath: String?,
-                         artifacts: [ArtifactRecord]) throws -> Bool {
-        try complete(db, [Completion(job: job, attempt: attempt, outputPath: outputPath, artifacts: artifacts)], workerID: workerID)
-            .contains(job)
-    }
-
     /// One finished attempt, for `complete(_:_:workerID:)`.
     public struct Completion: Sendable {
         public let job: UUID, attempt: Int, outputPath: String?, artifacts: [ArtifactRecord]
@@ -137,8 +124,9 @@ extension JobStore {
         }
     }
 
-    /// Completes several attempts of this worker in one statement (one commit), each fenced by
-    /// (job, attempt, running) as a single completion is; returns the jobs that completed.
+    /// Marks finished attempts of this worker succeeded and records their artifacts, attempt
+    /// outcomes, events and the worker's count, all in one statement (one commit, atomic); each
+    /// row is fenced by (job, attempt, running). Returns the jobs that completed.
     public func complete(_ db: PostgresConnection, _ done: [Completion], workerID: String) throws -> Set<UUID> {
         guard !done.isEmpty else { return [] }
         let files = done.flatMap { d in d.artifacts.map { (d.job, $0) } }

@@ -22,17 +22,15 @@ extension JobStore {
                OR (state IN ('failed', 'dead') AND finished_at < now() - make_interval(secs => $2))
             """
         if dryRun {
+            out.expired = try db.query(doomed, [olderThan, keepFailed]).map { try $0.decode("id") }
+            out.jobs = out.expired.count
             let r = try db.query("""
-                WITH d AS (\(doomed))
-                SELECT (SELECT count(*) FROM d) AS jobs,
-                       (SELECT count(*) FROM job_events WHERE job_id IN (SELECT id FROM d)) AS events,
-                       (SELECT count(*) FROM job_attempts WHERE job_id IN (SELECT id FROM d)) AS attempts,
+                SELECT (SELECT count(*) FROM job_events WHERE job_id = ANY($1::uuid[])) AS events,
+                       (SELECT count(*) FROM job_attempts WHERE job_id = ANY($1::uuid[])) AS attempts,
                        (SELECT count(*) FROM job_checkpoints c JOIN jobs j ON j.id = c.job_id
                          WHERE j.state IN ('succeeded', 'failed', 'dead', 'cancelled')) AS checkpoints
-                """, [olderThan, keepFailed])[0]
-            out.jobs = try r.decode("jobs"); out.events = try r.decode("events")
-            out.attempts = try r.decode("attempts"); out.checkpoints = try r.decode("checkpoints")
-            out.expired = try db.query(doomed, [olderThan, keepFailed]).map { try $0.decode("id") }
+                """, [out.expired])[0]
+            out.events = try r.decode("events"); out.attempts = try r.decode("attempts"); out.checkpoints = try r.decode("checkpoints")
             return out
         }
         out.checkpoints = try db.query("""
