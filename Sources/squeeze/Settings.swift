@@ -25,7 +25,7 @@ struct Settings {
     }
 }
 
-/// A duration flag: `30s`, `5m`, `2h`, `1500ms` or plain seconds.
+/// A duration flag: `30s`, `5m`, `2h`, `30d`, `1500ms` or plain seconds.
 struct Duration: ExpressibleByArgument {
     let seconds: Double
 
