@@ -1,4 +1,4 @@
-"""One row of `ops/bench gguf-quality` as a JSON line: gguf_quality_row.py TYPE OUT_DIR LLAMA_CHECK_JSON."""
+"""One row of `ops/bench gguf-quality` as a JSON line: gguf_quality_row.py TYPE OUT_DIR LLAMA_CHECK_JSON [imatrix]."""
 import json, os, sys
 t, out, same = sys.argv[1:4]
 m = json.load(open(os.path.join(out, "manifest.json")))
@@ -7,4 +7,4 @@ try:
     same = json.loads(same)
 except ValueError:
     same = {"ok": False}
-print(json.dumps({"type": t, "evaluation": m["evaluation"], "bytes": size, "llama": same}))
+print(json.dumps({"type": t, "imatrix": sys.argv[4:5] == ["imatrix"], "evaluation": m["evaluation"], "bytes": size, "llama": same}))

@@ -26,13 +26,10 @@ extension GGMLQuantizer {
     }
 
     @inline(__always)
-    private static func half(_ v: Float) -> UInt16 { HalfConversion.f32ToF16(v) }
+    static func half(_ v: Float) -> UInt16 { HalfConversion.f32ToF16(v) }
 
     @inline(__always)
-    private static func rounded(_ v: Float) -> Float { HalfConversion.f16ToF32(HalfConversion.f32ToF16(v)) }
-
-    @inline(__always)
-    private static func store(_ h: UInt16, _ p: UnsafeMutableRawPointer) { p.storeBytes(of: h.littleEndian, as: UInt16.self) }
+    static func store(_ h: UInt16, _ p: UnsafeMutableRawPointer) { p.storeBytes(of: h.littleEndian, as: UInt16.self) }
 
     /// Runs `body` with room for 8 sub-blocks of up to 32 values transposed (values, weights,
     /// codes and scratch codes; see KQuantSearch).
@@ -55,7 +52,7 @@ extension GGMLQuantizer {
     }
 
     /// Four 2-bit codes per byte: byte j/4 + l of each 128-value half holds l, l+32, l+64, l+96.
-    private static func pack2(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
+    static func pack2(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
         for j in stride(from: 0, to: superBlock, by: 128) {
             for l in 0..<32 { qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6) }
         }
@@ -97,17 +94,24 @@ extension GGMLQuantizer {
                 } else {
                     store(half(0), out + 82)
                 }
-                let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 80, as: UInt16.self))
-                let m0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 82, as: UInt16.self))
-                for j in 0..<16 {
-                    let d = d0 * Float(sc[j] & 0xF)
-                    if d == 0 { continue }
-                    let dm = m0 * Float(sc[j] >> 4)
-                    for i in 0..<16 { L[16 * j + i] = UInt8(max(0, min(3, KQuantSearch.nearestInt((x[16 * j + i] + dm) / d)))) }
-                }
-                pack2(L, sc + 16)
+                q2KFinish(x, out, L)
             }
         }
+    }
+
+    /// The rest of a Q2_K super-block once its scales, mins, d and dmin are stored: every value
+    /// rounded to that packed grid (sub-blocks with a zero scale keep their searched codes), packed.
+    static func q2KFinish(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>) {
+        let sc = out.assumingMemoryBound(to: UInt8.self)
+        let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 80, as: UInt16.self))
+        let m0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 82, as: UInt16.self))
+        for j in 0..<16 {
+            let d = d0 * Float(sc[j] & 0xF)
+            if d == 0 { continue }
+            let dm = m0 * Float(sc[j] >> 4)
+            for i in 0..<16 { L[16 * j + i] = UInt8(max(0, min(3, KQuantSearch.nearestInt((x[16 * j + i] + dm) / d)))) }
+        }
+        pack2(L, sc + 16)
     }
 
     /// Q3_K: 16 sub-blocks of 16, 3-bit codes (high bit in `hmask`), 6-bit signed scales
@@ -129,8 +133,7 @@ extension GGMLQuantizer {
                     let a = abs(scales[j])
                     if a > amax { amax = a; maxScale = scales[j] }
                 }
-                let p = out.assumingMemoryBound(to: UInt8.self)
-                let hmask = p, qs = p + 32, sc = p + 96
+                let sc = out.assumingMemoryBound(to: UInt8.self) + 96
                 for j in 0..<12 { sc[j] = 0 }
                 if maxScale != 0 {
                     let iscale = -32 / maxScale
@@ -144,29 +147,37 @@ extension GGMLQuantizer {
                 } else {
                     store(half(0), out + 108)
                 }
-                let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 108, as: UInt16.self))
-                for j in 0..<16 {
-                    let low = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4
-                    let s = Int8(truncatingIfNeeded: low | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) &- 32
-                    let d = d0 * Float(s)
-                    if d == 0 { continue }
-                    for i in 0..<16 { L[16 * j + i] = Int8(max(-4, min(3, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 4) }
-                }
-                for j in 0..<32 { hmask[j] = 0 }
-                for k in 0..<8 {  // code bit 2 of value 32k + m goes to bit k of hmask[m] (branch-free)
-                    for m in 0..<32 {
-                        let l = UInt8(bitPattern: L[32 * k + m])
-                        hmask[m] |= ((l >> 2) & 1) << k
-                        L[32 * k + m] = Int8(bitPattern: l & 3)
-                    }
-                }
-                L.withMemoryRebound(to: UInt8.self, capacity: 256) { pack2($0, qs) }
+                q3KFinish(x, out, L)
             }
         }
     }
 
+    /// The rest of a Q3_K super-block once its scales and d are stored: values rounded to the
+    /// packed grid, high bits to `hmask`, low bits packed.
+    static func q3KFinish(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<Int8>) {
+        let p = out.assumingMemoryBound(to: UInt8.self)
+        let hmask = p, qs = p + 32, sc = p + 96
+        let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 108, as: UInt16.self))
+        for j in 0..<16 {
+            let low = j < 8 ? sc[j] & 0xF : sc[j - 8] >> 4
+            let s = Int8(truncatingIfNeeded: low | (((sc[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) &- 32
+            let d = d0 * Float(s)
+            if d == 0 { continue }
+            for i in 0..<16 { L[16 * j + i] = Int8(max(-4, min(3, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 4) }
+        }
+        for j in 0..<32 { hmask[j] = 0 }
+        for k in 0..<8 {  // code bit 2 of value 32k + m goes to bit k of hmask[m] (branch-free)
+            for m in 0..<32 {
+                let l = UInt8(bitPattern: L[32 * k + m])
+                hmask[m] |= ((l >> 2) & 1) << k
+                L[32 * k + m] = Int8(bitPattern: l & 3)
+            }
+        }
+        L.withMemoryRebound(to: UInt8.self, capacity: 256) { pack2($0, qs) }
+    }
+
     /// The 12 bytes of Q4_K/Q5_K's eight 6-bit scales and mins.
-    private static func packScalesMins(_ ls: UInt8, _ lm: UInt8, _ j: Int, _ sc: UnsafeMutablePointer<UInt8>) {
+    static func packScalesMins(_ ls: UInt8, _ lm: UInt8, _ j: Int, _ sc: UnsafeMutablePointer<UInt8>) {
         if j < 4 {
             sc[j] = ls
             sc[j + 4] = lm
@@ -228,7 +239,16 @@ extension GGMLQuantizer {
         }
         store(half(maxScale / 63), out)
         store(half(maxMin / 63), out + 2)
-        let d0 = rounded(maxScale / 63), m0 = rounded(maxMin / 63)
+        q45KFinish(x, out, L, nmax: nmax)
+    }
+
+    /// The rest of a Q4_K/Q5_K super-block once its d, dmin and packed scales and mins are
+    /// stored: every value rounded to that grid (zero-scale sub-blocks keep their codes), packed.
+    static func q45KFinish(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>, nmax: Int) {
+        let p = out.assumingMemoryBound(to: UInt8.self)
+        let sc = p + 4
+        let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 0, as: UInt16.self))
+        let m0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 2, as: UInt16.self))
         for j in 0..<8 {
             let (s, m) = scaleMin(j, sc)
             let d = d0 * Float(s)
@@ -287,21 +307,29 @@ extension GGMLQuantizer {
                 store(half(1 / iscale), out + 208)
                 let sc = (out + 192).assumingMemoryBound(to: Int8.self)
                 for b in 0..<16 { sc[b] = Int8(truncatingIfNeeded: min(127, KQuantSearch.nearestInt(iscale * scales[b]))) }
-                let d0 = rounded(1 / iscale)
-                for j in 0..<16 {
-                    let d = d0 * Float(sc[j])
-                    if d == 0 { continue }
-                    for i in 0..<16 { L[16 * j + i] = Int8(max(-32, min(31, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 32) }
-                }
-                L.withMemoryRebound(to: UInt8.self, capacity: 256) { u in
-                    let ql = p, qh = p + 128
-                    for (k, j) in stride(from: 0, to: superBlock, by: 128).enumerated() {
-                        for l in 0..<32 {
-                            ql[64 * k + l] = (u[j + l] & 0xF) | ((u[j + l + 64] & 0xF) << 4)
-                            ql[64 * k + l + 32] = (u[j + l + 32] & 0xF) | ((u[j + l + 96] & 0xF) << 4)
-                            qh[32 * k + l] = (u[j + l] >> 4) | ((u[j + l + 32] >> 4) << 2) | ((u[j + l + 64] >> 4) << 4) | ((u[j + l + 96] >> 4) << 6)
-                        }
-                    }
+                q6KFinish(x, out, L)
+            }
+        }
+    }
+
+    /// The rest of a Q6_K super-block once its d and scales are stored: values rounded to that
+    /// grid (zero-scale sub-blocks keep their codes), packed into ql and qh.
+    static func q6KFinish(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<Int8>) {
+        let p = out.assumingMemoryBound(to: UInt8.self)
+        let sc = (out + 192).assumingMemoryBound(to: Int8.self)
+        let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 208, as: UInt16.self))
+        for j in 0..<16 {
+            let d = d0 * Float(sc[j])
+            if d == 0 { continue }
+            for i in 0..<16 { L[16 * j + i] = Int8(max(-32, min(31, KQuantSearch.nearestInt(x[16 * j + i] / d))) + 32) }
+        }
+        L.withMemoryRebound(to: UInt8.self, capacity: 256) { u in
+            let ql = p, qh = p + 128
+            for (k, j) in stride(from: 0, to: superBlock, by: 128).enumerated() {
+                for l in 0..<32 {
+                    ql[64 * k + l] = (u[j + l] & 0xF) | ((u[j + l + 64] & 0xF) << 4)
+                    ql[64 * k + l + 32] = (u[j + l + 32] & 0xF) | ((u[j + l + 96] & 0xF) << 4)
+                    qh[32 * k + l] = (u[j + l] >> 4) | ((u[j + l + 32] >> 4) << 2) | ((u[j + l + 64] >> 4) << 4) | ((u[j + l + 96] >> 4) << 6)
                 }
             }
         }

@@ -10,6 +10,10 @@ public struct BertFamily: ModelFamily {
 
     public func ggufLayout() throws -> GGUFExportLayout? { files.ggufLayout() }
 
+    public func linearWeights() -> Set<String> {
+        Set((0..<files.config.layers).flatMap { files.config.linears($0).map { $0.name + ".weight" } })
+    }
+
     /// About a dozen activation matrices of tokens × the widest row (student, teacher, a layer's
     /// intermediate values) and, with `distill`, a few in × in products.
     public func workingMemory(_ r: Recipe) -> Int64 {

@@ -53,9 +53,12 @@ final class InputStatistics {
         return g.result()
     }
 
-    func columnNorms() throws -> [Double] {
+    func columnNorms() throws -> [Double] { try columnSquares().map { $0.squareRoot() } }
+
+    /// Σ x² of each column.
+    func columnSquares() throws -> [Double] {
         guard let s = squares else { throw ComputeError(.internalError, "the calibration pass did not collect column norms") }
-        return s.map { $0.squareRoot() }
+        return s
     }
 
     /// Σ x² per column in row order (the same sums as over all rows at once), columns in fixed

@@ -44,6 +44,17 @@ public struct LinearCalibration {
         }
     }
 
+    /// The layer's importance-matrix entry (what llama-imatrix collects): Σ x² of each input
+    /// column over the calibration tokens, as F32, and the token count.
+    func importanceEntry(threads: Int) throws -> ImportanceMatrix.Entry {
+        let squares: [Double]
+        switch source {
+        case .activations(let x, _, _): squares = Wanda.inputNorms(x, threads: threads).map { $0 * $0 }
+        case .statistics(let s, _): squares = try s.columnSquares()
+        }
+        return ImportanceMatrix.Entry(sums: squares.map { Float($0) }, count: Float(tokens))
+    }
+
     /// The layer-wise reconstruction problem of `distill`: fit the student's output to the
     /// teacher's, X_t Wᵀ, where W is the original weight.
     func distillProblem(weight: [Float], out: Int, threads: Int) throws -> LayerReconstruction.Problem {

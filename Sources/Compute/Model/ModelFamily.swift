@@ -22,6 +22,9 @@ public protocol ModelFamily: Sendable {
     /// How the family's tensors appear in a GGUF export llama.cpp loads (nil: generic names and metadata).
     func ggufLayout() throws -> GGUFExportLayout?
 
+    /// The linear layers' weights: the tensors calibration hands their inputs (and an importance matrix covers).
+    func linearWeights() -> Set<String>
+
     /// Measures the compressed model against the original on held-out windows of `dataset`.
     func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
                   threads: Int) throws -> Evaluation

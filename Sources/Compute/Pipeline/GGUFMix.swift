@@ -36,6 +36,23 @@ enum GGUFMix {
             do { _ = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError {
                 throw RecipeError("stages[\(i)].export", err.tensor.map { "tensor \($0): \(err.message)" } ?? err.message)
             }
+            if case .file(let path)? = e.importance { try checkImportance(path, tensors: tensors, ggufName: name, at: "stages[\(i)].export.imatrix") }
+        }
+    }
+
+    /// An imatrix file must be for this model: every entry names one of its matrices (by GGUF
+    /// name) with as many columns as the entry has values.
+    static func checkImportance(_ path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String) throws {
+        let m: ImportanceMatrix
+        do { m = try ImportanceMatrix.read(path: path) } catch let e as ComputeError { throw RecipeError(key, "\(e)") }
+        let byName = Dictionary(tensors.map { (ggufName($0.name), $0) }, uniquingKeysWith: { a, _ in a })
+        for (name, e) in m.entries.sorted(by: { $0.key < $1.key }) {
+            guard let t = byName[name], t.shape.count >= 2 else {
+                throw RecipeError(key, "\(path): entry \(TextRules.display(name)) names no matrix of this model (an imatrix made for another model?)")
+            }
+            guard t.shape.last == e.sums.count else {
+                throw RecipeError(key, "\(path): entry \(name) has \(e.sums.count) columns, the model's \(name) has \(t.shape.last ?? 0) (an imatrix made for another model?)")
+            }
         }
     }
 

@@ -23,8 +23,15 @@ public enum GGUFPlanner {
         }
     }
 
-    /// Encodes F32 values as `type` (float and block types only).
-    public static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+    /// Encodes F32 values as `type` (float and block types only); with `importance` (one value
+    /// per column) the block types that use one minimise the importance-weighted error, as
+    /// llama-quantize does with `--imatrix`.
+    public static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
+                              importance: UnsafeBufferPointer<Float>? = nil, threads: Int) {
+        if let importance, GGMLQuantizer.usesImportance(type) {
+            GGMLQuantizer.quantize(type, src, importance: importance, into: dst, threads: threads)
+            return
+        }
         switch type {
         case .q8_0: GGMLQuantizer.quantizeQ8_0(src, into: dst, threads: threads)
         case .q4_0: GGMLQuantizer.quantizeQ4_0(src, into: dst, threads: threads)

@@ -26,7 +26,8 @@ final class OutputWriters {
         for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
             let e = slot.export
             g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName,
-                                  metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout),
+                                  metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout)
+                                    + GGUFMetadata.importance(slot, plan: plan),
                                   tensors: order.flatMap(plan.ggufPieces).map { t in
                                       let ty = slot.ggufType(t)
                                       return GGUFWriter.TensorPlan(name: plan.ggufName(t.name), shape: t.shape, type: ty,
@@ -86,6 +87,27 @@ final class OutputWriters {
 
 /// The metadata of a GGUF export.
 enum GGUFMetadata {
+    /// llama-quantize's `quantize.imatrix.*` keys for an export weighted by an importance matrix:
+    /// the file, its (last) dataset, the entries it holds and the calibration windows.
+    static func importance(_ slot: ExportSlot, plan: RunPlan) -> [(String, GGUFValue)] {
+        let file: String, dataset: String?, entries: Int, chunks: Int
+        switch slot.export.importance {
+        case .calibration?:
+            guard let cal = plan.recipe.calibration else { return [] }
+            (file, dataset, chunks) = (ImportanceMatrix.ggufName, cal.dataset, cal.samples)
+            entries = plan.fileOrder.filter { plan.linearWeights.contains($0.tensor.name) }.count
+        case .file(let f)?:
+            guard let m = slot.importanceFile else { return [] }
+            (file, dataset, entries, chunks) = (f, m.datasets.last, m.entries.count, m.chunkCount)
+        case nil: return []
+        }
+        var kv: [(String, GGUFValue)] = [("quantize.imatrix.file", .string(file))]
+        if let dataset { kv.append(("quantize.imatrix.dataset", .string(dataset))) }
+        kv.append(("quantize.imatrix.entries_count", .int32(Int32(clamping: entries))))
+        if chunks > 0 { kv.append(("quantize.imatrix.chunks_count", .int32(Int32(clamping: chunks)))) }
+        return kv
+    }
+
     static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?) -> [(String, GGUFValue)] {
         var arch = layout?.architecture ?? "unknown"
         if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),

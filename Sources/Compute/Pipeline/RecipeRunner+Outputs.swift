@@ -34,6 +34,18 @@ extension RecipeRunner {
         }
     }
 
+    /// The importance matrix an `imatrix: true` export collected, as llama.cpp's GGUF imatrix file
+    /// and its legacy `.dat` (both usable with `llama-quantize --imatrix`).
+    func writeImportance(_ entries: [String: ImportanceMatrix.Entry], to dir: String, plan: RunPlan) throws -> [OutputRecord] {
+        guard plan.importanceFromCalibration, let cal = recipe.calibration else { return [] }
+        let m = ImportanceMatrix(entries: entries, datasets: [cal.dataset], chunkCount: cal.samples, chunkSize: cal.seqLen)
+        let g = try m.writeGGUF(to: dir + "/" + ImportanceMatrix.ggufName)
+        let dat = m.legacyData()
+        let sha = try FileOps.writeFile(dir + "/" + ImportanceMatrix.legacyName, dat)
+        return [OutputRecord(path: ImportanceMatrix.ggufName, bytes: g.bytes, sha256: g.sha256, format: "imatrix"),
+                OutputRecord(path: ImportanceMatrix.legacyName, bytes: Int64(dat.count), sha256: sha, format: "imatrix-dat")]
+    }
+
     /// Measures an output just written against the input, with the model's family: a decoder's
     /// last GGUF export when there is one (the file llama.cpp would run), else the dense export.
     func evaluate(_ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,

@@ -68,6 +68,8 @@ public final class RecipeRunner {
         /// Each input shard's SHA-256 so far; `unit` feeds it when units run in file order.
         var hashers: [SHA256]
         var hashInUnit = false
+        /// The importance matrix collected on the calibration windows (`imatrix: true`), by GGUF name.
+        var importance = [String: ImportanceMatrix.Entry]()
 
         init(plan: RunPlan, readers: [any TensorFile], writers: OutputWriters, observer: Observer) {
             self.plan = plan
@@ -104,6 +106,7 @@ public final class RecipeRunner {
             outputs.append(try writeIndex(from: index, to: outputDir, plan: plan))
         }
         outputs += try copyExtraFiles(to: outputDir, plan: plan)
+        outputs += try writeImportance(state.importance, to: outputDir, plan: plan)
         var evaluation: Evaluation?
         if let ev = recipe.evaluation, let family {
             try observer.checkContinue()
@@ -144,9 +147,15 @@ public final class RecipeRunner {
             v.withUnsafeMutableBufferPointer { DTypeCodec.decode(bytes, dtype: state.plan.denseDType(u.tensor), into: $0, threads: self.threads) }
             values = v
         }
+        var importance: [Float]?
+        if state.plan.importanceFromCalibration, let calibration {
+            let entry = try calibration.importanceEntry(threads: threads)
+            state.importance[state.plan.ggufName(u.tensor.name)] = entry
+            importance = entry.importance
+        }
         let m = try state.readers[u.shard].withData(u.tensor) { src in
             if state.hashInUnit { state.hashers[u.shard].update(src) }
-            return try compute(state, index: index, unit: u, src: src, calibration: calibration, keep: keep)
+            return try compute(state, index: index, unit: u, src: src, calibration: calibration, importance: importance, keep: keep)
         }
         state.units.append(m)
         try state.observer.unitFinished(m)
@@ -156,7 +165,7 @@ public final class RecipeRunner {
     /// The unit's outputs, from a checkpoint or from its kernels, handed to the writers by slot;
     /// `keep` sees the dense slot's bytes (or the input's, when untouched and there is no dense export).
     private func compute(_ state: RunState, index: Int, unit u: RunPlan.Unit, src: UnsafeRawBufferPointer, calibration: LinearCalibration?,
-                         keep: (UnsafeRawBufferPointer) -> Void) throws -> UnitMetrics {
+                         importance: [Float]?, keep: (UnsafeRawBufferPointer) -> Void) throws -> UnitMetrics {
         let plan = state.plan
         func emit(_ slot: Int, _ bytes: UnsafeRawBufferPointer) throws {
             if plan.slots[slot].kind == .dense { keep(bytes) }
@@ -167,7 +176,8 @@ public final class RecipeRunner {
             state.restored += 1
             return restored.metrics
         }
-        let (m, parts) = try UnitProcessor(plan: plan, threads: threads).process(u.tensor, index: index, src: src, calibration: calibration)
+        let (m, parts) = try UnitProcessor(plan: plan, threads: threads).process(u.tensor, index: index, src: src, calibration: calibration,
+                                                                                         importance: importance)
         defer { for p in parts { p.deallocate() } }
         if parts.isEmpty {
             if plan.dense == nil { keep(src) }

@@ -22,7 +22,11 @@ extension RunPlan {
         var plan = RunPlan(recipe: recipe, fileOrder: fileOrder, units: units, slots: ExportSlot.slots(recipe), globalCounts: [:], factorRanks: [:])
         if plan.hasGGUF {
             plan.ggufLayout = try family?.ggufLayout()
+            plan.linearWeights = family?.linearWeights() ?? []
             try plan.planGGUFTypes()
+            for i in plan.slots.indices {
+                if case .file(let f)? = plan.slots[i].export.importance { plan.slots[i].importanceFile = try ImportanceMatrix.read(path: f) }
+            }
         }
         // Ranks by energy run the stages before the factorization, global pruning included.
         plan.globalCounts = try plan.globalPruneCounts(readers: readers, threads: threads)

@@ -22,8 +22,12 @@ struct RunPlan {
     var factorRanks: [String: Int]
     /// Names, permutations and metadata of GGUF exports for the model's family (nil: generic).
     var ggufLayout: GGUFExportLayout? = nil
+    /// The family's linear weights (what a calibrated importance matrix covers; empty without a family).
+    var linearWeights = Set<String>()
 
     var dense: ExportStage? { slots.first { $0.kind == .dense }?.export }
+    /// Whether a GGUF export weights its quantization by the calibration's importance matrix.
+    var importanceFromCalibration: Bool { slots.contains { $0.kind == .gguf && $0.export.importance == .calibration } }
     var hasGGUF: Bool { slots.contains { $0.kind == .gguf } }
 
     /// A tensor's name in GGUF exports.
@@ -79,6 +83,20 @@ struct ExportSlot {
     let export: ExportStage
     /// A GGUF slot's type for each output tensor (set by `RunPlan.make`; mixes differ per tensor).
     var ggufTypes: [String: GGMLType] = [:]
+    /// A GGUF slot's importance matrix read from a file (`imatrix: PATH`), set by `RunPlan.make`.
+    var importanceFile: ImportanceMatrix?
+
+    /// The column importance this GGUF slot weights `p`'s quantization by: from the file by the
+    /// piece's GGUF name, or the unit's calibration (`imatrix: true`); nil: none.
+    func importance(_ p: TensorInfo, plan: RunPlan, calibrated: [Float]?) -> [Float]? {
+        switch export.importance {
+        case .calibration?: return calibrated
+        case .file?:
+            guard let e = importanceFile?.entries[plan.ggufName(p.name)], e.sums.count == (p.shape.last ?? 0) else { return nil }
+            return e.importance
+        case nil: return nil
+        }
+    }
 
     /// The ggml type this GGUF slot writes `p` in.
     func ggufType(_ p: TensorInfo) -> GGMLType { ggufTypes[p.name] ?? GGUFPlanner.type(for: p, export: export) }

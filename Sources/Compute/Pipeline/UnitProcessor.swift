@@ -8,8 +8,8 @@ struct UnitProcessor {
 
     /// The unit's metrics and, when kernels ran, one owned buffer per slot (in slot order) holding
     /// the tensor's output pieces back to back; no buffers means "copy the input".
-    func process(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer,
-                 calibration: LinearCalibration? = nil) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+    func process(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, calibration: LinearCalibration? = nil,
+                 importance: [Float]? = nil) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
         let t0 = DispatchTime.now()
         let stages = plan.stages(for: t)
         let numel = t.numel
@@ -24,7 +24,7 @@ struct UnitProcessor {
         // Calibrated units also need the original values (distill's target, the output error).
         let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
         let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
-        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done)
+        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done, importance: importance)
         var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
         m.dampUsed = done.dampUsed
         if let c = calibration, let original {
@@ -44,7 +44,7 @@ struct UnitProcessor {
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
     }
 
-    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result) throws -> Encoded {
+    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result, importance: [Float]?) throws -> Encoded {
         let pieces = plan.outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
@@ -80,7 +80,12 @@ struct UnitProcessor {
                 out = encodeAll(slot) { v, p, dst in
                     guard !plan.ggufDropped(p.name) else { return }
                     let ty = slot.ggufType(p)
-                    GGUFPlanner.encode(v, type: ty, into: dst, threads: threads)
+                    let imp = done.factors == nil ? slot.importance(p, plan: plan, calibrated: importance) : nil
+                    if let imp {
+                        imp.withUnsafeBufferPointer { GGUFPlanner.encode(v, type: ty, into: dst, importance: $0, threads: threads) }
+                    } else {
+                        GGUFPlanner.encode(v, type: ty, into: dst, threads: threads)
+                    }
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty) {
                         overflow = (ty, b, p)
                     }

@@ -88,6 +88,11 @@ extension Stage: Encodable {
                 if let t = e.embeddingType { try put("embedding_type", t.rawValue) }
                 if e.pure { try put("pure", true) }
                 if !e.allowFallback { try put("allow_fallback", false) }
+                switch e.importance {
+                case .calibration?: try put("imatrix", true)
+                case .file(let f)?: try put("imatrix", f)
+                case nil: break
+                }
             }
         }
     }

@@ -37,6 +37,8 @@ public struct Recipe: Equatable, Sendable {
                 if case .wanda = p.method { n.norms = true }
             case .quantize(let q):
                 if case .gptq = q.method { n.gram = true }
+            case .export(let e):
+                if e.importance == .calibration { n.norms = true }
             default: break
             }
         }
@@ -239,6 +241,16 @@ public struct ExportStage: Equatable, Sendable {
     public var pure = false
     /// gguf: false refuses, at submit, a matrix whose rows cannot take its k-quant type (instead of llama.cpp's fallback type).
     public var allowFallback = true
+    /// gguf: weight each matrix's quantization error by an importance matrix (llama-quantize --imatrix).
+    public var importance: Importance?
+
+    /// Where an importance matrix comes from.
+    public enum Importance: Equatable, Sendable {
+        /// `imatrix: true`: collected by the recipe's calibrate stage (written beside the model as imatrix.gguf and imatrix.dat).
+        case calibration
+        /// `imatrix: PATH`: a llama.cpp imatrix file (GGUF-based or legacy .dat).
+        case file(String)
+    }
 
     public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
         self.format = format
@@ -294,24 +306,28 @@ public struct EvaluateStage: Equatable, Sendable {
 }
 
 extension Recipe {
-    /// The dataset files the recipe reads (calibrate and evaluate stages).
+    /// The input files the recipe reads besides the model (datasets, imatrix files).
     public var datasets: [String] {
         stages.compactMap {
             switch $0 {
             case .calibrate(let c): return c.dataset
             case .evaluate(let e): return e.dataset
+            case .export(let e): if case .file(let f)? = e.importance { return f }; return nil
             default: return nil
             }
         }
     }
 
-    /// The recipe with relative dataset paths made absolute against `base` (the submitter's directory).
+    /// The recipe with relative dataset (and imatrix file) paths made absolute against `base` (the submitter's directory).
     public func resolvingDatasets(against base: String) -> Recipe {
         func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
         return Recipe(stages: stages.map {
             switch $0 {
             case .calibrate(var c): c.dataset = abs(c.dataset); return .calibrate(c)
             case .evaluate(var e): e.dataset = e.dataset.map(abs); return .evaluate(e)
+            case .export(var e):
+                if case .file(let f)? = e.importance { e.importance = .file(abs(f)) }
+                return .export(e)
             default: return $0
             }
         })

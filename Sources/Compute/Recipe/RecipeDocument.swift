@@ -58,6 +58,7 @@ struct StageFields: Decodable {
     var tensorTypes: [String: String]?
     var targets, ignore: [String]?
     var schedule: ScheduleFields?
+    var imatrix: FlagOrText?
 
     init() {}
 
@@ -78,6 +79,7 @@ struct StageFields: Decodable {
         tensorTypes = try f.nested("tensor_types", [String: String].self, "must be a mapping of glob patterns to types")
         targets = try f.patterns("targets"); ignore = try f.patterns("ignore")
         schedule = try f.nested("schedule", ScheduleFields.self, "must be a mapping with steps and initial_sparsity")
+        imatrix = try f.nested("imatrix", FlagOrText.self, "must be true, false or an imatrix file path")
     }
 
     func has(_ key: String) -> Bool { keys.contains(key) }
@@ -127,4 +129,15 @@ struct FieldReader {
     }
 
     func nested<T: Decodable>(_ key: String, _ t: T.Type, _ what: String) throws -> T? { try read(key, t, what) }
+}
+
+/// A field that is either true/false or a string (`imatrix`).
+enum FlagOrText: Decodable, Equatable {
+    case flag(Bool), text(String)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .flag(b); return }
+        self = .text(try c.decode(String.self))
+    }
 }

@@ -207,7 +207,7 @@ extension RecipeParser {
             throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if format == .gguf {
-            try allowOnly(f.keys, ["format", "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback"], at: path)
+            try allowOnly(f.keys, ["format", "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix"], at: path)
             var e = ExportStage(format: .gguf, ggufType: try ggufType(f.type, at: "\(path).type", default: "q8_0", mixes: true),
                                 ggufFallback: try ggufType(f.fallback, at: "\(path).fallback", default: "f32", mixes: false))
             guard e.ggufFallback == .f32 || e.ggufFallback == .f16 else {
@@ -223,6 +223,14 @@ extension RecipeParser {
             if f.embeddingType != nil { e.embeddingType = try ggufType(f.embeddingType, at: "\(path).embedding_type", default: "", mixes: false) }
             e.pure = f.pure ?? false
             e.allowFallback = f.allowFallback ?? true
+            switch f.imatrix {
+            case .flag(true)?: e.importance = .calibration
+            case .text(let p)?:
+                guard !p.isEmpty else { throw RecipeError("\(path).imatrix", "must not be empty (true, or an imatrix file)") }
+                _ = try text(p, at: "\(path).imatrix")
+                e.importance = .file(p)
+            default: break
+            }
             if e.pure && !e.ggufType.isMix { throw RecipeError("\(path).pure", "only applies to a mix (q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m); \(e.ggufType.rawValue) is one type already") }
             return e
         }

@@ -120,6 +120,10 @@ public enum RecipeParser {
                 if case .gptq = q.method, calibrateAt == nil {
                     throw RecipeError("stages[\(i)].quantize.method", "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
                 }
+            case .export(let e):
+                if e.importance == .calibration, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].export.imatrix", "true needs an earlier calibrate stage (the importance matrix is collected on its windows), or give an imatrix file")
+                }
             case .lowrank(let l):
                 if l.output == .factors && stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
                     throw RecipeError("stages[\(i)].lowrank.output", "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: dense")

@@ -55,4 +55,6 @@ extension DecoderModelFiles {
 
 extension DecoderFamily {
     public func ggufLayout() throws -> GGUFExportLayout? { try files.ggufLayout() }
+
+    public func linearWeights() -> Set<String> { Set(files.impliedTensors().filter(\.linear).map(\.name)) }
 }

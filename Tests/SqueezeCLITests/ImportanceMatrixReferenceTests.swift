@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Importance-weighted GGUF quantization against the real llama.cpp: `llama_model_quantize` given
+/// the same importance matrix (read from the file as llama-quantize reads it, handed over as the
+/// std::unordered_map it takes) writes every tensor with the same type and bytes as Squeeze.
+/// Imatrix files come from Squeeze's calibration (`imatrix: true`) and from outside Squeeze
+/// (Tests/reference/make_imatrix.py, both of llama.cpp's formats); files for another model are
+/// refused at submit.
+@Suite struct ImportanceMatrixReferenceTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    static let release = TestConfiguration.binary.contains("/release/")
+    static let dataset = TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt"
+
+    func sameAsLlamaCpp(_ env: SqueezeEnv, _ f32: String, _ gguf: String, ftype: Int, imatrix: String, pure: Bool = false) throws {
+        let c = try env.pythonLlamaCpp("check_kquants.py", ["imatrix", f32, gguf, String(ftype), imatrix] + (pure ? ["--pure"] : []))
+        #expect(c.status == 0, "\(gguf): \(c.stdout) \(c.stderr.suffix(600))")
+    }
+
+    /// A calibrated run collects the importance matrix, writes it beside the model in both of
+    /// llama.cpp's formats, and quantizes with it exactly as llama.cpp does with that file; the
+    /// GGUF records llama-quantize's `quantize.imatrix.*` keys. The written .dat used as a file
+    /// gives llama.cpp's bytes for that file too.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func calibratedImatrixMatchesLlamaQuantize() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny-512/model.gguf"
+        let recipe = try env.write("cal.yaml", """
+            stages:
+              - calibrate: {dataset: \(Self.dataset), samples: 8, seq_len: 64}
+              - export: {format: safetensors}
+              - export: {format: gguf, type: q4_k_m, imatrix: true}
+            """)
+        let out = env.scratch + "/cal"
+        let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        try sameAsLlamaCpp(env, model, out + "/model-q4_k_m.gguf", ftype: 15, imatrix: out + "/imatrix.gguf")
+        let insp = try env.squeeze(["inspect", out + "/model-q4_k_m.gguf"]).stdout
+        for key in ["quantize.imatrix.file = \"imatrix.gguf\"", "quantize.imatrix.dataset = \"\(Self.dataset)\"",
+                    "quantize.imatrix.entries_count = 56", "quantize.imatrix.chunks_count = 8"] {
+            #expect(insp.contains(key), "\(key) missing from:\n\(insp.prefix(3000))")
+        }
+        let manifest = try String(contentsOfFile: out + "/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("\"imatrix.gguf\"") && manifest.contains("\"imatrix.dat\""))
+        let fromDat = try env.write("dat.yaml", "stages:\n  - export: {format: gguf, type: q5_k_s, imatrix: \(out)/imatrix.dat}\n")
+        #expect(try env.squeeze(["run", "--model", model, "--recipe", fromDat, "--out", env.scratch + "/dat"]).status == 0)
+        try sameAsLlamaCpp(env, model, env.scratch + "/dat/model-q5_k_s.gguf", ftype: 16, imatrix: out + "/imatrix.dat")
+    }
+
+    /// (model, imatrix format, type, LLAMA_FTYPE_MOSTLY_*, pure): every type that uses an importance
+    /// matrix, k-quants on the hidden-512 model (with its adversarial super-blocks), legacy types
+    /// and the Q5_1/Q8_0 fallbacks on the hidden-64 one.
+    static let cases: [(String, String, String, Int, Bool)] = [
+        ("tiny-512", "dat", "q2_k", 10, true), ("tiny-512", "gguf", "q3_k_m", 12, false), ("tiny-512", "gguf", "q6_k", 18, false),
+        ("tiny", "gguf", "q4_0", 2, true), ("tiny", "dat", "q4_1", 3, true), ("tiny", "gguf", "q5_0", 8, true), ("tiny", "dat", "q5_k_m", 17, false),
+    ]
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: cases.map(\.2))
+    func anImatrixFromOutsideMatchesLlamaQuantize(type: String) throws {
+        let env = try SqueezeEnv.create()
+        let (dir, format, _, ftype, pure) = Self.cases.first { $0.2 == type }!
+        let model = Self.llama! + "/\(dir)/model.gguf"
+        let imatrix = env.scratch + "/outside.\(format)"
+        #expect(try env.python("make_imatrix.py", [model, imatrix, "--seed", String(ftype)]).status == 0)
+        let recipe = try env.write("r.yaml", "stages:\n  - export: {format: gguf, type: \(type), imatrix: \(imatrix)}\n")
+        let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", env.scratch + "/o"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try sameAsLlamaCpp(env, model, env.scratch + "/o/model-\(type).gguf", ftype: ftype, imatrix: imatrix, pure: pure)
+    }
+
+    /// SmolLM2 (rows of 576: Q5_0 and Q5_1 fallbacks weighted too, Q4_K/Q6_K on ffn_down), one
+    /// calibrated run with two GGUF exports.
+    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"))
+    func smolLM2CalibratedMixesMatchLlamaQuantize() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/smollm2/smollm2-f32.gguf"
+        let recipe = try env.write("cal.yaml", """
+            stages:
+              - calibrate: {dataset: \(Self.dataset), samples: 8, seq_len: 64}
+              - export: {format: safetensors}
+              - export: {format: gguf, type: q4_k_m, imatrix: true}
+              - export: {format: gguf, type: q5_k_m, imatrix: true}
+            """)
+        let out = env.scratch + "/cal"
+        let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        try sameAsLlamaCpp(env, model, out + "/model-q4_k_m.gguf", ftype: 15, imatrix: out + "/imatrix.gguf")
+        try sameAsLlamaCpp(env, model, out + "/model-q5_k_m.gguf", ftype: 17, imatrix: out + "/imatrix.gguf")
+    }
+
+    /// An imatrix for another model (other names or column counts), a corrupt or missing file, and
+    /// `imatrix: true` without calibration are refused at submit with the key named; no job is inserted.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func imatrixForAnotherModelIsRefusedAtSubmit() throws {
+        let env = try SqueezeEnv.create()
+        let tiny = Self.llama! + "/tiny/model.gguf", tiny512 = Self.llama! + "/tiny-512/model.gguf"
+        let wide = env.scratch + "/wide.gguf", unknown = env.scratch + "/unknown.dat", columns = env.scratch + "/columns.gguf"
+        #expect(try env.python("make_imatrix.py", [tiny512, wide]).status == 0)
+        #expect(try env.python("make_imatrix.py", [tiny, unknown, "--unknown-name"]).status == 0)
+        #expect(try env.python("make_imatrix.py", [tiny, columns, "--other-columns"]).status == 0)
+        let corrupt = try env.write("corrupt.dat", "not an imatrix")
+        for (file, expected) in [(wide, "has 512 columns, the model's blk.0.attn_k.weight has 64"), (unknown, "blk.99.attn_q.weight"), (columns, "has 65 columns, the model's"),
+                                 (corrupt, "neither a GGUF imatrix nor a legacy .dat")] {
+            let recipe = try env.write("bad.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, imatrix: \(file)}\n")
+            let s = try env.squeeze(["submit", "--model", tiny, "--recipe", recipe])
+            #expect(s.status != 0 && s.stderr.contains("stages[0].export.imatrix") && s.stderr.contains(expected), "\(file): \(s.stderr)")
+            #expect(s.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(s.stderr)")
+        }
+        // A missing file fails the input-path check that runs before the recipe is read against the model.
+        let absent = try env.write("absent.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, imatrix: \(env.scratch)/absent.dat}\n")
+        let a = try env.squeeze(["submit", "--model", tiny, "--recipe", absent])
+        #expect(a.status != 0 && a.stderr.contains("absent.dat: no such file"), "\(a.stderr)")
+        let noCal = try env.write("nocal.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, imatrix: true}\n")
+        let s = try env.squeeze(["submit", "--model", tiny, "--recipe", noCal])
+        #expect(s.status != 0 && s.stderr.contains("stages[0].export.imatrix: true needs an earlier calibrate stage"), "\(s.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+    }
+}
