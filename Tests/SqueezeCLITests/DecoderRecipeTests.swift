@@ -33,7 +33,7 @@ import TestSupport
         #expect(ppl.isFinite && orig.isFinite && ppl / orig < 20, "\(ev)")
         let targeted = (m["layers"] as! [[String: Any]]).filter { $0["targeted"] as? Bool == true }.count
         #expect(targeted >= 210, "every block matrix of SmolLM2's 30 blocks: \(targeted)")
-        for f in try FileManager.default.contentsOfDirectory(atPath: out) where f.hasSuffix(".gguf") {
+        for f in try FileManager.default.contentsOfDirectory(atPath: out) where f.hasPrefix("model") && f.hasSuffix(".gguf") {
             let bin = env.scratch + "/logits.bin"
             let l = try env.squeeze(["logits", "--model", out + "/" + f, "--dataset", TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt",
                                      "--samples", "2", "--seq-len", "48", "--part", "evaluation", "--out", bin])

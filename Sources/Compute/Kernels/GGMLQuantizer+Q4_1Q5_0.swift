@@ -104,13 +104,18 @@ extension GGMLQuantizer {
             }
             let d = (mx - mn) / 31
             let id: Float = d != 0 ? 1 / d : 0
-            out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
-            (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
+            // NaN never becomes min or max, so look for it (and ±inf) separately.
+            let finite = !blockAbsMax(x).nonFinite && (mx - mn).isFinite
+            out.storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(d) : HalfConversion.f32ToF16(d)).littleEndian, as: UInt16.self)
+            (out + 2).storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(mn) : HalfConversion.f32ToF16(mn)).littleEndian, as: UInt16.self)
             let qs = (out + 8).assumingMemoryBound(to: UInt8.self)
             var qh: UInt32 = 0
+            // (x − min)·id + 0.5 lies in [0.5, 31.5]: plain truncation is cvttss2si's result.
+            let fast = finite && id.isFinite
             for j in 0..<16 {
-                let x0 = UInt8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
-                let x1 = UInt8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
+                let x0 = fast ? UInt8(truncatingIfNeeded: Int32((x[j] - mn) * id + 0.5)) : UInt8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
+                let x1 = fast ? UInt8(truncatingIfNeeded: Int32((x[16 + j] - mn) * id + 0.5))
+                    : UInt8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
                 qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
                 qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
                 qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
