@@ -16,7 +16,7 @@ import TestSupport
         return file
     }
 
-    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0"])
+    @Test(arguments: ["q8_0", "q4_0", "q4_1", "q5_0", "q5_1"])
     func fixtureAndAdversarialBlocksMatchGGUFPy(type: String) throws {
         let env = try SqueezeEnv.create()
         let model = try env.makeModel()

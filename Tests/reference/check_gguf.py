@@ -46,10 +46,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
     ap.add_argument("gguf")
-    ap.add_argument("--type", required=True, choices=["q8_0", "q4_0", "q4_1", "q5_0", "f16", "f32"])
+    ap.add_argument("--type", required=True, choices=["q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "f16", "f32"])
     ap.add_argument("--fallback", default="f32", choices=["f32", "f16"])
     a = ap.parse_args()
-    qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q5_0": Q.Q5_0, "f16": Q.F16, "f32": Q.F32}[a.type]
+    qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q5_0": Q.Q5_0, "q5_1": Q.Q5_1, "f16": Q.F16, "f32": Q.F32}[a.type]
     fb = {"f32": Q.F32, "f16": Q.F16}[a.fallback]
     reader = GGUFReader(a.gguf)
     bert = any(t.name == "token_embd.weight" for t in reader.tensors)  # llama.cpp's names (a generic file keeps the input's)
@@ -85,14 +85,14 @@ def main():
             if t.tensor_type != want_type:
                 errors.append(f"{name}: type {t.tensor_type.name}, want {want_type.name}")
                 continue
-            (quantized if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0) else fallback).append(name)
+            (quantized if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1) else fallback).append(name)
             rows = xf.reshape(-1, x.shape[-1]) if x.ndim >= 1 else xf.reshape(1, 1)
-            if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0):
+            if want_type in (Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1):
                 blocks = rows.reshape(-1, 32)
                 finite = ~np.isnan(blocks).any(axis=1)  # ±inf must match too; NaN follows ggml's C, not numpy
                 with np.errstate(all="ignore"):
                     ref = quantize(rows, want_type).reshape(-1)
-                bsz = {Q.Q8_0: 34, Q.Q4_0: 18, Q.Q4_1: 20, Q.Q5_0: 22}[want_type]
+                bsz = {Q.Q8_0: 34, Q.Q4_0: 18, Q.Q4_1: 20, Q.Q5_0: 22, Q.Q5_1: 24}[want_type]
                 ref_b = np.frombuffer(ref.tobytes(), dtype=np.uint8).reshape(-1, bsz)
                 got_b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, bsz)
                 if want_type in (Q.Q4_0, Q.Q5_0):

@@ -47,22 +47,31 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         quantizedTensors = quantized
     }
 
+    /// Plain (F32/F16/BF16) tensors in GGUF row order are handed over as read; others are decoded
+    /// to F32 and Q/K rows permuted back to the Hugging Face order first.
     public func withData<R>(_ t: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let g = source[t.name] else { throw ComputeError(.notFound, "no tensor \(t.name)", file: path) }
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
-        defer { out.deallocate() }
-        let dst = UnsafeMutableRawBufferPointer(rebasing: out[0..<t.byteCount])
-        try reader.withData(g) { raw in
-            guard let heads = LlamaNames.permutedHeads(t.name, config), t.shape[0] % (2 * heads) == 0 else {
+        let heads = LlamaNames.permutedHeads(t.name, config).flatMap { t.shape[0] % (2 * $0) == 0 ? $0 : nil }
+        return try reader.withData(g) { raw in
+            if g.type.block.count == 1 && heads == nil { return try body(UnsafeRawBufferPointer(rebasing: raw[0..<t.byteCount])) }
+            let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
+            defer { out.deallocate() }
+            let dst = UnsafeMutableRawBufferPointer(rebasing: out[0..<t.byteCount])
+            guard let heads else {
                 Self.decode(raw, type: g.type, count: t.numel, into: dst)
-                return
+                return try body(UnsafeRawBufferPointer(dst))
             }
-            let tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
-            defer { tmp.deallocate() }
-            Self.decode(raw, type: g.type, count: t.numel, into: UnsafeMutableRawBufferPointer(rebasing: tmp[0..<t.byteCount]))
-            LlamaNames.permuteRows(UnsafeRawBufferPointer(rebasing: tmp[0..<t.byteCount]), into: dst, rows: t.shape[0], heads: heads, toGGUF: false)
+            var rows = UnsafeRawBufferPointer(rebasing: raw[0..<min(raw.count, t.byteCount)])
+            var tmp: UnsafeMutableRawBufferPointer?
+            defer { tmp?.deallocate() }
+            if g.type.block.count > 1 {
+                tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
+                Self.decode(raw, type: g.type, count: t.numel, into: UnsafeMutableRawBufferPointer(rebasing: tmp![0..<t.byteCount]))
+                rows = UnsafeRawBufferPointer(rebasing: tmp![0..<t.byteCount])
+            }
+            LlamaNames.permuteRows(rows, into: dst, rows: t.shape[0], heads: heads, toGGUF: false)
+            return try body(UnsafeRawBufferPointer(dst))
         }
-        return try body(UnsafeRawBufferPointer(dst))
     }
 
     public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

@@ -44,21 +44,71 @@ extension GGMLQuantizer {
             let (mx, nonFinite) = blockSignedMax(x)
             let d = mx / -16
             let id: Float = d != 0 ? 1 / d : 0
-                        out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
-            let qs = (out + 6).assumingMemoryBound(to: UInt8.self)
-            var qh: UInt32 = 0
-            let fast = !nonFinite && id.isFinite  // x·id + 16.5 in [0.5, 32.5]
-            for j in 0..<16 {
-                let x0 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[j] * id + 16.5)))
-                    : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[j] * id + 16.5))))
-                let x1 = fast ? UInt8(truncatingIfNeeded: Swift.min(31, Int32(x[16 + j] * id + 16.5)))
-                    : UInt8(truncatingIfNeeded: min(31, Int8(truncatingIfNeeded: cvtt(x[16 + j] * id + 16.5))))
-                qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
-                qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
-                qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
+            out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            if !nonFinite && id.isFinite {  // x·id + 16.5 in [0.5, 32.5]: truncation is cvttss2si's result
+                let v = quarters(x)
+                func code(_ w: Lanes8) -> Codes8 { let c = truncated(w * id + 16.5); return c.replacing(with: 31, where: c .> 31) }
+                packFiveBit((code(v.0), code(v.1), code(v.2), code(v.3)), qs: out + 6, qh: out + 2)
+                return
             }
-            (out + 2).storeBytes(of: qh.littleEndian, as: UInt32.self)
+            var q = (Codes8(), Codes8(), Codes8(), Codes8())
+            for j in 0..<8 {
+                func c(_ i: Int) -> Int32 { Int32(min(31, Int8(truncatingIfNeeded: cvtt(x[i] * id + 16.5)))) & 0xFF }
+                q.0[j] = c(j); q.1[j] = c(8 + j); q.2[j] = c(16 + j); q.3[j] = c(24 + j)
+            }
+            packFiveBit(q, qs: out + 6, qh: out + 2)
         }
+    }
+
+    typealias Lanes8 = SIMD8<Float>
+    typealias Codes8 = SIMD8<Int32>
+
+    /// A block's 32 values as four vectors of 8.
+    @inline(__always)
+    static func quarters(_ x: UnsafePointer<Float>) -> (Lanes8, Lanes8, Lanes8, Lanes8) {
+        let p = UnsafeRawPointer(x)
+        return (p.loadUnaligned(as: Lanes8.self), p.loadUnaligned(fromByteOffset: 32, as: Lanes8.self),
+                p.loadUnaligned(fromByteOffset: 64, as: Lanes8.self), p.loadUnaligned(fromByteOffset: 96, as: Lanes8.self))
+    }
+
+    /// Truncation toward zero of values in [0, 2²²) (what cvttss2si gives there) with compares and
+    /// blends only: round to nearest through 1.5·2²³, then step down where that overshot.
+    @inline(__always)
+    static func truncated(_ v: Lanes8) -> Codes8 {
+        let n = KQuantSearch.nearestInt(v)
+        return n &+ Codes8(repeating: 0).replacing(with: -1, where: KQuantSearch.float(n) .> v)
+    }
+
+    /// 32 five-bit codes in four vectors of 8 (elements 0–7, 8–15, 16–23, 24–31; only the low 8 bits
+    /// count, as in ggml's uint8_t): low nibbles of j and j+16 in byte j, fifth bits as a little-endian u32.
+    @inline(__always)
+    static func packFiveBit(_ q: (Codes8, Codes8, Codes8, Codes8), qs: UnsafeMutableRawPointer, qh: UnsafeMutableRawPointer) {
+        let lo0 = (q.0 & 0xF) | ((q.2 & 0xF) &<< 4), lo1 = (q.1 & 0xF) | ((q.3 & 0xF) &<< 4)
+        let b = qs.assumingMemoryBound(to: UInt8.self)
+        for j in 0..<8 {
+            b[j] = UInt8(truncatingIfNeeded: lo0[j])
+            b[8 + j] = UInt8(truncatingIfNeeded: lo1[j])
+        }
+        let lane = Codes8(0, 1, 2, 3, 4, 5, 6, 7)
+        let bits = (((q.0 &>> 4) & 1) &<< lane) | (((q.1 &>> 4) & 1) &<< (lane &+ 8))
+            | (((q.2 &>> 4) & 1) &<< (lane &+ 16)) | (((q.3 &>> 4) & 1) &<< (lane &+ 24))
+        qh.storeBytes(of: UInt32(truncatingIfNeeded: bits.wrappedSum()).littleEndian, as: UInt32.self)
+    }
+
+    /// The smallest and largest of 32 finite values, by compares and blends.
+    @inline(__always)
+    static func minMax(_ v: (Lanes8, Lanes8, Lanes8, Lanes8)) -> (Float, Float) {
+        var lo = v.0, hi = v.0
+        for w in [v.1, v.2, v.3] {
+            lo.replace(with: w, where: w .< lo)
+            hi.replace(with: w, where: w .> hi)
+        }
+        var mn = lo[0], mx = hi[0]
+        for j in 1..<8 {
+            if lo[j] < mn { mn = lo[j] }
+            if hi[j] > mx { mx = hi[j] }
+        }
+        return (mn, mx)
     }
 
     /// Dequantizes Q4_1 blocks.
@@ -96,6 +146,21 @@ extension GGMLQuantizer {
     /// fallback for Q5_K rows that do not fill 256 values).
     public static func quantizeQ5_1(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
         forEachBlock(src, dst, blockBytes: 24, threads: threads) { x, out in
+            if !blockAbsMax(x).nonFinite {
+                // All finite: min and max by vector reductions, exact, unless a zero is the
+                // extreme (then which signed zero ggml's scan keeps matters: the scalar path).
+                let v = quarters(x)
+                let (mn, mx) = minMax(v)
+                let d = (mx - mn) / 31
+                let id: Float = d != 0 ? 1 / d : 0
+                if mn != 0 && mx != 0 && (mx - mn).isFinite && id.isFinite {  // (x − min)·id + 0.5 in [0.5, 31.5]
+                    out.storeBytes(of: HalfConversion.f32ToF16Finite(d).littleEndian, as: UInt16.self)
+                    (out + 2).storeBytes(of: HalfConversion.f32ToF16Finite(mn).littleEndian, as: UInt16.self)
+                    func code(_ w: Lanes8) -> Codes8 { truncated((w - mn) * id + 0.5) }
+                    packFiveBit((code(v.0), code(v.1), code(v.2), code(v.3)), qs: out + 8, qh: out + 4)
+                    return
+                }
+            }
             var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
             for j in 0..<32 {
                 let v = x[j]
@@ -104,23 +169,14 @@ extension GGMLQuantizer {
             }
             let d = (mx - mn) / 31
             let id: Float = d != 0 ? 1 / d : 0
-            // NaN never becomes min or max, so look for it (and ±inf) separately.
-            let finite = !blockAbsMax(x).nonFinite && (mx - mn).isFinite
-            out.storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(d) : HalfConversion.f32ToF16(d)).littleEndian, as: UInt16.self)
-            (out + 2).storeBytes(of: (finite ? HalfConversion.f32ToF16Finite(mn) : HalfConversion.f32ToF16(mn)).littleEndian, as: UInt16.self)
-            let qs = (out + 8).assumingMemoryBound(to: UInt8.self)
-            var qh: UInt32 = 0
-            // (x − min)·id + 0.5 lies in [0.5, 31.5]: plain truncation is cvttss2si's result.
-            let fast = finite && id.isFinite
-            for j in 0..<16 {
-                let x0 = fast ? UInt8(truncatingIfNeeded: Int32((x[j] - mn) * id + 0.5)) : UInt8(truncatingIfNeeded: cvtt((x[j] - mn) * id + 0.5))
-                let x1 = fast ? UInt8(truncatingIfNeeded: Int32((x[16 + j] - mn) * id + 0.5))
-                    : UInt8(truncatingIfNeeded: cvtt((x[16 + j] - mn) * id + 0.5))
-                qs[j] = (x0 & 0x0F) | ((x1 & 0x0F) << 4)
-                qh |= UInt32((x0 & 0x10) >> 4) << UInt32(j)
-                qh |= UInt32((x1 & 0x10) >> 4) << UInt32(j + 16)
+            out.storeBytes(of: HalfConversion.f32ToF16(d).littleEndian, as: UInt16.self)
+            (out + 2).storeBytes(of: HalfConversion.f32ToF16(mn).littleEndian, as: UInt16.self)
+            var q = (Codes8(), Codes8(), Codes8(), Codes8())
+            for j in 0..<8 {
+                func c(_ i: Int) -> Int32 { Int32(UInt8(truncatingIfNeeded: cvtt((x[i] - mn) * id + 0.5))) }
+                q.0[j] = c(j); q.1[j] = c(8 + j); q.2[j] = c(16 + j); q.3[j] = c(24 + j)
             }
-            (out + 4).storeBytes(of: qh.littleEndian, as: UInt32.self)
+            packFiveBit(q, qs: out + 8, qh: out + 4)
         }
     }
 

@@ -146,14 +146,19 @@ struct UnitProcessor {
         parts.withUnsafeMutableBufferPointer { pb in
             Parallel.forEach(ranges.count, threads: threads) { r in
                 let range = ranges[r]
-                let a = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
                 let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
-                defer { a.deallocate(); b.deallocate() }
+                defer { b.deallocate() }
                 let sz = dtype.size
-                DTypeCodec.decode(UnsafeRawBufferPointer(rebasing: src[(range.lowerBound * sz)..<(range.upperBound * sz)]), dtype: dtype,
-                                  into: a, threads: 1)
+                let raw = UnsafeRawBufferPointer(rebasing: src[(range.lowerBound * sz)..<(range.upperBound * sz)])
                 reconstruct(range, b)
-                pb[r] = errorSums(UnsafeBufferPointer(a), UnsafeBufferPointer(b))
+                if dtype == .F32 {  // F32 input: read in place, no decoded copy
+                    pb[r] = errorSums(raw.baseAddress!, UnsafeRawPointer(b.baseAddress!), count: range.count)
+                } else {
+                    let a = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
+                    defer { a.deallocate() }
+                    DTypeCodec.decode(raw, dtype: dtype, into: a, threads: 1)
+                    pb[r] = errorSums(UnsafeRawPointer(a.baseAddress!), UnsafeRawPointer(b.baseAddress!), count: range.count)
+                }
             }
         }
         var num = 0.0, den = 0.0, z = 0
@@ -163,11 +168,10 @@ struct UnitProcessor {
 
     /// Σ (a − b)², Σ a² (in F64, four lanes at a time, lanes added in a fixed order) and the zeros of b.
     @inline(__always)
-    private static func errorSums(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> (Double, Double, Int) {
+    private static func errorSums(_ pa: UnsafeRawPointer, _ pb: UnsafeRawPointer, count n: Int) -> (Double, Double, Int) {
         typealias D4 = SIMD4<Double>
         var num = D4(), den = D4(), zeros = SIMD4<Int32>()
-        let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
-        let n = a.count, whole = n / 4 * 4
+        let whole = n / 4 * 4
         var i = 0
         while i < whole {
             let av = pa.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
@@ -181,10 +185,11 @@ struct UnitProcessor {
         }
         var s = (num.sum(), den.sum(), Int(zeros.wrappedSum()))
         for j in whole..<n {
-            let x = Double(a[j]), d = x - Double(b[j])
+            let av = pa.loadUnaligned(fromByteOffset: 4 * j, as: Float.self), bv = pb.loadUnaligned(fromByteOffset: 4 * j, as: Float.self)
+            let x = Double(av), d = x - Double(bv)
             s.0 += d * d
             s.1 += x * x
-            if b[j] == 0 { s.2 += 1 }
+            if bv == 0 { s.2 += 1 }
         }
         return s
     }

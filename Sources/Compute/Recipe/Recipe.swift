@@ -179,7 +179,7 @@ public struct ExportStage: Equatable, Sendable {
     public enum Format: String, Sendable, CaseIterable { case safetensors, gguf, compressed }
     /// GGUF tensor types an export can ask for.
     public enum GGUFType: String, Sendable, CaseIterable {
-        case q8_0, q4_0, q4_1, q5_0, f16, f32
+        case q8_0, q4_0, q4_1, q5_0, q5_1, f16, f32
         /// k-quants, one type on every eligible matrix.
         case q2_k, q3_k, q4_k, q5_k, q6_k
         /// llama-quantize's mixes: more bits where llama.cpp's rules put them (`GGUFMix`).
@@ -192,6 +192,7 @@ public struct ExportStage: Equatable, Sendable {
             case .q4_0: return .q4_0
             case .q4_1: return .q4_1
             case .q5_0: return .q5_0
+            case .q5_1: return .q5_1
             case .f16: return .f16
             case .f32: return .f32
             case .q2_k: return .q2_K
@@ -213,6 +214,7 @@ public struct ExportStage: Equatable, Sendable {
             case .q4_1: return 3
             case .q8_0: return 7
             case .q5_0: return 8
+            case .q5_1: return 9
             case .q2_k: return 10
             case .q3_k: return 11
             case .q3_k_m: return 12
