@@ -84,11 +84,8 @@ extension GGMLQuantizer {
     @inline(__always)
     static func packFiveBit(_ q: (Codes8, Codes8, Codes8, Codes8), qs: UnsafeMutableRawPointer, qh: UnsafeMutableRawPointer) {
         let lo0 = (q.0 & 0xF) | ((q.2 & 0xF) &<< 4), lo1 = (q.1 & 0xF) | ((q.3 & 0xF) &<< 4)
-        let b = qs.assumingMemoryBound(to: UInt8.self)
-        for j in 0..<8 {
-            b[j] = UInt8(truncatingIfNeeded: lo0[j])
-            b[8 + j] = UInt8(truncatingIfNeeded: lo1[j])
-        }
+        qs.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo0), as: SIMD8<UInt8>.self)
+        qs.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo1), toByteOffset: 8, as: SIMD8<UInt8>.self)
         let lane = Codes8(0, 1, 2, 3, 4, 5, 6, 7)
         let bits = (((q.0 &>> 4) & 1) &<< lane) | (((q.1 &>> 4) & 1) &<< (lane &+ 8))
             | (((q.2 &>> 4) & 1) &<< (lane &+ 16)) | (((q.3 &>> 4) & 1) &<< (lane &+ 24))
@@ -99,16 +96,16 @@ extension GGMLQuantizer {
     @inline(__always)
     static func minMax(_ v: (Lanes8, Lanes8, Lanes8, Lanes8)) -> (Float, Float) {
         var lo = v.0, hi = v.0
-        for w in [v.1, v.2, v.3] {
-            lo.replace(with: w, where: w .< lo)
-            hi.replace(with: w, where: w .> hi)
-        }
-        var mn = lo[0], mx = hi[0]
-        for j in 1..<8 {
-            if lo[j] < mn { mn = lo[j] }
-            if hi[j] > mx { mx = hi[j] }
-        }
-        return (mn, mx)
+        lo.replace(with: v.1, where: v.1 .< lo); hi.replace(with: v.1, where: v.1 .> hi)
+        lo.replace(with: v.2, where: v.2 .< lo); hi.replace(with: v.2, where: v.2 .> hi)
+        lo.replace(with: v.3, where: v.3 .< lo); hi.replace(with: v.3, where: v.3 .> hi)
+        var lo4 = lo.lowHalf, hi4 = hi.lowHalf
+        let lo4b = lo.highHalf, hi4b = hi.highHalf
+        lo4.replace(with: lo4b, where: lo4b .< lo4); hi4.replace(with: hi4b, where: hi4b .> hi4)
+        var lo2 = lo4.lowHalf, hi2 = hi4.lowHalf
+        let lo2b = lo4.highHalf, hi2b = hi4.highHalf
+        lo2.replace(with: lo2b, where: lo2b .< lo2); hi2.replace(with: hi2b, where: hi2b .> hi2)
+        return (lo2[1] < lo2[0] ? lo2[1] : lo2[0], hi2[1] > hi2[0] ? hi2[1] : hi2[0])
     }
 
     /// Dequantizes Q4_1 blocks.

@@ -18,9 +18,13 @@ struct UnitProcessor {
                                 sparsity: t.dtype.isFloat16Or32 ? Self.zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
                                 relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
         }
-        let work = UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
-        defer { work.deallocate() }
-        DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads)
+        // Untouched F32 input (no stage selects it, so nothing writes the working copy): encode
+        // straight from the input buffer instead of copying it.
+        let inPlace = stages.isEmpty && t.dtype == .F32 && Int(bitPattern: src.baseAddress) % MemoryLayout<Float>.alignment == 0
+        let work = inPlace ? UnsafeMutableBufferPointer(mutating: src.bindMemory(to: Float.self))
+            : UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
+        defer { if !inPlace { work.deallocate() } }
+        if !inPlace { DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads) }
         // Calibrated units also need the original values (distill's target, the output error).
         let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
         let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
