@@ -47,7 +47,11 @@ extension GGMLQuantizer {
             out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
             if !nonFinite && id.isFinite {  // x·id + 16.5 in [0.5, 32.5]: truncation is cvttss2si's result
                 let v = quarters(x)
-                func code(_ w: Lanes8) -> Codes8 { let c = truncated(w * id + 16.5); return c.replacing(with: 31, where: c .> 31) }
+                @inline(__always) func code(_ w: Lanes8) -> Codes8 {  // min(31, trunc(f)) = trunc(min(f, 31)) for f ≥ 0
+                    var f = w * id + 16.5
+                    f.replace(with: 31, where: f .> 31)
+                    return truncated(f)
+                }
                 packFiveBit((code(v.0), code(v.1), code(v.2), code(v.3)), qs: out + 6, qh: out + 2)
                 return
             }
@@ -153,7 +157,7 @@ extension GGMLQuantizer {
                 if mn != 0 && mx != 0 && (mx - mn).isFinite && id.isFinite {  // (x − min)·id + 0.5 in [0.5, 31.5]
                     out.storeBytes(of: HalfConversion.f32ToF16Finite(d).littleEndian, as: UInt16.self)
                     (out + 2).storeBytes(of: HalfConversion.f32ToF16Finite(mn).littleEndian, as: UInt16.self)
-                    func code(_ w: Lanes8) -> Codes8 { truncated((w - mn) * id + 0.5) }
+                    @inline(__always) func code(_ w: Lanes8) -> Codes8 { truncated((w - mn) * id + 0.5) }
                     packFiveBit((code(v.0), code(v.1), code(v.2), code(v.3)), qs: out + 8, qh: out + 4)
                     return
                 }
