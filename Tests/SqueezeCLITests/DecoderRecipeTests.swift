@@ -41,5 +41,15 @@ import TestSupport
             let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", out + "/" + f, try env.write("ids.json", l.stdout), bin, "0.15", "0.85"])
             #expect(c.status == 0, "\(f): \(c.stdout) \(c.stderr.suffix(800))")
         }
+        // A recipe that collects an importance matrix: llama.cpp's llama_model_quantize, given that
+        // matrix and the same weights as an F32 GGUF, writes the same tensors (the Q5_0 fallbacks,
+        // Q4_K/Q6_K ffn_down and Q8_0 of the real model, each importance-weighted).
+        if FileManager.default.fileExists(atPath: out + "/imatrix.gguf") {
+            let gguf = try FileManager.default.contentsOfDirectory(atPath: out).first { $0.hasPrefix("model-q4_k_m") }
+            #expect(gguf != nil)
+            let c = try env.pythonLlamaCpp("check_kquants.py", ["imatrix", Self.llama! + "/smollm2/smollm2-f32.gguf", out + "/" + (gguf ?? ""), "15",
+                                                               out + "/imatrix.gguf"])
+            #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+        }
     }
 }

@@ -7,10 +7,10 @@ import TestSupport
 /// std::unordered_map it takes) writes every tensor with the same type and bytes as Squeeze.
 /// Imatrix files come from Squeeze's calibration (`imatrix: true`) and from outside Squeeze
 /// (Tests/reference/make_imatrix.py, both of llama.cpp's formats); files for another model are
-/// refused at submit.
+/// refused at submit. (SmolLM2's calibrated Q4_K_M with its Q5_0 fallbacks: DecoderRecipeTests,
+/// on the shipped recipe decoder/gguf-q4_k_m-imatrix.yaml.)
 @Suite struct ImportanceMatrixReferenceTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
-    static let release = TestConfiguration.binary.contains("/release/")
     static let dataset = TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt"
 
     func sameAsLlamaCpp(_ env: SqueezeEnv, _ f32: String, _ gguf: String, ftype: Int, imatrix: String, pure: Bool = false) throws {
@@ -67,26 +67,6 @@ import TestSupport
         let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", env.scratch + "/o"])
         #expect(r.status == 0, "\(r.stderr)")
         try sameAsLlamaCpp(env, model, env.scratch + "/o/model-\(type).gguf", ftype: ftype, imatrix: imatrix, pure: pure)
-    }
-
-    /// SmolLM2 (rows of 576: Q5_0 and Q5_1 fallbacks weighted too, Q4_K/Q6_K on ffn_down), one
-    /// calibrated run with two GGUF exports.
-    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"))
-    func smolLM2CalibratedMixesMatchLlamaQuantize() throws {
-        let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/smollm2/smollm2-f32.gguf"
-        let recipe = try env.write("cal.yaml", """
-            stages:
-              - calibrate: {dataset: \(Self.dataset), samples: 8, seq_len: 64}
-              - export: {format: safetensors}
-              - export: {format: gguf, type: q4_k_m, imatrix: true}
-              - export: {format: gguf, type: q5_k_m, imatrix: true}
-            """)
-        let out = env.scratch + "/cal"
-        let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out])
-        #expect(r.status == 0, "\(r.stderr)")
-        try sameAsLlamaCpp(env, model, out + "/model-q4_k_m.gguf", ftype: 15, imatrix: out + "/imatrix.gguf")
-        try sameAsLlamaCpp(env, model, out + "/model-q5_k_m.gguf", ftype: 17, imatrix: out + "/imatrix.gguf")
     }
 
     /// An imatrix for another model (other names or column counts), a corrupt or missing file, and

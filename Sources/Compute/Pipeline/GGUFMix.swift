@@ -45,6 +45,11 @@ enum GGUFMix {
     static func checkImportance(_ path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String) throws {
         let m: ImportanceMatrix
         do { m = try ImportanceMatrix.read(path: path) } catch let e as ComputeError { throw RecipeError(key, "\(e)") }
+        try checkImportance(m, path: path, tensors: tensors, ggufName: ggufName, at: key)
+    }
+
+    /// The same check on a matrix already read (the worker re-checks the file it reads at run time).
+    static func checkImportance(_ m: ImportanceMatrix, path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String) throws {
         let byName = Dictionary(tensors.map { (ggufName($0.name), $0) }, uniquingKeysWith: { a, _ in a })
         for (name, e) in m.entries.sorted(by: { $0.key < $1.key }) {
             guard let t = byName[name], t.shape.count >= 2 else {

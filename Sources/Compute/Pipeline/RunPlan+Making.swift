@@ -25,7 +25,14 @@ extension RunPlan {
             plan.linearWeights = family?.linearWeights() ?? []
             try plan.planGGUFTypes()
             for i in plan.slots.indices {
-                if case .file(let f)? = plan.slots[i].export.importance { plan.slots[i].importanceFile = try ImportanceMatrix.read(path: f) }
+                guard case .file(let f)? = plan.slots[i].export.importance else { continue }
+                let m = try ImportanceMatrix.read(path: f)
+                do {
+                    try GGUFMix.checkImportance(m, path: f, tensors: fileOrder.map(\.tensor), ggufName: plan.ggufName, at: "export.imatrix")
+                } catch let e as RecipeError {
+                    throw ComputeError(.invalidRecipe, "\(e) (the file changed since submit?)", file: f)
+                }
+                plan.slots[i].importanceFile = m
             }
         }
         // Ranks by energy run the stages before the factorization, global pruning included.
