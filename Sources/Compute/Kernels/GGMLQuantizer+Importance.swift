@@ -45,6 +45,18 @@ extension GGMLQuantizer {
         }
     }
 
+    /// ggml's per-value weights importance[l] · √(σ² + x_l²) of one sub-block of `n` values, and their sum.
+    @inline(__always)
+    private static func weights(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, _ n: Int, sigma2: Float,
+                                into w: UnsafeMutablePointer<Float>) -> Float {
+        var sum: Float = 0
+        for l in 0..<n {
+            w[l] = qw[l] * (sigma2 + x[l] * x[l]).squareRoot()
+            sum += w[l]
+        }
+        return sum
+    }
+
     /// Σ x² of `n` values, in order.
     @inline(__always)
     private static func sumSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -102,12 +114,7 @@ extension GGMLQuantizer {
                 let w = f.baseAddress!, sw = w + 32, scales = sw + 8, mins = scales + 8
                 let sigma2 = 2 * sumSquares(x, superBlock) / Float(superBlock)
                 for j in 0..<8 {
-                    var sum: Float = 0
-                    for l in 0..<32 {
-                        w[l] = qw[32 * j + l] * (sigma2 + x[32 * j + l] * x[32 * j + l]).squareRoot()
-                        sum += w[l]
-                    }
-                    sw[j] = sum
+                    sw[j] = weights(x + 32 * j, qw + 32 * j, 32, sigma2: sigma2, into: w)
                     let r = ImportanceSearch.asymmetric(x + 32 * j, 32, nmax: Int32(nmax), weights: w, L + 32 * j, aux: aux,
                                                         rmin: -0.9, rdelta: 0.05, nstep: 36)
                     scales[j] = r.scale
@@ -138,16 +145,7 @@ extension GGMLQuantizer {
                     scales[b] = s
                     if abs(s) > maxAbs { maxAbs = abs(s); maxScale = s }
                 }
-                let p = out.assumingMemoryBound(to: UInt8.self)
-                if maxAbs < KQuantSearch.groupMaxEps {
-                    for i in 0..<210 { p[i] = 0 }
-                    return
-                }
-                let iscale = -128 / maxScale
-                store(half(1 / iscale), out + 208)
-                let sc = (out + 192).assumingMemoryBound(to: Int8.self)
-                for b in 0..<16 { sc[b] = Int8(truncatingIfNeeded: min(127, KQuantSearch.nearestInt(iscale * scales[b]))) }
-                q6KFinish(x, out, L)
+                if q6KScales(scales, maxScale: maxScale, maxAbs: maxAbs, out) { q6KFinish(x, out, L) }
             }
         }
     }
@@ -161,12 +159,7 @@ extension GGMLQuantizer {
                 let w = f.baseAddress!, sw = w + 16, scales = sw + 16
                 let sigma2 = 2 * sumSquares(x, superBlock) / Float(superBlock)
                 for j in 0..<16 {
-                    var sum: Float = 0
-                    for l in 0..<16 {
-                        w[l] = qw[16 * j + l] * (sigma2 + x[16 * j + l] * x[16 * j + l]).squareRoot()
-                        sum += w[l]
-                    }
-                    sw[j] = sum
+                    sw[j] = weights(x + 16 * j, qw + 16 * j, 16, sigma2: sigma2, into: w)
                     scales[j] = ImportanceSearch.symmetric(x + 16 * j, 16, nmax: 4, L + 16 * j, weights: w)
                 }
                 let sc = out.assumingMemoryBound(to: UInt8.self) + 96
@@ -192,12 +185,7 @@ extension GGMLQuantizer {
                 let w = f.baseAddress!, sw = w + 16, scales = sw + 16, mins = scales + 16
                 let sigma2 = sumSquares(x, superBlock) / Float(superBlock)
                 for j in 0..<16 {
-                    var sum: Float = 0
-                    for l in 0..<16 {
-                        w[l] = qw[16 * j + l] * (sigma2 + x[16 * j + l] * x[16 * j + l]).squareRoot()
-                        sum += w[l]
-                    }
-                    sw[j] = sum
+                    sw[j] = weights(x + 16 * j, qw + 16 * j, 16, sigma2: sigma2, into: w)
                     let r = ImportanceSearch.asymmetric(x + 16 * j, 16, nmax: 3, weights: w, L + 16 * j, aux: aux,
                                                         rmin: -0.9, rdelta: 0.05, nstep: 36)
                     scales[j] = r.scale

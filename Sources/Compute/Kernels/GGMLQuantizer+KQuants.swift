@@ -298,18 +298,24 @@ extension GGMLQuantizer {
                     let a = abs(scales[b])
                     if a > maxAbs { maxAbs = a; maxScale = scales[b] }
                 }
-                let p = out.assumingMemoryBound(to: UInt8.self)
-                if maxAbs < KQuantSearch.groupMaxEps {
-                    for i in 0..<210 { p[i] = 0 }
-                    return
-                }
-                let iscale = -128 / maxScale
-                store(half(1 / iscale), out + 208)
-                let sc = (out + 192).assumingMemoryBound(to: Int8.self)
-                for b in 0..<16 { sc[b] = Int8(truncatingIfNeeded: min(127, KQuantSearch.nearestInt(iscale * scales[b]))) }
-                q6KFinish(x, out, L)
+                if q6KScales(scales, maxScale: maxScale, maxAbs: maxAbs, out) { q6KFinish(x, out, L) }
             }
         }
+    }
+
+    /// Q6_K's 8-bit sub-block scales against one fp16 d (the value of largest magnitude maps to
+    /// −128); false, with the block zeroed, when every scale is below `groupMaxEps`.
+    static func q6KScales(_ scales: UnsafePointer<Float>, maxScale: Float, maxAbs: Float, _ out: UnsafeMutableRawPointer) -> Bool {
+        if maxAbs < KQuantSearch.groupMaxEps {
+            let p = out.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<210 { p[i] = 0 }
+            return false
+        }
+        let iscale = -128 / maxScale
+        store(half(1 / iscale), out + 208)
+        let sc = (out + 192).assumingMemoryBound(to: Int8.self)
+        for b in 0..<16 { sc[b] = Int8(truncatingIfNeeded: min(127, KQuantSearch.nearestInt(iscale * scales[b]))) }
+        return true
     }
 
     /// The rest of a Q6_K super-block once its d and scales are stored: values rounded to that
