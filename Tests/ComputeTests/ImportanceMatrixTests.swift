@@ -74,12 +74,16 @@ import Testing
         #expect(f.exportStages[0].importance == .file("m.dat"))
         #expect(f.resolvingDatasets(against: "/base").exportStages[0].importance == .file("/base/m.dat"))
         #expect(f.datasets == ["m.dat"])
+        let g = try RecipeParser.parse("stages: [{calibrate: {dataset: d.txt}}, {export: {format: safetensors}}, {export: {format: gguf, type: q4_k_m, imatrix: true, gptq: true}}]")
+        #expect(g.exportStages.last?.errorFeedback == true && g.calibrationNeeds.gram)
+        #expect(try RecipeParser.parse(g.canonicalJSON) == g)
         for (text, message) in [("stages: [{export: {format: gguf, type: q6_k, imatrix: true}}]", "needs an earlier calibrate stage"),
                                 ("stages: [{export: {format: gguf, type: q6_k, imatrix: ''}}]", "must not be empty"),
                                 ("stages: [{export: {format: gguf, type: q6_k, imatrix: {a: 1}}}]", "must be true, false or an imatrix file path"),
-                                ("stages: [{export: {format: safetensors, imatrix: true}}]", "unknown key")] {
+                                ("stages: [{export: {format: safetensors, imatrix: true}}]", "unknown key"),
+                                ("stages: [{export: {format: gguf, type: q4_k_m, gptq: true, imatrix: m.dat}}]", "export.gptq: needs an earlier calibrate stage")] {
             do { _ = try RecipeParser.parse(text); Issue.record("accepted \(text)") } catch let e as RecipeError {
-                #expect("\(e)".contains("imatrix") && "\(e)".contains(message), "\(e)")
+                #expect(("\(e)".contains("imatrix") || "\(e)".contains("gptq")) && "\(e)".contains(message), "\(e)")
             }
         }
     }

@@ -46,6 +46,15 @@ import TestSupport
         let fromDat = try env.write("dat.yaml", "stages:\n  - export: {format: gguf, type: q5_k_s, imatrix: \(out)/imatrix.dat}\n")
         #expect(try env.squeeze(["run", "--model", model, "--recipe", fromDat, "--out", env.scratch + "/dat"]).status == 0)
         try sameAsLlamaCpp(env, model, env.scratch + "/dat/model-q5_k_s.gguf", ftype: 16, imatrix: out + "/imatrix.dat")
+        // With error feedback (`gptq: true`): the same tensor types, other blocks.
+        let fed = try env.write("fed.yaml", try String(contentsOfFile: recipe, encoding: .utf8).replacingOccurrences(of: "imatrix: true}", with: "imatrix: true, gptq: true}"))
+        let f = try env.squeeze(["run", "--model", model, "--recipe", fed, "--out", env.scratch + "/fed"])
+        #expect(f.status == 0, "\(f.stderr)")
+        let a = try env.squeeze(["inspect", out + "/model-q4_k_m.gguf"]).stdout, b = try env.squeeze(["inspect", env.scratch + "/fed/model-q4_k_m.gguf"]).stdout
+        let types = { (s: String) in s.split(separator: "\n").filter { $0.contains("blk.") }.map { $0.split(separator: " ").filter { $0.hasPrefix("Q") || $0.hasPrefix("F") } } }
+        #expect(types(a) == types(b) && !types(a).isEmpty)
+        let plainBytes = FileManager.default.contents(atPath: out + "/model-q4_k_m.gguf"), fedBytes = FileManager.default.contents(atPath: env.scratch + "/fed/model-q4_k_m.gguf")
+        #expect(plainBytes != nil && fedBytes != nil && plainBytes != fedBytes)
     }
 
     /// (model, imatrix format, type, LLAMA_FTYPE_MOSTLY_*, pure): every type that uses an importance

@@ -28,7 +28,7 @@ struct UnitProcessor {
         // Calibrated units also need the original values (distill's target, the output error).
         let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
         let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
-        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done, importance: importance)
+        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done, importance: importance, calibration: calibration)
         var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
         m.dampUsed = done.dampUsed
         if let c = calibration, let original {
@@ -48,7 +48,8 @@ struct UnitProcessor {
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
     }
 
-    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result, importance: [Float]?) throws -> Encoded {
+    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result, importance: [Float]?,
+                        calibration: LinearCalibration?) throws -> Encoded {
         let pieces = plan.outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
@@ -81,11 +82,18 @@ struct UnitProcessor {
                 e.bytesOut = out.count
             case .gguf:
                 var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
+                var feedbackError: Error?
                 out = encodeAll(slot) { v, p, dst in
                     guard !plan.ggufDropped(p.name) else { return }
                     let ty = slot.ggufType(p)
                     let imp = done.factors == nil ? slot.importance(p, plan: plan, calibrated: importance) : nil
-                    if let imp {
+                    if slot.export.errorFeedback, done.factors == nil, ty.block.count > 1, let c = calibration {
+                        do {
+                            let (rows, cols) = RunPlan.matrixShape(p)
+                            try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: try c.inputGram(threads: threads), tokens: c.tokens,
+                                                         damp: 0.01, importance: imp, into: dst, threads: threads, tensor: p.name)
+                        } catch { feedbackError = error }
+                    } else if let imp {
                         imp.withUnsafeBufferPointer { GGUFPlanner.encode(v, type: ty, into: dst, importance: $0, threads: threads) }
                     } else {
                         GGUFPlanner.encode(v, type: ty, into: dst, threads: threads)
@@ -93,6 +101,11 @@ struct UnitProcessor {
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty) {
                         overflow = (ty, b, p)
                     }
+                }
+                if let failure = feedbackError {
+                    out.deallocate()
+                    for part in e.parts { part.deallocate() }
+                    throw failure
                 }
                 if let o = overflow {
                     out.deallocate()

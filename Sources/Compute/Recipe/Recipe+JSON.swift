@@ -88,6 +88,7 @@ extension Stage: Encodable {
                 if let t = e.embeddingType { try put("embedding_type", t.rawValue) }
                 if e.pure { try put("pure", true) }
                 if !e.allowFallback { try put("allow_fallback", false) }
+                if e.errorFeedback { try put("gptq", true) }
                 switch e.importance {
                 case .calibration?: try put("imatrix", true)
                 case .file(let f)?: try put("imatrix", f)

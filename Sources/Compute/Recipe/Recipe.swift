@@ -39,6 +39,7 @@ public struct Recipe: Equatable, Sendable {
                 if case .gptq = q.method { n.gram = true }
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }
+                if e.errorFeedback { n.gram = true }
             default: break
             }
         }
@@ -245,6 +246,8 @@ public struct ExportStage: Equatable, Sendable {
     public var allowFallback = true
     /// gguf: weight each matrix's quantization error by an importance matrix (llama-quantize --imatrix).
     public var importance: Importance?
+    /// gguf: GPTQ-style error feedback on the type's own grid for linear layers (needs calibrate; `GGUFErrorFeedback`).
+    public var errorFeedback = false
 
     /// Where an importance matrix comes from.
     public enum Importance: Equatable, Sendable {

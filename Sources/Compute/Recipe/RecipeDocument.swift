@@ -53,7 +53,7 @@ struct StageFields: Decodable {
     var method, scope, dim, norm, dataset, output, format, type, fallback, dtype, scheme, granularity, observer: String?
     var sparsity, minKeep, damp, energy: Double?
     var n, m, samples, seqLen, iterations, rank, bits, groupSize: Int?
-    var actOrder, pure, allowFallback: Bool?
+    var actOrder, pure, allowFallback, gptq: Bool?
     var outputType, embeddingType: String?
     var tensorTypes: [String: String]?
     var targets, ignore: [String]?
@@ -74,7 +74,7 @@ struct StageFields: Decodable {
         n = try f.integer("n"); m = try f.integer("m"); samples = try f.integer("samples"); seqLen = try f.integer("seq_len")
         iterations = try f.integer("iterations"); rank = try f.integer("rank"); bits = try f.integer("bits")
         groupSize = try f.integer("group_size")
-        actOrder = try f.flag("act_order"); pure = try f.flag("pure"); allowFallback = try f.flag("allow_fallback")
+        actOrder = try f.flag("act_order"); pure = try f.flag("pure"); allowFallback = try f.flag("allow_fallback"); gptq = try f.flag("gptq")
         outputType = try f.string("output_type"); embeddingType = try f.string("embedding_type")
         tensorTypes = try f.nested("tensor_types", [String: String].self, "must be a mapping of glob patterns to types")
         targets = try f.patterns("targets"); ignore = try f.patterns("ignore")

@@ -207,7 +207,7 @@ extension RecipeParser {
             throw RecipeError("\(path).format", "\(fs) is not one of \(ExportStage.Format.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if format == .gguf {
-            try allowOnly(f.keys, ["format", "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix"], at: path)
+            try allowOnly(f.keys, ["format", "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix", "gptq"], at: path)
             var e = ExportStage(format: .gguf, ggufType: try ggufType(f.type, at: "\(path).type", default: "q8_0", mixes: true),
                                 ggufFallback: try ggufType(f.fallback, at: "\(path).fallback", default: "f32", mixes: false))
             guard e.ggufFallback == .f32 || e.ggufFallback == .f16 else {
@@ -223,6 +223,7 @@ extension RecipeParser {
             if f.embeddingType != nil { e.embeddingType = try ggufType(f.embeddingType, at: "\(path).embedding_type", default: "", mixes: false) }
             e.pure = f.pure ?? false
             e.allowFallback = f.allowFallback ?? true
+            e.errorFeedback = f.gptq ?? false
             switch f.imatrix {
             case .flag(true)?: e.importance = .calibration
             case .text(let p)?:

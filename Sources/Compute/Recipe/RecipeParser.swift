@@ -121,6 +121,9 @@ public enum RecipeParser {
                     throw RecipeError("stages[\(i)].quantize.method", "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
                 }
             case .export(let e):
+                if e.errorFeedback, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].export.gptq", "needs an earlier calibrate stage (error feedback uses the inputs' Hessian)")
+                }
                 if e.importance == .calibration, calibrateAt == nil {
                     throw RecipeError("stages[\(i)].export.imatrix", "true needs an earlier calibrate stage (the importance matrix is collected on its windows), or give an imatrix file")
                 }
