@@ -8,6 +8,8 @@ public struct ProcessResult: Sendable {
 }
 
 public enum ProcessRunner {
+    private static let launchLock = NSLock()
+
     /// Runs `executable` with `args`; `env` is added to this process's environment.
     @discardableResult
     public static func run(_ executable: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> ProcessResult {
@@ -47,7 +49,10 @@ public enum ProcessRunner {
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardInput = FileHandle.nullDevice
-        try p.run()
+        // Foundation's Process.run on Linux is not safe to call from two threads at once (it walks
+        // the descriptor table while another launch opens and closes descriptors; it crashed the
+        // suite once in memcpy): launches are serialized, the processes still run in parallel.
+        try launchLock.withLock { try p.run() }
         return RunningProcess(process: p, outPath: outPath, errPath: errPath)
     }
 }
