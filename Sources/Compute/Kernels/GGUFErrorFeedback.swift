@@ -28,12 +28,8 @@ enum GGUFErrorFeedback {
                     let base = wp.baseAddress! + r0 * cols
                     for c0 in stride(from: 0, to: cols, by: g) {
                         for k in 0..<n { for j in 0..<g { groupValues[k * g + j] = base[k * cols + c0 + j] } }
-                        let imp = importance.map { Array($0[c0..<(c0 + g)]) }
-                        if let imp {
-                            imp.withUnsafeBufferPointer { GGUFPlanner.encode(UnsafeBufferPointer(groupValues), type: type, into: encoded, importance: $0, threads: 1) }
-                        } else {
-                            GGUFPlanner.encode(UnsafeBufferPointer(groupValues), type: type, into: encoded, threads: 1)
-                        }
+                        GGUFPlanner.encode(UnsafeBufferPointer(groupValues), type: type, into: encoded,
+                                           importance: importance.map { Array($0[c0..<(c0 + g)]) }, threads: 1)
                         GGUFPlanner.decode(UnsafeRawBufferPointer(encoded), type: type, into: decoded)
                         for k in 0..<n {
                             (dst.baseAddress! + (r0 + k) * rowBytes + c0 / g * bytes).copyMemory(from: encoded.baseAddress! + k * bytes, byteCount: bytes)

@@ -45,6 +45,13 @@ public enum GGUFPlanner {
         }
     }
 
+    /// `encode` with the importance, when there is one, as an array.
+    static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
+                       importance: [Float]?, threads: Int) {
+        guard let importance else { return encode(src, type: type, into: dst, threads: threads) }
+        importance.withUnsafeBufferPointer { encode(src, type: type, into: dst, importance: $0, threads: threads) }
+    }
+
     /// Offsets of the fp16 super-block scales (and mins) inside one k-quant block; empty for other
     /// types (the legacy types write what ggml's C writes for any input, ±inf and NaN included,
     /// as gguf-py does: docs/FORMATS.md).

@@ -93,10 +93,8 @@ struct UnitProcessor {
                             try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: try c.inputGram(threads: threads), tokens: c.tokens,
                                                          damp: 0.01, importance: imp, into: dst, threads: threads, tensor: p.name)
                         } catch { feedbackError = error }
-                    } else if let imp {
-                        imp.withUnsafeBufferPointer { GGUFPlanner.encode(v, type: ty, into: dst, importance: $0, threads: threads) }
                     } else {
-                        GGUFPlanner.encode(v, type: ty, into: dst, threads: threads)
+                        GGUFPlanner.encode(v, type: ty, into: dst, importance: imp, threads: threads)
                     }
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty) {
                         overflow = (ty, b, p)
