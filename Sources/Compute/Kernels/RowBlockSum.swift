@@ -1,74 +1,76 @@
 import CBLAS
 
-/// XᵀX (a Gram matrix) or XᵀY (a cross product) summed over rows that may arrive in chunks: each
-/// 256-row block's product is computed on its own (blocks spread over `threads`) and the products
-/// are added in row order, so the sum does not depend on the thread count, and rows given in
-/// chunks whose sizes are multiples of 256 sum to the same bytes as all rows given at once.
+/// XᵀX (a Gram matrix) or XᵀY (a cross product) summed over rows that may arrive in chunks. The
+/// output is cut into fixed 192 × 192 tiles (the upper triangle's for a Gram matrix), spread over
+/// `threads`; each tile adds the product of every 256-row block in row order straight into the
+/// sum (`sgemm` with β = 1). The sum therefore does not depend on the thread count, and rows given
+/// in chunks whose sizes are multiples of 256 sum to the same bytes as all rows given at once.
+/// A Gram matrix's diagonal tiles go through `ssyrk` (their upper triangles only).
 final class RowBlockSum {
     enum Kind {
-        /// XᵀX for X [rows × n], by `ssyrk` (half the work of a general product).
+        /// XᵀX for X [rows × n] (upper-triangle tiles; mirrored by `result`).
         case gram(n: Int)
         /// XᵀY for X [rows × p] and Y [rows × q].
         case cross(p: Int, q: Int)
     }
 
+    static let tile = 192
+    static let rowBlock = 256
     let kind: Kind
     let threads: Int
     private var sum: [Float]
-    private var partial: [[Float]]
+    /// The output tiles: rows and columns of the sum.
+    private let tiles: [(Range<Int>, Range<Int>)]
 
     init(_ kind: Kind, threads: Int) {
         self.kind = kind
         self.threads = max(1, threads)
-        let size: Int
+        let cut = { (n: Int) in stride(from: 0, to: n, by: Self.tile).map { $0..<min($0 + Self.tile, n) } }
         switch kind {
-        case .gram(let n): size = n * n
-        case .cross(let p, let q): size = p * q
+        case .gram(let n):
+            let r = cut(n)
+            tiles = r.indices.flatMap { i in r[i...].map { (r[i], $0) } }
+            sum = [Float](repeating: 0, count: n * n)
+        case .cross(let p, let q):
+            tiles = cut(p).flatMap { i in cut(q).map { (i, $0) } }
+            sum = [Float](repeating: 0, count: p * q)
         }
-        sum = [Float](repeating: 0, count: size)
-        partial = [[Float]](repeating: [Float](repeating: 0, count: size), count: self.threads)
     }
 
     /// Adds `rows` rows of X (and of Y for a cross product).
     func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>? = nil, rows: Int) {
         BLAS.configure()
-        let ranges = Parallel.chunks(rows, chunk: 256)
-        var first = 0
-        while first < ranges.count {
-            let group = first..<min(first + threads, ranges.count)
-            partial.withUnsafeMutableBufferPointer { pp in
-                Parallel.forEach(group.count, threads: threads) { g in
-                    let rg = ranges[group.lowerBound + g]
-                    pp[g].withUnsafeMutableBufferPointer { cp in product(x, y, rg, into: cp.baseAddress!) }
+        let blocks = Parallel.chunks(rows, chunk: Self.rowBlock)
+        let (lda, ldb, other): (Int, Int, UnsafePointer<Float>)
+        switch kind {
+        case .gram(let n): (lda, ldb, other) = (n, n, x)
+        case .cross(let p, let q): (lda, ldb, other) = (p, q, y!)
+        }
+        let tiles = self.tiles
+        sum.withUnsafeMutableBufferPointer { sp in
+            let c = sp.baseAddress!
+            Parallel.forEach(tiles.count, threads: threads) { t in
+                let (ri, rj) = tiles[t]
+                let diagonal = ri == rj && lda == ldb && other == x
+                for rg in blocks {
+                    if diagonal {
+                        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(ri.count), Int32(rg.count), 1, x + rg.lowerBound * lda + ri.lowerBound,
+                                    Int32(lda), 1, c + ri.lowerBound * ldb + rj.lowerBound, Int32(ldb))
+                        continue
+                    }
+                    BLAS.gemm(m: ri.count, n: rj.count, k: rg.count, a: x + rg.lowerBound * lda + ri.lowerBound, lda: lda, aTransposed: true,
+                              b: other + rg.lowerBound * ldb + rj.lowerBound, ldb: ldb, bTransposed: false,
+                              c: c + ri.lowerBound * ldb + rj.lowerBound, ldc: ldb, beta: 1)
                 }
             }
-            for g in 0..<group.count { addPartial(g) }
-            first = group.upperBound
         }
     }
 
-    /// The sum (a Gram matrix is mirrored into a full symmetric matrix).
+    /// The sum (a Gram matrix is mirrored into a full symmetric matrix from its upper triangle).
     func result() -> [Float] {
         guard case .gram(let n) = kind else { return sum }
         var out = sum
         for i in 0..<n { for j in 0..<i { out[i * n + j] = out[j * n + i] } }
         return out
-    }
-
-    private func product(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ rg: Range<Int>, into c: UnsafeMutablePointer<Float>) {
-        switch kind {
-        case .gram(let n):
-            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(rg.count), 1, x + rg.lowerBound * n, Int32(n), 0, c, Int32(n))
-        case .cross(let p, let q):
-            BLAS.gemm(m: p, n: q, k: rg.count, a: x + rg.lowerBound * p, lda: p, aTransposed: true,
-                      b: y! + rg.lowerBound * q, ldb: q, bTransposed: false, c: c, ldc: q)
-        }
-    }
-
-    private func addPartial(_ g: Int) {
-        switch kind {
-        case .gram(let n): for i in 0..<n { for j in i..<n { sum[i * n + j] += partial[g][i * n + j] } }
-        case .cross: for i in sum.indices { sum[i] += partial[g][i] }
-        }
     }
 }

@@ -81,7 +81,7 @@ public struct LlamaDecoder: Sendable {
         gate.data.withUnsafeMutableBufferPointer { g in
             up.data.withUnsafeBufferPointer { u in
                 Parallel.forEach(windows, threads: threads) { s in
-                    for j in (s * l * width)..<((s + 1) * l * width) { g[j] = g[j] / (1 + Foundation.exp(-g[j])) * u[j] }
+                    VectorExp.swiGLU(g.baseAddress! + s * l * width, u.baseAddress! + s * l * width, count: l * width)
                 }
             }
         }
@@ -187,12 +187,12 @@ public struct LlamaDecoder: Sendable {
                                     let lo = window == Int.max ? 0 : max(0, r - window + 1)
                                     var mx = -Float.infinity
                                     for j in lo...r { mx = max(mx, row[j]) }
+                                    for j in lo...r { row[j] -= mx }
+                                    VectorExp.expInPlace(row + lo, count: r - lo + 1)
                                     var sum: Float = 0
-                                    for j in 0..<l {
-                                        if j < lo || j > r { row[j] = 0; continue }
-                                        row[j] = Foundation.exp(row[j] - mx)
-                                        sum += row[j]
-                                    }
+                                    for j in lo...r { sum += row[j] }
+                                    for j in 0..<lo { row[j] = 0 }
+                                    for j in (r + 1)..<l { row[j] = 0 }
                                     let inv = 1 / sum
                                     for j in lo...r { row[j] *= inv }
                                 }
