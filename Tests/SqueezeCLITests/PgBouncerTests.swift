@@ -48,7 +48,11 @@ import TestSupport
 
     static func stop(_ dir: String) {
         if let pid = (try? String(contentsOfFile: dir + "/pgbouncer.pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            // SIGTERM lets pgbouncer wait for its clients to leave; a pooler left behind would
+            // outlive the test run, so it gets a moment and then SIGKILL.
             kill(pid, SIGTERM)
+            for _ in 0..<10 where kill(pid, 0) == 0 { usleep(50_000) }
+            kill(pid, SIGKILL)
         }
         try? FileManager.default.removeItem(atPath: dir)
     }
