@@ -39,17 +39,16 @@ enum BLAS {
         return c
     }
 
-    /// xᵀx for x [rows × n]: the symmetric Gram matrix, by `ssyrk` on fixed row blocks (half the
-    /// work of a general product), partial sums added in block order (any thread count, same bytes).
+    /// xᵀx for x [rows × n]: the symmetric Gram matrix (RowBlockSum: fixed output tiles of the upper
+    /// triangle, each adding its 256-row blocks in order; any thread count, same bytes).
     static func gram(_ x: [Float], rows: Int, n: Int, threads: Int) -> [Float] {
         let sum = RowBlockSum(.gram(n: n), threads: threads)
         x.withUnsafeBufferPointer { sum.add($0.baseAddress!, rows: rows) }
         return sum.result()
     }
 
-    /// Σ over fixed row blocks of xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product.
-    /// Blocks are computed `threads` at a time and added in block order, so the sum is the same
-    /// for any thread count and at most `threads` partial products are held at once.
+    /// xᵀ·y for x [rows × p] and y [rows × q]: a [p × q] cross-product (RowBlockSum: fixed output
+    /// tiles, each adding its 256-row blocks in order, so the sum is the same for any thread count).
     static func crossProduct(_ x: [Float], _ y: [Float], rows: Int, p: Int, q: Int, threads: Int) -> [Float] {
         let sum = RowBlockSum(.cross(p: p, q: q), threads: threads)
         x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in sum.add(xp.baseAddress!, yp.baseAddress!, rows: rows) } }
