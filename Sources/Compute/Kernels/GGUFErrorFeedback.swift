@@ -8,7 +8,7 @@
 /// grid and do not feed each other. Rows are independent: fixed chunks of 64 over `threads`.
 enum GGUFErrorFeedback {
     /// Encodes the rows × cols weight `w` as `type` into `dst` (the type's row layout).
-    static func encode(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int, damp: Double,
+    static func encode(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int, damp: Double = 0.01,
                        importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int, tensor: String) throws {
         var work = Array(w)
         let u = try work.withUnsafeMutableBufferPointer {

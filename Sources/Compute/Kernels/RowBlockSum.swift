@@ -41,17 +41,17 @@ final class RowBlockSum {
     func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>? = nil, rows: Int) {
         BLAS.configure()
         let blocks = Parallel.chunks(rows, chunk: Self.rowBlock)
-        let (lda, ldb, other): (Int, Int, UnsafePointer<Float>)
+        let (lda, ldb, other, gram): (Int, Int, UnsafePointer<Float>, Bool)
         switch kind {
-        case .gram(let n): (lda, ldb, other) = (n, n, x)
-        case .cross(let p, let q): (lda, ldb, other) = (p, q, y!)
+        case .gram(let n): (lda, ldb, other, gram) = (n, n, x, true)
+        case .cross(let p, let q): (lda, ldb, other, gram) = (p, q, y!, false)
         }
         let tiles = self.tiles
         sum.withUnsafeMutableBufferPointer { sp in
             let c = sp.baseAddress!
             Parallel.forEach(tiles.count, threads: threads) { t in
                 let (ri, rj) = tiles[t]
-                let diagonal = ri == rj && lda == ldb && other == x
+                let diagonal = gram && ri == rj
                 for rg in blocks {
                     if diagonal {
                         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(ri.count), Int32(rg.count), 1, x + rg.lowerBound * lda + ri.lowerBound,

@@ -91,7 +91,7 @@ struct UnitProcessor {
                         do {
                             let (rows, cols) = RunPlan.matrixShape(p)
                             try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: try c.inputGram(threads: threads), tokens: c.tokens,
-                                                         damp: 0.01, importance: imp, into: dst, threads: threads, tensor: p.name)
+                                                         importance: imp, into: dst, threads: threads, tensor: p.name)
                         } catch { feedbackError = error }
                     } else {
                         GGUFPlanner.encode(v, type: ty, into: dst, importance: imp, threads: threads)
@@ -100,15 +100,13 @@ struct UnitProcessor {
                         overflow = (ty, b, p)
                     }
                 }
-                if let failure = feedbackError {
+                let failure = feedbackError ?? overflow.map { o in
+                    ComputeError(.numerical, "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for \(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses such a row too); give this tensor f32 with tensor_types, or check the weights", tensor: o.piece.name)
+                }
+                if let failure {
                     out.deallocate()
                     for part in e.parts { part.deallocate() }
                     throw failure
-                }
-                if let o = overflow {
-                    out.deallocate()
-                    for part in e.parts { part.deallocate() }
-                    throw ComputeError(.numerical, "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for \(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses such a row too); give this tensor f32 with tensor_types, or check the weights", tensor: o.piece.name)
                 }
                 if !plan.ggufDropped(t.name) {
                     if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
