@@ -88,6 +88,12 @@ ensure_llama_fixtures() {
         printf '#include <exception>\nextern "C" void __cxa_call_terminate(void*) noexcept { std::terminate(); }\n' > "$RUN/llamacpp/shim.cpp"
         g++ -shared -fPIC -O2 -o "$LLAMA_SHIM" "$RUN/llamacpp/shim.cpp"
     fi
+    # The std::unordered_map the importance-matrix checks hand llama_model_quantize: built here,
+    # once, before tests run in parallel (Tests/reference/check_kquants.py loads it from beside the shim).
+    local map_so; map_so="$(dirname "$LLAMA_SHIM")/libimatrix_map.so"
+    if [ ! -s "$map_so" ] || [ "$ROOT/Tests/reference/imatrix_map.cpp" -nt "$map_so" ]; then
+        g++ -shared -fPIC -O2 -o "$map_so.tmp.$$" "$ROOT/Tests/reference/imatrix_map.cpp" && mv -f "$map_so.tmp.$$" "$map_so"
+    fi
     local mk="$ROOT/Tests/reference/make_llama.py"
     [ -s "$LLAMA_DIR/tiny/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny"
     [ -s "$LLAMA_DIR/tiny-untied/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-untied" --untied --seed 8

@@ -65,8 +65,11 @@ def imatrix_pointer(ffi, imatrix):
     so = os.path.join(os.path.dirname(shim) or tempfile.gettempdir(), "libimatrix_map.so")
     if not os.path.exists(so):
         src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "imatrix_map.cpp")
-        subprocess.run(["g++", "-shared", "-fPIC", "-O2", "-o", so + ".tmp", src], check=True)
-        os.replace(so + ".tmp", so)
+        # ops/lib.sh builds it before the tests; this fallback (a direct run) may race other
+        # processes, so each writes its own temporary file and renames it into place.
+        tmp = f"{so}.tmp.{os.getpid()}"
+        subprocess.run(["g++", "-shared", "-fPIC", "-O2", "-o", tmp, src], check=True)
+        os.replace(tmp, so)
     f2 = cffi.FFI()
     f2.cdef("void *imatrix_map_new(void); void imatrix_map_put(void *, const char *, const float *, long);")
     lib2 = f2.dlopen(so)
