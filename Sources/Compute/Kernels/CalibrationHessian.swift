@@ -35,10 +35,14 @@ enum CalibrationHessian {
         for i in 0..<n { h[i * n + i] += add }
         BLAS.configure()
         let n32 = Int32(n)
-        guard LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), n32, &h, n32) == 0 else { return nil }
+        // A row-major matrix read column-major is its transpose, so the row-major lower factor of
+        // the symmetric h is LAPACK's column-major upper one, and the row-major upper inverse is the
+        // column-major lower one: the `_work` calls run in place, without LAPACKE's transposed copies
+        // and NaN scans (base was checked finite).
+        guard LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), n32, &h, n32) == 0 else { return nil }
         var r = [Double](repeating: 0, count: n * n)
         for i in 0..<n { for j in i..<n { r[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)] } }
-        guard LAPACKE_dtrtri(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")), n32, &r, n32) == 0 else { return nil }
+        guard LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "N")), n32, &r, n32) == 0 else { return nil }
         var u = [Float](repeating: 0, count: n * n)
         for i in 0..<n { for j in i..<n { u[i * n + j] = Float(r[i * n + j]) } }
         return u.allSatisfy(\.isFinite) ? u : nil

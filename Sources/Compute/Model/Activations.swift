@@ -15,18 +15,30 @@ public struct Activations: Sendable {
 }
 
 extension Activations {
-    /// y = x Wᵀ (+ b) for the `weight` [out × width], one OpenBLAS product per window of `seqLen`
-    /// rows, windows spread over `threads` (the bytes do not depend on the thread count).
+    /// Windows per OpenBLAS product in `linear` (4 × 256 tokens: the weight is packed once per 1,024 rows).
+    static let windowsPerProduct = 4
+
+    /// rows × width values that the caller overwrites completely before reading (no zero fill).
+    static func unfilled(rows: Int, width: Int) -> Activations {
+        Activations(data: [Float](unsafeUninitializedCapacity: rows * width) { _, n in n = rows * width }, rows: rows, width: width)
+    }
+
+    /// y = x Wᵀ (+ b) for the `weight` [out × width], one OpenBLAS product per group of up to
+    /// `windowsPerProduct` windows of `seqLen` rows (fewer packings of the weight than one product
+    /// per window), groups spread over `threads`. The groups depend only on the row count, so the
+    /// bytes do not depend on the thread count.
     func linear(_ weight: [Float], bias: [Float]?, out: Int, seqLen l: Int, threads: Int) -> Activations {
-        var y = [Float](repeating: 0, count: rows * out)
+        var y = Activations.unfilled(rows: rows, width: out).data  // every group's product writes its rows
         let inW = width
+        let groups = Parallel.chunks(rows / l, chunk: Self.windowsPerProduct)
         data.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { wp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    Parallel.forEach(rows / l, threads: threads) { s in
-                        BLAS.gemm(m: l, n: out, k: inW, a: xp.baseAddress! + s * l * inW, lda: inW, b: wp.baseAddress!, ldb: inW,
-                                  bTransposed: true, c: yp.baseAddress! + s * l * out, ldc: out)
-                        if let bias { for r in 0..<l { for j in 0..<out { yp[(s * l + r) * out + j] += bias[j] } } }
+                    Parallel.forEach(groups.count, threads: threads) { g in
+                        let first = groups[g].lowerBound * l, count = groups[g].count * l
+                        BLAS.gemm(m: count, n: out, k: inW, a: xp.baseAddress! + first * inW, lda: inW, b: wp.baseAddress!, ldb: inW,
+                                  bTransposed: true, c: yp.baseAddress! + first * out, ldc: out)
+                        if let bias { for r in first..<(first + count) { for j in 0..<out { yp[r * out + j] += bias[j] } } }
                     }
                 }
             }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// The BERT encoder forward pass (post-LayerNorm, GELU, absolute positions, token type 0) over a
-/// batch of equal-length sequences, without padding. Products go through OpenBLAS per sample,
-/// samples in parallel: results do not depend on `threads`. Checked against a numpy implementation.
+/// batch of equal-length sequences, without padding. Products go through OpenBLAS per group of
+/// samples, groups in parallel: results do not depend on `threads`. Checked against a numpy implementation.
 public struct BertEncoder: Sendable {
     public let config: BertConfig
     public let samples: Int

@@ -11,7 +11,7 @@ import Foundation
 ///   4. SwiGLU product with the compressed gate and up (kept) → statistics for down; compress it
 ///   5. the block's output h + down(product), in x's place.
 /// Held at once: the block's input (tokens × hidden), the context (tokens × q width) or the SwiGLU
-/// product (tokens × intermediate), the block's weights and one input's statistics; with
+/// product (tokens × intermediate; one buffer for both, allocated once), the block's weights and one input's statistics; with
 /// `distill`, the original model's activations (tokens × hidden) and block beside them.
 struct DecoderCalibration {
     let config: LlamaConfig
@@ -45,13 +45,14 @@ struct DecoderCalibration {
         let plan = ChunkPlan(chunks: chunks, decoders: decoders)
         var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, StudentWeights(compute: $0)) }
         var xt = try original.map { try whole.embed(ids, $0) }
+        let kept = KeptInput(rows: x.rows, maxWidth: max(config.qWidth, config.intermediate))
         for i in 0..<config.layers {
-            try block(i, plan, &x, &xt, teacher: original.map(CachedWeights.init), compute: compute)
+            try block(i, plan, &x, &xt, kept, teacher: original.map(CachedWeights.init), compute: compute)
         }
     }
 
-    private func block(_ i: Int, _ plan: ChunkPlan, _ x: inout Activations, _ xt: inout Activations?, teacher: CachedWeights?,
-                       compute: (String, LinearCalibration?) throws -> [Float]) throws {
+    private func block(_ i: Int, _ plan: ChunkPlan, _ x: inout Activations, _ xt: inout Activations?, _ kept: KeptInput,
+                       teacher: CachedWeights?, compute: (String, LinearCalibration?) throws -> [Float]) throws {
         let c = config
         let name = { (part: String) in LlamaNames.block(i, part) }
         let ln1 = name("input_layernorm.weight"), ln2 = name("post_attention_layernorm.weight")
@@ -72,31 +73,31 @@ struct DecoderCalibration {
                                                    student: { d, r in try d.rmsNorm(x.windows(r, seqLen), ln1, w) },
                                                    original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
-        var ctx = Activations(data: [Float](repeating: 0, count: x.rows * c.qWidth), rows: x.rows, width: c.qWidth)
+        kept.hold(width: c.qWidth)
         try run([("self_attn.o_proj", c.hidden)], c.qWidth,
-                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, kept: &ctx, xt: &xt, teacher: teacher, w: w) { d, x, w in
+                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, kept: kept, xt: &xt, teacher: teacher, w: w) { d, x, w in
                     try d.attentionContext(i, try d.rmsNorm(x, ln1, w), w)
                 })
         // 3. The residual h replaces x; gate and up on its norm.
         try w.set(ln2, compute(ln2, nil), count: c.hidden)
         let gu = [("mlp.gate_proj", c.intermediate), ("mlp.up_proj", c.intermediate)]
         let guStats = try sharedInputPass(plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher, student: { d, r in
-            var h = try d.linear(name("self_attn.o_proj"), ctx.windows(r, seqLen), out: c.hidden, bias: false, w)
+            var h = try d.linear(name("self_attn.o_proj"), kept.windows(r, seqLen), out: c.hidden, bias: false, w)
             d.add(&h, x.windows(r, seqLen))
             x.setWindows(r, seqLen, h)
             return try d.rmsNorm(h, ln2, w)
         }, original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln2, t) })
-        ctx = Activations(data: [], rows: 0, width: c.qWidth)
         try run(gu, c.hidden, guStats)
         // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
-        var act = Activations(data: [Float](repeating: 0, count: x.rows * c.intermediate), rows: x.rows, width: c.intermediate)
+        kept.hold(width: c.intermediate)
         try run([("mlp.down_proj", c.hidden)], c.intermediate,
-                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, kept: &act, xt: &xt, teacher: teacher, w: w) { d, h, w in
+                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, kept: kept, xt: &xt, teacher: teacher, w: w) { d, h, w in
                     try d.mlpProduct(i, try d.rmsNorm(h, ln2, w), w)
                 })
-        // 5. The block's output replaces h.
+        // 5. The block's output replaces h (no block reads the last one's).
+        guard i + 1 < c.layers else { return }
         try plan.forEachChunk { d, r in
-            var o = try d.linear(name("mlp.down_proj"), act.windows(r, seqLen), out: c.hidden, bias: false, w)
+            var o = try d.linear(name("mlp.down_proj"), kept.windows(r, seqLen), out: c.hidden, bias: false, w)
             d.add(&o, x.windows(r, seqLen))
             x.setWindows(r, seqLen, o)
         }
@@ -125,7 +126,7 @@ struct DecoderCalibration {
     /// A pass for one layer whose input `input` computes from the block's stream (`from`) and is
     /// kept for the next pass; with a teacher, the original layer's output joins the teacher's
     /// residual stream `xt` in place.
-    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, kept: inout Activations, xt: inout Activations?,
+    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, kept: KeptInput, xt: inout Activations?,
                           teacher: CachedWeights?, w: WeightSupplier,
                           input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations) throws -> (InputStatistics, [TargetStatistics?]) {
         let stats = statistics(width: kept.width, teacher: teacher != nil), targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
@@ -154,6 +155,41 @@ struct DecoderCalibration {
     /// The teacher-side statistics of each layer (nil without a teacher).
     private func targets(_ layers: [(String, Int)], width: Int, teacher: CachedWeights?) -> [TargetStatistics?] {
         layers.map { teacher == nil ? nil : TargetStatistics(out: $0.1, width: width, threads: threads) }
+    }
+}
+
+/// The input of the layer a kept pass compresses (o_proj's attention context, then down_proj's
+/// SwiGLU product), held for every calibration token until the next pass reads it back: one
+/// allocation for the widest of them, reused by every block, so no block pays for fresh pages.
+private final class KeptInput {
+    private var storage: [Float]
+    let rows: Int
+    private(set) var width = 0
+
+    init(rows: Int, maxWidth: Int) {
+        self.rows = rows
+        storage = Activations.unfilled(rows: rows, width: maxWidth).data
+    }
+
+    /// Starts holding an input of `width` columns (every window is written before it is read).
+    func hold(width: Int) {
+        precondition(rows * width <= storage.count)
+        self.width = width
+    }
+
+    /// Overwrites the rows of windows `r` (windows of `seqLen` rows) with `x`.
+    func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations) {
+        precondition(x.width == width && x.rows == r.count * seqLen)
+        let at = r.lowerBound * seqLen * width
+        storage.withUnsafeMutableBufferPointer { s in
+            x.data.withUnsafeBufferPointer { s.baseAddress!.advanced(by: at).update(from: $0.baseAddress!, count: $0.count) }
+        }
+    }
+
+    /// A copy of the rows of windows `r`.
+    func windows(_ r: Range<Int>, _ seqLen: Int) -> Activations {
+        let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width
+        return Activations(data: Array(storage[at..<(at + n)]), rows: r.count * seqLen, width: width)
     }
 }
 

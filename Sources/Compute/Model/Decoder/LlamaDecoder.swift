@@ -2,7 +2,7 @@ import Foundation
 
 /// The Llama-family decoder forward pass (RMSNorm, rotate-half RoPE, grouped-query causal
 /// attention, SwiGLU, tied or separate LM head) over a batch of equal-length windows. Products
-/// go through OpenBLAS per sample, samples in parallel: results do not depend on `threads`.
+/// go through OpenBLAS per group of windows, groups in parallel: results do not depend on `threads`.
 /// Checked against an independent numpy implementation in the tests.
 public struct LlamaDecoder: Sendable {
     public let config: LlamaConfig
@@ -133,33 +133,63 @@ public struct LlamaDecoder: Sendable {
     /// x / √(mean(x²) + ε) · g, row by row.
     func rmsNorm(_ x: Activations, _ name: String, _ w: WeightSupplier) throws -> Activations {
         let g = try w.tensor(name, count: x.width)
-        var y = x
+        var y = Activations.unfilled(rows: x.rows, width: x.width)
         let n = x.width, eps = Double(config.eps)
-        y.data.withUnsafeMutableBufferPointer { p in
-            Parallel.forEach(x.rows, threads: threads) { r in
-                let row = p.baseAddress! + r * n
-                var ss = 0.0
-                for j in 0..<n { ss += Double(row[j]) * Double(row[j]) }
-                let inv = Float(1 / (ss / Double(n) + eps).squareRoot())
-                for j in 0..<n { row[j] = row[j] * inv * g[j] }
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { p in
+                g.withUnsafeBufferPointer { gp in
+                    Parallel.forEach(x.rows, threads: threads) { r in
+                        let src = xp.baseAddress! + r * n, row = p.baseAddress! + r * n
+                        let inv = Float(1 / (Self.sumOfSquares(src, n) / Double(n) + eps).squareRoot())
+                        var j = 0
+                        while j + 8 <= n {
+                            let v = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self)
+                            let w = UnsafeRawPointer(gp.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(row + j).storeBytes(of: v * inv * w, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        while j < n { row[j] = src[j] * inv * gp[j]; j += 1 }
+                    }
+                }
             }
         }
         return y
     }
 
+    /// Σ x² of n floats: squares summed in eight Float lanes per run of 64 values, each run's lanes
+    /// added in Double (a fixed order, so the same bytes on every machine).
+    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+        var total = 0.0, j = 0
+        while j < n {
+            let end = min(j + 64, n)
+            var lanes = SIMD8<Float>()
+            while j + 8 <= end {
+                let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+                lanes += v * v
+                j += 8
+            }
+            for k in 0..<8 { total += Double(lanes[k]) }
+            while j < end { total += Double(x[j]) * Double(x[j]); j += 1 }
+        }
+        return total
+    }
+
     /// Rotate-half RoPE on every head of q or k (HF row order: the first half of a head pairs with the second).
     func rope(_ x: inout Activations) {
         let d = config.headDim, half = d / 2, heads = x.width / d, width = x.width
+        let ranges = Parallel.chunks(x.rows, chunk: 64)
         x.data.withUnsafeMutableBufferPointer { p in
-            for r in 0..<x.rows {
-                let pos = r % seqLen
-                for hd in 0..<heads {
-                    let base = p.baseAddress! + r * width + hd * d
-                    for i in 0..<half {
-                        let c = cos[pos * half + i], s = sin[pos * half + i]
-                        let a = base[i], b = base[i + half]
-                        base[i] = a * c - b * s
-                        base[i + half] = b * c + a * s
+            Parallel.forEach(ranges.count, threads: threads) { k in
+                for r in ranges[k] {
+                    let pos = r % seqLen
+                    for hd in 0..<heads {
+                        let base = p.baseAddress! + r * width + hd * d
+                        for i in 0..<half {
+                            let c = cos[pos * half + i], s = sin[pos * half + i]
+                            let a = base[i], b = base[i + half]
+                            base[i] = a * c - b * s
+                            base[i + half] = b * c + a * s
+                        }
                     }
                 }
             }
@@ -171,14 +201,14 @@ public struct LlamaDecoder: Sendable {
         let c = config, d = c.headDim, l = seqLen, qw = q.width, kw = k.width, group = c.heads / c.kvHeads
         let scale = 1 / Float(d).squareRoot()
         let window = c.slidingWindow ?? Int.max
-        var ctx = [Float](repeating: 0, count: q.rows * qw)
+        var ctx = Activations.unfilled(rows: q.rows, width: qw).data  // each (window, head) product writes its block
         q.data.withUnsafeBufferPointer { qp in
             k.data.withUnsafeBufferPointer { kp in
                 v.data.withUnsafeBufferPointer { vp in
                     ctx.withUnsafeMutableBufferPointer { cp in
                         Parallel.forEach(samples * c.heads, threads: threads) { job in
                             let s = job / c.heads, hd = job % c.heads, kvh = hd / group
-                            var scores = [Float](repeating: 0, count: l * l)
+                            var scores = Activations.unfilled(rows: l, width: l).data  // the product writes all of it
                             scores.withUnsafeMutableBufferPointer { sp in
                                 BLAS.gemm(m: l, n: l, k: d, a: qp.baseAddress! + s * l * qw + hd * d, lda: qw, b: kp.baseAddress! + s * l * kw + kvh * d,
                                           ldb: kw, bTransposed: true, c: sp.baseAddress!, ldc: l, alpha: scale)
@@ -207,7 +237,14 @@ public struct LlamaDecoder: Sendable {
         return Activations(data: ctx, rows: q.rows, width: qw)
     }
 
+    /// a += b, in fixed 64 Ki-value ranges over the threads.
     func add(_ a: inout Activations, _ b: Activations) {
-        a.data.withUnsafeMutableBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in for j in ap.indices { ap[j] += bp[j] } } }
+        precondition(a.data.count == b.data.count)
+        let ranges = Parallel.chunks(a.data.count, chunk: 1 << 16)
+        a.data.withUnsafeMutableBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                Parallel.forEach(ranges.count, threads: threads) { r in for j in ranges[r] { ap[j] += bp[j] } }
+            }
+        }
     }
 }
