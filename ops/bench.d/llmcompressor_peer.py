@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """llm-compressor (the peer) on SmolLM2 beside `ops/bench quality`'s rows, one recipe a process:
 
-  llmcompressor_peer.py HF_DIR TEXT RECIPE
+  llmcompressor_peer.py HF_DIR TEXT RECIPE [SQUEEZE_RECIPE]
       RECIPE: wanda-50 | sparsegpt-50 | sparsegpt-2of4 | gptq-int4-g64
+      SQUEEZE_RECIPE (wanda-50 only): a Squeeze recipe whose prune stages give blocks different
+      sparsities (targets blk.N.*); llm-compressor gets the same per-layer list.
 
 Same 210 block matrices (every Linear but lm_head), the same 128 calibration windows × 256 tokens
 and 16 held-out evaluation windows that Squeeze cuts (Tests/reference/llama_reference.py's windows),
@@ -24,10 +26,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from llama_reference import encode, windows  # noqa: E402
 
 
-def modifier(recipe):
+def block_sparsities(squeeze_recipe, layers):
+    """Each block's sparsity in a Squeeze recipe: the first prune stage whose targets match the
+    block's q_proj (GGUF name blk.N.attn_q.weight) and whose ignore patterns do not."""
+    import fnmatch
+    import yaml
+    stages = [s["prune"] for s in yaml.safe_load(open(squeeze_recipe))["stages"] if "prune" in s]
+    out = []
+    for i in range(layers):
+        name = f"blk.{i}.attn_q.weight"
+        hit = next(s for s in stages if any(fnmatch.fnmatchcase(name, t) for t in s.get("targets", ["*"]))
+                   and not any(fnmatch.fnmatchcase(name, g) for g in s.get("ignore", [])))
+        out.append(float(hit["sparsity"]))
+    return out
+
+
+def modifier(recipe, sparsity=0.5):
     if recipe == "wanda-50":
         from llmcompressor.modifiers.pruning import WandaPruningModifier
-        return WandaPruningModifier(sparsity=0.5, mask_structure="0:0", targets=["Linear"], ignore=["lm_head"])
+        return WandaPruningModifier(sparsity=sparsity, mask_structure="0:0", targets=["Linear"], ignore=["lm_head"])
     if recipe in ("sparsegpt-50", "sparsegpt-2of4"):
         from llmcompressor.modifiers.pruning import SparseGPTModifier
         return SparseGPTModifier(sparsity=0.5, mask_structure="2:4" if recipe.endswith("2of4") else "0:0",
@@ -53,6 +70,8 @@ def log_probs(model, ids):
 
 def main():
     hf_dir, text, recipe = sys.argv[1:4]
+    layers = json.load(open(os.path.join(hf_dir, "config.json")))["num_hidden_layers"]
+    sparsity = block_sparsities(sys.argv[4], layers) if len(sys.argv) > 4 else 0.5
     torch.set_num_threads(2)
     from loguru import logger
     logger.remove()  # llm-compressor logs every module to stdout; this script's stdout is its JSON line
@@ -67,8 +86,14 @@ def main():
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(hf_dir, "tokenizer.json"))
     data = Dataset.from_dict({"input_ids": calib, "attention_mask": [[1] * len(w) for w in calib]})
     model = load(hf_dir)
+    if isinstance(sparsity, list):
+        # llm-compressor takes one value per module its targets match (every Linear, in module order).
+        import re
+        per_block = sparsity
+        sparsity = [per_block[int(m.group(1))] if (m := re.match(r"model\.layers\.(\d+)\.", name)) else 0.5
+                    for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)]
     t0 = time.perf_counter()
-    oneshot(model=model, tokenizer=tok, dataset=data, recipe=[modifier(recipe)], num_calibration_samples=len(calib),
+    oneshot(model=model, tokenizer=tok, dataset=data, recipe=[modifier(recipe, sparsity)], num_calibration_samples=len(calib),
             max_seq_length=256, shuffle_calibration_samples=False)
     seconds = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -91,7 +116,7 @@ def main():
         kl += float((a.exp() * (a - b)).sum())
         agree += int((a.argmax(1) == b.argmax(1)).sum())
         n += len(pos)
-    print(json.dumps({"name": recipe, "peer": "llm-compressor", "version": __import__("llmcompressor").__version__,
+    print(json.dumps({"name": recipe + ("-by-block" if isinstance(sparsity, list) else ""), "peer": "llm-compressor", "version": __import__("llmcompressor").__version__,
                       "torch": torch.__version__, "compute_s": round(seconds, 1), "rss_mb": round(rss_mb),
                       "ppl": float(np.exp(nll_c / n)), "dense_ppl": float(np.exp(nll_d / n)), "mean_kl": kl / n,
                       "top1": agree / n, "tokens": n, "block_sparsity": zeros / max(total, 1)}))

@@ -38,7 +38,9 @@ w("`ops/bench quality --peer` runs llm-compressor on this machine on the same wi
 w("Targets, measured in this run:")
 w("")
 by = {r["name"]: r["evaluation"]["perplexity"] / r["evaluation"]["original_perplexity"] for r in rows}
-for name, label, target in [("sparsegpt-50-distill", "50% unstructured (SparseGPT + distill)", 1.35), ("wanda-50", "Wanda 50%", 1.8),
+for name, label, target in [("sparsegpt-50-distill", "50% unstructured (SparseGPT + distill)", 1.35),
+                            ("wanda-50", "Wanda 50% of block weights (shipped recipe: per-block sparsities)", 1.8),
+                            ("wanda-50-uniform", "Wanda 50% in every matrix", 1.8),
                             ("sparsegpt-2of4", "2:4 (SparseGPT)", 3.0), ("gptq-int4-g64", "int4 g64 (GPTQ)", 1.07),
                             ("gptq-int4-g64-gguf-q8_0", "int4 g64 (GPTQ) written as GGUF Q8_0", 1.07)]:
     if name in by:
@@ -53,8 +55,12 @@ peer_file = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] != "-" else None
 peer = []
 if peer_file:
     ours = {r["name"]: r for r in rows}
-    pairs = [("wanda-50", "Wanda 50%"), ("sparsegpt-50", "SparseGPT 50%"), ("sparsegpt-2of4", "SparseGPT 2:4"),
-             ("gptq-int4-g64", "GPTQ int4 asym g64")]
+    # (ours, theirs, label): Squeeze's uniform Wanda row against llm-compressor's uniform Wanda, and the
+    # shipped per-block recipe against llm-compressor given the same per-layer sparsities.
+    pairs = [("wanda-50-uniform", "wanda-50", "Wanda 50% in every matrix"),
+             ("wanda-50", "wanda-50-by-block", "Wanda 50%, per-block sparsities of recipes/decoder/wanda-50.yaml"),
+             ("sparsegpt-50", "sparsegpt-50", "SparseGPT 50%"), ("sparsegpt-2of4", "sparsegpt-2of4", "SparseGPT 2:4"),
+             ("gptq-int4-g64", "gptq-int4-g64", "GPTQ int4 asym g64")]
     theirs = {r["name"]: r for r in (json.loads(line) for line in open(peer_file) if line.strip())}
     v = next(iter(theirs.values()), {})
     p = peer.append
@@ -71,10 +77,10 @@ if peer_file:
     p("")
     p("| recipe | Squeeze × dense | llm-compressor × dense | Squeeze KL / top-1 | llm-compressor KL / top-1 | Squeeze time | llm-compressor time | speed-up | Squeeze RSS | llm-compressor RSS |")
     p("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
-    for name, label in pairs:
-        if name not in ours or name not in theirs:
+    for name, peer_name, label in pairs:
+        if name not in ours or peer_name not in theirs:
             continue
-        o, t = ours[name], theirs[name]
+        o, t = ours[name], theirs[peer_name]
         e = o["evaluation"]
         p(f"| {label} | {e['perplexity'] / e['original_perplexity']:.3f}× | {t['ppl'] / t['dense_ppl']:.3f}× | "
           f"{e['mean_kl']:.4f} / {e['top1_agreement']:.3f} | {t['mean_kl']:.4f} / {t['top1']:.3f} | {o['compute_s']:.0f} s | "
