@@ -11,8 +11,9 @@ import Foundation
 ///   4. SwiGLU product with the compressed gate and up (kept) → statistics for down; compress it
 ///   5. the block's output h + down(product), in x's place.
 /// Held at once: the block's input (tokens × hidden), the context (tokens × q width) or the SwiGLU
-/// product (tokens × intermediate; one buffer for both, allocated once), the block's weights and one input's statistics; with
-/// `distill`, the original model's activations (tokens × hidden) and block beside them.
+/// product (tokens × intermediate; one buffer for both, allocated once), the block's weights and
+/// one input's statistics; with `distill`, the original model's activations (tokens × hidden) and
+/// block beside them.
 struct DecoderCalibration {
     let config: LlamaConfig
     let seqLen: Int
