@@ -82,8 +82,9 @@ ensure_llama_fixtures() {
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check cffi >&2
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps llama-cpp-cffi==0.4.42 >&2
     fi
+    # g++ builds the libstdc++ shim and the importance-matrix helper below.
+    command -v g++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
     if [ ! -s "$LLAMA_SHIM" ]; then
-        command -v g++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; }
         mkdir -p "$(dirname "$LLAMA_SHIM")"
         printf '#include <exception>\nextern "C" void __cxa_call_terminate(void*) noexcept { std::terminate(); }\n' > "$RUN/llamacpp/shim.cpp"
         g++ -shared -fPIC -O2 -o "$LLAMA_SHIM" "$RUN/llamacpp/shim.cpp"
@@ -92,7 +93,8 @@ ensure_llama_fixtures() {
     # once, before tests run in parallel (Tests/reference/check_kquants.py loads it from beside the shim).
     local map_so; map_so="$(dirname "$LLAMA_SHIM")/libimatrix_map.so"
     if [ ! -s "$map_so" ] || [ "$ROOT/Tests/reference/imatrix_map.cpp" -nt "$map_so" ]; then
-        g++ -shared -fPIC -O2 -o "$map_so.tmp.$$" "$ROOT/Tests/reference/imatrix_map.cpp" && mv -f "$map_so.tmp.$$" "$map_so"
+        g++ -shared -fPIC -O2 -o "$map_so.tmp.$$" "$ROOT/Tests/reference/imatrix_map.cpp"
+        mv -f "$map_so.tmp.$$" "$map_so"
     fi
     local mk="$ROOT/Tests/reference/make_llama.py"
     [ -s "$LLAMA_DIR/tiny/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny"
