@@ -8,71 +8,69 @@ public struct ProcessResult: Sendable {
 }
 
 public enum ProcessRunner {
-    private static let launchLock = NSLock()
-
     /// Runs `executable` with `args`; `env` is added to this process's environment.
     @discardableResult
     public static func run(_ executable: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> ProcessResult {
         let p = try start(executable, args, env: env)
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if p.process.isRunning {
-            p.process.terminate()
-            _ = p.wait(timeout: 10)
+        if !p.wait(timeout: timeout) {
+            p.signal(SIGTERM)
+            if !p.wait(timeout: 10) { p.signal(SIGKILL) }
         }
         return p.finish()
     }
 
-    /// Runs a command that daemonizes (redis-server --daemonize, pg_ctl start). Foundation's Process
-    /// on Linux is never told the launcher exited when a daemon inherits its monitoring socket, so
-    /// the launch goes through Python's subprocess, which closes inherited descriptors.
+    /// Runs a command that daemonizes (redis-server --daemonize, pg_ctl start) through Python's
+    /// subprocess, whose exit status is the launcher's.
     @discardableResult
     public static func runDaemonizing(_ executable: String, _ args: [String], timeout: Double = 120) throws -> ProcessResult {
         try run(TestConfiguration.python, ["-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))", executable] + args,
                 timeout: timeout)
     }
 
-    /// Starts a program in the background; call `finish()` after it exits.
+    /// Starts a program in the background, output to files; call `finish()` after it exits.
     public static func start(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> RunningProcess {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
         let dir = TestConfiguration.scratch + "/proc"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let id = UUID().uuidString
         let outPath = "\(dir)/\(id).out", errPath = "\(dir)/\(id).err"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        p.standardInput = FileHandle.nullDevice
-        // Foundation's Process.run on Linux is not safe to call from two threads at once (it walks
-        // the descriptor table while another launch opens and closes descriptors; it crashed the
-        // suite once in memcpy): launches are serialized, the processes still run in parallel.
-        try launchLock.withLock { try p.run() }
-        return RunningProcess(process: p, outPath: outPath, errPath: errPath)
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        let pid = try Spawn.launch(executable, args, environment: environment, stdout: outPath, stderr: errPath)
+        return RunningProcess(pid: pid, outPath: outPath, errPath: errPath)
     }
 }
 
-/// A background process whose output goes to files.
+/// A background process whose output goes to files; a thread of its own reaps it when it exits.
 public final class RunningProcess: @unchecked Sendable {
-    public let process: Process
+    public let pid: Int32
     let outPath: String
     let errPath: String
+    private let exited = NSCondition()
+    private var exitStatus: Int32?
 
-    init(process: Process, outPath: String, errPath: String) {
-        self.process = process
+    init(pid: Int32, outPath: String, errPath: String) {
+        self.pid = pid
         self.outPath = outPath
         self.errPath = errPath
+        Thread.detachNewThread { [self] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            // Exit code, or the signal's number for a killed process (as Foundation's Process reports it).
+            let code = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+            exited.withLock {
+                exitStatus = code
+                exited.broadcast()
+            }
+        }
     }
 
-    public var pid: Int32 { process.processIdentifier }
+    /// Whether the process has not exited yet.
+    public var isRunning: Bool { exited.withLock { exitStatus == nil } }
 
-    /// Sends a signal.
-    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    /// Sends a signal, unless the process has already been reaped (its pid may be reused).
+    public func signal(_ sig: Int32) {
+        exited.withLock { if exitStatus == nil { _ = kill(pid, sig) } }
+    }
 
     /// Standard output so far.
     public var stdoutSoFar: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
@@ -83,18 +81,22 @@ public final class RunningProcess: @unchecked Sendable {
     /// Waits up to `timeout` seconds for exit; returns false on timeout.
     public func wait(timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        return !process.isRunning
+        return exited.withLock {
+            while exitStatus == nil { if !exited.wait(until: deadline) { break } }
+            return exitStatus != nil
+        }
     }
 
     /// Waits for exit and returns the captured output.
     public func finish() -> ProcessResult {
-        // Poll rather than waitUntilExit(): the latter can hang on Linux after a child daemonizes.
-        while process.isRunning { Thread.sleep(forTimeInterval: 0.01) }
+        let status = exited.withLock {
+            while exitStatus == nil { exited.wait() }
+            return exitStatus!
+        }
         let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: outPath)
         try? FileManager.default.removeItem(atPath: errPath)
-        return ProcessResult(status: process.terminationStatus, stdout: out, stderr: err)
+        return ProcessResult(status: status, stdout: out, stderr: err)
     }
 }

@@ -21,7 +21,7 @@ import TestSupport
             if let line = p.stdoutSoFar.split(separator: "\n").first(where: { $0.hasPrefix("squeeze dashboard: http://") }) {
                 base = String(line.split(separator: " ")[2]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             }
-            return !base.isEmpty || !p.process.isRunning
+            return !base.isEmpty || !p.isRunning
         }
         return (p, base)
     }

@@ -122,25 +122,30 @@ import TestSupport
 
     /// 6. Batched claims and grouped completions (`--concurrency 16`: hints for every free slot claimed
     /// in one statement, completions that finish together committed together) with a worker
-    /// killed -9 mid-batch: every job succeeds exactly once, and the batching really happened.
+    /// killed -9 while it holds 16 claims: every job succeeds exactly once, and the batching really
+    /// happened. The victim runs alone on 16 slow jobs until it has claimed them all, so the kill
+    /// always lands on held claims (with the fast jobs already queued, a loaded machine could let
+    /// the other workers drain the queue before the kill).
     @Test func batchedClaimsAndCompletionsSurviveAKill() throws {
         let env = try SqueezeEnv.create()
-        #expect(try env.squeeze(["submit", "--noop", "--count", "1500", "--sleep-ms", "5"]).status == 0)
-        #expect(try env.squeeze(["submit", "--noop", "--count", "100", "--sleep-ms", "5", "--fail-times", "1"]).status == 0)
+        #expect(try env.squeeze(["submit", "--noop", "--count", "16", "--sleep-ms", "8000"]).status == 0)
         let args = ["worker", "--threads", "1", "--concurrency", "16", "--lease-seconds", "3", "--retry-base-seconds", "0.1"]
         let victim = try env.startSqueeze(args + ["--id", "victim"])
-        let w = try (0..<3).map { _ in try env.startSqueeze(args + ["--exit-when-idle"]) }
-        #expect(try waitUntil(timeout: 60) { try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim'") >= 50 })
+        #expect(try waitUntil(timeout: 60) { try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim'") >= 16 })
         victim.signal(SIGKILL)
         _ = victim.finish()
+        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim' AND outcome IS NULL") == 16)
+        #expect(try env.squeeze(["submit", "--noop", "--count", "1500", "--sleep-ms", "5"]).status == 0)
+        #expect(try env.squeeze(["submit", "--noop", "--count", "100", "--sleep-ms", "5", "--fail-times", "1"]).status == 0)
+        let w = try (0..<3).map { _ in try env.startSqueeze(args + ["--exit-when-idle"]) }
         for p in w { #expect(p.wait(timeout: 300)) }
         for p in w { #expect(p.finish().status == 0) }
-        #expect(try count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1600)
-        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE outcome = 'succeeded'") == 1600)
+        #expect(try count(env, "SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1616)
+        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE outcome = 'succeeded'") == 1616)
         #expect(try count(env, "SELECT count(*) FROM (SELECT job_id FROM job_events WHERE kind = 'succeeded' GROUP BY 1 HAVING count(*) > 1) d") == 0)
-        #expect(try count(env, "SELECT coalesce(sum(jobs_done), 0) FROM workers") == 1600)
+        #expect(try count(env, "SELECT coalesce(sum(jobs_done), 0) FROM workers") == 1616)
         // The killed worker's claims came back through the reconciler once their leases expired.
-        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim' AND outcome = 'lease_expired'") > 0)
+        #expect(try count(env, "SELECT count(*) FROM job_attempts WHERE worker_id = 'victim' AND outcome = 'lease_expired'") == 16)
         // One statement claimed several jobs (same started_at), one commit completed several (same finished_at).
         #expect(try count(env, "SELECT max(n) FROM (SELECT count(*) AS n FROM job_attempts GROUP BY worker_id, started_at) s") > 1)
         #expect(try count(env, "SELECT max(n) FROM (SELECT count(*) AS n FROM jobs GROUP BY worker_id, finished_at) s") > 1)
