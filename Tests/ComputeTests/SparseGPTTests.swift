@@ -30,19 +30,28 @@ import Testing
         #expect(e < 0.7 * em, "SparseGPT \(e) vs magnitude \(em)")
     }
 
-    /// The quickselect mask picks the same set as a full sort by (value, NaN last, index), ties and NaN included.
+    /// The quickselect and bucket-select masks pick the same set as a full sort by (value, NaN last,
+    /// index): ties, NaN, ±∞, −0 against +0, negatives and subnormals included.
     @Test func smallestMaskEqualsSelect() {
         var r = SplitMix(seed: 3)
-        for n in [1, 2, 7, 100, 1000, 4096] {
+        for n in [1, 2, 7, 100, 1000, 4096, StructuredPruning.radixMinimum, 50_000] {
             let scores: [Double] = (0..<n).map { i in
-                switch i % 7 {
+                switch i % 13 {
                 case 0: return .nan
-                case 1: return 0.5
+                case 1, 5: return 0.5
+                case 2: return i % 2 == 0 ? -0.0 : 0.0
+                case 3: return i % 3 == 0 ? .infinity : -.infinity
+                case 4: return -Double(r.gaussian().magnitude)
+                case 6: return Double.leastNonzeroMagnitude * Double(i % 5)
+                case 7: return 0.5.nextUp
                 default: return Double(r.gaussian().magnitude)
                 }
             }
             for k in [0, 1, n / 3, n / 2, n - 1, n] {
                 let mask = StructuredPruning.smallestMask(scores, k: k)
+                if k > 0 {
+                    #expect(StructuredPruning.radixSmallestMask(scores, k: k) == StructuredPruning.quickSmallestMask(scores, k: k), "n \(n) k \(k)")
+                }
                 let sorted = scores.indices.sorted { a, b in
                     let x = scores[a], y = scores[b]
                     if x.isNaN != y.isNaN { return !x.isNaN }
@@ -73,6 +82,43 @@ import Testing
             _ = try w.withUnsafeMutableBufferPointer {
                 try CalibrationHessian.inverseFactor(gram: gram.map { $0 * 2 }, tokens: x.rows, cols: n, damp: 0.01, weight: $0, rows: 2, tensor: "w")
             }
+        }
+    }
+
+    /// The tiled F64 factorization: UᵀU equals (H + damp)⁻¹ (checked against H in F64) across
+    /// partial tiles and indefinite trailing blocks, with the same bytes for 1, 2 and 3 threads.
+    @Test func tiledInverseFactorInvertsTheHessian() throws {
+        for n in [5, 128, 300] {
+            var r = SplitMix(seed: UInt64(n))
+            let tokens = 2 * n
+            let x = (0..<(tokens * n)).map { i in Float(r.gaussian()) * (i % n == 7 ? 30 : 1) }
+            var gram = [Float](repeating: 0, count: n * n)
+            x.withUnsafeBufferPointer { xp in gram.withUnsafeMutableBufferPointer { gp in
+                BLAS.gemm(m: n, n: n, k: tokens, a: xp.baseAddress!, lda: n, aTransposed: true, b: xp.baseAddress!, ldb: n, bTransposed: false,
+                          c: gp.baseAddress!, ldc: n)
+            } }
+            var w = [Float](repeating: 1, count: n)
+            let factors = try [1, 2, 3].map { threads in
+                try w.withUnsafeMutableBufferPointer {
+                    try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: n, damp: 0.01, weight: $0, rows: 1, threads: threads, tensor: "w")
+                }
+            }
+            #expect(factors[0].u == factors[1].u && factors[0].u == factors[2].u, "n \(n)")
+            #expect(factors[0].damp == 0.01)
+            // (UᵀU) · H' = I with H' = 2/n · XᵀX + 0.01 · mean diagonal.
+            let u = factors[0].u.map(Double.init)
+            let h = gram.map { Double($0) * 2 / Double(tokens) }
+            let mean = (0..<n).reduce(0.0) { $0 + h[$1 * n + $1] } / Double(n)
+            var inv = [Double](repeating: 0, count: n * n)  // UᵀU
+            for m in 0..<n { for i in m..<n where u[m * n + i] != 0 { for k in m..<n { inv[i * n + k] += u[m * n + i] * u[m * n + k] } } }
+            var worst = 0.0
+            for i in 0..<n {
+                var row = [Double](repeating: 0, count: n)
+                for k in 0..<n { for j in 0..<n { row[j] += inv[i * n + k] * (h[k * n + j] + (k == j ? 0.01 * mean : 0)) } }
+                for j in 0..<n { worst = max(worst, abs(row[j] - (i == j ? 1 : 0))) }
+            }
+            #expect(worst < 1e-3, "n \(n): max |UᵀU·H − I| = \(worst)")
+            for i in 0..<n { for j in 0..<i { #expect(factors[0].u[i * n + j] == 0) } }
         }
     }
 }

@@ -12,7 +12,7 @@ enum GGUFErrorFeedback {
                        importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int, tensor: String) throws {
         var work = Array(w)
         let u = try work.withUnsafeMutableBufferPointer {
-            try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, tensor: tensor).u
+            try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, threads: threads, tensor: tensor).u
         }
         let g = type.block.count, bytes = type.block.bytes, rowBytes = cols / g * bytes
         let chunks = Parallel.chunks(rows, chunk: 64)

@@ -6,7 +6,7 @@ import CBLAS
 /// zeroed). Codes, scales and zero points use the round-to-nearest grid of `RTNQuantizer`, so the
 /// compressed export stores them the same way; group scales are taken when the group's first
 /// column is reached, from the weights as updated so far. Rows are independent: they run in fixed
-/// chunks of 64 over `threads`, with lazy block updates of 128 columns through OpenBLAS.
+/// chunks of 32 over `threads`, with lazy block updates of 128 columns through OpenBLAS.
 public enum GPTQ {
     static let block = 128
 
@@ -69,7 +69,7 @@ public enum GPTQ {
     private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
                                  bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double, observer: RTNQuantizer.Observer,
                                  staticGroups: ([Int], RTNQuantizer.Result)?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
-        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, tensor: tensor).u
+        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
         var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
@@ -79,7 +79,7 @@ public enum GPTQ {
             res.scales[0] = s
             res.zeros[0] = UInt8(z)
         }
-        let chunks = Parallel.chunks(rows, chunk: 64)
+        let chunks = Parallel.chunks(rows, chunk: 32)
         res.codes.withUnsafeMutableBufferPointer { codes in
             res.scales.withUnsafeMutableBufferPointer { scales in
                 res.zeros.withUnsafeMutableBufferPointer { zeros in

@@ -4,7 +4,7 @@
 /// OpenBLAS). Unstructured: at each block's start the block's weights with the smallest
 /// w² / U_jj² across all rows are chosen (exactly round(s · rows · block) of them; ties to the
 /// lower index). N:M: in every group of M columns, each row drops the N smallest by the same score.
-/// Rows run in fixed chunks of 64 over `threads`: identical bytes for any thread count.
+/// Rows run in fixed chunks of 32 over `threads`: identical bytes for any thread count.
 public enum SparseGPT {
     public enum Pattern: Equatable, Sendable {
         case unstructured(sparsity: Double)
@@ -23,16 +23,16 @@ public enum SparseGPT {
     public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
                              pattern: Pattern, damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
         precondition(w.count == rows * cols && gram.count == cols * cols)
-        let (u, used) = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows,
+        let (u, used) = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
                                                              tensor: tensor)
         var block = 128
         if case .nm(_, let m) = pattern { block = max(m, 128 / m * m) }
-        let chunks = Parallel.chunks(rows, chunk: 64)
+        let chunks = Parallel.chunks(rows, chunk: 32)
         var mask = [Bool](repeating: false, count: rows * block)
         var i1 = 0
         while i1 < cols {
             let i2 = min(i1 + block, cols)
-            if case .unstructured(let s) = pattern { blockMask(w, cols: cols, rows: rows, i1: i1, i2: i2, u: u, sparsity: s, into: &mask, width: block) }
+            if case .unstructured(let s) = pattern { blockMask(w, cols: cols, rows: rows, i1: i1, i2: i2, u: u, sparsity: s, into: &mask, width: block, threads: threads) }
             mask.withUnsafeMutableBufferPointer { mp in
                 u.withUnsafeBufferPointer { up in
                     Parallel.forEach(chunks.count, threads: threads) { ci in
@@ -45,19 +45,37 @@ public enum SparseGPT {
         return used
     }
 
-    /// Marks, for columns i1..<i2 of every row, the weights with the smallest w² / U_jj².
+    /// Marks, for columns i1..<i2 of every row, the weights with the smallest w² / U_jj² (ties to
+    /// the lower row-major index, NaN largest); scores in fixed row chunks over `threads`.
     private static func blockMask(_ w: UnsafeMutableBufferPointer<Float>, cols: Int, rows: Int, i1: Int, i2: Int, u: [Float],
-                                  sparsity: Double, into mask: inout [Bool], width: Int) {
-        let count = i2 - i1
-        var score = [Double](repeating: 0, count: rows * count)
-        for r in 0..<rows {
-            for j in 0..<count {
-                let v = Double(w[r * cols + i1 + j]), d = Double(u[(i1 + j) * cols + i1 + j])
-                score[r * count + j] = v * v / (d * d)
+                                  sparsity: Double, into mask: inout [Bool], width: Int, threads: Int) {
+        let count = i2 - i1, k = MagnitudePruning.pruneCount(sparsity: sparsity, numel: rows * count)
+        var keys = [UInt64](unsafeUninitializedCapacity: rows * count) { _, n in n = rows * count }
+        let chunks = Parallel.chunks(rows, chunk: 64)
+        keys.withUnsafeMutableBufferPointer { kp in
+            Parallel.forEach(chunks.count, threads: threads) { c in
+                for r in chunks[c] {
+                    for j in 0..<count {
+                        let v = Double(w[r * cols + i1 + j]), d = Double(u[(i1 + j) * cols + i1 + j])
+                        kp[r * count + j] = StructuredPruning.orderKey(v * v / (d * d))
+                    }
+                }
             }
         }
-        let chosen = StructuredPruning.smallestMask(score, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: rows * count))
-        for r in 0..<rows { for j in 0..<width { mask[r * width + j] = j < count && chosen[r * count + j] } }
+        let t = k > 0 ? StructuredPruning.kthSmallest(keys, k: k) : (key: 0, index: -1)
+        mask.withUnsafeMutableBufferPointer { mp in
+            keys.withUnsafeBufferPointer { kp in
+                Parallel.forEach(chunks.count, threads: threads) { c in
+                    for r in chunks[c] {
+                        for j in 0..<width {
+                            guard j < count else { mp[r * width + j] = false; continue }
+                            let i = r * count + j, key = kp[i]
+                            mp[r * width + j] = k > 0 && (key < t.key || (key == t.key && i <= t.index))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// One chunk of rows over columns i1..<i2, then the lazy update of the columns after i2.

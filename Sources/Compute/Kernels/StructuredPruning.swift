@@ -55,12 +55,56 @@ public enum StructuredPruning {
         return mask.indices.filter { mask[$0] }
     }
 
-    /// Marks the `k` smallest scores (ties by index, NaN largest), found by quickselect in linear
-    /// expected time (no sort): the keys are distinct, so the set is the same as a sort's.
+    /// Marks the `k` smallest scores (ties by index, NaN largest), without sorting them all: a
+    /// bucket select on order-preserving 64-bit keys for large inputs, quickselect for small ones.
     static func smallestMask(_ scores: [Double], k: Int) -> [Bool] {
-        var mask = [Bool](repeating: false, count: scores.count)
         let k = max(0, min(k, scores.count))
-        guard k > 0 else { return mask }
+        if k == 0 { return [Bool](repeating: false, count: scores.count) }
+        return scores.count >= radixMinimum ? radixSmallestMask(scores, k: k) : quickSmallestMask(scores, k: k)
+    }
+
+    /// Below this many scores, quickselect beats the bucket select's histogram.
+    static let radixMinimum = 8192
+
+    /// The score's rank as an unsigned integer: −0 as +0, NaN above +∞, otherwise the order of the values.
+    @inline(__always) static func orderKey(_ v: Double) -> UInt64 {
+        if v.isNaN { return .max }
+        let b = (v + 0).bitPattern
+        return b >> 63 == 1 ? ~b : b | (1 << 63)
+    }
+
+    /// Finds the bucket of the k-th smallest key by its top 16 bits (one histogram over every
+    /// key), orders that bucket's keys by (key, index) to find the threshold, then marks the keys
+    /// below it and, of those equal to it, the lowest-indexed ones: the same set as sorting by
+    /// (value, index).
+    static func radixSmallestMask(_ scores: [Double], k: Int) -> [Bool] {
+        let keys = scores.map(orderKey)
+        let threshold = kthSmallest(keys, k: k)
+        var mask = [Bool](repeating: false, count: keys.count)
+        for (i, key) in keys.enumerated() where key < threshold.key || (key == threshold.key && i <= threshold.index) { mask[i] = true }
+        return mask
+    }
+
+    /// The k-th smallest (1 ≤ k ≤ count) of `keys` ordered by (key, index): keys below it, and
+    /// keys equal to it at or before its index, are the k smallest.
+    static func kthSmallest(_ keys: [UInt64], k: Int) -> (key: UInt64, index: Int) {
+        var histogram = [UInt32](repeating: 0, count: 1 << 16)
+        for key in keys { histogram[Int(truncatingIfNeeded: key >> 48)] += 1 }
+        var digit = 0, below = 0
+        while below + Int(histogram[digit]) < k {
+            below += Int(histogram[digit])
+            digit += 1
+        }
+        var bucket = [(key: UInt64, index: Int)]()
+        bucket.reserveCapacity(Int(histogram[digit]))
+        for (i, key) in keys.enumerated() where Int(truncatingIfNeeded: key >> 48) == digit { bucket.append((key, i)) }
+        bucket.sort { $0.key != $1.key ? $0.key < $1.key : $0.index < $1.index }
+        return bucket[k - below - 1]
+    }
+
+    /// Quickselect in linear expected time: the keys are distinct, so the set is the same as a sort's.
+    static func quickSmallestMask(_ scores: [Double], k: Int) -> [Bool] {
+        var mask = [Bool](repeating: false, count: scores.count)
         var keys = scores.enumerated().map { i, v in Key(value: v.isNaN ? .infinity : v, nan: v.isNaN, index: Int32(truncatingIfNeeded: i)) }
         keys.withUnsafeMutableBufferPointer { buf in
             var lo = 0, hi = buf.count - 1
