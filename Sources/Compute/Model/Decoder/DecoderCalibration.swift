@@ -71,8 +71,8 @@ struct DecoderCalibration {
         // 1. Q, K, V on the normed input.
         let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
         try run(qkv, c.hidden, try sharedInputPass(plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
-                                                   student: { d, r in try d.rmsNorm(x.windows(r, seqLen), ln1, w) },
-                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln1, t) }), bias: c.qkvBias)
+                                                   student: { d, r in try d.rmsNorm(x.windows(r, seqLen, threads: threads), ln1, w) },
+                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen, threads: threads), ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
         kept.hold(width: c.qWidth)
         try run([("self_attn.o_proj", c.hidden)], c.qWidth,
@@ -83,11 +83,11 @@ struct DecoderCalibration {
         try w.set(ln2, compute(ln2, nil), count: c.hidden)
         let gu = [("mlp.gate_proj", c.intermediate), ("mlp.up_proj", c.intermediate)]
         let guStats = try sharedInputPass(plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher, student: { d, r in
-            var h = try d.linear(name("self_attn.o_proj"), kept.windows(r, seqLen), out: c.hidden, bias: false, w)
-            d.add(&h, x.windows(r, seqLen))
-            x.setWindows(r, seqLen, h)
+            var h = try kept.linear(r, seqLen, w.tensor(name("self_attn.o_proj.weight"), count: c.hidden * c.qWidth), out: c.hidden, threads: threads)
+            x.addWindows(r, seqLen, into: &h, threads: threads)
+            x.setWindows(r, seqLen, h, threads: threads)
             return try d.rmsNorm(h, ln2, w)
-        }, original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen), ln2, t) })
+        }, original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen, threads: threads), ln2, t) })
         try run(gu, c.hidden, guStats)
         // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
         kept.hold(width: c.intermediate)
@@ -98,9 +98,10 @@ struct DecoderCalibration {
         // 5. The block's output replaces h (no block reads the last one's).
         guard i + 1 < c.layers else { return }
         try plan.forEachChunk { d, r in
-            var o = try d.linear(name("mlp.down_proj"), kept.windows(r, seqLen), out: c.hidden, bias: false, w)
-            d.add(&o, x.windows(r, seqLen))
-            x.setWindows(r, seqLen, o)
+            var o = try kept.linear(r, seqLen, w.tensor(name("mlp.down_proj.weight"), count: c.hidden * c.intermediate), out: c.hidden,
+                                    threads: threads)
+            x.addWindows(r, seqLen, into: &o, threads: threads)
+            x.setWindows(r, seqLen, o, threads: threads)
         }
     }
 
@@ -132,16 +133,16 @@ struct DecoderCalibration {
                           input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations) throws -> (InputStatistics, [TargetStatistics?]) {
         let stats = statistics(width: kept.width, teacher: teacher != nil), targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
         try plan.forEachChunk { d, r in
-            let a = try input(d, x.windows(r, seqLen), w)
-            kept.setWindows(r, seqLen, a)
+            let a = try input(d, x.windows(r, seqLen, threads: threads), w)
+            kept.setWindows(r, seqLen, a, threads: threads)
             var t: Activations?
             if let teacher {
-                var tx = xt!.windows(r, seqLen)
+                var tx = xt!.windows(r, seqLen, threads: threads)
                 let ta = try input(d, tx, teacher)
                 let y = try d.linear(layer, ta, out: out, bias: false, teacher)
                 targets[0]!.add(teacherOutput: y, student: a)
                 d.add(&tx, y)
-                xt!.setWindows(r, seqLen, tx)
+                xt!.setWindows(r, seqLen, tx, threads: threads)
                 t = ta
             }
             stats.add(a, teacher: t)
@@ -179,18 +180,20 @@ private final class KeptInput {
     }
 
     /// Overwrites the rows of windows `r` (windows of `seqLen` rows) with `x`.
-    func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations) {
+    func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations, threads: Int) {
         precondition(x.width == width && x.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         storage.withUnsafeMutableBufferPointer { s in
-            x.data.withUnsafeBufferPointer { s.baseAddress!.advanced(by: at).update(from: $0.baseAddress!, count: $0.count) }
+            x.data.withUnsafeBufferPointer { ParallelCopy.copy($0.baseAddress!, to: s.baseAddress! + at, count: $0.count, threads: threads) }
         }
     }
 
-    /// A copy of the rows of windows `r`.
-    func windows(_ r: Range<Int>, _ seqLen: Int) -> Activations {
-        let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width
-        return Activations(data: Array(storage[at..<(at + n)]), rows: r.count * seqLen, width: width)
+    /// y = x Wᵀ for the rows of windows `r`, read in place.
+    func linear(_ r: Range<Int>, _ seqLen: Int, _ weight: [Float], out: Int, threads: Int) -> Activations {
+        storage.withUnsafeBufferPointer {
+            Activations.linear($0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, weight, bias: nil, out: out,
+                               seqLen: seqLen, threads: threads)
+        }
     }
 }
 
@@ -207,14 +210,47 @@ private struct ChunkPlan {
 
 extension Activations {
     /// A copy of the rows of windows `r` (windows of `seqLen` rows).
-    func windows(_ r: Range<Int>, _ seqLen: Int) -> Activations {
-        Activations(data: Array(data[(r.lowerBound * seqLen * width)..<(r.upperBound * seqLen * width)]), rows: r.count * seqLen, width: width)
+    func windows(_ r: Range<Int>, _ seqLen: Int, threads: Int) -> Activations {
+        let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width
+        var out = Activations.unfilled(rows: r.count * seqLen, width: width)
+        data.withUnsafeBufferPointer { s in
+            out.data.withUnsafeMutableBufferPointer { ParallelCopy.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads) }
+        }
+        return out
     }
 
     /// Overwrites the rows of windows `r` with `x`.
-    mutating func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations) {
+    mutating func setWindows(_ r: Range<Int>, _ seqLen: Int, _ x: Activations, threads: Int) {
         precondition(x.width == width && x.rows == r.count * seqLen)
-        data.replaceSubrange((r.lowerBound * seqLen * width)..<(r.upperBound * seqLen * width), with: x.data)
+        let at = r.lowerBound * seqLen * width
+        data.withUnsafeMutableBufferPointer { d in
+            x.data.withUnsafeBufferPointer { ParallelCopy.copy($0.baseAddress!, to: d.baseAddress! + at, count: $0.count, threads: threads) }
+        }
+    }
+
+    /// y += the rows of windows `r` (read in place), in fixed chunks over `threads`.
+    func addWindows(_ r: Range<Int>, _ seqLen: Int, into y: inout Activations, threads: Int) {
+        precondition(y.width == width && y.rows == r.count * seqLen)
+        let at = r.lowerBound * seqLen * width
+        let ranges = Parallel.chunks(y.data.count, chunk: ParallelCopy.chunk)
+        data.withUnsafeBufferPointer { s in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                let src = s.baseAddress! + at
+                Parallel.forEach(ranges.count, threads: threads) { c in for j in ranges[c] { yp[j] += src[j] } }
+            }
+        }
+    }
+}
+
+/// Copies of activation rows split over the threads (one core's memcpy leaves the other idle).
+enum ParallelCopy {
+    static let chunk = 1 << 16
+
+    static func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
+        let ranges = Parallel.chunks(count, chunk: chunk)
+        Parallel.forEach(ranges.count, threads: threads) { c in
+            (dst + ranges[c].lowerBound).update(from: src + ranges[c].lowerBound, count: ranges[c].count)
+        }
     }
 }
 
