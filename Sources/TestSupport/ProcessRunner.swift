@@ -53,12 +53,14 @@ public final class RunningProcess: @unchecked Sendable {
         self.outPath = outPath
         self.errPath = errPath
         Thread.detachNewThread { [self] in
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            // Exit code, or the signal's number for a killed process (as Foundation's Process reports it).
-            let code = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+            // Wait without reaping, then reap under the lock `signal` takes: a signal never reaches a reused pid.
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
             exited.withLock {
-                exitStatus = code
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                // Exit code, or the signal's number for a killed process (as Foundation's Process reports it).
+                exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
                 exited.broadcast()
             }
         }
