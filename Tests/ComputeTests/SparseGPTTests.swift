@@ -34,7 +34,7 @@ import Testing
     /// index): ties, NaN, ±∞, −0 against +0, negatives and subnormals included.
     @Test func smallestMaskEqualsSelect() {
         var r = SplitMix(seed: 3)
-        for n in [1, 2, 7, 100, 1000, 4096, StructuredPruning.radixMinimum, 50_000] {
+        for n in [1, 2, 7, 100, 1000, 4096, StructuredPruning.bucketMinimum, 50_000] {
             let scores: [Double] = (0..<n).map { i in
                 switch i % 13 {
                 case 0: return .nan
@@ -50,7 +50,7 @@ import Testing
             for k in [0, 1, n / 3, n / 2, n - 1, n] {
                 let mask = StructuredPruning.smallestMask(scores, k: k)
                 if k > 0 {
-                    #expect(StructuredPruning.radixSmallestMask(scores, k: k) == StructuredPruning.quickSmallestMask(scores, k: k), "n \(n) k \(k)")
+                    #expect(StructuredPruning.bucketSmallestMask(scores, k: k) == StructuredPruning.quickSmallestMask(scores, k: k), "n \(n) k \(k)")
                 }
                 let sorted = scores.indices.sorted { a, b in
                     let x = scores[a], y = scores[b]

@@ -51,24 +51,16 @@ enum CalibrationHessian {
         }
         guard let x = BlockedCholesky.inverseOfFactor(&a, n: n, threads: threads) else { return nil }
         var u = [Float](repeating: 0, count: n * n)
-        var finite = [Bool](repeating: true, count: rowChunks.count)
-        finite.withUnsafeMutableBufferPointer { fp in
         u.withUnsafeMutableBufferPointer { up in
             x.withUnsafeBufferPointer { xp in
                 Parallel.forEach(rowChunks.count, threads: threads) { c in
                     for i in rowChunks[c] {
                         let src = xp.baseAddress! + (n - 1 - i) * n + (n - 1), dst = up.baseAddress! + i * n
-                        var ok = true
-                        for j in i..<n {
-                            dst[j] = Float(src[-j])
-                            ok = ok && dst[j].isFinite
-                        }
-                        if !ok { fp[c] = false }
+                        for j in i..<n { dst[j] = Float(src[-j]) }
                     }
                 }
             }
         }
-        }
-        return finite.allSatisfy { $0 } ? u : nil
+        return u.allSatisfy(\.isFinite) ? u : nil
     }
 }

@@ -62,15 +62,14 @@ public enum SparseGPT {
                 }
             }
         }
-        let t = k > 0 ? StructuredPruning.kthSmallest(keys, k: k) : (key: 0, index: -1)
+        let t = k > 0 ? StructuredPruning.kthSmallest(keys, k: k) : nil
         mask.withUnsafeMutableBufferPointer { mp in
             keys.withUnsafeBufferPointer { kp in
                 Parallel.forEach(chunks.count, threads: threads) { c in
                     for r in chunks[c] {
                         for j in 0..<width {
                             guard j < count else { mp[r * width + j] = false; continue }
-                            let i = r * count + j, key = kp[i]
-                            mp[r * width + j] = k > 0 && (key < t.key || (key == t.key && i <= t.index))
+                            mp[r * width + j] = t?.admits(kp[r * count + j], at: r * count + j) ?? false
                         }
                     }
                 }

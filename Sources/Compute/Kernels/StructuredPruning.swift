@@ -60,11 +60,11 @@ public enum StructuredPruning {
     static func smallestMask(_ scores: [Double], k: Int) -> [Bool] {
         let k = max(0, min(k, scores.count))
         if k == 0 { return [Bool](repeating: false, count: scores.count) }
-        return scores.count >= radixMinimum ? radixSmallestMask(scores, k: k) : quickSmallestMask(scores, k: k)
+        return scores.count >= bucketMinimum ? bucketSmallestMask(scores, k: k) : quickSmallestMask(scores, k: k)
     }
 
     /// Below this many scores, quickselect beats the bucket select's histogram.
-    static let radixMinimum = 8192
+    static let bucketMinimum = 8192
 
     /// The score's rank as an unsigned integer: −0 as +0, NaN above +∞, otherwise the order of the values.
     @inline(__always) static func orderKey(_ v: Double) -> UInt64 {
@@ -77,17 +77,23 @@ public enum StructuredPruning {
     /// key), orders that bucket's keys by (key, index) to find the threshold, then marks the keys
     /// below it and, of those equal to it, the lowest-indexed ones: the same set as sorting by
     /// (value, index).
-    static func radixSmallestMask(_ scores: [Double], k: Int) -> [Bool] {
+    static func bucketSmallestMask(_ scores: [Double], k: Int) -> [Bool] {
         let keys = scores.map(orderKey)
         let threshold = kthSmallest(keys, k: k)
-        var mask = [Bool](repeating: false, count: keys.count)
-        for (i, key) in keys.enumerated() where key < threshold.key || (key == threshold.key && i <= threshold.index) { mask[i] = true }
-        return mask
+        return keys.indices.map { threshold.admits(keys[$0], at: $0) }
     }
 
-    /// The k-th smallest (1 ≤ k ≤ count) of `keys` ordered by (key, index): keys below it, and
-    /// keys equal to it at or before its index, are the k smallest.
-    static func kthSmallest(_ keys: [UInt64], k: Int) -> (key: UInt64, index: Int) {
+    /// A key and its index in (key, index) order.
+    struct KeyThreshold {
+        let key: UInt64
+        let index: Int
+
+        /// Whether (key, i) is at or before the threshold: one of the k smallest.
+        @inline(__always) func admits(_ key: UInt64, at i: Int) -> Bool { key < self.key || (key == self.key && i <= index) }
+    }
+
+    /// The k-th smallest (1 ≤ k ≤ count) of `keys` ordered by (key, index): it admits exactly the k smallest.
+    static func kthSmallest(_ keys: [UInt64], k: Int) -> KeyThreshold {
         var histogram = [UInt32](repeating: 0, count: 1 << 16)
         for key in keys { histogram[Int(truncatingIfNeeded: key >> 48)] += 1 }
         var digit = 0, below = 0
@@ -99,7 +105,8 @@ public enum StructuredPruning {
         bucket.reserveCapacity(Int(histogram[digit]))
         for (i, key) in keys.enumerated() where Int(truncatingIfNeeded: key >> 48) == digit { bucket.append((key, i)) }
         bucket.sort { $0.key != $1.key ? $0.key < $1.key : $0.index < $1.index }
-        return bucket[k - below - 1]
+        let t = bucket[k - below - 1]
+        return KeyThreshold(key: t.key, index: t.index)
     }
 
     /// Quickselect in linear expected time: the keys are distinct, so the set is the same as a sort's.

@@ -184,7 +184,7 @@ private final class KeptInput {
         precondition(x.width == width && x.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         storage.withUnsafeMutableBufferPointer { s in
-            x.data.withUnsafeBufferPointer { ParallelCopy.copy($0.baseAddress!, to: s.baseAddress! + at, count: $0.count, threads: threads) }
+            x.data.withUnsafeBufferPointer { ParallelRows.copy($0.baseAddress!, to: s.baseAddress! + at, count: $0.count, threads: threads) }
         }
     }
 
@@ -214,7 +214,7 @@ extension Activations {
         let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width
         var out = Activations.unfilled(rows: r.count * seqLen, width: width)
         data.withUnsafeBufferPointer { s in
-            out.data.withUnsafeMutableBufferPointer { ParallelCopy.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads) }
+            out.data.withUnsafeMutableBufferPointer { ParallelRows.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads) }
         }
         return out
     }
@@ -224,7 +224,7 @@ extension Activations {
         precondition(x.width == width && x.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         data.withUnsafeMutableBufferPointer { d in
-            x.data.withUnsafeBufferPointer { ParallelCopy.copy($0.baseAddress!, to: d.baseAddress! + at, count: $0.count, threads: threads) }
+            x.data.withUnsafeBufferPointer { ParallelRows.copy($0.baseAddress!, to: d.baseAddress! + at, count: $0.count, threads: threads) }
         }
     }
 
@@ -232,18 +232,15 @@ extension Activations {
     func addWindows(_ r: Range<Int>, _ seqLen: Int, into y: inout Activations, threads: Int) {
         precondition(y.width == width && y.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
-        let ranges = Parallel.chunks(y.data.count, chunk: ParallelCopy.chunk)
         data.withUnsafeBufferPointer { s in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                let src = s.baseAddress! + at
-                Parallel.forEach(ranges.count, threads: threads) { c in for j in ranges[c] { yp[j] += src[j] } }
-            }
+            y.data.withUnsafeMutableBufferPointer { ParallelRows.add(s.baseAddress! + at, into: $0.baseAddress!, count: $0.count, threads: threads) }
         }
     }
 }
 
-/// Copies of activation rows split over the threads (one core's memcpy leaves the other idle).
-enum ParallelCopy {
+/// Copies and sums of activation rows in fixed chunks split over the threads (one core's memcpy
+/// leaves the other idle).
+enum ParallelRows {
     static let chunk = 1 << 16
 
     static func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
@@ -251,6 +248,12 @@ enum ParallelCopy {
         Parallel.forEach(ranges.count, threads: threads) { c in
             (dst + ranges[c].lowerBound).update(from: src + ranges[c].lowerBound, count: ranges[c].count)
         }
+    }
+
+    /// dst += src, element by element.
+    static func add(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, threads: Int) {
+        let ranges = Parallel.chunks(count, chunk: chunk)
+        Parallel.forEach(ranges.count, threads: threads) { c in for j in ranges[c] { dst[j] += src[j] } }
     }
 }
 

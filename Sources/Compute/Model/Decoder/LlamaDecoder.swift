@@ -250,11 +250,8 @@ public struct LlamaDecoder: Sendable {
     /// a += b, in fixed 64 Ki-value ranges over the threads.
     func add(_ a: inout Activations, _ b: Activations) {
         precondition(a.data.count == b.data.count)
-        let ranges = Parallel.chunks(a.data.count, chunk: 1 << 16)
         a.data.withUnsafeMutableBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { bp in
-                Parallel.forEach(ranges.count, threads: threads) { r in for j in ranges[r] { ap[j] += bp[j] } }
-            }
+            b.data.withUnsafeBufferPointer { ParallelRows.add($0.baseAddress!, into: ap.baseAddress!, count: ap.count, threads: threads) }
         }
     }
 }
