@@ -37,6 +37,15 @@ import Testing
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }
 
+    @Test func hessianPrecisionRoundTrips() throws {
+        let r = try RecipeParser.parse("stages: [{calibrate: {dataset: d.txt, hessian: bf16}}, {prune: {method: sparsegpt, sparsity: 0.5}}, {export: {}}]")
+        #expect(r.calibration?.hessian == .bf16 && r.calibrationNeeds.gramPrecision == .bf16)
+        #expect(r.canonicalJSON.contains(#""hessian":"bf16""#))
+        #expect(try RecipeParser.parse(r.canonicalJSON) == r)
+        let f = try RecipeParser.parse("stages: [{calibrate: {dataset: d.txt}}, {prune: {method: sparsegpt, sparsity: 0.5}}, {export: {}}]")
+        #expect(f.calibration?.hessian == .f32 && !f.canonicalJSON.contains("hessian"))
+    }
+
     @Test func jsonIsAcceptedAsYAML() throws {
         let r = try RecipeParser.parse(#"{"stages": [{"prune": {"method": "nm", "n": 2, "m": 4}}, {"export": {"format": "safetensors", "dtype": "f16"}}]}"#)
         #expect(r.pruneStages[0].method == .nm(n: 2, m: 4))
@@ -86,6 +95,7 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt}}, {export: {format: gguf}}]", "stages: calibrate runs the compressed model from its safetensors export"),
         ("stages: [{evaluate: {dataset: d.txt}}, {export: {format: compressed}}]", "stages: evaluate measures the safetensors export"),
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
+        ("stages: [{calibrate: {dataset: d.txt, hessian: fp16}}, {export: {}}]", "stages[0].calibrate.hessian: fp16 is not one of f32, bf16"),
         ("stages: [{quantize: {method: gptq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: gptq needs an earlier calibrate stage"),
         ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: only applies to method gptq"),
         ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),

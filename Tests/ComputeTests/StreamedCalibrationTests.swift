@@ -42,7 +42,8 @@ import Testing
     /// A random 2-block Llama with Qwen2-style biases, calibrated by the streamed passes (one window
     /// per chunk) and by the whole-batch forward pass; each linear layer is "compressed" by zeroing
     /// every third weight, so a pass that used an uncompressed weight would see other inputs.
-    @Test(arguments: [false, true]) func streamedCalibrationMatchesTheWholeBatchForward(distill: Bool) throws {
+    @Test(arguments: [(false, GramPrecision.f32), (true, .f32), (false, .bf16), (true, .bf16)])
+    func streamedCalibrationMatchesTheWholeBatchForward(distill: Bool, precision: GramPrecision) throws {
         var config = LlamaConfig(hidden: 32, intermediate: 48, layers: 2, heads: 4, kvHeads: 2, vocabSize: 50, tied: true)
         config.qkvBias = true
         var seed: UInt64 = 11
@@ -64,14 +65,14 @@ import Testing
         let teacher = { distill ? ModelWeights(readers: [try SafeTensorsReader(path: file)]) : nil }
         var seedIDs: UInt64 = 5
         let ids = (0..<4).map { _ in Self.random(256, seed: &seedIDs).map { Int32(($0 + 0.5) * 49.99) } }
-        let needs = CalibrationNeeds(gram: true, norms: true, distill: distill)
+        let needs = CalibrationNeeds(gram: true, norms: true, distill: distill, gramPrecision: precision)
 
         let streamed = Recorder(weights, distill: distill)
         try DecoderCalibration(config: config, seqLen: 256, threads: 2, needs: needs, chunkTokens: 256)
             .run(ids, teacher: try teacher(), compute: streamed.compute)
         let whole = Recorder(weights, distill: distill)
         let dec = LlamaDecoder(config: config, samples: 4, seqLen: 256, threads: 2)
-        try CalibratedForward.run(layers: 2, teacher: try teacher(), compute: whole.compute, embed: { try dec.embed(ids, $0) },
+        try CalibratedForward.run(layers: 2, teacher: try teacher(), gramPrecision: precision, compute: whole.compute, embed: { try dec.embed(ids, $0) },
                                   layer: { try dec.block($0, $1, $2) })
         #expect(streamed.order == whole.order && streamed.order.count == 1 + 2 * 12)
         #expect(streamed.records.count == 14)

@@ -37,7 +37,7 @@ public struct BertFamily: ModelFamily {
         let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
                                               seqLen: stage.seqLen, part: .calibration)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        try CalibratedForward.run(layers: files.config.layers, teacher: original, compute: compute, embed: { try enc.embed(ids, $0) },
+        try CalibratedForward.run(layers: files.config.layers, teacher: original, gramPrecision: needs.gramPrecision, compute: compute, embed: { try enc.embed(ids, $0) },
                                   layer: { try enc.layer($0, $1, $2) })
     }
 

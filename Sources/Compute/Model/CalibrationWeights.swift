@@ -4,10 +4,10 @@ import Foundation
 /// on the compressed model (`StudentWeights`, whose units compress each linear weight on its
 /// input), with the original model (`TeacherWeights`) one layer ahead when `distill` needs its inputs.
 enum CalibratedForward {
-    static func run(layers: Int, teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float],
+    static func run(layers: Int, teacher original: ModelWeights?, gramPrecision: GramPrecision, compute: (String, LinearCalibration?) throws -> [Float],
                     embed: (WeightSupplier) throws -> Activations, layer: (Int, Activations, WeightSupplier) throws -> Activations) throws {
         try withoutActuallyEscaping(compute) { compute in
-            let student = StudentWeights(compute: compute)
+            let student = StudentWeights(compute: compute, gramPrecision: gramPrecision)
             let teacher = original.map(TeacherWeights.init)
             var xs = try embed(student)
             var xt = try teacher.map { try embed($0) }
@@ -39,11 +39,15 @@ final class RecordingWeights: WeightSupplier {
 /// The compressed model's weights, each computed by its unit when the forward pass asks for it.
 final class StudentWeights: WeightSupplier {
     let compute: (String, LinearCalibration?) throws -> [Float]
+    let gramPrecision: GramPrecision
     var teacherInputs = [String: Activations]()
     /// The last input handed out and its Gram cache: layers fed the same activations share it.
     private var last: (input: Activations, gram: GramCache)?
 
-    init(compute: @escaping (String, LinearCalibration?) throws -> [Float]) { self.compute = compute }
+    init(compute: @escaping (String, LinearCalibration?) throws -> [Float], gramPrecision: GramPrecision = .f32) {
+        self.compute = compute
+        self.gramPrecision = gramPrecision
+    }
 
     func tensor(_ name: String, count: Int) throws -> [Float] {
         let v = try compute(name, nil)
@@ -56,7 +60,7 @@ final class StudentWeights: WeightSupplier {
         if let l = last, l.input.rows == input.rows, l.input.width == input.width, Self.sameStorage(l.input.data, input.data) {
             gram = l.gram
         } else {
-            gram = GramCache()
+            gram = GramCache(precision: gramPrecision)
             last = (input, gram)
         }
         let v = try compute(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base], gram: gram))

@@ -6,9 +6,40 @@ public struct CalibrationNeeds: Sendable, Equatable {
     public var gram = false
     public var norms = false
     public var distill = false
+    /// How XᵀX is computed (the calibrate stage's `hessian`).
+    public var gramPrecision = GramPrecision.f32
 
-    public init(gram: Bool = false, norms: Bool = false, distill: Bool = false) {
-        (self.gram, self.norms, self.distill) = (gram, norms, distill)
+    public init(gram: Bool = false, norms: Bool = false, distill: Bool = false, gramPrecision: GramPrecision = .f32) {
+        (self.gram, self.norms, self.distill, self.gramPrecision) = (gram, norms, distill, gramPrecision)
+    }
+}
+
+/// An XᵀX sum that takes rows in chunks: F32 through OpenBLAS, or from BF16-rounded rows.
+protocol GramAccumulator: AnyObject {
+    func add(_ x: UnsafePointer<Float>, rows: Int)
+    func result() -> [Float]
+}
+
+extension RowBlockSum: GramAccumulator {
+    func add(_ x: UnsafePointer<Float>, rows: Int) { add(x, nil, rows: rows) }
+}
+
+extension BF16GramSum: GramAccumulator {}
+
+extension GramPrecision {
+    /// An empty XᵀX sum of this precision for n columns.
+    func accumulator(n: Int, threads: Int) -> GramAccumulator {
+        switch self {
+        case .f32: return RowBlockSum(.gram(n: n), threads: threads)
+        case .bf16: return BF16GramSum(n: n, threads: threads)
+        }
+    }
+
+    /// XᵀX of all rows of x.
+    func gram(_ x: Activations, threads: Int) -> [Float] {
+        let sum = accumulator(n: x.width, threads: threads)
+        x.data.withUnsafeBufferPointer { sum.add($0.baseAddress!, rows: x.rows) }
+        return sum.result()
     }
 }
 
@@ -20,7 +51,7 @@ final class InputStatistics {
     let width: Int
     let threads: Int
     private(set) var rows = 0
-    private let gramSum: RowBlockSum?
+    private let gramSum: GramAccumulator?
     private var squares: [Double]?
     private(set) var head = [Float]()
     private(set) var teacherHead: [Float]?
@@ -28,7 +59,7 @@ final class InputStatistics {
     init(width: Int, needs: CalibrationNeeds, teacher: Bool, threads: Int) {
         self.width = width
         self.threads = threads
-        gramSum = needs.gram || needs.distill ? RowBlockSum(.gram(n: width), threads: threads) : nil
+        gramSum = needs.gram || needs.distill ? needs.gramPrecision.accumulator(n: width, threads: threads) : nil
         squares = needs.norms ? [Double](repeating: 0, count: width) : nil
         teacherHead = teacher ? [] : nil
     }

@@ -96,11 +96,14 @@ public struct LinearCalibration {
 
 /// A Gram matrix computed on first use.
 final class GramCache: @unchecked Sendable {
+    let precision: GramPrecision
     private var cached: [Float]?
+
+    init(precision: GramPrecision = .f32) { self.precision = precision }
 
     func value(_ x: Activations, threads: Int) -> [Float] {
         if let c = cached { return c }
-        let g = BLAS.gram(x.data, rows: x.rows, n: x.width, threads: threads)
+        let g = precision.gram(x, threads: threads)
         cached = g
         return g
     }

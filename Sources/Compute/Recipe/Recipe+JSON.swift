@@ -73,7 +73,9 @@ extension Stage: Encodable {
             }
             try put("output", l.output.rawValue)
             try selector(l.selector)
-        case .calibrate(let c): try put("dataset", c.dataset); try put("samples", c.samples); try put("seq_len", c.seqLen)
+        case .calibrate(let c):
+            try put("dataset", c.dataset); try put("samples", c.samples); try put("seq_len", c.seqLen)
+            if c.hessian != .f32 { try put("hessian", c.hessian.rawValue) }
         case .distill(let d): try put("iterations", d.iterations); try selector(d.selector)
         case .evaluate(let e):
             if let d = e.dataset { try put("dataset", d) }

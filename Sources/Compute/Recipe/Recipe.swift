@@ -29,7 +29,7 @@ public struct Recipe: Equatable, Sendable {
 
     /// The statistics of each linear layer's inputs that the recipe's calibrated stages read.
     public var calibrationNeeds: CalibrationNeeds {
-        var n = CalibrationNeeds(distill: distills)
+        var n = CalibrationNeeds(distill: distills, gramPrecision: calibration?.hessian ?? .f32)
         for s in stages {
             switch s {
             case .prune(let p):
@@ -274,11 +274,14 @@ public struct CalibrateStage: Equatable, Sendable {
     public var dataset: String
     public var samples: Int
     public var seqLen: Int
+    /// How XᵀX is computed from the calibration inputs (`hessian: f32|bf16`; `GramPrecision`).
+    public var hessian: GramPrecision
 
-    public init(dataset: String, samples: Int = 16, seqLen: Int = 128) {
+    public init(dataset: String, samples: Int = 16, seqLen: Int = 128, hessian: GramPrecision = .f32) {
         self.dataset = dataset
         self.samples = samples
         self.seqLen = seqLen
+        self.hessian = hessian
     }
 }
 

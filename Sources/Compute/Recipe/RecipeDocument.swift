@@ -50,7 +50,7 @@ struct StageDocument: Decodable {
 /// Every key any stage accepts, typed; `keys` lists those present so each stage can refuse the rest.
 struct StageFields: Decodable {
     var keys: [String] = []
-    var method, scope, dim, norm, dataset, output, format, type, fallback, dtype, scheme, granularity, observer: String?
+    var method, scope, dim, norm, dataset, output, format, type, fallback, dtype, scheme, granularity, observer, hessian: String?
     var sparsity, minKeep, damp, energy: Double?
     var n, m, samples, seqLen, iterations, rank, bits, groupSize: Int?
     var actOrder, pure, allowFallback, gptq: Bool?
@@ -70,6 +70,7 @@ struct StageFields: Decodable {
         dataset = try f.string("dataset"); output = try f.string("output"); format = try f.string("format")
         type = try f.string("type"); fallback = try f.string("fallback"); dtype = try f.string("dtype")
         scheme = try f.string("scheme"); granularity = try f.string("granularity"); observer = try f.string("observer")
+        hessian = try f.string("hessian")
         sparsity = try f.number("sparsity"); minKeep = try f.number("min_keep"); damp = try f.number("damp"); energy = try f.number("energy")
         n = try f.integer("n"); m = try f.integer("m"); samples = try f.integer("samples"); seqLen = try f.integer("seq_len")
         iterations = try f.integer("iterations"); rank = try f.integer("rank"); bits = try f.integer("bits")

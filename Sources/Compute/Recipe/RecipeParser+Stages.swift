@@ -101,12 +101,17 @@ extension RecipeParser {
     }
 
     static func calibrate(_ f: StageFields, at path: String) throws -> CalibrateStage {
-        try allowOnly(f.keys, ["dataset", "samples", "seq_len"], at: path)
+        try allowOnly(f.keys, ["dataset", "samples", "seq_len", "hessian"], at: path)
         guard let d = try text(f.dataset, at: "\(path).dataset"), !d.isEmpty else {
             throw RecipeError("\(path).dataset", "is required: a UTF-8 text file under an allowed input root")
         }
         let (n, l) = try window(f, at: path, samples: 16)
-        return CalibrateStage(dataset: d, samples: n, seqLen: l)
+        var hessian = GramPrecision.f32
+        if let h = try text(f.hessian, at: "\(path).hessian") {
+            guard let p = GramPrecision(rawValue: h) else { throw RecipeError("\(path).hessian", "\(h) is not one of f32, bf16") }
+            hessian = p
+        }
+        return CalibrateStage(dataset: d, samples: n, seqLen: l, hessian: hessian)
     }
 
     static func distill(_ f: StageFields, at path: String) throws -> DistillStage {
