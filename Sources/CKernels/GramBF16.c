@@ -15,9 +15,9 @@
 
 static int forceEmulation = 0;
 
-int squeeze_bf16_force_emulation(int on) {
+int squeeze_bf16_force_emulation(int level) {
     int was = forceEmulation;
-    forceEmulation = on;
+    forceEmulation = level;
     return was;
 }
 
@@ -49,34 +49,54 @@ static inline float lowHalf(uint32_t v) { uint32_t u = v << 16; float f; memcpy(
 static inline float highHalf(uint32_t v) { uint32_t u = v & 0xffff0000u; float f; memcpy(&f, &u, 4); return f; }
 static inline float flushed(float v) { return fabsf(v) < FLT_MIN ? copysignf(0.0f, v) : v; }
 
-// One row i of a 32-column strip, emulated: acc_j = fma(even_i, even_j, fma(odd_i, odd_j, acc_j)).
-#define EMULATED_STRIP(FMA)                                                                   \
-    for (long jb = j0; jb < j0 + nj; jb += 32)                                                \
-        for (long i = i0; i < i0 + ni; i++) {                                                 \
-            float acc[32];                                                                    \
-            float *row = c + i * ldc + jb;                                                    \
-            for (int j = 0; j < 32; j++) acc[j] = row[j];                                     \
-            for (long p = 0; p < pairs; p++) {                                                \
-                const uint32_t *q = packed + p * ldp;                                         \
-                float ao = highHalf(q[i]), ae = lowHalf(q[i]);                                \
-                for (int j = 0; j < 32; j++) acc[j] = FMA(ae, lowHalf(q[jb + j]), FMA(ao, highHalf(q[jb + j]), acc[j])); \
-            }                                                                                 \
-            for (int j = 0; j < 32; j++) row[j] = acc[j];                                     \
-        }
-
 static inline float fmaFlushed(float a, float b, float c) { return flushed(fmaf(a, b, c)); }
 
+// Portable: acc_j = fma(even_i, even_j, fma(odd_i, odd_j, acc_j)), subnormal results flushed.
 static void emulatedTile(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc) {
-    EMULATED_STRIP(fmaFlushed)
+    for (long i = i0; i < i0 + ni; i++)
+        for (long j = j0; j < j0 + nj; j++) {
+            float acc = c[i * ldc + j];
+            for (long p = 0; p < pairs; p++) {
+                const uint32_t *q = packed + p * ldp;
+                acc = fmaFlushed(lowHalf(q[i]), lowHalf(q[j]), fmaFlushed(highHalf(q[i]), highHalf(q[j]), acc));
+            }
+            c[i * ldc + j] = acc;
+        }
 }
 
 #if defined(__x86_64__)
-// With FTZ set, the vector fma flushes subnormal results itself, as the instruction does.
+// 4 × 16 register tiles of the same arithmetic in AVX2 lanes: each pair's BF16 halves widened to
+// F32 by a shift or a mask; with FTZ set, the vector fma flushes subnormal results as the
+// instruction does.
 __attribute__((target("avx2,fma")))
 static void emulatedTileFMA(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc) {
     unsigned csr = _mm_getcsr();
     _mm_setcsr(csr | 0x8040u);  // FTZ | DAZ
-    EMULATED_STRIP(__builtin_fmaf)
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    for (long jb = j0; jb < j0 + nj; jb += 16)
+        for (long ib = i0; ib < i0 + ni; ib += 4) {
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++) {
+                acc[r][0] = _mm256_loadu_ps(c + (ib + r) * ldc + jb);
+                acc[r][1] = _mm256_loadu_ps(c + (ib + r) * ldc + jb + 8);
+            }
+            for (long p = 0; p < pairs; p++) {
+                const uint32_t *q = packed + p * ldp;
+                __m256i b0 = _mm256_loadu_si256((const __m256i *)(q + jb)), b1 = _mm256_loadu_si256((const __m256i *)(q + jb + 8));
+                __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16)), o0 = _mm256_castsi256_ps(_mm256_and_si256(b0, high));
+                __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16)), o1 = _mm256_castsi256_ps(_mm256_and_si256(b1, high));
+                for (int r = 0; r < 4; r++) {
+                    __m256i a = _mm256_set1_epi32((int)q[ib + r]);
+                    __m256 ae = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), ao = _mm256_castsi256_ps(_mm256_and_si256(a, high));
+                    acc[r][0] = _mm256_fmadd_ps(ae, e0, _mm256_fmadd_ps(ao, o0, acc[r][0]));
+                    acc[r][1] = _mm256_fmadd_ps(ae, e1, _mm256_fmadd_ps(ao, o1, acc[r][1]));
+                }
+            }
+            for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(c + (ib + r) * ldc + jb, acc[r][0]);
+                _mm256_storeu_ps(c + (ib + r) * ldc + jb + 8, acc[r][1]);
+            }
+        }
     _mm_setcsr(csr);
 }
 
@@ -127,7 +147,7 @@ int squeeze_bf16_native(void) {
 void squeeze_bf16_gram_tile(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc) {
 #if defined(__x86_64__)
     if (squeeze_bf16_native()) { nativeTile(packed, pairs, ldp, i0, ni, j0, nj, c, ldc); return; }
-    if (hasFMA()) { emulatedTileFMA(packed, pairs, ldp, i0, ni, j0, nj, c, ldc); return; }
+    if (forceEmulation < 2 && hasFMA()) { emulatedTileFMA(packed, pairs, ldp, i0, ni, j0, nj, c, ldc); return; }
 #endif
     emulatedTile(packed, pairs, ldp, i0, ni, j0, nj, c, ldc);
 }

@@ -24,7 +24,8 @@ void squeeze_bf16_gram_tile(const uint32_t *packed, long pairs, long ldp, long i
 /// 1 when the tile product runs on AVX512-BF16 instructions, 0 when it is emulated (same bytes).
 int squeeze_bf16_native(void);
 
-/// Forces the emulated path (for tests that compare it with the native one); returns the previous setting.
-int squeeze_bf16_force_emulation(int on);
+/// Forces an emulated path, for tests that compare the paths: 0 the fastest the CPU has, 1 the
+/// AVX2/FMA emulation, 2 the portable C one. Returns the previous setting.
+int squeeze_bf16_force_emulation(int level);
 
 #endif
