@@ -39,8 +39,20 @@ import Testing
         }
     }
 
-    /// A random 2-block Llama with Qwen2-style biases, calibrated by the streamed passes (one window
-    /// per chunk) and by the whole-batch forward pass; each linear layer is "compressed" by zeroing
+    /// Chunks hold whole product groups once they hold one, so no product gets a row count the
+    /// whole-batch forward pass would not give it.
+    @Test func chunksAreWholeProductGroups() {
+        #expect(Activations.windowsPerProduct == 4)
+        #expect(DecoderCalibration.chunkWindows(seqLen: 256) == 8)
+        #expect(DecoderCalibration.chunkWindows(seqLen: 300) == 4)    // 6 windows would split a group
+        #expect(DecoderCalibration.chunkWindows(seqLen: 128) == 16)
+        #expect(DecoderCalibration.chunkWindows(seqLen: 1024) == 2)   // under one group: as many as fit
+        #expect(DecoderCalibration.chunkWindows(seqLen: 4096) == 1)
+    }
+
+    /// A random 2-block Llama with Qwen2-style biases, calibrated by the streamed passes (two chunks
+    /// of one product group each: a product of another row count may round differently) and by the
+    /// whole-batch forward pass; each linear layer is "compressed" by zeroing
     /// every third weight, so a pass that used an uncompressed weight would see other inputs.
     @Test(arguments: [(false, GramPrecision.f32), (true, .f32), (false, .bf16), (true, .bf16)])
     func streamedCalibrationMatchesTheWholeBatchForward(distill: Bool, precision: GramPrecision) throws {
@@ -64,14 +76,15 @@ import Testing
         let file = try Self.writeSafeTensors(weights, to: dir + "/model.safetensors")
         let teacher = { distill ? ModelWeights(readers: [try SafeTensorsReader(path: file)]) : nil }
         var seedIDs: UInt64 = 5
-        let ids = (0..<4).map { _ in Self.random(256, seed: &seedIDs).map { Int32(($0 + 0.5) * 49.99) } }
+        let windows = 2 * Activations.windowsPerProduct
+        let ids = (0..<windows).map { _ in Self.random(256, seed: &seedIDs).map { Int32(($0 + 0.5) * 49.99) } }
         let needs = CalibrationNeeds(gram: true, norms: true, distill: distill, gramPrecision: precision)
 
         let streamed = Recorder(weights, distill: distill)
-        try DecoderCalibration(config: config, seqLen: 256, threads: 2, needs: needs, chunkTokens: 256)
+        try DecoderCalibration(config: config, seqLen: 256, threads: 2, needs: needs, chunkTokens: 256 * Activations.windowsPerProduct)
             .run(ids, teacher: try teacher(), compute: streamed.compute)
         let whole = Recorder(weights, distill: distill)
-        let dec = LlamaDecoder(config: config, samples: 4, seqLen: 256, threads: 2)
+        let dec = LlamaDecoder(config: config, samples: windows, seqLen: 256, threads: 2)
         try CalibratedForward.run(layers: 2, teacher: try teacher(), gramPrecision: precision, compute: whole.compute, embed: { try dec.embed(ids, $0) },
                                   layer: { try dec.block($0, $1, $2) })
         #expect(streamed.order == whole.order && streamed.order.count == 1 + 2 * 12)

@@ -20,11 +20,16 @@ enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// The rows of `Activations.linear`'s products of 256-token windows: a layer's outputs computed
+    /// in products of this many rows get the bytes the forward pass gives them (OpenBLAS may round a
+    /// row differently in a product of another row count, as its Haswell kernels do).
+    static let forwardRows = 1024
+
     /// c[m × n] = a[m × k] · b (b is [k × n], or [n × k] when `bTransposed`), rows of `a` in fixed
-    /// chunks of 256 spread over `threads` (identical bytes for any thread count).
-    static func gemmRows(m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int) -> [Float] {
+    /// chunks of `chunk` spread over `threads` (identical bytes for any thread count).
+    static func gemmRows(m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int, chunk: Int = 256) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
-        let ranges = Parallel.chunks(m, chunk: 256)
+        let ranges = Parallel.chunks(m, chunk: chunk)
         a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in

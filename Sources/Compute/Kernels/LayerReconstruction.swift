@@ -20,7 +20,7 @@ public enum LayerReconstruction {
                                threads: Int) -> Problem {
         let n = xs.width
         let a = gram ?? BLAS.gram(xs.data, rows: xs.rows, n: n, threads: threads)
-        let yt = BLAS.gemmRows(m: xt.rows, n: out, k: n, a: xt.data, b: w, bTransposed: true, threads: threads)
+        let yt = BLAS.gemmRows(m: xt.rows, n: out, k: n, a: xt.data, b: w, bTransposed: true, threads: threads, chunk: BLAS.forwardRows)
         let c = BLAS.crossProduct(yt, xs.data, rows: xs.rows, p: out, q: n, threads: threads)
         let norm2 = yt.reduce(0.0) { $0 + Double($1) * Double($1) }
         return Problem(a: a, c: c, targetNorm2: norm2, out: out, inDim: n)

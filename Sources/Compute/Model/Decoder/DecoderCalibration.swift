@@ -25,8 +25,14 @@ struct DecoderCalibration {
     /// Tokens per chunk (whole windows; at least one window).
     static let chunkTokens = 2048
 
-    /// Windows per chunk for windows of `seqLen` tokens.
-    static func chunkWindows(seqLen: Int, chunkTokens: Int = chunkTokens) -> Int { max(1, chunkTokens / seqLen) }
+    /// Windows per chunk for windows of `seqLen` tokens: whole groups of the products' windows
+    /// (`Activations.windowsPerProduct`) once a chunk holds one, so every product sees the rows the
+    /// whole-batch forward pass gives it (OpenBLAS may round a row differently in a product of
+    /// another row count, as its Haswell kernels do).
+    static func chunkWindows(seqLen: Int, chunkTokens: Int = chunkTokens) -> Int {
+        let windows = max(1, chunkTokens / seqLen), group = Activations.windowsPerProduct
+        return windows < group ? windows : windows / group * group
+    }
 
     init(config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds, chunkTokens: Int = DecoderCalibration.chunkTokens) {
         self.config = config
