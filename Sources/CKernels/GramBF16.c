@@ -13,14 +13,6 @@
 #include <immintrin.h>
 #endif
 
-static int forceEmulation = 0;
-
-int squeeze_bf16_force_emulation(int level) {
-    int was = forceEmulation;
-    forceEmulation = level;
-    return was;
-}
-
 // Branch-free, so the loop below vectorizes.
 static inline uint32_t toBF16(uint32_t u) {
     uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;                 // nearest even
@@ -65,38 +57,78 @@ static void emulatedTile(const uint32_t *packed, long pairs, long ldp, long i0, 
 }
 
 #if defined(__x86_64__)
-// 4 × 16 register tiles of the same arithmetic in AVX2 lanes: each pair's BF16 halves widened to
-// F32 by a shift or a mask; with FTZ set, the vector fma flushes subnormal results as the
-// instruction does.
-__attribute__((target("avx2,fma")))
-static void emulatedTileFMA(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc) {
-    unsigned csr = _mm_getcsr();
-    _mm_setcsr(csr | 0x8040u);  // FTZ | DAZ
-    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
-    for (long jb = j0; jb < j0 + nj; jb += 16)
-        for (long ib = i0; ib < i0 + ni; ib += 4) {
-            __m256 acc[4][2];
-            for (int r = 0; r < 4; r++) {
-                acc[r][0] = _mm256_loadu_ps(c + (ib + r) * ldc + jb);
-                acc[r][1] = _mm256_loadu_ps(c + (ib + r) * ldc + jb + 8);
-            }
-            for (long p = 0; p < pairs; p++) {
-                const uint32_t *q = packed + p * ldp;
-                __m256i b0 = _mm256_loadu_si256((const __m256i *)(q + jb)), b1 = _mm256_loadu_si256((const __m256i *)(q + jb + 8));
-                __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16)), o0 = _mm256_castsi256_ps(_mm256_and_si256(b0, high));
-                __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16)), o1 = _mm256_castsi256_ps(_mm256_and_si256(b1, high));
-                for (int r = 0; r < 4; r++) {
-                    __m256i a = _mm256_set1_epi32((int)q[ib + r]);
-                    __m256 ae = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), ao = _mm256_castsi256_ps(_mm256_and_si256(a, high));
-                    acc[r][0] = _mm256_fmadd_ps(ae, e0, _mm256_fmadd_ps(ao, o0, acc[r][0]));
-                    acc[r][1] = _mm256_fmadd_ps(ae, e1, _mm256_fmadd_ps(ao, o1, acc[r][1]));
+// The AVX2 emulation's panel: rows widened to F32, each pair's odd row first (the order the
+// instruction sums them: step 2p is row 2p + 1, step 2p + 1 is row 2p), stored twice, as GEMM
+// kernels pack their operands: in blocks of 16 columns (a register tile's B side) and of 6 columns
+// (its A side), each block its steps one after another, so a tile streams through contiguous memory.
+#define STEPS (2L * SQUEEZE_BF16_PANEL_PAIRS)
+#define WIDE 16
+#define TALL 6
+// Steps of a tile's slice: the slice of a 16-column block (16 KiB) stays in the L1 cache.
+#define SLICE 256
+
+static inline float *wideBlock(float *panel, long col) { return panel + col / WIDE * (STEPS * WIDE); }
+static inline float *tallBlock(float *panel, long ldo, long col) { return panel + ldo * STEPS + col / TALL * (STEPS * TALL); }
+
+// Columns widened at a time: whole wide and tall blocks (SQUEEZE_BF16_TILE is a multiple).
+#define RUN 48
+
+__attribute__((target("avx2")))
+static void packWidened(const float *x, long lda, long rows, long cols, float *panel, long ldo, long firstPair) {
+    for (long p = 0; p < (rows + 1) / 2; p++) {
+        const uint32_t *even = (const uint32_t *)(x + 2 * p * lda), *odd = 2 * p + 1 < rows ? even + lda : NULL;
+        for (int half = 0; half < 2; half++) {
+            const uint32_t *src = half == 0 ? odd : even;
+            long step = 2 * (firstPair + p) + half;
+            for (long c0 = 0; c0 < ldo; c0 += RUN) {
+                uint32_t run[RUN];
+                if (src && c0 + RUN <= cols) {
+                    for (int c = 0; c < RUN; c++) run[c] = toBF16(src[c0 + c]) << 16;
+                } else {
+                    for (int c = 0; c < RUN; c++) run[c] = src && c0 + c < cols ? toBF16(src[c0 + c]) << 16 : 0;
                 }
-            }
-            for (int r = 0; r < 4; r++) {
-                _mm256_storeu_ps(c + (ib + r) * ldc + jb, acc[r][0]);
-                _mm256_storeu_ps(c + (ib + r) * ldc + jb + 8, acc[r][1]);
+                for (int c = 0; c < RUN; c += WIDE) memcpy(wideBlock(panel, c0 + c) + step * WIDE, run + c, sizeof(float) * WIDE);
+                for (int c = 0; c < RUN; c += TALL) memcpy(tallBlock(panel, ldo, c0 + c) + step * TALL, run + c, sizeof(float) * TALL);
             }
         }
+    }
+}
+
+// A 6 × 16 register tile over `steps` steps (a: 6 floats a step, b: 16): twelve accumulators, each
+// updated once per step with one fma (enough of them to hide its latency; with two B vectors and
+// one broadcast they fill the sixteen registers, no spill).
+__attribute__((target("avx2,fma")))
+static inline void microTile(long steps, const float *a, const float *b, float *c, long ldc) {
+    __m256 acc[TALL][2];
+    for (int r = 0; r < TALL; r++)
+        for (int v = 0; v < 2; v++) acc[r][v] = _mm256_loadu_ps(c + r * ldc + 8 * v);
+    for (long k = 0; k < steps; k++, a += TALL, b += WIDE) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+        for (int r = 0; r < TALL; r++) {
+            __m256 x = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < TALL; r++)
+        for (int v = 0; v < 2; v++) _mm256_storeu_ps(c + r * ldc + 8 * v, acc[r][v]);
+}
+
+// The tile over the widened panel: acc = fma(odd_i, odd_j, acc), then fma(even_i, even_j, acc),
+// pair by pair; with FTZ set, the vector fma flushes subnormal results as the instruction does.
+// Each entry's sum carries on in c from one slice of steps to the next: the order is unchanged.
+__attribute__((target("avx2,fma")))
+static void emulatedTileFMA(float *panel, long pairs, long ldo, long i0, long ni, long j0, long nj, float *c, long ldc) {
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);  // FTZ | DAZ
+    for (long k0 = 0; k0 < 2 * pairs; k0 += SLICE) {
+        long steps = 2 * pairs - k0 < SLICE ? 2 * pairs - k0 : SLICE;
+        for (long j = j0; j < j0 + nj; j += WIDE) {
+            const float *b = wideBlock(panel, j) + k0 * WIDE;
+            for (long i = i0; i < i0 + ni; i += TALL)
+                microTile(steps, tallBlock(panel, ldo, i) + k0 * TALL, b, c + i * ldc + j, ldc);
+        }
+    }
     _mm_setcsr(csr);
 }
 
@@ -136,18 +168,31 @@ static int hasFMA(void) {
 }
 #endif
 
-int squeeze_bf16_native(void) {
+int squeeze_bf16_fastest_path(void) {
 #if defined(__x86_64__)
-    return !forceEmulation && hasNative();
-#else
-    return 0;
+    if (hasNative()) return SQUEEZE_BF16_NATIVE;
+    if (hasFMA()) return SQUEEZE_BF16_AVX2;
 #endif
+    return SQUEEZE_BF16_PORTABLE;
 }
 
-void squeeze_bf16_gram_tile(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc) {
+int squeeze_bf16_path_runs(int path) { return path >= squeeze_bf16_fastest_path() && path <= SQUEEZE_BF16_PORTABLE; }
+
+long squeeze_bf16_panel_words(int path, long ldo) { return (path == SQUEEZE_BF16_AVX2 ? 4 : 1) * SQUEEZE_BF16_PANEL_PAIRS * ldo; }
+
+void squeeze_bf16_pack_panel(int path, const float *x, long lda, long rows, long cols, uint32_t *panel, long ldo, long firstPair) {
 #if defined(__x86_64__)
-    if (squeeze_bf16_native()) { nativeTile(packed, pairs, ldp, i0, ni, j0, nj, c, ldc); return; }
-    if (forceEmulation < 2 && hasFMA()) { emulatedTileFMA(packed, pairs, ldp, i0, ni, j0, nj, c, ldc); return; }
+    if (path == SQUEEZE_BF16_AVX2) { packWidened(x, lda, rows, cols, (float *)panel, ldo, firstPair); return; }
 #endif
-    emulatedTile(packed, pairs, ldp, i0, ni, j0, nj, c, ldc);
+    squeeze_bf16_pack_pairs(x, lda, rows, cols, panel + firstPair * ldo, ldo);
+}
+
+void squeeze_bf16_gram_tile(int path, const uint32_t *panel, long pairs, long ldo, long i0, long ni, long j0, long nj, float *c, long ldc) {
+    switch (path) {
+#if defined(__x86_64__)
+    case SQUEEZE_BF16_NATIVE: nativeTile(panel, pairs, ldo, i0, ni, j0, nj, c, ldc); return;
+    case SQUEEZE_BF16_AVX2: emulatedTileFMA((float *)panel, pairs, ldo, i0, ni, j0, nj, c, ldc); return;
+#endif
+    default: emulatedTile(panel, pairs, ldo, i0, ni, j0, nj, c, ldc);
+    }
 }

@@ -15,17 +15,36 @@
 /// columns cols..<ldo are zero.
 void squeeze_bf16_pack_pairs(const float *x, long lda, long rows, long cols, uint32_t *out, long ldo);
 
+/// The paths of the tile product, fastest first; every one gives the same bytes. Native:
+/// AVX512-BF16 VDPBF16PS on interleaved BF16 pairs; AVX2: an FMA emulation on rows widened to F32;
+/// portable: a plain C emulation on interleaved pairs.
+#define SQUEEZE_BF16_NATIVE 0
+#define SQUEEZE_BF16_AVX2 1
+#define SQUEEZE_BF16_PORTABLE 2
+
+/// The fastest path this CPU runs.
+int squeeze_bf16_fastest_path(void);
+
+/// 1 when this CPU runs `path`.
+int squeeze_bf16_path_runs(int path);
+
+/// Pairs of rows a panel holds.
+#define SQUEEZE_BF16_PANEL_PAIRS 256
+
+/// Words (uint32) of a panel of SQUEEZE_BF16_PANEL_PAIRS pairs of rows of `ldo` columns (a multiple
+/// of SQUEEZE_BF16_TILE) in the layout `path` reads: the interleaved pairs above, or for the AVX2
+/// emulation rows widened to F32 in column blocks, twice.
+long squeeze_bf16_panel_words(int path, long ldo);
+
+/// Packs `rows` rows (rounded as `squeeze_bf16_pack_pairs` rounds) into a panel for `path` as
+/// pairs firstPair, firstPair + 1, …; pieces of a panel may be packed concurrently.
+void squeeze_bf16_pack_panel(int path, const float *x, long lda, long rows, long cols, uint32_t *panel, long ldo, long firstPair);
+
 /// c[i * ldc + j] += Σ_p x(2p, i) x(2p, j) + x(2p+1, i) x(2p+1, j) for i in i0..<i0+ni, j in
-/// j0..<j0+nj over `pairs` packed pairs (stride ldp), summing pair by pair in order exactly as
-/// VDPBF16PS does: the odd row's product first, each addition rounded to F32, subnormal results
-/// flushed to zero. i0, j0, ni, nj: multiples of SQUEEZE_BF16_TILE.
-void squeeze_bf16_gram_tile(const uint32_t *packed, long pairs, long ldp, long i0, long ni, long j0, long nj, float *c, long ldc);
-
-/// 1 when the tile product runs on AVX512-BF16 instructions, 0 when it is emulated (same bytes).
-int squeeze_bf16_native(void);
-
-/// Forces an emulated path, for tests that compare the paths: 0 the fastest the CPU has, 1 the
-/// AVX2/FMA emulation, 2 the portable C one. Returns the previous setting.
-int squeeze_bf16_force_emulation(int level);
+/// j0..<j0+nj over the first `pairs` pairs of a panel packed for `path` (one this CPU runs),
+/// summing pair by pair in order exactly as VDPBF16PS does: the odd row's product first, each
+/// addition rounded to F32, subnormal results flushed to zero. i0, j0, ni, nj: multiples of
+/// SQUEEZE_BF16_TILE.
+void squeeze_bf16_gram_tile(int path, const uint32_t *panel, long pairs, long ldo, long i0, long ni, long j0, long nj, float *c, long ldc);
 
 #endif

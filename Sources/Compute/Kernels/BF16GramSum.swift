@@ -9,34 +9,41 @@ public enum GramPrecision: String, Sendable, Equatable, CaseIterable {
 
 /// XᵀX for X [rows × n] from X rounded to BF16, summed in F32 one pair of rows at a time in row
 /// order (`squeeze_bf16_gram_tile`: AVX512-BF16, or an exact emulation of it elsewhere). Rows are
-/// packed 512 at a time into interleaved pairs (over the threads), then fixed 96 × 96 tiles of the
+/// packed 512 at a time into the running path's panel (over the threads), then fixed 96 × 96 tiles of the
 /// upper triangle are spread over the threads. Every entry is one sequential sum over the rows,
 /// so the bytes do not depend on the thread count, on the CPU, or on how the rows were chunked
 /// (given chunks of even size).
 final class BF16GramSum {
     static let tile = Int(SQUEEZE_BF16_TILE)
-    static let packRows = 512
+    static let packRows = 2 * Int(SQUEEZE_BF16_PANEL_PAIRS)
     let n: Int
     let threads: Int
     /// n rounded up to whole tiles: the sum's and the packed rows' stride.
     private let padded: Int
     private var sum: [Float]
     private var packed: [UInt32]
+    /// The tile product's path (`SQUEEZE_BF16_NATIVE`, …): the fastest the CPU runs unless a test asks for another.
+    let path: Int32
+    /// The panel's size in words (the path's layout).
+    private let words: Int
     private let tiles: [(i: Int, j: Int)]
 
-    init(n: Int, threads: Int) {
+    init(n: Int, threads: Int, path: Int32 = squeeze_bf16_fastest_path()) {
+        precondition(squeeze_bf16_path_runs(path) == 1, "BF16 Gram path \(path) does not run on this CPU")
+        self.path = path
         self.n = n
         self.threads = max(1, threads)
         padded = (n + Self.tile - 1) / Self.tile * Self.tile
         sum = [Float](repeating: 0, count: padded * padded)
-        packed = [UInt32](repeating: 0, count: Self.packRows / 2 * padded)
+        words = squeeze_bf16_panel_words(path, padded)
+        packed = [UInt32](repeating: 0, count: words)
         let starts = Array(stride(from: 0, to: padded, by: Self.tile))
         tiles = starts.indices.flatMap { a in starts[a...].map { (i: starts[a], j: $0) } }
     }
 
     /// Adds `rows` rows of X (row stride n).
     func add(_ x: UnsafePointer<Float>, rows: Int) {
-        let (n, ld, tile, threads, tiles) = (n, padded, Self.tile, threads, tiles)
+        let (n, ld, tile, threads, tiles, path) = (n, padded, Self.tile, threads, tiles, path)
         packed.withUnsafeMutableBufferPointer { pp in
             sum.withUnsafeMutableBufferPointer { sp in
                 let (p, c) = (pp.baseAddress!, sp.baseAddress!)
@@ -46,11 +53,11 @@ final class BF16GramSum {
                     let pieces = Parallel.chunks(pairs, chunk: 32)
                     Parallel.forEach(pieces.count, threads: threads) { k in
                         let r = pieces[k]
-                        squeeze_bf16_pack_pairs(x + (r0 + 2 * r.lowerBound) * n, n, min(2 * r.count, count - 2 * r.lowerBound), n,
-                                                p + r.lowerBound * ld, ld)
+                        squeeze_bf16_pack_panel(path, x + (r0 + 2 * r.lowerBound) * n, n, min(2 * r.count, count - 2 * r.lowerBound), n,
+                                                p, ld, r.lowerBound)
                     }
                     Parallel.forEach(tiles.count, threads: threads) { t in
-                        squeeze_bf16_gram_tile(p, pairs, ld, tiles[t].i, tile, tiles[t].j, tile, c, ld)
+                        squeeze_bf16_gram_tile(path, p, pairs, ld, tiles[t].i, tile, tiles[t].j, tile, c, ld)
                     }
                 }
             }
