@@ -7,6 +7,7 @@ public final class ActiveJob: @unchecked Sendable {
     private let lock = NSLock()
     private var _cancelRequested = false
     private var _leaseLost = false
+    private var _completing = false
     /// Local deadline: if no renewal succeeds before it, the worker abandons the job itself.
     private var _leaseDeadline: Date
 
@@ -26,6 +27,14 @@ public final class ActiveJob: @unchecked Sendable {
     }
 
     func markLost() { lock.withLock { _leaseLost = true } }
+
+    /// Set before the completion is written: from then on the completion's own fenced write says
+    /// whether the lease held, so a renewal that no longer finds the job running (it has just
+    /// succeeded) is not a lost lease.
+    var completing: Bool {
+        get { lock.withLock { _completing } }
+        set { lock.withLock { _completing = newValue } }
+    }
 }
 
 /// The set of running jobs, shared by the claim loop, job threads and the supervisor.

@@ -93,6 +93,7 @@ struct JobExecutor {
     }
 
     func finish(outputPath: String?, artifacts: [ArtifactRecord]) throws {
+        active.completing = true
         var sent = false
         let ok = try worker.withRetry("complete", deadline: writeDeadline) { () -> Bool in
             if sent {

@@ -58,7 +58,9 @@ final class LeaseSupervisor: @unchecked Sendable {
     }
 
     /// Heartbeats the worker row and renews the leases of running jobs; a job whose lease is
-    /// gone is marked lost. False when the database could not be reached.
+    /// gone is marked lost, unless it is writing its completion (which may just have made it
+    /// not running; that write is fenced and reports a lost lease itself). False when the
+    /// database could not be reached.
     func renew() -> Bool {
         let cfg = worker.config
         let jobs = worker.active.all
@@ -69,7 +71,7 @@ final class LeaseSupervisor: @unchecked Sendable {
             for j in jobs {
                 if let cancel = held[j.job.id] {
                     j.renewed(leaseSeconds: cfg.leaseSeconds, at: at, cancel: cancel)
-                } else {
+                } else if !j.completing {
                     worker.log.warning("lease lost", ("job_id", j.job.id.uuidString.lowercased()), ("attempt", String(j.job.attempt)))
                     j.markLost()
                 }
