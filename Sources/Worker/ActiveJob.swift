@@ -28,13 +28,12 @@ public final class ActiveJob: @unchecked Sendable {
 
     func markLost() { lock.withLock { _leaseLost = true } }
 
-    /// Set before the completion is written: from then on the completion's own fenced write says
-    /// whether the lease held, so a renewal that no longer finds the job running (it has just
+    /// Whether the completion is being written: from then on the completion's own fenced write
+    /// says whether the lease held, so a renewal that no longer finds the job running (it has just
     /// succeeded) is not a lost lease.
-    var completing: Bool {
-        get { lock.withLock { _completing } }
-        set { lock.withLock { _completing = newValue } }
-    }
+    var completing: Bool { lock.withLock { _completing } }
+
+    func markCompleting() { lock.withLock { _completing = true } }
 }
 
 /// The set of running jobs, shared by the claim loop, job threads and the supervisor.

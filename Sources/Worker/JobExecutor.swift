@@ -93,7 +93,7 @@ struct JobExecutor {
     }
 
     func finish(outputPath: String?, artifacts: [ArtifactRecord]) throws {
-        active.completing = true
+        active.markCompleting()
         var sent = false
         let ok = try worker.withRetry("complete", deadline: writeDeadline) { () -> Bool in
             if sent {

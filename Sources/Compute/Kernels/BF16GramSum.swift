@@ -24,8 +24,6 @@ final class BF16GramSum {
     private var packed: [UInt32]
     /// The tile product's path (`SQUEEZE_BF16_NATIVE`, …): the fastest the CPU runs unless a test asks for another.
     let path: Int32
-    /// The panel's size in words (the path's layout).
-    private let words: Int
     private let tiles: [(i: Int, j: Int)]
 
     init(n: Int, threads: Int, path: Int32 = squeeze_bf16_fastest_path()) {
@@ -35,8 +33,7 @@ final class BF16GramSum {
         self.threads = max(1, threads)
         padded = (n + Self.tile - 1) / Self.tile * Self.tile
         sum = [Float](repeating: 0, count: padded * padded)
-        words = squeeze_bf16_panel_words(path, padded)
-        packed = [UInt32](repeating: 0, count: words)
+        packed = [UInt32](repeating: 0, count: squeeze_bf16_panel_words(path, padded))
         let starts = Array(stride(from: 0, to: padded, by: Self.tile))
         tiles = starts.indices.flatMap { a in starts[a...].map { (i: starts[a], j: $0) } }
     }
