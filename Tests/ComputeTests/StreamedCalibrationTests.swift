@@ -39,6 +39,28 @@ import Testing
         }
     }
 
+    /// Tiles are sized from the dimension alone (half of it, a multiple of 32, at most 768), so a
+    /// wide Gram matrix has tiles of several sizes, and its bytes still do not depend on the thread
+    /// count or on how the rows arrive; the sum of an input is computed once and redone after more rows.
+    @Test func wideGramTilesGiveTheSameBytesForAnyThreadCount() throws {
+        #expect([40, 576, 1536, 1600, 4096].map(RowBlockSum.tile) == [32, 288, 768, 768, 768])
+        var seed: UInt64 = 11
+        let rows = 768, n = 1600
+        let x = Self.random(rows * n, seed: &seed)
+        let one = BLAS.gram(x, rows: rows, n: n, threads: 1)
+        #expect(BLAS.gram(x, rows: rows, n: n, threads: 2) == one && BLAS.gram(x, rows: rows, n: n, threads: 3) == one)
+        let s = InputStatistics(width: n, needs: CalibrationNeeds(gram: true), teacher: false, threads: 2)
+        s.add(Activations(data: Array(x[0..<(512 * n)]), rows: 512, width: n), teacher: nil)
+        let first = try s.gram()
+        #expect(first == BLAS.gram(Array(x[0..<(512 * n)]), rows: 512, n: n, threads: 1))
+        s.add(Activations(data: Array(x[(512 * n)...]), rows: rows - 512, width: n), teacher: nil)
+        #expect(try s.gram() == one && first != one)
+        for (i, j) in [(0, 1599), (767, 768), (1535, 1536), (1599, 1599), (100, 900)] {
+            let ref = (0..<rows).reduce(0.0) { $0 + Double(x[$1 * n + i]) * Double(x[$1 * n + j]) }
+            #expect(abs(Double(one[i * n + j]) - ref) <= 1e-4 * max(1, abs(ref)) && one[i * n + j] == one[j * n + i])
+        }
+    }
+
     /// Chunks hold whole product groups once they hold one, so no product gets a row count the
     /// whole-batch forward pass would not give it.
     @Test func chunksAreWholeProductGroups() {

@@ -34,10 +34,8 @@ public enum GPTQ {
         }
         // Decreasing diagonal, ties to the lower column.
         let perm = (0..<cols).sorted { a, b in g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b }
-        var gp = [Float](repeating: 0, count: cols * cols)
-        for i in 0..<cols { for j in 0..<cols { gp[i * cols + j] = g[perm[i] * cols + perm[j]] } }
-        var wp = [Float](repeating: 0, count: rows * cols)
-        for r in 0..<rows { for c in 0..<cols { wp[r * cols + c] = w[r * cols + perm[c]] } }
+        let gp = permuted(g, rows: cols, cols: cols, rowOrder: perm, columnOrder: perm, threads: threads)
+        var wp = permuted(Array(w), rows: rows, cols: cols, rowOrder: nil, columnOrder: perm, threads: threads)
         var fixed: RTNQuantizer.Result?
         if case .group = granularity {
             // The plain RTN grid of the incoming weights: its scales and zero points are the static groups.
@@ -53,15 +51,46 @@ public enum GPTQ {
                          staticGroups: fixed.map { (perm, $0) }, threads: threads, tensor: tensor)
         }
         var codes = [UInt8](repeating: 0, count: rows * cols)
-        for r in 0..<rows {
-            for c in 0..<cols {
-                w[r * cols + perm[c]] = wp[r * cols + c]
-                codes[r * cols + perm[c]] = res.codes[r * cols + c]
+        let chunks = Parallel.chunks(rows, chunk: 64)
+        wp.withUnsafeBufferPointer { src in
+            res.codes.withUnsafeBufferPointer { srcCodes in
+                codes.withUnsafeMutableBufferPointer { dstCodes in
+                    perm.withUnsafeBufferPointer { pp in
+                        Parallel.forEach(chunks.count, threads: threads) { k in
+                            for r in chunks[k] {
+                                let o = r * cols
+                                for c in 0..<cols {
+                                    w[o + pp[c]] = src[o + c]
+                                    dstCodes[o + pp[c]] = srcCodes[o + c]
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         if let f = fixed { (res.scales, res.zeros) = (f.scales, f.zeros) }
         res.codes = codes
         return res
+    }
+
+    /// m[rowOrder[i], columnOrder[j]] at (i, j) (rows in place when `rowOrder` is nil), rows in fixed chunks over `threads`.
+    private static func permuted(_ m: [Float], rows: Int, cols: Int, rowOrder: [Int]?, columnOrder: [Int], threads: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * cols)
+        let chunks = Parallel.chunks(rows, chunk: 64)
+        m.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                columnOrder.withUnsafeBufferPointer { cp in
+                    Parallel.forEach(chunks.count, threads: threads) { k in
+                        for i in chunks[k] {
+                            let from = src.baseAddress! + (rowOrder?[i] ?? i) * cols, to = dst.baseAddress! + i * cols
+                            for j in 0..<cols { to[j] = from[cp[j]] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// The sweep over columns in stored order; `staticGroups` (the column order and fixed group

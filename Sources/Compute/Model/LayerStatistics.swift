@@ -55,6 +55,8 @@ final class InputStatistics {
     private var squares: [Double]?
     private(set) var head = [Float]()
     private(set) var teacherHead: [Float]?
+    /// The last `gram()` and the row count it covered.
+    private var summed: (rows: Int, gram: [Float])?
 
     init(width: Int, needs: CalibrationNeeds, teacher: Bool, threads: Int) {
         self.width = width
@@ -79,9 +81,13 @@ final class InputStatistics {
         rows += x.rows
     }
 
+    /// XᵀX of every row added (computed once; the layers sharing this input read the same array).
     func gram() throws -> [Float] {
         guard let g = gramSum else { throw ComputeError(.internalError, "the calibration pass did not collect XᵀX") }
-        return g.result()
+        if let done = summed, done.rows == rows { return done.gram }
+        let gram = g.result()
+        summed = (rows, gram)
+        return gram
     }
 
     func columnNorms() throws -> [Double] { try columnSquares().map { $0.squareRoot() } }
