@@ -50,33 +50,18 @@ public enum GPTQ {
                          observer: observer,
                          staticGroups: fixed.map { (perm, $0) }, threads: threads, tensor: tensor)
         }
-        var codes = [UInt8](repeating: 0, count: rows * cols)
-        let chunks = Parallel.chunks(rows, chunk: 64)
-        wp.withUnsafeBufferPointer { src in
-            res.codes.withUnsafeBufferPointer { srcCodes in
-                codes.withUnsafeMutableBufferPointer { dstCodes in
-                    perm.withUnsafeBufferPointer { pp in
-                        Parallel.forEach(chunks.count, threads: threads) { k in
-                            for r in chunks[k] {
-                                let o = r * cols
-                                for c in 0..<cols {
-                                    w[o + pp[c]] = src[o + c]
-                                    dstCodes[o + pp[c]] = srcCodes[o + c]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // Back to the stored column order: column perm[c] takes column c.
+        var inverse = [Int](repeating: 0, count: cols)
+        for (c, original) in perm.enumerated() { inverse[original] = c }
+        _ = w.update(fromContentsOf: permuted(wp, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads))
+        res.codes = permuted(res.codes, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads)
         if let f = fixed { (res.scales, res.zeros) = (f.scales, f.zeros) }
-        res.codes = codes
         return res
     }
 
     /// m[rowOrder[i], columnOrder[j]] at (i, j) (rows in place when `rowOrder` is nil), rows in fixed chunks over `threads`.
-    private static func permuted(_ m: [Float], rows: Int, cols: Int, rowOrder: [Int]?, columnOrder: [Int], threads: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: rows * cols)
+    private static func permuted<T: BitwiseCopyable>(_ m: [T], rows: Int, cols: Int, rowOrder: [Int]?, columnOrder: [Int], threads: Int) -> [T] {
+        var out = [T](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }  // every element is written below
         let chunks = Parallel.chunks(rows, chunk: 64)
         m.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in

@@ -33,7 +33,7 @@ final class RowBlockSum {
     init(_ kind: Kind, threads: Int) {
         self.kind = kind
         self.threads = max(1, threads)
-        let cut = { (n: Int) in stride(from: 0, to: n, by: Self.tile(n)).map { $0..<min($0 + Self.tile(n), n) } }
+        let cut = { (n: Int) in let t = Self.tile(n); return stride(from: 0, to: n, by: t).map { $0..<min($0 + t, n) } }
         switch kind {
         case .gram(let n):
             let r = cut(n)
