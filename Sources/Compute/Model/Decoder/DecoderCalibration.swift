@@ -77,13 +77,13 @@ struct DecoderCalibration {
         // 1. Q, K, V on the normed input.
         let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
         try run(qkv, c.hidden, try sharedInputPass(plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
-                                                   student: { d, r in try d.rmsNorm(x.windows(r, seqLen, threads: threads), ln1, w) },
-                                                   original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen, threads: threads), ln1, t) }), bias: c.qkvBias)
+                                                   student: { d, r in try x.normedWindows(r, seqLen, d, ln1, w) },
+                                                   original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
         kept.hold(width: c.qWidth)
         try run([("self_attn.o_proj", c.hidden)], c.qWidth,
-                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, kept: kept, xt: &xt, teacher: teacher, w: w) { d, x, w in
-                    try d.attentionContext(i, try d.rmsNorm(x, ln1, w), w)
+                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, norm: ln1, kept: kept, xt: &xt, teacher: teacher, w: w) {
+                    try $0.attentionContext(i, $1, $2)
                 })
         // 3. The residual h replaces x; gate and up on its norm.
         try w.set(ln2, compute(ln2, nil), count: c.hidden)
@@ -93,13 +93,13 @@ struct DecoderCalibration {
             x.addWindows(r, seqLen, into: &h, threads: threads)
             x.setWindows(r, seqLen, h, threads: threads)
             return try d.rmsNorm(h, ln2, w)
-        }, original: { d, r, t in try d.rmsNorm(xt!.windows(r, seqLen, threads: threads), ln2, t) })
+        }, original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln2, t) })
         try run(gu, c.hidden, guStats)
         // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
         kept.hold(width: c.intermediate)
         try run([("mlp.down_proj", c.hidden)], c.intermediate,
-                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, kept: kept, xt: &xt, teacher: teacher, w: w) { d, h, w in
-                    try d.mlpProduct(i, try d.rmsNorm(h, ln2, w), w)
+                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, norm: ln2, kept: kept, xt: &xt, teacher: teacher, w: w) {
+                    try $0.mlpProduct(i, $1, $2)
                 })
         // 5. The block's output replaces h (no block reads the last one's).
         guard i + 1 < c.layers else { return }
@@ -131,20 +131,20 @@ struct DecoderCalibration {
         return (stats, targets)
     }
 
-    /// A pass for one layer whose input `input` computes from the block's stream (`from`) and is
-    /// kept for the next pass; with a teacher, the original layer's output joins the teacher's
-    /// residual stream `xt` in place.
-    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, kept: KeptInput, xt: inout Activations?,
+    /// A pass for one layer whose input `input` computes from the block's stream (`from`) normed
+    /// by `norm`, and is kept for the next pass; with a teacher, the original layer's output joins
+    /// the teacher's residual stream `xt` in place.
+    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, norm: String, kept: KeptInput, xt: inout Activations?,
                           teacher: CachedWeights?, w: WeightSupplier,
                           input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations) throws -> (InputStatistics, [TargetStatistics?]) {
         let stats = statistics(width: kept.width, teacher: teacher != nil), targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
         try plan.forEachChunk { d, r in
-            let a = try input(d, x.windows(r, seqLen, threads: threads), w)
+            let a = try input(d, try x.normedWindows(r, seqLen, d, norm, w), w)
             kept.setWindows(r, seqLen, a, threads: threads)
             var t: Activations?
             if let teacher {
                 var tx = xt!.windows(r, seqLen, threads: threads)
-                let ta = try input(d, tx, teacher)
+                let ta = try input(d, try d.rmsNorm(tx, norm, teacher), teacher)
                 let y = try d.linear(layer, ta, out: out, bias: false, teacher)
                 targets[0]!.add(teacherOutput: y, student: a)
                 d.add(&tx, y)
@@ -223,6 +223,11 @@ extension Activations {
             out.data.withUnsafeMutableBufferPointer { ParallelRows.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads) }
         }
         return out
+    }
+
+    /// The rows of windows `r` normed by `d.rmsNorm` with the weight `name` (read in place).
+    func normedWindows(_ r: Range<Int>, _ seqLen: Int, _ d: LlamaDecoder, _ name: String, _ w: WeightSupplier) throws -> Activations {
+        try data.withUnsafeBufferPointer { try d.rmsNorm($0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, name, w) }
     }
 
     /// Overwrites the rows of windows `r` with `x`.

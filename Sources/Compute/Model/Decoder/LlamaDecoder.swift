@@ -37,12 +37,17 @@ public struct LlamaDecoder: Sendable {
             throw ComputeError(.shapeMismatch, "token batch is not \(samples) × \(seqLen) tokens")
         }
         let table = try w.tensor(LlamaNames.embedding, count: vocab * h)
-        var x = [Float](repeating: 0, count: samples * seqLen * h)
-        for (s, row) in ids.enumerated() {
-            for (t, id) in row.enumerated() {
-                guard id >= 0 && Int(id) < vocab else { throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocab)") }
-                let dst = (s * seqLen + t) * h
-                for j in 0..<h { x[dst + j] = table[Int(id) * h + j] }
+        for row in ids {
+            if let id = row.first(where: { $0 < 0 || Int($0) >= vocab }) {
+                throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocab)")
+            }
+        }
+        var x = Activations.unfilled(rows: samples * seqLen, width: h).data  // every row is copied below
+        table.withUnsafeBufferPointer { tp in
+            x.withUnsafeMutableBufferPointer { xp in
+                Parallel.forEach(samples, threads: threads) { s in
+                    for (t, id) in ids[s].enumerated() { (xp.baseAddress! + (s * seqLen + t) * h).update(from: tp.baseAddress! + Int(id) * h, count: h) }
+                }
             }
         }
         return Activations(data: x, rows: samples * seqLen, width: h)
@@ -132,24 +137,27 @@ public struct LlamaDecoder: Sendable {
 
     /// x / √(mean(x²) + ε) · g, row by row.
     func rmsNorm(_ x: Activations, _ name: String, _ w: WeightSupplier) throws -> Activations {
-        let g = try w.tensor(name, count: x.width)
-        var y = Activations.unfilled(rows: x.rows, width: x.width)
-        let n = x.width, eps = Double(config.eps)
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { p in
-                g.withUnsafeBufferPointer { gp in
-                    Parallel.forEach(x.rows, threads: threads) { r in
-                        let src = xp.baseAddress! + r * n, row = p.baseAddress! + r * n
-                        let inv = Float(1 / (Self.sumOfSquares(src, n) / Double(n) + eps).squareRoot())
-                        var j = 0
-                        while j + 8 <= n {
-                            let v = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self)
-                            let w = UnsafeRawPointer(gp.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(row + j).storeBytes(of: v * inv * w, as: SIMD8<Float>.self)
-                            j += 8
-                        }
-                        while j < n { row[j] = src[j] * inv * gp[j]; j += 1 }
+        try x.data.withUnsafeBufferPointer { try rmsNorm($0.baseAddress!, rows: x.rows, width: x.width, name, w) }
+    }
+
+    /// `rmsNorm` of the `rows` × `width` values at `x` (rows of a larger buffer, read in place).
+    func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width n: Int, _ name: String, _ w: WeightSupplier) throws -> Activations {
+        let g = try w.tensor(name, count: n)
+        var y = Activations.unfilled(rows: rows, width: n)
+        let eps = Double(config.eps)
+        y.data.withUnsafeMutableBufferPointer { p in
+            g.withUnsafeBufferPointer { gp in
+                Parallel.forEach(rows, threads: threads) { r in
+                    let src = x + r * n, row = p.baseAddress! + r * n
+                    let inv = Float(1 / (Self.sumOfSquares(src, n) / Double(n) + eps).squareRoot())
+                    var j = 0
+                    while j + 8 <= n {
+                        let v = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self)
+                        let w = UnsafeRawPointer(gp.baseAddress! + j).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(row + j).storeBytes(of: v * inv * w, as: SIMD8<Float>.self)
+                        j += 8
                     }
+                    while j < n { row[j] = src[j] * inv * gp[j]; j += 1 }
                 }
             }
         }
