@@ -31,6 +31,14 @@ import TestSupport
         let ev = m["evaluation"] as? [String: Any] ?? [:]
         let ppl = ev["perplexity"] as? Double ?? .nan, orig = ev["original_perplexity"] as? Double ?? .nan
         #expect(ppl.isFinite && orig.isFinite && ppl / orig < 20, "\(ev)")
+        // A calibrated run times its compression apart from opening the input and closing the outputs.
+        let t = m["timings"] as? [String: Any] ?? [:]
+        let total = t["total_s"] as? Double ?? .nan, cal = t["calibration_s"] as? Double
+        if text.contains("calibrate:") {
+            #expect(cal.map { $0 > 0 && $0 <= total } == true, "\(t)")
+        } else {
+            #expect(cal == nil, "\(t)")
+        }
         let targeted = (m["layers"] as! [[String: Any]]).filter { $0["targeted"] as? Bool == true }.count
         #expect(targeted >= 210, "every block matrix of SmolLM2's 30 blocks: \(targeted)")
         // (A GGUF weighted by an importance matrix is checked byte for byte against llama.cpp's own below instead.)

@@ -11,6 +11,9 @@ public enum Manifest {
     /// Writes the manifest (fsynced) and returns its record.
     public static func write(dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
                              threads: Int, extra: [String: String] = [:]) throws -> OutputRecord {
+        var timings: [String: Any] = ["total_s": result.elapsedSeconds, "threads": threads]
+        // A calibrated run's compression alone, as peers time theirs (`RecipeRunner.Result.calibrationSeconds`).
+        if let c = result.calibrationSeconds { timings["calibration_s"] = c }
         var m: [String: Any] = [
             "tool": "squeeze",
             "version": toolVersion,
@@ -24,7 +27,7 @@ public enum Manifest {
                  "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull(),
                  "damp_used": u.dampUsed.map { $0 as Any } ?? NSNull()]
             },
-            "timings": ["total_s": result.elapsedSeconds, "threads": threads],
+            "timings": timings,
             "blas_core": blasCore,
         ]
         if !result.quantizedInput.isEmpty {

@@ -40,6 +40,10 @@ public final class RecipeRunner {
         public var evaluation: Evaluation? = nil
         /// Input tensors stored quantized and decoded for the run (a GGUF input), "name: TYPE".
         public var quantizedInput: [String] = []
+        /// Seconds of a calibrated run's compression: tokenizing the calibration text, the forward
+        /// passes and every unit's kernels, up to the last unit handed to the writers (what
+        /// llm-compressor's `oneshot` times; opening the input and closing the outputs excluded).
+        public var calibrationSeconds: Double? = nil
     }
 
     public let model: ModelSource
@@ -94,8 +98,11 @@ public final class RecipeRunner {
         let streamed = readers.allSatisfy { $0.hashPrefix != nil }
         let hasher = !streamed || recipe.calibration != nil ? InputHasher(readers: readers) : nil
         defer { hasher?.stop() }
+        var calibrationSeconds: Double?
         if let cal = recipe.calibration, let family {
+            let t0 = DispatchTime.now()
             try runCalibrated(state, family: family, calibration: cal)
+            calibrationSeconds = ms(since: t0) / 1000
         } else {
             state.hashInUnit = streamed
             for _ in plan.units { _ = try unit(state, calibration: nil, wantValues: false) }
@@ -118,7 +125,7 @@ public final class RecipeRunner {
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
                       elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation,
-                      quantizedInput: readers.flatMap(\.quantizedTensors))
+                      quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through
