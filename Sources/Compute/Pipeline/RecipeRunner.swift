@@ -122,7 +122,7 @@ public final class RecipeRunner {
         let digests = try hasher?.wait() ?? state.hashers.indices.map { state.hashers[$0].finalizeHex() }
         var inputSHA = [String: String]()
         for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = digests[s] }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        let elapsed = ms(since: start) / 1000
         return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
                       elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation,
                       quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)

@@ -67,7 +67,7 @@ public struct DecoderFamily: ModelFamily {
                           targets: ids[s], vocab: files.config.vocabSize)
             }
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+        let seconds = ms(since: t0) / 1000
         return Evaluation(dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
     }
 }
