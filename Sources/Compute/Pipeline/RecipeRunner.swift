@@ -91,6 +91,7 @@ public final class RecipeRunner {
     /// pass uses them (that is then also the order of the output files).
     public func run(outputDir: String, observer: Observer = Observer()) throws -> Result {
         let start = DispatchTime.now()
+        AllocatorTuning.keepFreedMemory()
         let readers = try model.open()
         let plan = try RunPlan.make(recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
         let state = RunState(plan: plan, readers: readers, writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),
