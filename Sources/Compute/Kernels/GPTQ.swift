@@ -120,6 +120,7 @@ public enum GPTQ {
         let base = w.baseAddress! + rowRange.lowerBound * cols
         var err = [Float](repeating: 0, count: n * block)
         var s = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
+        let maxCode = Float((1 << bits) - 1)
         for (k, r) in rowRange.enumerated() {
             switch granularity {
             case .tensor: (s[k], z[k]) = (scales[0], Float(zeros[0]))
@@ -152,16 +153,37 @@ public enum GPTQ {
                 }
                 let d = u[col * cols + col]
                 let urow = u.baseAddress! + col * cols
-                for (k, r) in rowRange.enumerated() {
+                // Row k's code c, value q and scaled error e at this column; the error goes into the
+                // row's later columns of the block.
+                func finish(_ k: Int, _ c: Float, _ q: Float, _ e: Float) {
                     let row = base + k * cols
-                    let v = row[col]
-                    let c = RTNQuantizer.code(v, scale: s[k], zero: z[k], bits: bits)
-                    let q = (c - z[k]) * (s[k].isFinite ? s[k] : 0)
-                    codes[r * cols + col] = UInt8(c)
+                    codes[(rowRange.lowerBound + k) * cols + col] = UInt8(c)
                     row[col] = q
-                    let e = (v - q) / d
                     err[k * block + (col - i1)] = e
                     if e != 0 && e.isFinite { for j in (col + 1)..<i2 { row[j] -= e * urow[j] } }
+                }
+                // Eight rows at a time, so their divisions overlap instead of each row's chain
+                // (divide, round, divide) waiting on the last; lane by lane the same operations as
+                // `RTNQuantizer.code`, so the same bytes. The rest one row at a time.
+                var k = 0
+                while k + 8 <= n {
+                    var v = SIMD8<Float>(), s8 = SIMD8<Float>(), z8 = SIMD8<Float>()
+                    for l in 0..<8 { (v[l], s8[l], z8[l]) = (base[(k + l) * cols + col], s[k + l], z[k + l]) }
+                    let finite = (s8 .> -Float.infinity) .& (s8 .< Float.infinity)
+                    var c = (v / s8).rounded(.toNearestOrEven) + z8
+                    c.replace(with: 0, where: c .< 0)
+                    c.replace(with: maxCode, where: c .> maxCode)
+                    c.replace(with: z8, where: (s8 .== 0) .| .!finite .| (v .!= v))
+                    let q = (c - z8) * s8.replacing(with: 0, where: .!finite)
+                    let e = (v - q) / SIMD8(repeating: d)
+                    for l in 0..<8 { finish(k + l, c[l], q[l], e[l]) }
+                    k += 8
+                }
+                for k in k..<n {
+                    let v = base[k * cols + col]
+                    let c = RTNQuantizer.code(v, scale: s[k], zero: z[k], bits: bits)
+                    let q = (c - z[k]) * (s[k].isFinite ? s[k] : 0)
+                    finish(k, c, q, (v - q) / d)
                 }
             }
             if i2 < cols {
