@@ -60,7 +60,9 @@ final class OffHostTrap: @unchecked Sendable {
                 var buf = [UInt8](repeating: 0, count: 2048)
                 let n = buf.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
                 let first = String(decoding: buf[..<max(n, 0)], as: UTF8.self).components(separatedBy: "\r\n")[0]
-                lock.lock(); lines.append(first); lock.unlock()
+                // A connection that sends nothing within the timeout carried no request (Chromium
+                // preconnects to its proxy); a request it later sends comes on a new connection.
+                if !first.isEmpty { lock.lock(); lines.append(first); lock.unlock() }
                 close(c)
             }
         }
