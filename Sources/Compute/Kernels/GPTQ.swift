@@ -120,7 +120,6 @@ public enum GPTQ {
         let base = w.baseAddress! + rowRange.lowerBound * cols
         var err = [Float](repeating: 0, count: n * block)
         var s = [Float](repeating: 0, count: n), z = [Float](repeating: 0, count: n)
-        let maxCode = Float((1 << bits) - 1)
         for (k, r) in rowRange.enumerated() {
             switch granularity {
             case .tensor: (s[k], z[k]) = (scales[0], Float(zeros[0]))
@@ -163,18 +162,13 @@ public enum GPTQ {
                     if e != 0 && e.isFinite { for j in (col + 1)..<i2 { row[j] -= e * urow[j] } }
                 }
                 // Eight rows at a time, so their divisions overlap instead of each row's chain
-                // (divide, round, divide) waiting on the last; lane by lane the same operations as
-                // `RTNQuantizer.code`, so the same bytes. The rest one row at a time.
+                // (divide, round, divide) waiting on the last; the rest one row at a time.
                 var k = 0
                 while k + 8 <= n {
                     var v = SIMD8<Float>(), s8 = SIMD8<Float>(), z8 = SIMD8<Float>()
                     for l in 0..<8 { (v[l], s8[l], z8[l]) = (base[(k + l) * cols + col], s[k + l], z[k + l]) }
-                    let finite = (s8 .> -Float.infinity) .& (s8 .< Float.infinity)
-                    var c = (v / s8).rounded(.toNearestOrEven) + z8
-                    c.replace(with: 0, where: c .< 0)
-                    c.replace(with: maxCode, where: c .> maxCode)
-                    c.replace(with: z8, where: (s8 .== 0) .| .!finite .| (v .!= v))
-                    let q = (c - z8) * s8.replacing(with: 0, where: .!finite)
+                    let c = RTNQuantizer.code(v, scale: s8, zero: z8, bits: bits)
+                    let q = (c - z8) * s8.replacing(with: 0, where: .!((s8 .> -Float.infinity) .& (s8 .< Float.infinity)))
                     let e = (v - q) / SIMD8(repeating: d)
                     for l in 0..<8 { finish(k + l, c[l], q[l], e[l]) }
                     k += 8

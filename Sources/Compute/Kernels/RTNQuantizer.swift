@@ -132,6 +132,19 @@ public enum RTNQuantizer {
         return min(max((v / s).rounded(.toNearestOrEven) + z, 0), Float((1 << bits) - 1))
     }
 
+    /// `code` of eight values at once, lane by lane the same operations (so the same bytes), with
+    /// the eight divisions in flight together.
+    @inline(__always)
+    static func code(_ v: SIMD8<Float>, scale s: SIMD8<Float>, zero z: SIMD8<Float>, bits: Int) -> SIMD8<Float> {
+        let maxCode = Float((1 << bits) - 1)
+        var c = (v / s).rounded(.toNearestOrEven) + z
+        c.replace(with: 0, where: c .< 0)
+        c.replace(with: maxCode, where: c .> maxCode)
+        let finite = (s .> -Float.infinity) .& (s .< Float.infinity)
+        c.replace(with: z, where: (s .== 0) .| .!finite .| (v .!= v))
+        return c
+    }
+
     /// Bits each code takes when packed: 8 for 8-bit, 4 for 3- and 4-bit, 2 for 2-bit.
     public static func packedBits(_ bits: Int) -> Int { bits == 8 ? 8 : (bits == 2 ? 2 : 4) }
 
