@@ -41,8 +41,19 @@ import TestSupport
         #expect(try env.scalar("SELECT count(*) FROM jobs") == "27" && oldOutputs.allSatisfy { FileManager.default.fileExists(atPath: $0) })
 
         // Load: two workers on 150 no-ops and 2 compression jobs slowed to a unit per 150 ms (checkpoints on disk).
-        let workers = try (0..<2).map { _ in try env.startSqueeze(["worker", "--unit-delay-ms", "150", "--lease-seconds", "5"]) }
+        // Each worker sweeps the disk once as it starts, then not again within the test: the garbage
+        // planted below is only planted once both start sweeps are done (each worker removes a staging
+        // directory of an unknown job before the next step), so what reclaims it is `squeeze gc`.
+        var workers = [RunningProcess]()
         defer { for w in workers { w.signal(SIGKILL); _ = w.finish() } }
+        for _ in 0..<2 {
+            let sentinel = env.artifactRoot + "/staging/\(UUID().uuidString.lowercased())-attempt-1-otherhost-4242"
+            try plant(sentinel + "/model.safetensors")
+            workers.append(try env.startSqueeze(["worker", "--unit-delay-ms", "150", "--lease-seconds", "5", "--sweep-seconds", "3600"]))
+            let deadline = Date().addingTimeInterval(60)
+            while FileManager.default.fileExists(atPath: sentinel) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            try #require(!FileManager.default.fileExists(atPath: sentinel), "the worker did not sweep the disk as it started")
+        }
         #expect(try env.squeeze(["submit", "--model", model, "--recipe", recipe, "--count", "2", "--priority", "10"]).status == 0)
         #expect(try env.squeeze(["submit", "--noop", "--count", "150", "--sleep-ms", "10"]).status == 0)
         let fresh = try db.query("SELECT id::text AS id, kind FROM jobs WHERE finished_at IS NULL AND state <> 'dead'").map { ($0["id"]!, $0["kind"]!) }
