@@ -168,7 +168,7 @@ public enum GPTQ {
                     var v = SIMD8<Float>(), s8 = SIMD8<Float>(), z8 = SIMD8<Float>()
                     for l in 0..<8 { (v[l], s8[l], z8[l]) = (base[(k + l) * cols + col], s[k + l], z[k + l]) }
                     let c = RTNQuantizer.code(v, scale: s8, zero: z8, bits: bits)
-                    let q = (c - z8) * s8.replacing(with: 0, where: .!((s8 .> -Float.infinity) .& (s8 .< Float.infinity)))
+                    let q = RTNQuantizer.value(c, scale: s8, zero: z8)
                     let e = (v - q) / SIMD8(repeating: d)
                     for l in 0..<8 { finish(k + l, c[l], q[l], e[l]) }
                     k += 8
@@ -176,7 +176,7 @@ public enum GPTQ {
                 for k in k..<n {
                     let v = base[k * cols + col]
                     let c = RTNQuantizer.code(v, scale: s[k], zero: z[k], bits: bits)
-                    let q = (c - z[k]) * (s[k].isFinite ? s[k] : 0)
+                    let q = RTNQuantizer.value(c, scale: s[k], zero: z[k])
                     finish(k, c, q, (v - q) / d)
                 }
             }

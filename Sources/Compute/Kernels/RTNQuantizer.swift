@@ -60,7 +60,7 @@ public enum RTNQuantizer {
                             for j in 0..<gl {
                                 let c = code(x[base + j], scale: s, zero: z, bits: bits)
                                 codes[base + j] = UInt8(c)
-                                x[base + j] = (c - z) * (s.isFinite ? s : 0)
+                                x[base + j] = value(c, scale: s, zero: z)
                             }
                         }
                     }
@@ -140,10 +140,22 @@ public enum RTNQuantizer {
         var c = (v / s).rounded(.toNearestOrEven) + z
         c.replace(with: 0, where: c .< 0)
         c.replace(with: maxCode, where: c .> maxCode)
-        let finite = (s .> -Float.infinity) .& (s .< Float.infinity)
-        c.replace(with: z, where: (s .== 0) .| .!finite .| (v .!= v))
+        c.replace(with: z, where: (s .== 0) .| .!isFinite(s) .| (v .!= v))
         return c
     }
+
+    /// The value code `c` stands for on the grid (s, z): (c − z) · s, or 0 when s is not finite.
+    @inline(__always)
+    static func value(_ c: Float, scale s: Float, zero z: Float) -> Float { (c - z) * (s.isFinite ? s : 0) }
+
+    /// `value` of eight codes at once, lane by lane the same operations.
+    @inline(__always)
+    static func value(_ c: SIMD8<Float>, scale s: SIMD8<Float>, zero z: SIMD8<Float>) -> SIMD8<Float> {
+        (c - z) * s.replacing(with: 0, where: .!isFinite(s))
+    }
+
+    @inline(__always)
+    private static func isFinite(_ s: SIMD8<Float>) -> SIMDMask<SIMD8<Float>.MaskStorage> { (s .> -Float.infinity) .& (s .< Float.infinity) }
 
     /// Bits each code takes when packed: 8 for 8-bit, 4 for 3- and 4-bit, 2 for 2-bit.
     public static func packedBits(_ bits: Int) -> Int { bits == 8 ? 8 : (bits == 2 ? 2 : 4) }
