@@ -4,7 +4,8 @@ import Testing
 
 /// The decoder's lane-parallel eˣ against libm's: every float step over [−87, 88] within 4 ulp
 /// (relative 5e-7), the edges (underflow to 0, the clamp, NaN, ±inf), a tail shorter than a
-/// lane group, and SwiGLU's product against its scalar formula.
+/// lane group, SwiGLU's product against its scalar formula, and attention's softmax against a
+/// double-precision one for rows of every tail length.
 @Suite struct VectorExpTests {
     @Test func matchesLibmAcrossTheRange() {
         var xs = [Float]()
@@ -41,5 +42,21 @@ import Testing
             let want = Double(g[i]) / (1 + Foundation.exp(-Double(g[i]))) * Double(u[i])
             #expect(abs(Double(out[i]) - want) <= 1e-6 * max(1, abs(want)), "g \(g[i]) u \(u[i]): \(out[i]) vs \(want)")
         }
+    }
+
+    @Test func softmaxMatchesDoublePrecision() {
+        for count in [1, 2, 7, 8, 9, 16, 63, 64, 65, 200, 256] {
+            let xs: [Float] = (0..<count).map { Float(($0 * 7919) % 101) * 0.31 - 12 + ($0 == count / 2 ? 30 : 0) }
+            var ys = xs
+            ys.withUnsafeMutableBufferPointer { VectorExp.softmaxInPlace($0.baseAddress!, count: count) }
+            let mx = Double(xs.max()!), e = xs.map { Foundation.exp(Double($0) - mx) }, total = e.reduce(0, +)
+            for i in 0..<count {
+                #expect(abs(Double(ys[i]) - e[i] / total) <= 2e-6 * max(1e-3, e[i] / total), "count \(count) value \(i): \(ys[i]) vs \(e[i] / total)")
+            }
+            #expect(abs(ys.reduce(0.0) { $0 + Double($1) } - 1) < 1e-5)
+        }
+        var flat: [Float] = [-1e30, 5, 5]
+        flat.withUnsafeMutableBufferPointer { VectorExp.softmaxInPlace($0.baseAddress!, count: 3) }
+        #expect(flat == [0, 0.5, 0.5])
     }
 }

@@ -2,8 +2,10 @@ import CBLAS
 
 /// XᵀX (a Gram matrix) or XᵀY (a cross product) summed over rows that may arrive in chunks. The
 /// output is cut into fixed tiles (the upper triangle's for a Gram matrix; `tile(_:)` sizes them
-/// from the dimension alone), handed to `threads` as each becomes free, costliest first; each tile
-/// adds the product of every 256-row block in row order straight into the sum (`sgemm` with
+/// from the dimension alone), and the 256-row blocks alternate between two partial sums (even and
+/// odd blocks, counted from the first row ever added), added together by `result`. Each (tile,
+/// partial) pair is one job, handed to `threads` as each becomes free, costliest first; a job adds
+/// the product of each of its row blocks in order straight into its partial sum (`sgemm` with
 /// β = 1). The sum therefore does not depend on the thread count, and rows given in chunks whose
 /// sizes are multiples of 256 sum to the same bytes as all rows given at once. A Gram matrix's
 /// diagonal tiles go through `ssyrk` (their upper triangles only).
@@ -16,17 +18,26 @@ final class RowBlockSum {
     }
 
     static let rowBlock = 256
+    /// Row blocks alternate between this many partial sums: two threads then share even a single
+    /// tile's work, so no tile has to be cut smaller to keep both busy (a 576-wide Gram of 32,768 rows
+    /// takes 66 ms as one tile against 72–76 ms as three, on two Zen 3 cores).
+    static let partials = 2
     /// The largest tile side: OpenBLAS's Haswell and SkylakeX sgemm take up to 768 rows of A per packing.
     static let maxTile = 768
 
-    /// The tile side for a dimension of `n`: half of it (a multiple of 32), at most `maxTile`. Fewer,
-    /// larger products pack each row block fewer times (a 1536-wide Gram of 32,768 rows takes
-    /// 0.72 s in 768-wide tiles against 0.89 s in 192-wide ones on two Zen 3 cores); at least two
-    /// tiles a side keep two threads busy.
-    static func tile(_ n: Int) -> Int { min(maxTile, max(32, ((n + 1) / 2 + 31) / 32 * 32)) }
+    /// The tile side for a dimension of `n`: n cut into as few equal sides as keep each at most
+    /// `maxTile`, rounded up to a multiple of 32. Fewer, larger products pack each row block fewer times.
+    static func tile(_ n: Int) -> Int {
+        let sides = max(1, (n + maxTile - 1) / maxTile)
+        return ((n + sides - 1) / sides + 31) / 32 * 32
+    }
     let kind: Kind
     let threads: Int
+    /// The partial sums, back to back (`partials` × the output's size).
     private var sum: [Float]
+    private let size: Int
+    /// Row blocks added so far (which partial sum the next block goes to).
+    private var blocksAdded = 0
     /// The output tiles: rows and columns of the sum.
     private let tiles: [(Range<Int>, Range<Int>)]
 
@@ -40,11 +51,12 @@ final class RowBlockSum {
             // Off-diagonal tiles (full products) before diagonal ones (half products, `ssyrk`).
             let upper = r.indices.flatMap { i in r[i...].map { (r[i], $0) } }
             tiles = upper.filter { $0.0 != $0.1 } + upper.filter { $0.0 == $0.1 }
-            sum = [Float](repeating: 0, count: n * n)
+            size = n * n
         case .cross(let p, let q):
             tiles = cut(p).flatMap { i in cut(q).map { (i, $0) } }
-            sum = [Float](repeating: 0, count: p * q)
+            size = p * q
         }
+        sum = [Float](repeating: 0, count: Self.partials * size)
     }
 
     /// Adds `rows` rows of X (and of Y for a cross product).
@@ -56,13 +68,14 @@ final class RowBlockSum {
         case .gram(let n): (lda, ldb, other, gram) = (n, n, x, true)
         case .cross(let p, let q): (lda, ldb, other, gram) = (p, q, y!, false)
         }
-        let tiles = self.tiles
+        let tiles = self.tiles, size = self.size, first = blocksAdded, partials = Self.partials
+        blocksAdded += blocks.count
         sum.withUnsafeMutableBufferPointer { sp in
-            let c = sp.baseAddress!
-            Parallel.forEachInOrder(tiles.count, threads: threads) { t in
-                let (ri, rj) = tiles[t]
-                let diagonal = gram && ri == rj
-                for rg in blocks {
+            // Job j: tile j / partials (in the tiles' costliest-first order), partial sum j % partials.
+            Parallel.forEachInOrder(tiles.count * partials, threads: threads) { j in
+                let (ri, rj) = tiles[j / partials], part = j % partials
+                let diagonal = gram && ri == rj, c = sp.baseAddress! + part * size
+                for (b, rg) in blocks.enumerated() where (first + b) % partials == part {
                     if diagonal {
                         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(ri.count), Int32(rg.count), 1, x + rg.lowerBound * lda + ri.lowerBound,
                                     Int32(lda), 1, c + ri.lowerBound * ldb + rj.lowerBound, Int32(ldb))
@@ -76,10 +89,12 @@ final class RowBlockSum {
         }
     }
 
-    /// The sum (a Gram matrix is mirrored into a full symmetric matrix from its upper triangle).
+    /// The sum: the partial sums added in order (a Gram matrix is then mirrored into a full
+    /// symmetric matrix from its upper triangle).
     func result() -> [Float] {
-        guard case .gram(let n) = kind else { return sum }
-        var out = sum
+        var out = Array(sum[0..<size])
+        for p in 1..<Self.partials { for i in 0..<size { out[i] += sum[p * size + i] } }
+        guard case .gram(let n) = kind else { return out }
         for i in 0..<n { for j in 0..<i { out[i * n + j] = out[j * n + i] } }
         return out
     }

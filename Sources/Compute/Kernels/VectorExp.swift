@@ -45,6 +45,39 @@ enum VectorExp {
         }
     }
 
+    /// p[i] = e^(p[i] − max) / Σ e^(p[j] − max) over the `count` values (count ≥ 1): softmax in place.
+    /// The exponentials are summed in eight lanes (the last run's missing lanes add 0), the lanes
+    /// added in a fixed order, so the bytes do not depend on where the row sits.
+    static func softmaxInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let whole = count / 8 * 8
+        var m = Lanes(repeating: -.infinity)
+        var i = 0
+        while i < whole { m = pointwiseMax(m, UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self)); i += 8 }
+        var mx = m.max()
+        for j in whole..<count { mx = Swift.max(mx, p[j]) }
+        var sum = Lanes(), tail = Lanes(repeating: -.infinity)
+        i = 0
+        while i < whole {
+            let e = exp(UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) - mx)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: e, as: Lanes.self)
+            sum += e
+            i += 8
+        }
+        if whole < count {
+            for j in whole..<count { tail[j - whole] = p[j] - mx }
+            let e = exp(tail)  // e^−∞ = 0 in the unused lanes
+            for j in whole..<count { p[j] = e[j - whole] }
+            sum += e
+        }
+        let inv = 1 / sum.sum()
+        i = 0
+        while i < whole {
+            UnsafeMutableRawPointer(p + i).storeBytes(of: UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) * inv, as: Lanes.self)
+            i += 8
+        }
+        for j in whole..<count { p[j] *= inv }
+    }
+
     /// g[i] = silu(g[i]) · u[i] = g[i] / (1 + e^(−g[i])) · u[i] for `count` values: SwiGLU's product.
     static func swiGLU(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int) {
         var i = 0

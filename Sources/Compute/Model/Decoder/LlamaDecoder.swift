@@ -232,16 +232,9 @@ public struct LlamaDecoder: Sendable {
                                     for r in rows {
                                         let row = sp.baseAddress! + (r - rows.lowerBound) * keys
                                         let lo = window == Int.max ? 0 : max(0, r - window + 1)
-                                        var mx = -Float.infinity
-                                        for j in lo...r { mx = max(mx, row[j]) }
-                                        for j in lo...r { row[j] -= mx }
-                                        VectorExp.expInPlace(row + lo, count: r - lo + 1)
-                                        var sum: Float = 0
-                                        for j in lo...r { sum += row[j] }
-                                        for j in 0..<lo { row[j] = 0 }
-                                        for j in (r + 1)..<keys { row[j] = 0 }
-                                        let inv = 1 / sum
-                                        for j in lo...r { row[j] *= inv }
+                                        VectorExp.softmaxInPlace(row + lo, count: r - lo + 1)
+                                        (row).update(repeating: 0, count: lo)
+                                        (row + r + 1).update(repeating: 0, count: keys - r - 1)
                                     }
                                     BLAS.gemm(m: rows.count, n: d, k: keys, a: sp.baseAddress!, lda: keys, b: vp.baseAddress! + s * l * kw + kvh * d,
                                               ldb: kw, bTransposed: false, c: cp.baseAddress! + (s * l + rows.lowerBound) * qw + hd * d, ldc: qw)
