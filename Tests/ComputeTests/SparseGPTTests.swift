@@ -64,6 +64,56 @@ import Testing
         }
     }
 
+    /// Layers that read one input (Q, K and V; gate and up) share its Hessian factors: SparseGPT and
+    /// GPTQ (stored and act order) give the same bytes with a shared cache as without, a cache hit
+    /// still zeroes the weights of dead inputs, and dampening and column order each key their own factor.
+    @Test func sharedHessianFactorsGiveTheSameBytes() throws {
+        let (x0, w1) = problem(seed: 11)
+        let rows = w1.count / x0.width, cols = x0.width
+        var data = x0.data
+        for t in 0..<x0.rows { data[t * cols + 3] = 0 }  // input 3 never fires
+        let x = Activations(data: data, rows: x0.rows, width: cols)
+        let w2 = w1.reversed().map { $0 * 0.5 }
+        let gram = BLAS.gram(x.data, rows: x.rows, n: cols, threads: 2)
+        func sparse(_ w: [Float], _ f: HessianFactorCache?, damp: Double = 0.01) throws -> [Float] {
+            var v = w
+            _ = try v.withUnsafeMutableBufferPointer {
+                try SparseGPT.prune($0, rows: rows, cols: cols, gram: gram, tokens: x.rows, pattern: .unstructured(sparsity: 0.5), damp: damp,
+                                    factors: f, threads: 2, tensor: "w")
+            }
+            return v
+        }
+        func gptq(_ w: [Float], _ f: HessianFactorCache?, actOrder: Bool) throws -> [Float] {
+            var v = w
+            _ = try v.withUnsafeMutableBufferPointer {
+                try GPTQ.quantize($0, rows: rows, cols: cols, gram: gram, tokens: x.rows, bits: 4, symmetric: false, granularity: .group(32),
+                                  damp: 0.01, actOrder: actOrder, observer: .minmax, factors: f, threads: 2, tensor: "w")
+            }
+            return v
+        }
+        let shared = HessianFactorCache()
+        let plain = HessianFactorCache.Key(damp: 0.01, ordered: false), ordered = HessianFactorCache.Key(damp: 0.01, ordered: true)
+        for (k, w) in [w1, w2].enumerated() {
+            // Booleans, not arrays, in the expectations: a failing array comparison would diff 7,680 floats.
+            let alone = try sparse(w, nil), withCache = try sparse(w, shared)
+            let sameSparse = withCache == alone
+            #expect(sameSparse, "SparseGPT, weight \(k)")
+            #expect((0..<rows).allSatisfy { withCache[$0 * cols + 3] == 0 }, "a dead input's weights survived a cache hit")
+            let sameStored = try gptq(w, shared, actOrder: false) == gptq(w, nil, actOrder: false)
+            let sameOrdered = try gptq(w, shared, actOrder: true) == gptq(w, nil, actOrder: true)
+            #expect(sameStored && sameOrdered, "GPTQ, weight \(k): stored order \(sameStored), act order \(sameOrdered)")
+        }
+        let u = try #require(shared.factor(plain)?.u), uOrdered = try #require(shared.factor(ordered)?.u)
+        let orderMatters = u != uOrdered
+        #expect(orderMatters)
+        #expect(shared.factor(plain)?.dead == [3])
+        #expect(shared.factor(.init(damp: 0.1, ordered: false)) == nil)
+        let sameDamped = try sparse(w1, shared, damp: 0.1) == sparse(w1, nil, damp: 0.1)
+        #expect(sameDamped)
+        let dampMatters = try #require(shared.factor(.init(damp: 0.1, ordered: false))).u != u
+        #expect(dampMatters)
+    }
+
     /// A Hessian made indefinite by a negative diagonal entry is dampened further (tenfold steps),
     /// reported, and gives finite weights; one that no dampening fixes is a numerical error.
     @Test func indefiniteHessiansGetMoreDampening() throws {

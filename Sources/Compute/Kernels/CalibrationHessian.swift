@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// The calibration Hessian of a linear layer, H = 2/n · XᵀX over its n input tokens, as GPTQ and
 /// SparseGPT use it: inputs that never fire get 1 on the diagonal (their weights are zeroed), the
@@ -10,8 +11,19 @@ import CBLAS
 enum CalibrationHessian {
     /// U (cols × cols, row-major) and the dampening that made H positive definite.
     /// `gram` is XᵀX over `tokens` input rows.
+    /// With `shared`, a factor of the same XᵀX (in the same column order, `ordered`) and dampening
+    /// computed for an earlier layer is reused: the same bytes as computing it again.
     static func inverseFactor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
-                              rows: Int, threads: Int = 1, tensor: String) throws -> (u: [Float], damp: Double) {
+                              rows: Int, threads: Int = 1, shared: HessianFactorCache? = nil, ordered: Bool = false,
+                              tensor: String) throws -> (u: [Float], damp: Double) {
+        let key = HessianFactorCache.Key(damp: damp, ordered: ordered)
+        let f = try shared?.factor(key) ?? factor(gram: g, tokens: tokens, cols: n, damp: damp, threads: threads, tensor: tensor)
+        shared?.keep(f, for: key)
+        for i in f.dead { for r in 0..<rows { w[r * n + i] = 0 } }
+        return (f.u, f.damp)
+    }
+
+    private static func factor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, threads: Int, tensor: String) throws -> HessianFactorCache.Factor {
         guard g.allSatisfy(\.isFinite) else { throw ComputeError(.numerical, "the calibration inputs hold NaN or infinite values", tensor: tensor) }
         let scale = 2 / Double(max(tokens, 1))
         var dead = [Bool](repeating: false, count: n)
@@ -20,11 +32,12 @@ enum CalibrationHessian {
             dead[i] = g[i * n + i] == 0
             sum += dead[i] ? 1 : Double(g[i * n + i]) * scale
         }
-        for i in 0..<n where dead[i] { for r in 0..<rows { w[r * n + i] = 0 } }
         let mean = sum / Double(n)
         var d = damp
         while true {
-            if let u = factor(g, cols: n, scale: scale, dead: dead, add: d * mean, threads: threads) { return (u, d) }
+            if let u = factor(g, cols: n, scale: scale, dead: dead, add: d * mean, threads: threads) {
+                return .init(u: u, damp: d, dead: dead.indices.filter { dead[$0] })
+            }
             guard d < 10 else { break }
             d *= 10
         }
@@ -63,4 +76,28 @@ enum CalibrationHessian {
         }
         return u.allSatisfy(\.isFinite) ? u : nil
     }
+}
+
+/// Factors of H⁻¹ already computed from one XᵀX, so the layers that read the same input (Q, K and
+/// V; gate and up) factor it once per dampening and column order.
+final class HessianFactorCache: @unchecked Sendable {
+    struct Key: Hashable {
+        let damp: Double
+        /// The XᵀX in act order (decreasing diagonal) rather than stored order.
+        let ordered: Bool
+    }
+
+    /// U, the dampening that made H positive definite, and the inputs that never fire.
+    struct Factor {
+        let u: [Float]
+        let damp: Double
+        let dead: [Int]
+    }
+
+    private var factors = [Key: Factor]()
+    private let lock = NSLock()
+
+    func factor(_ key: Key) -> Factor? { lock.withLock { factors[key] } }
+
+    func keep(_ f: Factor, for key: Key) { lock.withLock { factors[key] = f } }
 }

@@ -7,12 +7,15 @@
 /// written are the quantizer's own, so any llama.cpp reads them; columns inside one group share its
 /// grid and do not feed each other. Rows are independent: fixed chunks of 64 over `threads`.
 enum GGUFErrorFeedback {
-    /// Encodes the rows × cols weight `w` as `type` into `dst` (the type's row layout).
+    /// Encodes the rows × cols weight `w` as `type` into `dst` (the type's row layout); `factors`
+    /// shares the Hessian factor with the other layers that read the same input.
     static func encode(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int, damp: Double = 0.01,
-                       importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int, tensor: String) throws {
+                       factors: HessianFactorCache? = nil, importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int,
+                       tensor: String) throws {
         var work = Array(w)
         let u = try work.withUnsafeMutableBufferPointer {
-            try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, threads: threads, tensor: tensor).u
+            try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, threads: threads,
+                                                 shared: factors, tensor: tensor).u
         }
         let g = type.block.count, bytes = type.block.bytes, rowBytes = cols / g * bytes
         let chunks = Parallel.chunks(rows, chunk: 64)

@@ -27,10 +27,18 @@ public enum GPTQ {
     public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
                                 actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
+        try quantize(w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
+                     actOrder: actOrder, observer: observer, factors: nil, threads: threads, tensor: tensor)
+    }
+
+    /// Quantizes with a Hessian factor shared with the other layers that read the same input.
+    static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
+                         bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
+                         actOrder: Bool, observer: RTNQuantizer.Observer, factors: HessianFactorCache?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && g.count == cols * cols)
         guard actOrder else {
             return try quantize(w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity,
-                                damp: damp, observer: observer, staticGroups: nil, threads: threads, tensor: tensor)
+                                damp: damp, observer: observer, staticGroups: nil, factors: factors, ordered: false, threads: threads, tensor: tensor)
         }
         // Decreasing diagonal, ties to the lower column.
         let perm = (0..<cols).sorted { a, b in g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b }
@@ -48,7 +56,7 @@ public enum GPTQ {
         var res = try wp.withUnsafeMutableBufferPointer {
             try quantize($0, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
                          observer: observer,
-                         staticGroups: fixed.map { (perm, $0) }, threads: threads, tensor: tensor)
+                         staticGroups: fixed.map { (perm, $0) }, factors: factors, ordered: true, threads: threads, tensor: tensor)
         }
         // Back to the stored column order: column perm[c] takes column c.
         var inverse = [Int](repeating: 0, count: cols)
@@ -79,11 +87,14 @@ public enum GPTQ {
     }
 
     /// The sweep over columns in stored order; `staticGroups` (the column order and fixed group
-    /// parameters in the original layout) replaces group parameters taken as each group starts.
+    /// parameters in the original layout) replaces group parameters taken as each group starts;
+    /// `ordered` says `gram` is in act order (the key of a shared factor).
     private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
                                  bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double, observer: RTNQuantizer.Observer,
-                                 staticGroups: ([Int], RTNQuantizer.Result)?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
-        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads, tensor: tensor).u
+                                 staticGroups: ([Int], RTNQuantizer.Result)?, factors: HessianFactorCache?, ordered: Bool, threads: Int,
+                                 tensor: String) throws -> RTNQuantizer.Result {
+        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
+                                                     shared: factors, ordered: ordered, tensor: tensor).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
         var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),

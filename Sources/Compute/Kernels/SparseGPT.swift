@@ -22,9 +22,15 @@ public enum SparseGPT {
     /// Prunes with the Hessian of `tokens` calibration inputs given as their XᵀX.
     public static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
                              pattern: Pattern, damp: Double = 0.01, threads: Int, tensor: String) throws -> Double {
+        try prune(w, rows: rows, cols: cols, gram: gram, tokens: tokens, pattern: pattern, damp: damp, factors: nil, threads: threads, tensor: tensor)
+    }
+
+    /// Prunes with a Hessian factor shared with the other layers that read the same input.
+    static func prune(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
+                      pattern: Pattern, damp: Double, factors: HessianFactorCache?, threads: Int, tensor: String) throws -> Double {
         precondition(w.count == rows * cols && gram.count == cols * cols)
         let (u, used) = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
-                                                             tensor: tensor)
+                                                             shared: factors, tensor: tensor)
         var block = 128
         if case .nm(_, let m) = pattern { block = max(m, 128 / m * m) }
         let chunks = Parallel.chunks(rows, chunk: 32)

@@ -55,8 +55,8 @@ final class InputStatistics {
     private var squares: [Double]?
     private(set) var head = [Float]()
     private(set) var teacherHead: [Float]?
-    /// The last `gram()` and the row count it covered.
-    private var summed: (rows: Int, gram: [Float])?
+    /// The last `gram()`, the row count it covered and the Hessian factors computed from it.
+    private var summed: (rows: Int, gram: [Float], factors: HessianFactorCache)?
 
     init(width: Int, needs: CalibrationNeeds, teacher: Bool, threads: Int) {
         self.width = width
@@ -82,12 +82,15 @@ final class InputStatistics {
     }
 
     /// XᵀX of every row added (computed once; the layers sharing this input read the same array).
-    func gram() throws -> [Float] {
+    func gram() throws -> [Float] { try hessian().gram }
+
+    /// XᵀX with the cache of the Hessian factors the layers sharing this input compute from it.
+    func hessian() throws -> (gram: [Float], factors: HessianFactorCache) {
         guard let g = gramSum else { throw ComputeError(.internalError, "the calibration pass did not collect XᵀX") }
-        if let done = summed, done.rows == rows { return done.gram }
-        let gram = g.result()
-        summed = (rows, gram)
-        return gram
+        if let done = summed, done.rows == rows { return (done.gram, done.factors) }
+        let made = (rows: rows, gram: g.result(), factors: HessianFactorCache())
+        summed = made
+        return (made.gram, made.factors)
     }
 
     func columnNorms() throws -> [Double] { try columnSquares().map { $0.squareRoot() } }

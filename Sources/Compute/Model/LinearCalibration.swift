@@ -36,6 +36,15 @@ public struct LinearCalibration {
         }
     }
 
+    /// The input's XᵀX with the cache of its Hessian factors, which the layers reading the same
+    /// input share as they share the XᵀX (SparseGPT, GPTQ, GGUF error feedback).
+    func inputHessian(threads: Int) throws -> (gram: [Float], factors: HessianFactorCache) {
+        switch source {
+        case .activations(let x, _, let g): return (g.value(x, threads: threads), g.factors)
+        case .statistics(let s, _): return try s.hessian()
+        }
+    }
+
     /// ‖X_j‖ of each input column (Wanda).
     func inputNorms(threads: Int) throws -> [Double] {
         switch source {
@@ -94,9 +103,10 @@ public struct LinearCalibration {
     }
 }
 
-/// A Gram matrix computed on first use.
+/// A Gram matrix computed on first use, and the Hessian factors computed from it.
 final class GramCache: @unchecked Sendable {
     let precision: GramPrecision
+    let factors = HessianFactorCache()
     private var cached: [Float]?
 
     init(precision: GramPrecision = .f32) { self.precision = precision }

@@ -68,8 +68,9 @@ struct TensorTransform {
             StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
         case .sparsegpt(let pattern, let damp):
             let c = try needCalibration("sparsegpt", calibration, t)
-            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: c.inputGram(threads: threads), tokens: c.tokens, pattern: pattern,
-                                           damp: damp, threads: threads, tensor: t.name)
+            let h = try c.inputHessian(threads: threads)
+            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, pattern: pattern, damp: damp,
+                                           factors: h.factors, threads: threads, tensor: t.name)
             return used > damp ? used : nil
         case .wanda(let s):
             let c = try needCalibration("wanda pruning", calibration, t)
@@ -97,9 +98,10 @@ struct TensorTransform {
         case .gptq(let damp):
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
-            return try GPTQ.quantize(work, rows: rows, cols: cols, gram: c.inputGram(threads: threads), tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
+            let h = try c.inputHessian(threads: threads)
+            return try GPTQ.quantize(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
                                      granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
-                                     threads: threads, tensor: t.name)
+                                     factors: h.factors, threads: threads, tensor: t.name)
         }
     }
 }

@@ -90,7 +90,8 @@ struct UnitProcessor {
                     if slot.export.errorFeedback, done.factors == nil, ty.block.count > 1, let c = calibration {
                         do {
                             let (rows, cols) = RunPlan.matrixShape(p)
-                            try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: try c.inputGram(threads: threads), tokens: c.tokens,
+                            let h = try c.inputHessian(threads: threads)
+                            try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: h.gram, tokens: c.tokens, factors: h.factors,
                                                          importance: imp, into: dst, threads: threads, tensor: p.name)
                         } catch { feedbackError = error }
                     } else {
