@@ -16,9 +16,13 @@ enum CalibrationHessian {
     static func inverseFactor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
                               rows: Int, threads: Int = 1, shared: HessianFactorCache? = nil, ordered: Bool = false,
                               tensor: String) throws -> (u: [Float], damp: Double) {
-        let key = HessianFactorCache.Key(damp: damp, ordered: ordered)
-        let f = try shared?.factor(key) ?? factor(gram: g, tokens: tokens, cols: n, damp: damp, threads: threads, tensor: tensor)
-        shared?.keep(f, for: key)
+        let key = HessianFactorCache.Key(damp: damp, ordered: ordered), f: HessianFactorCache.Factor
+        if let hit = shared?.factor(key) {
+            f = hit
+        } else {
+            f = try factor(gram: g, tokens: tokens, cols: n, damp: damp, threads: threads, tensor: tensor)
+            shared?.keep(f, for: key)
+        }
         for i in f.dead { for r in 0..<rows { w[r * n + i] = 0 } }
         return (f.u, f.damp)
     }

@@ -29,12 +29,7 @@ public struct LinearCalibration {
 
     /// XᵀX of the student's input, shared by the layers that read the same input (Q, K and V;
     /// gate and up) and by every stage of a layer (SparseGPT or GPTQ, then distill).
-    func inputGram(threads: Int) throws -> [Float] {
-        switch source {
-        case .activations(let x, _, let g): return g.value(x, threads: threads)
-        case .statistics(let s, _): return try s.gram()
-        }
-    }
+    func inputGram(threads: Int) throws -> [Float] { try inputHessian(threads: threads).gram }
 
     /// The input's XᵀX with the cache of its Hessian factors, which the layers reading the same
     /// input share as they share the XᵀX (SparseGPT, GPTQ, GGUF error feedback).

@@ -233,7 +233,7 @@ public struct LlamaDecoder: Sendable {
                                         let row = sp.baseAddress! + (r - rows.lowerBound) * keys
                                         let lo = window == Int.max ? 0 : max(0, r - window + 1)
                                         VectorExp.softmaxInPlace(row + lo, count: r - lo + 1)
-                                        (row).update(repeating: 0, count: lo)
+                                        row.update(repeating: 0, count: lo)
                                         (row + r + 1).update(repeating: 0, count: keys - r - 1)
                                     }
                                     BLAS.gemm(m: rows.count, n: d, k: keys, a: sp.baseAddress!, lda: keys, b: vp.baseAddress! + s * l * kw + kvh * d,
