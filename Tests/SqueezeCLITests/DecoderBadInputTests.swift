@@ -8,8 +8,8 @@ import TestSupport
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
 
     /// A copy of the tiny HF model with `edit` applied to the files of the copy.
-    func tinyCopy(_ env: SqueezeEnv, _ edit: (String) throws -> Void) throws -> String {
-        let dir = env.scratch + "/model"
+    func tinyCopy(_ env: SqueezeEnv, name: String = "model", _ edit: (String) throws -> Void) throws -> String {
+        let dir = env.scratch + "/" + name
         try FileManager.default.copyItem(atPath: Self.llama! + "/tiny/hf", toPath: dir)
         try edit(dir)
         return dir
@@ -94,5 +94,75 @@ import TestSupport
         #expect(r.status != 0)
         #expect(r.stderr.contains("is not a decoder model"), "\(r.stderr)")
         #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+    }
+}
+
+/// Config values that once crashed or exhausted every worker that claimed the job: refused at
+/// submit, and when swapped in after submit they fail that job while the worker lives on.
+@Suite struct DecoderConfigCrashTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    let bad = DecoderBadInputTests()
+
+    func mistral(_ env: SqueezeEnv, window: Any) throws -> String {
+        try bad.tinyCopy(env) { dir in
+            try bad.editConfig(dir) { $0["architectures"] = ["MistralForCausalLM"]; $0["sliding_window"] = window }
+        }
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        (-5 as Any, "sliding_window is -5"), (0 as Any, "sliding_window is 0"), (-1_000_000 as Any, "sliding_window is -1000000"),
+        ("8" as Any, "sliding_window is the string \"8\", not an integer"),
+    ])
+    func aSlidingWindowBelowOneIsRefusedAtSubmitAndByGenerate(_ window: Any, _ expected: String) throws {
+        let env = try SqueezeEnv.create()
+        let model = try mistral(env, window: window)
+        try bad.expectRefused(env, model: model, recipe: try bad.calibratedRecipe(env), [expected, "config.json"])
+        let g = try env.squeeze(["generate", "--model", model, "Hello", "--tokens", "2"], timeout: 60)
+        #expect(g.status == 1, "generate exited \(g.status): \(g.stderr)")
+        #expect(g.stderr.contains(expected), "\(g.stderr)")
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aSlidingWindowSwappedAfterSubmitFailsTheJobNotTheWorker() throws {
+        let env = try SqueezeEnv.create()
+        let model = try mistral(env, window: 16)
+        let id = try env.submit(["--model", model, "--recipe", try bad.calibratedRecipe(env), "--no-checksum"])
+        let noop = try env.submit(["--noop", "--sleep-ms", "1500"])
+        try bad.editConfig(model) { $0["sliding_window"] = -5 }
+        let w = try env.squeeze(["worker", "--exit-when-idle", "--concurrency", "2", "--lease-seconds", "5"], timeout: 120)
+        #expect(w.status == 0, "worker died: \(w.status) \(w.stderr.suffix(600))")
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "failed")
+        #expect(try env.scalar("SELECT error FROM jobs WHERE id = $1::uuid", [id])?.contains("sliding_window is -5") == true)
+        #expect(try env.scalar("SELECT count(*) FROM job_attempts WHERE job_id = $1::uuid", [id]) == "1")
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [noop]) == "succeeded")
+        #expect(try env.scalar("SELECT attempt FROM jobs WHERE id = $1::uuid", [noop]) == "1")
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aBlockCountBeyondTheTensorsIsRefusedBeforeAnythingIsBuilt() throws {
+        let env = try SqueezeEnv.create()
+        let recipe = try bad.calibratedRecipe(env)
+        let hf = try bad.tinyCopy(env) { try bad.editConfig($0) { $0["num_hidden_layers"] = 16_777_216 } }
+        var t0 = Date()
+        let r = try env.squeeze(["submit", "--model", hf, "--recipe", recipe, "--dry-run"], timeout: 60)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("num_hidden_layers 16777216 is more blocks than the model's 20 tensors hold"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(t0) < 10)
+        let g = try env.python("make_llama.py", ["tiny", env.scratch + "/deep", "--override", "llama.block_count=16777216"])
+        #expect(g.status == 0, "\(g.stderr)")
+        t0 = Date()
+        try bad.expectRefused(env, model: env.scratch + "/deep/model.gguf", recipe: recipe,
+                              ["llama.block_count 16777216 is more blocks", "model.gguf"])
+        #expect(Date().timeIntervalSince(t0) < 10)
+        // Swapped in after submit: the worker's own check fails the job within seconds.
+        let swapped = try bad.tinyCopy(env, name: "swapped") { _ in }
+        let id = try env.submit(["--model", swapped, "--recipe", recipe, "--no-checksum"])
+        try bad.editConfig(swapped) { $0["num_hidden_layers"] = 16_777_216 }
+        t0 = Date()
+        let w = try env.squeeze(["worker", "--exit-when-idle", "--lease-seconds", "5", "--max-memory", "2G"], timeout: 120)
+        #expect(w.status == 0, "worker died: \(w.status) \(w.stderr.suffix(600))")
+        #expect(Date().timeIntervalSince(t0) < 30)
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "failed")
+        #expect(try env.scalar("SELECT error FROM jobs WHERE id = $1::uuid", [id])?.contains("num_hidden_layers 16777216") == true)
     }
 }

@@ -80,6 +80,7 @@ extension DecoderModelFiles {
     @discardableResult
     public func checkTensors(_ tensors: [TensorInfo], format: ModelSource.Format) throws -> Set<String> {
         let source = format == .gguf ? "the GGUF's llama.* keys" : "its config.json"
+        try checkBlockCount(tensorCount: tensors.count, source: source)
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let implied = impliedTensors()
         for (n, shape, _) in implied {
@@ -90,5 +91,19 @@ extension DecoderModelFiles {
             }
         }
         return Set(implied.filter(\.linear).map(\.name))
+    }
+
+    /// Tensors every block holds (norms, q/k/v/o, gate/up/down, Q/K/V biases in Qwen2).
+    var tensorsPerBlock: Int { 9 + (config.qkvBias ? 3 : 0) }
+
+    /// Refuses a block count the model's tensors cannot hold, before anything is built per block
+    /// (16,777,216 blocks would otherwise take gigabytes to list).
+    func checkBlockCount(tensorCount: Int, source: String) throws {
+        let most = max(0, tensorCount - 2) / tensorsPerBlock
+        guard config.layers <= most else {
+            let key = source.hasPrefix("the GGUF") ? "llama.block_count" : "num_hidden_layers"
+            throw ComputeError(.shapeMismatch,
+                               "\(key) \(config.layers) is more blocks than the model's \(tensorCount) tensors hold (at most \(most))")
+        }
     }
 }

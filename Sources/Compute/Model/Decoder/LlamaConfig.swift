@@ -46,6 +46,9 @@ public struct LlamaConfig: Equatable, Sendable {
         guard heads % kvHeads == 0 else { throw ComputeError(.corruptData, "\(key("heads")) \(heads) is not a multiple of \(key("kvHeads")) \(kvHeads)", file: file) }
         guard headDim % 2 == 0 else { throw ComputeError(.corruptData, "head dimension \(headDim) is odd; RoPE rotates pairs", file: file) }
         guard eps.isFinite, eps > 0, ropeTheta.isFinite, ropeTheta > 1 else { throw ComputeError(.corruptData, "\(key("eps")) or \(key("ropeTheta")) is out of range", file: file) }
+        if let w = slidingWindow, w < 1 {
+            throw ComputeError(.corruptData, "\(key("slidingWindow")) is \(w): a window must hold at least one token", file: file)
+        }
         return self
     }
 }
@@ -63,8 +66,32 @@ extension LlamaConfig {
             throw ComputeError(.unsupportedDType, "architectures \(arch) is not supported (\(Self.architectures.joined(separator: ", ")))", file: file)
         }
         func int(_ k: String) throws -> Int {
-            guard let v = o[k] as? Int else { throw ComputeError(.corruptData, "\(k) is missing or not an integer", file: file) }
+            guard let v = try optionalInt(k) else {
+                throw ComputeError(.corruptData, "\(k) is missing or not an integer", file: file)
+            }
             return v
+        }
+        // A present key of the wrong type is refused, never read as its default.
+        func optionalInt(_ k: String) throws -> Int? {
+            guard let raw = o[k], !(raw is NSNull) else { return nil }
+            guard let n = raw as? NSNumber, !Self.isBool(n), let v = Int(exactly: n.doubleValue) else {
+                throw ComputeError(.corruptData, "\(k) is \(Self.shown(raw)), not an integer", file: file)
+            }
+            return v
+        }
+        func number(_ k: String) throws -> Double? {
+            guard let raw = o[k], !(raw is NSNull) else { return nil }
+            guard let n = raw as? NSNumber, !Self.isBool(n) else {
+                throw ComputeError(.corruptData, "\(k) is \(Self.shown(raw)), not a number", file: file)
+            }
+            return n.doubleValue
+        }
+        func bool(_ k: String) throws -> Bool? {
+            guard let raw = o[k], !(raw is NSNull) else { return nil }
+            guard let n = raw as? NSNumber, Self.isBool(n) else {
+                throw ComputeError(.corruptData, "\(k) is \(Self.shown(raw)), not true or false", file: file)
+            }
+            return n.boolValue
         }
         if let s = o["rope_scaling"], !(s is NSNull) {
             let type = (s as? [String: Any]).flatMap { ($0["rope_type"] ?? $0["type"]) as? String } ?? "unknown"
@@ -75,14 +102,15 @@ extension LlamaConfig {
         if o["mlp_bias"] as? Bool == true { throw ComputeError(.unsupportedDType, "mlp_bias true is not supported", file: file) }
         let heads = try int("num_attention_heads")
         self.init(hidden: try int("hidden_size"), intermediate: try int("intermediate_size"), layers: try int("num_hidden_layers"),
-                  heads: heads, kvHeads: (o["num_key_value_heads"] as? Int) ?? heads, headDim: o["head_dim"] as? Int,
-                  eps: Float(o["rms_norm_eps"] as? Double ?? 1e-6), ropeTheta: o["rope_theta"] as? Double ?? 10000,
-                  vocabSize: try int("vocab_size"), contextLength: (o["max_position_embeddings"] as? Int) ?? 2048,
-                  tied: o["tie_word_embeddings"] as? Bool ?? false)
+                  heads: heads, kvHeads: try optionalInt("num_key_value_heads") ?? heads, headDim: try optionalInt("head_dim"),
+                  eps: Float(try number("rms_norm_eps") ?? 1e-6), ropeTheta: try number("rope_theta") ?? 10000,
+                  vocabSize: try int("vocab_size"), contextLength: try optionalInt("max_position_embeddings") ?? 2048,
+                  tied: try bool("tie_word_embeddings") ?? false)
         architecture = arch
-        qkvBias = arch == "Qwen2ForCausalLM" || o["attention_bias"] as? Bool == true
-        if arch == "MistralForCausalLM", let w = o["sliding_window"] as? Int { slidingWindow = w }
-        for (key, id) in [("bos_token_id", o["bos_token_id"] as? Int), ("eos_token_id", o["eos_token_id"] as? Int)] {
+        let attentionBias = try bool("attention_bias") ?? false
+        qkvBias = arch == "Qwen2ForCausalLM" || attentionBias
+        if arch == "MistralForCausalLM" { slidingWindow = try optionalInt("sliding_window") }
+        for (key, id) in [("bos_token_id", try optionalInt("bos_token_id")), ("eos_token_id", try optionalInt("eos_token_id"))] {
             guard let id else { continue }
             guard id >= 0 && id < vocabSize else { throw ComputeError(.corruptData, "\(key) \(id) is not a token id below vocab_size \(vocabSize)", file: file) }
             if key == "bos_token_id" { bosTokenID = Int32(id) } else { eosTokenID = Int32(id) }
@@ -90,9 +118,19 @@ extension LlamaConfig {
         self = try validated(file) { k in Self.hfKeys[k] ?? k }
     }
 
+    /// JSONSerialization gives booleans as NSNumber too: tell them apart from numbers.
+    private static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    /// A config value as the error shows it (strings quoted, at most 40 characters).
+    private static func shown(_ v: Any) -> String {
+        if let s = v as? String { return "the string \(TextRules.printable(String(s.prefix(40))))" }
+        return TextRules.printable(String(String(describing: v).prefix(40)))
+    }
+
     static let hfKeys = ["hidden": "hidden_size", "intermediate": "intermediate_size", "layers": "num_hidden_layers",
                          "heads": "num_attention_heads", "kvHeads": "num_key_value_heads", "headDim": "head_dim",
-                         "vocabSize": "vocab_size", "contextLength": "max_position_embeddings", "eps": "rms_norm_eps", "ropeTheta": "rope_theta"]
+                         "vocabSize": "vocab_size", "contextLength": "max_position_embeddings", "eps": "rms_norm_eps", "ropeTheta": "rope_theta",
+                         "slidingWindow": "sliding_window"]
     static let ggufKeys = ["hidden": "llama.embedding_length", "intermediate": "llama.feed_forward_length", "layers": "llama.block_count",
                            "heads": "llama.attention.head_count", "kvHeads": "llama.attention.head_count_kv",
                            "headDim": "llama.rope.dimension_count", "vocabSize": "llama.vocab_size", "contextLength": "llama.context_length",

@@ -213,7 +213,7 @@ public struct LlamaDecoder: Sendable {
     func attention(_ q: Activations, _ k: Activations, _ v: Activations) -> Activations {
         let c = config, d = c.headDim, l = seqLen, qw = q.width, kw = k.width, group = c.heads / c.kvHeads
         let scale = 1 / Float(d).squareRoot()
-        let window = c.slidingWindow ?? Int.max
+        let window = max(1, c.slidingWindow ?? Int.max)  // a config reader refuses < 1; never read out of bounds
         let queryBlocks = Parallel.chunks(l, chunk: Self.queryBlock)
         var ctx = Activations.unfilled(rows: q.rows, width: qw).data  // each (window, head) product writes its block
         q.data.withUnsafeBufferPointer { qp in
