@@ -23,10 +23,28 @@ import Testing
         return dir
     }
 
-    func run(_ recipe: String, model: String) throws {
+    /// Runs `recipe` on `model`; returns the output directory.
+    @discardableResult
+    func run(_ recipe: String, model: String) throws -> String {
         let out = model + "/out-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         _ = try RecipeRunner(model: try ModelSource(path: model), recipe: try RecipeParser.parse(recipe), threads: 2).run(outputDir: out)
+        return out
+    }
+
+    /// ggml's `quantize_row_q8_0_ref`, scalar, as REFERENCES.md states it: d = amax/127 (stored as
+    /// half, ±inf when it overflows), id = 1/d, q = roundf(x·id) with halves away from zero.
+    static func q8_0Reference(_ x: [Float]) -> [UInt8] {
+        var out = [UInt8]()
+        for b in stride(from: 0, to: x.count, by: 32) {
+            let block = x[b..<(b + 32)]
+            let amax = block.map { abs($0) }.max() ?? 0
+            let d = amax / 127
+            let id: Float = d != 0 ? 1 / d : 0
+            withUnsafeBytes(of: Float16(d).bitPattern.littleEndian) { out += $0 }
+            out += block.map { UInt8(bitPattern: Int8(($0 * id).rounded(.toNearestOrAwayFromZero))) }
+        }
+        return out
     }
 
     @Test(arguments: ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]) func infiniteScalesAreRefused(type: String) throws {
@@ -44,6 +62,12 @@ import Testing
     @Test func legacyTypesWriteWhatGGMLWrites() throws {
         let model = try Self.model()
         defer { try? FileManager.default.removeItem(atPath: model) }
-        try run("stages: [{export: {format: gguf, type: q8_0}}]", model: model)
+        let out = try run("stages: [{export: {format: gguf, type: q8_0}}]", model: model)
+        let reader = try GGUFReader(path: out + "/model-q8_0.gguf")
+        let t = try #require(reader.tensors.first { $0.name == "big.weight" })
+        let bytes = try reader.withData(t) { Array($0) }
+        let values = (0..<512).map { i -> Float in i < 256 ? Float(i % 7) * 0.1 : (i % 2 == 0 ? 2e9 : -2e9) }
+        #expect(bytes == Self.q8_0Reference(values))
+        #expect(bytes[34 * 8 ..< 34 * 8 + 2] == [0x00, 0x7C], "the overflowing block's scale is +inf, as ggml writes it")
     }
 }

@@ -80,7 +80,7 @@ import Testing
         for (text, message) in [("stages: [{export: {format: gguf, type: q6_k, imatrix: true}}]", "needs an earlier calibrate stage"),
                                 ("stages: [{export: {format: gguf, type: q6_k, imatrix: ''}}]", "must not be empty"),
                                 ("stages: [{export: {format: gguf, type: q6_k, imatrix: {a: 1}}}]", "must be true, false or an imatrix file path"),
-                                ("stages: [{export: {format: safetensors, imatrix: true}}]", "unknown key"),
+                                ("stages: [{export: {format: safetensors, imatrix: true}}]", "belongs to format gguf, not format safetensors"),
                                 ("stages: [{export: {format: gguf, type: q4_k_m, gptq: true, imatrix: m.dat}}]", "export.gptq: needs an earlier calibrate stage")] {
             do { _ = try RecipeParser.parse(text); Issue.record("accepted \(text)") } catch let e as RecipeError {
                 #expect(("\(e)".contains("imatrix") || "\(e)".contains("gptq")) && "\(e)".contains(message), "\(e)")

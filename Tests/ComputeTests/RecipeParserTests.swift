@@ -48,7 +48,7 @@ import Testing
 
     @Test func jsonIsAcceptedAsYAML() throws {
         let r = try RecipeParser.parse(#"{"stages": [{"prune": {"method": "nm", "n": 2, "m": 4}}, {"export": {"format": "safetensors", "dtype": "f16"}}]}"#)
-        #expect(r.pruneStages[0].method == .nm(n: 2, m: 4))
+        #expect(r.pruneStages[0].method as? NMPrune == NMPrune(n: 2, m: 4))
         #expect(r.exportStages[0].dtype == .F16)
     }
 
@@ -77,7 +77,7 @@ import Testing
         ("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: [a]}}]", "stages[0].export.tensor_types: must be a mapping"),
         ("stages: [{export: {format: gguf, type: q4_k_m, output_type: q9_k}}]", "stages[0].export.output_type: q9_k is not one of"),
         ("stages: [{prune: {method: structured, sparsity: 0.2, dim: diagonal}}, {export: {}}]", "stages[0].prune.dim: diagonal is not one of rows, columns"),
-        ("stages: [{prune: {method: structured, sparsity: 0.2, n: 2}}, {export: {}}]", "stages[0].prune.n: belongs to method nm"),
+        ("stages: [{prune: {method: structured, sparsity: 0.2, n: 2}}, {export: {}}]", "stages[0].prune.n: belongs to methods nm, sparsegpt, not method structured (which takes dim, ignore, method, norm, sparsity, targets)"),
         ("stages: [{prune: {method: structured}}, {export: {}}]", "stages[0].prune.sparsity: is required for method structured"),
         ("stages: [{prune: {sparsity: 0.5, scope: global, schedule: {steps: 3}}}, {export: {}}]", "stages[0].prune.schedule: only applies to scope layer"),
         ("stages: [{prune: {sparsity: 0.5, schedule: {steps: 0}}}, {export: {}}]", "stages[0].prune.schedule.steps: 0 is not in [1, 1000]"),
@@ -97,7 +97,7 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
         ("stages: [{calibrate: {dataset: d.txt, hessian: fp16}}, {export: {}}]", "stages[0].calibrate.hessian: fp16 is not one of f32, bf16"),
         ("stages: [{quantize: {method: gptq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: gptq needs an earlier calibrate stage"),
-        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: only applies to method gptq"),
+        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to method gptq, not method rtn (which takes bits, granularity, group_size, ignore, method, observer, scheme, targets)"),
         ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),
         ("stages: [{quantize: {method: awq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: awq is not one of rtn, gptq"),
     ])

@@ -83,8 +83,8 @@ import Testing
               - lowrank: {energy: 0.9, output: factors, targets: ["*.dense.weight"]}
               - export: {format: safetensors}
             """)
-        #expect(r.pruneStages[0].method == .structured(sparsity: 0.25, dim: .columns, norm: .l1))
-        #expect(r.pruneStages[1].schedule == CubicSchedule(initial: 0.1, final: 0.8, steps: 4))
+        #expect(r.pruneStages[0].method as? StructuredPrune == StructuredPrune(sparsity: 0.25, dim: .columns, norm: .l1))
+        #expect((r.pruneStages[1].method as? MagnitudePrune)?.schedule == CubicSchedule(initial: 0.1, final: 0.8, steps: 4))
         #expect(r.lowRankStages[0] == LowRankStage(rank: .energy(0.9), output: .factors, selector: TensorSelector(targets: ["*.dense.weight"])))
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }

@@ -19,8 +19,6 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
     public var fileSize: Int { reader.fileSize }
     public var hashPrefix: [UInt8]? { nil }
 
-    static let decodable: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
-
     public init(path: String) throws {
         reader = try GGUFReader(path: path)
         meta = Dictionary(reader.metadata, uniquingKeysWith: { a, _ in a })
@@ -32,8 +30,9 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
             guard let hf = LlamaNames.hf(t.name) else {
                 throw ComputeError(.corruptHeader, "\(TextRules.printable(t.name)) is not a tensor of a Llama model", file: path)
             }
-            guard Self.decodable.contains(t.type) else {
-                throw ComputeError(.unsupportedDType, "type \(t.type.name) cannot be read (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 can)", file: path, tensor: t.name)
+            guard t.type.traits.decode != nil else {
+                throw ComputeError(.unsupportedDType, "type \(t.type.name) cannot be read (\(GGMLTypeTraits.readableNames) can)",
+                                   file: path, tensor: t.name)
             }
             let dtype: DType = t.type == .f16 ? .F16 : t.type == .bf16 ? .BF16 : .F32
             if t.type != .f32 && t.type != .f16 && t.type != .bf16 { quantized.append("\(t.name): \(t.type.name)") }

@@ -5,41 +5,17 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
 
     /// Bytes per element for plain types (0 for block types).
-    public var elementSize: Int {
-        switch self {
-        case .f32, .i32: return 4
-        case .f16, .bf16, .i16: return 2
-        case .i8: return 1
-        case .i64, .f64: return 8
-        default: return 0
-        }
-    }
+    public var elementSize: Int { traits.blockCount == 1 ? traits.blockBytes : 0 }
 
     /// (values per block, bytes per block)
-    public var block: (count: Int, bytes: Int) {
-        switch self {
-        case .q4_0: return (32, 18)
-        case .q4_1: return (32, 20)
-        case .q5_0: return (32, 22)
-        case .q5_1: return (32, 24)
-        case .q8_0: return (32, 34)
-        case .q8_1: return (32, 36)
-        case .q2_K: return (256, 84)
-        case .q3_K: return (256, 110)
-        case .q4_K: return (256, 144)
-        case .q5_K: return (256, 176)
-        case .q6_K: return (256, 210)
-        default: return (1, elementSize)
-        }
-    }
+    public var block: (count: Int, bytes: Int) { (traits.blockCount, traits.blockBytes) }
 
     public var name: String { String(describing: self).uppercased() }
 
     /// Bytes of a tensor with `numel` values whose rows hold `rowLength` values; nil if rows do not fill blocks.
     public func byteCount(numel: Int, rowLength: Int) -> Int? {
-        let (c, b) = block
-        guard rowLength % c == 0 else { return nil }
-        return numel / c * b
+        guard rowLength > 0, let row = traits.rowBytes(rowLength) else { return nil }
+        return numel / rowLength * row
     }
 }
 

@@ -5,19 +5,12 @@
 /// `llama_model_quantize` given the same importance (Tests/reference/check_kquants.py). Q8_0, F16
 /// and F32 ignore the importance, as in ggml.
 extension GGMLQuantizer {
-    /// Whether `type` uses an importance matrix.
-    public static func usesImportance(_ type: GGMLType) -> Bool {
-        switch type {
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return true
-        default: return false
-        }
-    }
-
     /// Quantizes `src` (rows of `importance.count` values) to `type`, weighting each column by its
     /// importance; rows are independent, so the bytes are the same for any `threads`.
     public static func quantize(_ type: GGMLType, _ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>,
                                 into dst: UnsafeMutableRawBufferPointer, threads: Int) {
         let n = importance.count
+        guard let quantizeRow = type.traits.weightedRow else { preconditionFailure("\(type.name) takes no importance") }
         precondition(n > 0 && src.count % n == 0 && n % type.block.count == 0)
         let rowBytes = n / type.block.count * type.block.bytes
         let rows = Parallel.chunks(src.count / n, chunk: 16)
@@ -26,20 +19,7 @@ extension GGMLQuantizer {
                 for row in rows[r] {
                     let x = src.baseAddress! + row * n, out = dst.baseAddress! + row * rowBytes
                     let qw = importance.baseAddress!, w = wbuf.baseAddress!
-                    switch type {
-                    case .q4_0, .q5_0, .q4_1, .q5_1: legacyRow(type, x, n, qw, w, out)
-                    default:
-                        for b in 0..<(n / superBlock) {
-                            let xb = x + b * superBlock, qb = qw + b * superBlock, ob = out + b * type.block.bytes
-                            switch type {
-                            case .q2_K: q2KImportance(xb, qb, ob)
-                            case .q3_K: q3KImportance(xb, qb, ob)
-                            case .q4_K: q45KImportance(xb, qb, ob, nmax: 15)
-                            case .q5_K: q45KImportance(xb, qb, ob, nmax: 31)
-                            default: q6KImportance(xb, qb, ob)
-                            }
-                        }
-                    }
+                    quantizeRow(x, n, qw, w, out)
                 }
             }
         }
@@ -66,7 +46,7 @@ extension GGMLQuantizer {
     }
 
     /// One row of Q4_0/Q5_0 (symmetric) or Q4_1/Q5_1 (scale and min): σ² is the row's mean square.
-    private static func legacyRow(_ type: GGMLType, _ x: UnsafePointer<Float>, _ n: Int, _ qw: UnsafePointer<Float>,
+    static func legacyRow(_ type: GGMLType, _ x: UnsafePointer<Float>, _ n: Int, _ qw: UnsafePointer<Float>,
                                   _ w: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer) {
         let sigma2 = sumSquares(x, n) / Float(n)
         let bytes = type.block.bytes

@@ -10,15 +10,6 @@ public enum GGMLQuantizer {
     public static let blockSize = 32
     static let chunkBlocks = 2048
 
-    /// Bytes one row of `n` values takes in `type` (n must be a multiple of 32 for block types).
-    public static func rowBytes(_ type: GGMLType, _ n: Int) -> Int {
-        switch type {
-        case .q8_0: return n / 32 * 34
-        case .q4_0: return n / 32 * 18
-        default: return n * type.elementSize
-        }
-    }
-
     /// Runs `body` on every 32-value block of `src` and its `blockBytes` output slot, in fixed
     /// chunks of blocks spread over `threads` (the same bytes for any thread count).
     @inline(__always)

@@ -16,7 +16,7 @@ public enum RTNQuantizer {
     /// How a group's scale and zero point are chosen: from its range (`minmax`), or the range
     /// shrunk by the factor, of 1, 0.99, …, 0.21, whose grid gives the least squared error (`mse`,
     /// the search GPTQ's reference code and llm-compressor's MSE observer run).
-    public enum Observer: String, Equatable, Sendable {
+    public enum Observer: String, Equatable, Sendable, CaseIterable {
         case minmax, mse
     }
 

@@ -170,13 +170,7 @@ enum GGUFMix {
     /// llama.cpp's type for rows that do not fill a k-quant block (IQ4_NL for Q2_K/Q3_K is
     /// returned as Q3_K itself, which the caller refuses), then F16 if even that does not fit.
     static func fallback(_ t: GGMLType, cols: Int) -> GGMLType {
-        let f: GGMLType
-        switch t {
-        case .q4_K: f = .q5_0
-        case .q5_K: f = .q5_1
-        case .q6_K: f = .q8_0
-        default: return t
-        }
+        guard let f = t.traits.rowFallback else { return t }
         return cols % f.block.count == 0 ? f : .f16
     }
 }

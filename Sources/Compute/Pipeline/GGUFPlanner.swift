@@ -23,26 +23,16 @@ public enum GGUFPlanner {
         }
     }
 
-    /// Encodes F32 values as `type` (float and block types only); with `importance` (one value
-    /// per column) the block types that use one minimise the importance-weighted error, as
-    /// llama-quantize does with `--imatrix`.
+    /// Encodes F32 values as `type` (float and block types only; other types as F32); with
+    /// `importance` (one value per column) the block types that use one minimise the
+    /// importance-weighted error, as llama-quantize does with `--imatrix`.
     public static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
                               importance: UnsafeBufferPointer<Float>? = nil, threads: Int) {
-        if let importance, GGMLQuantizer.usesImportance(type) {
+        if let importance, type.traits.usesImportance {
             GGMLQuantizer.quantize(type, src, importance: importance, into: dst, threads: threads)
             return
         }
-        switch type {
-        case .q8_0: GGMLQuantizer.quantizeQ8_0(src, into: dst, threads: threads)
-        case .q4_0: GGMLQuantizer.quantizeQ4_0(src, into: dst, threads: threads)
-        case .q4_1: GGMLQuantizer.quantizeQ4_1(src, into: dst, threads: threads)
-        case .q5_0: GGMLQuantizer.quantizeQ5_0(src, into: dst, threads: threads)
-        case .q5_1: GGMLQuantizer.quantizeQ5_1(src, into: dst, threads: threads)
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: GGMLQuantizer.quantizeK(type, src, into: dst, threads: threads)
-        case .f16: DTypeCodec.encode(src, dtype: .F16, into: dst, threads: threads)
-        case .bf16: DTypeCodec.encode(src, dtype: .BF16, into: dst, threads: threads)
-        default: DTypeCodec.encode(src, dtype: .F32, into: dst, threads: threads)
-        }
+        (type.traits.encode ?? GGMLType.f32.traits.encode!)(src, dst, threads)
     }
 
     /// `encode` with the importance, when there is one, as an array.
@@ -52,23 +42,10 @@ public enum GGUFPlanner {
         importance.withUnsafeBufferPointer { encode(src, type: type, into: dst, importance: $0, threads: threads) }
     }
 
-    /// Offsets of the fp16 super-block scales (and mins) inside one k-quant block; empty for other
-    /// types (the legacy types write what ggml's C writes for any input, ±inf and NaN included,
-    /// as gguf-py does: docs/FORMATS.md).
-    static func scaleOffsets(_ type: GGMLType) -> [Int] {
-        switch type {
-        case .q4_K, .q5_K: return [0, 2]
-        case .q2_K: return [80, 82]
-        case .q3_K: return [108]
-        case .q6_K: return [208]
-        default: return []
-        }
-    }
-
     /// The first k-quant block of `bytes` (encoded as `type`) whose fp16 scale or min is infinite or
     /// NaN — values too large for the type's range; llama.cpp refuses to write such a row. nil: none.
     static func firstOverflowingBlock(_ bytes: UnsafeRawBufferPointer, type: GGMLType) -> Int? {
-        let offsets = scaleOffsets(type), size = type.block.bytes
+        let offsets = type.traits.scaleOffsets, size = type.block.bytes
         guard !offsets.isEmpty else { return nil }
         for b in 0..<(bytes.count / size) {
             for o in offsets where UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: b * size + o, as: UInt16.self)) & 0x7C00 == 0x7C00 {
@@ -78,18 +55,8 @@ public enum GGUFPlanner {
         return nil
     }
 
-    /// Decodes `type` back to F32 (for error metrics).
+    /// Decodes `type` back to F32 (for error metrics; types Squeeze does not read as F32).
     public static func decode(_ src: UnsafeRawBufferPointer, type: GGMLType, into dst: UnsafeMutableBufferPointer<Float>) {
-        switch type {
-        case .q8_0: GGMLQuantizer.dequantizeQ8_0(src, count: dst.count, into: dst)
-        case .q4_0: GGMLQuantizer.dequantizeQ4_0(src, count: dst.count, into: dst)
-        case .q4_1: GGMLQuantizer.dequantizeQ4_1(src, count: dst.count, into: dst)
-        case .q5_0: GGMLQuantizer.dequantizeQ5_0(src, count: dst.count, into: dst)
-        case .q5_1: GGMLQuantizer.dequantizeQ5_1(src, count: dst.count, into: dst)
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: GGMLQuantizer.dequantizeK(type, src, count: dst.count, into: dst)
-        case .f16: DTypeCodec.decode(src, dtype: .F16, into: dst, threads: 1)
-        case .bf16: DTypeCodec.decode(src, dtype: .BF16, into: dst, threads: 1)
-        default: DTypeCodec.decode(src, dtype: .F32, into: dst, threads: 1)
-        }
+        (type.traits.decode ?? GGMLType.f32.traits.decode!)(src, dst)
     }
 }

@@ -46,14 +46,13 @@ public enum RecipeValidator {
             guard case .prune(let p) = stage else { continue }
             let path = "stages[\(i)].prune"
             let matched = try selected(p.selector, tensors, at: path, verb: "pruned")
-            if case .structured = p.method {
+            if p.method is StructuredPrune {
                 for t in matched where t.shape.count < 2 {
                     throw RecipeError("\(path).targets", "matches \(t.name), which is 1-D and has no rows or columns to remove (add it to ignore)")
                 }
             }
-            var groupM: Int?
-            if case .nm(_, let m) = p.method { groupM = m }
-            if case .sparsegpt(.nm(_, let m), _) = p.method { groupM = m }
+            var groupM = (p.method as? NMPrune)?.m
+            if case .nm(_, let m)? = (p.method as? SparseGPTPrune)?.pattern { groupM = m }
             if let m = groupM {
                 for t in matched where (t.shape.last ?? 0) % m != 0 {
                     throw RecipeError("\(path).m", "tensor \(t.name) has rows of \(t.shape.last ?? 0) elements, not a multiple of \(m)")

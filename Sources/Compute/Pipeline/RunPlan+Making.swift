@@ -64,8 +64,9 @@ extension RunPlan {
 
     /// Per-tensor prune counts of a leading `scope: global` magnitude stage (empty when there is none).
     private func globalPruneCounts(readers: [any TensorFile], threads: Int) throws -> [String: GlobalMagnitude.Plan] {
-        guard case .prune(let p)? = recipe.stages.first, case .global(let minKeep) = p.scope,
-              case .magnitude(let sparsity) = p.method else { return [:] }
+        guard case .prune(let p)? = recipe.stages.first, let magnitude = p.method as? MagnitudePrune,
+              case .global(let minKeep) = magnitude.scope else { return [:] }
+        let sparsity = magnitude.sparsity
         var names = [String]()
         var sources = [GlobalMagnitude.Source]()
         // Sources decode ranges from worker threads, which cannot throw: the first read error is

@@ -52,30 +52,34 @@ struct TensorTransform {
         let numel = t.numel
         let (rows, cols) = RunPlan.matrixShape(t)
         switch st.method {
-        case .magnitude(let s):
-            if case .global = st.scope {
+        case let m as MagnitudePrune:
+            if case .global = m.scope {
                 GlobalMagnitude.apply(plan.globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
             } else {
-                for step in st.schedule?.targets ?? [s] {
+                for step in m.schedule?.targets ?? [m.sparsity] {
                     MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: step, numel: numel), threads: threads)
                 }
             }
-        case .nm(let n, let m):
-            guard numel % m == 0 else { throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m)", tensor: t.name) }
-            MagnitudePruning.pruneNM(work, n: n, m: m, threads: threads)
-        case .structured(let s, let dim, let norm):
-            let k = MagnitudePruning.pruneCount(sparsity: s, numel: dim == .rows ? rows : cols)
-            StructuredPruning.prune(work, rows: rows, cols: cols, dim: dim, norm: norm, k: k, threads: threads)
-        case .sparsegpt(let pattern, let damp):
+        case let m as NMPrune:
+            guard numel % m.m == 0 else {
+                throw ComputeError(.shapeMismatch, "\(numel) elements are not a multiple of m=\(m.m)", tensor: t.name)
+            }
+            MagnitudePruning.pruneNM(work, n: m.n, m: m.m, threads: threads)
+        case let m as StructuredPrune:
+            let k = MagnitudePruning.pruneCount(sparsity: m.sparsity, numel: m.dim == .rows ? rows : cols)
+            StructuredPruning.prune(work, rows: rows, cols: cols, dim: m.dim, norm: m.norm, k: k, threads: threads)
+        case let m as SparseGPTPrune:
             let c = try needCalibration("sparsegpt", calibration, t)
             let h = try c.inputHessian(threads: threads)
-            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, pattern: pattern, damp: damp,
-                                           factors: h.factors, threads: threads, tensor: t.name)
-            return used > damp ? used : nil
-        case .wanda(let s):
+            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, pattern: m.pattern,
+                                           damp: m.damp, factors: h.factors, threads: threads, tensor: t.name)
+            return used > m.damp ? used : nil
+        case let m as WandaPrune:
             let c = try needCalibration("wanda pruning", calibration, t)
             try Wanda.prune(work, rows: rows, cols: cols, norms: c.inputNorms(threads: threads),
-                        k: MagnitudePruning.pruneCount(sparsity: s, numel: cols), threads: threads)
+                            k: MagnitudePruning.pruneCount(sparsity: m.sparsity, numel: cols), threads: threads)
+        default:
+            throw ComputeError(.internalError, "prune method \(type(of: st.method).name) has no kernel", tensor: t.name)
         }
         return nil
     }

@@ -3,10 +3,10 @@ import Yams
 
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
-    public static let knownStages = ["prune", "quantize", "lowrank", "calibrate", "distill", "evaluate", "export"]
+    public static let knownStages = Stage.decoders.map(\.name)
 
     /// Parses recipe text; every error names the path of the offending key. Yams' decoder reads the
-    /// document (`RecipeDocument`); the checks below give each stage's fields their meaning.
+    /// document (`RecipeDocument`), each stage by its options type; the checks below span stages.
     public static func parse(_ text: String) throws -> Recipe {
         let node: Node?
         do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e as SafeYAML.Failure {
@@ -19,10 +19,10 @@ public enum RecipeParser {
         }
         guard let list = doc.stages else { throw RecipeError("stages", "is required") }
         guard !list.isEmpty else { throw RecipeError("stages", "must have at least one stage") }
-        let stages = try list.enumerated().map { i, s in try stage(s.name, s.fields, at: "stages[\(i)].\(s.name)") }
+        let stages = list
         let recipe = Recipe(stages: stages)
         for (i, st) in stages.enumerated() where i > 0 {
-            if case .prune(let p) = st, case .global = p.scope {
+            if case .prune(let p) = st, let m = p.method as? MagnitudePrune, case .global = m.scope {
                 throw RecipeError("stages[\(i)].prune.scope", "global pruning ranks the input weights, so it must be the first stage")
             }
         }
@@ -52,47 +52,6 @@ public enum RecipeParser {
         return try parse(text)
     }
 
-    static func stage(_ name: String, _ f: StageFields, at sp: String) throws -> Stage {
-        switch name {
-        case "prune": return .prune(try prune(f, at: sp))
-        case "quantize": return .quantize(try quantize(f, at: sp))
-        case "lowrank": return .lowrank(try lowrank(f, at: sp))
-        case "calibrate": return .calibrate(try calibrate(f, at: sp))
-        case "distill": return .distill(try distill(f, at: sp))
-        case "evaluate": return .evaluate(try evaluate(f, at: sp))
-        default: return .export(try export(f, at: sp))
-        }
-    }
-
-    static func allowOnly(_ present: [String], _ keys: [String], at path: String) throws {
-        for k in present where !keys.contains(k) {
-            throw RecipeError(path.isEmpty ? k : "\(path).\(k)", "unknown key (allowed: \(keys.joined(separator: ", ")))")
-        }
-    }
-
-    /// A string field with no NUL byte.
-    static func text(_ s: String?, at path: String) throws -> String? {
-        try s.map { try noNUL($0, at: path) }
-    }
-
-    private static func noNUL(_ s: String, at path: String) throws -> String {
-        if s.utf8.contains(0) { throw RecipeError(path, "\(TextRules.printable(s)) contains a NUL byte") }
-        return s
-    }
-
-    static func patterns(_ v: [String]?, at path: String) throws -> [String]? {
-        try v?.enumerated().map { i, s in
-            guard !s.isEmpty else { throw RecipeError("\(path)[\(i)]", "must be a non-empty string") }
-            return try noNUL(s, at: "\(path)[\(i)]")
-        }
-    }
-
-    static func selector(_ f: StageFields, at path: String) throws -> TensorSelector {
-        let targets = try patterns(f.targets, at: "\(path).targets") ?? ["*.weight"]
-        guard !targets.isEmpty else { throw RecipeError("\(path).targets", "must not be empty") }
-        return TensorSelector(targets: targets, ignore: try patterns(f.ignore, at: "\(path).ignore") ?? [])
-    }
-
     private static func checkCalibration(_ stages: [Stage]) throws {
         var calibrateAt: Int?
         var evaluateSeen = false
@@ -110,11 +69,9 @@ public enum RecipeParser {
             case .distill:
                 if calibrateAt == nil { throw RecipeError("stages[\(i)].distill", "needs an earlier calibrate stage (it fits layers on calibration inputs)") }
             case .prune(let p):
-                if p.method.isCalibrated, calibrateAt == nil {
-                    let why = { if case .wanda = p.method { return true }; return false }()
-                        ? "wanda needs an earlier calibrate stage (it weighs |W| by input norms)"
-                        : "sparsegpt needs an earlier calibrate stage (it uses the inputs' Hessian)"
-                    throw RecipeError("stages[\(i)].prune.method", why)
+                let method = type(of: p.method)
+                if let why = method.calibrationReason, calibrateAt == nil {
+                    throw RecipeError("stages[\(i)].prune.method", "\(method.name) needs an earlier calibrate stage (\(why))")
                 }
             case .quantize(let q):
                 if case .gptq = q.method, calibrateAt == nil {

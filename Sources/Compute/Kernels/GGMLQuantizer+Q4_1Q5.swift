@@ -1,4 +1,4 @@
-/// Q4_1 and Q5_0, bit-exact with ggml's `quantize_row_q4_1_ref` / `quantize_row_q5_0_ref` and
+/// Q4_1, Q5_0 and Q5_1, bit-exact with ggml's `quantize_row_q4_1_ref` / `quantize_row_q5_0_ref` / `quantize_row_q5_1_ref` and
 /// gguf-py's numpy quantizers on finite input. NaN is never a block's min/max (ggml compares with
 /// `<` / `>`), and its own quant is 0 (x86 `cvttss2si`), as in the C reference.
 extension GGMLQuantizer {

@@ -1,0 +1,113 @@
+import Foundation
+
+extension ExportStage: StageOptions {
+    /// Each format's keys besides `format`: safetensors converts dtypes, gguf picks types and
+    /// quantization aids, compressed has none.
+    static let formatKeys: [Format: [String]] = [
+        .safetensors: ["dtype"],
+        .gguf: ["type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix", "gptq"],
+        .compressed: [],
+    ]
+    public static let keys = ["format"] + Format.allCases.flatMap { formatKeys[$0] ?? [] }
+
+    public init(from decoder: Decoder) throws {
+        let head = try OptionReader(decoder, allowed: nil)
+        let format = try head.choice("format", Format.self) ?? .safetensors
+        var elsewhere = [String: String]()
+        for (other, keys) in Self.formatKeys where other != format { for k in keys { elsewhere[k] = "format \(other.rawValue)" } }
+        let r = try OptionReader(decoder, allowed: ["format"] + (Self.formatKeys[format] ?? []), elsewhere: elsewhere,
+                                 owner: "format \(format.rawValue)")
+        self.init(format: format)
+        switch format {
+        case .safetensors:
+            if let ds = try r.string("dtype") {
+                guard let d = DType(rawValue: ds.uppercased()), d.isFloat16Or32 else {
+                    throw RecipeError(r.at("dtype"), "\(ds) is not one of F32, F16, BF16")
+                }
+                dtype = d
+            }
+        case .gguf: try readGGUF(r)
+        case .compressed: break
+        }
+    }
+
+    /// The gguf format's options.
+    private mutating func readGGUF(_ r: OptionReader) throws {
+        ggufType = try Self.ggufType(r, "type", mixes: true) ?? .q8_0
+        ggufFallback = try Self.ggufType(r, "fallback", mixes: false) ?? .f32
+        guard ggufFallback == .f32 || ggufFallback == .f16 else {
+            throw RecipeError(r.at("fallback"), "\(ggufFallback.rawValue) is not one of f32, f16")
+        }
+        let overrides = try r.nested("tensor_types", [String: String].self, "must be a mapping of glob patterns to types")
+        for (pattern, name) in overrides ?? [:] {
+            let at = "\(r.at("tensor_types")).\(TextRules.display(pattern))"
+            guard !pattern.isEmpty else { throw RecipeError(at, "a pattern must not be empty") }
+            if pattern.utf8.contains(0) { throw RecipeError(at, "\(TextRules.printable(pattern)) contains a NUL byte") }
+            tensorTypes[pattern] = try Self.ggufType(name, at: at, mixes: false)
+        }
+        outputType = try Self.ggufType(r, "output_type", mixes: false)
+        embeddingType = try Self.ggufType(r, "embedding_type", mixes: false)
+        pure = try r.flag("pure") ?? false
+        allowFallback = try r.flag("allow_fallback") ?? true
+        errorFeedback = try r.flag("gptq") ?? false
+        switch try r.nested("imatrix", FlagOrText.self, "must be true, false or an imatrix file path") {
+        case .flag(true)?: importance = .calibration
+        case .text(let p)?:
+            guard !p.isEmpty else { throw RecipeError(r.at("imatrix"), "must not be empty (true, or an imatrix file)") }
+            if p.utf8.contains(0) { throw RecipeError(r.at("imatrix"), "\(TextRules.printable(p)) contains a NUL byte") }
+            importance = .file(p)
+        default: break
+        }
+        if pure && !ggufType.isMix {
+            let mixes = GGUFType.allCases.filter(\.isMix).map(\.rawValue).joined(separator: ", ")
+            throw RecipeError(r.at("pure"), "only applies to a mix (\(mixes)); \(ggufType.rawValue) is one type already")
+        }
+    }
+
+    /// A GGUF type name at `key` (`mixes`: a llama-quantize mix is allowed too).
+    private static func ggufType(_ r: OptionReader, _ key: String, mixes: Bool) throws -> GGUFType? {
+        try r.string(key).map { try ggufType($0, at: r.at(key), mixes: mixes) }
+    }
+
+    private static func ggufType(_ s: String, at path: String, mixes: Bool) throws -> GGUFType {
+        let allowed = GGUFType.allCases.filter { mixes || !$0.isMix }
+        guard let t = GGUFType(rawValue: s.lowercased()), allowed.contains(t) else {
+            throw RecipeError(path, "\(s) is not one of \(allowed.map(\.rawValue).joined(separator: ", "))")
+        }
+        return t
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var w = OptionWriter(encoder)
+        try w.put("format", format.rawValue)
+        try w.put("dtype", ifPresent: dtype?.rawValue)
+        guard format == .gguf else { return }
+        try w.put("type", ggufType.rawValue)
+        try w.put("fallback", ggufFallback.rawValue)
+        if !tensorTypes.isEmpty { try w.put("tensor_types", tensorTypes.mapValues(\.rawValue)) }
+        try w.put("output_type", ifPresent: outputType?.rawValue)
+        try w.put("embedding_type", ifPresent: embeddingType?.rawValue)
+        if pure { try w.put("pure", true) }
+        if !allowFallback { try w.put("allow_fallback", false) }
+        if errorFeedback { try w.put("gptq", true) }
+        switch importance {
+        case .calibration?: try w.put("imatrix", true)
+        case .file(let f)?: try w.put("imatrix", f)
+        case nil: break
+        }
+    }
+}
+
+/// A field that is either true/false or a string (`imatrix`).
+enum FlagOrText: Decodable, Equatable {
+    case flag(Bool), text(String)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) {
+            self = .flag(b)
+            return
+        }
+        self = .text(try c.decode(String.self))
+    }
+}
