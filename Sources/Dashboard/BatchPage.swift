@@ -7,74 +7,118 @@ enum BatchPage {
     static let pageSize = 200
 
     static func list(_ db: PostgresConnection, page: Int, refresh: Int) throws -> String {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT batch_id, name, created_at, jobs, queued, running, succeeded, failed, cancelled, pct_done
             FROM batch_progress ORDER BY created_at DESC, batch_id LIMIT $1 OFFSET $2
             """, [pageSize + 1, page * pageSize])
-        let body = HTML.table(["batch", "name", "created", "jobs", "progress", "succeeded", "failed", "cancelled"], rows.prefix(pageSize).map { r in
-            let id = r.s("batch_id") ?? ""
-            return ["<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>", r.e("name"), r.e("created_at"),
-                    "n:" + r.e("jobs"), HTML.progress(r.d("pct_done") ?? 0, 100, label: "\(r.e("pct_done"))%"),
-                    "n:" + r.e("succeeded"), "n:" + r.e("failed"), "n:" + r.e("cancelled")]
-        }, id: "batch-list") + pager("/batches", page: page, more: rows.count > pageSize)
+        let body =
+            HTML.table(
+                ["batch", "name", "created", "jobs", "progress", "succeeded", "failed", "cancelled"],
+                rows.prefix(pageSize).map { r in
+                    let id = r.s("batch_id") ?? ""
+                    return [
+                        "<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>", r.e("name"),
+                        r.e("created_at"),
+                        "n:" + r.e("jobs"), HTML.progress(r.d("pct_done") ?? 0, 100, label: "\(r.e("pct_done"))%"),
+                        "n:" + r.e("succeeded"), "n:" + r.e("failed"), "n:" + r.e("cancelled")
+                    ]
+                }, id: "batch-list") + pager("/batches", page: page, more: rows.count > pageSize)
         return HTML.page(title: "batches", refresh: refresh, body: "<h2>Batches</h2>" + body)
     }
 
     static func render(_ db: PostgresConnection, id: UUID, page: Int, refresh: Int) throws -> String? {
-        guard let p = try db.query("""
-            SELECT batch_id, name, created_at, jobs, queued, running, succeeded, failed, cancelled, pct_done
-            FROM batch_progress WHERE batch_id = $1
-            """, [id]).first else { return nil }
+        guard
+            let p = try db.query(
+                """
+                SELECT batch_id, name, created_at, jobs, queued, running, succeeded, failed, cancelled, pct_done
+                FROM batch_progress WHERE batch_id = $1
+                """, [id]
+            ).first
+        else { return nil }
         var b = "<h2>Batch \(p.e("name")) <span class=\"muted\">\(p.e("batch_id"))</span></h2>"
-        b += "<div class=\"cards\" id=\"batch-counts\">" + ["jobs", "queued", "running", "succeeded", "failed", "cancelled"].map {
-            "<div class=\"card\"><b data-count=\"\($0)\">\(p.e($0))</b>\($0)</div>"
-        }.joined() + "</div><p>" + HTML.progress(p.d("pct_done") ?? 0, 100, label: "\(p.e("pct_done"))% done") + "</p>"
+        b +=
+            "<div class=\"cards\" id=\"batch-counts\">"
+            + ["jobs", "queued", "running", "succeeded", "failed", "cancelled"].map {
+                "<div class=\"card\"><b data-count=\"\($0)\">\(p.e($0))</b>\($0)</div>"
+            }.joined() + "</div><p>" + HTML.progress(p.d("pct_done") ?? 0, 100, label: "\(p.e("pct_done"))% done")
+            + "</p>"
         b += try scatter(db, batch: id)
 
-        let rows = try db.query("""
-            SELECT s.job_id, s.kind, s.state, s.recipe::text AS recipe, s.input_path, s.run_s, s.artifact_bytes, s.attempt,
+        let rows = try db.query(
+            """
+            SELECT s.job_id, s.kind, s.state, s.recipe::text AS recipe, s.input_path, s.run_s, s.artifact_bytes,
+                s.attempt,
                    q.perplexity_ratio, q.mean_kl, q.mean_cosine, s.error
             FROM job_summary s LEFT JOIN job_quality q ON q.job_id = s.job_id
             WHERE s.batch_id = $1 ORDER BY s.created_at, s.job_id LIMIT $2 OFFSET $3
             """, [id, pageSize + 1, page * pageSize])
-        b += "<h2>Jobs</h2>" + HTML.table(["job", "recipe", "input", "state", "attempt", "duration", "bytes", "ppl ratio", "mean KL", "cosine"],
-                                          rows.prefix(pageSize).map { r in
-            let running = r.s("state") == "running" || r.s("state") == "succeeded" || r.s("state") == "failed" || r.s("state") == "dead"
-            return [HTML.jobLink(r.s("job_id") ?? ""), HTML.escape(RecipeLabel.of(r.s("recipe"))), r.e("input_path"),
-                    HTML.state(r.s("state") ?? "") + (r.s("error").map { " <span class=\"err\" title=\"\(HTML.escape($0))\">!</span>" } ?? ""),
-                    "n:" + r.e("attempt"), "n:" + (running ? HTML.seconds(r.d("run_s")) : "–"), "n:" + HTML.bytes(r.i("artifact_bytes")),
-                    "n:" + HTML.number(r.d("perplexity_ratio")), "n:" + HTML.number(r.d("mean_kl")), "n:" + HTML.number(r.d("mean_cosine"))]
-        }, id: "jobs") + pager("/batches/\(id.uuidString.lowercased())", page: page, more: rows.count > pageSize)
+        b +=
+            "<h2>Jobs</h2>"
+            + HTML.table(
+                ["job", "recipe", "input", "state", "attempt", "duration", "bytes", "ppl ratio", "mean KL", "cosine"],
+                rows.prefix(pageSize).map { r in
+                    let running =
+                        r.s("state") == "running" || r.s("state") == "succeeded" || r.s("state") == "failed"
+                        || r.s("state") == "dead"
+                    return [
+                        HTML.jobLink(r.s("job_id") ?? ""), HTML.escape(RecipeLabel.of(r.s("recipe"))),
+                        r.e("input_path"),
+                        HTML.state(r.s("state") ?? "")
+                            + (r.s("error").map { " <span class=\"err\" title=\"\(HTML.escape($0))\">!</span>" } ?? ""),
+                        "n:" + r.e("attempt"), "n:" + (running ? HTML.seconds(r.d("run_s")) : "–"),
+                        "n:" + HTML.bytes(r.i("artifact_bytes")),
+                        "n:" + HTML.number(r.d("perplexity_ratio")), "n:" + HTML.number(r.d("mean_kl")),
+                        "n:" + HTML.number(r.d("mean_cosine"))
+                    ]
+                }, id: "jobs")
+            + pager("/batches/\(id.uuidString.lowercased())", page: page, more: rows.count > pageSize)
         return HTML.page(title: "batch \(p.s("name") ?? "")", refresh: refresh, body: b)
     }
 
     /// The size/quality scatter: perplexity ratio when the jobs measured it, else mean KL, else cosine.
     static func scatter(_ db: PostgresConnection, batch: UUID) throws -> String {
-        let rows = try db.query("""
-            SELECT s.job_id, s.input_path, s.recipe::text AS recipe, s.artifact_bytes, q.perplexity_ratio, q.mean_kl, q.mean_cosine
+        let rows = try db.query(
+            """
+            SELECT s.job_id, s.input_path, s.recipe::text AS recipe, s.artifact_bytes, q.perplexity_ratio, q.mean_kl,
+                q.mean_cosine
             FROM job_summary s JOIN job_quality q ON q.job_id = s.job_id
             WHERE s.batch_id = $1 AND s.state = 'succeeded' AND s.artifact_bytes > 0
             ORDER BY s.artifact_bytes LIMIT 5000
             """, [batch])
         let metric: (column: String, label: String, higherIsBetter: Bool)? =
-            rows.contains { $0.d("perplexity_ratio") != nil } ? ("perplexity_ratio", "perplexity ÷ original (lower is better)", false)
-            : rows.contains { $0.d("mean_kl") != nil } ? ("mean_kl", "mean KL (lower is better)", false)
-            : rows.contains { $0.d("mean_cosine") != nil } ? ("mean_cosine", "mean cosine (higher is better)", true) : nil
-        guard let metric else { return "<p class=\"muted\" id=\"scatter-none\">No job of this batch has measured quality yet (add an evaluate stage).</p>" }
+            rows.contains { $0.d("perplexity_ratio") != nil }
+            ? ("perplexity_ratio", "perplexity ÷ original (lower is better)", false)
+            : rows.contains { $0.d("mean_kl") != nil }
+                ? ("mean_kl", "mean KL (lower is better)", false)
+                : rows.contains { $0.d("mean_cosine") != nil }
+                    ? ("mean_cosine", "mean cosine (higher is better)", true) : nil
+        guard let metric else {
+            return
+                "<p class=\"muted\" id=\"scatter-none\">No job of this batch has measured quality yet (add an evaluate "
+                + "stage).</p>"
+        }
         let points = rows.compactMap { r -> SVGChart.Point? in
             guard let y = r.d(metric.column), let x = r.d("artifact_bytes"), let id = r.s("job_id") else { return nil }
-            return SVGChart.Point(x: x, y: y, href: "/jobs/\(id)",
-                                  title: "\(id.prefix(8)) \(RecipeLabel.of(r.s("recipe"))): \(HTML.bytes(Int64(x))), \(String(format: "%.4f", y))")
+            return SVGChart.Point(
+                x: x, y: y, href: "/jobs/\(id)",
+                title:
+                    "\(id.prefix(8)) \(RecipeLabel.of(r.s("recipe"))): \(HTML.bytes(Int64(x))), "
+                    + "\(String(format: "%.4f", y))"
+            )
         }
         let front = SVGChart.paretoFront(points, higherIsBetter: metric.higherIsBetter)
         // Large batches: the front and an even sample of the rest keep the page small.
         let onFront = Set(front.map(\.href)), rest = points.filter { !onFront.contains($0.href) }
         let stride = max(1, rest.count / 400)
         let shown = front + rest.enumerated().filter { $0.offset % stride == 0 }.map(\.element)
-        return "<h2>Size against quality</h2>" + SVGChart.scatter(shown, front: front, title: "\(points.count) jobs, Pareto front in orange",
-                                                                   xLabel: "output bytes", yLabel: metric.label)
-            + "<p id=\"pareto\">Pareto front: " + front.map { "<a href=\"\($0.href)\">\(HTML.escape(String($0.href.dropFirst(6).prefix(8))))</a>" }
-                .joined(separator: ", ") + "</p>"
+        return "<h2>Size against quality</h2>"
+            + SVGChart.scatter(
+                shown, front: front, title: "\(points.count) jobs, Pareto front in orange",
+                xLabel: "output bytes", yLabel: metric.label)
+            + "<p id=\"pareto\">Pareto front: "
+            + front.map { "<a href=\"\($0.href)\">\(HTML.escape(String($0.href.dropFirst(6).prefix(8))))</a>" }
+            .joined(separator: ", ") + "</p>"
     }
 
     static func pager(_ base: String, page: Int, more: Bool) -> String {

@@ -69,16 +69,26 @@ public final class DashboardServer: @unchecked Sendable {
         if let given = request.query["token"] {
             guard Self.same(given, token) else { return .text(401, "wrong token") }
             let rest = request.query.filter { $0.key != "token" }
-                .map { "\($0.key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                .map { pair in
+                    let key = pair.key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                    let value = pair.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                    return "\(key)=\(value)"
+                }
             let path = request.path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "/"
-            return .redirect(to: path + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&")),
-                             headers: [("Set-Cookie", "squeeze_token=\(token); Path=/; HttpOnly; SameSite=Strict")])
+            return .redirect(
+                to: path + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&")),
+                headers: [("Set-Cookie", "squeeze_token=\(token); Path=/; HttpOnly; SameSite=Strict")])
         }
-        if let auth = request.headers["authorization"], auth.hasPrefix("Bearer "), Self.same(String(auth.dropFirst(7)), token) { return nil }
+        if let auth = request.headers["authorization"], auth.hasPrefix("Bearer "),
+            Self.same(String(auth.dropFirst(7)), token)
+        {
+            return nil
+        }
         if let cookie = request.cookie("squeeze_token"), Self.same(cookie, token) { return nil }
-        return HTTPResponse(status: 401, contentType: "text/plain; charset=utf-8",
-                            body: Array("token required: Authorization: Bearer TOKEN, or open the page once with ?token=TOKEN\n".utf8),
-                            headers: [("WWW-Authenticate", "Bearer")])
+        return HTTPResponse(
+            status: 401, contentType: "text/plain; charset=utf-8",
+            body: Array("token required: Authorization: Bearer TOKEN, or open the page once with ?token=TOKEN\n".utf8),
+            headers: [("WWW-Authenticate", "Bearer")])
     }
 
     /// Compares in time independent of where the strings differ.

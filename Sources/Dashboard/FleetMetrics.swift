@@ -22,44 +22,62 @@ final class FleetMetrics: @unchecked Sendable {
     static let waitBuckets: [Double] = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600]
 
     /// A metric name with its help text (no unit suffix: the names carry it).
-    static func name(_ name: String, _ help: String) -> MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
+    static func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
 
     private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
         registry.makeGauge(descriptor: Self.name(name, help), labels: labels)
     }
 
     private func durationHistogram(_ kind: String) -> ValueHistogram {
-        registry.makeValueHistogram(descriptor: Self.name("squeeze_job_duration_seconds", "Time from first claim to the final state, by job kind."),
-                                    labels: [("kind", kind)], buckets: Self.durationBuckets)
+        registry.makeValueHistogram(
+            descriptor: Self.name(
+                "squeeze_job_duration_seconds", "Time from first claim to the final state, by job kind."),
+            labels: [("kind", kind)], buckets: Self.durationBuckets)
     }
 
     private func waitHistogram() -> ValueHistogram {
-        registry.makeValueHistogram(descriptor: Self.name("squeeze_job_wait_seconds", "Time from submit to first claim."),
-                                    labels: [], buckets: Self.waitBuckets)
+        registry.makeValueHistogram(
+            descriptor: Self.name("squeeze_job_wait_seconds", "Time from submit to first claim."),
+            labels: [], buckets: Self.waitBuckets)
     }
 
     /// Reads the views and returns the exposition text.
     func scrape(_ db: PostgresConnection) throws -> String {
         lock.lock()
         defer { lock.unlock() }
-        let counts = Dictionary(uniqueKeysWithValues: try db.query("SELECT state, jobs FROM queue_overview").map { ($0.s("state") ?? "", $0.d("jobs") ?? 0) })
+        let counts = Dictionary(
+            uniqueKeysWithValues: try db.query("SELECT state, jobs FROM queue_overview").map {
+                ($0.s("state") ?? "", $0.d("jobs") ?? 0)
+            })
         for s in Self.states { gauge("squeeze_jobs", "Jobs in each state.", [("state", s)]).set(counts[s] ?? 0) }
 
         let backlog = try db.query("SELECT priority, jobs, oldest_age_s FROM queue_backlog")
         var current: [String: Double] = [:]
         for r in backlog { current[r.s("priority") ?? ""] = r.d("jobs") ?? 0 }
         seenPriorities.formUnion(current.keys)
-        for p in seenPriorities { gauge("squeeze_queue_backlog", "Queued jobs by priority (the autoscaling signal).", [("priority", p)]).set(current[p] ?? 0) }
-        gauge("squeeze_queue_oldest_seconds", "Age of the oldest queued job, 0 when none.").set(backlog.compactMap { $0.d("oldest_age_s") }.max() ?? 0)
+        for p in seenPriorities {
+            gauge("squeeze_queue_backlog", "Queued jobs by priority (the autoscaling signal).", [("priority", p)]).set(
+                current[p] ?? 0)
+        }
+        gauge("squeeze_queue_oldest_seconds", "Age of the oldest queued job, 0 when none.").set(
+            backlog.compactMap { $0.d("oldest_age_s") }.max() ?? 0)
 
-        let w = try db.query("""
-            SELECT count(*) FILTER (WHERE alive) AS alive, count(*) FILTER (WHERE NOT alive AND state <> 'stopped') AS stale FROM worker_health
+        let w = try db.query(
+            """
+            SELECT count(*) FILTER (WHERE alive) AS alive, count(*) FILTER (WHERE NOT alive AND state <> 'stopped') AS
+                stale FROM worker_health
             """)[0]
-        for s in ["alive", "stale"] { gauge("squeeze_workers", "Registered workers: alive (heartbeat within 60 s) or stale.", [("status", s)]).set(w.d(s) ?? 0) }
+        for s in ["alive", "stale"] {
+            gauge("squeeze_workers", "Registered workers: alive (heartbeat within 60 s) or stale.", [("status", s)])
+                .set(w.d(s) ?? 0)
+        }
 
         try countFinished(db)
         let bytes = try db.query("SELECT coalesce(sum(bytes), 0) AS b FROM job_artifact_files")[0].i("b") ?? 0
-        let counter = registry.makeCounter(descriptor: Self.name("squeeze_artifact_bytes_total", "Bytes of published artifacts."))
+        let counter = registry.makeCounter(
+            descriptor: Self.name("squeeze_artifact_bytes_total", "Bytes of published artifacts."))
         counter.increment(by: max(0, bytes - (artifactBytes ?? 0)))
         artifactBytes = bytes
         return registry.emitToString()
@@ -67,19 +85,22 @@ final class FleetMetrics: @unchecked Sendable {
 
     /// Finished-job counters by state and the duration/wait histograms, from jobs finished since the last scrape.
     private func countFinished(_ db: PostgresConnection) throws {
-        let totals = try db.query("SELECT state, count(*) AS n FROM job_summary WHERE finished_at IS NOT NULL GROUP BY state")
+        let totals = try db.query(
+            "SELECT state, count(*) AS n FROM job_summary WHERE finished_at IS NOT NULL GROUP BY state")
         var now: [String: Int64] = [:]
         for r in totals { now[r.s("state") ?? ""] = r.i("n") ?? 0 }
         for s in Self.finishedStates {
-            let c = registry.makeCounter(descriptor: Self.name("squeeze_jobs_finished_total", "Jobs that reached a final state."),
-                                         labels: [("state", s)])
+            let c = registry.makeCounter(
+                descriptor: Self.name("squeeze_jobs_finished_total", "Jobs that reached a final state."),
+                labels: [("state", s)])
             c.increment(by: max(0, (now[s] ?? 0) - (finishedTotals[s] ?? 0)))
         }
         finishedTotals = now
         for kind in ["compress", "noop"] { _ = durationHistogram(kind) }
         _ = waitHistogram()
         while true {
-            let rows = try db.query("""
+            let rows = try db.query(
+                """
                 SELECT job_id, kind, finished_at::text AS at, run_s, wait_s FROM job_summary
                 WHERE finished_at IS NOT NULL AND finished_at < now() - interval '5 seconds'
                   AND ($1::timestamptz IS NULL OR (finished_at, job_id) > ($1::timestamptz, $2::uuid))

@@ -30,10 +30,13 @@ enum HTML {
         td.n{text-align:right;font-variant-numeric:tabular-nums}
         .bar{display:inline-block;width:160px;height:10px;background:#e3e6ec;vertical-align:middle}
         .bar i{display:block;height:10px;background:#3a7bd5}
-        .state-succeeded{color:#17803d}.state-failed,.state-dead{color:#b42318}.state-running{color:#3a7bd5}.state-cancelled{color:#777}
+        .state-succeeded{color:#17803d}.state-failed,.state-dead{color:#b42318}.state-running{color:#3a7bd5}
+        .state-cancelled{color:#777}
         .err{color:#b42318;max-width:700px;word-break:break-word}.muted{color:#777}
-        .cards{display:flex;gap:10px;flex-wrap:wrap}.card{background:#fff;border:1px solid #dde;padding:8px 14px;min-width:110px}
-        .card b{display:block;font-size:22px}pre{background:#fff;border:1px solid #dde;padding:8px;overflow:auto;max-width:1000px}
+        .cards{display:flex;gap:10px;flex-wrap:wrap}
+        .card{background:#fff;border:1px solid #dde;padding:8px 14px;min-width:110px}
+        .card b{display:block;font-size:22px}
+        pre{background:#fff;border:1px solid #dde;padding:8px;overflow:auto;max-width:1000px}
         svg{background:#fff;border:1px solid #dde}svg text{font:11px system-ui,sans-serif;fill:#445}
         nav.pages a{margin-right:8px}
         """
@@ -51,29 +54,41 @@ enum HTML {
 
     /// A table with `headers` and already-escaped cell HTML; numeric cells (`n:` prefix) align right.
     static func table(_ headers: [String], _ rows: [[String]], id: String? = nil) -> String {
-        var t = "<table\(id.map { " id=\"\($0)\"" } ?? "")><tr>" + headers.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+        var t =
+            "<table\(id.map { " id=\"\($0)\"" } ?? "")><tr>" + headers.map { "<th>\(escape($0))</th>" }.joined()
+            + "</tr>"
         for r in rows {
-            t += "<tr>" + r.map { $0.hasPrefix("n:") ? "<td class=\"n\">\($0.dropFirst(2))</td>" : "<td>\($0)</td>" }.joined() + "</tr>"
+            t +=
+                "<tr>"
+                + r.map { $0.hasPrefix("n:") ? "<td class=\"n\">\($0.dropFirst(2))</td>" : "<td>\($0)</td>" }.joined()
+                + "</tr>"
         }
         return t + "</table>"
     }
 
     /// A link to a job, showing its first 8 characters.
-    static func jobLink(_ id: String) -> String { "<a href=\"/jobs/\(escape(id))\">\(escape(String(id.prefix(8))))</a>" }
+    static func jobLink(_ id: String) -> String {
+        "<a href=\"/jobs/\(escape(id))\">\(escape(String(id.prefix(8))))</a>"
+    }
 
     static func state(_ s: String) -> String { "<span class=\"state-\(escape(s))\">\(escape(s))</span>" }
 
     /// A progress bar for done of total (empty when the total is unknown), with the figures beside it.
     static func progress(_ done: Double, _ total: Double, label: String) -> String {
         let pct = total > 0 ? min(100, max(0, 100 * done / total)) : 0
-        return "<span class=\"bar\" title=\"\(String(format: "%.1f", pct))%\"><i style=\"width:\(String(format: "%.1f", pct))%\"></i></span> \(escape(label))"
+        return
+            "<span class=\"bar\" title=\"\(String(format: "%.1f", pct))%\"><i "
+            + "style=\"width:\(String(format: "%.1f", pct))%\"></i></span> \(escape(label))"
     }
 
     static func bytes(_ n: Int64?) -> String {
         guard let n else { return "–" }
         let units = ["B", "KB", "MB", "GB", "TB"]
         var v = Double(n), u = 0
-        while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
+        while v >= 1000 && u < units.count - 1 {
+            v /= 1000
+            u += 1
+        }
         return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
     }
 
@@ -84,5 +99,7 @@ enum HTML {
         return String(format: "%d h %02d min", Int(s) / 3600, Int(s) % 3600 / 60)
     }
 
-    static func number(_ x: Double?, _ format: String = "%.4f") -> String { x.map { String(format: format, $0) } ?? "–" }
+    static func number(_ x: Double?, _ format: String = "%.4f") -> String {
+        x.map { String(format: format, $0) } ?? "–"
+    }
 }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the server could not start listening.
@@ -15,7 +15,9 @@ public struct ListenAddress: Sendable, CustomStringConvertible {
 
     /// Parses `127.0.0.1:8080`, `0.0.0.0:9100` or `localhost:8080`; nil when it is not one.
     public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
         let host = text[..<colon] == "localhost" ? "127.0.0.1" : String(text[..<colon])
         var a = in_addr()
         guard inet_pton(AF_INET, host, &a) == 1 else { return nil }
@@ -41,21 +43,29 @@ final class HTTPServer: @unchecked Sendable {
 
     init(_ address: ListenAddress, maxConnections: Int = 16) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ListenError(description: "cannot open a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ListenError(description: "cannot open a socket: \(String(cString: strerror(errno)))")
+        }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = address.port.bigEndian
         inet_pton(AF_INET, address.host, &addr.sin_addr)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard bound == 0, listen(fd, 128) == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
             throw ListenError(description: "cannot listen on \(address): \(why)")
         }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         socketFD = fd
         port = UInt16(bigEndian: addr.sin_port)
         self.maxConnections = maxConnections
@@ -72,7 +82,10 @@ final class HTTPServer: @unchecked Sendable {
             }
             slots.wait()
             let thread = Thread {
-                defer { close(client); slots.signal() }
+                defer {
+                    close(client)
+                    slots.signal()
+                }
                 Self.answer(client, handler)
             }
             thread.stackSize = 1 << 20
@@ -97,7 +110,9 @@ final class HTTPServer: @unchecked Sendable {
         while buffer.count <= limit {
             if let r = buffer.firstRange(of: end) {
                 let head = String(decoding: buffer[..<r.lowerBound], as: UTF8.self)
-                guard let request = HTTPRequest.parse(head: head) else { return send(fd, .text(400, "bad request"), headOnly: false) }
+                guard let request = HTTPRequest.parse(head: head) else {
+                    return send(fd, .text(400, "bad request"), headOnly: false)
+                }
                 guard request.method == "GET" || request.method == "HEAD" else {
                     return send(fd, .text(405, "only GET and HEAD are served"), headOnly: false)
                 }

@@ -23,17 +23,23 @@ enum SVGChart {
     }
 
     /// The frame: title, axes with 5 ticks on y (and x when `xTicks` is given), and the plot's scales.
-    static func frame(width: Double, height: Double, title: String, x: ClosedRange<Double>, y: ClosedRange<Double>,
-                      xTick: (Double) -> String, yLabel: String, yTicks: Bool = true) -> (svg: String, sx: (Double) -> Double, sy: (Double) -> Double) {
+    static func frame(
+        width: Double, height: Double, title: String, x: ClosedRange<Double>, y: ClosedRange<Double>,
+        xTick: (Double) -> String, yLabel: String, yTicks: Bool = true
+    ) -> (svg: String, sx: (Double) -> Double, sy: (Double) -> Double) {
         let w = width - left - right, h = height - top - bottom
         let xs = x.upperBound > x.lowerBound ? x : x.lowerBound...(x.lowerBound + 1)
         let ys = y.upperBound > y.lowerBound ? y : y.lowerBound...(y.lowerBound + 1)
         let sx = { (v: Double) in left + (v - xs.lowerBound) / (xs.upperBound - xs.lowerBound) * w }
         let sy = { (v: Double) in top + h - (v - ys.lowerBound) / (ys.upperBound - ys.lowerBound) * h }
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
+        var s =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 "
+            + "\(Int(width)) \(Int(height))\">"
         s += "<text x=\"\(f(left))\" y=\"14\" font-weight=\"600\">\(HTML.escape(title))</text>"
         // The y axis's label runs up its left edge.
-        s += "<text transform=\"rotate(-90)\" x=\"\(f(-(top + h / 2)))\" y=\"11\" text-anchor=\"middle\">\(HTML.escape(yLabel))</text>"
+        s +=
+            "<text transform=\"rotate(-90)\" x=\"\(f(-(top + h / 2)))\" y=\"11\" "
+            + "text-anchor=\"middle\">\(HTML.escape(yLabel))</text>"
         for i in 0...4 {
             let v = ys.lowerBound + Double(i) / 4 * (ys.upperBound - ys.lowerBound), py = sy(v)
             if yTicks {
@@ -41,7 +47,9 @@ enum SVGChart {
                 s += "<text x=\"\(f(left - 4))\" y=\"\(f(py + 4))\" text-anchor=\"end\">\(tick(v))</text>"
             }
             let vx = xs.lowerBound + Double(i) / 4 * (xs.upperBound - xs.lowerBound)
-            s += "<text x=\"\(f(sx(vx)))\" y=\"\(f(top + h + 16))\" text-anchor=\"middle\">\(HTML.escape(xTick(vx)))</text>"
+            s +=
+                "<text x=\"\(f(sx(vx)))\" y=\"\(f(top + h + 16))\" "
+                + "text-anchor=\"middle\">\(HTML.escape(xTick(vx)))</text>"
         }
         s += "<line x1=\"\(f(left))\" x2=\"\(f(left))\" y1=\"\(f(top))\" y2=\"\(f(top + h))\" stroke=\"#99a\"/>"
         s += "<line x1=\"\(f(left))\" x2=\"\(f(left + w))\" y1=\"\(f(top + h))\" y2=\"\(f(top + h))\" stroke=\"#99a\"/>"
@@ -49,35 +57,50 @@ enum SVGChart {
     }
 
     /// Line series sharing one x range (e.g. epoch seconds) with a legend.
-    static func lines(_ series: [Series], title: String, x: ClosedRange<Double>, xTick: @escaping (Double) -> String,
-                      yLabel: String, width: Double = 620, height: Double = 200) -> String {
+    static func lines(
+        _ series: [Series], title: String, x: ClosedRange<Double>, xTick: @escaping (Double) -> String,
+        yLabel: String, width: Double = 620, height: Double = 200
+    ) -> String {
         let maxY = max(1, series.flatMap { $0.points.map(\.y) }.max() ?? 1)
-        let (head, sx, sy) = frame(width: width, height: height, title: title, x: x, y: 0...maxY, xTick: xTick, yLabel: yLabel)
+        let (head, sx, sy) = frame(
+            width: width, height: height, title: title, x: x, y: 0...maxY, xTick: xTick, yLabel: yLabel)
         var s = head
         for (i, line) in series.enumerated() {
             let pts = line.points.map { "\(f(sx($0.x))),\(f(sy($0.y)))" }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(line.color)\" stroke-width=\"2\" points=\"\(pts)\"/>"
-            s += "<text x=\"\(f(width - right - 150 + Double(i) * 75))\" y=\"14\" style=\"fill:\(line.color)\">■ \(HTML.escape(line.name))</text>"
+            s +=
+                "<text x=\"\(f(width - right - 150 + Double(i) * 75))\" y=\"14\" style=\"fill:\(line.color)\">■ "
+                + "\(HTML.escape(line.name))</text>"
         }
         return s + "</svg>"
     }
 
     /// Output size (x) against quality (y) with every point linking to its job and the Pareto front
     /// (points no other point beats on both) drawn as a line.
-    static func scatter(_ points: [Point], front: [Point], title: String, xLabel: String, yLabel: String,
-                        width: Double = 620, height: Double = 320) -> String {
+    static func scatter(
+        _ points: [Point], front: [Point], title: String, xLabel: String, yLabel: String,
+        width: Double = 620, height: Double = 320
+    ) -> String {
         let xsMin = points.map(\.x).min() ?? 0, xsMax = points.map(\.x).max() ?? 1
         let ysMin = points.map(\.y).min() ?? 0, ysMax = points.map(\.y).max() ?? 1
-        let padX = max((xsMax - xsMin) * 0.05, abs(xsMax) * 0.01 + 1e-9), padY = max((ysMax - ysMin) * 0.08, abs(ysMax) * 0.01 + 1e-9)
-        let (head, sx, sy) = frame(width: width, height: height, title: title, x: (xsMin - padX)...(xsMax + padX),
-                                   y: (ysMin - padY)...(ysMax + padY), xTick: { HTML.bytes(Int64($0)) }, yLabel: yLabel)
-        var s = head + "<text x=\"\(f(width - right))\" y=\"\(f(height - 4))\" text-anchor=\"end\">\(HTML.escape(xLabel))</text>"
-        s += "<polyline class=\"pareto\" fill=\"none\" stroke=\"#e07a10\" stroke-width=\"2\" stroke-dasharray=\"5 3\" points=\""
+        let padX = max((xsMax - xsMin) * 0.05, abs(xsMax) * 0.01 + 1e-9),
+            padY = max((ysMax - ysMin) * 0.08, abs(ysMax) * 0.01 + 1e-9)
+        let (head, sx, sy) = frame(
+            width: width, height: height, title: title, x: (xsMin - padX)...(xsMax + padX),
+            y: (ysMin - padY)...(ysMax + padY), xTick: { HTML.bytes(Int64($0)) }, yLabel: yLabel)
+        var s =
+            head
+            + "<text x=\"\(f(width - right))\" y=\"\(f(height - 4))\" text-anchor=\"end\">\(HTML.escape(xLabel))</text>"
+        s +=
+            "<polyline class=\"pareto\" fill=\"none\" stroke=\"#e07a10\" stroke-width=\"2\" stroke-dasharray=\"5 3\" "
+            + "points=\""
             + front.map { "\(f(sx($0.x))),\(f(sy($0.y)))" }.joined(separator: " ") + "\"/>"
         let onFront = Set(front.map(\.href))
         for p in points {
             let color = onFront.contains(p.href) ? "#e07a10" : "#3a7bd5"
-            s += "<a href=\"\(HTML.escape(p.href))\"><circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.y)))\" r=\"5\" fill=\"\(color)\"><title>\(HTML.escape(p.title))</title></circle></a>"
+            s +=
+                "<a href=\"\(HTML.escape(p.href))\"><circle cx=\"\(f(sx(p.x)))\" cy=\"\(f(sy(p.y)))\" r=\"5\" "
+                + "fill=\"\(color)\"><title>\(HTML.escape(p.title))</title></circle></a>"
         }
         return s + "</svg>"
     }
@@ -94,18 +117,23 @@ enum SVGChart {
     }
 
     /// One bar per layer, in the model's order (nil values leave a gap), hover shows the tensor.
-    static func bars(_ values: [(label: String, value: Double?)], title: String, yLabel: String, color: String,
-                     width: Double = 620, height: Double = 180) -> String {
+    static func bars(
+        _ values: [(label: String, value: Double?)], title: String, yLabel: String, color: String,
+        width: Double = 620, height: Double = 180
+    ) -> String {
         let present = values.compactMap(\.value)
         let maxY = max(present.max() ?? 1, 1e-12)
         let n = Double(max(values.count, 1))
-        let (head, sx, sy) = frame(width: width, height: height, title: title, x: 0...n, y: 0...maxY,
-                                   xTick: { String(Int($0.rounded())) }, yLabel: yLabel)
+        let (head, sx, sy) = frame(
+            width: width, height: height, title: title, x: 0...n, y: 0...maxY,
+            xTick: { String(Int($0.rounded())) }, yLabel: yLabel)
         var s = head
         let bw = max(1, (sx(1) - sx(0)) * 0.8)
         for (i, v) in values.enumerated() {
             guard let y = v.value else { continue }
-            s += "<rect x=\"\(f(sx(Double(i))))\" y=\"\(f(sy(y)))\" width=\"\(f(bw))\" height=\"\(f(sy(0) - sy(y)))\" fill=\"\(color)\"><title>\(HTML.escape(v.label)): \(tick(y))</title></rect>"
+            s +=
+                "<rect x=\"\(f(sx(Double(i))))\" y=\"\(f(sy(y)))\" width=\"\(f(bw))\" height=\"\(f(sy(0) - sy(y)))\" "
+                + "fill=\"\(color)\"><title>\(HTML.escape(v.label)): \(tick(y))</title></rect>"
         }
         return s + "</svg>"
     }
@@ -114,13 +142,16 @@ enum SVGChart {
     static func timeline(_ spans: [Span], title: String, width: Double = 620) -> String {
         let t0 = spans.map(\.start).min() ?? 0, t1 = max(spans.map(\.end).max() ?? 1, t0 + 1)
         let height = top + bottom + Double(spans.count) * 24
-        let (head, sx, _) = frame(width: width, height: height, title: title, x: t0...t1, y: 0...1,
-                                  xTick: { "+" + HTML.seconds($0 - t0) }, yLabel: "", yTicks: false)
+        let (head, sx, _) = frame(
+            width: width, height: height, title: title, x: t0...t1, y: 0...1,
+            xTick: { "+" + HTML.seconds($0 - t0) }, yLabel: "", yTicks: false)
         var s = head
         for (i, span) in spans.enumerated() {
             let y = top + 4 + Double(i) * 24
             let x0 = sx(span.start), w = max(2, sx(span.end) - x0)
-            s += "<rect x=\"\(f(x0))\" y=\"\(f(y))\" width=\"\(f(w))\" height=\"16\" fill=\"\(span.color)\"><title>\(HTML.escape(span.label))</title></rect>"
+            s +=
+                "<rect x=\"\(f(x0))\" y=\"\(f(y))\" width=\"\(f(w))\" height=\"16\" "
+                + "fill=\"\(span.color)\"><title>\(HTML.escape(span.label))</title></rect>"
             s += "<text x=\"\(f(x0 + 4))\" y=\"\(f(y + 12))\" style=\"fill:#fff\">\(HTML.escape(span.label))</text>"
         }
         return s + "</svg>"

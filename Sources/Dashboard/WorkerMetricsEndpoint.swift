@@ -9,7 +9,8 @@ public enum WorkerMetricsEndpoint {
     public static func start(_ address: ListenAddress) throws -> UInt16 {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let rss = registry.makeGauge(descriptor: FleetMetrics.name("squeeze_worker_rss_bytes", "Resident memory of this worker process."))
+        let rss = registry.makeGauge(
+            descriptor: FleetMetrics.name("squeeze_worker_rss_bytes", "Resident memory of this worker process."))
         let server = try HTTPServer(address, maxConnections: 4)
         server.serveInBackground { request in
             switch request.path {

@@ -10,8 +10,12 @@ public func freePort() -> Int {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     addr.sin_port = 0
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+    }
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
@@ -42,9 +46,13 @@ public final class PrivateRedis: @unchecked Sendable {
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
     public func start() throws {
-        let r = try ProcessRunner.runDaemonizing("/usr/bin/redis-server", ["--port", "\(port)", "--bind", "127.0.0.1", "--daemonize", "yes",
-                                                                "--dir", dir, "--pidfile", dir + "/redis.pid", "--save", "",
-                                                                "--appendonly", "no", "--logfile", dir + "/redis.log"])
+        let r = try ProcessRunner.runDaemonizing(
+            "/usr/bin/redis-server",
+            [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--daemonize", "yes",
+                "--dir", dir, "--pidfile", dir + "/redis.pid", "--save", "",
+                "--appendonly", "no", "--logfile", dir + "/redis.log"
+            ])
         guard r.status == 0, waitUntil(timeout: 5, { (try? RedisConnection(url: url, timeout: 1)) != nil }) else {
             throw PostgresError(code: .connectionFailed, message: "private redis did not start on \(port): \(r.stderr)")
         }
@@ -76,7 +84,8 @@ public final class PrivatePostgres: @unchecked Sendable {
         self.password = password
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let v = versions.sorted(by: { Int($0) ?? 0 < Int($1) ?? 0 }).last else {
-            throw PostgresError(code: .connectionFailed, message: "no PostgreSQL server binaries under /usr/lib/postgresql")
+            throw PostgresError(
+                code: .connectionFailed, message: "no PostgreSQL server binaries under /usr/lib/postgresql")
         }
         bin = "/usr/lib/postgresql/\(v)/bin"
         // Under /tmp: the postgres user may not be able to enter the clone.
@@ -103,33 +112,47 @@ public final class PrivatePostgres: @unchecked Sendable {
 
     private func pg(_ args: [String]) throws -> ProcessResult {
         if asRoot {
-            return try ProcessRunner.runDaemonizing("/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + args[0]] + args.dropFirst())
+            return try ProcessRunner.runDaemonizing(
+                "/usr/sbin/runuser", ["-u", "postgres", "--", bin + "/" + args[0]] + args.dropFirst())
         }
         return try ProcessRunner.runDaemonizing(bin + "/" + args[0], Array(args.dropFirst()))
     }
 
     public var adminURL: String { url("postgres") }
-    public func url(_ db: String) -> String { "postgres://postgres\(password.map { ":" + $0 } ?? "")@127.0.0.1:\(port)/\(db)" }
+    public func url(_ db: String) -> String {
+        "postgres://postgres\(password.map { ":" + $0 } ?? "")@127.0.0.1:\(port)/\(db)"
+    }
 
     public func start() throws {
-        let r = try pg(["pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
-                        "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c max_connections=100",
-                        "start"])
-        guard r.status == 0 else { throw PostgresError(code: .connectionFailed, message: "pg_ctl start failed: \(r.stderr)") }
+        let r = try pg([
+            "pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
+            "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
+            + "max_connections=100",
+            "start"
+        ])
+        guard r.status == 0 else {
+            throw PostgresError(code: .connectionFailed, message: "pg_ctl start failed: \(r.stderr)")
+        }
     }
 
     /// A fast restart: every connection is dropped.
     public func restart() throws {
-        let r = try pg(["pg_ctl", "-D", dir + "/data", "-m", "fast", "-w", "restart", "-o",
-                        "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c max_connections=100"])
-        guard r.status == 0 else { throw PostgresError(code: .connectionFailed, message: "pg_ctl restart failed: \(r.stderr)") }
+        let r = try pg([
+            "pg_ctl", "-D", dir + "/data", "-m", "fast", "-w", "restart", "-o",
+            "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
+            + "max_connections=100"
+        ])
+        guard r.status == 0 else {
+            throw PostgresError(code: .connectionFailed, message: "pg_ctl restart failed: \(r.stderr)")
+        }
     }
 
     /// Creates a migrated database.
     public func createDatabase(_ name: String) throws -> String {
         try PostgresConnection(url: adminURL).executeScript("CREATE DATABASE \(name)")
         let u = url(name)
-        try Migrator(directory: URL(fileURLWithPath: TestConfiguration.repoRoot + "/migrations")).migrate(PostgresConnection(url: u))
+        try Migrator(directory: URL(fileURLWithPath: TestConfiguration.repoRoot + "/migrations")).migrate(
+            PostgresConnection(url: u))
         return u
     }
 }

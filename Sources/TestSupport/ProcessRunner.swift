@@ -10,7 +10,9 @@ public struct ProcessResult: Sendable {
 public enum ProcessRunner {
     /// Runs `executable` with `args`; `env` is added to this process's environment.
     @discardableResult
-    public static func run(_ executable: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> ProcessResult {
+    public static func run(_ executable: String, _ args: [String], env: [String: String] = [:], timeout: Double = 300)
+        throws -> ProcessResult
+    {
         let p = try start(executable, args, env: env)
         if !p.wait(timeout: timeout) {
             p.signal(SIGTERM)
@@ -22,13 +24,19 @@ public enum ProcessRunner {
     /// Runs a command that daemonizes (redis-server --daemonize, pg_ctl start) through Python's
     /// subprocess, whose exit status is the launcher's.
     @discardableResult
-    public static func runDaemonizing(_ executable: String, _ args: [String], timeout: Double = 120) throws -> ProcessResult {
-        try run(TestConfiguration.python, ["-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))", executable] + args,
-                timeout: timeout)
+    public static func runDaemonizing(_ executable: String, _ args: [String], timeout: Double = 120) throws
+        -> ProcessResult
+    {
+        try run(
+            TestConfiguration.python,
+            ["-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))", executable] + args,
+            timeout: timeout)
     }
 
     /// Starts a program in the background, output to files; call `finish()` after it exits.
-    public static func start(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> RunningProcess {
+    public static func start(_ executable: String, _ args: [String], env: [String: String] = [:]) throws
+        -> RunningProcess
+    {
         let dir = TestConfiguration.scratch + "/proc"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let id = UUID().uuidString

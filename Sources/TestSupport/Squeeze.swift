@@ -12,7 +12,10 @@ public final class SqueezeEnv: Sendable {
     /// Whether `db` is on the shared test cluster (dropped when the environment goes).
     let sharedCluster: Bool
 
-    init(db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String, sharedCluster: Bool) {
+    init(
+        db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String,
+        sharedCluster: Bool
+    ) {
         self.db = db
         self.sharedCluster = sharedCluster
         self.redisURL = redisURL
@@ -29,7 +32,9 @@ public final class SqueezeEnv: Sendable {
     }
 
     /// A fresh database on the shared test cluster (or `postgres`), and `redisURL` (default the shared one).
-    public static func create(postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL) throws -> SqueezeEnv {
+    public static func create(postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL) throws
+        -> SqueezeEnv
+    {
         let db: TestDatabase
         if let pg = postgres {
             let name = "squeeze_test_" + UUID().uuidString.prefix(8).lowercased()
@@ -39,17 +44,24 @@ public final class SqueezeEnv: Sendable {
         }
         let id = UUID().uuidString.prefix(8).lowercased()
         let scratch = TestConfiguration.scratch + "/" + db.name
-        try FileManager.default.createDirectory(atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
-        return SqueezeEnv(db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts", scratch: scratch,
-                          sharedCluster: postgres == nil)
+        try FileManager.default.createDirectory(
+            atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
+        return SqueezeEnv(
+            db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts",
+            scratch: scratch,
+            sharedCluster: postgres == nil)
     }
 
     public var environment: [String: String] {
-        ["SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
-         "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
-         "SQUEEZE_INPUT_ROOTS": [scratch, ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "",
-                                 ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"] ?? "",
-                                 TestConfiguration.repoRoot + "/.run/datasets"].joined(separator: ":")]
+        [
+            "SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
+            "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
+            "SQUEEZE_INPUT_ROOTS": [
+                scratch, ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "",
+                ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"] ?? "",
+                TestConfiguration.repoRoot + "/.run/datasets"
+            ].joined(separator: ":")
+        ]
     }
 
     /// Runs `squeeze args...` to completion.
@@ -66,7 +78,8 @@ public final class SqueezeEnv: Sendable {
     /// Runs a script from Tests/reference with the test Python.
     @discardableResult
     public func python(_ script: String, _ args: [String]) throws -> ProcessResult {
-        try ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
+        try ProcessRunner.run(
+            TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
     }
 
     /// Runs a script from Tests/reference with the real llama.cpp loadable (its CPU library and
@@ -74,8 +87,9 @@ public final class SqueezeEnv: Sendable {
     @discardableResult
     public func pythonLlamaCpp(_ script: String, _ args: [String]) throws -> ProcessResult {
         let shim = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_CPP_SHIM"] ?? ""
-        return try ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args,
-                                     env: ["LD_PRELOAD": shim, "LLAMA_CPP_BACKEND": "cpu"])
+        return try ProcessRunner.run(
+            TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args,
+            env: ["LD_PRELOAD": shim, "LLAMA_CPP_BACKEND": "cpu"])
     }
 
     /// Writes a file into the scratch directory and returns its path.

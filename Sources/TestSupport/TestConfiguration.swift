@@ -13,10 +13,13 @@ public enum TestConfiguration {
 
     /// Admin URL of the test cluster (a database to run CREATE DATABASE from).
     public static var adminURL: String {
-        env["SQUEEZE_TEST_PG_ADMIN_URL"] ?? env["SQUEEZE_PG_ADMIN_URL"] ?? "postgres://postgres@127.0.0.1:55432/postgres"
+        env["SQUEEZE_TEST_PG_ADMIN_URL"] ?? env["SQUEEZE_PG_ADMIN_URL"]
+            ?? "postgres://postgres@127.0.0.1:55432/postgres"
     }
 
-    public static var redisURL: String { env["SQUEEZE_TEST_REDIS_URL"] ?? env["SQUEEZE_REDIS_URL"] ?? "redis://127.0.0.1:56379/0" }
+    public static var redisURL: String {
+        env["SQUEEZE_TEST_REDIS_URL"] ?? env["SQUEEZE_REDIS_URL"] ?? "redis://127.0.0.1:56379/0"
+    }
 
     /// Python with numpy, safetensors, ml_dtypes and gguf (the venv ops/test creates).
     public static var python: String { env["SQUEEZE_TEST_PYTHON"] ?? repoRoot + "/.run/venv/bin/python" }

@@ -9,7 +9,9 @@ public struct ArtifactPublisher: Sendable {
     /// `root` must exist; it is resolved to a real path so nothing is written outside it.
     public init(root: String) throws {
         guard let real = realpath(root, nil) else {
-            throw ComputeError(.io, "artifact root does not exist or is not accessible: \(String(cString: strerror(errno)))", file: root)
+            throw ComputeError(
+                .io, "artifact root does not exist or is not accessible: \(String(cString: strerror(errno)))",
+                file: root)
         }
         self.root = String(cString: real)
         free(real)
@@ -59,7 +61,8 @@ public struct ArtifactPublisher: Sendable {
             try FileManager.default.removeItem(atPath: dest)
         }
         guard rename(staging, dest) == 0 else {
-            throw ComputeError(.io, "cannot publish artifact: rename failed: \(String(cString: strerror(errno)))", file: dest)
+            throw ComputeError(
+                .io, "cannot publish artifact: rename failed: \(String(cString: strerror(errno)))", file: dest)
         }
         try FileOps.fsyncDirectory(parent)
         return dest

@@ -73,7 +73,8 @@ final class ClaimLoop {
         let since = idleSince ?? Date()
         idleSince = since
         guard Date().timeIntervalSince(since) >= 1.5,
-              (try? worker.jobDB.with { try worker.store.isIdle($0, horizon: config.idleHorizonSeconds) }) == true else { return false }
+            (try? worker.jobDB.with { try worker.store.isIdle($0, horizon: config.idleHorizonSeconds) }) == true
+        else { return false }
         log.info("idle: exiting")
         return true
     }
@@ -86,12 +87,15 @@ final class ClaimLoop {
         defer { worker.metrics.claimLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - began)) }
         do {
             claimed = try worker.jobDB.with {
-                try worker.store.claim($0, ids: ids, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
-                                       blasCore: Manifest.blasCore)
+                try worker.store.claim(
+                    $0, ids: ids, workerID: config.id, leaseSeconds: config.leaseSeconds, maxMemory: config.maxMemory,
+                    blasCore: Manifest.blasCore)
             }
         } catch {
             // The hints are lost; the reconciler re-pushes queued jobs.
-            log.warning("claim failed", ("job_ids", ids.map { $0.uuidString.lowercased() }.joined(separator: ",")), ("error", String(describing: error)))
+            log.warning(
+                "claim failed", ("job_ids", ids.map { $0.uuidString.lowercased() }.joined(separator: ",")),
+                ("error", String(describing: error)))
             worker.jobDB.close()
             Thread.sleep(forTimeInterval: 0.5)
             return []
@@ -99,7 +103,9 @@ final class ClaimLoop {
         if let max = config.maxMemory {
             let got = Set(claimed.map(\.id))
             for id in ids where !got.contains(id) {
-                guard let big = try? worker.jobDB.with({ try worker.store.tooBig($0, id: id, maxMemory: max) }) else { continue }
+                guard let big = try? worker.jobDB.with({ try worker.store.tooBig($0, id: id, maxMemory: max) }) else {
+                    continue
+                }
                 // Too big for this worker: put the hint back for a bigger one and ignore it here for a while.
                 let now = Date()
                 if skipUntil.count > 10_000 { skipUntil = skipUntil.filter { $0.value > now } }

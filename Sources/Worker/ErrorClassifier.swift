@@ -6,7 +6,8 @@ import Queue
 enum ErrorClassifier {
     static func classify(_ error: Error) -> (code: JobErrorCode, message: String, permanent: Bool) {
         switch error {
-        case let e as ComputeError: return (JobErrorCode(rawValue: e.code.rawValue) ?? .internal, e.description, e.isPermanent)
+        case let e as ComputeError:
+            return (JobErrorCode(rawValue: e.code.rawValue) ?? .internal, e.description, e.isPermanent)
         case let e as RecipeError: return (.invalidRecipe, "recipe: \(e.description)", true)
         case let e as PostgresError: return (.database, e.description, false)
         case let e as RedisError: return (.redis, e.description, false)

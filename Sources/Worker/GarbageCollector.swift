@@ -37,19 +37,26 @@ public struct GarbageCollector {
         }
         (report.stagingDirs, report.workDirs, report.bytes) = (swept.staging, swept.work, swept.bytes)
 
-        let jobDirs = ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/artifacts")) ?? []).sorted()
+        let jobDirs = ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/artifacts")) ?? [])
+            .sorted()
             .compactMap { name in UUID(uuidString: name).map { (name, $0) } }
         let owners = try store.artifactOwners(db, jobs: jobDirs.map(\.1)).filter { !forgotten.contains($0.key) }
         for (name, id) in jobDirs {
             let rel = "artifacts/" + name
             guard let owner = owners[id] else {
                 // No job row: a job this or an earlier pass forgot. Others only once past the horizon.
-                if forgotten.contains(id) || sweeper.age(of: rel) > olderThan { sweeper.remove(rel, into: &report, counting: \.outputDirs) }
+                if forgotten.contains(id) || sweeper.age(of: rel) > olderThan {
+                    sweeper.remove(rel, into: &report, counting: \.outputDirs)
+                }
                 continue
             }
-            for attempt in ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/" + rel)) ?? []).sorted() {
+            for attempt in ((try? FileManager.default.contentsOfDirectory(atPath: publisher.root + "/" + rel)) ?? [])
+                .sorted()
+            {
                 guard attempt.hasPrefix("attempt-"), let n = Int(attempt.dropFirst(8)) else { continue }
-                let live = owner.referenced.contains(n) || (owner.attempt == n && !(JobState(rawValue: owner.state)?.isTerminal ?? true))
+                let live =
+                    owner.referenced.contains(n)
+                    || (owner.attempt == n && !(JobState(rawValue: owner.state)?.isTerminal ?? true))
                 if !live { sweeper.remove(rel + "/" + attempt, into: &report, counting: \.supersededDirs) }
             }
         }

@@ -18,9 +18,12 @@ extension JobExecutor {
         var published: String?
         do {
             let result = try compute(recipe, model: model, staging: staging, work: work)
-            let manifest = try Manifest.write(dir: staging, recipe: recipe, inputPath: job.inputPath, result: result, threads: cfg.threads,
-                                              extra: ["job_id": job.id.uuidString.lowercased(), "attempt": String(job.attempt),
-                                                      "worker": cfg.id])
+            let manifest = try Manifest.write(
+                dir: staging, recipe: recipe, inputPath: job.inputPath, result: result, threads: cfg.threads,
+                extra: [
+                    "job_id": job.id.uuidString.lowercased(), "attempt": String(job.attempt),
+                    "worker": cfg.id
+                ])
             recordEvents(result)
             try checkContinue()
             published = try worker.publisher.publish(staging: staging, job: job.id, attempt: job.attempt)
@@ -30,8 +33,9 @@ extension JobExecutor {
             }
             try finish(outputPath: rel, artifacts: records)
             worker.publisher.discard(work)
-            log.info("job succeeded", ("units", String(result.units.count)), ("computed", String(result.computedUnits)),
-                     ("restored", String(result.restoredUnits)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
+            log.info(
+                "job succeeded", ("units", String(result.units.count)), ("computed", String(result.computedUnits)),
+                ("restored", String(result.restoredUnits)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
         } catch {
             worker.publisher.discard(staging)
             if let p = published { worker.publisher.discard(p) }
@@ -43,16 +47,24 @@ extension JobExecutor {
     }
 
     /// Validates the recipe against the model (once), runs it, and checks the input is the one submitted.
-    private func compute(_ recipe: Recipe, model: ModelSource, staging: String, work: String) throws -> RecipeRunner.Result {
+    private func compute(_ recipe: Recipe, model: ModelSource, staging: String, work: String) throws
+        -> RecipeRunner.Result
+    {
         let tensors = try model.readTensors()
         let family = try RecipeValidator.validateAll(recipe, model: model, tensors: tensors)
         try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: tensors.count) }
-        let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) { try worker.attempts.checkpoints(job: job.id) }
+        let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
+            try worker.attempts.checkpoints(job: job.id)
+        }
         let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads, family: family)
-        let result = try runner.run(outputDir: staging, observer: UnitRecorder(executor: self, saved: saved, work: work).observer())
-        if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256), got != expected {
-            throw ComputeError(.checksumMismatch, "model changed since submit: sha256 \(got) != \(expected) recorded at submit",
-                               file: job.inputPath)
+        let result = try runner.run(
+            outputDir: staging, observer: UnitRecorder(executor: self, saved: saved, work: work).observer())
+        if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256),
+            got != expected
+        {
+            throw ComputeError(
+                .checksumMismatch, "model changed since submit: sha256 \(got) != \(expected) recorded at submit",
+                file: job.inputPath)
         }
         return result
     }
@@ -61,15 +73,19 @@ extension JobExecutor {
     private func recordEvents(_ result: RecipeRunner.Result) {
         let units = ["computed": result.computedUnits, "restored": result.restoredUnits, "total": result.units.count]
         if let json = try? JSONEncoder().encode(units) {
-            try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
+            try? worker.attempts.event(
+                job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
         }
         for u in result.units where u.dampUsed != nil {
             if let json = try? JSONEncoder().encode(["tensor": u.tensor, "damp": String(u.dampUsed!)]) {
-                try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "hessian_damped", detailJSON: String(decoding: json, as: UTF8.self))
+                try? worker.attempts.event(
+                    job: job.id, attempt: job.attempt, kind: "hessian_damped",
+                    detailJSON: String(decoding: json, as: UTF8.self))
             }
         }
         if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
-            try? worker.attempts.event(job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
+            try? worker.attempts.event(
+                job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
         }
     }
 }

@@ -44,8 +44,9 @@ struct JobExecutor {
             let backoff = Backoff(base: cfg.retryBaseSeconds).delay(retryNumber)
             do {
                 let outcome = try worker.withRetry("record failure", deadline: writeDeadline) {
-                    try worker.attempts.fail(job: job.id, attempt: job.attempt, code: c.code, message: c.message,
-                                             permanent: c.permanent, backoffSeconds: backoff)
+                    try worker.attempts.fail(
+                        job: job.id, attempt: job.attempt, code: c.code, message: c.message,
+                        permanent: c.permanent, backoffSeconds: backoff)
                 }
                 log.warning("job failed", ("error", c.message), ("outcome", outcome?.rawValue ?? "fenced"))
                 worker.metrics.finished(outcome.map { "\($0)" } ?? "lost")
@@ -75,10 +76,14 @@ struct JobExecutor {
     }
 
     private func runNoop() throws {
-        let spec = (try? JSONDecoder().decode(NoopSpec.self, from: Data(job.recipeJSON.utf8))) ?? NoopSpec(sleepMS: 0, failTimes: 0)
+        let spec =
+            (try? JSONDecoder().decode(NoopSpec.self, from: Data(job.recipeJSON.utf8)))
+            ?? NoopSpec(sleepMS: 0, failTimes: 0)
         let (sleepMS, failTimes) = (spec.sleepMS, spec.failTimes)
         try pause(ms: sleepMS)
-        if job.attempt - job.releases <= failTimes { throw NoopFailure(attempt: job.attempt - job.releases, of: failTimes) }
+        if job.attempt - job.releases <= failTimes {
+            throw NoopFailure(attempt: job.attempt - job.releases, of: failTimes)
+        }
         try finish(outputPath: nil, artifacts: [])
     }
 
@@ -99,10 +104,14 @@ struct JobExecutor {
             if sent {
                 // A retry after a lost reply: the first COMMIT may have landed.
                 if let now = try worker.attempts.stateAndAttempt(job: job.id), now.state == JobState.succeeded.rawValue,
-                   now.attempt == job.attempt { return true }
+                    now.attempt == job.attempt
+                {
+                    return true
+                }
             }
             sent = true
-            return try worker.attempts.complete(job: job.id, attempt: job.attempt, outputPath: outputPath, artifacts: artifacts)
+            return try worker.attempts.complete(
+                job: job.id, attempt: job.attempt, outputPath: outputPath, artifacts: artifacts)
         }
         if !ok {
             active.markLost()
@@ -114,8 +123,11 @@ struct JobExecutor {
 extension LayerMetricRecord {
     /// The `layer_metrics` row of a unit's metrics.
     init(_ u: UnitMetrics) {
-        self.init(tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity, bits: u.bits,
-                  relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn), bytesOut: Int64(u.bytesOut),
-                  rank: u.rank, outputError: u.outputError)
+        self.init(
+            tensor: u.tensor, unitIndex: u.index, dtype: u.dtype, numel: Int64(u.numel), sparsity: u.sparsity,
+            bits: u.bits,
+            relativeError: u.relativeError, elapsedMS: u.elapsedMS, bytesIn: Int64(u.bytesIn),
+            bytesOut: Int64(u.bytesOut),
+            rank: u.rank, outputError: u.outputError)
     }
 }

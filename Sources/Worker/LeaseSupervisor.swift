@@ -20,7 +20,8 @@ final class LeaseSupervisor: @unchecked Sendable {
         done.lock()
         stopped = true
         done.broadcast()
-        if !finished { _ = done.wait(until: Date().addingTimeInterval(5)) }  // bounded: a stuck renewal must not block exit
+        // bounded: a stuck renewal must not block exit
+        if !finished { _ = done.wait(until: Date().addingTimeInterval(5)) }
         done.unlock()
     }
 
@@ -66,13 +67,15 @@ final class LeaseSupervisor: @unchecked Sendable {
         let jobs = worker.active.all
         do {
             let at = Date()
-            try store.heartbeat(worker: cfg.id, state: worker.stop.isSet ? .draining : worker.canClaim ? .running : .disconnected)
+            try store.heartbeat(
+                worker: cfg.id, state: worker.stop.isSet ? .draining : worker.canClaim ? .running : .disconnected)
             let held = try store.renew(jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
             for j in jobs {
                 if let cancel = held[j.job.id] {
                     j.renewed(leaseSeconds: cfg.leaseSeconds, at: at, cancel: cancel)
                 } else if !j.completing {
-                    worker.log.warning("lease lost", ("job_id", j.job.id.uuidString.lowercased()), ("attempt", String(j.job.attempt)))
+                    worker.log.warning(
+                        "lease lost", ("job_id", j.job.id.uuidString.lowercased()), ("attempt", String(j.job.attempt)))
                     j.markLost()
                 }
             }
@@ -90,7 +93,9 @@ final class LeaseSupervisor: @unchecked Sendable {
         do {
             let r = try store.reconcile(fullSweep: fullSweep)
             if !r.requeued.isEmpty || !r.dead.isEmpty {
-                worker.log.info("reconciler reaped expired leases", ("requeued", String(r.requeued.count)), ("dead", String(r.dead.count)))
+                worker.log.info(
+                    "reconciler reaped expired leases", ("requeued", String(r.requeued.count)),
+                    ("dead", String(r.dead.count)))
             }
             try worker.pushRedis.push(r.toPush)
         } catch {
@@ -102,9 +107,13 @@ final class LeaseSupervisor: @unchecked Sendable {
     /// Removes abandoned staging and finished jobs' checkpoints (see `DiskSweeper`).
     func sweepDisk() {
         do {
-            let r = try DiskSweeper(publisher: worker.publisher, host: ArtifactPublisher.hostTag).sweep { try store.states($0) }
+            let r = try DiskSweeper(publisher: worker.publisher, host: ArtifactPublisher.hostTag).sweep {
+                try store.states($0)
+            }
             if r.staging + r.work > 0 {
-                worker.log.info("swept abandoned files", ("staging_dirs", String(r.staging)), ("work_dirs", String(r.work)), ("bytes", String(r.bytes)))
+                worker.log.info(
+                    "swept abandoned files", ("staging_dirs", String(r.staging)), ("work_dirs", String(r.work)),
+                    ("bytes", String(r.bytes)))
             }
         } catch {
             store.reset()

@@ -10,7 +10,9 @@ public struct WorkerStartupError: Error, CustomStringConvertible {
 
     public var description: String {
         let why = String(describing: underlying)
-        return timedOut ? "\(service) still unreachable after the connect timeout: \(why)" : "\(service) refused the worker's settings: \(why)"
+        return timedOut
+            ? "\(service) still unreachable after the connect timeout: \(why)"
+            : "\(service) refused the worker's settings: \(why)"
     }
 }
 
@@ -22,7 +24,8 @@ struct StartupCheck {
 
     func run() throws {
         let cfg = worker.config
-        let deadline = cfg.connectTimeoutSeconds > 0 ? Date().addingTimeInterval(cfg.connectTimeoutSeconds) : .distantFuture
+        let deadline =
+            cfg.connectTimeoutSeconds > 0 ? Date().addingTimeInterval(cfg.connectTimeoutSeconds) : .distantFuture
         try retry("PostgreSQL", until: deadline) {
             try worker.jobDB.with { _ = try $0.query("SELECT 1") }
         }
@@ -43,8 +46,10 @@ struct StartupCheck {
                     throw WorkerStartupError(service: service, underlying: error, timedOut: true)
                 }
                 let wait = min(5.0, 0.25 * pow(2, Double(min(n, 5))), remaining)
-                worker.log.warning("\(service) unavailable at start; retrying", ("error", String(describing: error)), ("try", String(n)),
-                                   ("wait_s", String(format: "%.2f", wait)))
+                worker.log.warning(
+                    "\(service) unavailable at start; retrying", ("error", String(describing: error)),
+                    ("try", String(n)),
+                    ("wait_s", String(format: "%.2f", wait)))
                 Thread.sleep(forTimeInterval: wait)
             }
         }

@@ -18,7 +18,10 @@ public final class StopFlag: @unchecked Sendable {
             let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             src.setEventHandler { [weak self] in
                 guard let self else { return }
-                if self.isSet && sig == SIGINT { log.warning("second interrupt: exiting now"); exit(130) }
+                if self.isSet && sig == SIGINT {
+                    log.warning("second interrupt: exiting now")
+                    exit(130)
+                }
                 log.info("signal received: draining", ("signal", sig == SIGTERM ? "TERM" : "INT"))
                 self.set()
             }

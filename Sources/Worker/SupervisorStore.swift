@@ -29,9 +29,13 @@ final class PostgresSupervisorStore: SupervisorStore {
         try db.with { try store.renew($0, leases: leases, leaseSeconds: leaseSeconds) }
     }
 
-    func reconcile(fullSweep: Bool) throws -> JobStore.ReconcileResult { try db.with { try store.reconcile($0, fullSweep: fullSweep) } }
+    func reconcile(fullSweep: Bool) throws -> JobStore.ReconcileResult {
+        try db.with { try store.reconcile($0, fullSweep: fullSweep) }
+    }
 
-    func states(_ jobs: [UUID]) throws -> [UUID: (state: String, attempt: Int)] { try db.with { try store.states($0, jobs: jobs) } }
+    func states(_ jobs: [UUID]) throws -> [UUID: (state: String, attempt: Int)] {
+        try db.with { try store.states($0, jobs: jobs) }
+    }
 
     func reset() { db.close() }
 }

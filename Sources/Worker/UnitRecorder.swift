@@ -11,7 +11,9 @@ final class UnitRecorder {
     private var pending: (file: String, sha256: String, bytes: Int64)?
     private var restored = Set<Int>()
 
-    init(executor: JobExecutor, saved: [String: (file: String, sha256: String, bytes: Int64, attempt: Int)], work: String) {
+    init(
+        executor: JobExecutor, saved: [String: (file: String, sha256: String, bytes: Int64, attempt: Int)], work: String
+    ) {
         self.executor = executor
         self.saved = saved
         self.work = work
@@ -19,11 +21,12 @@ final class UnitRecorder {
 
     func observer() -> RecipeRunner.Observer {
         let e = executor, cfg = executor.cfg
-        return RecipeRunner.Observer(checkContinue: {
-            try e.checkContinue()
-            if cfg.unitDelayMS > 0 { try e.pause(ms: cfg.unitDelayMS) }
-        }, unitFinished: { [self] u in try finished(u) }, restore: { [self] index, t in restore(index, t) },
-        checkpoint: { [self] u, parts in try checkpoint(u, parts) })
+        return RecipeRunner.Observer(
+            checkContinue: {
+                try e.checkContinue()
+                if cfg.unitDelayMS > 0 { try e.pause(ms: cfg.unitDelayMS) }
+            }, unitFinished: { [self] u in try finished(u) }, restore: { [self] index, t in restore(index, t) },
+            checkpoint: { [self] u, parts in try checkpoint(u, parts) })
     }
 
     private func finished(_ u: UnitMetrics) throws {
@@ -48,7 +51,8 @@ final class UnitRecorder {
         guard let cp = saved[t.name] else { return nil }
         let path = executor.worker.publisher.root + "/" + cp.file
         guard let f = try? InputFile(path: path, what: "checkpoint"), Int64(f.size) == cp.bytes,
-              let data = try? f.read(at: 0, count: f.size) else {
+            let data = try? f.read(at: 0, count: f.size)
+        else {
             executor.log.warning("checkpoint missing or truncated; recomputing", ("tensor", t.name), ("file", cp.file))
             return nil
         }

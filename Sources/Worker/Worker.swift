@@ -64,7 +64,9 @@ public final class Worker: @unchecked Sendable {
 
     public convenience init(config: Configuration, log: Log, stop: StopFlag) throws {
         let db = SharedPostgres(url: config.databaseURL)
-        try self.init(config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db, workerID: config.id))
+        try self.init(
+            config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db, workerID: config.id)
+        )
     }
 
     init(config: Configuration, log: Log, stop: StopFlag, jobDB: SharedPostgres, attempts: AttemptStore) throws {
@@ -82,13 +84,15 @@ public final class Worker: @unchecked Sendable {
         try StartupCheck(worker: self).run()
         try withRetry("register worker") {
             try jobDB.with { db in
-                try WorkerRegistry().register(db, id: config.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
-                                              version: Manifest.toolVersion, concurrency: config.concurrency, threads: config.threads,
-                                              maxMemory: config.maxMemory)
+                try WorkerRegistry().register(
+                    db, id: config.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
+                    version: Manifest.toolVersion, concurrency: config.concurrency, threads: config.threads,
+                    maxMemory: config.maxMemory)
             }
         }
-        log.info("worker started", ("concurrency", String(config.concurrency)), ("threads", String(config.threads)),
-                 ("lease_s", String(config.leaseSeconds)))
+        log.info(
+            "worker started", ("concurrency", String(config.concurrency)), ("threads", String(config.threads)),
+            ("lease_s", String(config.leaseSeconds)))
         let supervisor = LeaseSupervisor(worker: self)
         let supThread = Thread { supervisor.run() }
         supThread.name = "squeeze-supervisor"
@@ -115,7 +119,9 @@ public final class Worker: @unchecked Sendable {
             }
             if let r { try? pushRedis.push([(r.id, r.score)]) }
         } catch {
-            log.warning("release failed; the lease will expire", ("job_id", job.id.uuidString.lowercased()), ("error", String(describing: error)))
+            log.warning(
+                "release failed; the lease will expire", ("job_id", job.id.uuidString.lowercased()),
+                ("error", String(describing: error)))
         }
     }
 
@@ -133,8 +139,11 @@ public final class Worker: @unchecked Sendable {
                 let transient = Self.isTransient(error)
                 n += 1
                 let wait = min(2.0, 0.1 * pow(2, Double(n)))
-                guard transient, Date().addingTimeInterval(wait) < deadline, !(stop.isSet && deadline == .distantFuture && n > 50) else { throw error }
-                log.warning("\(what): transient error, retrying", ("error", String(describing: error)), ("try", String(n)))
+                guard transient, Date().addingTimeInterval(wait) < deadline,
+                    !(stop.isSet && deadline == .distantFuture && n > 50)
+                else { throw error }
+                log.warning(
+                    "\(what): transient error, retrying", ("error", String(describing: error)), ("try", String(n)))
                 Thread.sleep(forTimeInterval: wait)
             }
         }

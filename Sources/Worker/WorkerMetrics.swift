@@ -12,5 +12,7 @@ struct WorkerMetrics {
     let leaseRenewFailures = Counter(label: "squeeze_worker_lease_renew_failures_total")
 
     /// Jobs this worker ended, by outcome (succeeded, failed, retry, dead, cancelled, released, lost).
-    func finished(_ outcome: String) { Counter(label: "squeeze_worker_jobs_finished_total", dimensions: [("outcome", outcome)]).increment() }
+    func finished(_ outcome: String) {
+        Counter(label: "squeeze_worker_jobs_finished_total", dimensions: [("outcome", outcome)]).increment()
+    }
 }

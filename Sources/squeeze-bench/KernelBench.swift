@@ -7,12 +7,14 @@ import Foundation
 @main
 struct KernelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "squeeze-bench", abstract: "Time quantization kernels and a memcpy bound over a model's matrices (JSON).")
+        commandName: "squeeze-bench",
+        abstract: "Time quantization kernels and a memcpy bound over a model's matrices (JSON).")
 
     @Option(name: .long, help: "Model file or directory.")
     var model: String = ""
 
-    @Option(name: .long, help: "Instead: SHA-256 of this file as Squeeze hashes inputs, against a plain read of it (JSON).")
+    @Option(
+        name: .long, help: "Instead: SHA-256 of this file as Squeeze hashes inputs, against a plain read of it (JSON).")
     var sha256: String?
 
     @Option(name: .long, help: "Threads.")
@@ -33,8 +35,9 @@ struct KernelBench: ParsableCommand {
         }
         seconds["global_prune"] = global
         seconds["global_prune_plan"] = plan
-        let json = try JSONSerialization.data(withJSONObject: ["matrices": mats.count, "params": params, "threads": threads, "seconds": seconds],
-                                              options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(
+            withJSONObject: ["matrices": mats.count, "params": params, "threads": threads, "seconds": seconds],
+            options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 
@@ -45,7 +48,9 @@ struct KernelBench: ParsableCommand {
             let r = try SafeTensorsReader(path: s.path)
             for t in r.tensors where t.dtype.isFloat16Or32 && t.shape.count >= 2 && (t.shape.last ?? 0) % 32 == 0 {
                 var v = [Float](repeating: 0, count: t.numel)
-                try v.withUnsafeMutableBufferPointer { dst in try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: threads) } }
+                try v.withUnsafeMutableBufferPointer { dst in
+                    try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: threads) }
+                }
                 mats.append(v)
             }
         }
@@ -69,7 +74,9 @@ struct KernelBench: ParsableCommand {
         for (name, type) in [("q8_0", GGMLType.q8_0), ("q4_0", .q4_0), ("q4_1", .q4_1), ("q5_0", .q5_0)] {
             seconds[name] = best {
                 for i in mats.indices {
-                    mats[i].withUnsafeBufferPointer { s in out[i].withUnsafeMutableBytes { GGUFPlanner.encode(s, type: type, into: $0, threads: threads) } }
+                    mats[i].withUnsafeBufferPointer { s in
+                        out[i].withUnsafeMutableBytes { GGUFPlanner.encode(s, type: type, into: $0, threads: threads) }
+                    }
                 }
             }
         }
@@ -81,12 +88,15 @@ struct KernelBench: ParsableCommand {
         var copies = mats.map { [Float](repeating: 0, count: $0.count) }
         return best {
             for i in mats.indices {
-                mats[i].withUnsafeBytes { s in copies[i].withUnsafeMutableBytes { d in
-                    let ranges = Parallel.chunks(s.count, chunk: 1 << 20)
-                    Parallel.forEach(ranges.count, threads: threads) { r in
-                        (d.baseAddress! + ranges[r].lowerBound).copyMemory(from: s.baseAddress! + ranges[r].lowerBound, byteCount: ranges[r].count)
+                mats[i].withUnsafeBytes { s in
+                    copies[i].withUnsafeMutableBytes { d in
+                        let ranges = Parallel.chunks(s.count, chunk: 1 << 20)
+                        Parallel.forEach(ranges.count, threads: threads) { r in
+                            (d.baseAddress! + ranges[r].lowerBound).copyMemory(
+                                from: s.baseAddress! + ranges[r].lowerBound, byteCount: ranges[r].count)
+                        }
                     }
-                } }
+                }
             }
         }
     }
@@ -98,7 +108,9 @@ struct KernelBench: ParsableCommand {
         var pruned = mats.map { [Float](repeating: 0, count: $0.count) }
         let sources = mats.indices.map { i in
             GlobalMagnitude.Source(numel: mats[i].count) { range, dst in
-                mats[i].withUnsafeBufferPointer { s in dst.baseAddress!.update(from: s.baseAddress! + range.lowerBound, count: range.count) }
+                mats[i].withUnsafeBufferPointer { s in
+                    dst.baseAddress!.update(from: s.baseAddress! + range.lowerBound, count: range.count)
+                }
             }
         }
         var plans = [GlobalMagnitude.Plan]()
@@ -110,7 +122,8 @@ struct KernelBench: ParsableCommand {
                     pruned[i].withUnsafeMutableBufferPointer { d in
                         let ranges = Parallel.chunks(s.count, chunk: 1 << 16)
                         Parallel.forEach(ranges.count, threads: threads) { r in
-                            (d.baseAddress! + ranges[r].lowerBound).update(from: s.baseAddress! + ranges[r].lowerBound, count: ranges[r].count)
+                            (d.baseAddress! + ranges[r].lowerBound).update(
+                                from: s.baseAddress! + ranges[r].lowerBound, count: ranges[r].count)
                         }
                         GlobalMagnitude.apply(plans[i], to: d, threads: threads)
                     }
@@ -129,8 +142,9 @@ struct KernelBench: ParsableCommand {
         var digest = ""
         let hash = best { do { digest = try FileOps.sha256(ofFile: file) } catch { failure = error } }
         if let failure { throw failure }
-        let json = try JSONSerialization.data(withJSONObject: ["bytes": f.size, "read_seconds": read, "sha256_seconds": hash, "sha256": digest],
-                                              options: [.prettyPrinted, .sortedKeys])
+        let json = try JSONSerialization.data(
+            withJSONObject: ["bytes": f.size, "read_seconds": read, "sha256_seconds": hash, "sha256": digest],
+            options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 import Queue
 
 struct Cancel: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Cancel jobs: queued ones at once, running ones at their next unit boundary.")
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel jobs: queued ones at once, running ones at their next unit boundary.")
 
     @OptionGroup var conn: ConnectionOptions
     @OptionGroup var selection: JobSelection
@@ -15,7 +16,10 @@ struct Cancel: ParsableCommand {
             let outcome = try queue.cancel(ids, batch: batchID)
             let (cancelled, flagged) = outcome.value
             warn(outcome.hintWarning)
-            print("cancelled \(cancelled.count) queued job(s); \(flagged.count) running job(s) will stop at their next unit")
+            print(
+                "cancelled \(cancelled.count) queued job(s); \(flagged.count) running job(s) will stop at their next "
+                + "unit"
+            )
         }
     }
 }

@@ -8,7 +8,8 @@ struct DashboardCommand: ParsableCommand {
         abstract: "A read-only web dashboard of the fleet, batches and jobs, with Prometheus metrics at /metrics.",
         discussion: """
             Reads only the monitoring views (a squeeze_monitor login is enough). Listens on loopback by default; \
-            listening on any other address needs --token-file, whose token is then required as `Authorization: Bearer TOKEN` \
+            listening on any other address needs --token-file, whose token is then required as `Authorization: Bearer \
+            TOKEN` \
             or, once, as ?token=TOKEN (which sets a cookie).
             """)
 
@@ -20,14 +21,21 @@ struct DashboardCommand: ParsableCommand {
     @Option(name: .long, help: "Page refresh interval, e.g. 5s, 1m, or 0 for none.")
     var refresh = "5s"
 
-    @Option(name: .long, help: "File holding the access token (16+ characters of A-Z a-z 0-9 . _ ~ -); required off loopback.")
+    @Option(
+        name: .long,
+        help: "File holding the access token (16+ characters of A-Z a-z 0-9 . _ ~ -); required off loopback.")
     var tokenFile: String?
 
     func validate() throws {
-        guard let address = ListenAddress(listen) else { throw ValidationError("--listen must be HOST:PORT with an IPv4 address or localhost, got \(listen)") }
-        guard Self.seconds(refresh) != nil else { throw ValidationError("--refresh must be like 5s, 1m or 0 (at most 1 hour), got \(refresh)") }
+        guard let address = ListenAddress(listen) else {
+            throw ValidationError("--listen must be HOST:PORT with an IPv4 address or localhost, got \(listen)")
+        }
+        guard Self.seconds(refresh) != nil else {
+            throw ValidationError("--refresh must be like 5s, 1m or 0 (at most 1 hour), got \(refresh)")
+        }
         if !address.isLoopback && tokenFile == nil {
-            throw ValidationError("--listen \(listen) is reachable from other machines: pass --token-file FILE (or listen on 127.0.0.1)")
+            throw ValidationError(
+                "--listen \(listen) is reachable from other machines: pass --token-file FILE (or listen on 127.0.0.1)")
         }
     }
 
@@ -41,7 +49,9 @@ struct DashboardCommand: ParsableCommand {
         try oneLine {
             var token: String?
             if let f = tokenFile {
-                guard let raw = FileManager.default.contents(atPath: f) else { throw CLIError("cannot read --token-file \(f)") }
+                guard let raw = FileManager.default.contents(atPath: f) else {
+                    throw CLIError("cannot read --token-file \(f)")
+                }
                 let t = String(decoding: raw, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-")
                 guard t.count >= 16, t.allSatisfy(allowed.contains) else {
@@ -50,13 +60,15 @@ struct DashboardCommand: ParsableCommand {
                 token = t
             }
             let address = ListenAddress(listen)!
-            let server = try DashboardServer(databaseURL: try conn.database(), listen: address, refreshSeconds: Self.seconds(refresh)!, token: token)
+            let server = try DashboardServer(
+                databaseURL: try conn.database(), listen: address, refreshSeconds: Self.seconds(refresh)!, token: token)
             // A supervisor may start us with signals blocked; SIGTERM and SIGINT must still stop the server.
             var stopSignals = sigset_t()
             sigemptyset(&stopSignals)
             for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&stopSignals, sig) }
             pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
-            print("squeeze dashboard: http://\(address.host):\(server.port)/" + (token == nil ? "" : " (token required)"))
+            print(
+                "squeeze dashboard: http://\(address.host):\(server.port)/" + (token == nil ? "" : " (token required)"))
             fflush(stdout)
             server.run()
         }

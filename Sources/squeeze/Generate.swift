@@ -7,7 +7,9 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue a prompt greedily with a decoder model (Hugging Face directory or Llama GGUF).")
 
-    @Option(name: .long, help: "Model: a Hugging Face directory (config.json, tokenizer.json, safetensors) or a Llama GGUF file.")
+    @Option(
+        name: .long,
+        help: "Model: a Hugging Face directory (config.json, tokenizer.json, safetensors) or a Llama GGUF file.")
     var model: String
 
     @Argument(help: "The prompt.")
@@ -26,14 +28,19 @@ struct Generate: ParsableCommand {
         try oneLine {
             guard tokens >= 1 && tokens <= 4096 else { throw CLIError("--tokens must be between 1 and 4096") }
             let source = try ModelSource(path: model)
-            guard DecoderModelFiles.isDecoder(source) else { throw CLIError("\(model) is not a decoder model (a GGUF, or config.json with a …ForCausalLM architecture)") }
+            guard DecoderModelFiles.isDecoder(source) else {
+                throw CLIError(
+                    "\(model) is not a decoder model (a GGUF, or config.json with a …ForCausalLM architecture)")
+            }
             let files = try DecoderModelFiles(model: source)
             try files.checkTensors(try source.readTensors(), format: source.format)
             let weights = CachedWeights(try ModelWeights(model: source))
             let prompt = files.tokenizer.framing.prefix + files.tokenizer.encode(prompt)
             var seen = [Int32]()
-            let out = try GreedyDecoding.generate(prompt: prompt, count: tokens, config: files.config, weights: weights, threads: threads,
-                                                  stop: files.tokenizer.eos) { id in
+            let out = try GreedyDecoding.generate(
+                prompt: prompt, count: tokens, config: files.config, weights: weights, threads: threads,
+                stop: files.tokenizer.eos
+            ) { id in
                 guard !ids else { return }
                 seen.append(id)
                 // Print what decodes cleanly so far (multi-byte characters may span tokens).
@@ -43,7 +50,9 @@ struct Generate: ParsableCommand {
                     seen = []
                 }
             }
-            if ids { printJSON(["prompt": prompt.map { Int($0) }, "generated": out.map { Int($0) }]) } else {
+            if ids {
+                printJSON(["prompt": prompt.map { Int($0) }, "generated": out.map { Int($0) }])
+            } else {
                 if !seen.isEmpty { FileHandle.standardOutput.write(Data(files.tokenizer.decode(seen).utf8)) }
                 print("")
             }

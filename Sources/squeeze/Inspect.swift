@@ -25,14 +25,24 @@ struct Inspect: ParsableCommand {
                     let sparsity = t.numel == 0 ? 0.0 : Double(zeros) / Double(t.numel)
                     count += 1
                     if json {
-                        rows.append(["shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape, "bytes": t.byteCount,
-                                     "sparsity": sparsity])
+                        rows.append([
+                            "shard": shard.name, "name": t.name, "dtype": t.dtype.rawValue, "shape": t.shape,
+                            "bytes": t.byteCount,
+                            "sparsity": sparsity
+                        ])
                     } else {
-                        print("\(TextRules.display(t.name))  \(t.dtype.rawValue)  \(t.shape.map(String.init).joined(separator: "x"))  \(t.byteCount) B  sparsity=\(String(format: "%.4f", sparsity))")
+                        print(
+                            "\(TextRules.display(t.name))  \(t.dtype.rawValue)  "
+                            + "\(t.shape.map(String.init).joined(separator: "x"))  \(t.byteCount) B  "
+                            + "sparsity=\(String(format: "%.4f", sparsity))"
+                        )
                     }
                 }
             }
-            if json { printJSON(["tensors": rows]); return }
+            if json {
+                printJSON(["tensors": rows])
+                return
+            }
             print("\(count) tensors")
         }
     }
@@ -43,12 +53,19 @@ struct Inspect: ParsableCommand {
             printJSON([
                 "version": Int(r.version),
                 "metadata": Dictionary(r.metadata.map { ($0.0, $0.1.summary) }, uniquingKeysWith: { a, _ in a }),
-                "tensors": r.tensors.map { ["name": $0.name, "type": $0.type.name, "dims": $0.dims, "bytes": $0.byteCount] as [String: Any] },
+                "tensors": r.tensors.map {
+                    ["name": $0.name, "type": $0.type.name, "dims": $0.dims, "bytes": $0.byteCount] as [String: Any]
+                }
             ])
             return
         }
         print("GGUF v\(r.version), \(r.tensors.count) tensors, alignment \(r.alignment)")
         for (k, v) in r.metadata { print("  \(TextRules.display(k)) = \(v.summary)") }
-        for t in r.tensors { print("\(TextRules.display(t.name))  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  \(t.byteCount) B") }
+        for t in r.tensors {
+            print(
+                "\(TextRules.display(t.name))  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  "
+                + "\(t.byteCount) B"
+            )
+        }
     }
 }

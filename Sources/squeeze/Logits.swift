@@ -11,10 +11,15 @@ struct Logits: ParsableCommand {
 
     @OptionGroup var w: WindowOptions
 
-    @Option(name: .long, help: "Where to write the logits, samples × seq-len × vocabulary float32 values (omit to print only the ids).")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where to write the logits, samples × seq-len × vocabulary float32 values (omit to print only the "
+                + "ids)."))
     var out: String?
 
-    @Flag(name: .customLong("all-tokens"), help: "Print the token ids of the whole file instead of windows (no logits).")
+    @Flag(
+        name: .customLong("all-tokens"), help: "Print the token ids of the whole file instead of windows (no logits).")
     var allTokens = false
 
     @Flag(name: .long, help: "Run the forward pass and every logit but keep none: print tokens per second (JSON).")
@@ -31,18 +36,23 @@ struct Logits: ParsableCommand {
                 printJSON(["ids": files.tokenizer.encode(text).map { Int($0) }])
                 return
             }
-            let ids = try CalibrationText.batches(file: w.dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
+            let ids = try CalibrationText.batches(
+                file: w.dataset, tokenizer: files.tokenizer, samples: samples, seqLen: seqLen, part: p)
             if speed {
                 let dec = LlamaDecoder(config: files.config, samples: samples, seqLen: seqLen, threads: threads)
                 let weights = CachedWeights(try ModelWeights(model: source))
                 _ = try dec.head(weights)
-                _ = try dec.hidden([[Int32]](repeating: [Int32](repeating: 0, count: seqLen), count: samples), weights)  // decode the weights once
+                // decode the weights once
+                _ = try dec.hidden([[Int32]](repeating: [Int32](repeating: 0, count: seqLen), count: samples), weights)
                 let t0 = DispatchTime.now()
                 let x = try dec.hidden(ids, weights)
                 let head = try dec.head(weights)
                 for s in 0..<samples { _ = dec.logits(x, sample: s, head: head) }
                 let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
-                printJSON(["tokens": samples * seqLen, "seconds": secs, "tokens_per_s": Double(samples * seqLen) / secs, "threads": threads])
+                printJSON([
+                    "tokens": samples * seqLen, "seconds": secs, "tokens_per_s": Double(samples * seqLen) / secs,
+                    "threads": threads
+                ])
                 return
             }
             if let out {
@@ -53,10 +63,14 @@ struct Logits: ParsableCommand {
                 var data = Data()
                 for s in 0..<samples {
                     let l = dec.logits(x, sample: s, head: head)
-                    guard l.allSatisfy(\.isFinite) else { throw CLIError("the forward pass produced NaN or infinite logits") }
+                    guard l.allSatisfy(\.isFinite) else {
+                        throw CLIError("the forward pass produced NaN or infinite logits")
+                    }
                     l.withUnsafeBytes { data.append(contentsOf: $0) }
                 }
-                guard FileManager.default.createFile(atPath: out, contents: data) else { throw CLIError("cannot write \(out)") }
+                guard FileManager.default.createFile(atPath: out, contents: data) else {
+                    throw CLIError("cannot write \(out)")
+                }
             }
             printJSON(["ids": ids.map { row in row.map { Int($0) } }, "vocab": files.config.vocabSize])
         }

@@ -15,14 +15,18 @@ enum CPUCheck {
 
     static func requireBuildFeatures() {
         #if SQUEEZE_X86_64_V3 && arch(x86_64)
-        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
-        let flags = Set(line.split(separator: " ").map(String.init))
-        let missing = required.filter { !flags.contains($0) }
-        if !missing.isEmpty {
-            FileHandle.standardError.write(Data("Error: this squeeze build needs a CPU with \(missing.joined(separator: ", ")) (x86-64 Haswell or later); rebuild with SQUEEZE_PORTABLE=1 swift build -c release\n".utf8))
-            exit(1)
-        }
+            guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+            else { return }
+            let flags = Set(line.split(separator: " ").map(String.init))
+            let missing = required.filter { !flags.contains($0) }
+            if !missing.isEmpty {
+                let message =
+                    "Error: this squeeze build needs a CPU with \(missing.joined(separator: ", ")) (x86-64 Haswell "
+                    + "or later); rebuild with SQUEEZE_PORTABLE=1 swift build -c release\n"
+                FileHandle.standardError.write(Data(message.utf8))
+                exit(1)
+            }
         #endif
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 import Queue
 
 struct Migrate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations (safe to run concurrently).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending database migrations (safe to run concurrently).")
 
     @OptionGroup var conn: ConnectionOptions
 
@@ -16,7 +17,9 @@ struct Migrate: ParsableCommand {
             let m = try Migrator(directory: dir)
             let db = try conn.connect()
             let applied = try m.migrate(db)
-            if applied.isEmpty { print("up to date (\(m.migrations.count) migrations)") } else {
+            if applied.isEmpty {
+                print("up to date (\(m.migrations.count) migrations)")
+            } else {
                 for a in applied { print("applied \(a)") }
             }
         }

@@ -41,7 +41,8 @@ struct ConnectionOptions: ParsableArguments {
 
 /// `--artifact-root`, shared by the worker (which needs one) and submit (whose models/ it allows).
 struct ArtifactRootOption: ParsableArguments {
-    @Option(name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
+    @Option(
+        name: .long, help: "Shared artifact root (env SQUEEZE_ARTIFACT_ROOT); its models/ is an allowed input root.")
     var artifactRoot: String?
 
     /// The flag, else `SQUEEZE_ARTIFACT_ROOT`, else nil.
@@ -65,8 +66,9 @@ struct CLIError: Error, CustomStringConvertible {
 /// lines joined with "; ").
 func oneLine<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as CLIError { throw e } catch let e as ExitCode { throw e } catch {
-        throw CLIError(String(describing: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: "; "))
+        throw CLIError(
+            String(describing: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }.joined(separator: "; "))
     }
 }
 

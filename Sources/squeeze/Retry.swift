@@ -22,7 +22,9 @@ struct Retry: ParsableCommand {
         try oneLine {
             let queue = try conn.queue()
             let ids = try jobs.map { ref -> UUID in
-                guard let id = try JobStore().resolve(queue.db, jobRef: ref) else { throw CLIError("no job matches \(ref)") }
+                guard let id = try JobStore().resolve(queue.db, jobRef: ref) else {
+                    throw CLIError("no job matches \(ref)")
+                }
                 return id
             }
             let outcome = try queue.retry(ids, allDead: dead)

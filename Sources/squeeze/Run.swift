@@ -22,12 +22,16 @@ struct Run: ParsableCommand {
         try oneLine {
             guard !FileManager.default.fileExists(atPath: out) else { throw CLIError("output \(out) already exists") }
             var r: Recipe
-            do { r = try RecipeParser.parse(file: recipe) } catch let e as RecipeError { throw CLIError("invalid recipe \(recipe): \(e)") }
+            do { r = try RecipeParser.parse(file: recipe) } catch let e as RecipeError {
+                throw CLIError("invalid recipe \(recipe): \(e)")
+            }
             r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
             let source = try ModelSource(path: model)
             let tensors = try source.readTensors()
             let family: ModelFamily?
-            do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e as RecipeError {
+            do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e
+                as RecipeError
+            {
                 throw CLIError("recipe \(recipe) does not fit model \(model): \(e)")
             }
             let parent = (URL(fileURLWithPath: out).standardizedFileURL.path as NSString).deletingLastPathComponent
@@ -37,17 +41,27 @@ struct Run: ParsableCommand {
             let total = tensors.count
             do {
                 let runner = RecipeRunner(model: source, recipe: r, threads: threads, family: family)
-                let result = try runner.run(outputDir: staging, observer: .init(unitFinished: { u in
-                    let line = "[\(u.index + 1)/\(total)] \(u.tensor) sparsity=\(String(format: "%.4f", u.sparsity))"
-                    if tty { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) } else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-                }))
+                let result = try runner.run(
+                    outputDir: staging,
+                    observer: .init(unitFinished: { u in
+                        let line =
+                            "[\(u.index + 1)/\(total)] \(u.tensor) sparsity=\(String(format: "%.4f", u.sparsity))"
+                        if tty {
+                            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+                        } else {
+                            FileHandle.standardError.write(Data((line + "\n").utf8))
+                        }
+                    }))
                 if tty { FileHandle.standardError.write(Data("\n".utf8)) }
                 if let e = result.evaluation {
                     FileHandle.standardError.write(Data((e.summary + "\n").utf8))
                 }
-                _ = try Manifest.write(dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
+                _ = try Manifest.write(
+                    dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
                 try FileOps.fsyncDirectory(staging)
-                guard rename(staging, out) == 0 else { throw CLIError("cannot rename output into \(out): \(String(cString: strerror(errno)))") }
+                guard rename(staging, out) == 0 else {
+                    throw CLIError("cannot rename output into \(out): \(String(cString: strerror(errno)))")
+                }
                 for o in result.outputs where o.format == "safetensors" { print("\(o.sha256)  \(out)/\(o.path)") }
             } catch {
                 try? FileManager.default.removeItem(atPath: staging)

@@ -23,12 +23,16 @@ struct Schedule: ParsableCommand {
         try oneLine {
             guard sparsity >= 0 && sparsity < 1 else { throw CLIError("--sparsity \(sparsity) is not in [0, 1)") }
             guard (1...1000).contains(steps) else { throw CLIError("--steps \(steps) is not in [1, 1000]") }
-            guard initial >= 0 && initial <= sparsity else { throw CLIError("--initial \(initial) is not in [0, --sparsity]") }
+            guard initial >= 0 && initial <= sparsity else {
+                throw CLIError("--initial \(initial) is not in [0, --sparsity]")
+            }
             let s = CubicSchedule(initial: initial, final: sparsity, steps: steps)
             if json {
                 printJSON(["initial": initial, "final": sparsity, "steps": s.targets])
             } else {
-                for (i, v) in s.targets.enumerated() { print("step \(i + 1)/\(steps)  sparsity \(String(format: "%.6f", v))") }
+                for (i, v) in s.targets.enumerated() {
+                    print("step \(i + 1)/\(steps)  sparsity \(String(format: "%.6f", v))")
+                }
             }
         }
     }

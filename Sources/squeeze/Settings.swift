@@ -32,7 +32,10 @@ struct Duration: ExpressibleByArgument {
     init?(argument s: String) {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (u, f) in units where s.hasSuffix(u) {
-            if let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite { seconds = v * f; return }
+            if let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite {
+                seconds = v * f
+                return
+            }
         }
         guard let v = Double(s), v >= 0, v.isFinite else { return nil }
         seconds = v
@@ -49,7 +52,10 @@ struct ByteSize: ExpressibleByArgument {
         let units: [(String, Double)] = [("K", 1024), ("M", 1_048_576), ("G", 1_073_741_824), ("T", 1_099_511_627_776)]
         let u = s.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
         for (suf, f) in units where u.hasSuffix(suf) {
-            if let v = Double(u.dropLast()), v > 0, v * f < 9e18 { bytes = Int64(v * f); return }
+            if let v = Double(u.dropLast()), v > 0, v * f < 9e18 {
+                bytes = Int64(v * f)
+                return
+            }
         }
         guard let v = Int64(u), v > 0 else { return nil }
         bytes = v
@@ -58,7 +64,11 @@ struct ByteSize: ExpressibleByArgument {
 
 /// `--input-root` (repeatable), shared by the commands that read models.
 struct InputRootOptions: ParsableArguments {
-    @Option(name: .long, help: "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact root>/models).")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A directory models may be read from (repeatable; also SQUEEZE_INPUT_ROOTS, and always <artifact "
+                + "root>/models)."))
     var inputRoot: [String] = []
 
     /// Flags, then `SQUEEZE_INPUT_ROOTS`, then `<artifact root>/models`.

@@ -7,7 +7,10 @@ import Worker
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate and enqueue compression jobs (or diagnostic no-op jobs).",
-        discussion: "The recipe is checked against the model's headers before anything is inserted; nothing is enqueued on error.")
+        discussion:
+            "The recipe is checked against the model's headers before anything is inserted; nothing is enqueued on "
+            + "error."
+    )
 
     @OptionGroup var conn: ConnectionOptions
 
@@ -54,7 +57,9 @@ struct Submit: ParsableCommand {
     @Flag(name: .long, help: "Skip hashing the model at submit (no check that it is unchanged when the job runs).")
     var noChecksum = false
 
-    @Flag(name: .long, help: "Validate everything (models, recipes, manifest) and print what would be submitted; insert nothing.")
+    @Flag(
+        name: .long,
+        help: "Validate everything (models, recipes, manifest) and print what would be submitted; insert nothing.")
     var dryRun = false
 
     @Flag(name: .long, help: "Print JSON.")
@@ -64,7 +69,9 @@ struct Submit: ParsableCommand {
 
     func validate() throws {
         guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
-        guard (1...Self.maxAttemptsLimit).contains(maxAttempts) else { throw ValidationError("--max-attempts must be in 1...\(Self.maxAttemptsLimit)") }
+        guard (1...Self.maxAttemptsLimit).contains(maxAttempts) else {
+            throw ValidationError("--max-attempts must be in 1...\(Self.maxAttemptsLimit)")
+        }
         for (flag, v) in [("--key", idempotencyKey), ("--batch-name", batchName)] {
             if let v, v.isEmpty || v.utf8.count > ManifestEntries.maxNameBytes {
                 throw ValidationError("\(flag) must be 1 to \(ManifestEntries.maxNameBytes) bytes")
@@ -72,7 +79,9 @@ struct Submit: ParsableCommand {
         }
         guard count >= 1 && count <= 1_000_000 else { throw ValidationError("--count must be in 1...1000000") }
         if noop {
-            guard model == nil, recipe == nil, manifest == nil else { throw ValidationError("--noop takes no --model, --recipe or --manifest") }
+            guard model == nil, recipe == nil, manifest == nil else {
+                throw ValidationError("--noop takes no --model, --recipe or --manifest")
+            }
         } else if manifest == nil {
             guard model != nil else { throw ValidationError("--model is required (or --manifest, or --noop)") }
             guard recipe != nil else { throw ValidationError("--recipe is required") }
@@ -107,7 +116,8 @@ struct Submit: ParsableCommand {
                 jobs = try ManifestEntries.load(manifest, defaults: defaults, delay: delay, policy: policy)
                 batch = batch ?? (manifest as NSString).lastPathComponent
             } else {
-                var j = try CompressJobBuilder.build(model: model!, recipeFile: recipe!, checksum: !noChecksum, policy: policy)
+                var j = try CompressJobBuilder.build(
+                    model: model!, recipeFile: recipe!, checksum: !noChecksum, policy: policy)
                 j.priority = priority
                 j.maxAttempts = maxAttempts
                 j.delaySeconds = delay
@@ -119,7 +129,9 @@ struct Submit: ParsableCommand {
             let (batchID, results) = outcome.value
             warn(outcome.hintWarning)
             if json {
-                var out: [String: Any] = ["jobs": results.map { ["id": $0.id.uuidString.lowercased(), "existed": $0.existed] }]
+                var out: [String: Any] = [
+                    "jobs": results.map { ["id": $0.id.uuidString.lowercased(), "existed": $0.existed] }
+                ]
                 if results.count == 1 {
                     out["id"] = results[0].id.uuidString.lowercased()
                     out["existed"] = results[0].existed
@@ -140,7 +152,9 @@ extension Submit {
     /// What `--dry-run` prints: each job as it would be inserted.
     func printDryRun(_ jobs: [NewJob], batch: String?) {
         let rows: [[String: Any]] = jobs.map { j in
-            var r: [String: Any] = ["kind": j.kind, "input": j.inputPath, "priority": j.priority, "max_attempts": j.maxAttempts]
+            var r: [String: Any] = [
+                "kind": j.kind, "input": j.inputPath, "priority": j.priority, "max_attempts": j.maxAttempts
+            ]
             if let m = j.memoryEstimate { r["memory_estimate"] = m }
             if let u = j.unitsTotal { r["units"] = u }
             if let k = j.idempotencyKey { r["key"] = k }
@@ -152,7 +166,10 @@ extension Submit {
             printJSON(out)
             return
         }
-        print("dry run: \(jobs.count) job(s) valid\(batch.map { " for batch " + TextRules.display($0) } ?? ""); nothing inserted")
+        print(
+            "dry run: \(jobs.count) job(s) valid\(batch.map { " for batch " + TextRules.display($0) } ?? ""); nothing "
+            + "inserted"
+        )
         for j in jobs.prefix(20) {
             let mem = j.memoryEstimate.map { String(format: " memory~%.0f MiB", Double($0) / 1_048_576) } ?? ""
             print("  \(j.kind) \(TextRules.display(j.inputPath)) priority=\(j.priority)\(mem)")

@@ -5,8 +5,13 @@ import Queue
 
 struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A refreshing view of the fleet: throughput, backlog by priority, workers, running jobs with progress (q quits).",
-        discussion: "Reads only the monitoring views. When stdout is not a terminal (or with --once) it prints one plain snapshot and exits.")
+        abstract:
+            "A refreshing view of the fleet: throughput, backlog by priority, workers, running jobs with progress (q "
+            + "quits).",
+        discussion:
+            "Reads only the monitoring views. When stdout is not a terminal (or with --once) it prints one plain "
+            + "snapshot and exits."
+    )
 
     @OptionGroup var conn: ConnectionOptions
 
@@ -17,7 +22,9 @@ struct Top: ParsableCommand {
     var once = false
 
     func validate() throws {
-        guard interval >= 0.2 && interval <= 3600 else { throw ValidationError("--interval must be between 0.2 and 3600 seconds") }
+        guard interval >= 0.2 && interval <= 3600 else {
+            throw ValidationError("--interval must be between 0.2 and 3600 seconds")
+        }
     }
 
     func run() throws {
@@ -32,7 +39,8 @@ struct Top: ParsableCommand {
             defer { terminal.restore() }
             while true {
                 let frame = try view.lines(width: terminal.width, ansi: true).prefix(terminal.height - 1)
-                FileHandle.standardOutput.write(Data(("\u{1B}[H\u{1B}[2J" + frame.joined(separator: "\r\n") + "\r\n").utf8))
+                FileHandle.standardOutput.write(
+                    Data(("\u{1B}[H\u{1B}[2J" + frame.joined(separator: "\r\n") + "\r\n").utf8))
                 if terminal.waitForQuit(seconds: interval) { return }
             }
         }
@@ -50,22 +58,32 @@ struct TopView {
         let workers = try store.liveWorkers(db), running = try store.runningJobs(db)
         let now = ISO8601DateFormatter().string(from: Date())
         var out = ["\(bold)squeeze top\(plain)  \(now)" + (ansi ? "  (q quits)" : "")]
-        out.append("\(bold)THROUGHPUT\(plain)  last minute \(t.lastMinute)  last hour \(t.lastHour) (\(t.succeededLastHour) succeeded, \(t.failedLastHour) failed)  last day \(t.lastDay)")
+        out.append(
+            "\(bold)THROUGHPUT\(plain)  last minute \(t.lastMinute)  last hour \(t.lastHour) (\(t.succeededLastHour) "
+            + "succeeded, \(t.failedLastHour) failed)  last day \(t.lastDay)"
+        )
         out.append("\(bold)JOBS\(plain)  " + states.map { "\($0.state) \($0.jobs)" }.joined(separator: "  "))
         out.append("\(bold)QUEUE\(plain) (\(backlog.reduce(0) { $0 + $1.jobs }) queued)")
         for b in backlog {
-            out.append("  priority \(b.priority): \(b.jobs)" + (b.delayed > 0 ? " (\(b.delayed) delayed)" : "") + String(format: "  oldest %.1fs", b.oldestAge))
+            out.append(
+                "  priority \(b.priority): \(b.jobs)" + (b.delayed > 0 ? " (\(b.delayed) delayed)" : "")
+                    + String(format: "  oldest %.1fs", b.oldestAge))
         }
         out.append("\(bold)WORKERS\(plain) (\(workers.count) alive)")
         for w in workers {
-            out.append("  \(TextRules.display(w.id))  \(w.state)  running=\(w.runningJobs) done=\(w.jobsDone)" + String(format: "  heartbeat %.1fs ago", w.heartbeatAge))
+            out.append(
+                "  \(TextRules.display(w.id))  \(w.state)  running=\(w.runningJobs) done=\(w.jobsDone)"
+                    + String(format: "  heartbeat %.1fs ago", w.heartbeatAge))
         }
         out.append("\(bold)RUNNING\(plain) (\(running.count)\(running.count == 20 ? "+" : ""))")
         for r in running {
             let total = max(r.unitsTotal ?? 0, 0)
-            out.append("  \(r.id.uuidString.lowercased().prefix(8))  \(r.kind)  \(Self.bar(r.unitsDone, total, width: 20))  \(r.unitsDone)/\(total == 0 ? "?" : String(total)) units"
-                       + String(format: "  %.0fs", r.runSeconds) + "  attempt \(r.attempt)/\(r.maxAttempts)  \(TextRules.display(r.workerID ?? "-"))"
-                       + (r.leaseExpired ? "  LEASE EXPIRED" : "") + "  \(TextRules.display(r.inputPath))")
+            out.append(
+                "  \(r.id.uuidString.lowercased().prefix(8))  \(r.kind)  \(Self.bar(r.unitsDone, total, width: 20))  "
+                + "\(r.unitsDone)/\(total == 0 ? "?" : String(total)) units"
+                    + String(format: "  %.0fs", r.runSeconds)
+                    + "  attempt \(r.attempt)/\(r.maxAttempts)  \(TextRules.display(r.workerID ?? "-"))"
+                    + (r.leaseExpired ? "  LEASE EXPIRED" : "") + "  \(TextRules.display(r.inputPath))")
         }
         return out.map { String($0.prefix(max(width, 20) + (ansi ? 8 : 0))) }
     }

@@ -4,7 +4,8 @@ import Foundation
 import Queue
 
 struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Wait for jobs or a batch to finish; exit non-zero if any did not succeed.")
+    static let configuration = CommandConfiguration(
+        abstract: "Wait for jobs or a batch to finish; exit non-zero if any did not succeed.")
 
     @OptionGroup var conn: ConnectionOptions
     @OptionGroup var selection: JobSelection
@@ -23,9 +24,16 @@ struct Wait: ParsableCommand {
                 let p = try JobStore().progress(db, jobs: ids, batch: batchID)
                 let (total, ok, bad) = (p.total, p.succeeded, p.failed)
                 guard total > 0 else { throw CLIError("no such jobs") }
-                let line = "\(ok + bad)/\(total) done: \(ok) succeeded, \(bad) failed/cancelled, \(p.running) running (units \(p.unitsDone)/\(p.unitsTotal))"
+                let line =
+                    "\(ok + bad)/\(total) done: \(ok) succeeded, \(bad) failed/cancelled, \(p.running) running (units "
+                    + "\(p.unitsDone)/\(p.unitsTotal))"
                 if line != last {
-                    if tty { print("\r\u{1B}[K" + line, terminator: "") ; fflush(stdout) } else { print(line) }
+                    if tty {
+                        print("\r\u{1B}[K" + line, terminator: "")
+                        fflush(stdout)
+                    } else {
+                        print(line)
+                    }
                     last = line
                 }
                 if ok + bad == total {

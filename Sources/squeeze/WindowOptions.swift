@@ -4,7 +4,9 @@ import Foundation
 
 /// The model and the dataset windows that `embed` and `logits` run (the reference tests' commands).
 struct WindowOptions: ParsableArguments {
-    @Option(name: .long, help: "Model: a BERT directory for embed; a decoder (Hugging Face directory or Llama GGUF) for logits.")
+    @Option(
+        name: .long,
+        help: "Model: a BERT directory for embed; a decoder (Hugging Face directory or Llama GGUF) for logits.")
     var model: String
 
     @Option(name: .long, help: "UTF-8 text file.")
@@ -24,7 +26,9 @@ struct WindowOptions: ParsableArguments {
 
     /// The `--part` value, checked.
     func windowPart() throws -> CalibrationText.Part {
-        guard let p = CalibrationText.Part(rawValue: part) else { throw CLIError("--part \(part) is not one of calibration, evaluation") }
+        guard let p = CalibrationText.Part(rawValue: part) else {
+            throw CLIError("--part \(part) is not one of calibration, evaluation")
+        }
         return p
     }
 }

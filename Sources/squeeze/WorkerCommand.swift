@@ -35,19 +35,27 @@ struct WorkerCommand: ParsableCommand {
 
     @OptionGroup var inputRoots: InputRootOptions
 
-    @Option(name: .long, help: "Seconds to keep retrying PostgreSQL/Redis when down at start (0 = forever); bad settings fail at once.")
+    @Option(
+        name: .long,
+        help: "Seconds to keep retrying PostgreSQL/Redis when down at start (0 = forever); bad settings fail at once.")
     var connectTimeout: Double = 60
 
-    @Option(name: .long, help: "Seconds between sweeps of abandoned staging and finished jobs' checkpoints (also at start).")
+    @Option(
+        name: .long, help: "Seconds between sweeps of abandoned staging and finished jobs' checkpoints (also at start)."
+    )
     var sweepSeconds: Double = 300
 
     @Option(name: .long, help: "Worker id (default host-pid-random).")
     var id: String?
 
-    @Option(name: .long, help: ArgumentHelp("Fault drills: sleep this long before each unit of a compression job.", visibility: .hidden))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Fault drills: sleep this long before each unit of a compression job.", visibility: .hidden))
     var unitDelayMs: Int = 0
 
-    @Option(name: .long, help: "Serve this worker's Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 0.0.0.0:9101).")
+    @Option(
+        name: .long,
+        help: "Serve this worker's Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 0.0.0.0:9101).")
     var metricsListen: String?
 
     @Option(name: .long, help: "Log level: debug, info, warning, error.")
@@ -60,8 +68,12 @@ struct WorkerCommand: ParsableCommand {
         guard concurrency >= 1 && concurrency <= 256 else { throw ValidationError("--concurrency must be in 1...256") }
         if let t = threads { guard t >= 1 && t <= 1024 else { throw ValidationError("--threads must be in 1...1024") } }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
-        guard LineLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be logfmt or json") }
-        guard connectTimeout >= 0 else { throw ValidationError("--connect-timeout must be 0 (forever) or more seconds") }
+        guard LineLogHandler.Format(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be logfmt or json")
+        }
+        guard connectTimeout >= 0 else {
+            throw ValidationError("--connect-timeout must be 0 (forever) or more seconds")
+        }
         if let m = metricsListen, ListenAddress(m) == nil {
             throw ValidationError("--metrics-listen must be HOST:PORT with an IPv4 address or localhost, got \(m)")
         }
@@ -69,7 +81,8 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         try oneLine {
-            var cfg = Worker.Configuration(databaseURL: try conn.database(), redisURL: try conn.redis(), artifactRoot: try artifacts.root())
+            var cfg = Worker.Configuration(
+                databaseURL: try conn.database(), redisURL: try conn.redis(), artifactRoot: try artifacts.root())
             cfg.redisPrefix = conn.prefix
             cfg.inputRoots = inputRoots.roots(artifactRoot: cfg.artifactRoot)
             cfg.concurrency = concurrency
@@ -83,7 +96,8 @@ struct WorkerCommand: ParsableCommand {
             cfg.unitDelayMS = unitDelayMs
             cfg.connectTimeoutSeconds = connectTimeout
             cfg.sweepSeconds = max(1, sweepSeconds)
-            let level: Log.Level = ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
+            let level: Log.Level =
+                ["debug": .debug, "info": .info, "warning": .warning, "error": .error][logLevel] ?? .info
             let log = Log(level: level, format: LineLogHandler.Format(rawValue: logFormat) ?? .logfmt)
             let stop = StopFlag()
             stop.installSignalHandlers(log: log)

@@ -52,21 +52,32 @@ public final class GGUFReader: @unchecked Sendable {
 
     static func parse(_ r: inout ByteReader) throws -> Header {
         let path = r.path
-        guard try r.take(4) == Array("GGUF".utf8) else { throw ComputeError(.corruptHeader, "not a GGUF file (bad magic)", file: path) }
+        guard try r.take(4) == Array("GGUF".utf8) else {
+            throw ComputeError(.corruptHeader, "not a GGUF file (bad magic)", file: path)
+        }
         let version = try r.u32()
-        guard version == 2 || version == 3 else { throw ComputeError(.corruptHeader, "unsupported GGUF version \(version)", file: path) }
+        guard version == 2 || version == 3 else {
+            throw ComputeError(.corruptHeader, "unsupported GGUF version \(version)", file: path)
+        }
         let nt = try r.u64(), nkv = try r.u64()
-        guard nt <= Self.maxCount else { throw ComputeError(.corruptHeader, "tensor count \(nt) is absurd", file: path) }
-        guard nkv <= Self.maxCount else { throw ComputeError(.corruptHeader, "metadata count \(nkv) is absurd", file: path) }
+        guard nt <= Self.maxCount else {
+            throw ComputeError(.corruptHeader, "tensor count \(nt) is absurd", file: path)
+        }
+        guard nkv <= Self.maxCount else {
+            throw ComputeError(.corruptHeader, "metadata count \(nkv) is absurd", file: path)
+        }
         // Each kv takes at least 12 bytes and each tensor info at least 24: counts beyond the file are lies.
         guard nkv * 12 + nt * 24 <= UInt64(r.size) else {
-            throw ComputeError(.corruptHeader, "\(nkv) metadata entries and \(nt) tensors cannot fit in \(r.size) bytes", file: path)
+            throw ComputeError(
+                .corruptHeader, "\(nkv) metadata entries and \(nt) tensors cannot fit in \(r.size) bytes", file: path)
         }
         var kv = [(String, GGUFValue)]()
         var keys = Set<String>()
         for _ in 0..<nkv {
             let k = try r.string()
-            guard keys.insert(k).inserted else { throw ComputeError(.corruptHeader, "duplicate metadata key \(TextRules.printable(k))", file: path) }
+            guard keys.insert(k).inserted else {
+                throw ComputeError(.corruptHeader, "duplicate metadata key \(TextRules.printable(k))", file: path)
+            }
             let t = try r.u32()
             kv.append((k, try r.value(type: t, key: k)))
         }
@@ -82,11 +93,16 @@ public final class GGUFReader: @unchecked Sendable {
         var ts = [Tensor]()
         for (name, dims, type, off) in infos {
             guard let size = type.byteCount(numel: dims.reduce(1, *), rowLength: dims[0]) else {
-                throw ComputeError(.corruptHeader, "row of \(dims[0]) values does not fill \(type.name) blocks", file: path, tensor: name)
+                throw ComputeError(
+                    .corruptHeader, "row of \(dims[0]) values does not fill \(type.name) blocks", file: path,
+                    tensor: name)
             }
-            guard off % UInt64(align) == 0 else { throw ComputeError(.corruptHeader, "offset \(off) is not aligned to \(align)", file: path, tensor: name) }
+            guard off % UInt64(align) == 0 else {
+                throw ComputeError(.corruptHeader, "offset \(off) is not aligned to \(align)", file: path, tensor: name)
+            }
             guard off <= UInt64(r.size), UInt64(dataStart) + off + UInt64(size) <= UInt64(r.size) else {
-                throw ComputeError(.corruptData, "data [\(off), +\(size)) lies outside the file", file: path, tensor: name)
+                throw ComputeError(
+                    .corruptData, "data [\(off), +\(size)) lies outside the file", file: path, tensor: name)
             }
             ts.append(Tensor(name: name, dims: dims, type: type, offset: dataStart + Int(off), byteCount: size))
         }
@@ -94,28 +110,40 @@ public final class GGUFReader: @unchecked Sendable {
     }
 
     /// The tensor infos: unique NUL-free names, 1 to 4 dimensions whose product fits, known types.
-    private static func tensorInfos(_ r: inout ByteReader, count nt: UInt64) throws -> [(String, [Int], GGMLType, UInt64)] {
+    private static func tensorInfos(_ r: inout ByteReader, count nt: UInt64) throws -> [(
+        String, [Int], GGMLType, UInt64
+    )] {
         let path = r.path
         var infos = [(String, [Int], GGMLType, UInt64)]()
         var names = Set<String>()
         for _ in 0..<nt {
             let name = try r.string()
             try TextRules.check(name, field: "tensor name", file: path)
-            guard names.insert(name).inserted else { throw ComputeError(.corruptHeader, "duplicate tensor", file: path, tensor: name) }
+            guard names.insert(name).inserted else {
+                throw ComputeError(.corruptHeader, "duplicate tensor", file: path, tensor: name)
+            }
             let nd = try r.u32()
-            guard nd >= 1 && nd <= 4 else { throw ComputeError(.corruptHeader, "n_dims \(nd) not in 1...4", file: path, tensor: name) }
+            guard nd >= 1 && nd <= 4 else {
+                throw ComputeError(.corruptHeader, "n_dims \(nd) not in 1...4", file: path, tensor: name)
+            }
             var dims = [Int]()
             var numel: UInt64 = 1
             for _ in 0..<nd {
                 let d = try r.u64()
-                guard d < 1 << 48 else { throw ComputeError(.corruptHeader, "dimension \(d) is absurd", file: path, tensor: name) }
+                guard d < 1 << 48 else {
+                    throw ComputeError(.corruptHeader, "dimension \(d) is absurd", file: path, tensor: name)
+                }
                 let (m, o) = numel.multipliedReportingOverflow(by: d)
-                guard !o, m < 1 << 48 else { throw ComputeError(.corruptHeader, "dimensions overflow", file: path, tensor: name) }
+                guard !o, m < 1 << 48 else {
+                    throw ComputeError(.corruptHeader, "dimensions overflow", file: path, tensor: name)
+                }
                 numel = m
                 dims.append(Int(d))
             }
             let tid = try r.u32()
-            guard let type = GGMLType(rawValue: tid) else { throw ComputeError(.unsupportedDType, "unknown ggml type \(tid)", file: path, tensor: name) }
+            guard let type = GGMLType(rawValue: tid) else {
+                throw ComputeError(.unsupportedDType, "unknown ggml type \(tid)", file: path, tensor: name)
+            }
             infos.append((name, dims, type, try r.u64()))
         }
         return infos
@@ -127,7 +155,9 @@ public final class GGUFReader: @unchecked Sendable {
     }
 
     /// Reads the whole file in order, a chunk at a time (for its checksum).
-    public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws { try file.forEachChunk(1 << 22, body) }
+    public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try file.forEachChunk(1 << 22, body)
+    }
 
     /// Size of the file in bytes (at open).
     public var fileSize: Int { file.size }
@@ -190,7 +220,9 @@ struct ByteReader {
 
     mutating func string() throws -> String {
         let n = try u64()
-        guard n <= GGUFReader.maxString else { throw ComputeError(.corruptHeader, "string length \(n) is absurd", file: path) }
+        guard n <= GGUFReader.maxString else {
+            throw ComputeError(.corruptHeader, "string length \(n) is absurd", file: path)
+        }
         guard let s = try withNext(Int(n), { String(validating: $0, as: UTF8.self) }) else {
             throw ComputeError(.corruptHeader, "string is not UTF-8", file: path)
         }
@@ -232,10 +264,14 @@ struct ByteReader {
         let n64 = try u64()
         let width: [UInt32: Int] = [0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 10: 8, 11: 8, 12: 8]
         guard let w = width[et] else {
-            throw ComputeError(.corruptHeader, et == 9 ? "\(key): arrays of arrays are not supported" : "\(key): unknown array element type \(et)", file: path)
+            throw ComputeError(
+                .corruptHeader,
+                et == 9 ? "\(key): arrays of arrays are not supported" : "\(key): unknown array element type \(et)",
+                file: path)
         }
         guard n64 <= GGUFReader.maxCount, n64 * UInt64(w) <= UInt64(size - offset) else {
-            throw ComputeError(.corruptHeader, "\(key): array length \(n64) is absurd or longer than the file", file: path)
+            throw ComputeError(
+                .corruptHeader, "\(key): array length \(n64) is absurd or longer than the file", file: path)
         }
         let n = Int(n64)
         switch et {
@@ -248,7 +284,9 @@ struct ByteReader {
         case 6: return .float32(try numbers(n, UInt32.self).map { Float(bitPattern: $0) })
         case 7:
             let raw = try numbers(n, UInt8.self)
-            guard raw.allSatisfy({ $0 <= 1 }) else { throw ComputeError(.corruptHeader, "\(key): bool array holds a value other than 0 or 1", file: path) }
+            guard raw.allSatisfy({ $0 <= 1 }) else {
+                throw ComputeError(.corruptHeader, "\(key): bool array holds a value other than 0 or 1", file: path)
+            }
             return .bool(raw.map { $0 == 1 })
         case 8:
             var out = [String]()

@@ -28,16 +28,19 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         var offset = 0
         for t in reader.tensors {
             guard let hf = LlamaNames.hf(t.name) else {
-                throw ComputeError(.corruptHeader, "\(TextRules.printable(t.name)) is not a tensor of a Llama model", file: path)
+                throw ComputeError(
+                    .corruptHeader, "\(TextRules.printable(t.name)) is not a tensor of a Llama model", file: path)
             }
             guard t.type.traits.decode != nil else {
-                throw ComputeError(.unsupportedDType, "type \(t.type.name) cannot be read (\(GGMLTypeTraits.readableNames) can)",
-                                   file: path, tensor: t.name)
+                throw ComputeError(
+                    .unsupportedDType, "type \(t.type.name) cannot be read (\(GGMLTypeTraits.readableNames) can)",
+                    file: path, tensor: t.name)
             }
             let dtype: DType = t.type == .f16 ? .F16 : t.type == .bf16 ? .BF16 : .F32
             if t.type != .f32 && t.type != .f16 && t.type != .bf16 { quantized.append("\(t.name): \(t.type.name)") }
             let bytes = t.numel * dtype.size
-            infos.append(TensorInfo(name: hf, dtype: dtype, shape: t.dims.reversed(), begin: offset, end: offset + bytes))
+            infos.append(
+                TensorInfo(name: hf, dtype: dtype, shape: t.dims.reversed(), begin: offset, end: offset + bytes))
             offset += bytes
             src[hf] = t
         }
@@ -52,7 +55,9 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         guard let g = source[t.name] else { throw ComputeError(.notFound, "no tensor \(t.name)", file: path) }
         let heads = LlamaNames.permutedHeads(t.name, config).flatMap { t.shape[0] % (2 * $0) == 0 ? $0 : nil }
         return try reader.withData(g) { raw in
-            if g.type.block.count == 1 && heads == nil { return try body(UnsafeRawBufferPointer(rebasing: raw[0..<t.byteCount])) }
+            if g.type.block.count == 1 && heads == nil {
+                return try body(UnsafeRawBufferPointer(rebasing: raw[0..<t.byteCount]))
+            }
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
             defer { out.deallocate() }
             let dst = UnsafeMutableRawBufferPointer(rebasing: out[0..<t.byteCount])
@@ -65,7 +70,9 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
             defer { tmp?.deallocate() }
             if g.type.block.count > 1 {
                 tmp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(t.byteCount, 1), alignment: 64)
-                Self.decode(raw, type: g.type, count: t.numel, into: UnsafeMutableRawBufferPointer(rebasing: tmp![0..<t.byteCount]))
+                Self.decode(
+                    raw, type: g.type, count: t.numel,
+                    into: UnsafeMutableRawBufferPointer(rebasing: tmp![0..<t.byteCount]))
                 rows = UnsafeRawBufferPointer(rebasing: tmp![0..<t.byteCount])
             }
             LlamaNames.permuteRows(rows, into: dst, rows: t.shape[0], heads: heads, toGGUF: false)
@@ -73,9 +80,13 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         }
     }
 
-    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws
+        -> R
+    {
         let size = t.dtype.size
-        return try withData(t) { try body(UnsafeRawBufferPointer(rebasing: $0[(elements.lowerBound * size)..<(elements.upperBound * size)])) }
+        return try withData(t) {
+            try body(UnsafeRawBufferPointer(rebasing: $0[(elements.lowerBound * size)..<(elements.upperBound * size)]))
+        }
     }
 
     public func hash(into h: inout SHA256, checkContinue: () throws -> Void) throws {
@@ -88,7 +99,9 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
     public func checkUnchanged() throws { try reader.checkUnchanged() }
 
     /// Plain types are copied; block types are decoded to F32.
-    static func decode(_ raw: UnsafeRawBufferPointer, type: GGMLType, count: Int, into dst: UnsafeMutableRawBufferPointer) {
+    static func decode(
+        _ raw: UnsafeRawBufferPointer, type: GGMLType, count: Int, into dst: UnsafeMutableRawBufferPointer
+    ) {
         if type.block.count == 1 {
             dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<dst.count]))
         } else {

@@ -21,7 +21,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
 /// A GGUF metadata array, held as one typed buffer (never one boxed value per element).
 public enum GGUFArray: Equatable, Sendable {
-    case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32]), float32([Float])
+    case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32]), float32(
+        [Float])
     case bool([Bool]), string([String]), uint64([UInt64]), int64([Int64]), float64([Double])
 
     /// The on-disk element type id and the element count.

@@ -57,10 +57,14 @@ public final class GGUFWriter {
 
     /// Appends the next planned tensor's bytes (then padding to the alignment).
     public func write(name: String, bytes: UnsafeRawBufferPointer) throws {
-        guard next < plan.count else { throw ComputeError(.internalError, "more tensors than planned", file: path, tensor: name) }
+        guard next < plan.count else {
+            throw ComputeError(.internalError, "more tensors than planned", file: path, tensor: name)
+        }
         let t = plan[next]
         guard t.name == name, t.byteCount == bytes.count else {
-            throw ComputeError(.internalError, "expected \(t.name) of \(t.byteCount) bytes, got \(bytes.count)", file: path, tensor: name)
+            throw ComputeError(
+                .internalError, "expected \(t.name) of \(t.byteCount) bytes, got \(bytes.count)", file: path,
+                tensor: name)
         }
         try out.write(bytes)
         written += Int64(bytes.count)
@@ -75,7 +79,9 @@ public final class GGUFWriter {
 
     /// Checks every tensor was written, fsyncs; returns size and SHA-256.
     public func finish() throws -> (bytes: Int64, sha256: String) {
-        guard next == plan.count else { throw ComputeError(.internalError, "only \(next) of \(plan.count) tensors written", file: path) }
+        guard next == plan.count else {
+            throw ComputeError(.internalError, "only \(next) of \(plan.count) tensors written", file: path)
+        }
         let sha = try out.finish()
         return (out.bytesWritten, sha)
     }

@@ -21,9 +21,9 @@ public enum HalfConversion {
     @inline(__always)
     static func f32ToF16Finite(_ f: Float) -> UInt16 {
         #if arch(x86_64) || arch(arm64)
-        return Float16(f).bitPattern
+            return Float16(f).bitPattern
         #else
-        return f32ToF16(f)
+            return f32ToF16(f)
         #endif
     }
 

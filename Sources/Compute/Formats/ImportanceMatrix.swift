@@ -59,23 +59,41 @@ public struct ImportanceMatrix: Equatable, Sendable {
             if t.name.hasSuffix(".counts") { counts[String(t.name.dropLast(7))] = t }
         }
         func floats(_ t: GGUFReader.Tensor) throws -> [Float] {
-            guard t.type == .f32 else { throw ComputeError(.corruptData, "is \(t.type.name), not F32", file: path, tensor: t.name) }
-            return (0..<t.numel).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: t.offset + 4 * $0, as: UInt32.self))) }
+            guard t.type == .f32 else {
+                throw ComputeError(.corruptData, "is \(t.type.name), not F32", file: path, tensor: t.name)
+            }
+            return (0..<t.numel).map {
+                Float(
+                    bitPattern: UInt32(
+                        littleEndian: raw.loadUnaligned(fromByteOffset: t.offset + 4 * $0, as: UInt32.self)))
+            }
         }
         var entries = [String: Entry]()
         for (name, s) in sums {
-            guard let c = counts[name] else { throw ComputeError(.corruptData, "has no \(name).counts beside it", file: path, tensor: s.name) }
+            guard let c = counts[name] else {
+                throw ComputeError(.corruptData, "has no \(name).counts beside it", file: path, tensor: s.name)
+            }
             let mats = s.dims.count > 1 ? s.dims[1...].reduce(1, *) : 1
             guard mats == 1, c.numel == 1 else {
-                throw ComputeError(.unsupportedDType, "holds \(mats) matrices (experts); Squeeze quantizes 2-D weights only", file: path, tensor: s.name)
+                throw ComputeError(
+                    .unsupportedDType, "holds \(mats) matrices (experts); Squeeze quantizes 2-D weights only",
+                    file: path, tensor: s.name)
             }
             entries[name] = Entry(sums: try floats(s), count: try floats(c)[0])
         }
-        guard !entries.isEmpty else { throw ComputeError(.corruptData, "GGUF file holds no NAME.in_sum2 / NAME.counts tensors: not an imatrix", file: path) }
+        guard !entries.isEmpty else {
+            throw ComputeError(
+                .corruptData, "GGUF file holds no NAME.in_sum2 / NAME.counts tensors: not an imatrix", file: path)
+        }
         var datasets = [String]()
         if case .array(.string(let d))? = meta["imatrix.datasets"] { datasets = d }
-        func int(_ k: String) -> Int { if case .uint32(let v)? = meta[k] { return Int(v) }; return 0 }
-        return ImportanceMatrix(entries: entries, datasets: datasets, chunkCount: int("imatrix.chunk_count"), chunkSize: int("imatrix.chunk_size"))
+        func int(_ k: String) -> Int {
+            if case .uint32(let v)? = meta[k] { return Int(v) }
+            return 0
+        }
+        return ImportanceMatrix(
+            entries: entries, datasets: datasets, chunkCount: int("imatrix.chunk_count"),
+            chunkSize: int("imatrix.chunk_size"))
     }
 
     /// The legacy layout: i32 entry count; per entry i32 name length, name, i32 calls, i32 value
@@ -87,19 +105,30 @@ public struct ImportanceMatrix: Equatable, Sendable {
         func i32() throws -> Int { Int(Int32(bitPattern: try r.u32())) }
         let n = try i32()
         guard n >= 1, n <= maxEntries, n * 12 <= raw.count else {
-            throw ComputeError(.corruptHeader, "neither a GGUF imatrix nor a legacy .dat one (entry count \(n))", file: path)
+            throw ComputeError(
+                .corruptHeader, "neither a GGUF imatrix nor a legacy .dat one (entry count \(n))", file: path)
         }
         var entries = [String: Entry]()
         for _ in 0..<n {
             let len = try i32()
-            guard len >= 1, len <= 4096 else { throw ComputeError(.corruptHeader, "entry name length \(len) is absurd", file: path) }
+            guard len >= 1, len <= 4096 else {
+                throw ComputeError(.corruptHeader, "entry name length \(len) is absurd", file: path)
+            }
             guard let name = try r.withNext(len, { String(validating: $0, as: UTF8.self) }) else {
                 throw ComputeError(.corruptHeader, "entry name is not UTF-8", file: path)
             }
             let calls = try i32(), count = try i32()
-            guard count >= 1, count <= maxColumns else { throw ComputeError(.corruptHeader, "value count \(count) is absurd", file: path, tensor: name) }
-            let values = try r.withNext(4 * count) { b in (0..<count).map { Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) } }
-            guard entries[name] == nil else { throw ComputeError(.corruptHeader, "entry appears twice", file: path, tensor: name) }
+            guard count >= 1, count <= maxColumns else {
+                throw ComputeError(.corruptHeader, "value count \(count) is absurd", file: path, tensor: name)
+            }
+            let values = try r.withNext(4 * count) { b in
+                (0..<count).map {
+                    Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                }
+            }
+            guard entries[name] == nil else {
+                throw ComputeError(.corruptHeader, "entry appears twice", file: path, tensor: name)
+            }
             var e = Entry(sums: values, count: Float(max(calls, 0)))
             e.legacy = true
             entries[name] = e
@@ -108,7 +137,8 @@ public struct ImportanceMatrix: Equatable, Sendable {
         if let c = try? i32() {
             chunks = max(c, 0)
             if let len = try? i32(), len > 0, len <= 1 << 16,
-               let d = (try? r.withNext(len, { String(validating: $0, as: UTF8.self) })) ?? nil {
+                let d = (try? r.withNext(len, { String(validating: $0, as: UTF8.self) })) ?? nil
+            {
                 datasets = [d]
             }
         }
@@ -118,12 +148,16 @@ public struct ImportanceMatrix: Equatable, Sendable {
     /// Writes the GGUF-based file llama-imatrix writes (entries in name order).
     func writeGGUF(to path: String) throws -> (bytes: Int64, sha256: String) {
         let names = entries.keys.sorted()
-        let meta: [(String, GGUFValue)] = [("general.type", .string("imatrix")), ("imatrix.datasets", .array(.string(datasets))),
-                                           ("imatrix.chunk_count", .uint32(UInt32(chunkCount))), ("imatrix.chunk_size", .uint32(UInt32(chunkSize)))]
+        let meta: [(String, GGUFValue)] = [
+            ("general.type", .string("imatrix")), ("imatrix.datasets", .array(.string(datasets))),
+            ("imatrix.chunk_count", .uint32(UInt32(chunkCount))), ("imatrix.chunk_size", .uint32(UInt32(chunkSize)))
+        ]
         var plan = [GGUFWriter.TensorPlan]()
         for n in names {
             let e = entries[n]!
-            plan.append(GGUFWriter.TensorPlan(name: n + ".in_sum2", shape: [1, e.sums.count], type: .f32, byteCount: 4 * e.sums.count))
+            plan.append(
+                GGUFWriter.TensorPlan(
+                    name: n + ".in_sum2", shape: [1, e.sums.count], type: .f32, byteCount: 4 * e.sums.count))
             plan.append(GGUFWriter.TensorPlan(name: n + ".counts", shape: [1, 1], type: .f32, byteCount: 4))
         }
         let w = try GGUFWriter(path: path, metadata: meta, tensors: plan)
@@ -139,7 +173,9 @@ public struct ImportanceMatrix: Equatable, Sendable {
     /// mean square times the calls (⌈tokens / chunk size⌉).
     func legacyData() -> Data {
         var d = Data()
-        func i32(_ v: Int) { withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { d.append(contentsOf: $0) } }
+        func i32(_ v: Int) {
+            withUnsafeBytes(of: Int32(truncatingIfNeeded: v).littleEndian) { d.append(contentsOf: $0) }
+        }
         i32(entries.count)
         let size = max(chunkSize, 1)
         for n in entries.keys.sorted() {

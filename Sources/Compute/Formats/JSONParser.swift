@@ -44,7 +44,10 @@ public struct JSONParser {
             i += 1
             var kv = [(String, JSONValue)]()
             skipWS()
-            if i < b.count, b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+            if i < b.count, b[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(kv)
+            }
             while true {
                 skipWS()
                 guard i < b.count, b[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -56,29 +59,50 @@ public struct JSONParser {
                 kv.append((k, try value(depth: depth + 1)))
                 skipWS()
                 guard i < b.count else { throw fail("unexpected end in object") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "}") { i += 1; return .object(kv) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "}") {
+                    i += 1
+                    return .object(kv)
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
             i += 1
             var arr = [JSONValue]()
             skipWS()
-            if i < b.count, b[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+            if i < b.count, b[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(arr)
+            }
             while true {
                 skipWS()
                 arr.append(try value(depth: depth + 1))
                 skipWS()
                 guard i < b.count else { throw fail("unexpected end in array") }
-                if b[i] == UInt8(ascii: ",") { i += 1; continue }
-                if b[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+                if b[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if b[i] == UInt8(ascii: "]") {
+                    i += 1
+                    return .array(arr)
+                }
                 throw fail("expected ',' or ']'")
             }
         case UInt8(ascii: "\""):
             return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         default:
             return .number(try number())
         }
@@ -135,7 +159,10 @@ public struct JSONParser {
         while true {
             guard i < b.count else { throw fail("unterminated string") }
             let c = b[i]
-            if c == UInt8(ascii: "\"") { i += 1; break }
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                break
+            }
             if c < 0x20 { throw fail("control character in string") }
             if c == UInt8(ascii: "\\") {
                 i += 1

@@ -14,7 +14,8 @@ public indirect enum JSONValue: Equatable, Sendable {
         case (.number(let x), .number(let y)): return x == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
-        case (.object(let x), .object(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         default: return false
         }
     }
@@ -24,8 +25,14 @@ public indirect enum JSONValue: Equatable, Sendable {
         return nil
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
 
     /// Non-negative integer value (exact, up to UInt64 range).
-    public var uint64Value: UInt64? { if case .number(let n) = self { return UInt64(n) }; return nil }
+    public var uint64Value: UInt64? {
+        if case .number(let n) = self { return UInt64(n) }
+        return nil
+    }
 }

@@ -34,13 +34,19 @@ public struct ModelSource: Sendable {
             var extras = [String]()
             for e in entries where !e.hasSuffix(".safetensors") && e != Self.indexName && !e.hasPrefix(".") {
                 let full = path + "/" + e
-                guard e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") else { continue }
+                guard e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") else {
+                    continue
+                }
                 var st = stat()
-                guard stat(full, &st) == 0 else { throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: full) }
+                guard stat(full, &st) == 0 else {
+                    throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: full)
+                }
                 switch st.st_mode & S_IFMT {
                 case S_IFREG: extras.append(full)
                 case S_IFDIR: continue
-                default: throw ComputeError(.notRegularFile, "model file is \(InputFile.kind(st.st_mode)), not a regular file", file: full)
+                default:
+                    throw ComputeError(
+                        .notRegularFile, "model file is \(InputFile.kind(st.st_mode)), not a regular file", file: full)
                 }
             }
             extraFiles = extras
@@ -53,7 +59,11 @@ public struct ModelSource: Sendable {
             } else {
                 let st = entries.filter { $0.hasSuffix(".safetensors") }
                 guard st.count == 1 else {
-                    throw ComputeError(.notFound, st.isEmpty ? "directory has no .safetensors file" : "directory has \(st.count) .safetensors files and no \(Self.indexName)", file: rawPath)
+                    throw ComputeError(
+                        .notFound,
+                        st.isEmpty
+                            ? "directory has no .safetensors file"
+                            : "directory has \(st.count) .safetensors files and no \(Self.indexName)", file: rawPath)
                 }
                 indexFile = nil
                 shards = [Shard(name: st[0], path: path + "/" + st[0])]
@@ -87,12 +97,16 @@ public struct ModelSource: Sendable {
         do { root = try JSONParser.parse(data, maxDepth: 8) } catch {
             throw ComputeError(.corruptHeader, "index: \(error)", file: file)
         }
-        guard case .object(let map)? = root["weight_map"] else { throw ComputeError(.corruptHeader, "index has no weight_map object", file: file) }
+        guard case .object(let map)? = root["weight_map"] else {
+            throw ComputeError(.corruptHeader, "index has no weight_map object", file: file)
+        }
         var names = [String]()
         for (tensor, v) in map {
             try TextRules.check(tensor, field: "tensor name", file: file)
             guard let s = v.stringValue, !s.isEmpty, !s.contains("/"), !s.utf8.contains(0), s != "..", s != "." else {
-                throw ComputeError(.corruptHeader, "weight_map entry must be a plain file name in the same directory", file: file, tensor: tensor)
+                throw ComputeError(
+                    .corruptHeader, "weight_map entry must be a plain file name in the same directory", file: file,
+                    tensor: tensor)
             }
             if !names.contains(s) { names.append(s) }
         }
@@ -109,7 +123,8 @@ public struct ModelSource: Sendable {
         return try shards.flatMap { s in
             let h = try SafeTensorsHeader.read(path: s.path)
             for t in h.tensors where !seen.insert(t.name).inserted {
-                throw ComputeError(.corruptHeader, "tensor appears in more than one shard", file: s.path, tensor: t.name)
+                throw ComputeError(
+                    .corruptHeader, "tensor appears in more than one shard", file: s.path, tensor: t.name)
             }
             return h.tensors
         }
@@ -130,7 +145,9 @@ extension ModelSource {
     public func fileBytes() throws -> Int64 {
         try shards.reduce(0) { sum, s in
             var st = stat()
-            guard stat(s.path, &st) == 0 else { throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: s.path) }
+            guard stat(s.path, &st) == 0 else {
+                throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: s.path)
+            }
             return sum + Int64(st.st_size)
         }
     }

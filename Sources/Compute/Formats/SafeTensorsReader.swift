@@ -20,7 +20,8 @@ public final class SafeTensorsReader: @unchecked Sendable {
     /// Validates a whole safetensors file held in memory (used by the fuzz tests).
     public static func parse(_ b: UnsafeRawBufferPointer, path: String) throws -> SafeTensorsHeader {
         let n = try SafeTensorsHeader.jsonLength(b, fileSize: b.count, file: path)
-        let header = try SafeTensorsHeader.parse(json: UnsafeRawBufferPointer(rebasing: b[8..<(8 + n)]), dataStart: 8 + n, file: path)
+        let header = try SafeTensorsHeader.parse(
+            json: UnsafeRawBufferPointer(rebasing: b[8..<(8 + n)]), dataStart: 8 + n, file: path)
         try checkLength(fileSize: b.count, header, path: path)
         return header
     }
@@ -28,10 +29,13 @@ public final class SafeTensorsReader: @unchecked Sendable {
     private static func checkLength(fileSize: Int, _ header: SafeTensorsHeader, path: String) throws {
         let actual = fileSize - header.dataStart
         if actual < header.dataLength {
-            throw ComputeError(.corruptData, "file is truncated: tensors need \(header.dataLength) data bytes, file has \(actual)", file: path)
+            throw ComputeError(
+                .corruptData, "file is truncated: tensors need \(header.dataLength) data bytes, file has \(actual)",
+                file: path)
         }
         if actual > header.dataLength {
-            throw ComputeError(.corruptData, "\(actual - header.dataLength) trailing bytes after the last tensor", file: path)
+            throw ComputeError(
+                .corruptData, "\(actual - header.dataLength) trailing bytes after the last tensor", file: path)
         }
     }
 
@@ -46,9 +50,12 @@ public final class SafeTensorsReader: @unchecked Sendable {
     }
 
     /// Reads the elements `elements` of one tensor into a buffer owned for the duration of `body`.
-    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws
+        -> R
+    {
         let size = t.dtype.size
-        return try file.withBytes(at: header.dataStart + t.begin + elements.lowerBound * size, count: elements.count * size, body)
+        return try file.withBytes(
+            at: header.dataStart + t.begin + elements.lowerBound * size, count: elements.count * size, body)
     }
 
     /// Throws `inputChanged` if the file changed since it was opened.

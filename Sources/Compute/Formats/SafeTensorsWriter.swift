@@ -9,7 +9,9 @@ public final class SafeTensorsWriter {
     private let out: OutputFile
 
     /// Plans `tensors` (name, dtype, shape, in output order) and writes the header.
-    public init(path: String, tensors: [(name: String, dtype: DType, shape: [Int])], metadata: [String: String] = [:]) throws {
+    public init(path: String, tensors: [(name: String, dtype: DType, shape: [Int])], metadata: [String: String] = [:])
+        throws
+    {
         self.path = path
         var infos = [TensorInfo]()
         var off = 0
@@ -29,10 +31,14 @@ public final class SafeTensorsWriter {
 
     /// Appends the next planned tensor's bytes; the name and size must match the plan.
     public func write(name: String, bytes: UnsafeRawBufferPointer) throws {
-        guard next < planned.count else { throw ComputeError(.internalError, "more tensors written than planned", file: path, tensor: name) }
+        guard next < planned.count else {
+            throw ComputeError(.internalError, "more tensors written than planned", file: path, tensor: name)
+        }
         let t = planned[next]
         guard t.name == name, t.byteCount == bytes.count else {
-            throw ComputeError(.internalError, "expected \(t.name) (\(t.byteCount) bytes), got \(bytes.count) bytes", file: path, tensor: name)
+            throw ComputeError(
+                .internalError, "expected \(t.name) (\(t.byteCount) bytes), got \(bytes.count) bytes", file: path,
+                tensor: name)
         }
         try out.write(bytes)
         next += 1
@@ -65,7 +71,8 @@ struct SafeTensorsHeaderJSON: Encodable {
         var c = encoder.container(keyedBy: JSONKey.self)
         if !metadata.isEmpty { try c.encode(metadata, forKey: JSONKey("__metadata__")) }
         for t in tensors {
-            try c.encode(Entry(dtype: t.dtype.rawValue, shape: t.shape, data_offsets: [t.begin, t.end]), forKey: JSONKey(t.name))
+            try c.encode(
+                Entry(dtype: t.dtype.rawValue, shape: t.shape, data_offsets: [t.begin, t.end]), forKey: JSONKey(t.name))
         }
     }
 

@@ -50,8 +50,9 @@ final class BF16GramSum {
                     let pieces = Parallel.chunks(pairs, chunk: 32)
                     Parallel.forEach(pieces.count, threads: threads) { k in
                         let r = pieces[k]
-                        squeeze_bf16_pack_panel(path, x + (r0 + 2 * r.lowerBound) * n, n, min(2 * r.count, count - 2 * r.lowerBound), n,
-                                                p, ld, r.lowerBound)
+                        squeeze_bf16_pack_panel(
+                            path, x + (r0 + 2 * r.lowerBound) * n, n, min(2 * r.count, count - 2 * r.lowerBound), n,
+                            p, ld, r.lowerBound)
                     }
                     Parallel.forEach(tiles.count, threads: threads) { t in
                         squeeze_bf16_gram_tile(path, p, pairs, ld, tiles[t].i, tile, tiles[t].j, tile, c, ld)

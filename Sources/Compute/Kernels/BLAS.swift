@@ -11,13 +11,17 @@ enum BLAS {
     /// OpenBLAS's name for the kernel it selected on this CPU.
     static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
-    /// c[m × n] = alpha · a[m × k] · (b[k × n] or bᵀ when `bTransposed`, b being [n × k]) + beta · c; row-major with leading dimensions.
-    static func gemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false,
-                     b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,
-                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+    /// c[m × n] = alpha · a[m × k] · (b[k × n] or bᵀ when `bTransposed`, b being [n × k]) + beta · c;
+    /// row-major with leading dimensions.
+    static func gemm(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false,
+        b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,
+        c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0
+    ) {
         configure()
-        cblas_sgemm(CblasRowMajor, aTransposed ? CblasTrans : CblasNoTrans, bTransposed ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, aTransposed ? CblasTrans : CblasNoTrans, bTransposed ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// The rows of `Activations.linear`'s products of 256-token windows: a layer's outputs computed
@@ -27,7 +31,9 @@ enum BLAS {
 
     /// c[m × n] = a[m × k] · b (b is [k × n], or [n × k] when `bTransposed`), rows of `a` in fixed
     /// chunks of `chunk` spread over `threads` (identical bytes for any thread count).
-    static func gemmRows(m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int, chunk: Int = 256) -> [Float] {
+    static func gemmRows(
+        m: Int, n: Int, k: Int, a: [Float], b: [Float], bTransposed: Bool, threads: Int, chunk: Int = 256
+    ) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
         let ranges = Parallel.chunks(m, chunk: chunk)
         a.withUnsafeBufferPointer { ap in
@@ -35,8 +41,10 @@ enum BLAS {
                 c.withUnsafeMutableBufferPointer { cp in
                     Parallel.forEach(ranges.count, threads: threads) { r in
                         let rg = ranges[r]
-                        gemm(m: rg.count, n: n, k: k, a: ap.baseAddress! + rg.lowerBound * k, lda: k, b: bp.baseAddress!,
-                             ldb: bTransposed ? k : n, bTransposed: bTransposed, c: cp.baseAddress! + rg.lowerBound * n, ldc: n)
+                        gemm(
+                            m: rg.count, n: n, k: k, a: ap.baseAddress! + rg.lowerBound * k, lda: k, b: bp.baseAddress!,
+                            ldb: bTransposed ? k : n, bTransposed: bTransposed, c: cp.baseAddress! + rg.lowerBound * n,
+                            ldc: n)
                     }
                 }
             }
@@ -56,7 +64,9 @@ enum BLAS {
     /// tiles, each adding its 256-row blocks in order, so the sum is the same for any thread count).
     static func crossProduct(_ x: [Float], _ y: [Float], rows: Int, p: Int, q: Int, threads: Int) -> [Float] {
         let sum = RowBlockSum(.cross(p: p, q: q), threads: threads)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in sum.add(xp.baseAddress!, yp.baseAddress!, rows: rows) } }
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in sum.add(xp.baseAddress!, yp.baseAddress!, rows: rows) }
+        }
         return sum.result()
     }
 }

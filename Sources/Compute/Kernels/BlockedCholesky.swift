@@ -23,27 +23,37 @@ enum BlockedCholesky {
         let ld = Int32(n)
         return a.withUnsafeMutableBufferPointer { ap in
             let p = ap.baseAddress!
-            func at(_ r: Range<Int>, _ c: Range<Int>) -> UnsafeMutablePointer<Double> { p + r.lowerBound * n + c.lowerBound }
+            func at(_ r: Range<Int>, _ c: Range<Int>) -> UnsafeMutablePointer<Double> {
+                p + r.lowerBound * n + c.lowerBound
+            }
             for (k, kr) in blocks.enumerated() {
                 // A row-major lower triangle is LAPACK's column-major upper one.
-                guard LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(kr.count), at(kr, kr), ld) == 0 else { return false }
+                guard
+                    LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(kr.count), at(kr, kr), ld) == 0
+                else { return false }
                 let below = Array(blocks[(k + 1)...])
                 guard !below.isEmpty else { break }
                 // Panel: L[I,K] = A[I,K] · L[K,K]⁻ᵀ.
                 Parallel.forEach(below.count, threads: threads) { t in
                     let ir = below[t]
-                    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(ir.count), Int32(kr.count), 1,
-                                at(kr, kr), ld, at(ir, kr), ld)
+                    cblas_dtrsm(
+                        CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(ir.count),
+                        Int32(kr.count), 1,
+                        at(kr, kr), ld, at(ir, kr), ld)
                 }
                 // Trailing update of the lower tiles: A[I,J] −= L[I,K] · L[J,K]ᵀ.
                 let tiles = below.indices.flatMap { i in (0...i).map { (below[i], below[$0]) } }
                 Parallel.forEach(tiles.count, threads: threads) { t in
                     let (ir, jr) = tiles[t]
                     if ir == jr {
-                        cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, Int32(ir.count), Int32(kr.count), -1, at(ir, kr), ld, 1, at(ir, ir), ld)
+                        cblas_dsyrk(
+                            CblasRowMajor, CblasLower, CblasNoTrans, Int32(ir.count), Int32(kr.count), -1, at(ir, kr),
+                            ld, 1, at(ir, ir), ld)
                     } else {
-                        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ir.count), Int32(jr.count), Int32(kr.count), -1,
-                                    at(ir, kr), ld, at(jr, kr), ld, 1, at(ir, jr), ld)
+                        cblas_dgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(ir.count), Int32(jr.count), Int32(kr.count),
+                            -1,
+                            at(ir, kr), ld, at(jr, kr), ld, 1, at(ir, jr), ld)
                     }
                 }
             }
@@ -61,31 +71,43 @@ enum BlockedCholesky {
         var x = [Double](repeating: 0, count: n * n)
         var singular = [Bool](repeating: false, count: blocks.count)
         singular.withUnsafeMutableBufferPointer { failed in
-        l.withUnsafeBufferPointer { lb in
-            x.withUnsafeMutableBufferPointer { xb in
-                let lp = lb.baseAddress!, xp = xb.baseAddress!
-                func at<T>(_ p: UnsafePointer<T>, _ r: Range<Int>, _ c: Range<Int>) -> UnsafePointer<T> { p + r.lowerBound * n + c.lowerBound }
-                func at(_ r: Range<Int>, _ c: Range<Int>) -> UnsafeMutablePointer<Double> { xp + r.lowerBound * n + c.lowerBound }
-                Parallel.forEachInOrder(blocks.count, threads: threads) { j in
-                    let jr = blocks[j]
-                    for r in jr { for c in jr.lowerBound...r { xp[r * n + c] = lp[r * n + c] } }
-                    guard LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")), Int32(jr.count), at(jr, jr), ld) == 0 else {
-                        failed[j] = true
-                        return
+            l.withUnsafeBufferPointer { lb in
+                x.withUnsafeMutableBufferPointer { xb in
+                    let lp = lb.baseAddress!, xp = xb.baseAddress!
+                    func at<T>(_ p: UnsafePointer<T>, _ r: Range<Int>, _ c: Range<Int>) -> UnsafePointer<T> {
+                        p + r.lowerBound * n + c.lowerBound
                     }
-                    for i in (j + 1)..<blocks.count {
-                        let ir = blocks[i]
-                        for k in j..<i {
-                            let kr = blocks[k]
-                            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ir.count), Int32(jr.count), Int32(kr.count), 1,
-                                        at(lp, ir, kr), ld, at(UnsafePointer(xp), kr, jr), ld, 1, at(ir, jr), ld)
+                    func at(_ r: Range<Int>, _ c: Range<Int>) -> UnsafeMutablePointer<Double> {
+                        xp + r.lowerBound * n + c.lowerBound
+                    }
+                    Parallel.forEachInOrder(blocks.count, threads: threads) { j in
+                        let jr = blocks[j]
+                        for r in jr { for c in jr.lowerBound...r { xp[r * n + c] = lp[r * n + c] } }
+                        guard
+                            LAPACKE_dtrtri_work(
+                                LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")), Int32(jr.count),
+                                at(jr, jr), ld) == 0
+                        else {
+                            failed[j] = true
+                            return
                         }
-                        cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, Int32(ir.count), Int32(jr.count), -1,
-                                    at(lp, ir, ir), ld, at(ir, jr), ld)
+                        for i in (j + 1)..<blocks.count {
+                            let ir = blocks[i]
+                            for k in j..<i {
+                                let kr = blocks[k]
+                                cblas_dgemm(
+                                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(ir.count), Int32(jr.count),
+                                    Int32(kr.count), 1,
+                                    at(lp, ir, kr), ld, at(UnsafePointer(xp), kr, jr), ld, 1, at(ir, jr), ld)
+                            }
+                            cblas_dtrsm(
+                                CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, Int32(ir.count),
+                                Int32(jr.count), -1,
+                                at(lp, ir, ir), ld, at(ir, jr), ld)
+                        }
                     }
                 }
             }
-        }
         }
         return singular.contains(true) ? nil : x
     }

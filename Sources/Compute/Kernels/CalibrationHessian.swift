@@ -13,9 +13,11 @@ enum CalibrationHessian {
     /// `gram` is XᵀX over `tokens` input rows.
     /// With `shared`, a factor of the same XᵀX (in the same column order, `ordered`) and dampening
     /// computed for an earlier layer is reused: the same bytes as computing it again.
-    static func inverseFactor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
-                              rows: Int, threads: Int = 1, shared: HessianFactorCache? = nil, ordered: Bool = false,
-                              tensor: String) throws -> (u: [Float], damp: Double) {
+    static func inverseFactor(
+        gram g: [Float], tokens: Int, cols n: Int, damp: Double, weight w: UnsafeMutableBufferPointer<Float>,
+        rows: Int, threads: Int = 1, shared: HessianFactorCache? = nil, ordered: Bool = false,
+        tensor: String
+    ) throws -> (u: [Float], damp: Double) {
         let key = HessianFactorCache.Key(damp: damp, ordered: ordered), f: HessianFactorCache.Factor
         if let hit = shared?.factor(key) {
             f = hit
@@ -27,8 +29,12 @@ enum CalibrationHessian {
         return (f.u, f.damp)
     }
 
-    private static func factor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, threads: Int, tensor: String) throws -> HessianFactorCache.Factor {
-        guard g.allSatisfy(\.isFinite) else { throw ComputeError(.numerical, "the calibration inputs hold NaN or infinite values", tensor: tensor) }
+    private static func factor(gram g: [Float], tokens: Int, cols n: Int, damp: Double, threads: Int, tensor: String)
+        throws -> HessianFactorCache.Factor
+    {
+        guard g.allSatisfy(\.isFinite) else {
+            throw ComputeError(.numerical, "the calibration inputs hold NaN or infinite values", tensor: tensor)
+        }
         let scale = 2 / Double(max(tokens, 1))
         var dead = [Bool](repeating: false, count: n)
         var sum = 0.0
@@ -45,13 +51,17 @@ enum CalibrationHessian {
             guard d < 10 else { break }
             d *= 10
         }
-        throw ComputeError(.numerical, "the calibration Hessian is not positive definite even dampened by \(d) × its mean diagonal", tensor: tensor)
+        throw ComputeError(
+            .numerical, "the calibration Hessian is not positive definite even dampened by \(d) × its mean diagonal",
+            tensor: tensor)
     }
 
     /// U with H + add·I = (UᵀU)⁻¹, or nil when the Cholesky factorization fails. With J the
     /// reversal permutation, J H J = L Lᵀ gives H = R Rᵀ for the upper triangular R = J L J, so
     /// H⁻¹ = (R⁻¹)ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J: one Cholesky and one triangular inverse.
-    private static func factor(_ g: [Float], cols n: Int, scale: Double, dead: [Bool], add: Double, threads: Int) -> [Float]? {
+    private static func factor(_ g: [Float], cols n: Int, scale: Double, dead: [Bool], add: Double, threads: Int)
+        -> [Float]?
+    {
         let rowChunks = Parallel.chunks(n, chunk: 64)
         // The lower triangle of J H J (+ add·I); the factorization reads nothing above it.
         var a = [Double](unsafeUninitializedCapacity: n * n) { _, count in count = n * n }

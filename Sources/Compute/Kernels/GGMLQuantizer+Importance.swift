@@ -7,8 +7,10 @@
 extension GGMLQuantizer {
     /// Quantizes `src` (rows of `importance.count` values) to `type`, weighting each column by its
     /// importance; rows are independent, so the bytes are the same for any `threads`.
-    public static func quantize(_ type: GGMLType, _ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>,
-                                into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+    public static func quantize(
+        _ type: GGMLType, _ src: UnsafeBufferPointer<Float>, importance: UnsafeBufferPointer<Float>,
+        into dst: UnsafeMutableRawBufferPointer, threads: Int
+    ) {
         let n = importance.count
         guard let quantizeRow = type.traits.weightedRow else { preconditionFailure("\(type.name) takes no importance") }
         precondition(n > 0 && src.count % n == 0 && n % type.block.count == 0)
@@ -27,8 +29,10 @@ extension GGMLQuantizer {
 
     /// ggml's per-value weights importance[l] · √(σ² + x_l²) of one sub-block of `n` values, and their sum.
     @inline(__always)
-    private static func weights(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, _ n: Int, sigma2: Float,
-                                into w: UnsafeMutablePointer<Float>) -> Float {
+    private static func weights(
+        _ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, _ n: Int, sigma2: Float,
+        into w: UnsafeMutablePointer<Float>
+    ) -> Float {
         var sum: Float = 0
         for l in 0..<n {
             w[l] = qw[l] * (sigma2 + x[l] * x[l]).squareRoot()
@@ -46,8 +50,10 @@ extension GGMLQuantizer {
     }
 
     /// One row of Q4_0/Q5_0 (symmetric) or Q4_1/Q5_1 (scale and min): σ² is the row's mean square.
-    static func legacyRow(_ type: GGMLType, _ x: UnsafePointer<Float>, _ n: Int, _ qw: UnsafePointer<Float>,
-                                  _ w: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer) {
+    static func legacyRow(
+        _ type: GGMLType, _ x: UnsafePointer<Float>, _ n: Int, _ qw: UnsafePointer<Float>,
+        _ w: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer
+    ) {
         let sigma2 = sumSquares(x, n) / Float(n)
         let bytes = type.block.bytes
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { codes in
@@ -58,12 +64,15 @@ extension GGMLQuantizer {
                 switch type {
                 case .q4_0, .q5_0:
                     let five = type == .q5_0
-                    let d = L.withMemoryRebound(to: Int8.self, capacity: 32) { ImportanceSearch.symmetric(xb, 32, nmax: five ? 16 : 8, $0, weights: w) }
+                    let d = L.withMemoryRebound(to: Int8.self, capacity: 32) {
+                        ImportanceSearch.symmetric(xb, 32, nmax: five ? 16 : 8, $0, weights: w)
+                    }
                     store(half(d), ob)
                     packLegacy(L, ob + (five ? 6 : 2), qh: five ? ob + 2 : nil)
                 default:
                     let five = type == .q5_1
-                    let r = ImportanceSearch.asymmetric(xb, 32, nmax: five ? 31 : 15, weights: w, L, aux: aux, rmin: -0.9, rdelta: 0.05, nstep: 36)
+                    let r = ImportanceSearch.asymmetric(
+                        xb, 32, nmax: five ? 31 : 15, weights: w, L, aux: aux, rmin: -0.9, rdelta: 0.05, nstep: 36)
                     store(half(r.scale), ob)
                     store(half(-r.min), ob + 2)
                     packLegacy(L, ob + (five ? 8 : 4), qh: five ? ob + 4 : nil)
@@ -73,7 +82,9 @@ extension GGMLQuantizer {
     }
 
     /// 32 codes as nibbles (j low, j+16 high) and, for 5-bit types, their fifth bits as a little-endian u32.
-    private static func packLegacy(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutableRawPointer, qh: UnsafeMutableRawPointer?) {
+    private static func packLegacy(
+        _ L: UnsafePointer<UInt8>, _ qs: UnsafeMutableRawPointer, qh: UnsafeMutableRawPointer?
+    ) {
         let q = qs.assumingMemoryBound(to: UInt8.self)
         var high: UInt32 = 0
         for j in 0..<16 {
@@ -87,7 +98,9 @@ extension GGMLQuantizer {
     /// Q4_K/Q5_K super-block (`quantize_row_q4_K_impl`): 8 sub-blocks searched with weights
     /// importance·√(σ² + x²), σ² = 2·mean square; their scales and mins quantized to 6 bits by
     /// `ImportanceSearch.positive` weighted by each sub-block's total weight.
-    static func q45KImportance(_ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, nmax: Int) {
+    static func q45KImportance(
+        _ x: UnsafePointer<Float>, _ qw: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, nmax: Int
+    ) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32 + 16) { codes in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32 + 24) { f in
                 let L = codes.baseAddress!, aux = L + 256, Ls = aux + 32, Lm = Ls + 8
@@ -95,8 +108,9 @@ extension GGMLQuantizer {
                 let sigma2 = 2 * sumSquares(x, superBlock) / Float(superBlock)
                 for j in 0..<8 {
                     sw[j] = weights(x + 32 * j, qw + 32 * j, 32, sigma2: sigma2, into: w)
-                    let r = ImportanceSearch.asymmetric(x + 32 * j, 32, nmax: Int32(nmax), weights: w, L + 32 * j, aux: aux,
-                                                        rmin: -0.9, rdelta: 0.05, nstep: 36)
+                    let r = ImportanceSearch.asymmetric(
+                        x + 32 * j, 32, nmax: Int32(nmax), weights: w, L + 32 * j, aux: aux,
+                        rmin: -0.9, rdelta: 0.05, nstep: 36)
                     scales[j] = r.scale
                     mins[j] = r.min
                 }
@@ -123,7 +137,10 @@ extension GGMLQuantizer {
                 for b in 0..<16 {
                     let s = ImportanceSearch.symmetric(x + 16 * b, 16, nmax: 32, L + 16 * b, weights: qw + 16 * b)
                     scales[b] = s
-                    if abs(s) > maxAbs { maxAbs = abs(s); maxScale = s }
+                    if abs(s) > maxAbs {
+                        maxAbs = abs(s)
+                        maxScale = s
+                    }
                 }
                 if q6KScales(scales, maxScale: maxScale, maxAbs: maxAbs, out) { q6KFinish(x, out, L) }
             }
@@ -166,8 +183,9 @@ extension GGMLQuantizer {
                 let sigma2 = sumSquares(x, superBlock) / Float(superBlock)
                 for j in 0..<16 {
                     sw[j] = weights(x + 16 * j, qw + 16 * j, 16, sigma2: sigma2, into: w)
-                    let r = ImportanceSearch.asymmetric(x + 16 * j, 16, nmax: 3, weights: w, L + 16 * j, aux: aux,
-                                                        rmin: -0.9, rdelta: 0.05, nstep: 36)
+                    let r = ImportanceSearch.asymmetric(
+                        x + 16 * j, 16, nmax: 3, weights: w, L + 16 * j, aux: aux,
+                        rmin: -0.9, rdelta: 0.05, nstep: 36)
                     scales[j] = r.scale
                     mins[j] = r.min
                 }

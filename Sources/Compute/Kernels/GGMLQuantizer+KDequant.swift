@@ -2,7 +2,9 @@
 /// GGUF export and k-quant inputs.
 extension GGMLQuantizer {
     /// Dequantizes `count` values (a multiple of 256) of the k-quant `type`.
-    public static func dequantizeK(_ type: GGMLType, _ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+    public static func dequantizeK(
+        _ type: GGMLType, _ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>
+    ) {
         let bytes = type.block.bytes
         for b in 0..<(count / superBlock) {
             let x = src.baseAddress! + b * bytes, y = dst.baseAddress! + b * superBlock
@@ -28,9 +30,13 @@ extension GGMLQuantizer {
             let q = p + 16 + 32 * half
             for shift in stride(from: 0, to: 8, by: 2) {
                 for part in 0..<2 {
-                    let sc = p[s]; s += 1
+                    let sc = p[s]
+                    s += 1
                     let dl = d * Float(sc & 0xF), ml = mn * Float(sc >> 4)
-                    for l in 0..<16 { y[o] = dl * Float((q[16 * part + l] >> UInt8(shift)) & 3) - ml; o += 1 }
+                    for l in 0..<16 {
+                        y[o] = dl * Float((q[16 * part + l] >> UInt8(shift)) & 3) - ml
+                        o += 1
+                    }
                 }
             }
         }
@@ -49,7 +55,8 @@ extension GGMLQuantizer {
                     let dl = d * Float(scale)
                     for l in 0..<16 {
                         let i = 16 * part + l
-                        y[o] = dl * Float(Int((q[i] >> UInt8(shift)) & 3) - (hmask[i] & m != 0 ? 0 : 4)); o += 1
+                        y[o] = dl * Float(Int((q[i] >> UInt8(shift)) & 3) - (hmask[i] & m != 0 ? 0 : 4))
+                        o += 1
                     }
                 }
                 m <<= 1
@@ -73,7 +80,8 @@ extension GGMLQuantizer {
                 let hi: Float = five && qh[l] & u2 != 0 ? 16 : 0
                 y[64 * k + 32 + l] = d2 * (Float(q[l] >> 4) + hi) - n2
             }
-            u1 <<= 2; u2 <<= 2
+            u1 <<= 2
+            u2 <<= 2
         }
     }
 

@@ -8,7 +8,9 @@ extension GGMLQuantizer {
 
     /// Quantizes `src` (a multiple of 256 values) to the k-quant `type`, in fixed chunks of
     /// super-blocks over `threads` (the same bytes for any thread count).
-    public static func quantizeK(_ type: GGMLType, _ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+    public static func quantizeK(
+        _ type: GGMLType, _ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int
+    ) {
         let bytes = type.block.bytes
         let ranges = Parallel.chunks(src.count / superBlock, chunk: 256)
         Parallel.forEach(ranges.count, threads: threads) { r in
@@ -34,8 +36,12 @@ extension GGMLQuantizer {
     /// Runs `body` with room for 8 sub-blocks of up to 32 values transposed (values, weights,
     /// codes and scratch codes; see KQuantSearch).
     @inline(__always)
-    private static func withLanes(_ body: (_ x: UnsafeMutablePointer<KQuantSearch.Lanes>, _ w: UnsafeMutablePointer<KQuantSearch.Lanes>,
-                                           _ L: UnsafeMutablePointer<KQuantSearch.Codes>, _ aux: UnsafeMutablePointer<KQuantSearch.Codes>) -> Void) {
+    private static func withLanes(
+        _ body: (
+            _ x: UnsafeMutablePointer<KQuantSearch.Lanes>, _ w: UnsafeMutablePointer<KQuantSearch.Lanes>,
+            _ L: UnsafeMutablePointer<KQuantSearch.Codes>, _ aux: UnsafeMutablePointer<KQuantSearch.Codes>
+        ) -> Void
+    ) {
         withUnsafeTemporaryAllocation(of: KQuantSearch.Lanes.self, capacity: 64) { v in
             withUnsafeTemporaryAllocation(of: KQuantSearch.Codes.self, capacity: 64) { c in
                 body(v.baseAddress!, v.baseAddress! + 32, c.baseAddress!, c.baseAddress! + 32)
@@ -45,7 +51,9 @@ extension GGMLQuantizer {
 
     /// Lane j's codes back to sub-block j of `n` values (codes 0…255 or −128…127, as `T` holds them).
     @inline(__always)
-    private static func untranspose<T: FixedWidthInteger>(_ t: UnsafePointer<KQuantSearch.Codes>, n: Int, into L: UnsafeMutablePointer<T>) {
+    private static func untranspose<T: FixedWidthInteger>(
+        _ t: UnsafePointer<KQuantSearch.Codes>, n: Int, into L: UnsafeMutablePointer<T>
+    ) {
         for i in 0..<n {
             for j in 0..<8 { L[n * j + i] = T(truncatingIfNeeded: t[i][j]) }
         }
@@ -54,7 +62,9 @@ extension GGMLQuantizer {
     /// Four 2-bit codes per byte: byte j/4 + l of each 128-value half holds l, l+32, l+64, l+96.
     static func pack2(_ L: UnsafePointer<UInt8>, _ qs: UnsafeMutablePointer<UInt8>) {
         for j in stride(from: 0, to: superBlock, by: 128) {
-            for l in 0..<32 { qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6) }
+            for l in 0..<32 {
+                qs[j / 4 + l] = L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6)
+            }
         }
     }
 
@@ -69,9 +79,13 @@ extension GGMLQuantizer {
                     for h in 0..<2 {
                         KQuantSearch.transpose(x + 128 * h, n: 16, into: xt)
                         for l in 0..<16 { wt[l] = KQuantSearch.magnitude(xt[l]) }
-                        let r = KQuantSearch.asymmetric(xt, 16, nmax: 3, weights: wt, Lt, aux: aux, rmin: -0.5, rdelta: 0.1, nstep: 15, mad: true)
+                        let r = KQuantSearch.asymmetric(
+                            xt, 16, nmax: 3, weights: wt, Lt, aux: aux, rmin: -0.5, rdelta: 0.1, nstep: 15, mad: true)
                         untranspose(Lt, n: 16, into: L + 128 * h)
-                        for j in 0..<8 { scales[8 * h + j] = r.scale[j]; mins[8 * h + j] = r.min[j] }
+                        for j in 0..<8 {
+                            scales[8 * h + j] = r.scale[j]
+                            mins[8 * h + j] = r.min[j]
+                        }
                     }
                 }
                 for j in 0..<16 {
@@ -89,7 +103,9 @@ extension GGMLQuantizer {
                 }
                 if maxMin > 0 {
                     let iscale = 15 / maxMin
-                    for j in 0..<16 { sc[j] |= UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(iscale * mins[j]) << 4) }
+                    for j in 0..<16 {
+                        sc[j] |= UInt8(truncatingIfNeeded: KQuantSearch.nearestInt(iscale * mins[j]) << 4)
+                    }
                     store(half(maxMin / 15), out + 82)
                 } else {
                     store(half(0), out + 82)
@@ -131,7 +147,10 @@ extension GGMLQuantizer {
                 }
                 for j in 0..<16 {
                     let a = abs(scales[j])
-                    if a > amax { amax = a; maxScale = scales[j] }
+                    if a > amax {
+                        amax = a
+                        maxScale = scales[j]
+                    }
                 }
                 let sc = out.assumingMemoryBound(to: UInt8.self) + 96
                 for j in 0..<12 { sc[j] = 0 }
@@ -209,10 +228,14 @@ extension GGMLQuantizer {
                     for l in 0..<32 { sumX2 += xt[l] * xt[l] }
                     let av = (sumX2 / 32).squareRoot()
                     for l in 0..<32 { wt[l] = av + KQuantSearch.magnitude(xt[l]) }
-                    let r = KQuantSearch.asymmetric(xt, 32, nmax: Int32(nmax), weights: wt, Lt, aux: aux,
-                                                    rmin: five ? -0.5 : -1, rdelta: 0.1, nstep: five ? 15 : 20, mad: false)
+                    let r = KQuantSearch.asymmetric(
+                        xt, 32, nmax: Int32(nmax), weights: wt, Lt, aux: aux,
+                        rmin: five ? -0.5 : -1, rdelta: 0.1, nstep: five ? 15 : 20, mad: false)
                     untranspose(Lt, n: 32, into: L)
-                    for j in 0..<8 { scales[j] = r.scale[j]; mins[j] = r.min[j] }
+                    for j in 0..<8 {
+                        scales[j] = r.scale[j]
+                        mins[j] = r.min[j]
+                    }
                 }
                 q45KPack(x, out, L, scales, mins, nmax: nmax)
             }
@@ -221,8 +244,10 @@ extension GGMLQuantizer {
 
     /// One Q4_K/Q5_K super-block from its sub-blocks' searched scales, mins and codes: the scales
     /// and mins packed to 6 bits, then every value rounded to that packed grid.
-    private static func q45KPack(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>,
-                                 _ scales: UnsafePointer<Float>, _ mins: UnsafePointer<Float>, nmax: Int) {
+    private static func q45KPack(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>,
+        _ scales: UnsafePointer<Float>, _ mins: UnsafePointer<Float>, nmax: Int
+    ) {
         var maxScale: Float = 0, maxMin: Float = 0
         for j in 0..<8 {
             if scales[j] > maxScale { maxScale = scales[j] }
@@ -244,7 +269,9 @@ extension GGMLQuantizer {
 
     /// The rest of a Q4_K/Q5_K super-block once its d, dmin and packed scales and mins are
     /// stored: every value rounded to that grid (zero-scale sub-blocks keep their codes), packed.
-    static func q45KFinish(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>, nmax: Int) {
+    static func q45KFinish(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer, _ L: UnsafeMutablePointer<UInt8>, nmax: Int
+    ) {
         let p = out.assumingMemoryBound(to: UInt8.self)
         let sc = p + 4
         let d0 = HalfConversion.f16ToF32(out.load(fromByteOffset: 0, as: UInt16.self))
@@ -254,7 +281,9 @@ extension GGMLQuantizer {
             let d = d0 * Float(s)
             if d == 0 { continue }
             let dm = m0 * Float(m)
-            for i in 0..<32 { L[32 * j + i] = UInt8(max(0, min(Int32(nmax), KQuantSearch.nearestInt((x[32 * j + i] + dm) / d)))) }
+            for i in 0..<32 {
+                L[32 * j + i] = UInt8(max(0, min(Int32(nmax), KQuantSearch.nearestInt((x[32 * j + i] + dm) / d))))
+            }
         }
         if nmax == 31 { packQ5(L, qh: p + 16, ql: p + 48) } else { packQ4(L, p + 16) }
     }
@@ -265,17 +294,26 @@ extension GGMLQuantizer {
         }
     }
 
-    private static func packQ5(_ L: UnsafePointer<UInt8>, qh: UnsafeMutablePointer<UInt8>, ql: UnsafeMutablePointer<UInt8>) {
+    private static func packQ5(
+        _ L: UnsafePointer<UInt8>, qh: UnsafeMutablePointer<UInt8>, ql: UnsafeMutablePointer<UInt8>
+    ) {
         for j in 0..<32 { qh[j] = 0 }
         var m1: UInt8 = 1, m2: UInt8 = 2
         for (k, n) in stride(from: 0, to: superBlock, by: 64).enumerated() {
             for j in 0..<32 {
                 var l1 = L[n + j], l2 = L[n + j + 32]
-                if l1 > 15 { l1 -= 16; qh[j] |= m1 }
-                if l2 > 15 { l2 -= 16; qh[j] |= m2 }
+                if l1 > 15 {
+                    l1 -= 16
+                    qh[j] |= m1
+                }
+                if l2 > 15 {
+                    l2 -= 16
+                    qh[j] |= m2
+                }
                 ql[32 * k + j] = l1 | (l2 << 4)
             }
-            m1 <<= 2; m2 <<= 2
+            m1 <<= 2
+            m2 <<= 2
         }
     }
 
@@ -296,7 +334,10 @@ extension GGMLQuantizer {
                 }
                 for b in 0..<16 {
                     let a = abs(scales[b])
-                    if a > maxAbs { maxAbs = a; maxScale = scales[b] }
+                    if a > maxAbs {
+                        maxAbs = a
+                        maxScale = scales[b]
+                    }
                 }
                 if q6KScales(scales, maxScale: maxScale, maxAbs: maxAbs, out) { q6KFinish(x, out, L) }
             }
@@ -305,7 +346,9 @@ extension GGMLQuantizer {
 
     /// Q6_K's 8-bit sub-block scales against one fp16 d (the value of largest magnitude maps to
     /// −128); false, with the block zeroed, when every scale is below `groupMaxEps`.
-    static func q6KScales(_ scales: UnsafePointer<Float>, maxScale: Float, maxAbs: Float, _ out: UnsafeMutableRawPointer) -> Bool {
+    static func q6KScales(
+        _ scales: UnsafePointer<Float>, maxScale: Float, maxAbs: Float, _ out: UnsafeMutableRawPointer
+    ) -> Bool {
         if maxAbs < KQuantSearch.groupMaxEps {
             let p = out.assumingMemoryBound(to: UInt8.self)
             for i in 0..<210 { p[i] = 0 }
@@ -335,7 +378,9 @@ extension GGMLQuantizer {
                 for l in 0..<32 {
                     ql[64 * k + l] = (u[j + l] & 0xF) | ((u[j + l + 64] & 0xF) << 4)
                     ql[64 * k + l + 32] = (u[j + l + 32] & 0xF) | ((u[j + l + 96] & 0xF) << 4)
-                    qh[32 * k + l] = (u[j + l] >> 4) | ((u[j + l + 32] >> 4) << 2) | ((u[j + l + 64] >> 4) << 4) | ((u[j + l + 96] >> 4) << 6)
+                    qh[32 * k + l] =
+                        (u[j + l] >> 4) | ((u[j + l + 32] >> 4) << 2) | ((u[j + l + 64] >> 4) << 4)
+                        | ((u[j + l + 96] >> 4) << 6)
                 }
             }
         }

@@ -13,8 +13,10 @@ public enum GGMLQuantizer {
     /// Runs `body` on every 32-value block of `src` and its `blockBytes` output slot, in fixed
     /// chunks of blocks spread over `threads` (the same bytes for any thread count).
     @inline(__always)
-    static func forEachBlock(_ src: UnsafeBufferPointer<Float>, _ dst: UnsafeMutableRawBufferPointer, blockBytes: Int, threads: Int,
-                             _ body: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void) {
+    static func forEachBlock(
+        _ src: UnsafeBufferPointer<Float>, _ dst: UnsafeMutableRawBufferPointer, blockBytes: Int, threads: Int,
+        _ body: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
+    ) {
         let ranges = Parallel.chunks(src.count / 32, chunk: chunkBlocks)
         Parallel.forEach(ranges.count, threads: threads) { r in
             for b in ranges[r] { body(src.baseAddress! + b * 32, dst.baseAddress! + b * blockBytes) }
@@ -65,7 +67,10 @@ public enum GGMLQuantizer {
             var a: Float = 0, mx: Float = 0
             for j in 0..<32 {
                 let v = x[j]
-                if a < abs(v) { a = abs(v); mx = v }
+                if a < abs(v) {
+                    a = abs(v)
+                    mx = v
+                }
             }
             return (mx, true)
         }
@@ -87,9 +92,11 @@ public enum GGMLQuantizer {
     }
 
     /// Quantizes `src` (count multiple of 32) into Q8_0 blocks in `dst` (count/32 × 34 bytes).
-    public static func quantizeQ8_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+    public static func quantizeQ8_0(
+        _ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int
+    ) {
         forEachBlock(src, dst, blockBytes: 34, threads: threads) { x, out in
-                        let qs = (out + 2).assumingMemoryBound(to: Int8.self)
+            let qs = (out + 2).assumingMemoryBound(to: Int8.self)
             var (amax, nonFinite) = blockAbsMax(x)
             if nonFinite {
                 amax = 0
@@ -100,7 +107,9 @@ public enum GGMLQuantizer {
             }
             let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
-            out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            out.storeBytes(
+                of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian,
+                as: UInt16.self)
             if !nonFinite && id.isFinite {
                 // Every x·id lies in [-127, 127]: the exact fast path applies. (A subnormal
                 // amax makes 1/d overflow to inf; that block takes the careful path.)
@@ -112,12 +121,16 @@ public enum GGMLQuantizer {
     }
 
     /// Quantizes `src` (count multiple of 32) into Q4_0 blocks in `dst` (count/32 × 18 bytes).
-    public static func quantizeQ4_0(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int) {
+    public static func quantizeQ4_0(
+        _ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer, threads: Int
+    ) {
         forEachBlock(src, dst, blockBytes: 18, threads: threads) { x, out in
             let (mx, nonFinite) = blockSignedMax(x)
             let d = mx / -8
             let id: Float = d != 0 ? 1 / d : 0
-                        out.storeBytes(of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian, as: UInt16.self)
+            out.storeBytes(
+                of: (nonFinite ? HalfConversion.f32ToF16(d) : HalfConversion.f32ToF16Finite(d)).littleEndian,
+                as: UInt16.self)
             let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
             if !nonFinite && id.isFinite {
                 // x·id + 8.5 lies in [0.5, 16.5]: plain truncation is cvttss2si's result.
@@ -139,7 +152,9 @@ public enum GGMLQuantizer {
     }
 
     /// Dequantizes Q8_0 blocks (for error metrics and round-trip tests).
-    public static func dequantizeQ8_0(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+    public static func dequantizeQ8_0(
+        _ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>
+    ) {
         for b in 0..<(count / 32) {
             let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 34, as: UInt16.self).littleEndian)
             for j in 0..<32 { dst[b * 32 + j] = d * Float(Int8(bitPattern: src[b * 34 + 2 + j])) }
@@ -147,7 +162,9 @@ public enum GGMLQuantizer {
     }
 
     /// Dequantizes Q4_0 blocks.
-    public static func dequantizeQ4_0(_ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+    public static func dequantizeQ4_0(
+        _ src: UnsafeRawBufferPointer, count: Int, into dst: UnsafeMutableBufferPointer<Float>
+    ) {
         for b in 0..<(count / 32) {
             let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: b * 18, as: UInt16.self).littleEndian)
             for j in 0..<16 {

@@ -9,13 +9,18 @@
 enum GGUFErrorFeedback {
     /// Encodes the rows × cols weight `w` as `type` into `dst` (the type's row layout); `factors`
     /// shares the Hessian factor with the other layers that read the same input.
-    static func encode(_ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int, damp: Double = 0.01,
-                       factors: HessianFactorCache? = nil, importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int,
-                       tensor: String) throws {
+    static func encode(
+        _ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int,
+        damp: Double = 0.01,
+        factors: HessianFactorCache? = nil, importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int,
+        tensor: String
+    ) throws {
         var work = Array(w)
         let u = try work.withUnsafeMutableBufferPointer {
-            try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, threads: threads,
-                                                 shared: factors, tensor: tensor).u
+            try CalibrationHessian.inverseFactor(
+                gram: gram, tokens: tokens, cols: cols, damp: damp, weight: $0, rows: rows, threads: threads,
+                shared: factors, tensor: tensor
+            ).u
         }
         let g = type.block.count, bytes = type.block.bytes, rowBytes = cols / g * bytes
         let chunks = Parallel.chunks(rows, chunk: 64)
@@ -27,15 +32,22 @@ enum GGUFErrorFeedback {
                     let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * g)
                     let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: n * bytes, alignment: 64)
                     let err = UnsafeMutableBufferPointer<Float>.allocate(capacity: n * g)
-                    defer { groupValues.deallocate(); decoded.deallocate(); encoded.deallocate(); err.deallocate() }
+                    defer {
+                        groupValues.deallocate()
+                        decoded.deallocate()
+                        encoded.deallocate()
+                        err.deallocate()
+                    }
                     let base = wp.baseAddress! + r0 * cols
                     for c0 in stride(from: 0, to: cols, by: g) {
                         for k in 0..<n { for j in 0..<g { groupValues[k * g + j] = base[k * cols + c0 + j] } }
-                        GGUFPlanner.encode(UnsafeBufferPointer(groupValues), type: type, into: encoded,
-                                           importance: importance.map { Array($0[c0..<(c0 + g)]) }, threads: 1)
+                        GGUFPlanner.encode(
+                            UnsafeBufferPointer(groupValues), type: type, into: encoded,
+                            importance: importance.map { Array($0[c0..<(c0 + g)]) }, threads: 1)
                         GGUFPlanner.decode(UnsafeRawBufferPointer(encoded), type: type, into: decoded)
                         for k in 0..<n {
-                            (dst.baseAddress! + (r0 + k) * rowBytes + c0 / g * bytes).copyMemory(from: encoded.baseAddress! + k * bytes, byteCount: bytes)
+                            (dst.baseAddress! + (r0 + k) * rowBytes + c0 / g * bytes).copyMemory(
+                                from: encoded.baseAddress! + k * bytes, byteCount: bytes)
                             for j in 0..<g {
                                 let d = up[(c0 + j) * cols + c0 + j]
                                 let e = (groupValues[k * g + j] - decoded[k * g + j]) / d
@@ -45,8 +57,10 @@ enum GGUFErrorFeedback {
                         }
                         let after = c0 + g
                         if after < cols {
-                            BLAS.gemm(m: n, n: cols - after, k: g, a: err.baseAddress!, lda: g, b: up.baseAddress! + c0 * cols + after, ldb: cols,
-                                      bTransposed: false, c: base + after, ldc: cols, alpha: -1, beta: 1)
+                            BLAS.gemm(
+                                m: n, n: cols - after, k: g, a: err.baseAddress!, lda: g,
+                                b: up.baseAddress! + c0 * cols + after, ldb: cols,
+                                bTransposed: false, c: base + after, ldc: cols, alpha: -1, beta: 1)
                         }
                     }
                 }

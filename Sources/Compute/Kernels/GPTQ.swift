@@ -14,34 +14,50 @@ public enum GPTQ {
     /// columns are visited by decreasing Hessian diagonal (the inputs with the most energy first)
     /// and group scales are fixed up front from the weights as they came in ("static groups"), so the
     /// stored codes, scales and zero points keep the plain layout.
-    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
-                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
-                                actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
+    public static func quantize(
+        _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, input x: Activations, gram: [Float]? = nil,
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
+        actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String
+    ) throws -> RTNQuantizer.Result {
         precondition(x.width == cols)
-        return try quantize(w, rows: rows, cols: cols, gram: gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads), tokens: x.rows,
-                            bits: bits, symmetric: symmetric, granularity: granularity, damp: damp, actOrder: actOrder, observer: observer,
-                            threads: threads, tensor: tensor)
+        return try quantize(
+            w, rows: rows, cols: cols, gram: gram ?? BLAS.gram(x.data, rows: x.rows, n: cols, threads: threads),
+            tokens: x.rows,
+            bits: bits, symmetric: symmetric, granularity: granularity, damp: damp, actOrder: actOrder,
+            observer: observer,
+            threads: threads, tensor: tensor)
     }
 
     /// Quantizes with the Hessian of `tokens` calibration inputs given as their XᵀX.
-    public static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
-                                bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
-                                actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
-        try quantize(w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
-                     actOrder: actOrder, observer: observer, factors: nil, threads: threads, tensor: tensor)
+    public static func quantize(
+        _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double = 0.01,
+        actOrder: Bool = false, observer: RTNQuantizer.Observer = .minmax, threads: Int, tensor: String
+    ) throws -> RTNQuantizer.Result {
+        try quantize(
+            w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric,
+            granularity: granularity, damp: damp,
+            actOrder: actOrder, observer: observer, factors: nil, threads: threads, tensor: tensor)
     }
 
     /// Quantizes with a Hessian factor shared with the other layers that read the same input.
-    static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
-                         bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
-                         actOrder: Bool, observer: RTNQuantizer.Observer, factors: HessianFactorCache?, threads: Int, tensor: String) throws -> RTNQuantizer.Result {
+    static func quantize(
+        _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
+        actOrder: Bool, observer: RTNQuantizer.Observer, factors: HessianFactorCache?, threads: Int, tensor: String
+    ) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && g.count == cols * cols)
         guard actOrder else {
-            return try quantize(w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity,
-                                damp: damp, observer: observer, staticGroups: nil, factors: factors, ordered: false, threads: threads, tensor: tensor)
+            return try quantize(
+                w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric,
+                granularity: granularity,
+                damp: damp, observer: observer, staticGroups: nil, factors: factors, ordered: false, threads: threads,
+                tensor: tensor)
         }
         // Decreasing diagonal, ties to the lower column.
-        let perm = (0..<cols).sorted { a, b in g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b }
+        let perm = (0..<cols).sorted { a, b in
+            g[a * cols + a] != g[b * cols + b] ? g[a * cols + a] > g[b * cols + b] : a < b
+        }
         let gp = permuted(g, rows: cols, cols: cols, rowOrder: perm, columnOrder: perm, threads: threads)
         var wp = permuted(Array(w), rows: rows, cols: cols, rowOrder: nil, columnOrder: perm, threads: threads)
         var fixed: RTNQuantizer.Result?
@@ -49,27 +65,37 @@ public enum GPTQ {
             // The plain RTN grid of the incoming weights: its scales and zero points are the static groups.
             var copy = Array(w)
             fixed = copy.withUnsafeMutableBufferPointer {
-                RTNQuantizer.quantize($0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity, observer: observer,
-                                      threads: threads)
+                RTNQuantizer.quantize(
+                    $0, shape: [rows, cols], bits: bits, symmetric: symmetric, granularity: granularity,
+                    observer: observer,
+                    threads: threads)
             }
         }
         var res = try wp.withUnsafeMutableBufferPointer {
-            try quantize($0, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric, granularity: granularity, damp: damp,
-                         observer: observer,
-                         staticGroups: fixed.map { (perm, $0) }, factors: factors, ordered: true, threads: threads, tensor: tensor)
+            try quantize(
+                $0, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric,
+                granularity: granularity, damp: damp,
+                observer: observer,
+                staticGroups: fixed.map { (perm, $0) }, factors: factors, ordered: true, threads: threads,
+                tensor: tensor)
         }
         // Back to the stored column order: column perm[c] takes column c.
         var inverse = [Int](repeating: 0, count: cols)
         for (c, original) in perm.enumerated() { inverse[original] = c }
-        _ = w.update(fromContentsOf: permuted(wp, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads))
+        _ = w.update(
+            fromContentsOf: permuted(wp, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads))
         res.codes = permuted(res.codes, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads)
         if let f = fixed { (res.scales, res.zeros) = (f.scales, f.zeros) }
         return res
     }
 
-    /// m[rowOrder[i], columnOrder[j]] at (i, j) (rows in place when `rowOrder` is nil), rows in fixed chunks over `threads`.
-    private static func permuted<T: BitwiseCopyable>(_ m: [T], rows: Int, cols: Int, rowOrder: [Int]?, columnOrder: [Int], threads: Int) -> [T] {
-        var out = [T](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }  // every element is written below
+    /// m[rowOrder[i], columnOrder[j]] at (i, j) (rows in place when `rowOrder` is nil), rows in fixed chunks over
+    /// `threads`.
+    private static func permuted<T: BitwiseCopyable>(
+        _ m: [T], rows: Int, cols: Int, rowOrder: [Int]?, columnOrder: [Int], threads: Int
+    ) -> [T] {
+        // every element is written below
+        var out = [T](unsafeUninitializedCapacity: rows * cols) { _, n in n = rows * cols }
         let chunks = Parallel.chunks(rows, chunk: 64)
         m.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
@@ -89,18 +115,25 @@ public enum GPTQ {
     /// The sweep over columns in stored order; `staticGroups` (the column order and fixed group
     /// parameters in the original layout) replaces group parameters taken as each group starts;
     /// `ordered` says `gram` is in act order (the key of a shared factor).
-    private static func quantize(_ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
-                                 bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double, observer: RTNQuantizer.Observer,
-                                 staticGroups: ([Int], RTNQuantizer.Result)?, factors: HessianFactorCache?, ordered: Bool, threads: Int,
-                                 tensor: String) throws -> RTNQuantizer.Result {
-        let u = try CalibrationHessian.inverseFactor(gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
-                                                     shared: factors, ordered: ordered, tensor: tensor).u
+    private static func quantize(
+        _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
+        observer: RTNQuantizer.Observer,
+        staticGroups: ([Int], RTNQuantizer.Result)?, factors: HessianFactorCache?, ordered: Bool, threads: Int,
+        tensor: String
+    ) throws -> RTNQuantizer.Result {
+        let u = try CalibrationHessian.inverseFactor(
+            gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
+            shared: factors, ordered: ordered, tensor: tensor
+        ).u
         let gl = RTNQuantizer.groupLength(granularity, shape: [rows, cols])
         let groups = rows * cols / gl
-        var res = RTNQuantizer.Result(codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
-                                      zeros: [UInt8](repeating: 0, count: groups))
+        var res = RTNQuantizer.Result(
+            codes: [UInt8](repeating: 0, count: rows * cols), scales: [Float](repeating: 0, count: groups),
+            zeros: [UInt8](repeating: 0, count: groups))
         if case .tensor = granularity {
-            let (s, z) = RTNQuantizer.groupParameters(UnsafeBufferPointer(w), bits: bits, symmetric: symmetric, observer: observer)
+            let (s, z) = RTNQuantizer.groupParameters(
+                UnsafeBufferPointer(w), bits: bits, symmetric: symmetric, observer: observer)
             res.scales[0] = s
             res.zeros[0] = UInt8(z)
         }
@@ -110,8 +143,11 @@ public enum GPTQ {
                 res.zeros.withUnsafeMutableBufferPointer { zeros in
                     u.withUnsafeBufferPointer { up in
                         Parallel.forEach(chunks.count, threads: threads) { ci in
-                            quantizeRows(chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric, granularity: granularity,
-                                         observer: observer, groupLength: gl, staticGroups: staticGroups, codes: codes, scales: scales, zeros: zeros)
+                            quantizeRows(
+                                chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric,
+                                granularity: granularity,
+                                observer: observer, groupLength: gl, staticGroups: staticGroups, codes: codes,
+                                scales: scales, zeros: zeros)
                         }
                     }
                 }
@@ -121,12 +157,14 @@ public enum GPTQ {
     }
 
     /// One chunk of rows, all columns, in blocks of 128 with the lazy update after each block.
-    private static func quantizeRows(_ rowRange: Range<Int>, w: UnsafeMutableBufferPointer<Float>, cols: Int, u: UnsafeBufferPointer<Float>,
-                                     bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, observer: RTNQuantizer.Observer,
-                                     groupLength gl: Int,
-                                     staticGroups: ([Int], RTNQuantizer.Result)?,
-                                     codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
-                                     zeros: UnsafeMutableBufferPointer<UInt8>) {
+    private static func quantizeRows(
+        _ rowRange: Range<Int>, w: UnsafeMutableBufferPointer<Float>, cols: Int, u: UnsafeBufferPointer<Float>,
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, observer: RTNQuantizer.Observer,
+        groupLength gl: Int,
+        staticGroups: ([Int], RTNQuantizer.Result)?,
+        codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
+        zeros: UnsafeMutableBufferPointer<UInt8>
+    ) {
         let n = rowRange.count
         let base = w.baseAddress! + rowRange.lowerBound * cols
         var err = [Float](repeating: 0, count: n * block)
@@ -135,8 +173,9 @@ public enum GPTQ {
             switch granularity {
             case .tensor: (s[k], z[k]) = (scales[0], Float(zeros[0]))
             case .channel:
-                (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols, count: cols), bits: bits, symmetric: symmetric,
-                                                            observer: observer)
+                (s[k], z[k]) = RTNQuantizer.groupParameters(
+                    UnsafeBufferPointer(start: base + k * cols, count: cols), bits: bits, symmetric: symmetric,
+                    observer: observer)
                 scales[r] = s[k]
                 zeros[r] = UInt8(z[k])
             case .group: break
@@ -154,8 +193,9 @@ public enum GPTQ {
                     }
                 } else if case .group(let g) = granularity, col % g == 0 {
                     for (k, r) in rowRange.enumerated() {
-                        (s[k], z[k]) = RTNQuantizer.groupParameters(UnsafeBufferPointer(start: base + k * cols + col, count: g), bits: bits,
-                                                                    symmetric: symmetric, observer: observer)
+                        (s[k], z[k]) = RTNQuantizer.groupParameters(
+                            UnsafeBufferPointer(start: base + k * cols + col, count: g), bits: bits,
+                            symmetric: symmetric, observer: observer)
                         let gi = (r * cols + col) / gl
                         scales[gi] = s[k]
                         zeros[gi] = UInt8(z[k])
@@ -194,8 +234,10 @@ public enum GPTQ {
             if i2 < cols {
                 // W[:, i2:] −= Err · U[i1:i2, i2:]
                 err.withUnsafeBufferPointer { ep in
-                    BLAS.gemm(m: n, n: cols - i2, k: i2 - i1, a: ep.baseAddress!, lda: block, b: u.baseAddress! + i1 * cols + i2, ldb: cols,
-                              bTransposed: false, c: base + i2, ldc: cols, alpha: -1, beta: 1)
+                    BLAS.gemm(
+                        m: n, n: cols - i2, k: i2 - i1, a: ep.baseAddress!, lda: block,
+                        b: u.baseAddress! + i1 * cols + i2, ldb: cols,
+                        bTransposed: false, c: base + i2, ldc: cols, alpha: -1, beta: 1)
                 }
             }
             for i in err.indices { err[i] = 0 }

@@ -83,8 +83,10 @@ extension GlobalMagnitude {
     /// (folded into Int totals before they could overflow), `body` bins one decoded chunk.
     private static func sharedHistogram(
         _ pieces: [Piece], _ sources: [Source], threads: Int,
-        _ body: (UnsafePointer<Float>, Int, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>,
-                 UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>) -> Void
+        _ body: (
+            UnsafePointer<Float>, Int, UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>,
+            UnsafeMutablePointer<UInt32>, UnsafeMutablePointer<UInt32>
+        ) -> Void
     ) -> [Int] {
         let bins = 1 << 16
         let t = max(1, min(threads, pieces.count))
@@ -93,7 +95,10 @@ extension GlobalMagnitude {
             Parallel.forEach(t, threads: t) { tid in
                 let h = UnsafeMutablePointer<UInt32>.allocate(capacity: 4 * bins)
                 let buf = UnsafeMutableBufferPointer<Float>.allocate(capacity: 1 << 16)
-                defer { h.deallocate(); buf.deallocate() }
+                defer {
+                    h.deallocate()
+                    buf.deallocate()
+                }
                 h.initialize(repeating: 0, count: 4 * bins)
                 var pending = 0
                 func fold() {

@@ -29,14 +29,16 @@ public enum GlobalMagnitude {
     public static func plans(_ sources: [Source], sparsity: Double, minKeep: Double, threads: Int) -> [Plan] {
         let total = sources.reduce(0) { $0 + $1.numel }
         let caps = sources.map { max(0, $0.numel - Int((minKeep * Double($0.numel)).rounded(.up))) }
-        return plans(sources, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: total), caps: caps, threads: threads)
+        return plans(
+            sources, k: MagnitudePruning.pruneCount(sparsity: sparsity, numel: total), caps: caps, threads: threads)
     }
 
     /// Per-tensor plans pruning `k` values in all (at most `caps[i]` in tensor i).
     static func plans(_ sources: [Source], k requested: Int, caps: [Int], threads: Int) -> [Plan] {
         let k = min(requested, caps.reduce(0, +))
         if k == 0 { return sources.map { _ in Plan(count: 0, threshold: nil) } }
-        return uncappedPlans(sources, k: k, caps: caps, threads: threads) ?? exactPlans(sources, k: k, caps: caps, threads: threads)
+        return uncappedPlans(sources, k: k, caps: caps, threads: threads)
+            ?? exactPlans(sources, k: k, caps: caps, threads: threads)
     }
 
     /// The per-tensor path: histograms per tensor, so caps are honoured while the threshold is found.
@@ -189,7 +191,9 @@ public enum GlobalMagnitude {
         var total = [Int](repeating: 0, count: bins)
         for p in per {
             p.withUnsafeBufferPointer { h in
-                for i in 0..<bins { total[i] += Int(h[i]) + Int(h[i + bins]) + Int(h[i + 2 * bins]) + Int(h[i + 3 * bins]) }
+                for i in 0..<bins {
+                    total[i] += Int(h[i]) + Int(h[i + bins]) + Int(h[i + 2 * bins]) + Int(h[i + 3 * bins])
+                }
             }
         }
         return total
@@ -198,8 +202,10 @@ public enum GlobalMagnitude {
     /// Counts the high 16 bits of each value's key into four interleaved tables (value j into
     /// table j mod 4), so repeated hits on one bin do not serialize on one counter.
     @inline(__always)
-    static func binHigh16(_ x: UnsafePointer<Float>, _ n: Int, _ h0: UnsafeMutablePointer<UInt32>, _ h1: UnsafeMutablePointer<UInt32>,
-                          _ h2: UnsafeMutablePointer<UInt32>, _ h3: UnsafeMutablePointer<UInt32>, key: (Float) -> UInt32) {
+    static func binHigh16(
+        _ x: UnsafePointer<Float>, _ n: Int, _ h0: UnsafeMutablePointer<UInt32>, _ h1: UnsafeMutablePointer<UInt32>,
+        _ h2: UnsafeMutablePointer<UInt32>, _ h3: UnsafeMutablePointer<UInt32>, key: (Float) -> UInt32
+    ) {
         var j = 0
         while j + 4 <= n {
             h0[Int(key(x[j]) >> 16)] &+= 1
@@ -208,6 +214,9 @@ public enum GlobalMagnitude {
             h3[Int(key(x[j + 3]) >> 16)] &+= 1
             j += 4
         }
-        while j < n { h0[Int(key(x[j]) >> 16)] &+= 1; j += 1 }
+        while j < n {
+            h0[Int(key(x[j]) >> 16)] &+= 1
+            j += 1
+        }
     }
 }

@@ -8,18 +8,25 @@ enum ImportanceSearch {
 
     /// Symmetric codes nmax + clamp(l, −nmax, nmax−1) in `L` (as ggml's int8 array holds them) and
     /// the weighted least-squares scale, best of 19 trial scales around −nmax/max.
-    static func symmetric(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Int8>,
-                          weights w: UnsafePointer<Float>) -> Float {
+    static func symmetric(
+        _ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Int8>,
+        weights w: UnsafePointer<Float>
+    ) -> Float {
         var mx: Float = 0, amax: Float = 0
         for i in 0..<n {
             let ax = abs(x[i])
-            if ax > amax { amax = ax; mx = x[i] }
+            if ax > amax {
+                amax = ax
+                mx = x[i]
+            }
         }
         if amax < KQuantSearch.groupMaxEps {
             for i in 0..<n { L[i] = 0 }
             return 0
         }
-        @inline(__always) func code(_ iscale: Float, _ i: Int) -> Int32 { max(-nmax, min(nmax - 1, near(iscale * x[i]))) }
+        @inline(__always) func code(_ iscale: Float, _ i: Int) -> Int32 {
+            max(-nmax, min(nmax - 1, near(iscale * x[i])))
+        }
         var iscale = Float(-nmax) / mx
         var sumLX: Float = 0, sumL2: Float = 0
         for i in 0..<n {
@@ -33,7 +40,8 @@ enum ImportanceSearch {
         var best = scale * sumLX
         for step in -9...9 where step != 0 {
             iscale = -(Float(nmax) + 0.1 * Float(step)) / mx
-            sumLX = 0; sumL2 = 0
+            sumLX = 0
+            sumL2 = 0
             for i in 0..<n {
                 let fl = Float(code(iscale, i))
                 sumLX += w[i] * x[i] * fl
@@ -51,9 +59,11 @@ enum ImportanceSearch {
     /// Asymmetric codes 0…nmax in `L` with a scale and a non-negative offset subtracted
     /// (`make_qkx3_quants`, squared error): the min/max grid, then nstep+1 shrunk ranges, each
     /// refitted by weighted least squares; returns (scale, offset).
-    static func asymmetric(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, weights w: UnsafePointer<Float>,
-                           _ L: UnsafeMutablePointer<UInt8>, aux: UnsafeMutablePointer<UInt8>,
-                           rmin: Float, rdelta: Float, nstep: Int) -> (scale: Float, min: Float) {
+    static func asymmetric(
+        _ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, weights w: UnsafePointer<Float>,
+        _ L: UnsafeMutablePointer<UInt8>, aux: UnsafeMutablePointer<UInt8>,
+        rmin: Float, rdelta: Float, nstep: Int
+    ) -> (scale: Float, min: Float) {
         var lo = x[0], hi = x[0]
         var sumW = w[0]
         var sumX = sumW * x[0]
@@ -116,8 +126,10 @@ enum ImportanceSearch {
     /// Non-negative codes 0…nmax for non-negative values (`make_qp_quants`: the sub-block scales
     /// and mins of Q2_K/Q4_K/Q5_K against one super-block scale): 9 trial scales, then up to five
     /// passes that move single codes while the weighted fit improves. Returns the scale.
-    static func positive(_ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<UInt8>,
-                         weights w: UnsafePointer<Float>) -> Float {
+    static func positive(
+        _ x: UnsafePointer<Float>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<UInt8>,
+        weights w: UnsafePointer<Float>
+    ) -> Float {
         var mx: Float = 0
         for i in 0..<n { mx = mx > x[i] ? mx : x[i] }
         if mx < KQuantSearch.groupMaxEps {

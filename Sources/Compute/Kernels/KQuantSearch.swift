@@ -50,7 +50,8 @@ enum KQuantSearch {
     @inline(__always)
     static func transpose(_ x: UnsafePointer<Float>, n: Int, into t: UnsafeMutablePointer<Lanes>) {
         for i in 0..<n {
-            t[i] = Lanes(x[i], x[n + i], x[2 * n + i], x[3 * n + i], x[4 * n + i], x[5 * n + i], x[6 * n + i], x[7 * n + i])
+            t[i] = Lanes(
+                x[i], x[n + i], x[2 * n + i], x[3 * n + i], x[4 * n + i], x[5 * n + i], x[6 * n + i], x[7 * n + i])
         }
     }
 
@@ -58,9 +59,11 @@ enum KQuantSearch {
     /// (non-negative) offset subtracted; tries nstep+1 shrunk ranges, weighted squared (or
     /// absolute, `mad`) error, least-squares scale and min per try.
     @inline(__always)
-    static func asymmetric(_ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, weights w: UnsafePointer<Lanes>,
-                           _ L: UnsafeMutablePointer<Codes>, aux: UnsafeMutablePointer<Codes>,
-                           rmin: Float, rdelta: Float, nstep: Int, mad: Bool) -> (scale: Lanes, min: Lanes) {
+    static func asymmetric(
+        _ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, weights w: UnsafePointer<Lanes>,
+        _ L: UnsafeMutablePointer<Codes>, aux: UnsafeMutablePointer<Codes>,
+        rmin: Float, rdelta: Float, nstep: Int, mad: Bool
+    ) -> (scale: Lanes, min: Lanes) {
         var lo = x[0], hi = x[0]
         var sumW = w[0]
         var sumX = sumW * x[0]
@@ -137,8 +140,10 @@ enum KQuantSearch {
     /// Symmetric search weighted by x² (`make_qx_quants` with rmse_type 1, no importance): codes
     /// nmax + clamp(l, −nmax, nmax−1) in `L`; tries 18 scales around nmax/max, keeps the best
     /// least-squares fit.
-    static func symmetric(_ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Codes>,
-                          aux: UnsafeMutablePointer<Codes>) -> Lanes {
+    static func symmetric(
+        _ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Codes>,
+        aux: UnsafeMutablePointer<Codes>
+    ) -> Lanes {
         let (mx, amax) = signedMax(x, n)
         let fmax = Float(nmax), lowest = -nmax, highest = nmax - 1
         var iscale = -fmax / mx
@@ -155,7 +160,8 @@ enum KQuantSearch {
         var best = scale * sumLX
         for step in -9...9 where step != 0 {
             iscale = -(fmax + 0.1 * Float(step)) / mx
-            sumLX = Lanes(repeating: 0); sumL2 = Lanes(repeating: 0)
+            sumLX = Lanes(repeating: 0)
+            sumL2 = Lanes(repeating: 0)
             for i in 0..<n {
                 let l = clamp(nearestInt(iscale * x[i]), lowest, highest)
                 aux[i] = l &+ nmax
@@ -176,7 +182,9 @@ enum KQuantSearch {
     /// Q3_K's search (`make_q3_quants` with rmse): symmetric codes, then up to five passes that
     /// move single codes while the x²-weighted fit improves (a lane with no move in a pass would
     /// make none in the next, so lanes that settled early are left as they are). Codes nmax + l.
-    static func symmetricRefined(_ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Codes>) -> Lanes {
+    static func symmetricRefined(_ x: UnsafePointer<Lanes>, _ n: Int, nmax: Int32, _ L: UnsafeMutablePointer<Codes>)
+        -> Lanes
+    {
         let (mx, amax) = signedMax(x, n)
         let lowest = -nmax, highest = nmax - 1
         let iscale = -Float(nmax) / mx
@@ -200,7 +208,8 @@ enum KQuantSearch {
                 slx += w * x[i] * fl
                 sl2 += w * fl * fl
                 let accept = active .& (newL .!= L[i]) .& (sl2 .> 0) .& (slx * slx * sumL2 .> sumLX * sumLX * sl2)
-                guard any(accept) else { continue }  // rare: a branch, not a blend, keeps the sums off the critical path
+                // rare: a branch, not a blend, keeps the sums off the critical path
+                guard any(accept) else { continue }
                 L[i].replace(with: newL, where: accept)
                 sumLX.replace(with: slx, where: accept)
                 sumL2.replace(with: sl2, where: accept)

@@ -16,11 +16,14 @@ public enum LayerReconstruction {
     }
 
     /// Builds the problem from student inputs, teacher inputs and the teacher's weight.
-    public static func problem(student xs: Activations, teacher xt: Activations, weight w: [Float], out: Int, gram: [Float]? = nil,
-                               threads: Int) -> Problem {
+    public static func problem(
+        student xs: Activations, teacher xt: Activations, weight w: [Float], out: Int, gram: [Float]? = nil,
+        threads: Int
+    ) -> Problem {
         let n = xs.width
         let a = gram ?? BLAS.gram(xs.data, rows: xs.rows, n: n, threads: threads)
-        let yt = BLAS.gemmRows(m: xt.rows, n: out, k: n, a: xt.data, b: w, bTransposed: true, threads: threads, chunk: BLAS.forwardRows)
+        let yt = BLAS.gemmRows(
+            m: xt.rows, n: out, k: n, a: xt.data, b: w, bTransposed: true, threads: threads, chunk: BLAS.forwardRows)
         let c = BLAS.crossProduct(yt, xs.data, rows: xs.rows, p: out, q: n, threads: threads)
         let norm2 = yt.reduce(0.0) { $0 + Double($1) * Double($1) }
         return Problem(a: a, c: c, targetNorm2: norm2, out: out, inDim: n)
@@ -39,7 +42,9 @@ public enum LayerReconstruction {
 
     /// Fits `w` in place; returns the relative output error before and after.
     @discardableResult
-    public static func fit(_ w: inout [Float], _ p: Problem, iterations: Int, threads: Int) -> (before: Double, after: Double) {
+    public static func fit(_ w: inout [Float], _ p: Problem, iterations: Int, threads: Int) -> (
+        before: Double, after: Double
+    ) {
         let n = p.inDim
         precondition(w.count == p.out * n)
         let mask = w.map { $0 != 0 }
@@ -56,7 +61,10 @@ public enum LayerReconstruction {
             let ya = BLAS.gemmRows(m: p.out, n: n, k: n, a: y, b: p.a, bTransposed: false, threads: threads)
             let err = relativeError(y, ya, p)
             if k == 0 { before = err }
-            if err < bestErr { bestErr = err; best = y }
+            if err < bestErr {
+                bestErr = err
+                best = y
+            }
             if k == iterations { break }
             prev = cur
             for i in cur.indices { cur[i] = mask[i] ? y[i] - Float(step) * (ya[i] - p.c[i]) : 0 }

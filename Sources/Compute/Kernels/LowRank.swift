@@ -37,12 +37,16 @@ public enum LowRank {
     }
 
     /// Singular values of the rows × cols matrix `x`, descending.
-    public static func singularValues(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, tensor: String) throws -> [Float] {
+    public static func singularValues(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, tensor: String) throws
+        -> [Float]
+    {
         try svd(x, rows: rows, cols: cols, vectors: false, tensor: tensor).s
     }
 
     /// Truncated SVD factors of the rows × cols matrix `x`.
-    public static func factorize(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, rank spec: Rank, tensor: String) throws -> Factors {
+    public static func factorize(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, rank spec: Rank, tensor: String)
+        throws -> Factors
+    {
         let (s, u, vt) = try svd(x, rows: rows, cols: cols, vectors: true, tensor: tensor)
         let k = min(rows, cols)
         let r = rank(spec, singularValues: s)
@@ -55,30 +59,37 @@ public enum LowRank {
     }
 
     /// dst (rows × cols) = u (rows × rank) · v (rank × cols).
-    public static func multiply(_ u: [Float], _ v: [Float], rows: Int, rank: Int, cols: Int, into dst: UnsafeMutableBufferPointer<Float>) {
+    public static func multiply(
+        _ u: [Float], _ v: [Float], rows: Int, rank: Int, cols: Int, into dst: UnsafeMutableBufferPointer<Float>
+    ) {
         BLAS.configure()
         precondition(dst.count == rows * cols && u.count == rows * rank && v.count == rank * cols)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(rank), 1, u, Int32(rank), v,
-                    Int32(cols), 0, dst.baseAddress, Int32(cols))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(rank), 1, u, Int32(rank), v,
+            Int32(cols), 0, dst.baseAddress, Int32(cols))
     }
 
-    private static func svd(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, vectors: Bool,
-                            tensor: String) throws -> (s: [Float], u: [Float], vt: [Float]) {
+    private static func svd(
+        _ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, vectors: Bool,
+        tensor: String
+    ) throws -> (s: [Float], u: [Float], vt: [Float]) {
         BLAS.configure()
         precondition(rows * cols == x.count)
         guard rows > 0, cols > 0, rows < Int(Int32.max), cols < Int(Int32.max) else {
             throw ComputeError(.shapeMismatch, "cannot factorize a \(rows) × \(cols) matrix", tensor: tensor)
         }
         guard x.allSatisfy({ $0.isFinite }) else {
-            throw ComputeError(.numerical, "holds NaN or infinity; a low-rank factorization needs finite values", tensor: tensor)
+            throw ComputeError(
+                .numerical, "holds NaN or infinity; a low-rank factorization needs finite values", tensor: tensor)
         }
         let k = min(rows, cols)
         var a = Array(x)
         var s = [Float](repeating: 0, count: k)
         var u = [Float](repeating: 0, count: vectors ? rows * k : 1)
         var vt = [Float](repeating: 0, count: vectors ? k * cols : 1)
-        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, vectors ? Int8(UInt8(ascii: "S")) : Int8(UInt8(ascii: "N")),
-                                  Int32(rows), Int32(cols), &a, Int32(cols), &s, &u, Int32(vectors ? k : 1), &vt, Int32(cols))
+        let info = LAPACKE_sgesdd(
+            LAPACK_ROW_MAJOR, vectors ? Int8(UInt8(ascii: "S")) : Int8(UInt8(ascii: "N")),
+            Int32(rows), Int32(cols), &a, Int32(cols), &s, &u, Int32(vectors ? k : 1), &vt, Int32(cols))
         guard info == 0 else {
             throw ComputeError(.numerical, "SVD did not converge (LAPACK sgesdd info \(info))", tensor: tensor)
         }

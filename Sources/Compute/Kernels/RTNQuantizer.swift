@@ -38,13 +38,16 @@ public enum RTNQuantizer {
     }
 
     /// Quantizes `x` in place to its dequantized values and returns codes, scales and zeros.
-    public static func quantize(_ x: UnsafeMutableBufferPointer<Float>, shape: [Int], bits: Int, symmetric: Bool,
-                                granularity: Granularity, observer: Observer = .minmax, threads: Int) -> Result {
+    public static func quantize(
+        _ x: UnsafeMutableBufferPointer<Float>, shape: [Int], bits: Int, symmetric: Bool,
+        granularity: Granularity, observer: Observer = .minmax, threads: Int
+    ) -> Result {
         let n = x.count
         let gl = groupLength(granularity, shape: shape)
         let groups = n == 0 ? 0 : n / gl
-        var res = Result(codes: [UInt8](repeating: 0, count: n), scales: [Float](repeating: 0, count: groups),
-                         zeros: [UInt8](repeating: 0, count: groups))
+        var res = Result(
+            codes: [UInt8](repeating: 0, count: n), scales: [Float](repeating: 0, count: groups),
+            zeros: [UInt8](repeating: 0, count: groups))
         res.codes.withUnsafeMutableBufferPointer { codes in
             res.scales.withUnsafeMutableBufferPointer { scales in
                 res.zeros.withUnsafeMutableBufferPointer { zeros in
@@ -53,8 +56,9 @@ public enum RTNQuantizer {
                     Parallel.forEach(ranges.count, threads: threads) { r in
                         for g in ranges[r] {
                             let base = g * gl
-                            let (s, z) = groupParameters(UnsafeBufferPointer(rebasing: x[base..<(base + gl)]), bits: bits,
-                                                         symmetric: symmetric, observer: observer)
+                            let (s, z) = groupParameters(
+                                UnsafeBufferPointer(rebasing: x[base..<(base + gl)]), bits: bits,
+                                symmetric: symmetric, observer: observer)
                             scales[g] = s
                             zeros[g] = UInt8(z)
                             for j in 0..<gl {
@@ -72,13 +76,17 @@ public enum RTNQuantizer {
 
     /// Scale and zero point of one group (see the type's note; NaN makes the scale NaN).
     @inline(__always)
-    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool) -> (scale: Float, zero: Float) {
+    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool) -> (
+        scale: Float, zero: Float
+    ) {
         let (lo, hi) = range(x)
         return parameters(lo: lo, hi: hi, shrink: 1, bits: bits, symmetric: symmetric)
     }
 
     /// Scale and zero point of one group as `observer` chooses them.
-    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, observer: Observer) -> (scale: Float, zero: Float) {
+    static func groupParameters(_ x: UnsafeBufferPointer<Float>, bits: Int, symmetric: Bool, observer: Observer) -> (
+        scale: Float, zero: Float
+    ) {
         let (lo, hi) = range(x)
         let plain = parameters(lo: lo, hi: hi, shrink: 1, bits: bits, symmetric: symmetric)
         guard observer == .mse, plain.scale.isFinite, plain.scale > 0 else { return plain }
@@ -106,7 +114,9 @@ public enum RTNQuantizer {
     /// The grid for the range [p·lo, p·hi]: symmetric s = p·max(−lo, hi)/(2^(b−1) − 1), z = 2^(b−1);
     /// asymmetric s = (p·hi − p·lo)/(2^b − 1), z = clip(rint(−p·lo/s), 0, 2^b − 1).
     @inline(__always)
-    static func parameters(lo: Float, hi: Float, shrink p: Float, bits: Int, symmetric: Bool) -> (scale: Float, zero: Float) {
+    static func parameters(lo: Float, hi: Float, shrink p: Float, bits: Int, symmetric: Bool) -> (
+        scale: Float, zero: Float
+    ) {
         let qmaxU = Float((1 << bits) - 1)
         let half = Float(1 << (bits - 1))
         if symmetric { return (p * max(-lo, hi) / (half - 1), half) }
@@ -155,7 +165,9 @@ public enum RTNQuantizer {
     }
 
     @inline(__always)
-    private static func isFinite(_ s: SIMD8<Float>) -> SIMDMask<SIMD8<Float>.MaskStorage> { (s .> -Float.infinity) .& (s .< Float.infinity) }
+    private static func isFinite(_ s: SIMD8<Float>) -> SIMDMask<SIMD8<Float>.MaskStorage> {
+        (s .> -Float.infinity) .& (s .< Float.infinity)
+    }
 
     /// Bits each code takes when packed: 8 for 8-bit, 4 for 3- and 4-bit, 2 for 2-bit.
     public static func packedBits(_ bits: Int) -> Int { bits == 8 ? 8 : (bits == 2 ? 2 : 4) }

@@ -44,7 +44,10 @@ final class RowBlockSum {
     init(_ kind: Kind, threads: Int) {
         self.kind = kind
         self.threads = max(1, threads)
-        let cut = { (n: Int) in let t = Self.tile(n); return stride(from: 0, to: n, by: t).map { $0..<min($0 + t, n) } }
+        let cut = { (n: Int) in
+            let t = Self.tile(n)
+            return stride(from: 0, to: n, by: t).map { $0..<min($0 + t, n) }
+        }
         switch kind {
         case .gram(let n):
             let r = cut(n)
@@ -77,13 +80,17 @@ final class RowBlockSum {
                 let diagonal = gram && ri == rj, c = sp.baseAddress! + part * size
                 for (b, rg) in blocks.enumerated() where (first + b) % partials == part {
                     if diagonal {
-                        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(ri.count), Int32(rg.count), 1, x + rg.lowerBound * lda + ri.lowerBound,
-                                    Int32(lda), 1, c + ri.lowerBound * ldb + rj.lowerBound, Int32(ldb))
+                        cblas_ssyrk(
+                            CblasRowMajor, CblasUpper, CblasTrans, Int32(ri.count), Int32(rg.count), 1,
+                            x + rg.lowerBound * lda + ri.lowerBound,
+                            Int32(lda), 1, c + ri.lowerBound * ldb + rj.lowerBound, Int32(ldb))
                         continue
                     }
-                    BLAS.gemm(m: ri.count, n: rj.count, k: rg.count, a: x + rg.lowerBound * lda + ri.lowerBound, lda: lda, aTransposed: true,
-                              b: other + rg.lowerBound * ldb + rj.lowerBound, ldb: ldb, bTransposed: false,
-                              c: c + ri.lowerBound * ldb + rj.lowerBound, ldc: ldb, beta: 1)
+                    BLAS.gemm(
+                        m: ri.count, n: rj.count, k: rg.count, a: x + rg.lowerBound * lda + ri.lowerBound, lda: lda,
+                        aTransposed: true,
+                        b: other + rg.lowerBound * ldb + rj.lowerBound, ldb: ldb, bTransposed: false,
+                        c: c + ri.lowerBound * ldb + rj.lowerBound, ldc: ldb, beta: 1)
                 }
             }
         }

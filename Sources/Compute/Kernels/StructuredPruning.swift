@@ -10,7 +10,9 @@ public enum StructuredPruning {
     public enum Norm: String, Sendable, CaseIterable { case l1, l2 }
 
     /// Norms of each row (`.rows`) or column (`.columns`) of the rows × cols matrix `x`.
-    public static func norms(_ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm, threads: Int) -> [Double] {
+    public static func norms(
+        _ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm, threads: Int
+    ) -> [Double] {
         precondition(rows * cols == x.count)
         let base = x.baseAddress
         switch dim {
@@ -22,8 +24,13 @@ public enum StructuredPruning {
                     for i in ranges[r] {
                         let row = base! + i * cols
                         var s = 0.0
-                        if norm == .l1 { for j in 0..<cols { s += Double(abs(row[j])) } } else {
-                            for j in 0..<cols { let v = Double(row[j]); s += v * v }
+                        if norm == .l1 {
+                            for j in 0..<cols { s += Double(abs(row[j])) }
+                        } else {
+                            for j in 0..<cols {
+                                let v = Double(row[j])
+                                s += v * v
+                            }
                         }
                         o[i] = norm == .l1 ? s : s.squareRoot()
                     }
@@ -38,8 +45,13 @@ public enum StructuredPruning {
                     let c = ranges[r]
                     for i in 0..<rows {
                         let row = base! + i * cols
-                        if norm == .l1 { for j in c { o[j] += Double(abs(row[j])) } } else {
-                            for j in c { let v = Double(row[j]); o[j] += v * v }
+                        if norm == .l1 {
+                            for j in c { o[j] += Double(abs(row[j])) }
+                        } else {
+                            for j in c {
+                                let v = Double(row[j])
+                                o[j] += v * v
+                            }
                         }
                     }
                     if norm == .l2 { for j in c { o[j] = o[j].squareRoot() } }
@@ -89,7 +101,9 @@ public enum StructuredPruning {
         let index: Int
 
         /// Whether (key, i) is at or before the threshold: one of the k smallest.
-        @inline(__always) func admits(_ key: UInt64, at i: Int) -> Bool { key < self.key || (key == self.key && i <= index) }
+        @inline(__always) func admits(_ key: UInt64, at i: Int) -> Bool {
+            key < self.key || (key == self.key && i <= index)
+        }
     }
 
     /// The k-th smallest (1 ≤ k ≤ count) of `keys` ordered by (key, index): it admits exactly the k smallest.
@@ -112,7 +126,9 @@ public enum StructuredPruning {
     /// Quickselect in linear expected time: the keys are distinct, so the set is the same as a sort's.
     static func quickSmallestMask(_ scores: [Double], k: Int) -> [Bool] {
         var mask = [Bool](repeating: false, count: scores.count)
-        var keys = scores.enumerated().map { i, v in Key(value: v.isNaN ? .infinity : v, nan: v.isNaN, index: Int32(truncatingIfNeeded: i)) }
+        var keys = scores.enumerated().map { i, v in
+            Key(value: v.isNaN ? .infinity : v, nan: v.isNaN, index: Int32(truncatingIfNeeded: i))
+        }
         keys.withUnsafeMutableBufferPointer { buf in
             var lo = 0, hi = buf.count - 1
             while lo < hi {
@@ -151,9 +167,12 @@ public enum StructuredPruning {
 
     /// Zeroes the `k` rows or columns with the smallest norms; returns their indices.
     @discardableResult
-    public static func prune(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm,
-                             k: Int, threads: Int) -> [Int] {
-        let chosen = select(norms(UnsafeBufferPointer(x), rows: rows, cols: cols, dim: dim, norm: norm, threads: threads), k: k)
+    public static func prune(
+        _ x: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, dim: Dimension, norm: Norm,
+        k: Int, threads: Int
+    ) -> [Int] {
+        let chosen = select(
+            norms(UnsafeBufferPointer(x), rows: rows, cols: cols, dim: dim, norm: norm, threads: threads), k: k)
         let base = x.baseAddress
         switch dim {
         case .rows:

@@ -52,7 +52,10 @@ enum VectorExp {
         let whole = count / 8 * 8
         var m = Lanes(repeating: -.infinity)
         var i = 0
-        while i < whole { m = pointwiseMax(m, UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self)); i += 8 }
+        while i < whole {
+            m = pointwiseMax(m, UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self))
+            i += 8
+        }
         var mx = m.max()
         for j in whole..<count { mx = Swift.max(mx, p[j]) }
         var sum = Lanes(), tail = Lanes(repeating: -.infinity)
@@ -72,7 +75,8 @@ enum VectorExp {
         let inv = 1 / sum.sum()
         i = 0
         while i < whole {
-            UnsafeMutableRawPointer(p + i).storeBytes(of: UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) * inv, as: Lanes.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(
+                of: UnsafeRawPointer(p + i).loadUnaligned(as: Lanes.self) * inv, as: Lanes.self)
             i += 8
         }
         for j in whole..<count { p[j] *= inv }
@@ -82,7 +86,8 @@ enum VectorExp {
     static func swiGLU(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int) {
         var i = 0
         while i + 8 <= count {
-            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: Lanes.self), uv = UnsafeRawPointer(u + i).loadUnaligned(as: Lanes.self)
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: Lanes.self),
+                uv = UnsafeRawPointer(u + i).loadUnaligned(as: Lanes.self)
             UnsafeMutableRawPointer(g + i).storeBytes(of: gv / (1 + exp(-gv)) * uv, as: Lanes.self)
             i += 8
         }

@@ -20,7 +20,9 @@ extension Activations {
 
     /// rows × width values that the caller overwrites completely before reading (no zero fill).
     static func unfilled(rows: Int, width: Int) -> Activations {
-        Activations(data: [Float](unsafeUninitializedCapacity: rows * width) { _, n in n = rows * width }, rows: rows, width: width)
+        Activations(
+            data: [Float](unsafeUninitializedCapacity: rows * width) { _, n in n = rows * width }, rows: rows,
+            width: width)
     }
 
     /// y = x Wᵀ (+ b) for the `weight` [out × width], one OpenBLAS product per group of up to
@@ -28,20 +30,27 @@ extension Activations {
     /// per window), groups spread over `threads`. The groups depend only on the row count, so the
     /// bytes do not depend on the thread count.
     func linear(_ weight: [Float], bias: [Float]?, out: Int, seqLen l: Int, threads: Int) -> Activations {
-        data.withUnsafeBufferPointer { Self.linear($0.baseAddress!, rows: rows, width: width, weight, bias: bias, out: out, seqLen: l, threads: threads) }
+        data.withUnsafeBufferPointer {
+            Self.linear(
+                $0.baseAddress!, rows: rows, width: width, weight, bias: bias, out: out, seqLen: l, threads: threads)
+        }
     }
 
     /// `linear` for the `rows` × `width` values at `x` (rows of a larger buffer, read in place).
-    static func linear(_ x: UnsafePointer<Float>, rows: Int, width inW: Int, _ weight: [Float], bias: [Float]?, out: Int, seqLen l: Int,
-                       threads: Int) -> Activations {
+    static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, width inW: Int, _ weight: [Float], bias: [Float]?, out: Int,
+        seqLen l: Int,
+        threads: Int
+    ) -> Activations {
         var y = Activations.unfilled(rows: rows, width: out).data  // every group's product writes its rows
         let groups = Parallel.chunks(rows / l, chunk: Self.windowsPerProduct)
         weight.withUnsafeBufferPointer { wp in
             y.withUnsafeMutableBufferPointer { yp in
                 Parallel.forEach(groups.count, threads: threads) { g in
                     let first = groups[g].lowerBound * l, count = groups[g].count * l
-                    BLAS.gemm(m: count, n: out, k: inW, a: x + first * inW, lda: inW, b: wp.baseAddress!, ldb: inW,
-                              bTransposed: true, c: yp.baseAddress! + first * out, ldc: out)
+                    BLAS.gemm(
+                        m: count, n: out, k: inW, a: x + first * inW, lda: inW, b: wp.baseAddress!, ldb: inW,
+                        bTransposed: true, c: yp.baseAddress! + first * out, ldc: out)
                     if let bias { for r in first..<(first + count) { for j in 0..<out { yp[r * out + j] += bias[j] } } }
                 }
             }

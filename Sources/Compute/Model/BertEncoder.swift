@@ -21,7 +21,9 @@ public struct BertEncoder: Sendable {
         let vocabSize = config.vocabSize
         let h = config.hidden
         guard ids.count == samples, ids.allSatisfy({ $0.count == seqLen }), seqLen <= config.maxPositions else {
-            throw ComputeError(.shapeMismatch, "calibration batch is not \(samples) × \(seqLen) tokens (at most \(config.maxPositions))")
+            throw ComputeError(
+                .shapeMismatch,
+                "calibration batch is not \(samples) × \(seqLen) tokens (at most \(config.maxPositions))")
         }
         let words = try w.tensor(config.embedding("word_embeddings.weight"), count: vocabSize * h)
         let pos = try w.tensor(config.embedding("position_embeddings.weight"), count: config.maxPositions * h)
@@ -30,7 +32,9 @@ public struct BertEncoder: Sendable {
         for s in 0..<samples {
             for t in 0..<seqLen {
                 let id = Int(ids[s][t])
-                guard id >= 0 && id < vocabSize else { throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocabSize)") }
+                guard id >= 0 && id < vocabSize else {
+                    throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocabSize)")
+                }
                 let row = (s * seqLen + t) * h
                 for j in 0..<h { x[row + j] = words[id * h + j] + pos[t * h + j] + typ[j] }
             }
@@ -80,7 +84,10 @@ public struct BertEncoder: Sendable {
         let weight = try w.linear(base, out: out, in: x.width, input: x)
         let bias = try w.tensor(base + ".bias", count: out)
         guard weight.count == out * x.width else {
-            throw ComputeError(.shapeMismatch, "weight holds \(weight.count) values, not \(out) × \(x.width)", tensor: base + ".weight")
+            throw ComputeError(
+                .shapeMismatch, "weight holds \(weight.count) values, not \(out) × \(x.width)",
+                tensor: base + ".weight"
+            )
         }
         return x.linear(weight, bias: bias, out: out, seqLen: seqLen, threads: threads)
     }
@@ -99,19 +106,25 @@ public struct BertEncoder: Sendable {
                             scores.withUnsafeMutableBufferPointer { sp in
                                 for hd in 0..<heads {
                                     let off = s * l * h + hd * d
-                                    BLAS.gemm(m: l, n: l, k: d, a: qp.baseAddress! + off, lda: h, b: kp.baseAddress! + off, ldb: h,
-                                              bTransposed: true, c: sp.baseAddress!, ldc: l, alpha: scale)
+                                    BLAS.gemm(
+                                        m: l, n: l, k: d, a: qp.baseAddress! + off, lda: h, b: kp.baseAddress! + off,
+                                        ldb: h,
+                                        bTransposed: true, c: sp.baseAddress!, ldc: l, alpha: scale)
                                     for r in 0..<l {
                                         let row = sp.baseAddress! + r * l
                                         var mx = -Float.infinity
                                         for j in 0..<l { mx = max(mx, row[j]) }
                                         var sum: Float = 0
-                                        for j in 0..<l { row[j] = Foundation.exp(row[j] - mx); sum += row[j] }
+                                        for j in 0..<l {
+                                            row[j] = Foundation.exp(row[j] - mx)
+                                            sum += row[j]
+                                        }
                                         let inv = 1 / sum
                                         for j in 0..<l { row[j] *= inv }
                                     }
-                                    BLAS.gemm(m: l, n: d, k: l, a: sp.baseAddress!, lda: l, b: vp.baseAddress! + off, ldb: h,
-                                              bTransposed: false, c: cp.baseAddress! + off, ldc: h)
+                                    BLAS.gemm(
+                                        m: l, n: d, k: l, a: sp.baseAddress!, lda: l, b: vp.baseAddress! + off, ldb: h,
+                                        bTransposed: false, c: cp.baseAddress! + off, ldc: h)
                                 }
                             }
                         }
@@ -132,7 +145,10 @@ public struct BertEncoder: Sendable {
                 for j in 0..<n { mean += Double(row[j]) }
                 mean /= Double(n)
                 var v = 0.0
-                for j in 0..<n { let d = Double(row[j]) - mean; v += d * d }
+                for j in 0..<n {
+                    let d = Double(row[j]) - mean
+                    v += d * d
+                }
                 let inv = 1 / (v / Double(n) + eps).squareRoot()
                 for j in 0..<n { row[j] = Float((Double(row[j]) - mean) * inv) * g[j] + b[j] }
             }

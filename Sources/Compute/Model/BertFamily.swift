@@ -32,25 +32,36 @@ public struct BertFamily: ModelFamily {
         return rec.names.filter { seen.insert($0).inserted }
     }
 
-    public func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
-                          compute: (String, LinearCalibration?) throws -> [Float]) throws {
-        let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
-                                              seqLen: stage.seqLen, part: .calibration)
+    public func calibrate(
+        _ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
+        compute: (String, LinearCalibration?) throws -> [Float]
+    ) throws {
+        let ids = try CalibrationText.batches(
+            file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
+            seqLen: stage.seqLen, part: .calibration)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        try CalibratedForward.run(layers: files.config.layers, teacher: original, gramPrecision: needs.gramPrecision, compute: compute, embed: { try enc.embed(ids, $0) },
-                                  layer: { try enc.layer($0, $1, $2) })
+        try CalibratedForward.run(
+            layers: files.config.layers, teacher: original, gramPrecision: needs.gramPrecision, compute: compute,
+            embed: { try enc.embed(ids, $0) },
+            layer: { try enc.layer($0, $1, $2) })
     }
 
-    public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
-                         threads: Int) throws -> Evaluation {
+    public func evaluate(
+        _ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
+        threads: Int
+    ) throws -> Evaluation {
         let t0 = DispatchTime.now()
-        let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
-                                              part: .evaluation)
+        let ids = try CalibrationText.batches(
+            file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
+            part: .evaluation)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
         let a = enc.sentenceEmbeddings(try enc.forward(ids, original))
         let b = enc.sentenceEmbeddings(try enc.forward(ids, compressed))
         let cos = zip(a, b).map { x, y in zip(x, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } }
-        return Evaluation(dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, meanCosine: cos.reduce(0, +) / Double(cos.count),
-                          minCosine: cos.min() ?? 0, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
+        return Evaluation(
+            dataset: dataset, samples: stage.samples, seqLen: stage.seqLen,
+            meanCosine: cos.reduce(0, +) / Double(cos.count),
+            minCosine: cos.min() ?? 0,
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9)
     }
 }

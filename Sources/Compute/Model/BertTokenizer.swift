@@ -21,7 +21,9 @@ public struct BertTokenizer: Sendable {
             id += 1
         }
         func special(_ s: String) throws -> Int32 {
-            guard let i = v[s] else { throw ComputeError(.corruptData, "vocabulary has no \(s) token", file: vocabFile) }
+            guard let i = v[s] else {
+                throw ComputeError(.corruptData, "vocabulary has no \(s) token", file: vocabFile)
+            }
             return i
         }
         vocab = v
@@ -47,14 +49,23 @@ public struct BertTokenizer: Sendable {
         for u in text.unicodeScalars {
             let v = u.value
             if v == 0 || v == 0xFFFD || (Self.isControl(u)) { continue }
-            if Self.isWhitespace(u) { out.append(" "); continue }
-            if Self.isCJK(v) { out.append(" "); out.append(u); out.append(" "); continue }
+            if Self.isWhitespace(u) {
+                out.append(" ")
+                continue
+            }
+            if Self.isCJK(v) {
+                out.append(" ")
+                out.append(u)
+                out.append(" ")
+                continue
+            }
             out.append(u)
         }
         var s = String(out)
         if lowercase {
             s = s.lowercased().decomposedStringWithCanonicalMapping
-            s = String(String.UnicodeScalarView(s.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }))
+            s = String(
+                String.UnicodeScalarView(s.unicodeScalars.filter { $0.properties.generalCategory != .nonspacingMark }))
         }
         return s
     }
@@ -65,9 +76,15 @@ public struct BertTokenizer: Sendable {
         var cur = [Unicode.Scalar]()
         for u in s.unicodeScalars {
             if Self.isWhitespace(u) {
-                if !cur.isEmpty { words.append(cur); cur = [] }
+                if !cur.isEmpty {
+                    words.append(cur)
+                    cur = []
+                }
             } else if Self.isPunctuation(u) {
-                if !cur.isEmpty { words.append(cur); cur = [] }
+                if !cur.isEmpty {
+                    words.append(cur)
+                    cur = []
+                }
                 words.append([u])
             } else {
                 cur.append(u)
@@ -79,7 +96,10 @@ public struct BertTokenizer: Sendable {
 
     /// Greedy longest-match-first WordPiece; a word with an unmatched rest becomes [UNK].
     func wordPiece(_ word: [Unicode.Scalar], into ids: inout [Int32]) {
-        if word.count > Self.maxCharsPerWord { ids.append(unk); return }
+        if word.count > Self.maxCharsPerWord {
+            ids.append(unk)
+            return
+        }
         var pieces = [Int32]()
         var start = 0
         while start < word.count {
@@ -88,10 +108,16 @@ public struct BertTokenizer: Sendable {
             while start < end {
                 var sub = String(String.UnicodeScalarView(word[start..<end]))
                 if start > 0 { sub = "##" + sub }
-                if let id = vocab[sub] { found = id; break }
+                if let id = vocab[sub] {
+                    found = id
+                    break
+                }
                 end -= 1
             }
-            guard let id = found else { ids.append(unk); return }
+            guard let id = found else {
+                ids.append(unk)
+                return
+            }
             pieces.append(id)
             start = end
         }
@@ -112,10 +138,12 @@ public struct BertTokenizer: Sendable {
 
     static func isPunctuation(_ u: Unicode.Scalar) -> Bool {
         let v = u.value
-        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) { return true }
+        if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) {
+            return true
+        }
         switch u.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
-             .finalPunctuation, .otherPunctuation:
+            .finalPunctuation, .otherPunctuation:
             return true
         default: return false
         }

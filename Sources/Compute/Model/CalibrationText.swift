@@ -8,17 +8,23 @@ public enum CalibrationText {
     public enum Part: String, Sendable { case calibration, evaluation }
 
     /// `samples` sequences of `seqLen` token ids from `file`.
-    public static func batches(file: String, tokenizer: some TextTokenizer, samples: Int, seqLen: Int, part: Part) throws -> [[Int32]] {
+    public static func batches(file: String, tokenizer: some TextTokenizer, samples: Int, seqLen: Int, part: Part)
+        throws -> [[Int32]]
+    {
         let ids = try tokens(file: file, tokenizer: tokenizer)
         let cut = ids.count * 4 / 5
         let range = part == .calibration ? 0..<cut : cut..<ids.count
         let (prefix, suffix) = tokenizer.framing
         let window = seqLen - prefix.count - suffix.count
         guard samples >= 1, window >= 1 else {
-            throw ComputeError(.invalidRecipe, "need at least one sample of at least \(prefix.count + suffix.count + 1) tokens")
+            throw ComputeError(
+                .invalidRecipe, "need at least one sample of at least \(prefix.count + suffix.count + 1) tokens")
         }
         guard range.count >= window else {
-            throw ComputeError(.corruptData, "the \(part.rawValue) part holds \(range.count) tokens, fewer than one sequence of \(seqLen)", file: file)
+            throw ComputeError(
+                .corruptData,
+                "the \(part.rawValue) part holds \(range.count) tokens, fewer than one sequence of \(seqLen)",
+                file: file)
         }
         let spare = range.count - window
         return (0..<samples).map { i in
@@ -32,7 +38,8 @@ public enum CalibrationText {
     /// evaluation of one job — and every job of a manifest — tokenize a dataset once.
     static func tokens(file: String, tokenizer: some TextTokenizer) throws -> [Int32] {
         let attrs = try? FileManager.default.attributesOfItem(atPath: file)
-        let key = "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|"
+        let key =
+            "\(file)|\((attrs?[.size] as? NSNumber)?.intValue ?? -1)|"
             + "\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)|\(tokenizer.identity)"
         if let hit = lastTokens.withLock({ $0?.key == key ? $0?.ids : nil }) { return hit }
         let text = try InputFile.text(of: file, what: "dataset", limit: InputFile.datasetLimit)

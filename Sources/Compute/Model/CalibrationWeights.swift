@@ -4,8 +4,11 @@ import Foundation
 /// on the compressed model (`StudentWeights`, whose units compress each linear weight on its
 /// input), with the original model (`TeacherWeights`) one layer ahead when `distill` needs its inputs.
 enum CalibratedForward {
-    static func run(layers: Int, teacher original: ModelWeights?, gramPrecision: GramPrecision, compute: (String, LinearCalibration?) throws -> [Float],
-                    embed: (WeightSupplier) throws -> Activations, layer: (Int, Activations, WeightSupplier) throws -> Activations) throws {
+    static func run(
+        layers: Int, teacher original: ModelWeights?, gramPrecision: GramPrecision,
+        compute: (String, LinearCalibration?) throws -> [Float],
+        embed: (WeightSupplier) throws -> Activations, layer: (Int, Activations, WeightSupplier) throws -> Activations
+    ) throws {
         try withoutActuallyEscaping(compute) { compute in
             let student = StudentWeights(compute: compute, gramPrecision: gramPrecision)
             let teacher = original.map(TeacherWeights.init)
@@ -51,21 +54,29 @@ final class StudentWeights: WeightSupplier {
 
     func tensor(_ name: String, count: Int) throws -> [Float] {
         let v = try compute(name, nil)
-        guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
+        guard v.count == count else {
+            throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name)
+        }
         return v
     }
 
     func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
         let gram: GramCache
-        if let l = last, l.input.rows == input.rows, l.input.width == input.width, Self.sameStorage(l.input.data, input.data) {
+        if let l = last, l.input.rows == input.rows, l.input.width == input.width,
+            Self.sameStorage(l.input.data, input.data)
+        {
             gram = l.gram
         } else {
             gram = GramCache(precision: gramPrecision)
             last = (input, gram)
         }
-        let v = try compute(base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base], gram: gram))
+        let v = try compute(
+            base + ".weight", LinearCalibration(input: input, teacherInput: teacherInputs[base], gram: gram))
         guard v.count == out * `in` else {
-            throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(out) × \(`in`)", tensor: base + ".weight")
+            throw ComputeError(
+                .shapeMismatch, "holds \(v.count) values, the config implies \(out) × \(`in`)",
+                tensor: base + ".weight"
+            )
         }
         return v
     }
@@ -74,7 +85,9 @@ final class StudentWeights: WeightSupplier {
 extension StudentWeights {
     /// Whether two arrays share one buffer (copies of the same activations value).
     static func sameStorage(_ a: [Float], _ b: [Float]) -> Bool {
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress && pa.count == pb.count } }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress && pa.count == pb.count }
+        }
     }
 }
 

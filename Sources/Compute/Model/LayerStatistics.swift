@@ -97,14 +97,18 @@ final class InputStatistics {
 
     /// Σ x² of each column.
     func columnSquares() throws -> [Double] {
-        guard let s = squares else { throw ComputeError(.internalError, "the calibration pass did not collect column norms") }
+        guard let s = squares else {
+            throw ComputeError(.internalError, "the calibration pass did not collect column norms")
+        }
         return s
     }
 
     /// Σ x² per column in row order (the same sums as over all rows at once), columns in fixed
     /// ranges over the threads.
     private func addSquares(_ xp: UnsafeBufferPointer<Float>, rows: Int) {
-        squares!.withUnsafeMutableBufferPointer { Wanda.addColumnSquares(xp, rows: rows, width: width, into: $0, threads: threads) }
+        squares!.withUnsafeMutableBufferPointer {
+            Wanda.addColumnSquares(xp, rows: rows, width: width, into: $0, threads: threads)
+        }
     }
 }
 

@@ -64,17 +64,21 @@ public struct LinearCalibration {
     func distillProblem(weight: [Float], out: Int, threads: Int) throws -> LayerReconstruction.Problem {
         switch source {
         case .activations(let x, let xt, let g):
-            return LayerReconstruction.problem(student: x, teacher: xt ?? x, weight: weight, out: out, gram: g.value(x, threads: threads),
-                                               threads: threads)
+            return LayerReconstruction.problem(
+                student: x, teacher: xt ?? x, weight: weight, out: out, gram: g.value(x, threads: threads),
+                threads: threads)
         case .statistics(let s, let target):
             guard let target else { throw ComputeError(.internalError, "distill ran without the teacher's outputs") }
-            return LayerReconstruction.Problem(a: try s.gram(), c: target.cross.result(), targetNorm2: target.norm2, out: out, inDim: s.width)
+            return LayerReconstruction.Problem(
+                a: try s.gram(), c: target.cross.result(), targetNorm2: target.norm2, out: out, inDim: s.width)
         }
     }
 
     /// ‖X_s Ŵᵀ − X_t Wᵀ‖² / ‖X_t Wᵀ‖² on the first 512 calibration tokens, where W is the
     /// original weight and X_t the teacher's input (the student's own when there is no teacher).
-    func outputError(original: UnsafeBufferPointer<Float>, compressed: UnsafeBufferPointer<Float>, out: Int, threads: Int) -> Double {
+    func outputError(
+        original: UnsafeBufferPointer<Float>, compressed: UnsafeBufferPointer<Float>, out: Int, threads: Int
+    ) -> Double {
         let xs: [Float], xt: [Float], n: Int
         switch source {
         case .activations(let x, let t, _):

@@ -16,8 +16,9 @@ public protocol ModelFamily: Sendable {
     /// their calibration inputs. With `teacher`, the original model runs alongside so each linear
     /// layer also sees the original input (for `distill`). `needs` says which statistics of the
     /// inputs the recipe's stages read (a family that streams its inputs collects only those).
-    func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher: ModelWeights?, threads: Int,
-                   compute: (String, LinearCalibration?) throws -> [Float]) throws
+    func calibrate(
+        _ stage: CalibrateStage, needs: CalibrationNeeds, teacher: ModelWeights?, threads: Int,
+        compute: (String, LinearCalibration?) throws -> [Float]) throws
 
     /// How the family's tensors appear in a GGUF export llama.cpp loads (nil: generic names and metadata).
     func ggufLayout() throws -> GGUFExportLayout?
@@ -26,8 +27,10 @@ public protocol ModelFamily: Sendable {
     func linearWeights() -> Set<String>
 
     /// Measures the compressed model against the original on held-out windows of `dataset`.
-    func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
-                  threads: Int) throws -> Evaluation
+    func evaluate(
+        _ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
+        threads: Int
+    ) throws -> Evaluation
 }
 
 /// What an `evaluate` stage measured on held-out windows. Encoders: the cosine of the original's
@@ -37,7 +40,8 @@ public protocol ModelFamily: Sendable {
 public struct Evaluation: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case dataset, samples, seqLen = "seq_len", meanCosine = "mean_cosine", minCosine = "min_cosine", seconds
-        case perplexity, originalPerplexity = "original_perplexity", meanKL = "mean_kl", top1Agreement = "top1_agreement"
+        case perplexity, originalPerplexity = "original_perplexity", meanKL = "mean_kl", top1Agreement =
+            "top1_agreement"
         case scoredTokens = "scored_tokens"
     }
     public let dataset: String
@@ -70,10 +74,14 @@ public struct Evaluation: Sendable, Codable, Equatable {
     /// One line for the CLI.
     public var summary: String {
         if let p = perplexity, let o = originalPerplexity, let kl = meanKL, let t = top1Agreement {
-            return String(format: "evaluate: %d × %d held-out tokens of %@: perplexity %.3f (original %.3f, ×%.3f), mean KL %.5f, top-1 agreement %.4f (%.1fs)",
-                          samples, seqLen, dataset, p, o, p / o, kl, t, seconds)
+            return String(
+                format:
+                    "evaluate: %d × %d held-out tokens of %@: perplexity %.3f (original %.3f, ×%.3f), mean KL %.5f, "
+                    + "top-1 agreement %.4f (%.1fs)",
+                samples, seqLen, dataset, p, o, p / o, kl, t, seconds)
         }
-        return String(format: "evaluate: %d held-out windows of %d tokens of %@: embedding cosine mean %.5f, min %.5f (%.1fs)",
-                      samples, seqLen, dataset, meanCosine ?? .nan, minCosine ?? .nan, seconds)
+        return String(
+            format: "evaluate: %d held-out windows of %d tokens of %@: embedding cosine mean %.5f, min %.5f (%.1fs)",
+            samples, seqLen, dataset, meanCosine ?? .nan, minCosine ?? .nan, seconds)
     }
 }

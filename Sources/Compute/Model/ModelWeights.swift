@@ -13,11 +13,19 @@ public final class ModelWeights: WeightSupplier {
     public func has(_ name: String) -> Bool { index[name] != nil }
 
     public func tensor(_ name: String, count: Int) throws -> [Float] {
-        guard let (r, t) = index[name] else { throw ComputeError(.notFound, "the model has no tensor \(name), which the forward pass needs") }
-        guard t.dtype.isFloat16Or32 else { throw ComputeError(.unsupportedDType, "\(t.dtype.rawValue) is not a float dtype", tensor: name) }
-        guard t.numel == count else { throw ComputeError(.shapeMismatch, "holds \(t.numel) values, the config implies \(count)", tensor: name) }
+        guard let (r, t) = index[name] else {
+            throw ComputeError(.notFound, "the model has no tensor \(name), which the forward pass needs")
+        }
+        guard t.dtype.isFloat16Or32 else {
+            throw ComputeError(.unsupportedDType, "\(t.dtype.rawValue) is not a float dtype", tensor: name)
+        }
+        guard t.numel == count else {
+            throw ComputeError(.shapeMismatch, "holds \(t.numel) values, the config implies \(count)", tensor: name)
+        }
         var out = [Float](repeating: 0, count: count)
-        try out.withUnsafeMutableBufferPointer { dst in try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) } }
+        try out.withUnsafeMutableBufferPointer { dst in
+            try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) }
+        }
         return out
     }
 

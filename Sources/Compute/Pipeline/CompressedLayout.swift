@@ -23,7 +23,7 @@ public enum CompressedLayout {
         let perByte = 8 / RTNQuantizer.packedBits(q.bits)
         var out: [(name: String, dtype: DType, shape: [Int])] = [
             (t.name + ".qweight", .U8, Array(t.shape.dropLast()) + [(rowLength + perByte - 1) / perByte]),
-            (t.name + ".scales", .F32, groupShape(t, q)),
+            (t.name + ".scales", .F32, groupShape(t, q))
         ]
         if !q.symmetric { out.append((t.name + ".zeros", .U8, groupShape(t, q))) }
         return out
@@ -38,7 +38,9 @@ public enum CompressedLayout {
     }
 
     /// Writes a unit's compressed bytes as its planned entries.
-    static func write(_ t: TensorInfo, stage: QuantizeStage?, bytes: UnsafeRawBufferPointer, to w: SafeTensorsWriter) throws {
+    static func write(_ t: TensorInfo, stage: QuantizeStage?, bytes: UnsafeRawBufferPointer, to w: SafeTensorsWriter)
+        throws
+    {
         var off = 0
         for e in plan(t, stage: stage) {
             let n = e.shape.reduce(1, *) * e.dtype.size
@@ -52,13 +54,17 @@ public enum CompressedLayout {
         var q = [String: Any]()
         for t in tensors {
             guard let st = recipe.quantizeStages.last(where: { $0.selector.matches(t.name) }) else { continue }
-            var e: [String: Any] = ["bits": st.bits, "scheme": st.symmetric ? "symmetric" : "asymmetric", "shape": t.shape,
-                                    "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits),
-                                    "method": st.method == .rtn ? "rtn" : "gptq"]
+            var e: [String: Any] = [
+                "bits": st.bits, "scheme": st.symmetric ? "symmetric" : "asymmetric", "shape": t.shape,
+                "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits),
+                "method": st.method == .rtn ? "rtn" : "gptq"
+            ]
             switch st.granularity {
             case .tensor: e["granularity"] = "tensor"
             case .channel: e["granularity"] = "channel"
-            case .group(let g): e["granularity"] = "group"; e["group_size"] = g
+            case .group(let g):
+                e["granularity"] = "group"
+                e["group_size"] = g
             }
             q[t.name] = e
         }

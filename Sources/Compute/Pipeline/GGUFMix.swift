@@ -17,7 +17,10 @@ enum GGUFMix {
         /// From a family's GGUF layout (`llama.*` keys) and the file's tensor names.
         init(layout: GGUFExportLayout?, names: [String]) {
             let meta = Dictionary(layout?.metadata ?? [], uniquingKeysWith: { a, _ in a })
-            func int(_ k: String) -> Int? { if case .uint32(let v)? = meta[k] { return Int(v) }; return nil }
+            func int(_ k: String) -> Int? {
+                if case .uint32(let v)? = meta[k] { return Int(v) }
+                return nil
+            }
             let arch = layout?.architecture ?? "llama"
             let heads = int(arch + ".attention.head_count") ?? 1, kv = int(arch + ".attention.head_count_kv") ?? heads
             layers = int(arch + ".block_count") ?? 1
@@ -34,36 +37,53 @@ enum GGUFMix {
         for (i, st) in recipe.stages.enumerated() {
             guard case .export(let e) = st, e.format == .gguf else { continue }
             do { _ = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError {
-                throw RecipeError("stages[\(i)].export", err.tensor.map { "tensor \($0): \(err.message)" } ?? err.message)
+                throw RecipeError(
+                    "stages[\(i)].export", err.tensor.map { "tensor \($0): \(err.message)" } ?? err.message)
             }
-            if case .file(let path)? = e.importance { try checkImportance(path, tensors: tensors, ggufName: name, at: "stages[\(i)].export.imatrix") }
+            if case .file(let path)? = e.importance {
+                try checkImportance(path, tensors: tensors, ggufName: name, at: "stages[\(i)].export.imatrix")
+            }
         }
     }
 
     /// An imatrix file must be for this model: every entry names one of its matrices (by GGUF
     /// name) with as many columns as the entry has values.
-    static func checkImportance(_ path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String) throws {
+    static func checkImportance(_ path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String)
+        throws
+    {
         let m: ImportanceMatrix
         do { m = try ImportanceMatrix.read(path: path) } catch let e as ComputeError { throw RecipeError(key, "\(e)") }
         try checkImportance(m, path: path, tensors: tensors, ggufName: ggufName, at: key)
     }
 
     /// The same check on a matrix already read (the worker re-checks the file it reads at run time).
-    static func checkImportance(_ m: ImportanceMatrix, path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String) throws {
+    static func checkImportance(
+        _ m: ImportanceMatrix, path: String, tensors: [TensorInfo], ggufName: (String) -> String, at key: String
+    ) throws {
         let byName = Dictionary(tensors.map { (ggufName($0.name), $0) }, uniquingKeysWith: { a, _ in a })
         for (name, e) in m.entries.sorted(by: { $0.key < $1.key }) {
             guard let t = byName[name], t.shape.count >= 2 else {
-                throw RecipeError(key, "\(path): entry \(TextRules.display(name)) names no matrix of this model (an imatrix made for another model?)")
+                throw RecipeError(
+                    key,
+                    "\(path): entry \(TextRules.display(name)) names no matrix of this model (an imatrix made for "
+                    + "another model?)"
+                )
             }
             guard t.shape.last == e.sums.count else {
-                throw RecipeError(key, "\(path): entry \(name) has \(e.sums.count) columns, the model's \(name) has \(t.shape.last ?? 0) (an imatrix made for another model?)")
+                throw RecipeError(
+                    key,
+                    "\(path): entry \(name) has \(e.sums.count) columns, the model's \(name) has \(t.shape.last ?? 0) "
+                    + "(an imatrix made for another model?)"
+                )
             }
         }
     }
 
     /// Types of every tensor (by output name) a GGUF export of `e` writes; throws when a rule
     /// lands on a type Squeeze does not write (llama.cpp's IQ4_NL fallback).
-    static func types(_ e: ExportStage, tensors: [TensorInfo], ggufName: (String) -> String, model: Model) throws -> [String: GGMLType] {
+    static func types(_ e: ExportStage, tensors: [TensorInfo], ggufName: (String) -> String, model: Model) throws
+        -> [String: GGMLType]
+    {
         var out = [String: GGMLType]()
         var used = Set<String>()
         for t in tensors {
@@ -72,31 +92,50 @@ enum GGUFMix {
             var ty = GGUFPlanner.type(for: t, export: e)
             if t.dtype.isFloat16Or32 && quantizable(name, t) {
                 let mixed = e.ggufType.isMix && !e.pure
-                let wanted = mixed ? rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) : e.ggufType.ggml
+                let wanted =
+                    mixed
+                    ? rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) : e.ggufType.ggml
                 let asked = try override(e, name: name, input: t.name, model: model, used: &used)
                 if !e.allowFallback && asked == nil && wanted.block.count > 1 && cols % wanted.block.count != 0 {
-                    throw ComputeError(.invalidRecipe, "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) (\(wanted.block.count)-value blocks); llama.cpp would write \(fallback(wanted, cols: cols).name)", tensor: t.name)
+                    throw ComputeError(
+                        .invalidRecipe,
+                        "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) "
+                        + "(\(wanted.block.count)-value blocks); llama.cpp would write "
+                        + "\(fallback(wanted, cols: cols).name)",
+                        tensor: t.name)
                 }
                 if mixed { ty = cols % wanted.block.count == 0 ? wanted : fallback(wanted, cols: cols) }
                 if let o = asked {
                     guard cols % o.block.count == 0 else {
-                        throw ComputeError(.invalidRecipe, "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its \(o.block.count)-value blocks", tensor: t.name)
+                        throw ComputeError(
+                            .invalidRecipe,
+                            "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its "
+                            + "\(o.block.count)-value blocks",
+                            tensor: t.name)
                     }
                     ty = o
                 }
             }
             guard ty.block.count == 1 || cols % ty.block.count == 0 else {
-                throw ComputeError(.invalidRecipe, "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use q4_k_m, q5_k_m or q6_k, or a legacy type", tensor: t.name)
+                throw ComputeError(
+                    .invalidRecipe,
+                    "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, "
+                    + "llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use "
+                    + "q4_k_m, q5_k_m or q6_k, or a legacy type",
+                    tensor: t.name)
             }
             if keepsFloat(name), t.dtype.isFloat16Or32 { ty = e.ggufFallback.ggml }
             if model.vectorsF32, t.dtype.isFloat16Or32, t.shape.count < 2 { ty = .f32 }
             out[t.name] = ty
         }
         if let p = e.tensorTypes.keys.sorted().first(where: { !used.contains($0) }) {
-            throw ComputeError(.invalidRecipe, "tensor_types pattern \(TextRules.display(p)) matches no quantizable tensor")
+            throw ComputeError(
+                .invalidRecipe, "tensor_types pattern \(TextRules.display(p)) matches no quantizable tensor")
         }
-        for (key, set, name) in [("output_type", e.outputType, model.hasOutput ? "output.weight" : "token_embd.weight"),
-                                 ("embedding_type", e.embeddingType, "token_embd.weight")] where set != nil && !used.contains(key) {
+        for (key, set, name) in [
+            ("output_type", e.outputType, model.hasOutput ? "output.weight" : "token_embd.weight"),
+            ("embedding_type", e.embeddingType, "token_embd.weight")
+        ] where set != nil && !used.contains(key) {
             throw ComputeError(.invalidRecipe, "\(key): the model has no \(name) to give it to")
         }
         return out
@@ -104,10 +143,13 @@ enum GGUFMix {
 
     /// The type `tensor_types`, `output_type` or `embedding_type` asks for this tensor (nil: none);
     /// patterns match the GGUF or the input name, and all that match must agree.
-    private static func override(_ e: ExportStage, name: String, input: String, model: Model, used: inout Set<String>) throws -> GGMLType? {
+    private static func override(_ e: ExportStage, name: String, input: String, model: Model, used: inout Set<String>)
+        throws -> GGMLType?
+    {
         if let t = e.embeddingType, name == "token_embd.weight" {
             used.insert("embedding_type")
-            if !model.hasOutput && e.outputType != nil { used.insert("output_type") }  // as in llama.cpp, the embedding's type wins
+            // as in llama.cpp, the embedding's type wins
+            if !model.hasOutput && e.outputType != nil { used.insert("output_type") }
             return t.ggml
         }
         if let t = e.outputType, name == "output.weight" || (!model.hasOutput && name == "token_embd.weight") {
@@ -118,7 +160,11 @@ enum GGUFMix {
         used.formUnion(hits.keys)
         let types = Set(hits.values)
         guard types.count <= 1 else {
-            throw ComputeError(.invalidRecipe, "tensor_types patterns \(hits.keys.sorted().joined(separator: ", ")) all match \(name) but ask different types", tensor: input)
+            throw ComputeError(
+                .invalidRecipe,
+                "tensor_types patterns \(hits.keys.sorted().joined(separator: ", ")) all match \(name) but ask "
+                + "different types",
+                tensor: input)
         }
         return types.first?.ggml
     }
@@ -142,7 +188,9 @@ enum GGUFMix {
     }
 
     /// The mix's type for a tensor before the row-length fallback.
-    private static func rule(_ mix: ExportStage.GGUFType, default t0: GGMLType, name: String, cols: Int, model m: Model) -> GGMLType {
+    private static func rule(_ mix: ExportStage.GGUFType, default t0: GGMLType, name: String, cols: Int, model m: Model)
+        -> GGMLType
+    {
         var ty = t0
         let i = layer(name), n = m.layers
         if name == "output.weight" || (!m.hasOutput && name == "token_embd.weight") {

@@ -26,8 +26,10 @@ public enum GGUFPlanner {
     /// Encodes F32 values as `type` (float and block types only; other types as F32); with
     /// `importance` (one value per column) the block types that use one minimise the
     /// importance-weighted error, as llama-quantize does with `--imatrix`.
-    public static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
-                              importance: UnsafeBufferPointer<Float>? = nil, threads: Int) {
+    public static func encode(
+        _ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
+        importance: UnsafeBufferPointer<Float>? = nil, threads: Int
+    ) {
         if let importance, type.traits.usesImportance {
             GGMLQuantizer.quantize(type, src, importance: importance, into: dst, threads: threads)
             return
@@ -36,8 +38,10 @@ public enum GGUFPlanner {
     }
 
     /// `encode` with the importance, when there is one, as an array.
-    static func encode(_ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
-                       importance: [Float]?, threads: Int) {
+    static func encode(
+        _ src: UnsafeBufferPointer<Float>, type: GGMLType, into dst: UnsafeMutableRawBufferPointer,
+        importance: [Float]?, threads: Int
+    ) {
         guard let importance else { return encode(src, type: type, into: dst, threads: threads) }
         importance.withUnsafeBufferPointer { encode(src, type: type, into: dst, importance: $0, threads: threads) }
     }
@@ -48,7 +52,10 @@ public enum GGUFPlanner {
         let offsets = type.traits.scaleOffsets, size = type.block.bytes
         guard !offsets.isEmpty else { return nil }
         for b in 0..<(bytes.count / size) {
-            for o in offsets where UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: b * size + o, as: UInt16.self)) & 0x7C00 == 0x7C00 {
+            for o in offsets
+            where UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: b * size + o, as: UInt16.self)) & 0x7C00
+                == 0x7C00
+            {
                 return b
             }
         }
@@ -56,7 +63,9 @@ public enum GGUFPlanner {
     }
 
     /// Decodes `type` back to F32 (for error metrics; types Squeeze does not read as F32).
-    public static func decode(_ src: UnsafeRawBufferPointer, type: GGMLType, into dst: UnsafeMutableBufferPointer<Float>) {
+    public static func decode(
+        _ src: UnsafeRawBufferPointer, type: GGMLType, into dst: UnsafeMutableBufferPointer<Float>
+    ) {
         (type.traits.decode ?? GGMLType.f32.traits.decode!)(src, dst)
     }
 }

@@ -17,16 +17,27 @@ final class InputHasher: @unchecked Sendable {
                     return h.finalizeHex()
                 }
             }
-            done.lock(); digests = r; done.broadcast(); done.unlock()
+            done.lock()
+            digests = r
+            done.broadcast()
+            done.unlock()
         }
         thread.name = "squeeze-input-hash"
         thread.start()
     }
 
-    private var isStopped: Bool { done.lock(); defer { done.unlock() }; return stopped }
+    private var isStopped: Bool {
+        done.lock()
+        defer { done.unlock() }
+        return stopped
+    }
 
     /// Asks the thread to give up (the run failed or was cancelled); it stops at its next chunk.
-    func stop() { done.lock(); stopped = true; done.unlock() }
+    func stop() {
+        done.lock()
+        stopped = true
+        done.unlock()
+    }
 
     /// Each shard's digest, once the thread has read them all (rethrows its read error).
     func wait() throws -> [String] {

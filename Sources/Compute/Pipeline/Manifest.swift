@@ -9,8 +9,10 @@ public enum Manifest {
     public static var blasCore: String { BLAS.coreName }
 
     /// Writes the manifest (fsynced) and returns its record.
-    public static func write(dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
-                             threads: Int, extra: [String: String] = [:]) throws -> OutputRecord {
+    public static func write(
+        dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
+        threads: Int, extra: [String: String] = [:]
+    ) throws -> OutputRecord {
         var timings: [String: Any] = ["total_s": result.elapsedSeconds, "threads": threads]
         // A calibrated run's compression alone, as peers time theirs (`RecipeRunner.Result.calibrationSeconds`).
         if let c = result.calibrationSeconds { timings["calibration_s"] = c }
@@ -19,21 +21,30 @@ public enum Manifest {
             "version": toolVersion,
             "recipe": try JSONSerialization.jsonObject(with: Data(recipe.canonicalJSON.utf8)),
             "input": ["path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256],
-            "outputs": result.outputs.map { ["path": $0.path, "bytes": $0.bytes, "sha256": $0.sha256, "format": $0.format] },
+            "outputs": result.outputs.map {
+                ["path": $0.path, "bytes": $0.bytes, "sha256": $0.sha256, "format": $0.format]
+            },
             "layers": result.units.map { u -> [String: Any] in
-                ["tensor": u.tensor, "dtype": u.dtype, "shape": u.shape, "numel": u.numel, "targeted": u.targeted,
-                 "sparsity": u.sparsity, "bits": u.bits, "relative_error": u.relativeError.map { $0 as Any } ?? NSNull(),
-                 "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut,
-                 "rank": u.rank.map { $0 as Any } ?? NSNull(), "output_error": u.outputError.map { $0 as Any } ?? NSNull(),
-                 "damp_used": u.dampUsed.map { $0 as Any } ?? NSNull()]
+                [
+                    "tensor": u.tensor, "dtype": u.dtype, "shape": u.shape, "numel": u.numel, "targeted": u.targeted,
+                    "sparsity": u.sparsity, "bits": u.bits,
+                    "relative_error": u.relativeError.map { $0 as Any } ?? NSNull(),
+                    "elapsed_ms": u.elapsedMS, "bytes_in": u.bytesIn, "bytes_out": u.bytesOut,
+                    "rank": u.rank.map { $0 as Any } ?? NSNull(),
+                    "output_error": u.outputError.map { $0 as Any } ?? NSNull(),
+                    "damp_used": u.dampUsed.map { $0 as Any } ?? NSNull()
+                ]
             },
             "timings": timings,
-            "blas_core": blasCore,
+            "blas_core": blasCore
         ]
         if !result.quantizedInput.isEmpty {
             // The input's own lossy types: every metric compares against the model they decode to.
-            m["input"] = ["path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256,
-                          "quantized_tensors": result.quantizedInput] as [String: Any]
+            m["input"] =
+                [
+                    "path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256,
+                    "quantized_tensors": result.quantizedInput
+                ] as [String: Any]
         }
         if let e = result.evaluation {
             m["evaluation"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(e))

@@ -16,29 +16,42 @@ final class OutputWriters {
         self.model = model
         self.outputDir = outputDir
         let order = plan.units.map(\.tensor)
-        dense = try plan.dense == nil ? [] : readers.indices.map { s in
-            let tensors = plan.units.filter { $0.shard == s }.flatMap { u in
-                plan.outputTensors(u.tensor).map { (name: $0.name, dtype: plan.denseDType(u.tensor), shape: $0.shape) }
+        dense =
+            try plan.dense == nil
+            ? []
+            : readers.indices.map { s in
+                let tensors = plan.units.filter { $0.shard == s }.flatMap { u in
+                    plan.outputTensors(u.tensor).map {
+                        (name: $0.name, dtype: plan.denseDType(u.tensor), shape: $0.shape)
+                    }
+                }
+                return try SafeTensorsWriter(
+                    path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].metadata)
             }
-            return try SafeTensorsWriter(path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].metadata)
-        }
         var g = [Int: GGUFWriter]()
         for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
             let e = slot.export
-            g[i] = try GGUFWriter(path: outputDir + "/" + e.ggufFileName,
-                                  metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout)
-                                    + GGUFMetadata.importance(slot, plan: plan),
-                                  tensors: order.flatMap(plan.ggufPieces).map { t in
-                                      let ty = slot.ggufType(t)
-                                      return GGUFWriter.TensorPlan(name: plan.ggufName(t.name), shape: t.shape, type: ty,
-                                                                   byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
-                                  })
+            g[i] = try GGUFWriter(
+                path: outputDir + "/" + e.ggufFileName,
+                metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout)
+                    + GGUFMetadata.importance(slot, plan: plan),
+                tensors: order.flatMap(plan.ggufPieces).map { t in
+                    let ty = slot.ggufType(t)
+                    return GGUFWriter.TensorPlan(
+                        name: plan.ggufName(t.name), shape: t.shape, type: ty,
+                        byteCount: ty.byteCount(numel: t.numel, rowLength: t.shape.last ?? 1)!)
+                })
         }
         gguf = g
-        compressed = try plan.slots.contains { $0.kind == .compressed } ? SafeTensorsWriter(
-            path: outputDir + "/" + CompressedLayout.fileName,
-            tensors: order.flatMap { t in plan.outputTensors(t).flatMap { CompressedLayout.plan($0, stage: plan.lastQuantize(for: $0)) } },
-            metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.metadata ?? [:])) : nil
+        compressed =
+            try plan.slots.contains { $0.kind == .compressed }
+            ? SafeTensorsWriter(
+                path: outputDir + "/" + CompressedLayout.fileName,
+                tensors: order.flatMap { t in
+                    plan.outputTensors(t).flatMap { CompressedLayout.plan($0, stage: plan.lastQuantize(for: $0)) }
+                },
+                metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.metadata ?? [:]))
+            : nil
     }
 
     /// Writes slot `slot`'s bytes for unit `u`: its output pieces back to back.
@@ -60,7 +73,8 @@ final class OutputWriters {
                 } else {
                     try gguf[slot]!.write(name: plan.ggufName(p.name), bytes: part)
                 }
-            case .compressed: try CompressedLayout.write(p, stage: plan.lastQuantize(for: p), bytes: part, to: compressed!)
+            case .compressed:
+                try CompressedLayout.write(p, stage: plan.lastQuantize(for: p), bytes: part, to: compressed!)
             }
             off += n
         }
@@ -79,7 +93,9 @@ final class OutputWriters {
         }
         if let w = compressed {
             let (bytes, sha) = try w.finish()
-            out.append(OutputRecord(path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+            out.append(
+                OutputRecord(
+                    path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
         }
         return out
     }
@@ -108,11 +124,15 @@ enum GGUFMetadata {
         return kv
     }
 
-    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?) -> [(String, GGUFValue)] {
+    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?) -> [(
+        String, GGUFValue
+    )] {
         var arch = layout?.architecture ?? "unknown"
         if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
-           let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
-           let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let mt = obj["model_type"] as? String, layout == nil {
+            let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
+            let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let mt = obj["model_type"] as? String, layout == nil
+        {
             arch = mt
         }
         let fileType = e.ggufType.fileType
@@ -123,7 +143,7 @@ enum GGUFMetadata {
             ("general.file_type", .uint32(fileType)),
             ("general.quantization_version", .uint32(2)),
             ("squeeze.version", .string(Manifest.toolVersion)),
-            ("squeeze.recipe", .string(recipe.canonicalJSON)),
+            ("squeeze.recipe", .string(recipe.canonicalJSON))
         ] + (layout?.metadata ?? [])
     }
 }

@@ -18,16 +18,22 @@ extension RecipeRunner {
         }
         let data = try JSONEncoder.canonical.encode(index) + Data("\n".utf8)
         let sha = try FileOps.writeFile(dir + "/" + ModelSource.indexName, data)
-        return OutputRecord(path: ModelSource.indexName, bytes: Int64(data.count), sha256: sha, format: "safetensors-index")
+        return OutputRecord(
+            path: ModelSource.indexName, bytes: Int64(data.count), sha256: sha, format: "safetensors-index")
     }
 
     /// Copies the files beside the weights (config.json, tokenizer files) into the output; a GGUF
     /// decoder exported as safetensors gets a config.json and tokenizer.json made from its keys.
     func copyExtraFiles(to dir: String, plan: RunPlan) throws -> [OutputRecord] {
         var files = try model.extraFiles.map { extra in
-            ((extra as NSString).lastPathComponent, Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit)))
+            (
+                (extra as NSString).lastPathComponent,
+                Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
+            )
         }
-        if model.format == .gguf, plan.dense != nil, let d = family as? DecoderFamily { files += try d.files.huggingFaceFiles() }
+        if model.format == .gguf, plan.dense != nil, let d = family as? DecoderFamily {
+            files += try d.files.huggingFaceFiles()
+        }
         return try files.map { name, data in
             let sha = try FileOps.writeFile(dir + "/" + name, data)
             return OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file")
@@ -36,21 +42,30 @@ extension RecipeRunner {
 
     /// The importance matrix an `imatrix: true` export collected, as llama.cpp's GGUF imatrix file
     /// and its legacy `.dat` (both usable with `llama-quantize --imatrix`).
-    func writeImportance(_ entries: [String: ImportanceMatrix.Entry], to dir: String, plan: RunPlan) throws -> [OutputRecord] {
+    func writeImportance(_ entries: [String: ImportanceMatrix.Entry], to dir: String, plan: RunPlan) throws
+        -> [OutputRecord]
+    {
         guard plan.importanceFromCalibration, let cal = recipe.calibration else { return [] }
-        let m = ImportanceMatrix(entries: entries, datasets: [cal.dataset], chunkCount: cal.samples, chunkSize: cal.seqLen)
+        let m = ImportanceMatrix(
+            entries: entries, datasets: [cal.dataset], chunkCount: cal.samples, chunkSize: cal.seqLen)
         let g = try m.writeGGUF(to: dir + "/" + ImportanceMatrix.ggufName)
         let dat = m.legacyData()
         let sha = try FileOps.writeFile(dir + "/" + ImportanceMatrix.legacyName, dat)
-        return [OutputRecord(path: ImportanceMatrix.ggufName, bytes: g.bytes, sha256: g.sha256, format: "imatrix"),
-                OutputRecord(path: ImportanceMatrix.legacyName, bytes: Int64(dat.count), sha256: sha, format: "imatrix-dat")]
+        return [
+            OutputRecord(path: ImportanceMatrix.ggufName, bytes: g.bytes, sha256: g.sha256, format: "imatrix"),
+            OutputRecord(path: ImportanceMatrix.legacyName, bytes: Int64(dat.count), sha256: sha, format: "imatrix-dat")
+        ]
     }
 
     /// Measures an output just written against the input, with the model's family: a decoder's
     /// last GGUF export when there is one (the file llama.cpp would run), else the dense export.
-    func evaluate(_ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,
-                  outputs: [OutputRecord], plan: RunPlan) throws -> Evaluation {
-        guard let dataset = ev.dataset ?? recipe.calibration?.dataset else { throw ComputeError(.invalidRecipe, "evaluate has no dataset") }
+    func evaluate(
+        _ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,
+        outputs: [OutputRecord], plan: RunPlan
+    ) throws -> Evaluation {
+        guard let dataset = ev.dataset ?? recipe.calibration?.dataset else {
+            throw ComputeError(.invalidRecipe, "evaluate has no dataset")
+        }
         let out: [any TensorFile]
         if plan.ggufLayout != nil, let g = plan.slots.last(where: { $0.kind == .gguf }) {
             out = [try GGUFTensorFile(path: outputDir + "/" + g.export.ggufFileName)]
@@ -61,8 +76,9 @@ extension RecipeRunner {
             }
             out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
         }
-        return try family.evaluate(ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
-                                   threads: threads)
+        return try family.evaluate(
+            ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
+            threads: threads)
     }
 }
 

@@ -15,9 +15,12 @@ public final class RecipeRunner {
         /// `unitFinished`; `UnitCheckpoint.write` stores them. The buffers are valid during the call only.
         public var checkpoint: ((UnitMetrics, [UnsafeRawBufferPointer]) throws -> Void)?
 
-        public init(checkContinue: @escaping () throws -> Void = {}, unitFinished: @escaping (UnitMetrics) throws -> Void = { _ in },
-                    restore: ((Int, TensorInfo) throws -> [UInt8]?)? = nil,
-                    checkpoint: ((UnitMetrics, [UnsafeRawBufferPointer]) throws -> Void)? = nil) {
+        public init(
+            checkContinue: @escaping () throws -> Void = {},
+            unitFinished: @escaping (UnitMetrics) throws -> Void = { _ in },
+            restore: ((Int, TensorInfo) throws -> [UInt8]?)? = nil,
+            checkpoint: ((UnitMetrics, [UnsafeRawBufferPointer]) throws -> Void)? = nil
+        ) {
             self.checkContinue = checkContinue
             self.unitFinished = unitFinished
             self.restore = restore
@@ -80,7 +83,11 @@ public final class RecipeRunner {
             self.readers = readers
             self.writers = writers
             self.observer = observer
-            hashers = readers.map { r in var h = SHA256(); if let p = r.hashPrefix { h.update(p) }; return h }
+            hashers = readers.map { r in
+                var h = SHA256()
+                if let p = r.hashPrefix { h.update(p) }
+                return h
+            }
         }
 
         var next: Int { units.count }
@@ -93,9 +100,12 @@ public final class RecipeRunner {
         let start = DispatchTime.now()
         AllocatorTuning.keepFreedMemory()
         let readers = try model.open()
-        let plan = try RunPlan.make(recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
-        let state = RunState(plan: plan, readers: readers, writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),
-                             observer: observer)
+        let plan = try RunPlan.make(
+            recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
+        let state = RunState(
+            plan: plan, readers: readers,
+            writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),
+            observer: observer)
         let streamed = readers.allSatisfy { $0.hashPrefix != nil }
         let hasher = !streamed || recipe.calibration != nil ? InputHasher(readers: readers) : nil
         defer { hasher?.stop() }
@@ -118,21 +128,28 @@ public final class RecipeRunner {
         var evaluation: Evaluation?
         if let ev = recipe.evaluation, let family {
             try observer.checkContinue()
-            evaluation = try evaluate(ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs, plan: plan)
+            evaluation = try evaluate(
+                ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs, plan: plan)
         }
         let digests = try hasher?.wait() ?? state.hashers.indices.map { state.hashers[$0].finalizeHex() }
         var inputSHA = [String: String]()
         for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = digests[s] }
         let elapsed = ms(since: start) / 1000
-        return Result(outputs: outputs, units: state.units, inputSHA256: inputSHA, inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
-                      elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored, evaluation: evaluation,
-                      quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
+        return Result(
+            outputs: outputs, units: state.units, inputSHA256: inputSHA,
+            inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
+            elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored,
+            evaluation: evaluation,
+            quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through
     /// the compressed model; with `distill` the original runs alongside. Remaining units follow.
     private func runCalibrated(_ state: RunState, family: ModelFamily, calibration cal: CalibrateStage) throws {
-        try family.calibrate(cal, needs: recipe.calibrationNeeds, teacher: recipe.distills ? ModelWeights(readers: state.readers) : nil, threads: threads) { name, calibration in
+        try family.calibrate(
+            cal, needs: recipe.calibrationNeeds, teacher: recipe.distills ? ModelWeights(readers: state.readers) : nil,
+            threads: threads
+        ) { name, calibration in
             guard state.next < state.plan.units.count, state.plan.units[state.next].tensor.name == name else {
                 throw ComputeError(.internalError, "forward pass asked for \(name) out of unit order")
             }
@@ -152,7 +169,9 @@ public final class RecipeRunner {
         let keep: (UnsafeRawBufferPointer) -> Void = { bytes in
             guard wantValues else { return }
             var v = [Float](repeating: 0, count: u.tensor.numel)
-            v.withUnsafeMutableBufferPointer { DTypeCodec.decode(bytes, dtype: state.plan.denseDType(u.tensor), into: $0, threads: self.threads) }
+            v.withUnsafeMutableBufferPointer {
+                DTypeCodec.decode(bytes, dtype: state.plan.denseDType(u.tensor), into: $0, threads: self.threads)
+            }
             values = v
         }
         var importance: [Float]?
@@ -163,7 +182,8 @@ public final class RecipeRunner {
         }
         let m = try state.readers[u.shard].withData(u.tensor) { src in
             if state.hashInUnit { state.hashers[u.shard].update(src) }
-            return try compute(state, index: index, unit: u, src: src, calibration: calibration, importance: importance, keep: keep)
+            return try compute(
+                state, index: index, unit: u, src: src, calibration: calibration, importance: importance, keep: keep)
         }
         state.units.append(m)
         try state.observer.unitFinished(m)
@@ -172,20 +192,26 @@ public final class RecipeRunner {
 
     /// The unit's outputs, from a checkpoint or from its kernels, handed to the writers by slot;
     /// `keep` sees the dense slot's bytes (or the input's, when untouched and there is no dense export).
-    private func compute(_ state: RunState, index: Int, unit u: RunPlan.Unit, src: UnsafeRawBufferPointer, calibration: LinearCalibration?,
-                         importance: [Float]?, keep: (UnsafeRawBufferPointer) -> Void) throws -> UnitMetrics {
+    private func compute(
+        _ state: RunState, index: Int, unit u: RunPlan.Unit, src: UnsafeRawBufferPointer,
+        calibration: LinearCalibration?,
+        importance: [Float]?, keep: (UnsafeRawBufferPointer) -> Void
+    ) throws -> UnitMetrics {
         let plan = state.plan
         func emit(_ slot: Int, _ bytes: UnsafeRawBufferPointer) throws {
             if plan.slots[slot].kind == .dense { keep(bytes) }
             try state.writers.write(slot: slot, unit: u, bytes: bytes)
         }
-        if let blob = try state.observer.restore?(index, u.tensor), let restored = try UnitCheckpoint.decode(blob, tensor: u.tensor) {
+        if let blob = try state.observer.restore?(index, u.tensor),
+            let restored = try UnitCheckpoint.decode(blob, tensor: u.tensor)
+        {
             try UnitCheckpoint.emit(restored.payload, sizes: plan.slotSizes(u.tensor), emit: emit)
             state.restored += 1
             return restored.metrics
         }
-        let (m, parts) = try UnitProcessor(plan: plan, threads: threads).process(u.tensor, index: index, src: src, calibration: calibration,
-                                                                                         importance: importance)
+        let (m, parts) = try UnitProcessor(plan: plan, threads: threads).process(
+            u.tensor, index: index, src: src, calibration: calibration,
+            importance: importance)
         defer { for p in parts { p.deallocate() } }
         if parts.isEmpty {
             if plan.dense == nil { keep(src) }

@@ -15,7 +15,12 @@ extension RecipeValidator {
             }
         }.first
         if case .unsupported(let arch) = DecoderModelFiles.kind(model), stage != nil || recipe.exports(.gguf) {
-            throw RecipeError(stage ?? "export", "\(model.path): config.json architectures \(arch) is not supported (\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export safetensors still run on it")
+            throw RecipeError(
+                stage ?? "export",
+                "\(model.path): config.json architectures \(arch) is not supported "
+                + "(\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export "
+                + "safetensors still run on it"
+            )
         }
         if DecoderModelFiles.isDecoder(model) {
             let files: DecoderModelFiles
@@ -36,7 +41,9 @@ extension RecipeValidator {
         // A BERT directory's GGUF export takes llama.cpp's `bert` layout, so the family comes along
         // (not with low-rank factors, which llama.cpp's graph has no place for: generic names then).
         let factors = recipe.stages.contains { if case .lowrank(let l) = $0 { l.output == .factors } else { false } }
-        let ggufBert = recipe.exports(.gguf) && !factors ? try? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) : nil
+        let ggufBert =
+            recipe.exports(.gguf) && !factors
+            ? try? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) : nil
         if let bert = ggufBert {
             try checkBertGGUFExport(recipe, layout: bert.ggufLayout(), tensors: tensors)
         } else {
@@ -44,12 +51,19 @@ extension RecipeValidator {
         }
         guard let stage else { return ggufBert.map { BertFamily(files: $0) } }
         let bert: BertModelFiles
-        do { bert = try ggufBert ?? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e as ComputeError {
-            throw RecipeError(stage, "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): \(e)")
+        do { bert = try ggufBert ?? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) } catch let e
+            as ComputeError
+        {
+            throw RecipeError(
+                stage,
+                "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): "
+                + "\(e)"
+            )
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
         if recipe.evaluation != nil && !recipe.exports(.safetensors) {
-            throw RecipeError(stage, "evaluate measures a BERT model's safetensors export: add `- export: {format: safetensors}`")
+            throw RecipeError(
+                stage, "evaluate measures a BERT model's safetensors export: add `- export: {format: safetensors}`")
         }
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
         try checkDatasets(recipe, tokenizer: bert.tokenizer)
@@ -61,14 +75,19 @@ extension RecipeValidator {
     private static func checkGGUFExport(_ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo]) throws {
         guard let i = recipe.stageIndex(exporting: .gguf) else { return }
         let layout: GGUFExportLayout
-        do { layout = try files.ggufLayout() } catch let e as ComputeError { throw RecipeError("stages[\(i)].export", "\(e)") }
+        do { layout = try files.ggufLayout() } catch let e as ComputeError {
+            throw RecipeError("stages[\(i)].export", "\(e)")
+        }
         for (j, st) in recipe.stages.enumerated() {
             if case .lowrank(let l) = st, l.output == .factors {
-                throw RecipeError("stages[\(j)].lowrank.output", "factors have no place in a llama GGUF (use output: dense, or export safetensors)")
+                throw RecipeError(
+                    "stages[\(j)].lowrank.output",
+                    "factors have no place in a llama GGUF (use output: dense, or export safetensors)")
             }
         }
         for t in tensors where LlamaNames.gguf(t.name) == nil {
-            throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
+            throw RecipeError(
+                "stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
         }
         try GGUFMix.check(recipe, tensors: tensors, layout: layout)
     }
@@ -78,36 +97,57 @@ extension RecipeValidator {
         guard let i = recipe.stageIndex(exporting: .gguf) else { return }
         let kept = tensors.filter { !layout.dropped($0.name) }
         for t in kept where layout.name(t.name) == nil {
-            throw RecipeError("stages[\(i)].export", "tensor \(t.name) has no llama.cpp BERT name, so llama.cpp could not load the GGUF")
+            throw RecipeError(
+                "stages[\(i)].export",
+                "tensor \(t.name) has no llama.cpp BERT name, so llama.cpp could not load the GGUF")
         }
         try GGUFMix.check(recipe, tensors: kept, layout: layout)
     }
 
     /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need
     /// the layer's calibration inputs.
-    private static func checkCalibrated(_ recipe: Recipe, tensors: [TensorInfo], linearWeights: Set<String>, what: String) throws {
+    private static func checkCalibrated(
+        _ recipe: Recipe, tensors: [TensorInfo], linearWeights: Set<String>, what: String
+    ) throws {
         for (j, st) in recipe.stages.enumerated() {
             var sel: TensorSelector?
             var path = ""
-            if case .prune(let p) = st, p.method.isCalibrated { sel = p.selector; path = "stages[\(j)].prune.targets" }
-            if case .distill(let d) = st { sel = d.selector; path = "stages[\(j)].distill.targets" }
-            if case .quantize(let q) = st, case .gptq = q.method { sel = q.selector; path = "stages[\(j)].quantize.targets" }
+            if case .prune(let p) = st, p.method.isCalibrated {
+                sel = p.selector
+                path = "stages[\(j)].prune.targets"
+            }
+            if case .distill(let d) = st {
+                sel = d.selector
+                path = "stages[\(j)].distill.targets"
+            }
+            if case .quantize(let q) = st, case .gptq = q.method {
+                sel = q.selector
+                path = "stages[\(j)].quantize.targets"
+            }
             guard let sel else { continue }
             for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
-                throw RecipeError(path, "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq and distill need its calibration inputs; add it to ignore)")
+                throw RecipeError(
+                    path,
+                    "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq "
+                    + "and distill need its calibration inputs; add it to ignore)"
+                )
             }
         }
     }
 
     /// Every tensor the BERT config implies exists as floats of the implied size; returns the
     /// names of the encoder's linear weights.
-    private static func checkImpliedTensors(_ c: BertConfig, _ tensors: [TensorInfo], at path: String) throws -> Set<String> {
+    private static func checkImpliedTensors(_ c: BertConfig, _ tensors: [TensorInfo], at path: String) throws -> Set<
+        String
+    > {
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var implied = [(String, Int)]()
-        implied += [(c.embedding("word_embeddings.weight"), c.vocabSize * c.hidden),
-                    (c.embedding("position_embeddings.weight"), c.maxPositions * c.hidden),
-                    (c.embedding("token_type_embeddings.weight"), c.typeVocabSize * c.hidden),
-                    (c.embedding("LayerNorm.weight"), c.hidden), (c.embedding("LayerNorm.bias"), c.hidden)]
+        implied += [
+            (c.embedding("word_embeddings.weight"), c.vocabSize * c.hidden),
+            (c.embedding("position_embeddings.weight"), c.maxPositions * c.hidden),
+            (c.embedding("token_type_embeddings.weight"), c.typeVocabSize * c.hidden),
+            (c.embedding("LayerNorm.weight"), c.hidden), (c.embedding("LayerNorm.bias"), c.hidden)
+        ]
         var linearWeights = Set<String>()
         for l in 0..<c.layers {
             for (base, out, inDim) in c.linears(l) {
@@ -119,9 +159,12 @@ extension RecipeValidator {
             }
         }
         for (n, count) in implied {
-            guard let t = byName[n] else { throw RecipeError(path, "the model has no tensor \(n), which its config.json implies") }
+            guard let t = byName[n] else {
+                throw RecipeError(path, "the model has no tensor \(n), which its config.json implies")
+            }
             guard t.numel == count, t.dtype.isFloat16Or32 else {
-                throw RecipeError(path, "tensor \(n) is \(t.dtype.rawValue) \(t.shape), the config implies \(count) float values")
+                throw RecipeError(
+                    path, "tensor \(n) is \(t.dtype.rawValue) \(t.shape), the config implies \(count) float values")
             }
         }
         return linearWeights
@@ -136,17 +179,26 @@ extension RecipeValidator {
             let file: String?, path: String, samples: Int, seqLen: Int, part: CalibrationText.Part
             switch st {
             case .calibrate(let cal):
-                (file, path, samples, seqLen, part) = (cal.dataset, "stages[\(j)].calibrate.dataset", cal.samples, cal.seqLen, .calibration)
+                (file, path, samples, seqLen, part) = (
+                    cal.dataset, "stages[\(j)].calibrate.dataset", cal.samples, cal.seqLen, .calibration
+                )
             case .evaluate(let ev):
-                (file, path, samples, seqLen, part) = (ev.dataset ?? calibrateDataset, "stages[\(j)].evaluate", ev.samples, ev.seqLen, .evaluation)
+                (file, path, samples, seqLen, part) = (
+                    ev.dataset ?? calibrateDataset, "stages[\(j)].evaluate", ev.samples, ev.seqLen, .evaluation
+                )
             default: continue
             }
             guard let file else { continue }
             var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue, FileManager.default.isReadableFile(atPath: file) else {
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir), !isDir.boolValue,
+                FileManager.default.isReadableFile(atPath: file)
+            else {
                 throw RecipeError(path, "\(file) is not a readable file")
             }
-            do { _ = try CalibrationText.batches(file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part) } catch let e as ComputeError {
+            do {
+                _ = try CalibrationText.batches(
+                    file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part)
+            } catch let e as ComputeError {
                 throw RecipeError(path, "\(e)")
             }
         }

@@ -3,23 +3,31 @@ import Foundation
 extension RunPlan {
     /// Plans a run of `recipe` over the opened shards: unit order (forward order when the recipe
     /// calibrates, from `family`), global pruning thresholds, then low-rank factor ranks.
-    static func make(recipe: Recipe, readers: [any TensorFile], family: ModelFamily?, threads: Int, modelPath: String) throws -> RunPlan {
+    static func make(recipe: Recipe, readers: [any TensorFile], family: ModelFamily?, threads: Int, modelPath: String)
+        throws -> RunPlan
+    {
         var fileOrder = [Unit]()
         var seen = Set<String>()
         for (s, r) in readers.enumerated() {
             for t in r.tensors {
                 guard seen.insert(t.name).inserted else {
-                    throw ComputeError(.corruptHeader, "tensor appears in more than one shard", file: r.path, tensor: t.name)
+                    throw ComputeError(
+                        .corruptHeader, "tensor appears in more than one shard", file: r.path, tensor: t.name)
                 }
                 fileOrder.append(Unit(shard: s, tensor: t))
             }
         }
         var units = fileOrder
         if recipe.calibration != nil {
-            guard let family else { throw ComputeError(.invalidRecipe, "calibrate needs a model family (a BERT model directory)", file: modelPath) }
+            guard let family else {
+                throw ComputeError(
+                    .invalidRecipe, "calibrate needs a model family (a BERT model directory)", file: modelPath)
+            }
             units = try forwardOrder(fileOrder, names: try family.forwardOrder(), modelPath: modelPath)
         }
-        var plan = RunPlan(recipe: recipe, fileOrder: fileOrder, units: units, slots: ExportSlot.slots(recipe), globalCounts: [:], factorRanks: [:])
+        var plan = RunPlan(
+            recipe: recipe, fileOrder: fileOrder, units: units, slots: ExportSlot.slots(recipe), globalCounts: [:],
+            factorRanks: [:])
         if plan.hasGGUF {
             plan.ggufLayout = try family?.ggufLayout()
             plan.linearWeights = family?.linearWeights() ?? []
@@ -28,7 +36,8 @@ extension RunPlan {
                 guard case .file(let f)? = plan.slots[i].export.importance else { continue }
                 let m = try ImportanceMatrix.read(path: f)
                 do {
-                    try GGUFMix.checkImportance(m, path: f, tensors: fileOrder.map(\.tensor), ggufName: plan.ggufName, at: "export.imatrix")
+                    try GGUFMix.checkImportance(
+                        m, path: f, tensors: fileOrder.map(\.tensor), ggufName: plan.ggufName, at: "export.imatrix")
                 } catch let e as RecipeError {
                     throw ComputeError(.invalidRecipe, "\(e) (the file changed since submit?)", file: f)
                 }
@@ -55,7 +64,9 @@ extension RunPlan {
     private static func forwardOrder(_ all: [Unit], names: [String], modelPath: String) throws -> [Unit] {
         let byName = Dictionary(all.map { ($0.tensor.name, $0) }, uniquingKeysWith: { a, _ in a })
         let order = try names.map { n in
-            guard let u = byName[n] else { throw ComputeError(.notFound, "the model has no tensor \(n), which its config implies", file: modelPath) }
+            guard let u = byName[n] else {
+                throw ComputeError(.notFound, "the model has no tensor \(n), which its config implies", file: modelPath)
+            }
             return u
         }
         let used = Set(names)
@@ -65,7 +76,8 @@ extension RunPlan {
     /// Per-tensor prune counts of a leading `scope: global` magnitude stage (empty when there is none).
     private func globalPruneCounts(readers: [any TensorFile], threads: Int) throws -> [String: GlobalMagnitude.Plan] {
         guard case .prune(let p)? = recipe.stages.first, let magnitude = p.method as? MagnitudePrune,
-              case .global(let minKeep) = magnitude.scope else { return [:] }
+            case .global(let minKeep) = magnitude.scope
+        else { return [:] }
         let sparsity = magnitude.sparsity
         var names = [String]()
         var sources = [GlobalMagnitude.Source]()
@@ -75,12 +87,17 @@ extension RunPlan {
         for r in readers {
             for t in r.tensors where p.selector.matches(t.name) && t.dtype.isFloat16Or32 {
                 names.append(t.name)
-                sources.append(GlobalMagnitude.Source(numel: t.numel) { range, dst in
-                    do { try r.withData(t, elements: range) { DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1) } } catch {
-                        failure.keep(error)
-                        dst.initialize(repeating: 0)
-                    }
-                })
+                sources.append(
+                    GlobalMagnitude.Source(numel: t.numel) { range, dst in
+                        do {
+                            try r.withData(t, elements: range) {
+                                DTypeCodec.decode($0, dtype: t.dtype, into: dst, threads: 1)
+                            }
+                        } catch {
+                            failure.keep(error)
+                            dst.initialize(repeating: 0)
+                        }
+                    })
             }
         }
         let counts = GlobalMagnitude.plans(sources, sparsity: sparsity, minKeep: minKeep, threads: threads)
@@ -97,8 +114,13 @@ extension RunPlan {
         for r in readers {
             for t in r.tensors {
                 let st = stages(for: t)
-                guard let i = st.firstIndex(where: { if case .lowrank(let l) = $0 { return l.output == .factors }; return false }),
-                      case .lowrank(let l) = st[i] else { continue }
+                guard
+                    let i = st.firstIndex(where: {
+                        if case .lowrank(let l) = $0 { return l.output == .factors }
+                        return false
+                    }),
+                    case .lowrank(let l) = st[i]
+                else { continue }
                 let (rows, cols) = Self.matrixShape(t)
                 if case .fixed(let k) = l.rank {
                     out[t.name] = max(1, min(k, min(rows, cols)))

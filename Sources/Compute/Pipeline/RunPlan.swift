@@ -52,8 +52,10 @@ struct RunPlan {
         guard let r = factorRanks[t.name] else { return [t] }
         let (rows, cols) = Self.matrixShape(t)
         let names = LowRankStage.factorNames(t.name)
-        return [TensorInfo(name: names.u, dtype: t.dtype, shape: [rows, r], begin: 0, end: 0),
-                TensorInfo(name: names.v, dtype: t.dtype, shape: [r, cols], begin: 0, end: 0)]
+        return [
+            TensorInfo(name: names.u, dtype: t.dtype, shape: [rows, r], begin: 0, end: 0),
+            TensorInfo(name: names.v, dtype: t.dtype, shape: [r, cols], begin: 0, end: 0)
+        ]
     }
 
     /// The pieces of `t` a GGUF export writes (the layout may leave some out).
@@ -92,7 +94,9 @@ struct ExportSlot {
         switch export.importance {
         case .calibration?: return calibrated
         case .file?:
-            guard let e = importanceFile?.entries[plan.ggufName(p.name)], e.sums.count == (p.shape.last ?? 0) else { return nil }
+            guard let e = importanceFile?.entries[plan.ggufName(p.name)], e.sums.count == (p.shape.last ?? 0) else {
+                return nil
+            }
             return e.importance
         case nil: return nil
         }
@@ -113,8 +117,12 @@ struct ExportSlot {
     func bytes(_ p: TensorInfo, of t: TensorInfo, plan: RunPlan) -> Int {
         switch kind {
         case .dense: return p.numel * plan.denseDType(t).size
-        case .gguf: return plan.ggufDropped(p.name) ? 0 : ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
-        case .compressed: return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
+        case .gguf:
+            return plan.ggufDropped(p.name) ? 0 : ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
+        case .compressed:
+            return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) {
+                $0 + $1.shape.reduce(1, *) * $1.dtype.size
+            }
         }
     }
 }

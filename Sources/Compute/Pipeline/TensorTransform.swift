@@ -15,22 +15,28 @@ struct TensorTransform {
         var dampUsed: Double?
     }
 
-    func run(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
-             calibration: LinearCalibration? = nil, original: [Float]? = nil) throws -> Result {
+    func run(
+        _ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, stages: ArraySlice<Stage>,
+        calibration: LinearCalibration? = nil, original: [Float]? = nil
+    ) throws -> Result {
         var out = Result()
         for stage in stages {
             switch stage {
             case .prune(let st): if let d = try prune(t, work, st, calibration: calibration) { out.dampUsed = d }
-            case .distill(let d): try distill(t, work, d, calibration: needCalibration("distill", calibration, t), original: original)
+            case .distill(let d):
+                try distill(t, work, d, calibration: needCalibration("distill", calibration, t), original: original)
             case .quantize(let q): out.codes = try quantize(t, work, q, calibration: calibration)
             case .lowrank(let l):
                 let (rows, cols) = RunPlan.matrixShape(t)
-                let f = try LowRank.factorize(UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
+                let f = try LowRank.factorize(
+                    UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
                 LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)
                 out.rank = f.rank
                 if l.output == .factors {
                     guard f.rank == plan.factorRanks[t.name] else {
-                        throw ComputeError(.internalError, "rank \(f.rank) differs from the planned \(plan.factorRanks[t.name] ?? 0)", tensor: t.name)
+                        throw ComputeError(
+                            .internalError, "rank \(f.rank) differs from the planned \(plan.factorRanks[t.name] ?? 0)",
+                            tensor: t.name)
                     }
                     out.factors = f
                 }
@@ -42,22 +48,28 @@ struct TensorTransform {
 
     private func needCalibration(_ what: String, _ c: LinearCalibration?, _ t: TensorInfo) throws -> LinearCalibration {
         guard let c else {
-            throw ComputeError(.invalidRecipe, "\(what) needs calibration inputs, and this tensor is not a linear layer's weight", tensor: t.name)
+            throw ComputeError(
+                .invalidRecipe, "\(what) needs calibration inputs, and this tensor is not a linear layer's weight",
+                tensor: t.name)
         }
         return c
     }
 
     /// Prunes in place; returns the dampening SparseGPT needed when it exceeded the recipe's.
-    private func prune(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ st: PruneStage, calibration: LinearCalibration?) throws -> Double? {
+    private func prune(
+        _ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ st: PruneStage, calibration: LinearCalibration?
+    ) throws -> Double? {
         let numel = t.numel
         let (rows, cols) = RunPlan.matrixShape(t)
         switch st.method {
         case let m as MagnitudePrune:
             if case .global = m.scope {
-                GlobalMagnitude.apply(plan.globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
+                GlobalMagnitude.apply(
+                    plan.globalCounts[t.name] ?? .init(count: 0, threshold: nil), to: work, threads: threads)
             } else {
                 for step in m.schedule?.targets ?? [m.sparsity] {
-                    MagnitudePruning.prune(work, k: MagnitudePruning.pruneCount(sparsity: step, numel: numel), threads: threads)
+                    MagnitudePruning.prune(
+                        work, k: MagnitudePruning.pruneCount(sparsity: step, numel: numel), threads: threads)
                 }
             }
         case let m as NMPrune:
@@ -71,41 +83,51 @@ struct TensorTransform {
         case let m as SparseGPTPrune:
             let c = try needCalibration("sparsegpt", calibration, t)
             let h = try c.inputHessian(threads: threads)
-            let used = try SparseGPT.prune(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, pattern: m.pattern,
-                                           damp: m.damp, factors: h.factors, threads: threads, tensor: t.name)
+            let used = try SparseGPT.prune(
+                work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, pattern: m.pattern,
+                damp: m.damp, factors: h.factors, threads: threads, tensor: t.name)
             return used > m.damp ? used : nil
         case let m as WandaPrune:
             let c = try needCalibration("wanda pruning", calibration, t)
-            try Wanda.prune(work, rows: rows, cols: cols, norms: c.inputNorms(threads: threads),
-                            k: MagnitudePruning.pruneCount(sparsity: m.sparsity, numel: cols), threads: threads)
+            try Wanda.prune(
+                work, rows: rows, cols: cols, norms: c.inputNorms(threads: threads),
+                k: MagnitudePruning.pruneCount(sparsity: m.sparsity, numel: cols), threads: threads)
         default:
             throw ComputeError(.internalError, "prune method \(type(of: st.method).name) has no kernel", tensor: t.name)
         }
         return nil
     }
 
-    private func distill(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ d: DistillStage, calibration c: LinearCalibration,
-                         original: [Float]?) throws {
-        guard let teacherW = original else { throw ComputeError(.internalError, "distill has no original weights", tensor: t.name) }
+    private func distill(
+        _ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ d: DistillStage, calibration c: LinearCalibration,
+        original: [Float]?
+    ) throws {
+        guard let teacherW = original else {
+            throw ComputeError(.internalError, "distill has no original weights", tensor: t.name)
+        }
         var w = Array(work)
         let problem = try c.distillProblem(weight: teacherW, out: RunPlan.matrixShape(t).rows, threads: threads)
         LayerReconstruction.fit(&w, problem, iterations: d.iterations, threads: threads)
         _ = w.withUnsafeBufferPointer { work.update(fromContentsOf: $0) }
     }
 
-    private func quantize(_ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ q: QuantizeStage,
-                          calibration: LinearCalibration?) throws -> RTNQuantizer.Result {
+    private func quantize(
+        _ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ q: QuantizeStage,
+        calibration: LinearCalibration?
+    ) throws -> RTNQuantizer.Result {
         switch q.method {
         case .rtn:
-            return RTNQuantizer.quantize(work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
-                                         observer: q.observer, threads: threads)
+            return RTNQuantizer.quantize(
+                work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
+                observer: q.observer, threads: threads)
         case .gptq(let damp):
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
             let h = try c.inputHessian(threads: threads)
-            return try GPTQ.quantize(work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
-                                     granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
-                                     factors: h.factors, threads: threads, tensor: t.name)
+            return try GPTQ.quantize(
+                work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
+                granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
+                factors: h.factors, threads: threads, tensor: t.name)
         }
     }
 }

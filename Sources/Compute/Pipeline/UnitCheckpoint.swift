@@ -8,7 +8,9 @@ public enum UnitCheckpoint {
     static let magic = Array("SQCK".utf8)
 
     /// Streams a checkpoint to `path` (fsynced) without concatenating the parts; returns (sha256, bytes).
-    public static func write(to path: String, metrics: UnitMetrics, parts: [UnsafeRawBufferPointer]) throws -> (sha256: String, bytes: Int64) {
+    public static func write(to path: String, metrics: UnitMetrics, parts: [UnsafeRawBufferPointer]) throws -> (
+        sha256: String, bytes: Int64
+    ) {
         let json = try JSONEncoder().encode(metrics)
         var head = magic
         withUnsafeBytes(of: UInt32(1).littleEndian) { head += $0 }
@@ -23,24 +25,32 @@ public enum UnitCheckpoint {
     }
 
     /// Decodes a checkpoint of `tensor`; nil if it is malformed or for another tensor (then the unit is recomputed).
-    public static func decode(_ b: [UInt8], tensor: TensorInfo) throws -> (metrics: UnitMetrics, payload: ArraySlice<UInt8>)? {
+    public static func decode(_ b: [UInt8], tensor: TensorInfo) throws -> (
+        metrics: UnitMetrics, payload: ArraySlice<UInt8>
+    )? {
         guard b.count >= 24, Array(b[0..<4]) == magic else { return nil }
         func u64(_ at: Int) -> Int? {
             guard at + 8 <= b.count else { return nil }
-            let v = b[at..<(at + 8)].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let v = b[at..<(at + 8)].enumerated().reduce(UInt64(0)) {
+                $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+            }
             return v < UInt64(Int.max) ? Int(v) : nil
         }
         guard let jl = u64(8), 16 + jl + 8 <= b.count, let pl = u64(16 + jl), 24 + jl + pl == b.count,
-              let m = try? JSONDecoder().decode(UnitMetrics.self, from: Data(b[16..<(16 + jl)])), m.tensor == tensor.name else {
+            let m = try? JSONDecoder().decode(UnitMetrics.self, from: Data(b[16..<(16 + jl)])), m.tensor == tensor.name
+        else {
             return nil
         }
         return (m, b[(24 + jl)...])
     }
 
     /// Streams a restored payload to the export slots, split by their sizes (slot order).
-    static func emit(_ payload: ArraySlice<UInt8>, sizes: [Int], emit: (Int, UnsafeRawBufferPointer) throws -> Void) throws {
+    static func emit(_ payload: ArraySlice<UInt8>, sizes: [Int], emit: (Int, UnsafeRawBufferPointer) throws -> Void)
+        throws
+    {
         guard sizes.reduce(0, +) == payload.count else {
-            throw ComputeError(.corruptData, "checkpoint holds \(payload.count) bytes, the exports need \(sizes.reduce(0, +))")
+            throw ComputeError(
+                .corruptData, "checkpoint holds \(payload.count) bytes, the exports need \(sizes.reduce(0, +))")
         }
         try payload.withUnsafeBytes { raw in
             var off = 0

@@ -8,32 +8,47 @@ struct UnitProcessor {
 
     /// The unit's metrics and, when kernels ran, one owned buffer per slot (in slot order) holding
     /// the tensor's output pieces back to back; no buffers means "copy the input".
-    func process(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, calibration: LinearCalibration? = nil,
-                 importance: [Float]? = nil) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
+    func process(
+        _ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, calibration: LinearCalibration? = nil,
+        importance: [Float]? = nil
+    ) throws -> (UnitMetrics, [UnsafeMutableRawBufferPointer]) {
         let t0 = DispatchTime.now()
         let stages = plan.stages(for: t)
         let numel = t.numel
         guard t.dtype.isFloat16Or32 && (!stages.isEmpty || plan.denseDType(t) != t.dtype || plan.hasGGUF) else {
-            return (UnitMetrics(index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel, targeted: false,
-                                sparsity: t.dtype.isFloat16Or32 ? Self.zeroFraction(src, dtype: t.dtype) : 0, bits: Double(t.dtype.size * 8),
-                                relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), [])
+            return (
+                UnitMetrics(
+                    index: index, tensor: t.name, dtype: t.dtype.rawValue, shape: t.shape, numel: numel,
+                    targeted: false,
+                    sparsity: t.dtype.isFloat16Or32 ? Self.zeroFraction(src, dtype: t.dtype) : 0,
+                    bits: Double(t.dtype.size * 8),
+                    relativeError: 0, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: src.count), []
+            )
         }
         // Untouched F32 input (no stage selects it, so nothing writes the working copy): encode
         // straight from the input buffer instead of copying it.
-        let inPlace = stages.isEmpty && t.dtype == .F32 && Int(bitPattern: src.baseAddress) % MemoryLayout<Float>.alignment == 0
-        let work = inPlace ? UnsafeMutableBufferPointer(mutating: src.bindMemory(to: Float.self))
+        let inPlace =
+            stages.isEmpty && t.dtype == .F32 && Int(bitPattern: src.baseAddress) % MemoryLayout<Float>.alignment == 0
+        let work =
+            inPlace
+            ? UnsafeMutableBufferPointer(mutating: src.bindMemory(to: Float.self))
             : UnsafeMutableBufferPointer<Float>.allocate(capacity: numel)
         defer { if !inPlace { work.deallocate() } }
         if !inPlace { DTypeCodec.decode(src, dtype: t.dtype, into: work, threads: threads) }
         // Calibrated units also need the original values (distill's target, the output error).
         let original = calibration.map { _ in Array(UnsafeBufferPointer(work)) }
-        let done = try TensorTransform(plan: plan, threads: threads).run(t, work, stages: stages[...], calibration: calibration, original: original)
-        let encoded = try encode(t, work: UnsafeBufferPointer(work), done: done, importance: importance, calibration: calibration)
-        var m = metrics(t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
+        let done = try TensorTransform(plan: plan, threads: threads).run(
+            t, work, stages: stages[...], calibration: calibration, original: original)
+        let encoded = try encode(
+            t, work: UnsafeBufferPointer(work), done: done, importance: importance, calibration: calibration)
+        var m = metrics(
+            t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
         m.dampUsed = done.dampUsed
         if let c = calibration, let original {
             m.outputError = original.withUnsafeBufferPointer {
-                c.outputError(original: $0, compressed: UnsafeBufferPointer(work), out: RunPlan.matrixShape(t).rows, threads: threads)
+                c.outputError(
+                    original: $0, compressed: UnsafeBufferPointer(work), out: RunPlan.matrixShape(t).rows,
+                    threads: threads)
             }
         }
         return (m, encoded.parts)
@@ -48,8 +63,10 @@ struct UnitProcessor {
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
     }
 
-    private func encode(_ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result, importance: [Float]?,
-                        calibration: LinearCalibration?) throws -> Encoded {
+    private func encode(
+        _ t: TensorInfo, work: UnsafeBufferPointer<Float>, done: TensorTransform.Result, importance: [Float]?,
+        calibration: LinearCalibration?
+    ) throws -> Encoded {
         let pieces = plan.outputTensors(t)
         // Each output piece's F32 values: the work buffer, or the two factors.
         func eachPiece(_ body: (Int, UnsafeBufferPointer<Float>) -> Void) {
@@ -60,8 +77,11 @@ struct UnitProcessor {
                 body(0, work)
             }
         }
-        func encodeAll(_ slot: ExportSlot, _ body: (UnsafeBufferPointer<Float>, TensorInfo, UnsafeMutableRawBufferPointer) -> Void)
-            -> UnsafeMutableRawBufferPointer {
+        func encodeAll(
+            _ slot: ExportSlot, _ body: (UnsafeBufferPointer<Float>, TensorInfo, UnsafeMutableRawBufferPointer) -> Void
+        )
+            -> UnsafeMutableRawBufferPointer
+        {
             let sizes = pieces.map { slot.bytes($0, of: t, plan: plan) }
             let out = UnsafeMutableRawBufferPointer.allocate(byteCount: sizes.reduce(0, +), alignment: 64)
             var off = 0
@@ -91,19 +111,28 @@ struct UnitProcessor {
                         do {
                             let (rows, cols) = RunPlan.matrixShape(p)
                             let h = try c.inputHessian(threads: threads)
-                            try GGUFErrorFeedback.encode(v, rows: rows, cols: cols, type: ty, gram: h.gram, tokens: c.tokens, factors: h.factors,
-                                                         importance: imp, into: dst, threads: threads, tensor: p.name)
+                            try GGUFErrorFeedback.encode(
+                                v, rows: rows, cols: cols, type: ty, gram: h.gram, tokens: c.tokens, factors: h.factors,
+                                importance: imp, into: dst, threads: threads, tensor: p.name)
                         } catch { feedbackError = error }
                     } else {
                         GGUFPlanner.encode(v, type: ty, into: dst, importance: imp, threads: threads)
                     }
-                    if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty) {
+                    if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty)
+                    {
                         overflow = (ty, b, p)
                     }
                 }
-                let failure = feedbackError ?? overflow.map { o in
-                    ComputeError(.numerical, "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for \(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses such a row too); give this tensor f32 with tensor_types, or check the weights", tensor: o.piece.name)
-                }
+                let failure =
+                    feedbackError
+                    ?? overflow.map { o in
+                        ComputeError(
+                            .numerical,
+                            "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for "
+                            + "\(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses "
+                            + "such a row too); give this tensor f32 with tensor_types, or check the weights",
+                            tensor: o.piece.name)
+                    }
                 if let failure {
                     out.deallocate()
                     for part in e.parts { part.deallocate() }
@@ -121,7 +150,9 @@ struct UnitProcessor {
                     bytes.withUnsafeBytes { out.copyMemory(from: $0) }
                     e.bits = Double(bytes.count * 8) / Double(numel)
                 } else {
-                    out = encodeAll(slot) { v, _, dst in DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads) }
+                    out = encodeAll(slot) { v, _, dst in
+                        DTypeCodec.encode(v, dtype: t.dtype, into: dst, threads: threads)
+                    }
                 }
                 if !plan.hasGGUF { e.bytesOut = out.count }
             }
@@ -131,21 +162,27 @@ struct UnitProcessor {
         return e
     }
 
-    private func metrics(_ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, work: UnsafeBufferPointer<Float>,
-                         done: TensorTransform.Result, encoded e: Encoded, since t0: DispatchTime) -> UnitMetrics {
+    private func metrics(
+        _ t: TensorInfo, index: Int, src: UnsafeRawBufferPointer, work: UnsafeBufferPointer<Float>,
+        done: TensorTransform.Result, encoded e: Encoded, since t0: DispatchTime
+    ) -> UnitMetrics {
         let numel = t.numel
         let (err, zeros) = Self.errorAndZeros(src: src, dtype: t.dtype, count: numel, threads: threads) { range, dst in
             if let (ty, bytes) = e.measured {
                 let (c, b) = ty.block
-                GGUFPlanner.decode(UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound / c * b)..<(range.upperBound / c * b)]), type: ty, into: dst)
+                GGUFPlanner.decode(
+                    UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound / c * b)..<(range.upperBound / c * b)]),
+                    type: ty, into: dst)
             } else {
                 for (k, i) in range.enumerated() { dst[k] = work[i] }
             }
         }
         let lastGGUF = plan.slots.last { $0.kind == .gguf }
-        var m = UnitMetrics(index: index, tensor: t.name, dtype: lastGGUF.map { $0.ggufType(t).name } ?? plan.denseDType(t).rawValue,
-                            shape: t.shape, numel: numel, targeted: true, sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel), bits: e.bits,
-                            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: e.bytesOut)
+        var m = UnitMetrics(
+            index: index, tensor: t.name, dtype: lastGGUF.map { $0.ggufType(t).name } ?? plan.denseDType(t).rawValue,
+            shape: t.shape, numel: numel, targeted: true, sparsity: numel == 0 ? 0 : Double(zeros) / Double(numel),
+            bits: e.bits,
+            relativeError: err.isFinite ? err : nil, elapsedMS: ms(since: t0), bytesIn: src.count, bytesOut: e.bytesOut)
         m.rank = done.rank
         return m
     }
@@ -153,8 +190,10 @@ struct UnitProcessor {
     /// ‖a − b‖ / ‖a‖ and the number of zeros in b, where a is decoded from `src` and b produced by
     /// `reconstruct` one 64 Ki-element chunk at a time (a multiple of 32: whole quant blocks);
     /// partial sums are combined in chunk order, so the result does not depend on `threads`.
-    static func errorAndZeros(src: UnsafeRawBufferPointer, dtype: DType, count: Int, threads: Int,
-                              reconstruct: (Range<Int>, UnsafeMutableBufferPointer<Float>) -> Void) -> (Double, Int) {
+    static func errorAndZeros(
+        src: UnsafeRawBufferPointer, dtype: DType, count: Int, threads: Int,
+        reconstruct: (Range<Int>, UnsafeMutableBufferPointer<Float>) -> Void
+    ) -> (Double, Int) {
         let ranges = Parallel.chunks(count, chunk: 1 << 16)
         var parts = [(Double, Double, Int)](repeating: (0, 0, 0), count: ranges.count)
         parts.withUnsafeMutableBufferPointer { pb in
@@ -171,18 +210,24 @@ struct UnitProcessor {
                     let a = UnsafeMutableBufferPointer<Float>.allocate(capacity: range.count)
                     defer { a.deallocate() }
                     DTypeCodec.decode(raw, dtype: dtype, into: a, threads: 1)
-                    pb[r] = errorSums(UnsafeRawPointer(a.baseAddress!), UnsafeRawPointer(b.baseAddress!), count: range.count)
+                    pb[r] = errorSums(
+                        UnsafeRawPointer(a.baseAddress!), UnsafeRawPointer(b.baseAddress!), count: range.count)
                 }
             }
         }
         var num = 0.0, den = 0.0, z = 0
-        for p in parts { num += p.0; den += p.1; z += p.2 }
+        for p in parts {
+            num += p.0
+            den += p.1
+            z += p.2
+        }
         return (den == 0 ? (num == 0 ? 0 : .infinity) : (num / den).squareRoot(), z)
     }
 
     /// Σ (a − b)², Σ a² (in F64, four lanes at a time, lanes added in a fixed order) and the zeros of b.
     @inline(__always)
-    private static func errorSums(_ pa: UnsafeRawPointer, _ pb: UnsafeRawPointer, count n: Int) -> (Double, Double, Int) {
+    private static func errorSums(_ pa: UnsafeRawPointer, _ pb: UnsafeRawPointer, count n: Int) -> (Double, Double, Int)
+    {
         typealias D4 = SIMD4<Double>
         var num = D4(), den = D4(), zeros = SIMD4<Int32>()
         let whole = n / 4 * 4
@@ -199,7 +244,8 @@ struct UnitProcessor {
         }
         var s = (num.sum(), den.sum(), Int(zeros.wrappedSum()))
         for j in whole..<n {
-            let av = pa.loadUnaligned(fromByteOffset: 4 * j, as: Float.self), bv = pb.loadUnaligned(fromByteOffset: 4 * j, as: Float.self)
+            let av = pa.loadUnaligned(fromByteOffset: 4 * j, as: Float.self),
+                bv = pb.loadUnaligned(fromByteOffset: 4 * j, as: Float.self)
             let x = Double(av), d = x - Double(bv)
             s.0 += d * d
             s.1 += x * x

@@ -34,7 +34,7 @@ extension Stage: Codable {
         ("calibrate", { .calibrate(try CalibrateStage(from: $0)) }),
         ("distill", { .distill(try DistillStage(from: $0)) }),
         ("evaluate", { .evaluate(try EvaluateStage(from: $0)) }),
-        ("export", { .export(try ExportStage(from: $0)) }),
+        ("export", { .export(try ExportStage(from: $0)) })
     ]
 
     /// `{"<stage name>": {options}}`: a mapping with exactly one key, the stage name.

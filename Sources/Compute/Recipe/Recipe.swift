@@ -7,25 +7,63 @@ public struct Recipe: Equatable, Sendable {
     public init(stages: [Stage]) { self.stages = stages }
 
     /// The prune stages, in order.
-    public var pruneStages: [PruneStage] { stages.compactMap { if case .prune(let p) = $0 { return p }; return nil } }
+    public var pruneStages: [PruneStage] {
+        stages.compactMap {
+            if case .prune(let p) = $0 { return p }
+            return nil
+        }
+    }
     /// The quantize stages, in order.
-    public var quantizeStages: [QuantizeStage] { stages.compactMap { if case .quantize(let q) = $0 { return q }; return nil } }
+    public var quantizeStages: [QuantizeStage] {
+        stages.compactMap {
+            if case .quantize(let q) = $0 { return q }
+            return nil
+        }
+    }
     /// The calibrate stage, if any (at most one).
-    public var calibration: CalibrateStage? { stages.lazy.compactMap { if case .calibrate(let c) = $0 { return c }; return nil }.first }
+    public var calibration: CalibrateStage? {
+        stages.lazy.compactMap {
+            if case .calibrate(let c) = $0 { return c }
+            return nil
+        }.first
+    }
     /// The evaluate stage, if any (at most one).
-    public var evaluation: EvaluateStage? { stages.lazy.compactMap { if case .evaluate(let e) = $0 { return e }; return nil }.first }
+    public var evaluation: EvaluateStage? {
+        stages.lazy.compactMap {
+            if case .evaluate(let e) = $0 { return e }
+            return nil
+        }.first
+    }
     /// The lowrank stages, in order.
-    public var lowRankStages: [LowRankStage] { stages.compactMap { if case .lowrank(let l) = $0 { return l }; return nil } }
+    public var lowRankStages: [LowRankStage] {
+        stages.compactMap {
+            if case .lowrank(let l) = $0 { return l }
+            return nil
+        }
+    }
     /// The export stages, in order.
-    public var exportStages: [ExportStage] { stages.compactMap { if case .export(let e) = $0 { return e }; return nil } }
+    public var exportStages: [ExportStage] {
+        stages.compactMap {
+            if case .export(let e) = $0 { return e }
+            return nil
+        }
+    }
     /// The index in `stages` of the first export of `format` (for error paths), if any.
     public func stageIndex(exporting format: ExportStage.Format) -> Int? {
-        stages.firstIndex { if case .export(let e) = $0 { return e.format == format }; return false }
+        stages.firstIndex {
+            if case .export(let e) = $0 { return e.format == format }
+            return false
+        }
     }
     /// Whether the recipe exports `format`.
     public func exports(_ format: ExportStage.Format) -> Bool { stageIndex(exporting: format) != nil }
     /// Whether a `distill` stage runs (the original model then runs beside the compressed one).
-    public var distills: Bool { stages.contains { if case .distill = $0 { return true }; return false } }
+    public var distills: Bool {
+        stages.contains {
+            if case .distill = $0 { return true }
+            return false
+        }
+    }
 
     /// The statistics of each linear layer's inputs that the recipe's calibrated stages read.
     public var calibrationNeeds: CalibrationNeeds {
@@ -105,24 +143,32 @@ extension Recipe {
             switch $0 {
             case .calibrate(let c): return c.dataset
             case .evaluate(let e): return e.dataset
-            case .export(let e): if case .file(let f)? = e.importance { return f }; return nil
+            case .export(let e):
+                if case .file(let f)? = e.importance { return f }
+                return nil
             default: return nil
             }
         }
     }
 
-    /// The recipe with relative dataset (and imatrix file) paths made absolute against `base` (the submitter's directory).
+    /// The recipe with relative dataset (and imatrix file) paths made absolute against `base` (the submitter's
+    /// directory).
     public func resolvingDatasets(against base: String) -> Recipe {
         func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
-        return Recipe(stages: stages.map {
-            switch $0 {
-            case .calibrate(var c): c.dataset = abs(c.dataset); return .calibrate(c)
-            case .evaluate(var e): e.dataset = e.dataset.map(abs); return .evaluate(e)
-            case .export(var e):
-                if case .file(let f)? = e.importance { e.importance = .file(abs(f)) }
-                return .export(e)
-            default: return $0
-            }
-        })
+        return Recipe(
+            stages: stages.map {
+                switch $0 {
+                case .calibrate(var c):
+                    c.dataset = abs(c.dataset)
+                    return .calibrate(c)
+                case .evaluate(var e):
+                    e.dataset = e.dataset.map(abs)
+                    return .evaluate(e)
+                case .export(var e):
+                    if case .file(let f)? = e.importance { e.importance = .file(abs(f)) }
+                    return .export(e)
+                default: return $0
+                }
+            })
     }
 }

@@ -12,7 +12,9 @@ struct RecipeDocument: Decodable {
             stages = nil
             return
         }
-        do { stages = try c.decode([Stage].self, forKey: key) } catch DecodingError.typeMismatch(_, let ctx) where ctx.codingPath.count == 1 {
+        do { stages = try c.decode([Stage].self, forKey: key) } catch DecodingError.typeMismatch(_, let ctx)
+            where ctx.codingPath.count == 1
+        {
             throw RecipeError("stages", "must be a list")
         }
     }

@@ -9,12 +9,16 @@ public enum RecipeParser {
     /// document (`RecipeDocument`), each stage by its options type; the checks below span stages.
     public static func parse(_ text: String) throws -> Recipe {
         let node: Node?
-        do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e as SafeYAML.Failure {
+        do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e
+            as SafeYAML.Failure
+        {
             throw RecipeError(e.path, e.reason)
         }
         guard let node else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
         let doc: RecipeDocument
-        do { doc = try YAMLDecoder().decode(RecipeDocument.self, from: node) } catch let e as RecipeError { throw e } catch {
+        do { doc = try YAMLDecoder().decode(RecipeDocument.self, from: node) } catch let e as RecipeError {
+            throw e
+        } catch {
             throw RecipeError("", "not a valid recipe: \(error)")
         }
         guard let list = doc.stages else { throw RecipeError("stages", "is required") }
@@ -23,21 +27,28 @@ public enum RecipeParser {
         let recipe = Recipe(stages: stages)
         for (i, st) in stages.enumerated() where i > 0 {
             if case .prune(let p) = st, let m = p.method as? MagnitudePrune, case .global = m.scope {
-                throw RecipeError("stages[\(i)].prune.scope", "global pruning ranks the input weights, so it must be the first stage")
+                throw RecipeError(
+                    "stages[\(i)].prune.scope", "global pruning ranks the input weights, so it must be the first stage")
             }
         }
         try checkCalibration(stages)
         guard !recipe.exportStages.isEmpty else {
-            throw RecipeError("stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
+            throw RecipeError(
+                "stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
         }
         if recipe.exportStages.contains(where: { $0.format == .compressed }) && recipe.quantizeStages.isEmpty {
-            throw RecipeError("stages", "a compressed export needs a quantize stage (it stores packed codes and scales)")
+            throw RecipeError(
+                "stages", "a compressed export needs a quantize stage (it stores packed codes and scales)")
         }
         var formats = Set<String>()
         for (i, e) in recipe.exportStages.enumerated() {
             let key = e.format == .gguf ? e.ggufFileName : e.format.rawValue
             if !formats.insert(key).inserted {
-                throw RecipeError("stages", "export #\(i + 1) repeats an earlier \(e.format.rawValue) export (one safetensors export, one gguf export per type)")
+                throw RecipeError(
+                    "stages",
+                    "export #\(i + 1) repeats an earlier \(e.format.rawValue) export (one safetensors export, one gguf "
+                    + "export per type)"
+                )
             }
         }
         return recipe
@@ -46,7 +57,9 @@ public enum RecipeParser {
     /// Parses a recipe file.
     public static func parse(file: String) throws -> Recipe {
         let text: String
-        do { text = try InputFile.text(of: file, what: "recipe", limit: InputFile.recipeLimit) } catch let e as ComputeError {
+        do { text = try InputFile.text(of: file, what: "recipe", limit: InputFile.recipeLimit) } catch let e
+            as ComputeError
+        {
             throw RecipeError("", e.description)
         }
         return try parse(text)
@@ -58,45 +71,84 @@ public enum RecipeParser {
         for (i, st) in stages.enumerated() {
             switch st {
             case .calibrate:
-                if calibrateAt != nil { throw RecipeError("stages[\(i)].calibrate", "a recipe has at most one calibrate stage") }
+                if calibrateAt != nil {
+                    throw RecipeError("stages[\(i)].calibrate", "a recipe has at most one calibrate stage")
+                }
                 calibrateAt = i
             case .evaluate(let e):
-                if evaluateSeen { throw RecipeError("stages[\(i)].evaluate", "a recipe has at most one evaluate stage") }
+                if evaluateSeen {
+                    throw RecipeError("stages[\(i)].evaluate", "a recipe has at most one evaluate stage")
+                }
                 evaluateSeen = true
-                if e.dataset == nil && !stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
-                    throw RecipeError("stages[\(i)].evaluate.dataset", "is required when the recipe has no calibrate stage")
+                if e.dataset == nil
+                    && !stages.contains(where: {
+                        if case .calibrate = $0 { return true }
+                        return false
+                    })
+                {
+                    throw RecipeError(
+                        "stages[\(i)].evaluate.dataset", "is required when the recipe has no calibrate stage")
                 }
             case .distill:
-                if calibrateAt == nil { throw RecipeError("stages[\(i)].distill", "needs an earlier calibrate stage (it fits layers on calibration inputs)") }
+                if calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].distill",
+                        "needs an earlier calibrate stage (it fits layers on calibration inputs)")
+                }
             case .prune(let p):
                 let method = type(of: p.method)
                 if let why = method.calibrationReason, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].prune.method", "\(method.name) needs an earlier calibrate stage (\(why))")
+                    throw RecipeError(
+                        "stages[\(i)].prune.method", "\(method.name) needs an earlier calibrate stage (\(why))")
                 }
             case .quantize(let q):
                 if case .gptq = q.method, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].quantize.method", "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
+                    throw RecipeError(
+                        "stages[\(i)].quantize.method",
+                        "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
                 }
             case .export(let e):
                 if e.errorFeedback, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].export.gptq", "needs an earlier calibrate stage (error feedback uses the inputs' Hessian)")
+                    throw RecipeError(
+                        "stages[\(i)].export.gptq",
+                        "needs an earlier calibrate stage (error feedback uses the inputs' Hessian)")
                 }
                 if e.importance == .calibration, calibrateAt == nil {
-                    throw RecipeError("stages[\(i)].export.imatrix", "true needs an earlier calibrate stage (the importance matrix is collected on its windows), or give an imatrix file")
+                    throw RecipeError(
+                        "stages[\(i)].export.imatrix",
+                        "true needs an earlier calibrate stage (the importance matrix is collected on its windows), or "
+                        + "give an imatrix file"
+                    )
                 }
             case .lowrank(let l):
-                if l.output == .factors && stages.contains(where: { if case .calibrate = $0 { return true }; return false }) {
-                    throw RecipeError("stages[\(i)].lowrank.output", "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: dense")
+                if l.output == .factors
+                    && stages.contains(where: {
+                        if case .calibrate = $0 { return true }
+                        return false
+                    })
+                {
+                    throw RecipeError(
+                        "stages[\(i)].lowrank.output",
+                        "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: "
+                        + "dense"
+                    )
                 }
             default: break
             }
         }
         let r = Recipe(stages: stages)
         if r.calibration != nil && !r.exports(.safetensors) {
-            throw RecipeError("stages", "calibrate runs the compressed model from its safetensors export: add `- export: {format: safetensors}`")
+            throw RecipeError(
+                "stages",
+                "calibrate runs the compressed model from its safetensors export: add `- export: {format: safetensors}`"
+            )
         }
         if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) {
-            throw RecipeError("stages", "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: safetensors}`")
+            throw RecipeError(
+                "stages",
+                "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: "
+                + "safetensors}`"
+            )
         }
     }
 

@@ -33,21 +33,26 @@ public enum SafeYAML {
     /// Parses one document into Yams' node tree (for `YAMLDecoder`) once it has passed every limit.
     public static func compose(_ text: String, limits: Limits, rootKeys: [String]? = nil) throws -> Node? {
         guard text.utf8.count <= limits.maxBytes else {
-            throw Failure(path: "", reason: "document is \(text.utf8.count) bytes, over the \(limits.maxBytes)-byte limit")
+            throw Failure(
+                path: "", reason: "document is \(text.utf8.count) bytes, over the \(limits.maxBytes)-byte limit")
         }
         if let depth = flowDepthOver(text, limits.maxDepth) {
             throw Failure(path: "", reason: "nesting deeper than \(limits.maxDepth) levels (at byte \(depth))")
         }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
-            throw Failure(path: "", reason: "not valid YAML or JSON: \(String(describing: error).split(separator: "\n").first ?? "")")
+            throw Failure(
+                path: "",
+                reason: "not valid YAML or JSON: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
         guard let root else { return nil }
         if let allowed = rootKeys, case .mapping(let map) = root {
             for k in map.keys {
                 let name = k.scalar?.string ?? "(a complex key)"
                 guard allowed.contains(name) else {
-                    throw Failure(path: TextRules.display(name), reason: "unknown key (allowed: \(allowed.joined(separator: ", ")))")
+                    throw Failure(
+                        path: TextRules.display(name),
+                        reason: "unknown key (allowed: \(allowed.joined(separator: ", ")))")
                 }
             }
         }
@@ -60,12 +65,17 @@ public enum SafeYAML {
     }
 
     /// Counts the values after alias expansion, the depth and the key kinds, building nothing.
-    private static func check(_ node: Node, path: String, depth: Int, budget: inout Int, cap: Int, limits: Limits) throws {
+    private static func check(_ node: Node, path: String, depth: Int, budget: inout Int, cap: Int, limits: Limits)
+        throws
+    {
         budget -= 1
         guard budget >= 0 else {
-            throw Failure(path: path, reason: "document expands to more than \(cap) values (aliases repeating aliases?)")
+            throw Failure(
+                path: path, reason: "document expands to more than \(cap) values (aliases repeating aliases?)")
         }
-        guard depth <= limits.maxDepth else { throw Failure(path: path, reason: "nesting deeper than \(limits.maxDepth) levels") }
+        guard depth <= limits.maxDepth else {
+            throw Failure(path: path, reason: "nesting deeper than \(limits.maxDepth) levels")
+        }
         switch node {
         case .scalar: break
         case .sequence(let seq):
@@ -75,7 +85,9 @@ public enum SafeYAML {
         case .mapping(let map):
             for (k, v) in map {
                 guard case .scalar(let key) = k else {
-                    throw Failure(path: path, reason: "a mapping key must be a plain string, not a \(k.isMapping ? "mapping" : "list")")
+                    throw Failure(
+                        path: path,
+                        reason: "a mapping key must be a plain string, not a \(k.isMapping ? "mapping" : "list")")
                 }
                 let child = path.isEmpty ? key.string : "\(path).\(key.string)"
                 try check(v, path: child, depth: depth + 1, budget: &budget, cap: cap, limits: limits)
@@ -100,7 +112,9 @@ public enum SafeYAML {
     /// The byte offset where `[`/`{` flow nesting first exceeds `limit` (outside quotes and comments), or nil.
     /// Checked before parsing: the parser itself recurses once per level.
     /// Bytes after which a quote opens a quoted scalar.
-    static let tokenBoundaries: [UInt8] = [0x20, 0x0A, 0x09, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-")]
+    static let tokenBoundaries: [UInt8] = [
+        0x20, 0x0A, 0x09, UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-")
+    ]
 
     static func flowDepthOver(_ text: String, _ limit: Int) -> Int? {
         var depth = 0
@@ -109,7 +123,10 @@ public enum SafeYAML {
         var prev: UInt8 = 0x0A
         for (i, c) in text.utf8.enumerated() {
             defer { prev = c }
-            if comment { if c == 0x0A { comment = false }; continue }
+            if comment {
+                if c == 0x0A { comment = false }
+                continue
+            }
             if quote != 0 {
                 if c == quote && !(quote == UInt8(ascii: "\"") && prev == UInt8(ascii: "\\")) { quote = 0 }
                 continue
@@ -131,5 +148,8 @@ public enum SafeYAML {
 }
 
 private extension Node {
-    var isMapping: Bool { if case .mapping = self { return true }; return false }
+    var isMapping: Bool {
+        if case .mapping = self { return true }
+        return false
+    }
 }

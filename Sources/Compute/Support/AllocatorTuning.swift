@@ -1,7 +1,7 @@
 #if os(Linux)
-/// glibc's `mallopt` (in <malloc.h>, which the Glibc module does not export).
-@_silgen_name("mallopt")
-private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+    /// glibc's `mallopt` (in <malloc.h>, which the Glibc module does not export).
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
 #endif
 
 /// Tells glibc's allocator to keep freed buffers for reuse during a run instead of handing them
@@ -14,10 +14,10 @@ enum AllocatorTuning {
     /// spends ~1 s more in page faults (3.0 s against 1.9 s of system time for 32 windows).
     static func keepFreedMemory() {
         #if os(Linux)
-        // M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3.
-        _ = glibcMallopt(-3, 32 << 20)
-        _ = glibcMallopt(-1, 1 << 30)
-        _ = glibcMallopt(-2, 64 << 20)
+            // M_TRIM_THRESHOLD -1, M_TOP_PAD -2, M_MMAP_THRESHOLD -3.
+            _ = glibcMallopt(-3, 32 << 20)
+            _ = glibcMallopt(-1, 1 << 30)
+            _ = glibcMallopt(-2, 64 << 20)
         #endif
     }
 }

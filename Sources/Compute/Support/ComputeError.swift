@@ -5,7 +5,8 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable 
         case io, cancelled, numerical
         case notFound = "not_found", corruptHeader = "corrupt_header", corruptData = "corrupt_data"
         case unsupportedDType = "unsupported_dtype", shapeMismatch = "shape_mismatch", invalidRecipe = "invalid_recipe"
-        case noMatchingTensors = "no_matching_tensors", pathNotAllowed = "path_not_allowed", checksumMismatch = "checksum_mismatch"
+        case noMatchingTensors = "no_matching_tensors", pathNotAllowed = "path_not_allowed", checksumMismatch =
+            "checksum_mismatch"
         case internalError = "internal"
         /// The input file shrank, grew or was modified while a job read it.
         case inputChanged = "input_changed"

@@ -19,7 +19,9 @@ public final class InputFile: @unchecked Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             let e = errno
-            throw ComputeError(e == ENOENT || e == ENOTDIR ? .notFound : .io, "cannot open \(what): \(String(cString: strerror(e)))", file: path)
+            throw ComputeError(
+                e == ENOENT || e == ENOTDIR ? .notFound : .io, "cannot open \(what): \(String(cString: strerror(e)))",
+                file: path)
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
@@ -55,9 +57,13 @@ public final class InputFile: @unchecked Sendable {
     /// Throws `inputChanged` if the file's size or modification time differ from those at open.
     public func checkUnchanged() throws {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: path) }
+        guard fstat(fd, &st) == 0 else {
+            throw ComputeError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: path)
+        }
         if Int(st.st_size) != size || st.st_mtim.tv_sec != mtime.tv_sec || st.st_mtim.tv_nsec != mtime.tv_nsec {
-            throw ComputeError(.inputChanged, "file changed while being read (size \(size) -> \(st.st_size) bytes, or modified)", file: path)
+            throw ComputeError(
+                .inputChanged, "file changed while being read (size \(size) -> \(st.st_size) bytes, or modified)",
+                file: path)
         }
     }
 
@@ -68,10 +74,15 @@ public final class InputFile: @unchecked Sendable {
             let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ComputeError(.io, "read failed at byte \(offset + done): \(String(cString: strerror(errno)))", file: path)
+                throw ComputeError(
+                    .io, "read failed at byte \(offset + done): \(String(cString: strerror(errno)))", file: path)
             }
             if n == 0 {
-                throw ComputeError(.inputChanged, "file ended at byte \(offset + done) while reading \(buffer.count) bytes at \(offset): it was truncated or replaced while being read", file: path)
+                throw ComputeError(
+                    .inputChanged,
+                    "file ended at byte \(offset + done) while reading \(buffer.count) bytes at \(offset): it was "
+                    + "truncated or replaced while being read",
+                    file: path)
             }
             done += n
         }
@@ -128,7 +139,9 @@ public final class InputFile: @unchecked Sendable {
     /// `contents(of:)` decoded as UTF-8.
     public static func text(of path: String, what: String, limit: Int) throws -> String {
         let bytes = try contents(of: path, what: what, limit: limit)
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw ComputeError(.corruptData, "\(what) is not UTF-8 text", file: path) }
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw ComputeError(.corruptData, "\(what) is not UTF-8 text", file: path)
+        }
         return s
     }
 }

@@ -19,7 +19,9 @@ public final class OutputFile {
         init(path: String) throws {
             self.path = path
             fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw ComputeError(.io, "cannot create: \(String(cString: strerror(errno)))", file: path) }
+            guard fd >= 0 else {
+                throw ComputeError(.io, "cannot create: \(String(cString: strerror(errno)))", file: path)
+            }
         }
 
         deinit { if fd >= 0 { close(fd) } }
@@ -63,10 +65,14 @@ public final class OutputFile {
             behind = nil
             try b.drain()
         }
-        guard fsync(sink.fd) == 0 else { throw ComputeError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
+        guard fsync(sink.fd) == 0 else {
+            throw ComputeError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path)
+        }
         let fd = sink.fd
         sink.fd = -1
-        guard close(fd) == 0 else { throw ComputeError(.io, "close failed: \(String(cString: strerror(errno)))", file: path) }
+        guard close(fd) == 0 else {
+            throw ComputeError(.io, "close failed: \(String(cString: strerror(errno)))", file: path)
+        }
         let s = sink.hasher.finalizeHex()
         sha256Hex = s
         return s
@@ -78,9 +84,13 @@ public enum FileOps {
     /// fsyncs a directory so renames and new entries in it are durable.
     public static func fsyncDirectory(_ path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ComputeError(.io, "cannot open directory: \(String(cString: strerror(errno)))", file: path) }
+        guard fd >= 0 else {
+            throw ComputeError(.io, "cannot open directory: \(String(cString: strerror(errno)))", file: path)
+        }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ComputeError(.io, "fsync of directory failed: \(String(cString: strerror(errno)))", file: path) }
+        guard fsync(fd) == 0 else {
+            throw ComputeError(.io, "fsync of directory failed: \(String(cString: strerror(errno)))", file: path)
+        }
     }
 
     /// Creates a directory and its parents.

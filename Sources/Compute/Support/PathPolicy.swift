@@ -29,7 +29,12 @@ public struct PathPolicy: Sendable {
         guard let real = PathPolicy.realPath(path) else { throw ComputeError(.notFound, "no such file", file: path) }
         guard roots.contains(where: { real == $0 || real.hasPrefix($0 == "/" ? "/" : $0 + "/") }) else {
             let shown = real == path ? "" : " (resolves to \(real))"
-            throw ComputeError(.pathNotAllowed, "input is outside the allowed input roots\(shown); allowed: \(roots.isEmpty ? "none" : roots.joined(separator: ", ")) (add one with --input-root or SQUEEZE_INPUT_ROOTS)", file: path)
+            throw ComputeError(
+                .pathNotAllowed,
+                "input is outside the allowed input roots\(shown); allowed: "
+                + "\(roots.isEmpty ? "none" : roots.joined(separator: ", ")) (add one with --input-root or "
+                + "SQUEEZE_INPUT_ROOTS)",
+                file: path)
         }
     }
 }

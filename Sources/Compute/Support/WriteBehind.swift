@@ -24,7 +24,12 @@ final class WriteBehind: @unchecked Sendable {
         while true {
             cond.lock()
             while queue.isEmpty && !stopping { cond.wait() }
-            if queue.isEmpty { finished = true; cond.broadcast(); cond.unlock(); return }
+            if queue.isEmpty {
+                finished = true
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
             let buf = queue.removeFirst()
             let failed = failure != nil
             cond.unlock()
@@ -43,14 +48,19 @@ final class WriteBehind: @unchecked Sendable {
     func submit(_ bytes: UnsafeRawBufferPointer) throws {
         var off = 0
         while off < bytes.count {
-            if staging == nil { staging = .allocate(byteCount: Self.chunk, alignment: 64); staged = 0 }
+            if staging == nil {
+                staging = .allocate(byteCount: Self.chunk, alignment: 64)
+                staged = 0
+            }
             let n = min(staging!.count - staged, bytes.count - off)
-            UnsafeMutableRawBufferPointer(rebasing: staging![staged..<(staged + n)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
+            UnsafeMutableRawBufferPointer(rebasing: staging![staged..<(staged + n)]).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
             staged += n
             off += n
             if staged == staging!.count { enqueue() }
         }
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         if let failure { throw failure }
     }
 
@@ -58,7 +68,8 @@ final class WriteBehind: @unchecked Sendable {
         guard let s = staging, staged > 0 else { return }
         staging = nil
         let buf = UnsafeMutableRawBufferPointer(rebasing: s[0..<staged])
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         while queued + buf.count > Self.limit && failure == nil { cond.wait() }
         queue.append(buf)
         queued += buf.count
@@ -68,7 +79,8 @@ final class WriteBehind: @unchecked Sendable {
     /// Writes what is staged, waits for the thread to finish; throws the sink's error, if any.
     func drain() throws {
         enqueue()
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
+        defer { cond.unlock() }
         stopping = true
         cond.broadcast()
         while !finished { cond.wait() }

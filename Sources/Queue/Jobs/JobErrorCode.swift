@@ -1,7 +1,7 @@
 /// The one vocabulary of `jobs.error_code` (snake_case), whichever layer the error came from.
 public enum JobErrorCode: String, Sendable, CaseIterable {
     // Inputs and recipes (permanent unless noted).
-    case io                     // transient: the filesystem said no (full disk, EIO)
+    case io  // transient: the filesystem said no (full disk, EIO)
     case notFound = "not_found"
     case corruptHeader = "corrupt_header"
     case corruptData = "corrupt_data"

@@ -41,10 +41,15 @@ public struct ClaimedJob: Sendable {
     public let releases: Int
     public let memoryEstimate: Int64?
 
-    public init(id: UUID, attempt: Int, kind: String, recipeJSON: String, inputPath: String, inputSHA256: String?, maxAttempts: Int,
-                releases: Int, memoryEstimate: Int64?) {
+    public init(
+        id: UUID, attempt: Int, kind: String, recipeJSON: String, inputPath: String, inputSHA256: String?,
+        maxAttempts: Int,
+        releases: Int, memoryEstimate: Int64?
+    ) {
         (self.id, self.attempt, self.kind, self.recipeJSON, self.inputPath) = (id, attempt, kind, recipeJSON, inputPath)
-        (self.inputSHA256, self.maxAttempts, self.releases, self.memoryEstimate) = (inputSHA256, maxAttempts, releases, memoryEstimate)
+        (self.inputSHA256, self.maxAttempts, self.releases, self.memoryEstimate) = (
+            inputSHA256, maxAttempts, releases, memoryEstimate
+        )
     }
 }
 
@@ -79,8 +84,11 @@ public struct LayerMetricRecord: Sendable, Codable {
     public var rank: Int?
     public var outputError: Double?
 
-    public init(tensor: String, unitIndex: Int, dtype: String, numel: Int64, sparsity: Double, bits: Double,
-                relativeError: Double?, elapsedMS: Double, bytesIn: Int64, bytesOut: Int64, rank: Int? = nil, outputError: Double? = nil) {
+    public init(
+        tensor: String, unitIndex: Int, dtype: String, numel: Int64, sparsity: Double, bits: Double,
+        relativeError: Double?, elapsedMS: Double, bytesIn: Int64, bytesOut: Int64, rank: Int? = nil,
+        outputError: Double? = nil
+    ) {
         self.rank = rank
         self.outputError = outputError
         self.tensor = tensor

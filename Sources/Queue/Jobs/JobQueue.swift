@@ -44,7 +44,9 @@ public struct JobQueue {
             try body(RedisTransport(redis: try RedisConnection(url: redisURL), prefix: prefix))
             return nil
         } catch {
-            return "the change is committed in PostgreSQL but the Redis update failed (\(error)); a worker's reconciler will repair it"
+            return
+                "the change is committed in PostgreSQL but the Redis update failed (\(error)); a worker's reconciler "
+                + "will repair it"
         }
     }
 }

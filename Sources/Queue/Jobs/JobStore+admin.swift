@@ -3,8 +3,11 @@ import Foundation
 extension JobStore {
     /// Requests cancellation: queued jobs end `cancelled` at once, running ones at their next heartbeat.
     /// Returns (cancelled now, flagged while running).
-    public func cancel(_ db: PostgresConnection, jobs: [UUID]? = nil, batch: UUID? = nil) throws -> (cancelled: [UUID], flagged: [UUID]) {
-        let rows = try db.query("""
+    public func cancel(_ db: PostgresConnection, jobs: [UUID]? = nil, batch: UUID? = nil) throws -> (
+        cancelled: [UUID], flagged: [UUID]
+    ) {
+        let rows = try db.query(
+            """
             WITH u AS (
                 UPDATE jobs SET cancel_requested = true, updated_at = now(),
                        state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
@@ -18,13 +21,16 @@ extension JobStore {
             SELECT id, state FROM u
             """, [jobs ?? [], batch])
         var c = [UUID](), f = [UUID]()
-        for r in rows { if r["state"] == "cancelled" { c.append(try r.decode("id")) } else { f.append(try r.decode("id")) } }
+        for r in rows {
+            if r["state"] == "cancelled" { c.append(try r.decode("id")) } else { f.append(try r.decode("id")) }
+        }
         return (c, f)
     }
 
     /// Puts failed, dead or cancelled jobs back in the queue with a fresh attempt budget.
     public func retry(_ db: PostgresConnection, jobs: [UUID]? = nil, allDead: Bool = false) throws -> [SubmittedJob] {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             WITH u AS (
                 UPDATE jobs SET state = 'queued', run_after = now(), cancel_requested = false, finished_at = NULL,
                        max_attempts = (attempt - releases) + max_attempts, updated_at = now()
@@ -36,8 +42,9 @@ extension JobStore {
             SELECT id, priority, seq, true AS due FROM u
             """, [jobs ?? [], allDead])
         return try rows.map {
-            SubmittedJob(id: try $0.decode("id"), existed: true,
-                         score: RedisTransport.score(priority: try $0.decode("priority"), seq: try $0.decode("seq")), due: true)
+            SubmittedJob(
+                id: try $0.decode("id"), existed: true,
+                score: RedisTransport.score(priority: try $0.decode("priority"), seq: try $0.decode("seq")), due: true)
         }
     }
 

@@ -14,7 +14,9 @@ extension JobStore {
     /// ones past `keepFailed` (their events, attempts, metrics, artifact and checkpoint rows go with
     /// them), then batches left empty past the horizon; and checkpoint rows of every finished job.
     /// Works in chunks of `chunk` jobs, each its own transaction. Only terminal jobs are touched.
-    public func expire(_ db: PostgresConnection, olderThan: Double, keepFailed: Double, dryRun: Bool, chunk: Int = 2000) throws -> RetentionRows {
+    public func expire(_ db: PostgresConnection, olderThan: Double, keepFailed: Double, dryRun: Bool, chunk: Int = 2000)
+        throws -> RetentionRows
+    {
         var out = RetentionRows()
         let doomed = """
             SELECT id FROM jobs
@@ -24,16 +26,20 @@ extension JobStore {
         if dryRun {
             out.expired = try db.query(doomed, [olderThan, keepFailed]).map { try $0.decode("id") }
             out.jobs = out.expired.count
-            let r = try db.query("""
+            let r = try db.query(
+                """
                 SELECT (SELECT count(*) FROM job_events WHERE job_id = ANY($1::uuid[])) AS events,
                        (SELECT count(*) FROM job_attempts WHERE job_id = ANY($1::uuid[])) AS attempts,
                        (SELECT count(*) FROM job_checkpoints c JOIN jobs j ON j.id = c.job_id
                          WHERE j.state IN ('succeeded', 'failed', 'dead', 'cancelled')) AS checkpoints
                 """, [out.expired])[0]
-            out.events = try r.decode("events"); out.attempts = try r.decode("attempts"); out.checkpoints = try r.decode("checkpoints")
+            out.events = try r.decode("events")
+            out.attempts = try r.decode("attempts")
+            out.checkpoints = try r.decode("checkpoints")
             return out
         }
-        out.checkpoints = try db.query("""
+        out.checkpoints = try db.query(
+            """
             WITH d AS (DELETE FROM job_checkpoints c USING jobs j
                        WHERE j.id = c.job_id AND j.state IN ('succeeded', 'failed', 'dead', 'cancelled') RETURNING 1)
             SELECT count(*) AS n FROM d
@@ -41,7 +47,8 @@ extension JobStore {
         while true {
             // Rows locked by a worker's fenced write are skipped this pass, never waited on.
             let r = try db.transaction { tx in
-                try tx.query("""
+                try tx.query(
+                    """
                     WITH d AS (\(doomed) ORDER BY finished_at LIMIT $3 FOR UPDATE SKIP LOCKED),
                          ev AS (SELECT count(*) AS n FROM job_events WHERE job_id IN (SELECT id FROM d)),
                          at AS (SELECT count(*) AS n FROM job_attempts WHERE job_id IN (SELECT id FROM d)),
@@ -58,7 +65,8 @@ extension JobStore {
             out.expired += ids
             if ids.count < chunk { break }
         }
-        out.batches = try db.query("""
+        out.batches = try db.query(
+            """
             WITH d AS (DELETE FROM batches b WHERE b.created_at < now() - make_interval(secs => $1)
                        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id) RETURNING 1)
             SELECT count(*) AS n FROM d
@@ -67,17 +75,24 @@ extension JobStore {
     }
 
     /// For each job: its state, current attempt, and the attempts whose artifacts its rows reference.
-    public func artifactOwners(_ db: PostgresConnection, jobs: [UUID]) throws -> [UUID: (state: String, attempt: Int, referenced: Set<Int>)] {
+    public func artifactOwners(_ db: PostgresConnection, jobs: [UUID]) throws -> [UUID: (
+        state: String, attempt: Int, referenced: Set<Int>
+    )] {
         guard !jobs.isEmpty else { return [:] }
         var out = [UUID: (state: String, attempt: Int, referenced: Set<Int>)]()
-        for r in try db.query("""
+        for r in try db.query(
+            """
             SELECT j.id, j.state, j.attempt,
-                   coalesce((SELECT string_agg(DISTINCT a.attempt::text, ' ') FROM artifacts a WHERE a.job_id = j.id), '') AS refs,
+                   coalesce((SELECT string_agg(DISTINCT a.attempt::text, ' ') FROM artifacts a WHERE a.job_id = j.id),
+                       '') AS refs,
                    j.output_path
             FROM jobs j WHERE j.id = ANY($1::uuid[])
-            """, [jobs]) {
+            """, [jobs])
+        {
             var refs = Set((r["refs"] ?? "").split(separator: " ").compactMap { Int($0) })
-            if let out = r["output_path"], let n = out.split(separator: "-").last.flatMap({ Int($0) }) { refs.insert(n) }
+            if let out = r["output_path"], let n = out.split(separator: "-").last.flatMap({ Int($0) }) {
+                refs.insert(n)
+            }
             out[try r.decode("id")] = (r["state"] ?? "", try r.decode("attempt"), refs)
         }
         return out

@@ -13,11 +13,14 @@ public struct JobStore {
     ///
     /// Ids are generated here, so rows map back to inputs; a job whose idempotency key already
     /// exists is not inserted and the existing job is returned instead.
-    public func submit(_ db: PostgresConnection, jobs: [NewJob], batchName: String? = nil) throws -> (batch: UUID?, jobs: [SubmittedJob]) {
+    public func submit(_ db: PostgresConnection, jobs: [NewJob], batchName: String? = nil) throws -> (
+        batch: UUID?, jobs: [SubmittedJob]
+    ) {
         try db.transaction { tx in
             var batchID: UUID?
             if let name = batchName {
-                let r = try tx.query("INSERT INTO batches (name, job_count) VALUES ($1, $2) RETURNING id", [name, jobs.count])
+                let r = try tx.query(
+                    "INSERT INTO batches (name, job_count) VALUES ($1, $2) RETURNING id", [name, jobs.count])
                 batchID = try r[0].decode("id", as: UUID.self)
             }
             var results = [SubmittedJob]()
@@ -26,15 +29,20 @@ public struct JobStore {
             while start < jobs.count {
                 let chunk = Array(jobs[start..<min(start + 1000, jobs.count)])
                 let ids = chunk.map { _ in UUID() }
-                let rows = try tx.query("""
+                let rows = try tx.query(
+                    """
                     WITH ins AS (
-                        INSERT INTO jobs (id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
+                        INSERT INTO jobs (id, kind, recipe, input_path, input_sha256, input_bytes, priority,
+                            max_attempts,
                                           run_after, idempotency_key, memory_estimate, units_total, batch_id)
                         SELECT id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
-                               now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total, $13::uuid
-                        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::bigint[], $7::int[],
+                               now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total,
+                                   $13::uuid
+                        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::bigint[],
+                            $7::int[],
                                     $8::int[], $9::float8[], $10::text[], $11::bigint[], $12::int[])
-                            AS t(id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts, delay_s,
+                            AS t(id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
+                                delay_s,
                                  idempotency_key, memory_estimate, units_total)
                         ON CONFLICT (idempotency_key) DO NOTHING
                         RETURNING id, priority, seq, run_after <= now() AS due
@@ -43,9 +51,14 @@ public struct JobStore {
                         SELECT id, 'submitted', jsonb_build_object('priority', priority) FROM ins
                     )
                     SELECT id, priority, seq, due FROM ins
-                    """, [ids, chunk.map(\.kind), chunk.map(\.recipeJSON), chunk.map(\.inputPath), chunk.map(\.inputSHA256),
-                          chunk.map(\.inputBytes), chunk.map(\.priority), chunk.map(\.maxAttempts), chunk.map(\.delaySeconds),
-                          chunk.map(\.idempotencyKey), chunk.map(\.memoryEstimate), chunk.map(\.unitsTotal), batchID])
+                    """,
+                    [
+                        ids, chunk.map(\.kind), chunk.map(\.recipeJSON), chunk.map(\.inputPath),
+                        chunk.map(\.inputSHA256),
+                        chunk.map(\.inputBytes), chunk.map(\.priority), chunk.map(\.maxAttempts),
+                        chunk.map(\.delaySeconds),
+                        chunk.map(\.idempotencyKey), chunk.map(\.memoryEstimate), chunk.map(\.unitsTotal), batchID
+                    ])
                 var inserted = [UUID: PostgresRow]()
                 for r in rows { inserted[try r.decode("id", as: UUID.self)] = r }
                 for (i, job) in chunk.enumerated() {
@@ -53,10 +66,13 @@ public struct JobStore {
                         results.append(try Self.submitted(r, existed: false))
                     } else if let key = job.idempotencyKey {
                         let ex = try tx.query(
-                            "SELECT id, priority, seq, state = 'queued' AND run_after <= now() AS due FROM jobs WHERE idempotency_key = $1",
+                            "SELECT id, priority, seq, state = 'queued' AND run_after <= now() AS due FROM jobs WHERE "
+                            + "idempotency_key = $1",
                             [key])
                         guard let r = ex.first else {
-                            throw PostgresError(code: .protocolViolation, message: "idempotency key \(key) conflicted but no job has it")
+                            throw PostgresError(
+                                code: .protocolViolation, message: "idempotency key \(key) conflicted but no job has it"
+                            )
                         }
                         results.append(try Self.submitted(r, existed: true))
                     } else {
@@ -70,8 +86,9 @@ public struct JobStore {
     }
 
     private static func submitted(_ r: PostgresRow, existed: Bool) throws -> SubmittedJob {
-        SubmittedJob(id: try r.decode("id"), existed: existed,
-                     score: RedisTransport.score(priority: try r.decode("priority"), seq: try r.decode("seq")),
-                     due: try r.decode("due"))
+        SubmittedJob(
+            id: try r.decode("id"), existed: existed,
+            score: RedisTransport.score(priority: try r.decode("priority"), seq: try r.decode("seq")),
+            due: try r.decode("due"))
     }
 }

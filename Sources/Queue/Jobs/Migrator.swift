@@ -19,7 +19,8 @@ public struct Migrator {
 
         public var description: String {
             switch self {
-            case .directoryNotFound(let tried): return "migrations directory not found (tried \(tried.joined(separator: ", "))); pass --migrations DIR"
+            case .directoryNotFound(let tried):
+                return "migrations directory not found (tried \(tried.joined(separator: ", "))); pass --migrations DIR"
             case .badFileName(let f): return "migration file \(f) is not named NNNN_name.sql"
             case .duplicateVersion(let v): return "two migration files have version \(v)"
             case .failed(let f, let e): return "migration \(f) failed: \(e)"
@@ -40,7 +41,9 @@ public struct Migrator {
             list.append(Migration(version: v, name: f, sql: sql))
         }
         list.sort { $0.version < $1.version }
-        for (a, b) in zip(list, list.dropFirst()) where a.version == b.version { throw MigratorError.duplicateVersion(a.version) }
+        for (a, b) in zip(list, list.dropFirst()) where a.version == b.version {
+            throw MigratorError.duplicateVersion(a.version)
+        }
         migrations = list
     }
 
@@ -52,12 +55,15 @@ public struct Migrator {
         if let c = configured { candidates.append(c) }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         candidates.append(exe.appendingPathComponent("../../migrations").standardized.path)  // .build/<config>/squeeze
-        candidates.append(exe.appendingPathComponent("../../../migrations").standardized.path)  // .build/<triple>/<config>
+        // .build/<triple>/<config>
+        candidates.append(exe.appendingPathComponent("../../../migrations").standardized.path)
         candidates.append(exe.appendingPathComponent("../share/squeeze/migrations").standardized.path)
         candidates.append(FileManager.default.currentDirectoryPath + "/migrations")
         for c in candidates {
             var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue { return URL(fileURLWithPath: c) }
+            if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue {
+                return URL(fileURLWithPath: c)
+            }
             if c == explicit { break }
         }
         throw MigratorError.directoryNotFound(candidates)
@@ -68,7 +74,8 @@ public struct Migrator {
     public func migrate(_ db: PostgresConnection) throws -> [String] {
         try db.transaction { tx in
             try tx.query("SELECT pg_advisory_xact_lock($1)", [Migrator.lockKey])
-            try tx.query("""
+            try tx.query(
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
                 """)

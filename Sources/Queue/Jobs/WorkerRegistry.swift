@@ -5,9 +5,12 @@ public struct WorkerRegistry {
     public init() {}
 
     /// Inserts or refreshes this worker's row.
-    public func register(_ db: PostgresConnection, id: String, host: String, pid: Int32, version: String,
-                         concurrency: Int, threads: Int, maxMemory: Int64?) throws {
-        try db.query("""
+    public func register(
+        _ db: PostgresConnection, id: String, host: String, pid: Int32, version: String,
+        concurrency: Int, threads: Int, maxMemory: Int64?
+    ) throws {
+        try db.query(
+            """
             INSERT INTO workers (id, host, pid, version, concurrency, threads, max_memory)
             VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, version = excluded.version,

@@ -44,8 +44,10 @@ public final class PostgresConnection {
         guard let c, PQstatus(c) == CONNECTION_OK else {
             let msg = c.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             if let c { PQfinish(c) }
-            let text = msg.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
-            throw PostgresError(code: PostgresError.isConfigurationProblem(msg) ? .configuration : .connectionFailed, message: text)
+            let text = msg.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                .joined(separator: "; ")
+            throw PostgresError(
+                code: PostgresError.isConfigurationProblem(msg) ? .configuration : .connectionFailed, message: text)
         }
         conn = c
         PQsetNoticeProcessor(c, { _, _ in }, nil)
@@ -54,14 +56,18 @@ public final class PostgresConnection {
     /// Refuses a URL or conninfo string libpq cannot parse, or a URL of another scheme (a `mysql://`
     /// URL would otherwise be taken as a database name).
     static func checkURL(_ s: String) throws {
-        if let scheme = s.range(of: "://").map({ String(s[..<$0.lowerBound]) }), !["postgres", "postgresql"].contains(scheme) {
+        if let scheme = s.range(of: "://").map({ String(s[..<$0.lowerBound]) }),
+            !["postgres", "postgresql"].contains(scheme)
+        {
             throw PostgresError(code: .configuration, message: "not a postgres:// URL (scheme \(scheme)://)")
         }
         var err: UnsafeMutablePointer<CChar>?
         guard let opts = PQconninfoParse(s, &err) else {
             let msg = err.map { String(cString: $0) } ?? "cannot parse the connection string"
             if let err { PQfreemem(err) }
-            throw PostgresError(code: .configuration, message: "bad connection URL: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw PostgresError(
+                code: .configuration,
+                message: "bad connection URL: \(msg.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         PQconninfoFree(opts)
     }
@@ -74,8 +80,10 @@ public final class PostgresConnection {
         // Text goes to libpq as C strings: a NUL would silently cut the value short.
         for (i, p) in encoded.enumerated() {
             if case .text(let s) = p, s.utf8.contains(0) {
-                throw PostgresError(code: .invalidParameter, message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold",
-                                    query: sql)
+                throw PostgresError(
+                    code: .invalidParameter,
+                    message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold",
+                    query: sql)
             }
         }
         let n = Int32(encoded.count)
@@ -97,7 +105,9 @@ public final class PostgresConnection {
             case .binary(let bytes):
                 let b = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
                 bytes.withUnsafeBytes { raw in
-                    if !bytes.isEmpty { UnsafeMutableRawPointer(b).copyMemory(from: raw.baseAddress!, byteCount: bytes.count) }
+                    if !bytes.isEmpty {
+                        UnsafeMutableRawPointer(b).copyMemory(from: raw.baseAddress!, byteCount: bytes.count)
+                    }
                 }
                 buffers.append(b)
                 lengths[i] = Int32(bytes.count)
@@ -134,7 +144,11 @@ public final class PostgresConnection {
                 var vals = [String?]()
                 vals.reserveCapacity(Int(nf))
                 for f in 0..<nf {
-                    if PQgetisnull(result, t, f) == 1 { vals.append(nil) } else { vals.append(String(cString: PQgetvalue(result, t, f))) }
+                    if PQgetisnull(result, t, f) == 1 {
+                        vals.append(nil)
+                    } else {
+                        vals.append(String(cString: PQgetvalue(result, t, f)))
+                    }
                 }
                 rows.append(PostgresRow(columns: cols, values: vals))
             }

@@ -39,10 +39,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// libpq's wording for connection failures that retrying cannot fix.
     static func isConfigurationProblem(_ message: String) -> Bool {
         let m = message.lowercased()
-        return ["password authentication failed", "no password supplied", "role \"", "database \"", "does not exist",
-                "server does not support ssl", "ssl is not enabled", "sslmode", "certificate", "pg_hba.conf", "permission denied",
-                "invalid connection option", "invalid sslmode", "authentication method", "sasl", "invalid uri",
-                "missing \"=\"", "unterminated quoted string", "invalid integer value"].contains { m.contains($0) }
+        return [
+            "password authentication failed", "no password supplied", "role \"", "database \"", "does not exist",
+            "server does not support ssl", "ssl is not enabled", "sslmode", "certificate", "pg_hba.conf",
+            "permission denied",
+            "invalid connection option", "invalid sslmode", "authentication method", "sasl", "invalid uri",
+            "missing \"=\"", "unterminated quoted string", "invalid integer value"
+        ].contains { m.contains($0) }
     }
 
     public var description: String {

@@ -14,13 +14,16 @@ public struct PostgresRow: Sendable {
     /// Decodes a non-NULL column as `T`.
     public func decode<T: PostgresDecodable>(_ name: String, as: T.Type = T.self) throws -> T {
         guard let i = columns.firstIndex(of: name) else {
-            throw PostgresError(code: .decoding, message: "no column \"\(name)\" in result (have \(columns.joined(separator: ", ")))")
+            throw PostgresError(
+                code: .decoding, message: "no column \"\(name)\" in result (have \(columns.joined(separator: ", ")))")
         }
         guard let raw = values[i] else {
             throw PostgresError(code: .decoding, message: "column \"\(name)\" is NULL, expected \(T.self)")
         }
         guard let v = T(postgresText: raw) else {
-            throw PostgresError(code: .decoding, message: "column \"\(name)\": cannot decode \(raw.prefix(40).debugDescription) as \(T.self)")
+            throw PostgresError(
+                code: .decoding,
+                message: "column \"\(name)\": cannot decode \(raw.prefix(40).debugDescription) as \(T.self)")
         }
         return v
     }
@@ -32,7 +35,9 @@ public struct PostgresRow: Sendable {
         }
         guard let raw = values[i] else { return nil }
         guard let v = T(postgresText: raw) else {
-            throw PostgresError(code: .decoding, message: "column \"\(name)\": cannot decode \(raw.prefix(40).debugDescription) as \(T.self)")
+            throw PostgresError(
+                code: .decoding,
+                message: "column \"\(name)\": cannot decode \(raw.prefix(40).debugDescription) as \(T.self)")
         }
         return v
     }

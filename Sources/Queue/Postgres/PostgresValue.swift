@@ -75,12 +75,16 @@ enum PostgresTimestamp {
         let t = date.timeIntervalSince1970
         var secs = Int64(t.rounded(.down))
         var micros = Int64(((t - Double(secs)) * 1_000_000).rounded())
-        if micros >= 1_000_000 { secs += 1; micros -= 1_000_000 }
+        if micros >= 1_000_000 {
+            secs += 1
+            micros -= 1_000_000
+        }
         var tt = time_t(secs)
         var tmv = tm()
         gmtime_r(&tt, &tmv)
-        return String(format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(micros))
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+            Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(micros))
     }
 
     /// Parses `YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]` as PostgreSQL prints timestamptz.
@@ -97,13 +101,18 @@ enum PostgresTimestamp {
             return v
         }
         guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
-              let se = num(17, 2) else { return nil }
+            let se = num(17, 2)
+        else { return nil }
         var i = 19
         var frac = 0.0
         if i < u.count && u[i] == UInt8(ascii: ".") {
             i += 1
             var scale = 0.1
-            while i < u.count, u[i] >= 48, u[i] <= 57 { frac += Double(u[i] - 48) * scale; scale /= 10; i += 1 }
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                frac += Double(u[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
         }
         var offset = 0
         if i < u.count && (u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-")) {
@@ -114,8 +123,12 @@ enum PostgresTimestamp {
             offset = sign * (oh * 3600 + om * 60)
         }
         var tmv = tm()
-        tmv.tm_year = Int32(y - 1900); tmv.tm_mon = Int32(mo - 1); tmv.tm_mday = Int32(d)
-        tmv.tm_hour = Int32(h); tmv.tm_min = Int32(mi); tmv.tm_sec = Int32(se)
+        tmv.tm_year = Int32(y - 1900)
+        tmv.tm_mon = Int32(mo - 1)
+        tmv.tm_mday = Int32(d)
+        tmv.tm_hour = Int32(h)
+        tmv.tm_min = Int32(mi)
+        tmv.tm_sec = Int32(se)
         let epoch = timegm(&tmv)
         return Date(timeIntervalSince1970: Double(epoch) - Double(offset) + frac)
     }

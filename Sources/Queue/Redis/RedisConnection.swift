@@ -35,7 +35,8 @@ public final class RedisConnection {
     private func connect() throws {
         close()
         guard let c = redisConnectWithTimeout(url.host, Int32(url.port), tv(timeout)) else {
-            throw RedisError(code: .connectionFailed, message: "cannot allocate a connection to \(url.host):\(url.port)")
+            throw RedisError(
+                code: .connectionFailed, message: "cannot allocate a connection to \(url.host):\(url.port)")
         }
         if c.pointee.err != 0 {
             let msg = errstr(c)
@@ -79,7 +80,9 @@ public final class RedisConnection {
         if ctx == nil { try connect() }
         guard let c = ctx else { throw RedisError(code: .connectionFailed, message: "not connected") }
         for cmd in commands {
-            let rc = withArgv(cmd.map { Array($0.utf8) }) { argc, argv, lens in redisAppendCommandArgv(c, argc, argv, lens) }
+            let rc = withArgv(cmd.map { Array($0.utf8) }) { argc, argv, lens in
+                redisAppendCommandArgv(c, argc, argv, lens)
+            }
             if rc != REDIS_OK { return try fail(c, what: "pipeline") }
         }
         var replies = [RedisReply]()
@@ -99,13 +102,16 @@ public final class RedisConnection {
         throw RedisError(code: timedOut ? .timeout : .io, message: "\(what): \(msg.isEmpty ? "connection lost" : msg)")
     }
 
-    private func take(_ raw: UnsafeMutableRawPointer?, context c: UnsafeMutablePointer<redisContext>, what: String,
-                      throwServerErrors: Bool = true) throws -> RedisReply {
+    private func take(
+        _ raw: UnsafeMutableRawPointer?, context c: UnsafeMutablePointer<redisContext>, what: String,
+        throwServerErrors: Bool = true
+    ) throws -> RedisReply {
         guard let raw else { return try fail(c, what: what) }
         defer { freeReplyObject(raw) }
         let r = raw.assumingMemoryBound(to: redisReply.self)
         if r.pointee.type == REDIS_REPLY_ERROR {
-            let msg = String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: Int(r.pointee.len)), as: UTF8.self)
+            let msg = String(
+                decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: Int(r.pointee.len)), as: UTF8.self)
             if throwServerErrors { throw RedisError(code: .server, message: "\(what): \(msg)") }
             return .status("ERR " + msg)
         }
@@ -117,7 +123,9 @@ public final class RedisConnection {
         case REDIS_REPLY_STRING:
             return .string(Array(UnsafeRawBufferPointer(start: r.pointee.str, count: Int(r.pointee.len))))
         case REDIS_REPLY_STATUS, REDIS_REPLY_ERROR:
-            return .status(String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: Int(r.pointee.len)), as: UTF8.self))
+            return .status(
+                String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: Int(r.pointee.len)), as: UTF8.self)
+            )
         case REDIS_REPLY_INTEGER:
             return .integer(Int64(r.pointee.integer))
         case REDIS_REPLY_ARRAY:
@@ -132,7 +140,9 @@ public final class RedisConnection {
     }
 }
 
-private func withArgv<R>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+private func withArgv<R>(
+    _ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+) -> R {
     var ptrs = [UnsafePointer<CChar>?]()
     var owned = [UnsafeMutablePointer<CChar>]()
     var lens = [Int]()

@@ -28,13 +28,16 @@ public final class RedisTransport {
             }
         }
         for reply in try redis.pipeline(commands) {
-            if case .status(let s) = reply, s.hasPrefix("ERR ") { throw RedisError(code: .server, message: "ZADD: " + s.dropFirst(4)) }
+            if case .status(let s) = reply, s.hasPrefix("ERR ") {
+                throw RedisError(code: .server, message: "ZADD: " + s.dropFirst(4))
+            }
         }
     }
 
     /// Blocks up to `timeout` seconds for the best ready job id.
     public func pop(timeout: Double) throws -> UUID? {
-        let r = try redis.command([Array("BZPOPMIN".utf8), Array(key.utf8), Array(String(timeout).utf8)], timeout: timeout + 5)
+        let r = try redis.command(
+            [Array("BZPOPMIN".utf8), Array(key.utf8), Array(String(timeout).utf8)], timeout: timeout + 5)
         guard let a = r.array, a.count == 3, let s = a[1].string else { return nil }
         return UUID(uuidString: s)
     }

@@ -24,7 +24,8 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
         let keys = all.keys.sorted { (Self.rank($0), $0) < (Self.rank($1), $1) }
-        let pairs = [("ts", Self.timestamp()), ("level", Self.name(event.level)), ("msg", event.message.description)]
+        let pairs =
+            [("ts", Self.timestamp()), ("level", Self.name(event.level)), ("msg", event.message.description)]
             + keys.map { ($0, "\(all[$0]!)") }
         let line = format == .json ? Self.json(pairs) : Self.logfmt(pairs)
         Self.lock.withLock { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -47,7 +48,8 @@ public struct LineLogHandler: LogHandler {
 
     static func quote(_ s: String) -> String {
         if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:/@".contains($0) }) { return s }
-        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\""
+            + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 
@@ -61,7 +63,9 @@ public struct LineLogHandler: LogHandler {
         var t = time_t(tv.tv_sec)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1, Int(tmv.tm_mday),
-                      Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(tv.tv_usec / 1000))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
+            Int(tmv.tm_mday),
+            Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(tv.tv_usec / 1000))
     }
 }

@@ -32,8 +32,10 @@ public struct Log: Sendable {
     public func error(_ msg: String, _ kv: (String, String)...) { emit(.error, msg, kv) }
 
     private func emit(_ l: Level, _ msg: String, _ kv: [(String, String)]) {
-        logger.log(level: l.swiftLog, Logger.Message(stringLiteral: msg),
-                   metadata: kv.isEmpty ? nil : Dictionary(kv.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
+        logger.log(
+            level: l.swiftLog, Logger.Message(stringLiteral: msg),
+            metadata: kv.isEmpty
+                ? nil : Dictionary(kv.map { ($0.0, Logger.MetadataValue.string($0.1)) }, uniquingKeysWith: { $1 }))
     }
 }
 

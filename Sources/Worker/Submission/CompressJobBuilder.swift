@@ -5,10 +5,14 @@ import Queue
 /// Validates a compression job at submit: model headers, recipe, targets, memory estimate, checksum.
 public enum CompressJobBuilder {
     /// The job for `model` and `recipeFile` (relative to `recipeBase` when given), or a `SubmitError`.
-    public static func build(model path: String, recipeFile: String, checksum: Bool, policy: PathPolicy, recipeBase: String? = nil) throws -> NewJob {
+    public static func build(
+        model path: String, recipeFile: String, checksum: Bool, policy: PathPolicy, recipeBase: String? = nil
+    ) throws -> NewJob {
         guard FileManager.default.fileExists(atPath: path) else { throw SubmitError("model not found: \(path)") }
         let recipePath = recipeBase.map { recipeFile.hasPrefix("/") ? recipeFile : $0 + "/" + recipeFile } ?? recipeFile
-        guard FileManager.default.fileExists(atPath: recipePath) else { throw SubmitError("recipe not found: \(recipePath)") }
+        guard FileManager.default.fileExists(atPath: recipePath) else {
+            throw SubmitError("recipe not found: \(recipePath)")
+        }
         var recipe: Recipe
         do { recipe = try RecipeParser.parse(file: recipePath) } catch let e as RecipeError {
             throw SubmitError("invalid recipe \(recipePath): \(e)")
@@ -19,7 +23,9 @@ public enum CompressJobBuilder {
         for d in recipe.datasets { try policy.check(d) }
         let tensors = try source.readTensors()
         let family: ModelFamily?
-        do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e as RecipeError {
+        do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e
+            as RecipeError
+        {
             throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)

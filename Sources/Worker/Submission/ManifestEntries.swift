@@ -28,14 +28,20 @@ public enum ManifestEntries {
             throw SubmitError("manifest \(file): \(e)")
         }
         let list: [Any]
-        if let l = doc as? [Any] { list = l } else if let m = doc as? [String: Any], let l = m["jobs"] as? [Any] { list = l } else {
+        if let l = doc as? [Any] {
+            list = l
+        } else if let m = doc as? [String: Any], let l = m["jobs"] as? [Any] {
+            list = l
+        } else {
             throw SubmitError("manifest \(file) must be a list of entries (or {jobs: [...]})")
         }
         let base = (file as NSString).deletingLastPathComponent
         var recipeCache = [String: NewJob]()
         var jobs = [NewJob]()
         for (i, raw) in list.enumerated() {
-            guard let e = raw as? [String: Any] else { throw SubmitError("manifest \(file): entry \(i) is not a mapping") }
+            guard let e = raw as? [String: Any] else {
+                throw SubmitError("manifest \(file): entry \(i) is not a mapping")
+            }
             for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts"].contains(k) {
                 throw SubmitError("manifest \(file): entry \(i): unknown key \(k)")
             }
@@ -43,21 +49,27 @@ public enum ManifestEntries {
                 throw SubmitError("manifest \(file): entry \(i) needs model and recipe (strings)")
             }
             for (field, v) in [("model", model), ("recipe", recipe)] where v.utf8.contains(0) {
-                throw SubmitError("manifest \(file): entry \(i): \(field) \(TextRules.printable(v)) contains a NUL byte")
+                throw SubmitError(
+                    "manifest \(file): entry \(i): \(field) \(TextRules.printable(v)) contains a NUL byte")
             }
             let modelPath = model.hasPrefix("/") ? model : (base.isEmpty ? model : base + "/" + model)
             let cacheKey = modelPath + "\u{0}" + recipe
             var j: NewJob
             do {
-                if let c = recipeCache[cacheKey] { j = c } else {
-                    j = try CompressJobBuilder.build(model: modelPath, recipeFile: recipe, checksum: defaults.checksum,
-                                                     policy: policy, recipeBase: base.isEmpty ? "." : base)
+                if let c = recipeCache[cacheKey] {
+                    j = c
+                } else {
+                    j = try CompressJobBuilder.build(
+                        model: modelPath, recipeFile: recipe, checksum: defaults.checksum,
+                        policy: policy, recipeBase: base.isEmpty ? "." : base)
                     recipeCache[cacheKey] = j
                 }
             } catch { throw SubmitError("manifest \(file): entry \(i): \(error)") }
             let at = "manifest \(file): entry \(i)"
             j.priority = try Self.integer(e["priority"], "priority", in: -1000...1000, at: at) ?? defaults.priority
-            j.maxAttempts = try Self.integer(e["max_attempts"], "max_attempts", in: 1...maxAttemptsLimit, at: at) ?? defaults.maxAttempts
+            j.maxAttempts =
+                try Self.integer(e["max_attempts"], "max_attempts", in: 1...maxAttemptsLimit, at: at)
+                ?? defaults.maxAttempts
             j.idempotencyKey = try Self.key(e["key"], at: at)
             j.delaySeconds = delay
             jobs.append(j)
@@ -70,9 +82,12 @@ public enum ManifestEntries {
     static func integer(_ v: Any?, _ field: String, in range: ClosedRange<Int>, at: String) throws -> Int? {
         guard let v, !(v is NSNull) else { return nil }
         guard !(v is Bool), let n = v as? Int else {
-            throw SubmitError("\(at): \(field) must be an integer in \(range.lowerBound)...\(range.upperBound), not \(describe(v))")
+            throw SubmitError(
+                "\(at): \(field) must be an integer in \(range.lowerBound)...\(range.upperBound), not \(describe(v))")
         }
-        guard range.contains(n) else { throw SubmitError("\(at): \(field) \(n) is out of \(range.lowerBound)...\(range.upperBound)") }
+        guard range.contains(n) else {
+            throw SubmitError("\(at): \(field) \(n) is out of \(range.lowerBound)...\(range.upperBound)")
+        }
         return n
     }
 
@@ -80,10 +95,16 @@ public enum ManifestEntries {
     static func key(_ v: Any?, at: String) throws -> String? {
         guard let v, !(v is NSNull) else { return nil }
         let s: String
-        if let str = v as? String { s = str } else if !(v is Bool), let n = v as? Int { s = String(n) } else {
+        if let str = v as? String {
+            s = str
+        } else if !(v is Bool), let n = v as? Int {
+            s = String(n)
+        } else {
             throw SubmitError("\(at): key must be a string, not \(describe(v))")
         }
-        guard !s.isEmpty, s.utf8.count <= maxNameBytes else { throw SubmitError("\(at): key must be 1 to \(maxNameBytes) bytes") }
+        guard !s.isEmpty, s.utf8.count <= maxNameBytes else {
+            throw SubmitError("\(at): key must be 1 to \(maxNameBytes) bytes")
+        }
         guard !s.utf8.contains(0) else { throw SubmitError("\(at): key \(TextRules.printable(s)) contains a NUL byte") }
         return s
     }

@@ -7,24 +7,36 @@ extension ByteLevelBPE {
     public init(tokenizerJSON file: String) throws {
         let bytes = try InputFile.contents(of: file, what: "tokenizer.json", limit: InputFile.configLimit)
         let root: JSONValue
-        do { root = try JSONParser.parse(bytes, maxDepth: 16) } catch { throw ComputeError(.corruptData, "tokenizer.json: \(error)", file: file) }
-        func fail(_ key: String, _ why: String) -> ComputeError { ComputeError(.corruptData, "tokenizer.json \(key): \(why)", file: file) }
-        guard let model = root["model"], model["type"]?.stringValue == "BPE" else { throw fail("model.type", "must be BPE (byte-level BPE tokenizers are supported)") }
-        if case .bool(true)? = model["byte_fallback"] { throw fail("model.byte_fallback", "true is not supported (SentencePiece-style BPE)") }
+        do { root = try JSONParser.parse(bytes, maxDepth: 16) } catch {
+            throw ComputeError(.corruptData, "tokenizer.json: \(error)", file: file)
+        }
+        func fail(_ key: String, _ why: String) -> ComputeError {
+            ComputeError(.corruptData, "tokenizer.json \(key): \(why)", file: file)
+        }
+        guard let model = root["model"], model["type"]?.stringValue == "BPE" else {
+            throw fail("model.type", "must be BPE (byte-level BPE tokenizers are supported)")
+        }
+        if case .bool(true)? = model["byte_fallback"] {
+            throw fail("model.byte_fallback", "true is not supported (SentencePiece-style BPE)")
+        }
         if let n = root["normalizer"], n != .null, n["type"]?.stringValue != "NFC" {
             throw fail("normalizer", "\(n["type"]?.stringValue ?? "?") is not supported (none or NFC)")
         }
         guard case .object(let vocab)? = model["vocab"] else { throw fail("model.vocab", "missing or not an object") }
         var byID = [Int: String]()
         for (t, v) in vocab {
-            guard let i = v.uint64Value, i < 1 << 22 else { throw fail("model.vocab", "id of \(TextRules.printable(t)) is not a small integer") }
+            guard let i = v.uint64Value, i < 1 << 22 else {
+                throw fail("model.vocab", "id of \(TextRules.printable(t)) is not a small integer")
+            }
             byID[Int(i)] = t
         }
         var added = [(String, Int32)]()
         var special = Set<Int32>()
         if case .array(let list)? = root["added_tokens"] {
             for a in list {
-                guard let t = a["content"]?.stringValue, !t.isEmpty, let i = a["id"]?.uint64Value, i < 1 << 22 else { throw fail("added_tokens", "entry without content or id") }
+                guard let t = a["content"]?.stringValue, !t.isEmpty, let i = a["id"]?.uint64Value, i < 1 << 22 else {
+                    throw fail("added_tokens", "entry without content or id")
+                }
                 byID[Int(i)] = t
                 added.append((t, Int32(i)))
                 if case .bool(true)? = a["special"] { special.insert(Int32(i)) }
@@ -32,22 +44,31 @@ extension ByteLevelBPE {
         }
         let count = (byID.keys.max() ?? -1) + 1
         let tokens = (0..<count).map { byID[$0] ?? "" }
-        guard case .array(let mergeValues)? = model["merges"] else { throw fail("model.merges", "missing or not an array") }
+        guard case .array(let mergeValues)? = model["merges"] else {
+            throw fail("model.merges", "missing or not an array")
+        }
         let merges: [String] = try mergeValues.map { v in
             if let s = v.stringValue { return s }
-            if case .array(let p) = v, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue { return a + " " + b }
+            if case .array(let p) = v, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue {
+                return a + " " + b
+            }
             throw fail("model.merges", "entries must be \"a b\" strings or [a, b] pairs")
         }
         let patterns = try Self.patterns(root["pre_tokenizer"] ?? .null, fail: fail)
         var bos: Int32?
         if let single = root["post_processor"]?["single"], case .array(let items) = single,
-           let first = items.first?["SpecialToken"]?["id"]?.stringValue, let id = vocab.first(where: { $0.0 == first })?.1.uint64Value ?? added.first(where: { $0.0 == first }).map({ UInt64($0.1) }) {
+            let first = items.first?["SpecialToken"]?["id"]?.stringValue,
+            let id = vocab.first(where: { $0.0 == first })?.1.uint64Value
+                ?? added.first(where: { $0.0 == first }).map({ UInt64($0.1) })
+        {
             bos = Int32(id)
         }
         var ignore = false
         if case .bool(let b)? = model["ignore_merges"] { ignore = b }
-        try self.init(tokens: tokens, merges: merges, added: added, special: special, preTokenizer: PreTokenizer(patterns: patterns),
-                      ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file)
+        try self.init(
+            tokens: tokens, merges: merges, added: added, special: special,
+            preTokenizer: PreTokenizer(patterns: patterns),
+            ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file)
     }
 
     /// The regex sequence a tokenizer.json pre-tokenizer amounts to.
@@ -55,43 +76,67 @@ extension ByteLevelBPE {
         switch p["type"]?.stringValue {
         case nil where p == .null: return []
         case "Sequence":
-            guard case .array(let items)? = p["pretokenizers"] else { throw fail("pre_tokenizer.pretokenizers", "missing") }
+            guard case .array(let items)? = p["pretokenizers"] else {
+                throw fail("pre_tokenizer.pretokenizers", "missing")
+            }
             return try items.flatMap { try patterns($0, fail: fail) }
         case "ByteLevel":
-            if case .bool(true)? = p["add_prefix_space"] { throw fail("pre_tokenizer.add_prefix_space", "true is not supported") }
+            if case .bool(true)? = p["add_prefix_space"] {
+                throw fail("pre_tokenizer.add_prefix_space", "true is not supported")
+            }
             if case .bool(false)? = p["use_regex"] { return [] }
             return [PreTokenizer.gpt2]
         case "Digits":
             guard case .bool(true)? = p["individual_digits"] else { return [#"\p{N}+"#] }
             return [PreTokenizer.digits]
         case "Split":
-            guard let pattern = p["pattern"]?["Regex"]?.stringValue ?? p["pattern"]?["String"]?.stringValue.map(NSRegularExpression.escapedPattern) else {
+            guard
+                let pattern = p["pattern"]?["Regex"]?.stringValue
+                    ?? p["pattern"]?["String"]?.stringValue.map(NSRegularExpression.escapedPattern)
+            else {
                 throw fail("pre_tokenizer.pattern", "missing")
             }
             guard p["behavior"]?.stringValue == "Isolated", p["invert"] != .bool(true) else {
                 throw fail("pre_tokenizer.behavior", "only Isolated, not inverted, is supported")
             }
             return [pattern]
-        case let t: throw fail("pre_tokenizer.type", "\(t ?? "?") is not supported (ByteLevel, Digits, Split, Sequence)")
+        case let t:
+            throw fail("pre_tokenizer.type", "\(t ?? "?") is not supported (ByteLevel, Digits, Split, Sequence)")
         }
     }
 
     /// Loads `tokenizer.ggml.*` of a GGUF file (`model` gpt2, a `pre` Squeeze knows).
     public init(gguf meta: [String: GGUFValue], file: String) throws {
-        func fail(_ key: String, _ why: String) -> ComputeError { ComputeError(.corruptData, "\(key): \(why)", file: file) }
-        guard case .string(let model)? = meta["tokenizer.ggml.model"] else { throw fail("tokenizer.ggml.model", "missing") }
-        guard model == "gpt2" else { throw fail("tokenizer.ggml.model", "\(TextRules.printable(model)) is not supported (gpt2: byte-level BPE)") }
-        guard case .array(.string(let tokens))? = meta["tokenizer.ggml.tokens"], !tokens.isEmpty else { throw fail("tokenizer.ggml.tokens", "missing or not a string array") }
-        guard case .array(.string(let merges))? = meta["tokenizer.ggml.merges"] else { throw fail("tokenizer.ggml.merges", "missing or not a string array") }
+        func fail(_ key: String, _ why: String) -> ComputeError {
+            ComputeError(.corruptData, "\(key): \(why)", file: file)
+        }
+        guard case .string(let model)? = meta["tokenizer.ggml.model"] else {
+            throw fail("tokenizer.ggml.model", "missing")
+        }
+        guard model == "gpt2" else {
+            throw fail("tokenizer.ggml.model", "\(TextRules.printable(model)) is not supported (gpt2: byte-level BPE)")
+        }
+        guard case .array(.string(let tokens))? = meta["tokenizer.ggml.tokens"], !tokens.isEmpty else {
+            throw fail("tokenizer.ggml.tokens", "missing or not a string array")
+        }
+        guard case .array(.string(let merges))? = meta["tokenizer.ggml.merges"] else {
+            throw fail("tokenizer.ggml.merges", "missing or not a string array")
+        }
         var pre = "default"
         if case .string(let p)? = meta["tokenizer.ggml.pre"] { pre = p }
         guard let patterns = PreTokenizer.forGGMLPre(pre) else {
-            throw fail("tokenizer.ggml.pre", "\(TextRules.printable(pre)) is not a pre-tokenizer Squeeze knows (gpt-2, smollm, starcoder, llama-bpe, qwen2)")
+            throw fail(
+                "tokenizer.ggml.pre",
+                "\(TextRules.printable(pre)) is not a pre-tokenizer Squeeze knows (gpt-2, smollm, starcoder, "
+                + "llama-bpe, qwen2)"
+            )
         }
         var added = [(String, Int32)]()
         var special = Set<Int32>()
         if let types = meta["tokenizer.ggml.token_type"] {
-            guard case .array(.int32(let t)) = types, t.count == tokens.count else { throw fail("tokenizer.ggml.token_type", "must be \(tokens.count) int32 values") }
+            guard case .array(.int32(let t)) = types, t.count == tokens.count else {
+                throw fail("tokenizer.ggml.token_type", "must be \(tokens.count) int32 values")
+            }
             for (i, ty) in t.enumerated() where ty == 3 || ty == 4 {
                 added.append((tokens[i], Int32(i)))
                 if ty == 3 { special.insert(Int32(i)) }
@@ -99,14 +144,18 @@ extension ByteLevelBPE {
         }
         func id(_ key: String) throws -> Int32? {
             guard let v = meta[key] else { return nil }
-            guard let n = v.integer, n >= 0, n < tokens.count else { throw fail(key, "is not a token id below \(tokens.count)") }
+            guard let n = v.integer, n >= 0, n < tokens.count else {
+                throw fail(key, "is not a token id below \(tokens.count)")
+            }
             return Int32(n)
         }
         var addBOS = false
         if case .bool(let b)? = meta["tokenizer.ggml.add_bos_token"] { addBOS = b }
         let bos = try id("tokenizer.ggml.bos_token_id")
-        try self.init(tokens: tokens, merges: merges, added: added, special: special, preTokenizer: PreTokenizer(patterns: patterns),
-                      ignoreMerges: pre.hasPrefix("llama"),
-                      bos: bos, eos: try id("tokenizer.ggml.eos_token_id"), addBOS: addBOS && bos != nil, identity: file)
+        try self.init(
+            tokens: tokens, merges: merges, added: added, special: special,
+            preTokenizer: PreTokenizer(patterns: patterns),
+            ignoreMerges: pre.hasPrefix("llama"),
+            bos: bos, eos: try id("tokenizer.ggml.eos_token_id"), addBOS: addBOS && bos != nil, identity: file)
     }
 }

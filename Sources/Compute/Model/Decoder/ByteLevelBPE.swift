@@ -33,8 +33,11 @@ public struct ByteLevelBPE: TextTokenizer {
     public var addedTokens: [(text: String, id: Int32)] { added }
     public var framing: (prefix: [Int32], suffix: [Int32]) { (addBOS ? bos.map { [$0] } ?? [] : [], []) }
 
-    init(tokens: [String], merges mergeList: [String], added: [(String, Int32)], special: Set<Int32>, preTokenizer: PreTokenizer,
-         ignoreMerges: Bool, bos: Int32?, eos: Int32?, addBOS: Bool, identity: String) throws {
+    init(
+        tokens: [String], merges mergeList: [String], added: [(String, Int32)], special: Set<Int32>,
+        preTokenizer: PreTokenizer,
+        ignoreMerges: Bool, bos: Int32?, eos: Int32?, addBOS: Bool, identity: String
+    ) throws {
         self.tokens = tokens
         var ids = [String: Int32](minimumCapacity: tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
@@ -42,8 +45,14 @@ public struct ByteLevelBPE: TextTokenizer {
         var m = [UInt64: (rank: Int32, merged: Int32)](minimumCapacity: mergeList.count)
         for (rank, line) in mergeList.enumerated() {
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])], let c = ids[String(parts[0] + parts[1])] else {
-                throw ComputeError(.corruptData, "merge \(rank) (\(TextRules.printable(line))) does not join two tokens of the vocabulary into a third", file: identity)
+            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])],
+                let c = ids[String(parts[0] + parts[1])]
+            else {
+                throw ComputeError(
+                    .corruptData,
+                    "merge \(rank) (\(TextRules.printable(line))) does not join two tokens of the vocabulary into a "
+                    + "third",
+                    file: identity)
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
             if m[key] == nil { m[key] = (Int32(rank), c) }
@@ -60,7 +69,10 @@ public struct ByteLevelBPE: TextTokenizer {
         self.identity = identity
         let known = Self.byteChars.filter { ids[String($0)] != nil }.count
         guard known >= 128 else {
-            throw ComputeError(.corruptData, "the vocabulary holds tokens for \(known) of the 256 byte characters (not a byte-level BPE vocabulary)", file: identity)
+            throw ComputeError(
+                .corruptData,
+                "the vocabulary holds tokens for \(known) of the 256 byte characters (not a byte-level BPE vocabulary)",
+                file: identity)
         }
     }
 
@@ -69,9 +81,15 @@ public struct ByteLevelBPE: TextTokenizer {
         var out = [Int32]()
         var cache = [String: [Int32]]()
         for (piece, special) in splitAdded(text) {
-            if let special { out.append(special); continue }
+            if let special {
+                out.append(special)
+                continue
+            }
             for word in preTokenizer.split(String(piece)) {
-                if let hit = cache[word] { out += hit; continue }
+                if let hit = cache[word] {
+                    out += hit
+                    continue
+                }
                 let ids = bpe(word)
                 cache[word] = ids
                 out += ids
@@ -85,7 +103,10 @@ public struct ByteLevelBPE: TextTokenizer {
         var bytes = [UInt8]()
         let addedIDs = Set(added.map(\.id))
         for id in ids where id >= 0 && Int(id) < tokens.count {
-            if addedIDs.contains(id) { bytes += Array(tokens[Int(id)].utf8); continue }
+            if addedIDs.contains(id) {
+                bytes += Array(tokens[Int(id)].utf8)
+                continue
+            }
             for ch in tokens[Int(id)].unicodeScalars { if let b = Self.charToByte[ch] { bytes.append(b) } }
         }
         return String(decoding: bytes, as: UTF8.self)
@@ -106,7 +127,10 @@ public struct ByteLevelBPE: TextTokenizer {
                 guard let r else { continue }
                 if best == nil || r.lowerBound < next[best!]!.lowerBound { best = i }
             }
-            guard let b = best, let r = next[b] else { out.append((text[start...], nil)); break }
+            guard let b = best, let r = next[b] else {
+                out.append((text[start...], nil))
+                break
+            }
             if r.lowerBound > start { out.append((text[start..<r.lowerBound], nil)) }
             out.append((text[r], added[b].id))
             start = r.upperBound

@@ -34,7 +34,10 @@ struct DecoderCalibration {
         return windows < group ? windows : windows / group * group
     }
 
-    init(config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds, chunkTokens: Int = DecoderCalibration.chunkTokens) {
+    init(
+        config: LlamaConfig, seqLen: Int, threads: Int, needs: CalibrationNeeds,
+        chunkTokens: Int = DecoderCalibration.chunkTokens
+    ) {
         self.config = config
         self.seqLen = seqLen
         self.threads = threads
@@ -42,7 +45,9 @@ struct DecoderCalibration {
         chunkWindows = Self.chunkWindows(seqLen: seqLen, chunkTokens: chunkTokens)
     }
 
-    func run(_ ids: [[Int32]], teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float]) throws {
+    func run(_ ids: [[Int32]], teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float])
+        throws
+    {
         let whole = LlamaDecoder(config: config, samples: ids.count, seqLen: seqLen, threads: threads)
         let chunks = stride(from: 0, to: ids.count, by: chunkWindows).map { $0..<min($0 + chunkWindows, ids.count) }
         var decoders = [Int: LlamaDecoder]()
@@ -58,16 +63,22 @@ struct DecoderCalibration {
         }
     }
 
-    private func block(_ i: Int, _ plan: ChunkPlan, _ x: inout Activations, _ xt: inout Activations?, _ kept: KeptInput,
-                       teacher: CachedWeights?, compute: (String, LinearCalibration?) throws -> [Float]) throws {
+    private func block(
+        _ i: Int, _ plan: ChunkPlan, _ x: inout Activations, _ xt: inout Activations?, _ kept: KeptInput,
+        teacher: CachedWeights?, compute: (String, LinearCalibration?) throws -> [Float]
+    ) throws {
         let c = config
         let name = { (part: String) in LlamaNames.block(i, part) }
         let ln1 = name("input_layernorm.weight"), ln2 = name("post_attention_layernorm.weight")
         let w = FixedWeights()
-        func run(_ layers: [(String, Int)], _ width: Int, _ stats: (InputStatistics, [TargetStatistics?]), bias: Bool = false) throws {
+        func run(
+            _ layers: [(String, Int)], _ width: Int, _ stats: (InputStatistics, [TargetStatistics?]), bias: Bool = false
+        ) throws {
             for (k, (part, out)) in layers.enumerated() {
-                try w.set(name(part + ".weight"), compute(name(part + ".weight"), LinearCalibration(statistics: stats.0, target: stats.1[k])),
-                          count: out * width)
+                try w.set(
+                    name(part + ".weight"),
+                    compute(name(part + ".weight"), LinearCalibration(statistics: stats.0, target: stats.1[k])),
+                    count: out * width)
                 if bias {
                     try w.set(name(part + ".bias"), compute(name(part + ".bias"), nil), count: out)
                 }
@@ -76,36 +87,52 @@ struct DecoderCalibration {
         try w.set(ln1, compute(ln1, nil), count: c.hidden)
         // 1. Q, K, V on the normed input.
         let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
-        try run(qkv, c.hidden, try sharedInputPass(plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
-                                                   student: { d, r in try x.normedWindows(r, seqLen, d, ln1, w) },
-                                                   original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln1, t) }), bias: c.qkvBias)
+        try run(
+            qkv, c.hidden,
+            try sharedInputPass(
+                plan, qkv.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
+                student: { d, r in try x.normedWindows(r, seqLen, d, ln1, w) },
+                original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
         kept.hold(width: c.qWidth)
-        try run([("self_attn.o_proj", c.hidden)], c.qWidth,
-                try keptPass(plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, norm: ln1, kept: kept, xt: &xt, teacher: teacher, w: w) {
-                    try $0.attentionContext(i, $1, $2)
-                })
+        try run(
+            [("self_attn.o_proj", c.hidden)], c.qWidth,
+            try keptPass(
+                plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, norm: ln1, kept: kept, xt: &xt,
+                teacher: teacher, w: w
+            ) {
+                try $0.attentionContext(i, $1, $2)
+            })
         // 3. The residual h replaces x; gate and up on its norm.
         try w.set(ln2, compute(ln2, nil), count: c.hidden)
         let gu = [("mlp.gate_proj", c.intermediate), ("mlp.up_proj", c.intermediate)]
-        let guStats = try sharedInputPass(plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher, student: { d, r in
-            var h = try kept.linear(r, seqLen, w.tensor(name("self_attn.o_proj.weight"), count: c.hidden * c.qWidth), out: c.hidden, threads: threads)
-            x.addWindows(r, seqLen, into: &h, threads: threads)
-            x.setWindows(r, seqLen, h, threads: threads)
-            return try d.rmsNorm(h, ln2, w)
-        }, original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln2, t) })
+        let guStats = try sharedInputPass(
+            plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
+            student: { d, r in
+                var h = try kept.linear(
+                    r, seqLen, w.tensor(name("self_attn.o_proj.weight"), count: c.hidden * c.qWidth), out: c.hidden,
+                    threads: threads)
+                x.addWindows(r, seqLen, into: &h, threads: threads)
+                x.setWindows(r, seqLen, h, threads: threads)
+                return try d.rmsNorm(h, ln2, w)
+            }, original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln2, t) })
         try run(gu, c.hidden, guStats)
         // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
         kept.hold(width: c.intermediate)
-        try run([("mlp.down_proj", c.hidden)], c.intermediate,
-                try keptPass(plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, norm: ln2, kept: kept, xt: &xt, teacher: teacher, w: w) {
-                    try $0.mlpProduct(i, $1, $2)
-                })
+        try run(
+            [("mlp.down_proj", c.hidden)], c.intermediate,
+            try keptPass(
+                plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, norm: ln2, kept: kept, xt: &xt,
+                teacher: teacher, w: w
+            ) {
+                try $0.mlpProduct(i, $1, $2)
+            })
         // 5. The block's output replaces h (no block reads the last one's).
         guard i + 1 < c.layers else { return }
         try plan.forEachChunk { d, r in
-            var o = try kept.linear(r, seqLen, w.tensor(name("mlp.down_proj.weight"), count: c.hidden * c.intermediate), out: c.hidden,
-                                    threads: threads)
+            var o = try kept.linear(
+                r, seqLen, w.tensor(name("mlp.down_proj.weight"), count: c.hidden * c.intermediate), out: c.hidden,
+                threads: threads)
             x.addWindows(r, seqLen, into: &o, threads: threads)
             x.setWindows(r, seqLen, o, threads: threads)
         }
@@ -113,11 +140,15 @@ struct DecoderCalibration {
 
     /// A pass for layers that read one input (`student` computes it per chunk of windows): its
     /// statistics, and with a teacher the original layers' outputs on the original input.
-    private func sharedInputPass(_ plan: ChunkPlan, _ layers: [(String, Int)], width: Int, teacher: CachedWeights?,
-                                 student: (LlamaDecoder, Range<Int>) throws -> Activations,
-                                 original: (LlamaDecoder, Range<Int>, CachedWeights) throws -> Activations) throws
-        -> (InputStatistics, [TargetStatistics?]) {
-        let stats = statistics(width: width, teacher: teacher != nil), targets = self.targets(layers, width: width, teacher: teacher)
+    private func sharedInputPass(
+        _ plan: ChunkPlan, _ layers: [(String, Int)], width: Int, teacher: CachedWeights?,
+        student: (LlamaDecoder, Range<Int>) throws -> Activations,
+        original: (LlamaDecoder, Range<Int>, CachedWeights) throws -> Activations
+    ) throws
+        -> (InputStatistics, [TargetStatistics?])
+    {
+        let stats = statistics(width: width, teacher: teacher != nil),
+            targets = self.targets(layers, width: width, teacher: teacher)
         try plan.forEachChunk { d, r in
             let x = try student(d, r)
             let t = try teacher.map { try original(d, r, $0) }
@@ -134,10 +165,14 @@ struct DecoderCalibration {
     /// A pass for one layer whose input `input` computes from the block's stream (`from`) normed
     /// by `norm`, and is kept for the next pass; with a teacher, the original layer's output joins
     /// the teacher's residual stream `xt` in place.
-    private func keptPass(_ plan: ChunkPlan, layer: String, out: Int, from x: Activations, norm: String, kept: KeptInput, xt: inout Activations?,
-                          teacher: CachedWeights?, w: WeightSupplier,
-                          input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations) throws -> (InputStatistics, [TargetStatistics?]) {
-        let stats = statistics(width: kept.width, teacher: teacher != nil), targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
+    private func keptPass(
+        _ plan: ChunkPlan, layer: String, out: Int, from x: Activations, norm: String, kept: KeptInput,
+        xt: inout Activations?,
+        teacher: CachedWeights?, w: WeightSupplier,
+        input: (LlamaDecoder, Activations, WeightSupplier) throws -> Activations
+    ) throws -> (InputStatistics, [TargetStatistics?]) {
+        let stats = statistics(width: kept.width, teacher: teacher != nil),
+            targets = self.targets([(layer, out)], width: kept.width, teacher: teacher)
         try plan.forEachChunk { d, r in
             let a = try input(d, try x.normedWindows(r, seqLen, d, norm, w), w)
             kept.setWindows(r, seqLen, a, threads: threads)
@@ -190,15 +225,19 @@ private final class KeptInput {
         precondition(x.width == width && x.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         storage.withUnsafeMutableBufferPointer { s in
-            x.data.withUnsafeBufferPointer { ParallelRows.copy($0.baseAddress!, to: s.baseAddress! + at, count: $0.count, threads: threads) }
+            x.data.withUnsafeBufferPointer {
+                ParallelRows.copy($0.baseAddress!, to: s.baseAddress! + at, count: $0.count, threads: threads)
+            }
         }
     }
 
     /// y = x Wᵀ for the rows of windows `r`, read in place.
     func linear(_ r: Range<Int>, _ seqLen: Int, _ weight: [Float], out: Int, threads: Int) -> Activations {
         storage.withUnsafeBufferPointer {
-            Activations.linear($0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, weight, bias: nil, out: out,
-                               seqLen: seqLen, threads: threads)
+            Activations.linear(
+                $0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, weight,
+                bias: nil, out: out,
+                seqLen: seqLen, threads: threads)
         }
     }
 }
@@ -220,14 +259,21 @@ extension Activations {
         let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width
         var out = Activations.unfilled(rows: r.count * seqLen, width: width)
         data.withUnsafeBufferPointer { s in
-            out.data.withUnsafeMutableBufferPointer { ParallelRows.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads) }
+            out.data.withUnsafeMutableBufferPointer {
+                ParallelRows.copy(s.baseAddress! + at, to: $0.baseAddress!, count: n, threads: threads)
+            }
         }
         return out
     }
 
     /// The rows of windows `r` normed by `d.rmsNorm` with the weight `name` (read in place).
-    func normedWindows(_ r: Range<Int>, _ seqLen: Int, _ d: LlamaDecoder, _ name: String, _ w: WeightSupplier) throws -> Activations {
-        try data.withUnsafeBufferPointer { try d.rmsNorm($0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, name, w) }
+    func normedWindows(_ r: Range<Int>, _ seqLen: Int, _ d: LlamaDecoder, _ name: String, _ w: WeightSupplier) throws
+        -> Activations
+    {
+        try data.withUnsafeBufferPointer {
+            try d.rmsNorm(
+                $0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, name, w)
+        }
     }
 
     /// Overwrites the rows of windows `r` with `x`.
@@ -235,7 +281,9 @@ extension Activations {
         precondition(x.width == width && x.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         data.withUnsafeMutableBufferPointer { d in
-            x.data.withUnsafeBufferPointer { ParallelRows.copy($0.baseAddress!, to: d.baseAddress! + at, count: $0.count, threads: threads) }
+            x.data.withUnsafeBufferPointer {
+                ParallelRows.copy($0.baseAddress!, to: d.baseAddress! + at, count: $0.count, threads: threads)
+            }
         }
     }
 
@@ -244,7 +292,9 @@ extension Activations {
         precondition(y.width == width && y.rows == r.count * seqLen)
         let at = r.lowerBound * seqLen * width
         data.withUnsafeBufferPointer { s in
-            y.data.withUnsafeMutableBufferPointer { ParallelRows.add(s.baseAddress! + at, into: $0.baseAddress!, count: $0.count, threads: threads) }
+            y.data.withUnsafeMutableBufferPointer {
+                ParallelRows.add(s.baseAddress! + at, into: $0.baseAddress!, count: $0.count, threads: threads)
+            }
         }
     }
 }
@@ -273,14 +323,20 @@ private final class FixedWeights: WeightSupplier {
     private var values = [String: [Float]]()
 
     func set(_ name: String, _ v: [Float], count: Int) throws {
-        guard v.count == count else { throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name) }
+        guard v.count == count else {
+            throw ComputeError(.shapeMismatch, "holds \(v.count) values, the config implies \(count)", tensor: name)
+        }
         values[name] = v
     }
 
     func tensor(_ name: String, count: Int) throws -> [Float] {
-        guard let v = values[name], v.count == count else { throw ComputeError(.internalError, "\(name) was asked for before its unit ran") }
+        guard let v = values[name], v.count == count else {
+            throw ComputeError(.internalError, "\(name) was asked for before its unit ran")
+        }
         return v
     }
 
-    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] { try tensor(base + ".weight", count: out * `in`) }
+    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
+        try tensor(base + ".weight", count: out * `in`)
+    }
 }

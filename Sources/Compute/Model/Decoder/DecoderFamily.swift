@@ -16,7 +16,8 @@ public struct DecoderFamily: ModelFamily {
     /// models' LM heads, two windows of logits and the windows' activations.
     public func workingMemory(_ r: Recipe) -> Int64 {
         let c = files.config
-        let hidden = Int64(c.hidden), inter = Int64(max(c.intermediate, c.qWidth)), embed = Int64(c.vocabSize) * hidden * 4
+        let hidden = Int64(c.hidden), inter = Int64(max(c.intermediate, c.qWidth)),
+            embed = Int64(c.vocabSize) * hidden * 4
         let teacher: Int64 = r.distills ? 2 : 1
         var bytes: Int64 = 0
         if let cal = r.calibration {
@@ -24,11 +25,15 @@ public struct DecoderFamily: ModelFamily {
             let chunk = min(tokens, Int64(DecoderCalibration.chunkWindows(seqLen: cal.seqLen) * cal.seqLen))
             let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * Int64(c.intermediate)) * 4
             let held = tokens * (hidden * teacher + inter) * 4
-            bytes = embed + held + chunk * (hidden * 6 + inter * 3) * 4 * teacher + block * teacher + inter * inter * (4 * 3 + 8 * 3)
+            bytes =
+                embed + held + chunk * (hidden * 6 + inter * 3) * 4 * teacher + block * teacher + inter * inter
+                * (4 * 3 + 8 * 3)
         }
         if let ev = r.evaluation {
             let tokens = Int64(ev.samples * ev.seqLen)
-            bytes = max(bytes, embed * 2 + Int64(ev.seqLen) * Int64(c.vocabSize) * 4 * 2 + tokens * (hidden * 8 + inter * 3) * 4)
+            bytes = max(
+                bytes, embed * 2 + Int64(ev.seqLen) * Int64(c.vocabSize) * 4 * 2 + tokens * (hidden * 8 + inter * 3) * 4
+            )
         }
         return bytes
     }
@@ -44,31 +49,39 @@ public struct DecoderFamily: ModelFamily {
         return (rec.names + order).filter { seen.insert($0).inserted }
     }
 
-    public func calibrate(_ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
-                          compute: (String, LinearCalibration?) throws -> [Float]) throws {
-        let ids = try CalibrationText.batches(file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
-                                              seqLen: stage.seqLen, part: .calibration)
+    public func calibrate(
+        _ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
+        compute: (String, LinearCalibration?) throws -> [Float]
+    ) throws {
+        let ids = try CalibrationText.batches(
+            file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
+            seqLen: stage.seqLen, part: .calibration)
         try DecoderCalibration(config: files.config, seqLen: stage.seqLen, threads: threads, needs: needs)
             .run(ids, teacher: original, compute: compute)
     }
 
-    public func evaluate(_ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
-                         threads: Int) throws -> Evaluation {
+    public func evaluate(
+        _ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
+        threads: Int
+    ) throws -> Evaluation {
         let t0 = DispatchTime.now()
-        let ids = try CalibrationText.batches(file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
-                                              part: .evaluation)
+        let ids = try CalibrationText.batches(
+            file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
+            part: .evaluation)
         let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
         var stats = NextTokenStats()
         do {
             let xo = try dec.hidden(ids, original), xc = try dec.hidden(ids, compressed)
             let ho = try dec.head(original), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
-                stats.add(original: dec.logits(xo, sample: s, head: ho), compressed: dec.logits(xc, sample: s, head: hc),
-                          targets: ids[s], vocab: files.config.vocabSize)
+                stats.add(
+                    original: dec.logits(xo, sample: s, head: ho), compressed: dec.logits(xc, sample: s, head: hc),
+                    targets: ids[s], vocab: files.config.vocabSize)
             }
         }
         let seconds = ms(since: t0) / 1000
-        return Evaluation(dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
+        return Evaluation(
+            dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
     }
 }
 
@@ -87,7 +100,9 @@ struct NextTokenStats {
             nllOriginal -= a.values[t]
             nllCompressed -= b.values[t]
             var k = 0.0
-            for j in 0..<vocab where a.values[j] > -80 { k += Foundation.exp(a.values[j]) * (a.values[j] - b.values[j]) }
+            for j in 0..<vocab where a.values[j] > -80 {
+                k += Foundation.exp(a.values[j]) * (a.values[j] - b.values[j])
+            }
             kl += k
             if a.argmax == b.argmax { agree += 1 }
             tokens += 1

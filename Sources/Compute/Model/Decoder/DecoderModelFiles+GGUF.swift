@@ -16,19 +16,23 @@ extension DecoderModelFiles {
             ("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
             ("llama.attention.layer_norm_rms_epsilon", .float32(c.eps)),
             ("llama.rope.freq_base", .float32(Float(c.ropeTheta))),
-            ("llama.vocab_size", .uint32(UInt32(c.vocabSize))),
+            ("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
         ]
         meta += try tokenizerKeys ?? hfTokenizerKeys()
-        return GGUFExportLayout(architecture: "llama", metadata: meta, name: { LlamaNames.gguf($0) },
-                                permutedHeads: { LlamaNames.permutedHeads($0, c) })
+        return GGUFExportLayout(
+            architecture: "llama", metadata: meta, name: { LlamaNames.gguf($0) },
+            permutedHeads: { LlamaNames.permutedHeads($0, c) })
     }
 
     /// `tokenizer.ggml.*` of a Hugging Face tokenizer.json.
     private func hfTokenizerKeys() throws -> [(String, GGUFValue)] {
         let t = tokenizer
         guard let pre = PreTokenizer.ggmlPre(for: t.preTokenizerPatterns) else {
-            throw ComputeError(.unsupportedDType, "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this model would tokenize differently",
-                               file: t.identity)
+            throw ComputeError(
+                .unsupportedDType,
+                "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this "
+                + "model would tokenize differently",
+                file: t.identity)
         }
         var tokens = t.tokens
         if tokens.count < config.vocabSize {
@@ -44,7 +48,7 @@ extension DecoderModelFiles {
         var keys: [(String, GGUFValue)] = [
             ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string(pre)),
             ("tokenizer.ggml.tokens", .array(.string(tokens))), ("tokenizer.ggml.token_type", .array(.int32(types))),
-            ("tokenizer.ggml.merges", .array(.string(t.mergeList))),
+            ("tokenizer.ggml.merges", .array(.string(t.mergeList)))
         ]
         if let b = config.bosTokenID ?? t.bos { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(b)))) }
         if let e = config.eosTokenID ?? t.eos { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(e)))) }

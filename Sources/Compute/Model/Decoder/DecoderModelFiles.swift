@@ -21,7 +21,9 @@ public struct DecoderModelFiles: Sendable {
             throw ComputeError(.notFound, "has no config.json beside its weights", file: model.path)
         }
         guard let tok = model.extraFiles.first(where: { $0.hasSuffix("/tokenizer.json") }) else {
-            throw ComputeError(.notFound, "has no tokenizer.json beside its weights (a decoder's byte-level BPE tokenizer)", file: model.path)
+            throw ComputeError(
+                .notFound, "has no tokenizer.json beside its weights (a decoder's byte-level BPE tokenizer)",
+                file: model.path)
         }
         config = try LlamaConfig(configJSON: cfg)
         tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
@@ -40,11 +42,14 @@ public struct DecoderModelFiles: Sendable {
     public static func kind(_ model: ModelSource) -> Kind {
         if model.format == .gguf { return .supported }
         guard let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
-              let bytes = try? InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit),
-              let root = try? JSONParser.parse(bytes, maxDepth: 64), case .array(let a)? = root["architectures"] else { return .notDecoder }
+            let bytes = try? InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit),
+            let root = try? JSONParser.parse(bytes, maxDepth: 64), case .array(let a)? = root["architectures"]
+        else { return .notDecoder }
         let names = a.compactMap(\.stringValue)
         if names.contains(where: LlamaConfig.architectures.contains) { return .supported }
-        if let n = names.first(where: { $0.hasSuffix("ForCausalLM") || $0.hasSuffix("LMHeadModel") }) { return .unsupported(n) }
+        if let n = names.first(where: { $0.hasSuffix("ForCausalLM") || $0.hasSuffix("LMHeadModel") }) {
+            return .unsupported(n)
+        }
         return .notDecoder
     }
 
@@ -85,9 +90,13 @@ extension DecoderModelFiles {
         let implied = impliedTensors()
         for (n, shape, _) in implied {
             let shown = format == .gguf ? "\(LlamaNames.gguf(n) ?? n) (\(n))" : n
-            guard let t = byName[n] else { throw ComputeError(.shapeMismatch, "the model has no tensor \(shown), which \(source) implies") }
+            guard let t = byName[n] else {
+                throw ComputeError(.shapeMismatch, "the model has no tensor \(shown), which \(source) implies")
+            }
             guard t.shape == shape, t.dtype.isFloat16Or32 else {
-                throw ComputeError(.shapeMismatch, "tensor \(shown) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
+                throw ComputeError(
+                    .shapeMismatch,
+                    "tensor \(shown) is \(t.dtype.rawValue) \(t.shape), \(source) implies float \(shape)")
             }
         }
         return Set(implied.filter(\.linear).map(\.name))
@@ -102,8 +111,9 @@ extension DecoderModelFiles {
         let most = max(0, tensorCount - 2) / tensorsPerBlock
         guard config.layers <= most else {
             let key = source.hasPrefix("the GGUF") ? "llama.block_count" : "num_hidden_layers"
-            throw ComputeError(.shapeMismatch,
-                               "\(key) \(config.layers) is more blocks than the model's \(tensorCount) tensors hold (at most \(most))")
+            throw ComputeError(
+                .shapeMismatch,
+                "\(key) \(config.layers) is more blocks than the model's \(tensorCount) tensors hold (at most \(most))")
         }
     }
 }

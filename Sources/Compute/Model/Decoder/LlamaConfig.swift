@@ -25,11 +25,17 @@ public struct LlamaConfig: Equatable, Sendable {
 
     public static let architectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]
 
-    public init(hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, eps: Float = 1e-5,
-                ropeTheta: Double = 10000, vocabSize: Int, contextLength: Int = 2048, tied: Bool) {
-        (self.hidden, self.intermediate, self.layers, self.heads, self.kvHeads) = (hidden, intermediate, layers, heads, kvHeads)
+    public init(
+        hidden: Int, intermediate: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, eps: Float = 1e-5,
+        ropeTheta: Double = 10000, vocabSize: Int, contextLength: Int = 2048, tied: Bool
+    ) {
+        (self.hidden, self.intermediate, self.layers, self.heads, self.kvHeads) = (
+            hidden, intermediate, layers, heads, kvHeads
+        )
         self.headDim = headDim ?? hidden / max(heads, 1)
-        (self.eps, self.ropeTheta, self.vocabSize, self.contextLength, self.tied) = (eps, ropeTheta, vocabSize, contextLength, tied)
+        (self.eps, self.ropeTheta, self.vocabSize, self.contextLength, self.tied) = (
+            eps, ropeTheta, vocabSize, contextLength, tied
+        )
     }
 
     /// Width of the query projection's output.
@@ -39,15 +45,26 @@ public struct LlamaConfig: Equatable, Sendable {
 
     /// Checks the shape rules every reader relies on; `file` names the source in errors.
     func validated(_ file: String, key: (String) -> String) throws -> LlamaConfig {
-        for (k, v) in [("hidden", hidden), ("intermediate", intermediate), ("layers", layers), ("heads", heads), ("kvHeads", kvHeads),
-                       ("headDim", headDim), ("vocabSize", vocabSize), ("contextLength", contextLength)] where v <= 0 || v > 1 << 24 {
+        for (k, v) in [
+            ("hidden", hidden), ("intermediate", intermediate), ("layers", layers), ("heads", heads),
+            ("kvHeads", kvHeads),
+            ("headDim", headDim), ("vocabSize", vocabSize), ("contextLength", contextLength)
+        ] where v <= 0 || v > 1 << 24 {
             throw ComputeError(.corruptData, "\(key(k)) is \(v), not a positive size", file: file)
         }
-        guard heads % kvHeads == 0 else { throw ComputeError(.corruptData, "\(key("heads")) \(heads) is not a multiple of \(key("kvHeads")) \(kvHeads)", file: file) }
-        guard headDim % 2 == 0 else { throw ComputeError(.corruptData, "head dimension \(headDim) is odd; RoPE rotates pairs", file: file) }
-        guard eps.isFinite, eps > 0, ropeTheta.isFinite, ropeTheta > 1 else { throw ComputeError(.corruptData, "\(key("eps")) or \(key("ropeTheta")) is out of range", file: file) }
+        guard heads % kvHeads == 0 else {
+            throw ComputeError(
+                .corruptData, "\(key("heads")) \(heads) is not a multiple of \(key("kvHeads")) \(kvHeads)", file: file)
+        }
+        guard headDim % 2 == 0 else {
+            throw ComputeError(.corruptData, "head dimension \(headDim) is odd; RoPE rotates pairs", file: file)
+        }
+        guard eps.isFinite, eps > 0, ropeTheta.isFinite, ropeTheta > 1 else {
+            throw ComputeError(.corruptData, "\(key("eps")) or \(key("ropeTheta")) is out of range", file: file)
+        }
         if let w = slidingWindow, w < 1 {
-            throw ComputeError(.corruptData, "\(key("slidingWindow")) is \(w): a window must hold at least one token", file: file)
+            throw ComputeError(
+                .corruptData, "\(key("slidingWindow")) is \(w): a window must hold at least one token", file: file)
         }
         return self
     }
@@ -63,7 +80,9 @@ extension LlamaConfig {
         }
         let arch = (o["architectures"] as? [String])?.first ?? "missing"
         guard Self.architectures.contains(arch) else {
-            throw ComputeError(.unsupportedDType, "architectures \(arch) is not supported (\(Self.architectures.joined(separator: ", ")))", file: file)
+            throw ComputeError(
+                .unsupportedDType,
+                "architectures \(arch) is not supported (\(Self.architectures.joined(separator: ", ")))", file: file)
         }
         func int(_ k: String) throws -> Int {
             guard let v = try optionalInt(k) else {
@@ -95,24 +114,39 @@ extension LlamaConfig {
         }
         if let s = o["rope_scaling"], !(s is NSNull) {
             let type = (s as? [String: Any]).flatMap { ($0["rope_type"] ?? $0["type"]) as? String } ?? "unknown"
-            guard type == "default" else { throw ComputeError(.unsupportedDType, "rope_scaling type \(type) is not supported (only unscaled RoPE)", file: file) }
+            guard type == "default" else {
+                throw ComputeError(
+                    .unsupportedDType, "rope_scaling type \(type) is not supported (only unscaled RoPE)", file: file)
+            }
         }
         let act = o["hidden_act"] as? String ?? "silu"
-        guard act == "silu" else { throw ComputeError(.unsupportedDType, "hidden_act \(act) is not supported (silu is)", file: file) }
-        if o["mlp_bias"] as? Bool == true { throw ComputeError(.unsupportedDType, "mlp_bias true is not supported", file: file) }
+        guard act == "silu" else {
+            throw ComputeError(.unsupportedDType, "hidden_act \(act) is not supported (silu is)", file: file)
+        }
+        if o["mlp_bias"] as? Bool == true {
+            throw ComputeError(.unsupportedDType, "mlp_bias true is not supported", file: file)
+        }
         let heads = try int("num_attention_heads")
-        self.init(hidden: try int("hidden_size"), intermediate: try int("intermediate_size"), layers: try int("num_hidden_layers"),
-                  heads: heads, kvHeads: try optionalInt("num_key_value_heads") ?? heads, headDim: try optionalInt("head_dim"),
-                  eps: Float(try number("rms_norm_eps") ?? 1e-6), ropeTheta: try number("rope_theta") ?? 10000,
-                  vocabSize: try int("vocab_size"), contextLength: try optionalInt("max_position_embeddings") ?? 2048,
-                  tied: try bool("tie_word_embeddings") ?? false)
+        self.init(
+            hidden: try int("hidden_size"), intermediate: try int("intermediate_size"),
+            layers: try int("num_hidden_layers"),
+            heads: heads, kvHeads: try optionalInt("num_key_value_heads") ?? heads,
+            headDim: try optionalInt("head_dim"),
+            eps: Float(try number("rms_norm_eps") ?? 1e-6), ropeTheta: try number("rope_theta") ?? 10000,
+            vocabSize: try int("vocab_size"), contextLength: try optionalInt("max_position_embeddings") ?? 2048,
+            tied: try bool("tie_word_embeddings") ?? false)
         architecture = arch
         let attentionBias = try bool("attention_bias") ?? false
         qkvBias = arch == "Qwen2ForCausalLM" || attentionBias
         if arch == "MistralForCausalLM" { slidingWindow = try optionalInt("sliding_window") }
-        for (key, id) in [("bos_token_id", try optionalInt("bos_token_id")), ("eos_token_id", try optionalInt("eos_token_id"))] {
+        for (key, id) in [
+            ("bos_token_id", try optionalInt("bos_token_id")), ("eos_token_id", try optionalInt("eos_token_id"))
+        ] {
             guard let id else { continue }
-            guard id >= 0 && id < vocabSize else { throw ComputeError(.corruptData, "\(key) \(id) is not a token id below vocab_size \(vocabSize)", file: file) }
+            guard id >= 0 && id < vocabSize else {
+                throw ComputeError(
+                    .corruptData, "\(key) \(id) is not a token id below vocab_size \(vocabSize)", file: file)
+            }
             if key == "bos_token_id" { bosTokenID = Int32(id) } else { eosTokenID = Int32(id) }
         }
         self = try validated(file) { k in Self.hfKeys[k] ?? k }
@@ -127,21 +161,31 @@ extension LlamaConfig {
         return TextRules.printable(String(String(describing: v).prefix(40)))
     }
 
-    static let hfKeys = ["hidden": "hidden_size", "intermediate": "intermediate_size", "layers": "num_hidden_layers",
-                         "heads": "num_attention_heads", "kvHeads": "num_key_value_heads", "headDim": "head_dim",
-                         "vocabSize": "vocab_size", "contextLength": "max_position_embeddings", "eps": "rms_norm_eps", "ropeTheta": "rope_theta",
-                         "slidingWindow": "sliding_window"]
-    static let ggufKeys = ["hidden": "llama.embedding_length", "intermediate": "llama.feed_forward_length", "layers": "llama.block_count",
-                           "heads": "llama.attention.head_count", "kvHeads": "llama.attention.head_count_kv",
-                           "headDim": "llama.rope.dimension_count", "vocabSize": "llama.vocab_size", "contextLength": "llama.context_length",
-                           "eps": "llama.attention.layer_norm_rms_epsilon", "ropeTheta": "llama.rope.freq_base"]
+    static let hfKeys = [
+        "hidden": "hidden_size", "intermediate": "intermediate_size", "layers": "num_hidden_layers",
+        "heads": "num_attention_heads", "kvHeads": "num_key_value_heads", "headDim": "head_dim",
+        "vocabSize": "vocab_size", "contextLength": "max_position_embeddings", "eps": "rms_norm_eps",
+        "ropeTheta": "rope_theta",
+        "slidingWindow": "sliding_window"
+    ]
+    static let ggufKeys = [
+        "hidden": "llama.embedding_length", "intermediate": "llama.feed_forward_length", "layers": "llama.block_count",
+        "heads": "llama.attention.head_count", "kvHeads": "llama.attention.head_count_kv",
+        "headDim": "llama.rope.dimension_count", "vocabSize": "llama.vocab_size",
+        "contextLength": "llama.context_length",
+        "eps": "llama.attention.layer_norm_rms_epsilon", "ropeTheta": "llama.rope.freq_base"
+    ]
 
     /// Reads the `llama.*` keys of a GGUF (`general.architecture` must be llama); `tied` when
     /// the file has no `output.weight`.
     public init(gguf meta: [String: GGUFValue], tensorNames: Set<String>, file: String) throws {
-        guard case .string(let arch)? = meta["general.architecture"] else { throw ComputeError(.corruptHeader, "general.architecture is missing", file: file) }
+        guard case .string(let arch)? = meta["general.architecture"] else {
+            throw ComputeError(.corruptHeader, "general.architecture is missing", file: file)
+        }
         guard arch == "llama" else {
-            throw ComputeError(.unsupportedDType, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)", file: file)
+            throw ComputeError(
+                .unsupportedDType, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)",
+                file: file)
         }
         func int(_ k: String, _ fallback: Int? = nil) throws -> Int {
             guard let v = meta[k] else {
@@ -152,23 +196,31 @@ extension LlamaConfig {
             return n
         }
         if case .string(let t)? = meta["llama.rope.scaling.type"], t != "none" {
-            throw ComputeError(.unsupportedDType, "llama.rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
+            throw ComputeError(
+                .unsupportedDType,
+                "llama.rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
         }
         let heads = try int("llama.attention.head_count")
         let hidden = try int("llama.embedding_length")
         var vocab = 0
         if case .array(let a)? = meta["tokenizer.ggml.tokens"] { vocab = a.typeAndCount.count }
         guard let eps = meta["llama.attention.layer_norm_rms_epsilon"]?.float else {
-            throw ComputeError(.corruptHeader, "llama.attention.layer_norm_rms_epsilon is missing or not a float", file: file)
+            throw ComputeError(
+                .corruptHeader, "llama.attention.layer_norm_rms_epsilon is missing or not a float", file: file)
         }
-        self.init(hidden: hidden, intermediate: try int("llama.feed_forward_length"), layers: try int("llama.block_count"),
-                  heads: heads, kvHeads: try int("llama.attention.head_count_kv", heads),
-                  headDim: try int("llama.rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
-                  ropeTheta: meta["llama.rope.freq_base"]?.float ?? 10000, vocabSize: try int("llama.vocab_size", vocab),
-                  contextLength: try int("llama.context_length"), tied: !tensorNames.contains("output.weight"))
+        self.init(
+            hidden: hidden, intermediate: try int("llama.feed_forward_length"), layers: try int("llama.block_count"),
+            heads: heads, kvHeads: try int("llama.attention.head_count_kv", heads),
+            headDim: try int("llama.rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
+            ropeTheta: meta["llama.rope.freq_base"]?.float ?? 10000, vocabSize: try int("llama.vocab_size", vocab),
+            contextLength: try int("llama.context_length"), tied: !tensorNames.contains("output.weight"))
         self = try validated(file) { k in Self.ggufKeys[k] ?? k }
         guard headDim * heads == hidden else {
-            throw ComputeError(.corruptHeader, "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not llama.embedding_length \(hidden)", file: file)
+            throw ComputeError(
+                .corruptHeader,
+                "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not "
+                + "llama.embedding_length \(hidden)",
+                file: file)
         }
     }
 }

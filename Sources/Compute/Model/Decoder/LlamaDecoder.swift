@@ -46,7 +46,9 @@ public struct LlamaDecoder: Sendable {
         table.withUnsafeBufferPointer { tp in
             x.withUnsafeMutableBufferPointer { xp in
                 Parallel.forEach(samples, threads: threads) { s in
-                    for (t, id) in ids[s].enumerated() { (xp.baseAddress! + (s * seqLen + t) * h).update(from: tp.baseAddress! + Int(id) * h, count: h) }
+                    for (t, id) in ids[s].enumerated() {
+                        (xp.baseAddress! + (s * seqLen + t) * h).update(from: tp.baseAddress! + Int(id) * h, count: h)
+                    }
                 }
             }
         }
@@ -116,8 +118,10 @@ public struct LlamaDecoder: Sendable {
                 out.withUnsafeMutableBufferPointer { op in
                     Parallel.forEach(rows.count, threads: threads) { r in
                         let rg = rows[r]
-                        BLAS.gemm(m: rg.count, n: vocab, k: h, a: xp.baseAddress! + (s * seqLen + rg.lowerBound) * h, lda: h,
-                                  b: hp.baseAddress!, ldb: h, bTransposed: true, c: op.baseAddress! + rg.lowerBound * vocab, ldc: vocab)
+                        BLAS.gemm(
+                            m: rg.count, n: vocab, k: h, a: xp.baseAddress! + (s * seqLen + rg.lowerBound) * h, lda: h,
+                            b: hp.baseAddress!, ldb: h, bTransposed: true, c: op.baseAddress! + rg.lowerBound * vocab,
+                            ldc: vocab)
                     }
                 }
             }
@@ -129,7 +133,10 @@ public struct LlamaDecoder: Sendable {
     func linear(_ base: String, _ x: Activations, out: Int, bias: Bool, _ w: WeightSupplier) throws -> Activations {
         let weight = try w.linear(base, out: out, in: x.width, input: x)
         guard weight.count == out * x.width else {
-            throw ComputeError(.shapeMismatch, "weight holds \(weight.count) values, not \(out) × \(x.width)", tensor: base + ".weight")
+            throw ComputeError(
+                .shapeMismatch, "weight holds \(weight.count) values, not \(out) × \(x.width)",
+                tensor: base + ".weight"
+            )
         }
         let b = bias ? try w.tensor(base + ".bias", count: out) : nil
         return x.linear(weight, bias: b, out: out, seqLen: seqLen, threads: threads)
@@ -141,7 +148,9 @@ public struct LlamaDecoder: Sendable {
     }
 
     /// `rmsNorm` of the `rows` × `width` values at `x` (rows of a larger buffer, read in place).
-    func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width n: Int, _ name: String, _ w: WeightSupplier) throws -> Activations {
+    func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, width n: Int, _ name: String, _ w: WeightSupplier) throws
+        -> Activations
+    {
         let g = try w.tensor(name, count: n)
         var y = Activations.unfilled(rows: rows, width: n)
         let eps = Double(config.eps)
@@ -157,7 +166,10 @@ public struct LlamaDecoder: Sendable {
                         UnsafeMutableRawPointer(row + j).storeBytes(of: v * inv * w, as: SIMD8<Float>.self)
                         j += 8
                     }
-                    while j < n { row[j] = src[j] * inv * gp[j]; j += 1 }
+                    while j < n {
+                        row[j] = src[j] * inv * gp[j]
+                        j += 1
+                    }
                 }
             }
         }
@@ -177,7 +189,10 @@ public struct LlamaDecoder: Sendable {
                 j += 8
             }
             for k in 0..<8 { total += Double(lanes[k]) }
-            while j < end { total += Double(x[j]) * Double(x[j]); j += 1 }
+            while j < end {
+                total += Double(x[j]) * Double(x[j])
+                j += 1
+            }
         }
         return total
     }
@@ -222,13 +237,17 @@ public struct LlamaDecoder: Sendable {
                     ctx.withUnsafeMutableBufferPointer { cp in
                         Parallel.forEach(samples * c.heads, threads: threads) { job in
                             let s = job / c.heads, hd = job % c.heads, kvh = hd / group
-                            var scores = Activations.unfilled(rows: Self.queryBlock, width: l).data  // each product writes what is read
+                            // each product writes what is read
+                            var scores = Activations.unfilled(rows: Self.queryBlock, width: l).data
                             scores.withUnsafeMutableBufferPointer { sp in
                                 for rows in queryBlocks {
                                     let keys = rows.upperBound  // keys 0..<keys; row r reads lo...r
-                                    BLAS.gemm(m: rows.count, n: keys, k: d, a: qp.baseAddress! + (s * l + rows.lowerBound) * qw + hd * d, lda: qw,
-                                              b: kp.baseAddress! + s * l * kw + kvh * d, ldb: kw, bTransposed: true, c: sp.baseAddress!, ldc: keys,
-                                              alpha: scale)
+                                    BLAS.gemm(
+                                        m: rows.count, n: keys, k: d,
+                                        a: qp.baseAddress! + (s * l + rows.lowerBound) * qw + hd * d, lda: qw,
+                                        b: kp.baseAddress! + s * l * kw + kvh * d, ldb: kw, bTransposed: true,
+                                        c: sp.baseAddress!, ldc: keys,
+                                        alpha: scale)
                                     for r in rows {
                                         let row = sp.baseAddress! + (r - rows.lowerBound) * keys
                                         let lo = window == Int.max ? 0 : max(0, r - window + 1)
@@ -236,8 +255,11 @@ public struct LlamaDecoder: Sendable {
                                         row.update(repeating: 0, count: lo)
                                         (row + r + 1).update(repeating: 0, count: keys - r - 1)
                                     }
-                                    BLAS.gemm(m: rows.count, n: d, k: keys, a: sp.baseAddress!, lda: keys, b: vp.baseAddress! + s * l * kw + kvh * d,
-                                              ldb: kw, bTransposed: false, c: cp.baseAddress! + (s * l + rows.lowerBound) * qw + hd * d, ldc: qw)
+                                    BLAS.gemm(
+                                        m: rows.count, n: d, k: keys, a: sp.baseAddress!, lda: keys,
+                                        b: vp.baseAddress! + s * l * kw + kvh * d,
+                                        ldb: kw, bTransposed: false,
+                                        c: cp.baseAddress! + (s * l + rows.lowerBound) * qw + hd * d, ldc: qw)
                                 }
                             }
                         }
@@ -252,7 +274,9 @@ public struct LlamaDecoder: Sendable {
     func add(_ a: inout Activations, _ b: Activations) {
         precondition(a.data.count == b.data.count)
         a.data.withUnsafeMutableBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { ParallelRows.add($0.baseAddress!, into: ap.baseAddress!, count: ap.count, threads: threads) }
+            b.data.withUnsafeBufferPointer {
+                ParallelRows.add($0.baseAddress!, into: ap.baseAddress!, count: ap.count, threads: threads)
+            }
         }
     }
 }

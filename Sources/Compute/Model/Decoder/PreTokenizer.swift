@@ -7,9 +7,13 @@ struct PreTokenizer: Sendable {
     /// GPT-2's pattern, used by `ByteLevel` with `use_regex: true` (and llama.cpp's `gpt2` pre).
     static let gpt2 = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
     /// Llama 3's pattern (llama.cpp `llama-bpe`).
-    static let llama3 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let llama3 =
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"#
+        + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     /// Qwen2's pattern (llama.cpp `qwen2`).
-    static let qwen2 = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let qwen2 =
+        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"#
+        + #"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     /// `Digits(individual_digits: true)`: every numeric character alone.
     static let digits = #"\p{N}"#
 
@@ -21,7 +25,8 @@ struct PreTokenizer: Sendable {
         self.patterns = patterns
         regexes = try patterns.map { p in
             do { return NSRegularExpressionBox(try NSRegularExpression(pattern: p)) } catch {
-                throw ComputeError(.corruptData, "pre-tokenizer pattern \(TextRules.printable(p)) is not a valid regular expression")
+                throw ComputeError(
+                    .corruptData, "pre-tokenizer pattern \(TextRules.printable(p)) is not a valid regular expression")
             }
         }
     }
@@ -70,7 +75,9 @@ final class NSRegularExpressionBox: @unchecked Sendable {
         let ns = s as NSString
         var last = 0
         for m in regex.matches(in: s, range: NSRange(location: 0, length: ns.length)) where m.range.length > 0 {
-            if m.range.location > last { out.append(ns.substring(with: NSRange(location: last, length: m.range.location - last))) }
+            if m.range.location > last {
+                out.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
+            }
             out.append(ns.substring(with: m.range))
             last = m.range.location + m.range.length
         }

@@ -67,12 +67,16 @@ struct OptionReader {
     /// A list of non-empty glob patterns, or one pattern as a string.
     func patterns(_ key: String) throws -> [String]? {
         let list: [String]?
-        if let one = try? read(key, String.self, "") { list = [one] } else {
+        if let one = try? read(key, String.self, "") {
+            list = [one]
+        } else {
             list = try read(key, [String].self, "must be a list of glob patterns")
         }
         return try list?.enumerated().map { i, s in
             guard !s.isEmpty else { throw RecipeError("\(at(key))[\(i)]", "must be a non-empty string") }
-            if s.utf8.contains(0) { throw RecipeError("\(at(key))[\(i)]", "\(TextRules.printable(s)) contains a NUL byte") }
+            if s.utf8.contains(0) {
+                throw RecipeError("\(at(key))[\(i)]", "\(TextRules.printable(s)) contains a NUL byte")
+            }
             return s
         }
     }
@@ -84,7 +88,8 @@ struct OptionReader {
 /// Range checks with the messages every option uses.
 enum OptionCheck {
     /// `v` in [lo, hi) or [lo, hi] as `closed` says; the message shows the interval.
-    static func fraction(_ v: Double, at path: String, open lo: Bool = false, closed hi: Bool = false) throws -> Double {
+    static func fraction(_ v: Double, at path: String, open lo: Bool = false, closed hi: Bool = false) throws -> Double
+    {
         let okLo = lo ? v > 0 : v >= 0
         let okHi = hi ? v <= 1 : v < 1
         guard okLo && okHi else {

@@ -5,8 +5,11 @@ extension ExportStage: StageOptions {
     /// quantization aids, compressed has none.
     static let formatKeys: [Format: [String]] = [
         .safetensors: ["dtype"],
-        .gguf: ["type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix", "gptq"],
-        .compressed: [],
+        .gguf: [
+            "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix",
+            "gptq"
+        ],
+        .compressed: []
     ]
     public static let keys = ["format"] + Format.allCases.flatMap { formatKeys[$0] ?? [] }
 
@@ -14,9 +17,12 @@ extension ExportStage: StageOptions {
         let head = try OptionReader(decoder, allowed: nil)
         let format = try head.choice("format", Format.self) ?? .safetensors
         var elsewhere = [String: String]()
-        for (other, keys) in Self.formatKeys where other != format { for k in keys { elsewhere[k] = "format \(other.rawValue)" } }
-        let r = try OptionReader(decoder, allowed: ["format"] + (Self.formatKeys[format] ?? []), elsewhere: elsewhere,
-                                 owner: "format \(format.rawValue)")
+        for (other, keys) in Self.formatKeys where other != format {
+            for k in keys { elsewhere[k] = "format \(other.rawValue)" }
+        }
+        let r = try OptionReader(
+            decoder, allowed: ["format"] + (Self.formatKeys[format] ?? []), elsewhere: elsewhere,
+            owner: "format \(format.rawValue)")
         self.init(format: format)
         switch format {
         case .safetensors:
@@ -38,7 +44,8 @@ extension ExportStage: StageOptions {
         guard ggufFallback == .f32 || ggufFallback == .f16 else {
             throw RecipeError(r.at("fallback"), "\(ggufFallback.rawValue) is not one of f32, f16")
         }
-        let overrides = try r.nested("tensor_types", [String: String].self, "must be a mapping of glob patterns to types")
+        let overrides = try r.nested(
+            "tensor_types", [String: String].self, "must be a mapping of glob patterns to types")
         for (pattern, name) in overrides ?? [:] {
             let at = "\(r.at("tensor_types")).\(TextRules.display(pattern))"
             guard !pattern.isEmpty else { throw RecipeError(at, "a pattern must not be empty") }
@@ -54,13 +61,16 @@ extension ExportStage: StageOptions {
         case .flag(true)?: importance = .calibration
         case .text(let p)?:
             guard !p.isEmpty else { throw RecipeError(r.at("imatrix"), "must not be empty (true, or an imatrix file)") }
-            if p.utf8.contains(0) { throw RecipeError(r.at("imatrix"), "\(TextRules.printable(p)) contains a NUL byte") }
+            if p.utf8.contains(0) {
+                throw RecipeError(r.at("imatrix"), "\(TextRules.printable(p)) contains a NUL byte")
+            }
             importance = .file(p)
         default: break
         }
         if pure && !ggufType.isMix {
             let mixes = GGUFType.allCases.filter(\.isMix).map(\.rawValue).joined(separator: ", ")
-            throw RecipeError(r.at("pure"), "only applies to a mix (\(mixes)); \(ggufType.rawValue) is one type already")
+            throw RecipeError(
+                r.at("pure"), "only applies to a mix (\(mixes)); \(ggufType.rawValue) is one type already")
         }
     }
 

@@ -67,7 +67,8 @@ public struct ExportStage: Equatable, Sendable {
     public var embeddingType: GGUFType?
     /// gguf: no mix rules, the default type on every matrix (llama-quantize --pure).
     public var pure = false
-    /// gguf: false refuses, at submit, a matrix whose rows cannot take its k-quant type (instead of llama.cpp's fallback type).
+    /// gguf: false refuses, at submit, a matrix whose rows cannot take its k-quant type (instead of llama.cpp's
+    /// fallback type).
     public var allowFallback = true
     /// gguf: weight each matrix's quantization error by an importance matrix (llama-quantize --imatrix).
     public var importance: Importance?
@@ -76,7 +77,8 @@ public struct ExportStage: Equatable, Sendable {
 
     /// Where an importance matrix comes from.
     public enum Importance: Equatable, Sendable {
-        /// `imatrix: true`: collected by the recipe's calibrate stage (written beside the model as imatrix.gguf and imatrix.dat).
+        /// `imatrix: true`: collected by the recipe's calibrate stage (written beside the model as imatrix.gguf and
+        /// imatrix.dat).
         case calibration
         /// `imatrix: PATH`: a llama.cpp imatrix file (GGUF-based or legacy .dat).
         case file(String)
@@ -92,4 +94,3 @@ public struct ExportStage: Equatable, Sendable {
     /// The output file name of a GGUF export.
     public var ggufFileName: String { "model-\(ggufType.rawValue).gguf" }
 }
-

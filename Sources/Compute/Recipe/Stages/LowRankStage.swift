@@ -16,7 +16,9 @@ public struct LowRankStage: Equatable, Sendable {
     }
 
     /// The factor tensors' names for tensor `name`.
-    public static func factorNames(_ name: String) -> (u: String, v: String) { (name + ".lowrank_u", name + ".lowrank_v") }
+    public static func factorNames(_ name: String) -> (u: String, v: String) {
+        (name + ".lowrank_u", name + ".lowrank_v")
+    }
 }
 
 extension LowRankStage: StageOptions {

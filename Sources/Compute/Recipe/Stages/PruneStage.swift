@@ -33,19 +33,22 @@ extension PruneMethod {
 
     /// The reader of this method's options: its keys and the prune stage's shared ones.
     static func reader(_ decoder: Decoder) throws -> OptionReader {
-        try OptionReader(decoder, allowed: keys + PruneStage.sharedKeys, elsewhere: PruneStage.owners(besides: name),
-                         owner: "method \(name)")
+        try OptionReader(
+            decoder, allowed: keys + PruneStage.sharedKeys, elsewhere: PruneStage.owners(besides: name),
+            owner: "method \(name)")
     }
 }
 
 extension PruneStage: Equatable {
-    public static func == (a: PruneStage, b: PruneStage) -> Bool { a.method.isEqual(b.method) && a.selector == b.selector }
+    public static func == (a: PruneStage, b: PruneStage) -> Bool {
+        a.method.isEqual(b.method) && a.selector == b.selector
+    }
 }
 
 extension PruneStage: Codable {
     /// Every prune method, by its recipe name: the dispatch table of decoding.
     static let methods: [any PruneMethod.Type] = [
-        MagnitudePrune.self, NMPrune.self, StructuredPrune.self, WandaPrune.self, SparseGPTPrune.self,
+        MagnitudePrune.self, NMPrune.self, StructuredPrune.self, WandaPrune.self, SparseGPTPrune.self
     ]
 
     /// For each key some other method declares, which methods do (`methods nm, sparsegpt`).

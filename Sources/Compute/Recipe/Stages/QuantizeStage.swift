@@ -21,8 +21,10 @@ public struct QuantizeStage: Equatable, Sendable {
     /// How each group's scale and zero point are chosen (`observer: mse` searches shrunk ranges).
     public var observer = RTNQuantizer.Observer.minmax
 
-    public init(bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn,
-                selector: TensorSelector) {
+    public init(
+        bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn,
+        selector: TensorSelector
+    ) {
         self.bits = bits
         self.symmetric = symmetric
         self.granularity = granularity
@@ -41,15 +43,20 @@ extension QuantizeStage: StageOptions {
     public init(from decoder: Decoder) throws {
         let head = try OptionReader(decoder, allowed: nil)
         let name = try head.string("method") ?? "rtn"
-        guard let own = Self.methodKeys[name] else { throw RecipeError(head.at("method"), "\(name) is not one of rtn, gptq") }
+        guard let own = Self.methodKeys[name] else {
+            throw RecipeError(head.at("method"), "\(name) is not one of rtn, gptq")
+        }
         let others = Self.methodKeys.filter { $0.key != name }
         var elsewhere = [String: String]()
         for (other, keys) in others { for k in keys { elsewhere[k] = "method \(other)" } }
-        let r = try OptionReader(decoder, allowed: ["method"] + Self.gridKeys + own + ["targets", "ignore"],
-                                 elsewhere: elsewhere, owner: "method \(name)")
+        let r = try OptionReader(
+            decoder, allowed: ["method"] + Self.gridKeys + own + ["targets", "ignore"],
+            elsewhere: elsewhere, owner: "method \(name)")
         if name == "gptq" {
             let damp = try r.number("damp") ?? 0.01
-            guard damp > 0 && damp <= 1 else { throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(damp)) is not in (0, 1]") }
+            guard damp > 0 && damp <= 1 else {
+                throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(damp)) is not in (0, 1]")
+            }
             method = .gptq(damp: damp)
         } else {
             method = .rtn
@@ -77,8 +84,12 @@ extension QuantizeStage: StageOptions {
             if size != nil { throw RecipeError(r.at("group_size"), "only applies to granularity group") }
             return name == "tensor" ? .tensor : .channel
         case "group":
-            guard let g = size else { throw RecipeError(r.at("group_size"), "is required for granularity group (32, 64 or 128)") }
-            guard [32, 64, 128].contains(g) else { throw RecipeError(r.at("group_size"), "\(g) is not one of 32, 64, 128") }
+            guard let g = size else {
+                throw RecipeError(r.at("group_size"), "is required for granularity group (32, 64 or 128)")
+            }
+            guard [32, 64, 128].contains(g) else {
+                throw RecipeError(r.at("group_size"), "\(g) is not one of 32, 64, 128")
+            }
             return .group(g)
         default:
             throw RecipeError(r.at("granularity"), "\(name) is not one of tensor, channel, group")

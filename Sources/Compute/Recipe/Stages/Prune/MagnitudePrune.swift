@@ -24,14 +24,17 @@ public struct MagnitudePrune: PruneMethod {
 
     public init(from decoder: Decoder) throws {
         let r = try Self.reader(decoder)
-        guard let s = try r.number("sparsity") else { throw RecipeError(r.at("sparsity"), "is required for method magnitude") }
+        guard let s = try r.number("sparsity") else {
+            throw RecipeError(r.at("sparsity"), "is required for method magnitude")
+        }
         sparsity = try OptionCheck.fraction(s, at: r.at("sparsity"))
         let scopeName = try r.string("scope") ?? "layer"
         switch scopeName {
         case "layer":
             if r.has("min_keep") { throw RecipeError(r.at("min_keep"), "only applies to scope global") }
             scope = .layer
-            let fields = try r.nested("schedule", ScheduleOptions.self, "must be a mapping with steps and initial_sparsity")
+            let fields = try r.nested(
+                "schedule", ScheduleOptions.self, "must be a mapping with steps and initial_sparsity")
             schedule = try fields.map { try $0.schedule(final: s, at: r.at("schedule")) }
         case "global":
             if r.has("schedule") { throw RecipeError(r.at("schedule"), "only applies to scope layer") }

@@ -19,14 +19,20 @@ public struct SparseGPTPrune: PruneMethod {
     public init(from decoder: Decoder) throws {
         let r = try Self.reader(decoder)
         damp = try r.number("damp") ?? 0.01
-        guard damp > 0 && damp <= 1 else { throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(damp)) is not in (0, 1]") }
+        guard damp > 0 && damp <= 1 else {
+            throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(damp)) is not in (0, 1]")
+        }
         if r.has("n") || r.has("m") {
-            if r.has("sparsity") { throw RecipeError(r.at("sparsity"), "is implied by n and m (give either sparsity or n and m)") }
+            if r.has("sparsity") {
+                throw RecipeError(r.at("sparsity"), "is implied by n and m (give either sparsity or n and m)")
+            }
             let (n, m) = try NMPrune.pattern(r)
             pattern = .nm(n: n, m: m)
             return
         }
-        guard let s = try r.number("sparsity") else { throw RecipeError(r.at("sparsity"), "is required for method sparsegpt") }
+        guard let s = try r.number("sparsity") else {
+            throw RecipeError(r.at("sparsity"), "is required for method sparsegpt")
+        }
         pattern = .unstructured(sparsity: try OptionCheck.fraction(s, at: r.at("sparsity")))
     }
 
