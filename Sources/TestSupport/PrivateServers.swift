@@ -127,7 +127,7 @@ public final class PrivatePostgres: @unchecked Sendable {
         let r = try pg([
             "pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
             "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
-            + "max_connections=100",
+                + "max_connections=100",
             "start"
         ])
         guard r.status == 0 else {
@@ -140,7 +140,7 @@ public final class PrivatePostgres: @unchecked Sendable {
         let r = try pg([
             "pg_ctl", "-D", dir + "/data", "-m", "fast", "-w", "restart", "-o",
             "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
-            + "max_connections=100"
+                + "max_connections=100"
         ])
         guard r.status == 0 else {
             throw PostgresError(code: .connectionFailed, message: "pg_ctl restart failed: \(r.stderr)")

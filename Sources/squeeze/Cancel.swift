@@ -18,7 +18,7 @@ struct Cancel: ParsableCommand {
             warn(outcome.hintWarning)
             print(
                 "cancelled \(cancelled.count) queued job(s); \(flagged.count) running job(s) will stop at their next "
-                + "unit"
+                    + "unit"
             )
         }
     }

@@ -66,11 +66,11 @@ struct GC: ParsableCommand {
             let verb = dryRun ? "would free" : "freed"
             print(
                 "\(verb): rows: \(r.rows.jobs) jobs, \(r.rows.events) events, \(r.rows.attempts) attempts, "
-                + "\(r.rows.checkpoints) checkpoint rows, \(r.rows.batches) batches"
+                    + "\(r.rows.checkpoints) checkpoint rows, \(r.rows.batches) batches"
             )
             print(
                 "\(verb): files: \(r.outputDirs) output dirs of forgotten jobs, \(r.supersededDirs) superseded attempt "
-                + "dirs, \(r.stagingDirs) staging dirs, \(r.workDirs) checkpoint dirs"
+                    + "dirs, \(r.stagingDirs) staging dirs, \(r.workDirs) checkpoint dirs"
             )
             print("\(verb): \(r.bytes) bytes (\(String(format: "%.1f", Double(r.bytes) / 1e6)) MB)")
         }

@@ -33,8 +33,8 @@ struct Inspect: ParsableCommand {
                     } else {
                         print(
                             "\(TextRules.display(t.name))  \(t.dtype.rawValue)  "
-                            + "\(t.shape.map(String.init).joined(separator: "x"))  \(t.byteCount) B  "
-                            + "sparsity=\(String(format: "%.4f", sparsity))"
+                                + "\(t.shape.map(String.init).joined(separator: "x"))  \(t.byteCount) B  "
+                                + "sparsity=\(String(format: "%.4f", sparsity))"
                         )
                     }
                 }
@@ -64,7 +64,7 @@ struct Inspect: ParsableCommand {
         for t in r.tensors {
             print(
                 "\(TextRules.display(t.name))  \(t.type.name)  \(t.dims.map(String.init).joined(separator: "x"))  "
-                + "\(t.byteCount) B"
+                    + "\(t.byteCount) B"
             )
         }
     }

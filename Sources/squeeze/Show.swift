@@ -92,7 +92,7 @@ struct Show: ParsableCommand {
         for a in r.attempts {
             print(
                 "  #\(a.attempt) \(a.workerID) "
-                + "\(a.outcome ?? "running")\(a.error.map { ": " + TextRules.display($0) } ?? "")"
+                    + "\(a.outcome ?? "running")\(a.error.map { ": " + TextRules.display($0) } ?? "")"
             )
         }
         print("EVENTS")
@@ -106,7 +106,7 @@ struct Show: ParsableCommand {
                     + (m.rank.map { " rank=\($0)" } ?? "")
                 print(
                     "  \(TextRules.display(m.tensor))  \(m.dtype)  sparsity=\(String(format: "%.4f", m.sparsity ?? 0)) "
-                    + "rel_err=\(re)\(extra)"
+                        + "rel_err=\(re)\(extra)"
                 )
             }
             if r.metrics.count > 40 { print("  ... \(r.metrics.count - 40) more (use --json)") }

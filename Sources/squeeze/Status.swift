@@ -49,7 +49,7 @@ struct Status: ParsableCommand {
             for w in workers {
                 print(
                     "  \(TextRules.display(w.id))  \(w.state)  running=\(w.runningJobs) done=\(w.jobsDone) "
-                    + "heartbeat=\(w.heartbeatAge)s ago"
+                        + "heartbeat=\(w.heartbeatAge)s ago"
                 )
             }
             if !batches.isEmpty {
@@ -57,8 +57,9 @@ struct Status: ParsableCommand {
                 for b in batches {
                     print(
                         "  \(b.id.uuidString.lowercased().prefix(8))  \(TextRules.display(b.name))  "
-                        + "\(b.succeeded)/\(b.jobs) succeeded, \(b.failed) failed, \(b.running) running, \(b.queued) "
-                        + "queued (\(String(format: "%.1f", b.pctDone))% done)"
+                            + "\(b.succeeded)/\(b.jobs) succeeded, \(b.failed) failed, \(b.running) running, "
+                            + "\(b.queued) "
+                            + "queued (\(String(format: "%.1f", b.pctDone))% done)"
                     )
                 }
             }

@@ -168,7 +168,7 @@ extension Submit {
         }
         print(
             "dry run: \(jobs.count) job(s) valid\(batch.map { " for batch " + TextRules.display($0) } ?? ""); nothing "
-            + "inserted"
+                + "inserted"
         )
         for j in jobs.prefix(20) {
             let mem = j.memoryEstimate.map { String(format: " memory~%.0f MiB", Double($0) / 1_048_576) } ?? ""

@@ -60,7 +60,7 @@ struct TopView {
         var out = ["\(bold)squeeze top\(plain)  \(now)" + (ansi ? "  (q quits)" : "")]
         out.append(
             "\(bold)THROUGHPUT\(plain)  last minute \(t.lastMinute)  last hour \(t.lastHour) (\(t.succeededLastHour) "
-            + "succeeded, \(t.failedLastHour) failed)  last day \(t.lastDay)"
+                + "succeeded, \(t.failedLastHour) failed)  last day \(t.lastDay)"
         )
         out.append("\(bold)JOBS\(plain)  " + states.map { "\($0.state) \($0.jobs)" }.joined(separator: "  "))
         out.append("\(bold)QUEUE\(plain) (\(backlog.reduce(0) { $0 + $1.jobs }) queued)")
@@ -80,7 +80,7 @@ struct TopView {
             let total = max(r.unitsTotal ?? 0, 0)
             out.append(
                 "  \(r.id.uuidString.lowercased().prefix(8))  \(r.kind)  \(Self.bar(r.unitsDone, total, width: 20))  "
-                + "\(r.unitsDone)/\(total == 0 ? "?" : String(total)) units"
+                    + "\(r.unitsDone)/\(total == 0 ? "?" : String(total)) units"
                     + String(format: "  %.0fs", r.runSeconds)
                     + "  attempt \(r.attempt)/\(r.maxAttempts)  \(TextRules.display(r.workerID ?? "-"))"
                     + (r.leaseExpired ? "  LEASE EXPIRED" : "") + "  \(TextRules.display(r.inputPath))")

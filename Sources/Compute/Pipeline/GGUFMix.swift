@@ -66,14 +66,14 @@ enum GGUFMix {
                 throw RecipeError(
                     key,
                     "\(path): entry \(TextRules.display(name)) names no matrix of this model (an imatrix made for "
-                    + "another model?)"
+                        + "another model?)"
                 )
             }
             guard t.shape.last == e.sums.count else {
                 throw RecipeError(
                     key,
                     "\(path): entry \(name) has \(e.sums.count) columns, the model's \(name) has \(t.shape.last ?? 0) "
-                    + "(an imatrix made for another model?)"
+                        + "(an imatrix made for another model?)"
                 )
             }
         }
@@ -100,8 +100,8 @@ enum GGUFMix {
                     throw ComputeError(
                         .invalidRecipe,
                         "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) "
-                        + "(\(wanted.block.count)-value blocks); llama.cpp would write "
-                        + "\(fallback(wanted, cols: cols).name)",
+                            + "(\(wanted.block.count)-value blocks); llama.cpp would write "
+                            + "\(fallback(wanted, cols: cols).name)",
                         tensor: t.name)
                 }
                 if mixed { ty = cols % wanted.block.count == 0 ? wanted : fallback(wanted, cols: cols) }
@@ -110,7 +110,7 @@ enum GGUFMix {
                         throw ComputeError(
                             .invalidRecipe,
                             "an override asks \(o.name) for \(name), whose rows of \(cols) values do not fill its "
-                            + "\(o.block.count)-value blocks",
+                                + "\(o.block.count)-value blocks",
                             tensor: t.name)
                     }
                     ty = o
@@ -120,8 +120,9 @@ enum GGUFMix {
                 throw ComputeError(
                     .invalidRecipe,
                     "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, "
-                    + "llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: use "
-                    + "q4_k_m, q5_k_m or q6_k, or a legacy type",
+                        + "llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: "
+                        + "use "
+                        + "q4_k_m, q5_k_m or q6_k, or a legacy type",
                     tensor: t.name)
             }
             if keepsFloat(name), t.dtype.isFloat16Or32 { ty = e.ggufFallback.ggml }
@@ -163,7 +164,7 @@ enum GGUFMix {
             throw ComputeError(
                 .invalidRecipe,
                 "tensor_types patterns \(hits.keys.sorted().joined(separator: ", ")) all match \(name) but ask "
-                + "different types",
+                    + "different types",
                 tensor: input)
         }
         return types.first?.ggml

@@ -18,8 +18,8 @@ extension RecipeValidator {
             throw RecipeError(
                 stage ?? "export",
                 "\(model.path): config.json architectures \(arch) is not supported "
-                + "(\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export "
-                + "safetensors still run on it"
+                    + "(\(LlamaConfig.architectures.joined(separator: ", "))); weights-only recipes that export "
+                    + "safetensors still run on it"
             )
         }
         if DecoderModelFiles.isDecoder(model) {
@@ -57,7 +57,7 @@ extension RecipeValidator {
             throw RecipeError(
                 stage,
                 "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): "
-                + "\(e)"
+                    + "\(e)"
             )
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
@@ -129,7 +129,7 @@ extension RecipeValidator {
                 throw RecipeError(
                     path,
                     "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq "
-                    + "and distill need its calibration inputs; add it to ignore)"
+                        + "and distill need its calibration inputs; add it to ignore)"
                 )
             }
         }

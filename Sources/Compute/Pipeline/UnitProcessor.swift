@@ -129,8 +129,9 @@ struct UnitProcessor {
                         ComputeError(
                             .numerical,
                             "block \(o.block) (values \(o.block * o.type.block.count)…) is too large for "
-                            + "\(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp refuses "
-                            + "such a row too); give this tensor f32 with tensor_types, or check the weights",
+                                + "\(o.type.name)'s fp16 scales: the export would hold infinite scales (llama.cpp "
+                                + "refuses "
+                                + "such a row too); give this tensor f32 with tensor_types, or check the weights",
                             tensor: o.piece.name)
                     }
                 if let failure {

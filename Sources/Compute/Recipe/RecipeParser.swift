@@ -47,7 +47,7 @@ public enum RecipeParser {
                 throw RecipeError(
                     "stages",
                     "export #\(i + 1) repeats an earlier \(e.format.rawValue) export (one safetensors export, one gguf "
-                    + "export per type)"
+                        + "export per type)"
                 )
             }
         }
@@ -117,7 +117,7 @@ public enum RecipeParser {
                     throw RecipeError(
                         "stages[\(i)].export.imatrix",
                         "true needs an earlier calibrate stage (the importance matrix is collected on its windows), or "
-                        + "give an imatrix file"
+                            + "give an imatrix file"
                     )
                 }
             case .lowrank(let l):
@@ -130,7 +130,7 @@ public enum RecipeParser {
                     throw RecipeError(
                         "stages[\(i)].lowrank.output",
                         "factors cannot be used with calibrate (the forward pass needs whole matrices): use output: "
-                        + "dense"
+                            + "dense"
                     )
                 }
             default: break
@@ -147,7 +147,7 @@ public enum RecipeParser {
             throw RecipeError(
                 "stages",
                 "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: "
-                + "safetensors}`"
+                    + "safetensors}`"
             )
         }
     }

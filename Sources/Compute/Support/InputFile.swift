@@ -81,7 +81,7 @@ public final class InputFile: @unchecked Sendable {
                 throw ComputeError(
                     .inputChanged,
                     "file ended at byte \(offset + done) while reading \(buffer.count) bytes at \(offset): it was "
-                    + "truncated or replaced while being read",
+                        + "truncated or replaced while being read",
                     file: path)
             }
             done += n

@@ -32,8 +32,8 @@ public struct PathPolicy: Sendable {
             throw ComputeError(
                 .pathNotAllowed,
                 "input is outside the allowed input roots\(shown); allowed: "
-                + "\(roots.isEmpty ? "none" : roots.joined(separator: ", ")) (add one with --input-root or "
-                + "SQUEEZE_INPUT_ROOTS)",
+                    + "\(roots.isEmpty ? "none" : roots.joined(separator: ", ")) (add one with --input-root or "
+                    + "SQUEEZE_INPUT_ROOTS)",
                 file: path)
         }
     }

@@ -67,7 +67,7 @@ public struct JobStore {
                     } else if let key = job.idempotencyKey {
                         let ex = try tx.query(
                             "SELECT id, priority, seq, state = 'queued' AND run_after <= now() AS due FROM jobs WHERE "
-                            + "idempotency_key = $1",
+                                + "idempotency_key = $1",
                             [key])
                         guard let r = ex.first else {
                             throw PostgresError(

@@ -67,7 +67,7 @@ extension JobStore {
     public func liveWorkers(_ db: PostgresConnection) throws -> [JobViews.WorkerRow] {
         try db.query(
             "SELECT id, host, pid, state, running_jobs, jobs_done, round(heartbeat_age_s::numeric, 1) AS age FROM "
-            + "worker_health WHERE alive ORDER BY started_at"
+                + "worker_health WHERE alive ORDER BY started_at"
         )
         .map {
             JobViews.WorkerRow(
@@ -81,7 +81,7 @@ extension JobStore {
     public func recentBatches(_ db: PostgresConnection, limit: Int = 10) throws -> [JobViews.BatchRow] {
         try db.query(
             "SELECT batch_id, name, jobs, succeeded, failed, running, queued, pct_done FROM batch_progress ORDER BY "
-            + "created_at DESC LIMIT $1",
+                + "created_at DESC LIMIT $1",
             [limit]
         )
         .map {
@@ -105,7 +105,7 @@ extension JobStore {
     public func backlog(_ db: PostgresConnection) throws -> [JobViews.Backlog] {
         try db.query(
             "SELECT priority, jobs, delayed, round(oldest_age_s::numeric, 1) AS age FROM queue_backlog ORDER BY "
-            + "priority DESC"
+                + "priority DESC"
         )
         .map {
             JobViews.Backlog(
@@ -164,7 +164,7 @@ extension JobStore {
     public func attempts(_ db: PostgresConnection, job: UUID) throws -> [JobViews.Attempt] {
         try db.query(
             "SELECT attempt, worker_id, started_at, ended_at, outcome, error FROM job_attempts WHERE job_id = $1 ORDER "
-            + "BY attempt",
+                + "BY attempt",
             [job]
         )
         .map {

@@ -128,7 +128,7 @@ extension ByteLevelBPE {
             throw fail(
                 "tokenizer.ggml.pre",
                 "\(TextRules.printable(pre)) is not a pre-tokenizer Squeeze knows (gpt-2, smollm, starcoder, "
-                + "llama-bpe, qwen2)"
+                    + "llama-bpe, qwen2)"
             )
         }
         var added = [(String, Int32)]()

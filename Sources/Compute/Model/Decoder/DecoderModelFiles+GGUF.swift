@@ -31,7 +31,7 @@ extension DecoderModelFiles {
             throw ComputeError(
                 .unsupportedDType,
                 "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this "
-                + "model would tokenize differently",
+                    + "model would tokenize differently",
                 file: t.identity)
         }
         var tokens = t.tokens

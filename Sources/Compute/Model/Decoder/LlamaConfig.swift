@@ -219,7 +219,7 @@ extension LlamaConfig {
             throw ComputeError(
                 .corruptHeader,
                 "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not "
-                + "llama.embedding_length \(hidden)",
+                    + "llama.embedding_length \(hidden)",
                 file: file)
         }
     }
