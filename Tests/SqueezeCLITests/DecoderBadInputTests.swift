@@ -166,3 +166,58 @@ import TestSupport
         #expect(try env.scalar("SELECT error FROM jobs WHERE id = $1::uuid", [id])?.contains("num_hidden_layers 16777216") == true)
     }
 }
+
+/// Text that made tokenization quadratic (one pre-token of tens of kilobytes) is tokenized in
+/// linearithmic time: submit, calibration and `generate` finish instead of holding a worker.
+@Suite struct HostileTextTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("crlf", String(repeating: "\r\n", count: 100_000)), ("x", String(repeating: "x", count: 200_000)),
+        ("spaces", String(repeating: " ", count: 200_000) + "end"),
+    ])
+    func oneLongPreTokenIsTokenizedQuickly(_ name: String, _ text: String) throws {
+        let env = try SqueezeEnv.create()
+        let data = try env.write(name + ".txt", text)
+        let t0 = Date()
+        let r = try env.squeeze(["logits", "--model", Self.llama! + "/tiny/hf", "--dataset", data, "--all-tokens"],
+                                timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(Date().timeIntervalSince(t0) < 30, "\(name): \(Date().timeIntervalSince(t0)) s")
+        let g = try env.squeeze(["generate", "--model", Self.llama! + "/tiny/hf", String(text.prefix(40_000)),
+                                 "--tokens", "1"], timeout: 60)
+        #expect(Date().timeIntervalSince(t0) < 60, "\(name): generate took too long")
+        #expect(g.status == 0 || (g.status == 1 && g.stderr.contains("more than the model's context")), "\(g.stderr)")
+    }
+}
+
+/// Tokenizing a dataset costs memory in proportion to its size: the job's memory estimate counts
+/// it, so `--max-memory` can refuse a job whose dataset would not fit.
+@Suite struct DatasetMemoryTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+
+    func estimate(_ env: SqueezeEnv, dataset: String) throws -> Int64 {
+        let recipe = try env.write("r-\(UInt32.random(in: 0...UInt32.max)).yaml", """
+            stages:
+              - calibrate: {dataset: \(dataset), samples: 2, seq_len: 32}
+              - prune: {method: wanda, sparsity: 0.5, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - export: {format: safetensors}
+            """)
+        let r = try env.squeeze(["submit", "--model", Self.llama! + "/tiny/hf", "--recipe", recipe, "--dry-run", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let job = (o?["jobs"] as? [[String: Any]])?.first
+        return (job?["memory_estimate"] as? NSNumber)?.int64Value ?? 0
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func theEstimateCountsTokenizingTheDataset() throws {
+        let env = try SqueezeEnv.create()
+        let prose = try String(contentsOfFile: TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt", encoding: .utf8)
+        let small = try env.write("small.txt", prose)
+        let big = try env.write("big.txt", String(repeating: prose, count: 12))
+        let grown = try estimate(env, dataset: big) - (try estimate(env, dataset: small))
+        let added = Int64(prose.utf8.count) * 11
+        #expect(grown >= added * 5, "the estimate grew by \(grown) bytes for \(added) more bytes of text")
+    }
+}

@@ -44,7 +44,11 @@ import TestSupport
         let hf = Self.llama! + "/" + Self.models.first { $0.0 == model }!.1
         // A chat transcript: 12,000 special tokens in 255 KB of text.
         let chat = String(repeating: "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n", count: 3000)
-        for text in [try env.write("tricky.txt", Self.tricky), pydoc(env), try env.write("chat.txt", chat)] {
+        // Over 1 MiB: tokenized in chunks cut at newlines after a letter or digit.
+        let long = try String(contentsOfFile: pydoc(env), encoding: .utf8)
+        let texts = [try env.write("tricky.txt", Self.tricky), pydoc(env), try env.write("chat.txt", chat),
+                     try env.write("long.txt", String(repeating: long, count: 3))]
+        for text in texts {
             let r = try env.squeeze(["logits", "--model", Self.llama! + "/" + model, "--dataset", text, "--all-tokens"])
             #expect(r.status == 0, "\(r.stderr)")
             let c = try env.python("llama_reference.py", ["tokens", hf, text, try env.write("ids.json", r.stdout)])

@@ -9,7 +9,7 @@ public enum RecipeValidator {
             throw RecipeError(
                 "stages[\(i)].export",
                 "tensor \(t.name) has \(t.shape.count) dimensions \(t.shape); GGUF holds at most 4 (export it as "
-                + "safetensors)"
+                    + "safetensors)"
             )
         }
         for (i, stage) in recipe.stages.enumerated() {
@@ -48,15 +48,16 @@ public enum RecipeValidator {
                             throw RecipeError(
                                 "stages[\(j)].quantize.targets",
                                 "matches \(t.name), which stages[\(i)].lowrank writes as factors; quantize it before "
-                                + "factorizing is not supported, and factors are not quantized (use output: dense, or "
-                                + "ignore it)"
+                                    + "factorizing is not supported, and factors are not quantized (use output: dense, "
+                                    + "or "
+                                    + "ignore it)"
                             )
                         }
                         if j > i {
                             throw RecipeError(
                                 "stages[\(j)].targets",
                                 "matches \(t.name), which stages[\(i)].lowrank already wrote as factors (it must be "
-                                + "the tensor's last stage)"
+                                    + "the tensor's last stage)"
                             )
                         }
                     }
@@ -94,14 +95,14 @@ public enum RecipeValidator {
             throw RecipeError(
                 "\(path).targets",
                 "\(sel.targets) (minus ignore \(sel.ignore)) matches no tensor of the model (\(tensors.count) tensors, "
-                + "e.g. \(sample))"
+                    + "e.g. \(sample))"
             )
         }
         for t in matched where !t.dtype.isFloat16Or32 {
             throw RecipeError(
                 "\(path).targets",
                 "matches \(t.name) of dtype \(t.dtype.rawValue); only F32, F16 and BF16 tensors can be \(verb) (add it "
-                + "to ignore)"
+                    + "to ignore)"
             )
         }
         return matched
@@ -110,7 +111,7 @@ public enum RecipeValidator {
     /// Peak working memory of a run, in bytes: F32 working copy + encoded outputs of the largest
     /// tensor (a `lowrank` stage adds the SVD's copy of the matrix, U, Vᵀ and the factors), plus
     /// what the model family needs for calibration and evaluation (`ModelFamily.workingMemory`),
-    /// plus each export file's write-behind queue.
+    /// plus each export file's write-behind queue, plus tokenizing the largest dataset.
     public static func memoryEstimate(tensors: [TensorInfo], recipe: Recipe? = nil, family: ModelFamily? = nil) -> Int64
     {
         let maxNumel = tensors.map(\.numel).max() ?? 0
@@ -118,7 +119,11 @@ public enum RecipeValidator {
         let files = recipe.map { r in r.stages.filter { if case .export = $0 { true } else { false } }.count } ?? 1
         var bytes =
             Int64(maxNumel) * (lowrank ? 28 : 12) + 32 << 20 + Int64(files * (WriteBehind.chunk + WriteBehind.limit))
-        if let r = recipe, let family { bytes += family.workingMemory(r) }
+        if let r = recipe, let family {
+            bytes += family.workingMemory(r)
+            let largest = r.datasets.map { CalibrationText.fileBytes($0) }.max() ?? 0
+            bytes += CalibrationText.tokenizingMemory(fileBytes: largest)
+        }
         return bytes
     }
 }

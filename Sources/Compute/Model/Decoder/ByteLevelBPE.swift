@@ -51,7 +51,7 @@ public struct ByteLevelBPE: TextTokenizer {
                 throw ComputeError(
                     .corruptData,
                     "merge \(rank) (\(TextRules.printable(line))) does not join two tokens of the vocabulary into a "
-                    + "third",
+                        + "third",
                     file: identity)
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
@@ -76,7 +76,10 @@ public struct ByteLevelBPE: TextTokenizer {
         }
     }
 
-    /// Token ids of `text` (no BOS).
+    /// Token ids of `text` (no BOS). Plain text is pre-tokenized in chunks of about 1 MiB cut where
+    /// no pre-token can cross (a newline after a letter or digit), so memory stays a small multiple
+    /// of the ids however long the text; a pre-token over `maxWordBytes` (runs of one character,
+    /// never prose) is merged in pieces of that size.
     public func encode(_ text: String) -> [Int32] {
         var out = [Int32]()
         var cache = [String: [Int32]]()
@@ -85,16 +88,85 @@ public struct ByteLevelBPE: TextTokenizer {
                 out.append(special)
                 continue
             }
-            for word in preTokenizer.split(String(piece)) {
-                if let hit = cache[word] {
-                    out += hit
-                    continue
+            for chunk in Self.chunks(piece) {
+                for word in preTokenizer.split(String(chunk)) {
+                    for part in Self.capped(word) {
+                        if let hit = cache[part] {
+                            out += hit
+                            continue
+                        }
+                        let ids = bpe(part)
+                        if cache.count >= Self.cacheWords { cache.removeAll(keepingCapacity: true) }
+                        cache[part] = ids
+                        out += ids
+                    }
                 }
-                let ids = bpe(word)
-                cache[word] = ids
-                out += ids
             }
         }
+        return out
+    }
+
+    /// Pre-tokenizing works on pieces of about this many bytes.
+    static let chunkBytes = 1 << 20
+    /// Longest pre-token merged whole (bytes); longer ones are merged in pieces of this size.
+    public static let maxWordBytes = 8192
+    /// Words whose ids are remembered within one `encode` (the cache is emptied beyond).
+    static let cacheWords = 1 << 16
+
+    /// `text` cut before a newline that follows a letter or digit once a piece reaches
+    /// `chunkBytes`: no alternative of the supported pre-tokenizer patterns matches across such a
+    /// point, so the pieces pre-tokenize to the same words as the whole. Text with no such point
+    /// for 4 × `chunkBytes` is cut where it stands (a run of symbols, never prose).
+    static func chunks(_ text: Substring) -> [Substring] {
+        guard text.utf8.count > chunkBytes else { return [text] }
+        var out = [Substring]()
+        var start = text.startIndex
+        var bytes = 0
+        var previous: Unicode.Scalar?
+        var i = text.unicodeScalars.startIndex
+        while i < text.unicodeScalars.endIndex {
+            let c = text.unicodeScalars[i]
+            let safe = c == "\n" && previous.map(isLetterOrDigit) == true
+            if (bytes >= chunkBytes && safe) || bytes >= 4 * chunkBytes {
+                out.append(text[start..<i])
+                start = i
+                bytes = 0
+            }
+            bytes += c.utf8.count
+            previous = c
+            i = text.unicodeScalars.index(after: i)
+        }
+        if start < text.endIndex { out.append(text[start...]) }
+        return out
+    }
+
+    /// \p{L} or \p{N}, as the pre-tokenizer patterns read them.
+    static func isLetterOrDigit(_ c: Unicode.Scalar) -> Bool {
+        switch c.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+            .decimalNumber, .letterNumber, .otherNumber:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `word` in pieces of at most `maxWordBytes` bytes, cut between characters.
+    static func capped(_ word: String) -> [String] {
+        guard word.utf8.count > maxWordBytes else { return [word] }
+        var out = [String]()
+        var piece = String.UnicodeScalarView()
+        var bytes = 0
+        for c in word.unicodeScalars {
+            if bytes + c.utf8.count > maxWordBytes {
+                out.append(String(piece))
+                piece = String.UnicodeScalarView()
+                bytes = 0
+            }
+            piece.append(c)
+            bytes += c.utf8.count
+        }
+        if !piece.isEmpty { out.append(String(piece)) }
         return out
     }
 
@@ -141,24 +213,52 @@ public struct ByteLevelBPE: TextTokenizer {
         return out
     }
 
-    /// Merges one pre-tokenized word: the lowest-ranked adjacent pair first, leftmost on ties.
+    /// Merges one pre-tokenized word: the lowest-ranked adjacent pair first, leftmost on ties. The
+    /// candidate pairs wait in a min-heap by (rank, position) over a linked list of symbols, so a
+    /// word of n bytes takes O(n log n), as `tokenizers`' word merges do (a 200 KB run of one
+    /// character was quadratic: minutes).
     func bpe(_ word: String) -> [Int32] {
         let mapped = String(String.UnicodeScalarView(word.utf8.map { Self.byteChars[Int($0)] }))
         if ignoreMerges, let id = ids[mapped] { return [id] }
         // Bytes without a token are dropped, as the `tokenizers` BPE does without an unknown token.
         var syms = mapped.unicodeScalars.compactMap { ids[String($0)] }
-        while syms.count > 1 {
-            var bestRank = Int32.max, bestAt = -1, bestID: Int32 = 0
-            for i in 0..<(syms.count - 1) {
-                let key = UInt64(UInt32(syms[i])) << 32 | UInt64(UInt32(syms[i + 1]))
-                if let m = merges[key], m.rank < bestRank { (bestRank, bestAt, bestID) = (m.rank, i, m.merged) }
-            }
-            guard bestAt >= 0 else { break }
-            syms[bestAt] = bestID
-            syms.remove(at: bestAt + 1)
+        guard syms.count > 1 else { return syms }
+        var next = Array(1...syms.count)
+        next[syms.count - 1] = -1
+        var prev = Array(-1..<(syms.count - 1))
+        var alive = [Bool](repeating: true, count: syms.count)
+        var heap = PairHeap()
+        func push(_ left: Int) {
+            let right = next[left]
+            guard right >= 0, let m = merges[Self.pairKey(syms[left], syms[right])] else { return }
+            heap.push(PairHeap.Entry(rank: m.rank, left: Int32(left), leftID: syms[left], rightID: syms[right]))
         }
-        return syms
+        for i in 0..<(syms.count - 1) { push(i) }
+        while let e = heap.pop() {
+            let left = Int(e.left)
+            let right = next[left]
+            // Stale: a symbol of the pair was merged away or changed since the entry was pushed.
+            guard alive[left], right >= 0, syms[left] == e.leftID, syms[right] == e.rightID,
+                let m = merges[Self.pairKey(e.leftID, e.rightID)]
+            else { continue }
+            syms[left] = m.merged
+            alive[right] = false
+            next[left] = next[right]
+            if next[right] >= 0 { prev[next[right]] = left }
+            if prev[left] >= 0 { push(prev[left]) }
+            push(left)
+        }
+        var out = [Int32]()
+        var i = 0
+        while i >= 0 {
+            out.append(syms[i])
+            i = next[i]
+        }
+        return out
     }
+
+    @inline(__always)
+    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
 
     /// GPT-2's byte → printable character table.
     static let byteChars: [Unicode.Scalar] = {

@@ -7,6 +7,11 @@ public enum GreedyDecoding {
         stop: Int32? = nil, each: (Int32) -> Void = { _ in }
     ) throws -> [Int32] {
         guard !prompt.isEmpty else { throw ComputeError(.invalidRecipe, "the prompt has no tokens") }
+        guard prompt.count <= config.contextLength else {
+            throw ComputeError(
+                .invalidRecipe,
+                "the prompt has \(prompt.count) tokens, more than the model's context of \(config.contextLength)")
+        }
         var ids = prompt
         var out = [Int32]()
         let head = try LlamaDecoder(config: config, samples: 1, seqLen: 1, threads: threads).head(weights)
