@@ -105,4 +105,39 @@ import TestSupport
         #expect(s.status != 0 && s.stderr.contains("stages[0].export.imatrix: true needs an earlier calibrate stage"), "\(s.stderr)")
         #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
     }
+
+    /// An importance matrix with NaN, infinite, huge or negative values is refused at submit naming
+    /// the entry (it would write NaN or zero blocks); an entry of zeros quantizes its matrix
+    /// unweighted, as llama.cpp does, instead of zeroing it.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func poisonedImatrixEntriesAreRefusedOrIgnored() throws {
+        let env = try SqueezeEnv.create()
+        let tiny = Self.llama! + "/tiny-512/model.gguf"
+        for (kind, expected) in [("nan", "column 0 is nan, not finite"), ("inf", "column 0 is inf, not finite"),
+                                 ("huge", "column 0 is 1.953125e+35, over 1e30"),
+                                 ("negative", "column 0 is -0.001953125, negative")] {
+            for ext in ["gguf", "dat"] {
+                let file = env.scratch + "/\(kind).\(ext)"
+                #expect(try env.python("make_imatrix.py", [tiny, file, "--poison", kind]).status == 0)
+                let recipe = try env.write("bad.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, imatrix: \(file)}\n")
+                let s = try env.squeeze(["submit", "--model", tiny, "--recipe", recipe])
+                #expect(s.status != 0, "\(kind).\(ext) accepted")
+                #expect(s.stderr.contains("entry blk.0.attn_q.weight: \(expected)"), "\(kind).\(ext): \(s.stderr)")
+            }
+        }
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+        // Zeros: the same bytes as without any importance for that matrix, never a zeroed matrix.
+        let zero = env.scratch + "/zero.gguf"
+        #expect(try env.python("make_imatrix.py", [tiny, zero, "--poison", "zero"]).status == 0)
+        var outputs = [String]()
+        for (name, extra) in [("weighted", ", imatrix: \(zero)"), ("plain", "")] {
+            let recipe = try env.write(name + ".yaml", "stages:\n  - export: {format: gguf, type: q4_k\(extra)}\n")
+            let out = env.scratch + "/" + name
+            let r = try env.squeeze(["run", "--model", tiny, "--recipe", recipe, "--out", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            outputs.append(out + "/model-q4_k.gguf")
+        }
+        let c = try env.python("gguf_tensor_bytes.py", [outputs[0], outputs[1], "blk.0.attn_q.weight"])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr)")
+    }
 }

@@ -6,7 +6,9 @@
       `blk.*` matrix of MODEL_GGUF. OUT ending in .gguf: the GGUF-based file llama-imatrix writes
       (NAME.in_sum2 and NAME.counts tensors, general.type = imatrix, imatrix.* keys, written with
       gguf-py); otherwise the legacy .dat layout. --other-columns gives one entry one column more
-      than its matrix; --unknown-name adds an entry no matrix has (files for another model).
+      than its matrix; --unknown-name adds an entry no matrix has (files for another model);
+      --poison nan|inf|huge|negative|zero fills blk.0.attn_q.weight's entry with that value
+      (zero: every value 0, which llama.cpp quantizes unweighted).
 """
 import sys
 
@@ -27,6 +29,13 @@ def main():
     if "--other-columns" in rest:
         k = sorted(entries)[0]
         entries[k] = np.append(entries[k], np.float32(1))
+    if "--poison" in rest:
+        kind = rest[rest.index("--poison") + 1]
+        value = {"nan": np.nan, "inf": np.inf, "huge": 1e38, "negative": -1.0, "zero": 0.0}[kind]
+        k = "blk.0.attn_q.weight"
+        entries[k] = np.full(entries[k].shape, value, np.float32)
+        if kind in ("nan", "negative"):
+            entries[k][1:] = 1.0
     if "--unknown-name" in rest:
         entries["blk.99.attn_q.weight"] = np.ones(64, np.float32)
     tokens, chunk = 512, 64

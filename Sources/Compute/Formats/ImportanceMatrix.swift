@@ -15,6 +15,19 @@ public struct ImportanceMatrix: Equatable, Sendable {
 
         public init(sums: [Float], count: Float) { (self.sums, self.count) = (sums, count) }
 
+        /// Refuses values no quantizer can weigh with (naming the entry and column).
+        func check(name: String, path: String) throws {
+            guard count.isFinite, count >= 0 else {
+                throw ComputeError(.corruptData, "entry \(name): token count \(count) is not a finite count", file: path)
+            }
+            for (j, v) in importance.enumerated() where !(v.isFinite && v >= 0 && v <= largestImportance) {
+                let why = v.isFinite ? (v < 0 ? "negative" : "over 1e30, too large to weight an F32 error") : "not finite"
+                throw ComputeError(
+                    .corruptData, "entry \(name): column \(j) is \(v), \(why) (a corrupt or foreign imatrix?)",
+                    file: path)
+            }
+        }
+
         /// What each column's error is weighted by, as llama-quantize computes it from the file:
         /// the mean square (Σ x² / count), or 1 for a matrix that saw no tokens.
         public var importance: [Float] {
@@ -41,13 +54,27 @@ public struct ImportanceMatrix: Equatable, Sendable {
     static let maxEntries = 1 << 20
     static let maxColumns = 1 << 24
 
-    /// Reads a GGUF imatrix file, or else a legacy `.dat` one (as llama-quantize does).
+    /// Reads a GGUF imatrix file, or else a legacy `.dat` one (as llama-quantize does); refuses
+    /// an entry with a non-finite, negative or overflowing value (llama.cpp refuses non-finite
+    /// ones too), which would otherwise quantize its matrix to NaN or zeros.
     public static func read(path: String) throws -> ImportanceMatrix {
         let bytes = try InputFile.contents(of: path, what: "imatrix file", limit: fileLimit)
-        return try bytes.withUnsafeBytes { raw in
+        let m = try bytes.withUnsafeBytes { raw in
             if raw.count >= 4, Array(raw[0..<4]) == Array("GGUF".utf8) { return try fromGGUF(raw, path: path) }
             return try fromLegacy(raw, path: path)
         }
+        for (name, e) in m.entries.sorted(by: { $0.key < $1.key }) { try e.check(name: name, path: path) }
+        return m
+    }
+
+    /// The largest mean square an entry may hold: the quantizers weight each squared error by it,
+    /// in F32, so larger values overflow to infinity (real activations stay far below).
+    static let largestImportance: Float = 1e30
+
+    /// The importance to quantize with: nil (unweighted, as llama.cpp does) when every value is 0.
+    static func weighting(_ values: [Float]?) -> [Float]? {
+        guard let values, values.contains(where: { $0 != 0 }) else { return nil }
+        return values
     }
 
     private static func fromGGUF(_ raw: UnsafeRawBufferPointer, path: String) throws -> ImportanceMatrix {

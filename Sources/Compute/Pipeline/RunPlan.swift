@@ -92,12 +92,12 @@ struct ExportSlot {
     /// piece's GGUF name, or the unit's calibration (`imatrix: true`); nil: none.
     func importance(_ p: TensorInfo, plan: RunPlan, calibrated: [Float]?) -> [Float]? {
         switch export.importance {
-        case .calibration?: return calibrated
+        case .calibration?: return ImportanceMatrix.weighting(calibrated)
         case .file?:
             guard let e = importanceFile?.entries[plan.ggufName(p.name)], e.sums.count == (p.shape.last ?? 0) else {
                 return nil
             }
-            return e.importance
+            return ImportanceMatrix.weighting(e.importance)
         case nil: return nil
         }
     }
