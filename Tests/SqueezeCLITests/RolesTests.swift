@@ -22,7 +22,8 @@ import TestSupport
             return nil
         } catch {
             let m = String(describing: error)
-            let privilege = ["permission denied", "must be owner", "may only cancel", "row-level security"].contains { m.contains($0) }
+            let privilege = ["permission denied", "must be owner", "may only cancel", "row-level security",
+                             "only to its own batches"].contains { m.contains($0) }
             return privilege ? m : nil
         }
     }
@@ -73,6 +74,40 @@ import TestSupport
                 "another submitter's job is invisible")
         #expect(try cli(sub, ["cancel", running]).status == 0, "cancel of a running job is a request")
         #expect(try env.scalar("SELECT state || ' ' || cancel_requested FROM jobs WHERE id = $1::uuid", [running]) == "running true")
+
+        // Submitter: may insert only what `squeeze submit` writes (migration 0010).
+        let theirBatch = try PostgresConnection(url: Self.url(env, as: other))
+            .query("INSERT INTO batches (name) VALUES ('theirs') RETURNING id")[0].decode("id", as: UUID.self)
+        let forged = [
+            "INSERT INTO jobs (id, kind, recipe, input_path, state) VALUES (gen_random_uuid(), 'noop', '{}', 'x', 'succeeded')",
+            "INSERT INTO jobs (id, kind, recipe, input_path, state, worker_id, lease_until) VALUES (gen_random_uuid(), "
+                + "'noop', '{}', 'x', 'running', 'forged-worker', now() + interval '100 years')",
+            "INSERT INTO jobs (id, kind, recipe, input_path, state, error) VALUES (gen_random_uuid(), 'noop', '{}', 'x', "
+                + "'dead', 'forged')",
+            "INSERT INTO jobs (id, kind, recipe, input_path, attempt) VALUES (gen_random_uuid(), 'noop', '{}', 'x', 2)",
+            "INSERT INTO jobs (id, kind, recipe, input_path, submitted_by) VALUES (gen_random_uuid(), 'noop', '{}', 'x', "
+                + "'\(other)')",
+            "INSERT INTO jobs (id, kind, recipe, input_path, batch_id) VALUES (gen_random_uuid(), 'noop', '{}', 'x', "
+                + "'\(theirBatch)')",
+            "INSERT INTO job_events (job_id, kind) SELECT id, 'cancelled' FROM jobs LIMIT 0",
+            "INSERT INTO job_events (job_id, kind) VALUES ('\(running)', 'succeeded')",
+            "INSERT INTO batches (name, submitted_by) VALUES ('b', '\(other)')",
+        ]
+        for sql in forged where !sql.contains("LIMIT 0") {
+            #expect(Self.refusal(env, as: sub, sql) != nil, "submitter was allowed: \(sql)")
+        }
+        let theirs = try env.scalar("SELECT id FROM jobs WHERE submitted_by = $1 LIMIT 1", [other]) ?? ""
+        #expect(Self.refusal(env, as: sub, "INSERT INTO job_events (job_id, kind) VALUES ('\(theirs)', 'cancelled')") != nil,
+                "a submitter wrote an event into another submitter's job")
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE worker_id = 'forged-worker' OR error = 'forged' OR "
+                               + "batch_id = $1", [theirBatch]) == "0")
+
+        // Worker: no deletes, append-only events, no rewriting who submitted a job.
+        for sql in ["DELETE FROM jobs", "DELETE FROM job_events", "DELETE FROM batches", "DELETE FROM artifacts",
+                    "UPDATE jobs SET submitted_by = 'x'", "UPDATE jobs SET recipe = '{}'", "UPDATE job_events SET kind = 'x'",
+                    "UPDATE batches SET name = 'x'"] {
+            #expect(Self.refusal(env, as: work, sql) != nil, "worker was allowed: \(sql)")
+        }
 
         // Monitor: reads the views, writes nothing, reads no table directly.
         #expect(Self.refusal(env, as: mon, "SELECT * FROM queue_overview") == nil)

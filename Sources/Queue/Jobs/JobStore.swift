@@ -31,26 +31,16 @@ public struct JobStore {
                 let ids = chunk.map { _ in UUID() }
                 let rows = try tx.query(
                     """
-                    WITH ins AS (
-                        INSERT INTO jobs (id, kind, recipe, input_path, input_sha256, input_bytes, priority,
-                            max_attempts,
-                                          run_after, idempotency_key, memory_estimate, units_total, batch_id)
-                        SELECT id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
-                               now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total,
-                                   $13::uuid
-                        FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::bigint[],
-                            $7::int[],
-                                    $8::int[], $9::float8[], $10::text[], $11::bigint[], $12::int[])
-                            AS t(id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
-                                delay_s,
-                                 idempotency_key, memory_estimate, units_total)
-                        ON CONFLICT (idempotency_key) DO NOTHING
-                        RETURNING id, priority, seq, run_after <= now() AS due
-                    ), ev AS (
-                        INSERT INTO job_events (job_id, kind, detail)
-                        SELECT id, 'submitted', jsonb_build_object('priority', priority) FROM ins
-                    )
-                    SELECT id, priority, seq, due FROM ins
+                    INSERT INTO jobs (id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
+                        run_after, idempotency_key, memory_estimate, units_total, batch_id)
+                    SELECT id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
+                        now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total, $13::uuid
+                    FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::bigint[], $7::int[],
+                        $8::int[], $9::float8[], $10::text[], $11::bigint[], $12::int[])
+                        AS t(id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts, delay_s,
+                            idempotency_key, memory_estimate, units_total)
+                    ON CONFLICT (idempotency_key) DO NOTHING
+                    RETURNING id, priority, seq, run_after <= now() AS due
                     """,
                     [
                         ids, chunk.map(\.kind), chunk.map(\.recipeJSON), chunk.map(\.inputPath),
@@ -59,6 +49,16 @@ public struct JobStore {
                         chunk.map(\.delaySeconds),
                         chunk.map(\.idempotencyKey), chunk.map(\.memoryEstimate), chunk.map(\.unitsTotal), batchID
                     ])
+                // A statement of its own, after the jobs exist: a submitter's event must name its own job,
+                // which a sibling statement of the insert could not yet see (migration 0010).
+                let newIDs = try rows.map { try $0.decode("id", as: UUID.self) }
+                let priorities = try rows.map { try $0.decode("priority", as: Int.self) }
+                try tx.query(
+                    """
+                    INSERT INTO job_events (job_id, kind, detail)
+                    SELECT id, 'submitted', jsonb_build_object('priority', priority)
+                    FROM unnest($1::uuid[], $2::int[]) AS t(id, priority)
+                    """, [newIDs, priorities])
                 var inserted = [UUID: PostgresRow]()
                 for r in rows { inserted[try r.decode("id", as: UUID.self)] = r }
                 for (i, job) in chunk.enumerated() {
