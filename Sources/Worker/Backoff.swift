@@ -1,6 +1,6 @@
 import Foundation
 
-/// Exponential backoff with ±25% jitter: base × 2^(n−1), capped.
+/// Exponential backoff with ±25% jitter: base × 2^(n−1), the jittered delay capped (never over `cap`).
 public struct Backoff: Sendable {
     public var base: Double
     public var cap: Double
@@ -12,7 +12,7 @@ public struct Backoff: Sendable {
 
     /// Delay before retry number `n` (1-based).
     public func delay(_ n: Int) -> Double {
-        let raw = min(cap, base * pow(2, Double(max(0, n - 1))))
-        return raw * Double.random(in: 0.75...1.25)
+        let raw = base * pow(2, Double(min(max(0, n - 1), 62)))
+        return min(cap, raw * Double.random(in: 0.75...1.25))
     }
 }

@@ -2,7 +2,8 @@
 import Foundation
 import Testing
 
-/// Seeded mutation fuzzing of the file parsers: 100,000 mutated inputs each, bounded in time.
+/// Seeded mutation fuzzing of the file parsers: a fixed count of mutated inputs each (about 4 s),
+/// no time limit that a loaded machine could turn into a failure.
 /// Every input must be either rejected with a ComputeError or accepted with all invariants
 /// holding (tensor ranges inside the file, sizes consistent); a crash fails the whole run.
 @Suite struct FuzzTests {
@@ -62,7 +63,6 @@ import Testing
         #expect((try? seed.withUnsafeBytes { try SafeTensorsReader.parse($0, path: "seed") }) != nil)
         var rng = SplitMix(seed: 0x5AFE)
         var accepted = 0, rejected = 0
-        let deadline = Date().addingTimeInterval(240)
         for _ in 0..<Self.iterations {
             let input = Self.mutate(seed, &rng)
             do {
@@ -73,7 +73,6 @@ import Testing
             } catch is ComputeError {
                 rejected += 1
             }
-            if Date() > deadline { break }
         }
         print("fuzz: safetensors \(accepted + rejected) inputs, \(accepted) accepted, \(rejected) rejected")
         #expect(accepted + rejected == Self.iterations)
@@ -85,7 +84,6 @@ import Testing
         #expect((try? seed.withUnsafeBytes { try GGUFReader.parse($0, path: "seed") }) != nil)
         var rng = SplitMix(seed: 0x6606)
         var accepted = 0, rejected = 0
-        let deadline = Date().addingTimeInterval(240)
         for _ in 0..<Self.iterations {
             let input = Self.mutate(seed, &rng)
             do {
@@ -95,7 +93,6 @@ import Testing
             } catch is ComputeError {
                 rejected += 1
             }
-            if Date() > deadline { break }
         }
         print("fuzz: gguf \(accepted + rejected) inputs, \(accepted) accepted, \(rejected) rejected")
         #expect(accepted + rejected == Self.iterations)
@@ -131,7 +128,6 @@ import Testing
         #expect((try? ByteLevelBPE(gguf: meta, file: "seed"))?.encode("the 12 t") != nil)
         var rng = SplitMix(seed: 0x11A)
         var parsed = 0, configs = 0, tokenizers = 0
-        let deadline = Date().addingTimeInterval(120)
         for _ in 0..<(Self.iterations / 20) {
             let input = Self.mutate(seed, &rng)
             guard let h = try? input.withUnsafeBytes({ try GGUFReader.parse($0, path: "fuzz") }) else { continue }
@@ -142,7 +138,6 @@ import Testing
                 tokenizers += 1
                 _ = t.encode("the 12 tests\n<|x|> ünï 🙂")
             }
-            if Date() > deadline { break }
         }
         // Typed mutations: any key set to an extreme value of any type (what a lying writer could store).
         let extremes: [GGUFValue] = [.uint32(0), .uint32(.max), .int32(-1), .int64(.min), .uint64(.max), .uint64(1 << 40), .float32(.nan),

@@ -7,10 +7,7 @@ import Testing
 /// Error codes have one vocabulary; log lines quote what needs quoting.
 @Suite struct LoggingAndErrorTests {
     @Test func everyComputeErrorCodeIsAJobErrorCode() {
-        let codes: [ComputeError.Code] = [.io, .notFound, .corruptHeader, .corruptData, .unsupportedDType, .shapeMismatch, .invalidRecipe,
-                                          .noMatchingTensors, .pathNotAllowed, .checksumMismatch, .cancelled, .numerical, .internalError,
-                                          .inputChanged, .notRegularFile, .inputTooLarge, .invalidText]
-        for c in codes {
+        for c in ComputeError.Code.allCases {
             #expect(JobErrorCode(rawValue: c.rawValue) != nil, "\(c)")
             #expect(c.rawValue == c.rawValue.lowercased(), "\(c.rawValue) is not snake_case")
         }

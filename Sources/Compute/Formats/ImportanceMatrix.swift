@@ -103,7 +103,7 @@ public struct ImportanceMatrix: Equatable, Sendable {
             let mats = s.dims.count > 1 ? s.dims[1...].reduce(1, *) : 1
             guard mats == 1, c.numel == 1 else {
                 throw ComputeError(
-                    .unsupportedDType, "holds \(mats) matrices (experts); Squeeze quantizes 2-D weights only",
+                    .unsupportedModel, "holds \(mats) matrices (experts); Squeeze quantizes 2-D weights only",
                     file: path, tensor: s.name)
             }
             entries[name] = Entry(sums: try floats(s), count: try floats(c)[0])

@@ -36,12 +36,12 @@ public struct BertConfig: Equatable, Sendable {
         }
         guard (o["model_type"] as? String) == "bert" else {
             throw ComputeError(
-                .unsupportedDType,
+                .unsupportedModel,
                 "model_type \(o["model_type"] ?? "missing") is not supported for calibration (bert is)", file: file)
         }
         let act = o["hidden_act"] as? String ?? "gelu"
         guard act == "gelu" else {
-            throw ComputeError(.unsupportedDType, "hidden_act \(act) is not supported (gelu is)", file: file)
+            throw ComputeError(.unsupportedModel, "hidden_act \(act) is not supported (gelu is)", file: file)
         }
         func int(_ k: String) throws -> Int {
             guard let v = o[k] as? Int, v > 0, v < 1 << 20 else {

@@ -1,7 +1,7 @@
 /// A typed Compute error with a stable code and the file / tensor / recipe path it concerns.
 public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Raw values are the job error codes (`jobs.error_code`, Queue's `JobErrorCode`).
-    public enum Code: String, Sendable {
+    public enum Code: String, Sendable, CaseIterable {
         case io, cancelled, numerical
         case notFound = "not_found", corruptHeader = "corrupt_header", corruptData = "corrupt_data"
         case unsupportedDType = "unsupported_dtype", shapeMismatch = "shape_mismatch", invalidRecipe = "invalid_recipe"
@@ -16,6 +16,9 @@ public struct ComputeError: Error, CustomStringConvertible, Sendable, Equatable 
         case inputTooLarge = "input_too_large"
         /// A name, key, pattern or path holds a character PostgreSQL or the formats cannot carry (NUL).
         case invalidText = "invalid_text"
+        /// A model Squeeze cannot run as it is: its architecture, activation, RoPE scaling, biases,
+        /// pre-tokenizer or expert layout (a tensor's dtype is `unsupported_dtype`).
+        case unsupportedModel = "unsupported_model"
     }
     public let code: Code
     public let message: String

@@ -15,6 +15,7 @@ public enum JobErrorCode: String, Sendable, CaseIterable {
     case notRegularFile = "not_regular_file"
     case inputTooLarge = "input_too_large"
     case invalidText = "invalid_text"
+    case unsupportedModel = "unsupported_model"
     case numerical
     case cancelled
     // The service (transient).

@@ -29,7 +29,7 @@ extension DecoderModelFiles {
         let t = tokenizer
         guard let pre = PreTokenizer.ggmlPre(for: t.preTokenizerPatterns) else {
             throw ComputeError(
-                .unsupportedDType,
+                .unsupportedModel,
                 "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this "
                     + "model would tokenize differently",
                 file: t.identity)

@@ -81,7 +81,7 @@ extension LlamaConfig {
         let arch = (o["architectures"] as? [String])?.first ?? "missing"
         guard Self.architectures.contains(arch) else {
             throw ComputeError(
-                .unsupportedDType,
+                .unsupportedModel,
                 "architectures \(arch) is not supported (\(Self.architectures.joined(separator: ", ")))", file: file)
         }
         func int(_ k: String) throws -> Int {
@@ -116,15 +116,15 @@ extension LlamaConfig {
             let type = (s as? [String: Any]).flatMap { ($0["rope_type"] ?? $0["type"]) as? String } ?? "unknown"
             guard type == "default" else {
                 throw ComputeError(
-                    .unsupportedDType, "rope_scaling type \(type) is not supported (only unscaled RoPE)", file: file)
+                    .unsupportedModel, "rope_scaling type \(type) is not supported (only unscaled RoPE)", file: file)
             }
         }
         let act = o["hidden_act"] as? String ?? "silu"
         guard act == "silu" else {
-            throw ComputeError(.unsupportedDType, "hidden_act \(act) is not supported (silu is)", file: file)
+            throw ComputeError(.unsupportedModel, "hidden_act \(act) is not supported (silu is)", file: file)
         }
         if o["mlp_bias"] as? Bool == true {
-            throw ComputeError(.unsupportedDType, "mlp_bias true is not supported", file: file)
+            throw ComputeError(.unsupportedModel, "mlp_bias true is not supported", file: file)
         }
         let heads = try int("num_attention_heads")
         self.init(
@@ -184,7 +184,7 @@ extension LlamaConfig {
         }
         guard arch == "llama" else {
             throw ComputeError(
-                .unsupportedDType, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)",
+                .unsupportedModel, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)",
                 file: file)
         }
         func int(_ k: String, _ fallback: Int? = nil) throws -> Int {
@@ -197,7 +197,7 @@ extension LlamaConfig {
         }
         if case .string(let t)? = meta["llama.rope.scaling.type"], t != "none" {
             throw ComputeError(
-                .unsupportedDType,
+                .unsupportedModel,
                 "llama.rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
         }
         let heads = try int("llama.attention.head_count")
