@@ -74,10 +74,14 @@ public final class DashboardServer: @unchecked Sendable {
                     let value = pair.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
                     return "\(key)=\(value)"
                 }
-            let path = request.path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "/"
+            // A local path only: `//host/x` or `/\\host` would send the browser to another site.
+            let local = "/" + request.path.drop(while: { $0 == "/" || $0 == "\\" })
+            let path = local.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "/"
+            // Secure when the page is served over TLS by the proxy in front (it says so).
+            let secure = request.headers["x-forwarded-proto"]?.lowercased() == "https" ? "; Secure" : ""
             return .redirect(
                 to: path + (rest.isEmpty ? "" : "?" + rest.joined(separator: "&")),
-                headers: [("Set-Cookie", "squeeze_token=\(token); Path=/; HttpOnly; SameSite=Strict")])
+                headers: [("Set-Cookie", "squeeze_token=\(token); Path=/; HttpOnly; SameSite=Strict\(secure)")])
         }
         if let auth = request.headers["authorization"], auth.hasPrefix("Bearer "),
             Self.same(String(auth.dropFirst(7)), token)

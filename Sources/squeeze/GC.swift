@@ -23,7 +23,9 @@ struct GC: ParsableCommand {
         name: .long, help: "Forget succeeded and cancelled jobs finished longer ago than this (e.g. 30d, 12h, 90m).")
     var olderThan: String
 
-    @Option(name: .long, help: "Keep failed and dead jobs this long (default: --older-than).")
+    @Option(
+        name: .long,
+        help: "Keep failed and dead jobs this long (default 90d, and never less than --older-than).")
     var keepFailed: String?
 
     @Flag(name: .long, help: "Print what would be freed; change nothing.")
@@ -31,6 +33,9 @@ struct GC: ParsableCommand {
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
+
+    /// Failed and dead jobs are kept 90 days unless --keep-failed says otherwise.
+    static let defaultKeepFailed: Double = 90 * 86_400
 
     /// `30d`, `12h`, `90m`, `45s` → seconds. The unit is required: a bare `30` is refused rather
     /// than read as seconds (which would forget nearly everything).
@@ -50,7 +55,8 @@ struct GC: ParsableCommand {
 
     func run() throws {
         try oneLine {
-            let older = Self.seconds(olderThan)!, failed = keepFailed.flatMap(Self.seconds) ?? older
+            let older = Self.seconds(olderThan)!
+            let failed = keepFailed.flatMap(Self.seconds) ?? max(Self.defaultKeepFailed, older)
             let db = try conn.connect()
             let r = try GarbageCollector(artifactRoot: try artifacts.root()).run(
                 db, olderThan: older, keepFailed: failed, dryRun: dryRun)

@@ -189,6 +189,14 @@ import TestSupport
         #expect(first.status == 303 && first.headers["location"] == "/batches" && first.headers["set-cookie"]?.contains("HttpOnly") == true)
         #expect(try httpGet(url + "/", headers: ["Cookie: squeeze_token=\(token)"]).status == 200)
         #expect(try httpGet(url + "/?token=wrong").status == 401)
+        // The redirect goes to a local path only, and the cookie is Secure behind a TLS proxy.
+        for evil in ["//evil.example/x", "/\\evil.example/x", "///evil.example/x"] {
+            let r = try httpGet(url + evil + "?token=\(token)")
+            #expect(r.status == 303 && r.headers["location"] == "/evil.example/x", "\(evil): \(r.headers)")
+            #expect(r.headers["set-cookie"]?.contains("Secure") == false)
+        }
+        let proxied = try httpGet(url + "/batches?token=\(token)", headers: ["X-Forwarded-Proto: https"])
+        #expect(proxied.headers["set-cookie"]?.hasSuffix("; Secure") == true, "\(proxied.headers)")
         // In the browser: refused without it, the page with it.
         let browser = Browser(trap: try OffHostTrap())
         #expect(!(try browser.dom(url + "/")).contains("Jobs by state"))

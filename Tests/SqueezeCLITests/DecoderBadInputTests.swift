@@ -45,6 +45,9 @@ import TestSupport
         ("shapes", ["config.json implies", "model.layers.0.mlp.gate_proj.weight"]),
         ("rope scaling", ["rope_scaling type yarn is not supported"]),
         ("bos id", ["bos_token_id -1 is not a token id below vocab_size"]),
+        ("context", ["stages[0].calibrate.seq_len: 32 tokens is longer than the model's context (max_position_embeddings 1)"]),
+        ("added id", ["tokenizer.json: holds token id 100000", "beyond the model's vocab_size"]),
+        ("rope theta", ["rope_theta is the string \"1e5\", not a number"]),
     ])
     func hfDirectoryProblems(_ problem: String, _ expected: [String]) throws {
         let env = try SqueezeEnv.create()
@@ -55,6 +58,15 @@ import TestSupport
             case "bad tokenizer": try Data("{\"model\": {\"type\": \"BPE\", \"vocab\": ".utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
             case "shapes": try editConfig(dir) { $0["intermediate_size"] = 96 }
             case "bos id": try editConfig(dir) { $0["bos_token_id"] = -1 }
+            case "context": try editConfig(dir) { $0["max_position_embeddings"] = 1 }
+            case "rope theta": try editConfig(dir) { $0["rope_theta"] = "1e5" }
+            case "added id":
+                let url = URL(fileURLWithPath: dir + "/tokenizer.json")
+                var t = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+                var added = t["added_tokens"] as? [[String: Any]] ?? []
+                added.append(["id": 100_000, "content": "<|far|>", "special": true])
+                t["added_tokens"] = added
+                try JSONSerialization.data(withJSONObject: t).write(to: url)
             default: try editConfig(dir) { $0["rope_scaling"] = ["type": "yarn", "factor": 4] }
             }
         }

@@ -104,6 +104,22 @@ import TestSupport
         }
     }
 
+    /// `--keep-failed` defaults to 90 days (never less than --older-than), as the README says: a
+    /// dead job survives `gc --older-than 0s`, a succeeded one of the same age does not.
+    @Test func failedJobsAreKeptNinetyDaysByDefault() throws {
+        let env = try SqueezeEnv.create()
+        let dead = try env.submit(["--noop", "--fail-times", "1", "--max-attempts", "1"])
+        let done = try env.submit(["--noop"])
+        let w = try env.squeeze(["worker", "--exit-when-idle", "--lease-seconds", "5"], timeout: 120)
+        #expect(w.status == 0, "\(w.stderr.suffix(500))")
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [dead]) == "dead")
+        _ = try gc(env, ["--older-than", "0s"])
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE id = $1::uuid", [dead]) == "1", "the dead job was forgotten")
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE id = $1::uuid", [done]) == "0")
+        _ = try gc(env, ["--older-than", "0s", "--keep-failed", "0s"])
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE id = $1::uuid", [dead]) == "0")
+    }
+
     @Test func refusesABadHorizon() throws {
         let env = try SqueezeEnv.create()
         let r = try env.squeeze(["gc", "--older-than", "30 days"])

@@ -34,6 +34,7 @@ extension RecipeValidator {
             try checkGGUFExport(recipe, files: files, tensors: tensors)
             if stage != nil {
                 try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
+                try checkContext(recipe, config: files.config, format: model.format)
                 try checkDatasets(recipe, tokenizer: files.tokenizer)
             }
             return DecoderFamily(files: files)
@@ -68,6 +69,24 @@ extension RecipeValidator {
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
         try checkDatasets(recipe, tokenizer: bert.tokenizer)
         return BertFamily(files: bert)
+    }
+
+    /// Windows no longer than the model's context: RoPE and the attention are defined only there.
+    private static func checkContext(_ recipe: Recipe, config: LlamaConfig, format: ModelSource.Format) throws {
+        let key = format == .gguf ? "llama.context_length" : "max_position_embeddings"
+        for (i, st) in recipe.stages.enumerated() {
+            let (name, seqLen): (String, Int)
+            switch st {
+            case .calibrate(let c): (name, seqLen) = ("calibrate", c.seqLen)
+            case .evaluate(let e): (name, seqLen) = ("evaluate", e.seqLen)
+            default: continue
+            }
+            guard seqLen <= config.contextLength else {
+                throw RecipeError(
+                    "stages[\(i)].\(name).seq_len",
+                    "\(seqLen) tokens is longer than the model's context (\(key) \(config.contextLength))")
+            }
+        }
     }
 
     /// A decoder's GGUF export holds the model's own tensors under llama.cpp's names, with a

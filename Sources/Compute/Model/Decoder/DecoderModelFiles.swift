@@ -28,6 +28,15 @@ public struct DecoderModelFiles: Sendable {
         config = try LlamaConfig(configJSON: cfg)
         tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
         tokenizerKeys = nil
+        // Every id the tokenizer can produce must have an embedding row.
+        if tokenizer.vocabularySize > config.vocabSize {
+            let id = tokenizer.vocabularySize - 1
+            throw ComputeError(
+                .shapeMismatch,
+                "holds token id \(id) (\(TextRules.printable(tokenizer.tokens[id]))), beyond the model's vocab_size "
+                    + "\(config.vocabSize) in config.json",
+                file: tok)
+        }
     }
 
     /// What config.json's `architectures` says of a model directory (a GGUF is a decoder).
