@@ -14,6 +14,8 @@ public struct ByteLevelBPE: TextTokenizer {
     public let mergeList: [String]
     /// Added tokens matched verbatim before pre-tokenizing, longest first.
     let added: [(text: String, id: Int32)]
+    /// The added tokens, searched in one pass (`splitAdded`).
+    let addedMatcher: AddedTokenMatcher
     /// Added tokens that are special (control) tokens; the other added tokens are user-defined.
     public let specialIDs: Set<Int32>
     let preTokenizer: PreTokenizer
@@ -61,6 +63,7 @@ public struct ByteLevelBPE: TextTokenizer {
         self.mergeList = mergeList
         specialIDs = special
         self.added = added.sorted { $0.0.utf8.count > $1.0.utf8.count }
+        addedMatcher = AddedTokenMatcher(added.map { (text: $0.0, id: $0.1) })
         self.preTokenizer = preTokenizer
         self.ignoreMerges = ignoreMerges
         self.bos = bos
@@ -185,30 +188,40 @@ public struct ByteLevelBPE: TextTokenizer {
     }
 
     /// `text` cut into plain pieces and added tokens (with their ids), in order: at each step the
-    /// earliest occurrence of any added token (the longest at one position). Each token's next
-    /// occurrence is searched again only once the text has moved past it, so a text full of special
-    /// tokens is cut in one pass, not one scan per occurrence.
+    /// earliest occurrence of any added token (the longest at one position), found in one pass.
     private func splitAdded(_ text: String) -> [(Substring, Int32?)] {
-        guard !added.isEmpty else { return [(text[...], nil)] }
+        guard !addedMatcher.isEmpty else { return [(text[...], nil)] }
         var out = [(Substring, Int32?)]()
-        var start = text.startIndex
-        var next = added.map { text.range(of: $0.text) }
-        while start < text.endIndex {
-            var best: Int?
-            for (i, r) in next.enumerated() {
-                guard let r else { continue }
-                if best == nil || r.lowerBound < next[best!]!.lowerBound { best = i }
+        let pieces: [(Int, Int, Int32?)]? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            var found = [(Int, Int, Int32?)]()
+            var start = 0
+            var i = 0
+            while i < bytes.count {
+                guard let m = addedMatcher.longest(in: bytes, at: i) else {
+                    i += 1
+                    continue
+                }
+                if i > start { found.append((start, i, nil)) }
+                found.append((i, i + m.length, m.id))
+                i += m.length
+                start = i
             }
-            guard let b = best, let r = next[b] else {
-                out.append((text[start...], nil))
-                break
-            }
-            if r.lowerBound > start { out.append((text[start..<r.lowerBound], nil)) }
-            out.append((text[r], added[b].id))
-            start = r.upperBound
-            for i in next.indices where next[i].map({ $0.lowerBound < start }) ?? false {
-                next[i] = text.range(of: added[i].text, range: start..<text.endIndex)
-            }
+            if start < bytes.count { found.append((start, bytes.count, nil)) }
+            return found
+        }
+        guard let pieces else {
+            // A bridged string without contiguous UTF-8: make it native first.
+            var native = text
+            native.makeContiguousUTF8()
+            return splitAdded(native)
+        }
+        var index = text.startIndex
+        var offset = 0
+        for (a, b, id) in pieces {
+            let from = text.utf8.index(index, offsetBy: a - offset)
+            let to = text.utf8.index(from, offsetBy: b - a)
+            out.append((text[from..<to], id))
+            (index, offset) = (to, b)
         }
         return out
     }
