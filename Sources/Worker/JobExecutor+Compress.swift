@@ -9,7 +9,7 @@ extension JobExecutor {
         // Give the large per-job buffers back to the OS when the job ends, so a long-lived worker's
         // resident size follows its current job rather than the sum of its allocators' caches.
         defer { releaseFreeMemory() }
-        let recipe = try RecipeParser.parse(job.recipeJSON)
+        let recipe = try RecipeParser.parse(stored: job.recipeJSON)
         let model = try ModelSource(path: job.inputPath)
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
         for d in recipe.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }

@@ -3,8 +3,10 @@ import Foundation
 import Testing
 
 /// Canonical recipe JSON is what `jobs.recipe`, manifests and GGUF metadata store: a stored job
-/// must keep its bytes (and meaning) across refactors. The golden file was written by the parser
-/// before the options types; `SQUEEZE_WRITE_GOLDEN=1` rewrites it when a change is on purpose.
+/// must keep its bytes (and meaning) across refactors. canonical_recipes.json pins today's
+/// (version 2, every option written; `SQUEEZE_WRITE_GOLDEN=1` rewrites it when a change is on
+/// purpose); canonical_recipes_v1.json is what Squeeze stored before version 2 (written by the
+/// parser of 653690c) and must keep its version-1 meaning.
 @Suite struct CanonicalRecipeTests {
     static let reference = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../reference").standardized.path
@@ -45,5 +47,29 @@ import Testing
             #expect(actual[name] == json, "\(name): canonical JSON changed")
         }
         #expect(Set(actual.keys) == Set(expected.keys), "the corpus and the golden file list different recipes")
+    }
+
+    /// A job stored before recipe version 2 (no `version`, act order and the MSE observer off for
+    /// GPTQ, 10 distill iterations unless written) means what its text meant under version 1.
+    @Test func recipesStoredBeforeVersionTwoKeepTheirMeaning() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.reference + "/canonical_recipes_v1.json"))
+        let stored = try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
+        let texts = Dictionary(uniqueKeysWithValues: try Self.corpus().map { ($0.name, $0.text) })
+        #expect(stored.count == texts.count)
+        for (name, json) in stored.sorted(by: { $0.key < $1.key }) {
+            let old = try RecipeParser.parse(stored: json)
+            let text = try #require(texts[name])
+            #expect(old == (try RecipeParser.parse("version: 1\n" + text)), "\(name)")
+            #expect(try RecipeParser.parse(old.canonicalJSON) == old, "\(name): today's canonical JSON changes it")
+        }
+        let gptq = try RecipeParser.parse(stored: #"{"stages":[{"calibrate":{"dataset":"d","samples":4,"seq_len":32}},"#
+            + #"{"quantize":{"bits":4,"granularity":"channel","ignore":[],"method":"gptq","damp":0.01,"scheme":"symmetric","#
+            + #""targets":["*.weight"]}},{"distill":{"ignore":[],"iterations":10,"targets":["*.weight"]}},"#
+            + #"{"export":{"format":"safetensors"}}]}"#)
+        #expect(gptq.quantizeStages[0].actOrder == false && gptq.quantizeStages[0].observer == .minmax)
+        let today = try RecipeParser.parse("stages: [{calibrate: {dataset: d}}, {quantize: {method: gptq, bits: 4}}, "
+            + "{distill: {}}, {export: {}}]")
+        #expect(today.quantizeStages[0].actOrder && today.quantizeStages[0].observer == .mse)
+        #expect(today.stages.contains { if case .distill(let d) = $0 { d.iterations == 40 } else { false } })
     }
 }

@@ -42,7 +42,8 @@ import Testing
         guard case .quantize(let q) = r.stages[1] else { Issue.record("not a quantize stage"); return }
         #expect(q.observer == .mse && r.canonicalJSON.contains("\"observer\":\"mse\""))
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
-        #expect(!(try RecipeParser.parse("stages: [{quantize: {bits: 4}}, {export: {format: safetensors}}]")).canonicalJSON.contains("observer"))
+        #expect(try RecipeParser.parse("stages: [{quantize: {bits: 4}}, {export: {format: safetensors}}]").canonicalJSON
+            .contains(#""observer":"minmax""#), "RTN keeps the min-max observer by default")
         #expect(throws: RecipeError.self) { try RecipeParser.parse("stages: [{quantize: {bits: 4, observer: absmax}}, {export: {format: safetensors}}]") }
     }
 }

@@ -1,10 +1,11 @@
 import Foundation
 
 extension Recipe: Encodable {
-    enum CodingKeys: String, CodingKey { case stages }
+    enum CodingKeys: String, CodingKey { case stages, version }
 
     /// Canonical JSON (sorted keys, JSONEncoder), as stored in `jobs.recipe`, `manifest.json` and
-    /// GGUF metadata; `RecipeParser` reads it back to the same recipe.
+    /// GGUF metadata: every option written out and `"version"`, so `RecipeParser` reads it back to
+    /// the same recipe whatever the defaults are by then.
     public var canonicalJSON: String {
         // Encoding values of these types cannot fail.
         String(decoding: (try? JSONEncoder.canonical.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
@@ -13,6 +14,7 @@ extension Recipe: Encodable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(stages, forKey: .stages)
+        try c.encode(RecipeVersion.current, forKey: .version)
     }
 }
 

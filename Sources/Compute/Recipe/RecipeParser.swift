@@ -7,16 +7,31 @@ public enum RecipeParser {
 
     /// Parses recipe text; every error names the path of the offending key. Yams' decoder reads the
     /// document (`RecipeDocument`), each stage by its options type; the checks below span stages.
-    public static func parse(_ text: String) throws -> Recipe {
+    /// Omitted options take the defaults of the recipe's `version` (default: the current one).
+    public static func parse(_ text: String) throws -> Recipe { try parse(text, defaultVersion: RecipeVersion.current) }
+
+    /// Parses a recipe stored by an earlier Squeeze (`jobs.recipe`): without a `version` it is
+    /// version 1, so it keeps the meaning it was submitted with.
+    public static func parse(stored json: String) throws -> Recipe { try parse(json, defaultVersion: 1) }
+
+    static func parse(_ text: String, defaultVersion: Int) throws -> Recipe {
         let node: Node?
-        do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages"]) } catch let e
+        do { node = try SafeYAML.compose(text, limits: SafeYAML.recipe, rootKeys: ["stages", "version"]) } catch let e
             as SafeYAML.Failure
         {
             throw RecipeError(e.path, e.reason)
         }
         guard let node else { throw RecipeError("", "a recipe must be a mapping with a `stages` list") }
+        var version = defaultVersion
+        if case .mapping(let map) = node, let v = map["version"] {
+            guard let n = v.int, RecipeVersion.all.contains(n) else {
+                throw RecipeError("version", "\(v.string ?? "it") is not one of \(RecipeVersion.all.map(String.init).joined(separator: ", "))")
+            }
+            version = n
+        }
         let doc: RecipeDocument
-        do { doc = try YAMLDecoder().decode(RecipeDocument.self, from: node) } catch let e as RecipeError {
+        let decoder = YAMLDecoder()
+        do { doc = try decoder.decode(RecipeDocument.self, from: node, userInfo: [RecipeVersion.key: version]) } catch let e as RecipeError {
             throw e
         } catch {
             throw RecipeError("", "not a valid recipe: \(error)")

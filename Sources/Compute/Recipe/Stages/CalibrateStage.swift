@@ -36,7 +36,7 @@ extension CalibrateStage: StageOptions {
         try w.put("dataset", dataset)
         try w.put("samples", samples)
         try w.put("seq_len", seqLen)
-        if hessian != .f32 { try w.put("hessian", hessian.rawValue) }
+        try w.put("hessian", hessian.rawValue)
     }
 }
 

@@ -94,16 +94,17 @@ extension ExportStage: StageOptions {
         guard format == .gguf else { return }
         try w.put("type", ggufType.rawValue)
         try w.put("fallback", ggufFallback.rawValue)
-        if !tensorTypes.isEmpty { try w.put("tensor_types", tensorTypes.mapValues(\.rawValue)) }
+        try w.put("tensor_types", tensorTypes.mapValues(\.rawValue))
+        // Absent: the mix's own rule for the output and the embedding (no override).
         try w.put("output_type", ifPresent: outputType?.rawValue)
         try w.put("embedding_type", ifPresent: embeddingType?.rawValue)
-        if pure { try w.put("pure", true) }
-        if !allowFallback { try w.put("allow_fallback", false) }
-        if errorFeedback { try w.put("gptq", true) }
+        try w.put("pure", pure)
+        try w.put("allow_fallback", allowFallback)
+        try w.put("gptq", errorFeedback)
         switch importance {
         case .calibration?: try w.put("imatrix", true)
         case .file(let f)?: try w.put("imatrix", f)
-        case nil: break
+        case nil: try w.put("imatrix", false)
         }
     }
 }

@@ -71,8 +71,10 @@ extension QuantizeStage: StageOptions {
         symmetric = scheme == "symmetric"
         granularity = try Self.granularity(r)
         selector = try TensorSelector(r)
-        actOrder = try r.flag("act_order") ?? false
-        observer = try r.choice("observer", RTNQuantizer.Observer.self) ?? .minmax
+        // Version 2's defaults for GPTQ are the best measured (docs/QUALITY.md): act order, MSE observer.
+        let best = name == "gptq" && RecipeVersion.of(decoder) >= 2
+        actOrder = try r.flag("act_order") ?? best
+        observer = try r.choice("observer", RTNQuantizer.Observer.self) ?? (best ? .mse : .minmax)
     }
 
     /// `granularity` and `group_size` (group when only a group size is given).
@@ -108,9 +110,11 @@ extension QuantizeStage: StageOptions {
             try w.put("granularity", "group")
             try w.put("group_size", g)
         }
-        if case .gptq(let damp) = method { try w.put("damp", damp) }
-        if actOrder { try w.put("act_order", true) }
-        if observer != .minmax { try w.put("observer", observer.rawValue) }
+        if case .gptq(let damp) = method {
+            try w.put("damp", damp)
+            try w.put("act_order", actOrder)
+        }
+        try w.put("observer", observer.rawValue)
         try selector.write(&w)
     }
 }

@@ -49,7 +49,9 @@ public struct MagnitudePrune: PruneMethod {
     public func encode(to encoder: Encoder) throws {
         var w = OptionWriter(encoder)
         try w.put("sparsity", sparsity)
-        if case .global(let minKeep) = scope {
+        switch scope {
+        case .layer: try w.put("scope", "layer")
+        case .global(let minKeep):
             try w.put("scope", "global")
             try w.put("min_keep", minKeep)
         }
