@@ -48,7 +48,8 @@ CREATE TABLE job_attempts (
     worker_id   text NOT NULL,
     started_at  timestamptz NOT NULL DEFAULT now(),
     ended_at    timestamptz,
-    outcome     text CHECK (outcome IN ('succeeded', 'failed', 'retry', 'dead', 'cancelled', 'released', 'lease_expired')),
+    outcome     text CHECK (outcome IN ('succeeded', 'failed', 'retry', 'dead', 'cancelled', 'released',
+        'lease_expired')),
     error       text,
     PRIMARY KEY (job_id, attempt)
 );
@@ -162,7 +163,8 @@ FROM jobs j;
 CREATE VIEW failing_jobs AS
 SELECT j.id AS job_id, j.kind, j.state, j.attempt, j.max_attempts, j.error_code, j.error,
        j.input_path, j.updated_at,
-       (SELECT count(*) FROM job_attempts a WHERE a.job_id = j.id AND a.outcome IN ('failed', 'retry', 'dead', 'lease_expired'))
+       (SELECT count(*) FROM job_attempts a WHERE a.job_id = j.id AND a.outcome IN ('failed', 'retry', 'dead',
+           'lease_expired'))
            AS failed_attempts
 FROM jobs j
 WHERE j.state IN ('failed', 'dead') OR (j.state = 'queued' AND j.error IS NOT NULL);

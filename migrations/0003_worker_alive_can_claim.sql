@@ -1,7 +1,8 @@
 -- A worker is alive only while it can claim: a worker whose claim loop cannot reach Redis
 -- heartbeats with state 'disconnected' and no longer counts as alive.
 ALTER TABLE workers DROP CONSTRAINT IF EXISTS workers_state_check;
-ALTER TABLE workers ADD CONSTRAINT workers_state_check CHECK (state IN ('running', 'draining', 'stopped', 'disconnected'));
+ALTER TABLE workers ADD CONSTRAINT workers_state_check CHECK (state IN ('running', 'draining', 'stopped',
+    'disconnected'));
 
 CREATE OR REPLACE VIEW worker_health AS
 SELECT w.id, w.host, w.pid, w.version, w.state, w.concurrency, w.threads,

@@ -13,7 +13,8 @@ SELECT DISTINCT ON (e.job_id)
        e.at,
        (e.detail->>'perplexity')::double precision AS perplexity,
        (e.detail->>'original_perplexity')::double precision AS original_perplexity,
-       (e.detail->>'perplexity')::double precision / NULLIF((e.detail->>'original_perplexity')::double precision, 0) AS perplexity_ratio,
+       (e.detail->>'perplexity')::double precision / NULLIF((e.detail->>'original_perplexity')::double precision,
+           0) AS perplexity_ratio,
        (e.detail->>'mean_kl')::double precision AS mean_kl,
        (e.detail->>'top1_agreement')::double precision AS top1_agreement,
        (e.detail->>'scored_tokens')::integer AS scored_tokens

@@ -8,7 +8,8 @@ SELECT count(*) FILTER (WHERE finished_at > now() - interval '1 minute') AS last
        count(*) FILTER (WHERE finished_at > now() - interval '1 hour') AS last_hour,
        count(*) AS last_day,
        count(*) FILTER (WHERE state = 'succeeded' AND finished_at > now() - interval '1 hour') AS succeeded_last_hour,
-       count(*) FILTER (WHERE state IN ('failed', 'dead') AND finished_at > now() - interval '1 hour') AS failed_last_hour
+       count(*) FILTER (WHERE state IN ('failed', 'dead') AND finished_at > now() - interval '1 hour') AS
+           failed_last_hour
 FROM jobs
 WHERE finished_at > now() - interval '1 day';
 

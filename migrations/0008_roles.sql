@@ -47,17 +47,21 @@ ALTER TABLE job_attempts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE layer_metrics ENABLE ROW LEVEL SECURITY;
 ALTER TABLE artifacts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY job_events_fleet ON job_events TO squeeze_worker, squeeze_monitor USING (true) WITH CHECK (true);
-CREATE POLICY job_events_own ON job_events FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id));
+CREATE POLICY job_events_own ON job_events FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j
+    WHERE j.id = job_id));
 -- (Submit writes a job and its event in one statement, before the job is visible to a subquery:
 -- a submitter may add only the events its own actions make.)
 CREATE POLICY job_events_submit ON job_events FOR INSERT TO squeeze_submitter
     WITH CHECK (kind IN ('submitted', 'cancelled', 'cancel_requested'));
 CREATE POLICY job_attempts_fleet ON job_attempts TO squeeze_worker, squeeze_monitor USING (true) WITH CHECK (true);
-CREATE POLICY job_attempts_own ON job_attempts FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id));
+CREATE POLICY job_attempts_own ON job_attempts FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j
+    WHERE j.id = job_id));
 CREATE POLICY layer_metrics_fleet ON layer_metrics TO squeeze_worker, squeeze_monitor USING (true) WITH CHECK (true);
-CREATE POLICY layer_metrics_own ON layer_metrics FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id));
+CREATE POLICY layer_metrics_own ON layer_metrics FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs
+    j WHERE j.id = job_id));
 CREATE POLICY artifacts_fleet ON artifacts TO squeeze_worker, squeeze_monitor USING (true) WITH CHECK (true);
-CREATE POLICY artifacts_own ON artifacts FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j WHERE j.id = job_id));
+CREATE POLICY artifacts_own ON artifacts FOR SELECT TO squeeze_submitter USING (EXISTS (SELECT 1 FROM jobs j WHERE
+    j.id = job_id));
 
 -- A submitter may only cancel: a queued job may become cancelled, a running one may be flagged
 -- (cancel_requested); no other state change, and nothing a worker writes.
@@ -66,10 +70,12 @@ BEGIN
     IF pg_has_role(current_user, 'squeeze_submitter', 'MEMBER')
        AND NOT pg_has_role(current_user, 'squeeze_worker', 'MEMBER') THEN
         IF NEW.state IS DISTINCT FROM OLD.state AND NOT (OLD.state = 'queued' AND NEW.state = 'cancelled') THEN
-            RAISE EXCEPTION 'squeeze_submitter may only cancel: job % cannot move from % to %', OLD.id, OLD.state, NEW.state
+            RAISE EXCEPTION 'squeeze_submitter may only cancel: job % cannot move from % to %', OLD.id, OLD.state,
+                NEW.state
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
-        IF NEW.finished_at IS DISTINCT FROM OLD.finished_at AND NOT (OLD.state = 'queued' AND NEW.state = 'cancelled') THEN
+        IF NEW.finished_at IS DISTINCT FROM OLD.finished_at AND NOT (OLD.state = 'queued' AND NEW.state =
+            'cancelled') THEN
             RAISE EXCEPTION 'squeeze_submitter may only cancel: job % keeps its finish time', OLD.id
                 USING ERRCODE = 'insufficient_privilege';
         END IF;

@@ -8,13 +8,19 @@ struct Migrate: ParsableCommand {
 
     @OptionGroup var conn: ConnectionOptions
 
-    @Option(name: .long, help: "Directory of NNNN_name.sql files (env SQUEEZE_MIGRATIONS_DIR).")
+    @Option(
+        name: .long,
+        help: "Directory of NNNN_name.sql files to apply instead of those built in (env SQUEEZE_MIGRATIONS_DIR).")
     var migrations: String?
 
     func run() throws {
         try oneLine {
-            let dir = try Migrator.locate(explicit: migrations, configured: Settings.current.migrationsDir)
-            let m = try Migrator(directory: dir)
+            let m: Migrator
+            if let dir = migrations ?? Settings.current.migrationsDir {
+                m = try Migrator(directory: try Migrator.locate(explicit: dir))
+            } else {
+                m = try Migrator()
+            }
             let db = try conn.connect()
             let applied = try m.migrate(db)
             if applied.isEmpty {

@@ -4,6 +4,17 @@ import Testing
 import TestSupport
 
 @Suite struct MigratorTests {
+    /// The binary's migrations are migrations/ exactly (ops/embed-migrations writes them).
+    @Test func theBuiltInMigrationsAreTheDirectorysFiles() throws {
+        let dir = try Migrator(directory: URL(fileURLWithPath: TestConfiguration.repoRoot + "/migrations"))
+        let built = try Migrator()
+        #expect(built.migrations.map(\.name) == dir.migrations.map(\.name), "run ops/embed-migrations")
+        for (a, b) in zip(built.migrations, dir.migrations) {
+            let file = b.sql.hasSuffix("\n") ? String(b.sql.dropLast()) : b.sql
+            #expect(a.sql == file, "\(a.name) differs from migrations/: run ops/embed-migrations")
+        }
+    }
+
     @Test func concurrentMigrationsApplyOnce() throws {
         let admin = try PostgresConnection(url: TestConfiguration.adminURL)
         let name = "squeeze_mig_" + UUID().uuidString.prefix(8).lowercased()

@@ -31,13 +31,24 @@ public struct Migrator {
     static let lockKey = 0x5351_5545_455A  // "SQUEEZ"
     public let migrations: [Migration]
 
+    /// The migrations shipped inside the binary (`Migrator+Embedded.swift`, from migrations/).
+    public init() throws {
+        try self.init(files: Self.embedded)
+    }
+
     /// Loads every `*.sql` file in `directory`, sorted by version.
     public init(directory: URL) throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        try self.init(
+            files: try names.map { f in
+                (f, try String(contentsOf: directory.appendingPathComponent(f), encoding: .utf8))
+            })
+    }
+
+    private init(files: [(name: String, sql: String)]) throws {
         var list = [Migration]()
-        for f in files {
+        for (f, sql) in files {
             guard let us = f.firstIndex(of: "_"), let v = Int(f[..<us]) else { throw MigratorError.badFileName(f) }
-            let sql = try String(contentsOf: directory.appendingPathComponent(f), encoding: .utf8)
             list.append(Migration(version: v, name: f, sql: sql))
         }
         list.sort { $0.version < $1.version }
