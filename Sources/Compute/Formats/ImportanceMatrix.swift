@@ -18,10 +18,12 @@ public struct ImportanceMatrix: Equatable, Sendable {
         /// Refuses values no quantizer can weigh with (naming the entry and column).
         func check(name: String, path: String) throws {
             guard count.isFinite, count >= 0 else {
-                throw ComputeError(.corruptData, "entry \(name): token count \(count) is not a finite count", file: path)
+                throw ComputeError(
+                    .corruptData, "entry \(name): token count \(count) is not a finite count", file: path)
             }
             for (j, v) in importance.enumerated() where !(v.isFinite && v >= 0 && v <= largestImportance) {
-                let why = v.isFinite ? (v < 0 ? "negative" : "over 1e30, too large to weight an F32 error") : "not finite"
+                let why =
+                    v.isFinite ? (v < 0 ? "negative" : "over 1e30, too large to weight an F32 error") : "not finite"
                 throw ComputeError(
                     .corruptData, "entry \(name): column \(j) is \(v), \(why) (a corrupt or foreign imatrix?)",
                     file: path)

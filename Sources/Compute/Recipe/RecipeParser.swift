@@ -25,13 +25,17 @@ public enum RecipeParser {
         var version = defaultVersion
         if case .mapping(let map) = node, let v = map["version"] {
             guard let n = v.int, RecipeVersion.all.contains(n) else {
-                throw RecipeError("version", "\(v.string ?? "it") is not one of \(RecipeVersion.all.map(String.init).joined(separator: ", "))")
+                throw RecipeError(
+                    "version",
+                    "\(v.string ?? "it") is not one of \(RecipeVersion.all.map(String.init).joined(separator: ", "))")
             }
             version = n
         }
         let doc: RecipeDocument
         let decoder = YAMLDecoder()
-        do { doc = try decoder.decode(RecipeDocument.self, from: node, userInfo: [RecipeVersion.key: version]) } catch let e as RecipeError {
+        do {
+            doc = try decoder.decode(RecipeDocument.self, from: node, userInfo: [RecipeVersion.key: version])
+        } catch let e as RecipeError {
             throw e
         } catch {
             throw RecipeError("", "not a valid recipe: \(error)")

@@ -20,7 +20,8 @@ extension DistillStage: StageOptions {
         let r = try OptionReader(decoder, allowed: Self.keys)
         // 40 steps measured better than 10 on SmolLM2 (SparseGPT 50% + distill: 1.284× against 1.438× dense).
         let fallback = RecipeVersion.of(decoder) >= 2 ? 40 : 10
-        iterations = try OptionCheck.integer(try r.integer("iterations") ?? fallback, at: r.at("iterations"), in: 1...1000)
+        iterations = try OptionCheck.integer(
+            try r.integer("iterations") ?? fallback, at: r.at("iterations"), in: 1...1000)
         selector = try TensorSelector(r)
     }
 
