@@ -34,8 +34,11 @@ public func waitUntil(timeout: Double, _ condition: () throws -> Bool) rethrows 
 public final class PrivateRedis: @unchecked Sendable {
     public let port = freePort()
     let dir: String
+    /// Addresses it listens on besides 127.0.0.1 (a test network's host side).
+    let extraBind: [String]
 
-    public init() throws {
+    public init(extraBind: [String] = []) throws {
+        self.extraBind = extraBind
         dir = TestConfiguration.scratch + "/redis-\(port)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try start()
@@ -49,7 +52,8 @@ public final class PrivateRedis: @unchecked Sendable {
         let r = try ProcessRunner.runDaemonizing(
             "/usr/bin/redis-server",
             [
-                "--port", "\(port)", "--bind", "127.0.0.1", "--daemonize", "yes",
+                "--port", "\(port)", "--bind", (["127.0.0.1"] + extraBind).joined(separator: " "),
+                "--protected-mode", extraBind.isEmpty ? "yes" : "no", "--daemonize", "yes",
                 "--dir", dir, "--pidfile", dir + "/redis.pid", "--save", "",
                 "--appendonly", "no", "--logfile", dir + "/redis.log"
             ])
@@ -79,9 +83,13 @@ public final class PrivatePostgres: @unchecked Sendable {
     /// The superuser's password when the cluster requires one over TCP (scram-sha-256).
     public let password: String?
 
+    /// Addresses it listens on besides 127.0.0.1 (a test network's host side), trusted like loopback.
+    let extraListen: [String]
+
     /// `password`: require it (scram-sha-256) for TCP connections; the local socket stays trusted.
-    public init(password: String? = nil) throws {
+    public init(password: String? = nil, extraListen: [String] = []) throws {
         self.password = password
+        self.extraListen = extraListen
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         guard let v = versions.sorted(by: { Int($0) ?? 0 < Int($1) ?? 0 }).last else {
             throw PostgresError(
@@ -102,6 +110,15 @@ public final class PrivatePostgres: @unchecked Sendable {
         }
         let r = try pg(["initdb", "-D", dir + "/data", "-U", "postgres", "--no-sync", "-E", "UTF8"] + auth)
         guard r.status == 0 else { throw PostgresError(code: .connectionFailed, message: "initdb failed: \(r.stderr)") }
+        if !extraListen.isEmpty {
+            let hba = dir + "/data/pg_hba.conf"
+            let nets = extraListen.map { $0.split(separator: ".").prefix(3).joined(separator: ".") + ".0/24" }
+            let lines = nets.map { "host all all \($0) trust\n" }.joined()
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: hba))
+            handle.seekToEndOfFile()
+            handle.write(Data(lines.utf8))
+            try handle.close()
+        }
         try start()
     }
 
@@ -126,7 +143,8 @@ public final class PrivatePostgres: @unchecked Sendable {
     public func start() throws {
         let r = try pg([
             "pg_ctl", "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
-            "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
+            "-c listen_addresses=\((["127.0.0.1"] + extraListen).joined(separator: ",")) -c port=\(port) "
+                + "-c unix_socket_directories=\(dir) -c fsync=off -c "
                 + "max_connections=100",
             "start"
         ])
@@ -139,7 +157,8 @@ public final class PrivatePostgres: @unchecked Sendable {
     public func restart() throws {
         let r = try pg([
             "pg_ctl", "-D", dir + "/data", "-m", "fast", "-w", "restart", "-o",
-            "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(dir) -c fsync=off -c "
+            "-c listen_addresses=\((["127.0.0.1"] + extraListen).joined(separator: ",")) -c port=\(port) "
+                + "-c unix_socket_directories=\(dir) -c fsync=off -c "
                 + "max_connections=100"
         ])
         guard r.status == 0 else {
