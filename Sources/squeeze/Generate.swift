@@ -37,10 +37,12 @@ struct Generate: ParsableCommand {
             let weights = CachedWeights(try ModelWeights(model: source))
             let prompt = files.tokenizer.framing.prefix + files.tokenizer.encode(prompt)
             var seen = [Int32]()
+            var firstAt: DispatchTime?
             let out = try GreedyDecoding.generate(
                 prompt: prompt, count: tokens, config: files.config, weights: weights, threads: threads,
                 stop: files.tokenizer.eos
             ) { id in
+                if firstAt == nil { firstAt = .now() }
                 guard !ids else { return }
                 seen.append(id)
                 // Print what decodes cleanly so far (multi-byte characters may span tokens).
@@ -51,7 +53,10 @@ struct Generate: ParsableCommand {
                 }
             }
             if ids {
-                printJSON(["prompt": prompt.map { Int($0) }, "generated": out.map { Int($0) }])
+                // Tokens after the first (which also pays for the prompt) per second: the decode speed.
+                let secs = Double(DispatchTime.now().uptimeNanoseconds - (firstAt?.uptimeNanoseconds ?? 0)) / 1e9
+                let rate = out.count > 1 && secs > 0 ? Double(out.count - 1) / secs : 0
+                printJSON(["prompt": prompt.map { Int($0) }, "generated": out.map { Int($0) }, "tokens_per_s": rate])
             } else {
                 if !seen.isEmpty { FileHandle.standardOutput.write(Data(files.tokenizer.decode(seen).utf8)) }
                 print("")

@@ -12,7 +12,8 @@ public struct LlamaDecoder: Sendable {
     /// cos and sin of each position's angles, [seqLen × headDim/2].
     let cos: [Float], sin: [Float]
 
-    public init(config: LlamaConfig, samples: Int, seqLen: Int, threads: Int) {
+    /// `firstPosition`: the position of each window's first token (after a KV cache's tokens).
+    public init(config: LlamaConfig, samples: Int, seqLen: Int, threads: Int, firstPosition: Int = 0) {
         self.config = config
         self.samples = samples
         self.seqLen = seqLen
@@ -21,7 +22,8 @@ public struct LlamaDecoder: Sendable {
         var c = [Float](repeating: 0, count: seqLen * half), s = c
         for p in 0..<seqLen {
             for i in 0..<half {
-                let angle = Double(p) / Foundation.pow(config.ropeTheta, Double(2 * i) / Double(config.headDim))
+                let angle =
+                    Double(firstPosition + p) / Foundation.pow(config.ropeTheta, Double(2 * i) / Double(config.headDim))
                 c[p * half + i] = Float(Foundation.cos(angle))
                 s[p * half + i] = Float(Foundation.sin(angle))
             }
