@@ -56,6 +56,28 @@ import TestSupport
         }
     }
 
+    /// tokenizer.json as transformers writes it for SmolLM2: an empty normalizer Sequence (or one of
+    /// NFC) and byte_fallback true on a byte-level vocabulary; ids equal the tokenizers package's,
+    /// decomposed accents included.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: ["empty", "nfc"])
+    func tokenizersAsTransformersWritesThem(_ normalizer: String) throws {
+        let env = try SqueezeEnv.create()
+        let dir = env.scratch + "/hf"
+        try FileManager.default.copyItem(atPath: Self.llama! + "/tiny/hf", toPath: dir)
+        let url = URL(fileURLWithPath: dir + "/tokenizer.json")
+        var t = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        var model = t["model"] as! [String: Any]
+        model["byte_fallback"] = true
+        t["model"] = model
+        t["normalizer"] = ["type": "Sequence", "normalizers": normalizer == "nfc" ? [["type": "NFC"]] : []]
+        try JSONSerialization.data(withJSONObject: t).write(to: url)
+        let text = try env.write("accents.txt", Self.tricky + " cafe\u{301} re\u{301}sume\u{301} Å A\u{30A} ")
+        let r = try env.squeeze(["logits", "--model", dir, "--dataset", text, "--all-tokens"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let c = try env.python("llama_reference.py", ["tokens", dir, text, try env.write("ids.json", r.stdout)])
+        #expect(c.status == 0, "\(normalizer): \(c.stdout) \(c.stderr.suffix(500))")
+    }
+
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: models.map(\.0))
     func logitsMatchNumpy(model: String) throws {
         let env = try SqueezeEnv.create()

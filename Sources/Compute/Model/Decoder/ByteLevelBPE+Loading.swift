@@ -1,9 +1,10 @@
 import Foundation
 
 extension ByteLevelBPE {
-    /// Loads a Hugging Face `tokenizer.json` whose model is byte-level BPE (no byte fallback, no
-    /// normalizer but NFC); its pre-tokenizer may be `ByteLevel`, `Digits`, `Split` (Isolated) or
-    /// a `Sequence` of them. Anything else is refused naming the key.
+    /// Loads a Hugging Face `tokenizer.json` whose model is byte-level BPE (byte fallback only where
+    /// the vocabulary holds every byte, so it never applies; no normalizer, NFC, or a `Sequence` of
+    /// those, as `tokenizers` writes them); its pre-tokenizer may be `ByteLevel`, `Digits`, `Split`
+    /// (Isolated) or a `Sequence` of them. Anything else is refused naming the key.
     public init(tokenizerJSON file: String) throws {
         let bytes = try InputFile.contents(of: file, what: "tokenizer.json", limit: InputFile.configLimit)
         let root: JSONValue
@@ -16,12 +17,22 @@ extension ByteLevelBPE {
         guard let model = root["model"], model["type"]?.stringValue == "BPE" else {
             throw fail("model.type", "must be BPE (byte-level BPE tokenizers are supported)")
         }
-        if case .bool(true)? = model["byte_fallback"] {
-            throw fail("model.byte_fallback", "true is not supported (SentencePiece-style BPE)")
+        // A normalizer, or a Sequence of them, each NFC (an empty Sequence normalizes nothing).
+        var nfc = false
+        if let n = root["normalizer"], n != .null {
+            var parts = [n]
+            if n["type"]?.stringValue == "Sequence" {
+                guard case .array(let list)? = n["normalizers"] else {
+                    throw fail("normalizer.normalizers", "missing or not a list")
+                }
+                parts = list
+            }
+            for p in parts where p["type"]?.stringValue != "NFC" {
+                throw fail("normalizer", "\(p["type"]?.stringValue ?? "?") is not supported (none or NFC)")
+            }
+            nfc = !parts.isEmpty
         }
-        if let n = root["normalizer"], n != .null, n["type"]?.stringValue != "NFC" {
-            throw fail("normalizer", "\(n["type"]?.stringValue ?? "?") is not supported (none or NFC)")
-        }
+        let byteFallback: Bool = { if case .bool(true)? = model["byte_fallback"] { true } else { false } }()
         guard case .object(let vocab)? = model["vocab"] else { throw fail("model.vocab", "missing or not an object") }
         var byID = [Int: String]()
         for (t, v) in vocab {
@@ -65,10 +76,18 @@ extension ByteLevelBPE {
         }
         var ignore = false
         if case .bool(let b)? = model["ignore_merges"] { ignore = b }
+        // Byte fallback turns a byte without a token into <0xNN>; a byte-level vocabulary has a token
+        // for every byte, so it never applies there (transformers writes it true for SmolLM2).
+        if byteFallback {
+            let known = Set(tokens)
+            guard Self.byteChars.allSatisfy({ known.contains(String($0)) }) else {
+                throw fail("model.byte_fallback", "true is not supported (SentencePiece-style BPE)")
+            }
+        }
         try self.init(
             tokens: tokens, merges: merges, added: added, special: special,
             preTokenizer: PreTokenizer(patterns: patterns),
-            ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file)
+            ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file, nfc: nfc)
     }
 
     /// The regex sequence a tokenizer.json pre-tokenizer amounts to.

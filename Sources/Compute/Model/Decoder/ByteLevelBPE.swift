@@ -27,6 +27,8 @@ public struct ByteLevelBPE: TextTokenizer {
     public let addBOS: Bool
     /// Where it was loaded from (identifies it in caches).
     public let identity: String
+    /// The tokenizer's normalizer is NFC: text is composed before anything else.
+    let nfc: Bool
 
     public var vocabularySize: Int { tokens.count }
     /// The pre-tokenizer's regex sequence (its source text).
@@ -38,8 +40,9 @@ public struct ByteLevelBPE: TextTokenizer {
     init(
         tokens: [String], merges mergeList: [String], added: [(String, Int32)], special: Set<Int32>,
         preTokenizer: PreTokenizer,
-        ignoreMerges: Bool, bos: Int32?, eos: Int32?, addBOS: Bool, identity: String
+        ignoreMerges: Bool, bos: Int32?, eos: Int32?, addBOS: Bool, identity: String, nfc: Bool = false
     ) throws {
+        self.nfc = nfc
         self.tokens = tokens
         var ids = [String: Int32](minimumCapacity: tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
@@ -83,7 +86,8 @@ public struct ByteLevelBPE: TextTokenizer {
     /// no pre-token can cross (a newline after a letter or digit), so memory stays a small multiple
     /// of the ids however long the text; a pre-token over `maxWordBytes` (runs of one character,
     /// never prose) is merged in pieces of that size.
-    public func encode(_ text: String) -> [Int32] {
+    public func encode(_ raw: String) -> [Int32] {
+        let text = nfc ? raw.precomposedStringWithCanonicalMapping : raw
         var out = [Int32]()
         var cache = [String: [Int32]]()
         for (piece, special) in splitAdded(text) {
