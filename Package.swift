@@ -44,7 +44,9 @@ let package = Package(
                 .unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release)),
             ]
         ),
-        .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        // The migrations ship inside the binary (`migrations/` is a link to Sources/Queue/Migrations).
+        .target(name: "Queue", dependencies: ["CPostgres", "CRedis"], resources: [.embedInCode("Migrations")],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
         .target(name: "Worker", dependencies: ["Queue", "Compute", .product(name: "Logging", package: "swift-log"),
                                                .product(name: "CoreMetrics", package: "swift-metrics")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -17,7 +17,7 @@ struct Migrate: ParsableCommand {
         try oneLine {
             let m: Migrator
             if let dir = migrations ?? Settings.current.migrationsDir {
-                m = try Migrator(directory: try Migrator.locate(explicit: dir))
+                m = try Migrator(directory: URL(fileURLWithPath: dir))
             } else {
                 m = try Migrator()
             }

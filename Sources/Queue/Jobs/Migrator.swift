@@ -12,15 +12,14 @@ public struct Migrator {
     }
 
     public enum MigratorError: Error, CustomStringConvertible {
-        case directoryNotFound([String])
+        case unreadable(String)
         case badFileName(String)
         case duplicateVersion(Int)
         case failed(file: String, underlying: Error)
 
         public var description: String {
             switch self {
-            case .directoryNotFound(let tried):
-                return "migrations directory not found (tried \(tried.joined(separator: ", "))); pass --migrations DIR"
+            case .unreadable(let d): return "migrations directory \(d) is not a readable directory"
             case .badFileName(let f): return "migration file \(f) is not named NNNN_name.sql"
             case .duplicateVersion(let v): return "two migration files have version \(v)"
             case .failed(let f, let e): return "migration \(f) failed: \(e)"
@@ -31,16 +30,18 @@ public struct Migrator {
     static let lockKey = 0x5351_5545_455A  // "SQUEEZ"
     public let migrations: [Migration]
 
-    /// The migrations shipped inside the binary (`Migrator+Embedded.swift`, from migrations/).
+    /// The migrations shipped inside the binary (`Migrator+Embedded.swift`: migrations/, embedded by SwiftPM).
     public init() throws {
         try self.init(files: Self.embedded)
     }
 
     /// Loads every `*.sql` file in `directory`, sorted by version.
     public init(directory: URL) throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else {
+            throw MigratorError.unreadable(directory.path)
+        }
         try self.init(
-            files: try names.map { f in
+            files: try names.filter { $0.hasSuffix(".sql") }.map { f in
                 (f, try String(contentsOf: directory.appendingPathComponent(f), encoding: .utf8))
             })
     }
@@ -56,28 +57,6 @@ public struct Migrator {
             throw MigratorError.duplicateVersion(a.version)
         }
         migrations = list
-    }
-
-    /// Finds the migrations directory: explicit path (flag), `configured` (the environment's
-    /// `SQUEEZE_MIGRATIONS_DIR`), beside the executable, or `./migrations`.
-    public static func locate(explicit: String?, configured: String? = nil) throws -> URL {
-        var candidates = [String]()
-        if let e = explicit { candidates.append(e) }
-        if let c = configured { candidates.append(c) }
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(exe.appendingPathComponent("../../migrations").standardized.path)  // .build/<config>/squeeze
-        // .build/<triple>/<config>
-        candidates.append(exe.appendingPathComponent("../../../migrations").standardized.path)
-        candidates.append(exe.appendingPathComponent("../share/squeeze/migrations").standardized.path)
-        candidates.append(FileManager.default.currentDirectoryPath + "/migrations")
-        for c in candidates {
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue {
-                return URL(fileURLWithPath: c)
-            }
-            if c == explicit { break }
-        }
-        throw MigratorError.directoryNotFound(candidates)
     }
 
     /// Applies pending migrations; returns the names applied (empty when up to date).
