@@ -76,15 +76,16 @@ enum BatchPage {
         return HTML.page(title: "batch \(p.s("name") ?? "")", refresh: refresh, body: b)
     }
 
-    /// The size/quality scatter: perplexity ratio when the jobs measured it, else mean KL, else cosine.
+    /// The size/quality scatter: perplexity ratio when the jobs measured it, else mean KL, else cosine;
+    /// size is the file evaluated (the model a user downloads), else, for older jobs, all their outputs.
     static func scatter(_ db: PostgresConnection, batch: UUID) throws -> String {
         let rows = try db.query(
             """
-            SELECT s.job_id, s.input_path, s.recipe::text AS recipe, s.artifact_bytes, q.perplexity_ratio, q.mean_kl,
-                q.mean_cosine
+            SELECT s.job_id, s.input_path, s.recipe::text AS recipe, coalesce(q.model_bytes, s.artifact_bytes) AS size,
+                q.perplexity_ratio, q.mean_kl, q.mean_cosine
             FROM job_summary s JOIN job_quality q ON q.job_id = s.job_id
-            WHERE s.batch_id = $1 AND s.state = 'succeeded' AND s.artifact_bytes > 0
-            ORDER BY s.artifact_bytes LIMIT 5000
+            WHERE s.batch_id = $1 AND s.state = 'succeeded' AND coalesce(q.model_bytes, s.artifact_bytes) > 0
+            ORDER BY size LIMIT 5000
             """, [batch])
         let metric: (column: String, label: String, higherIsBetter: Bool)? =
             rows.contains { $0.d("perplexity_ratio") != nil }
@@ -99,7 +100,7 @@ enum BatchPage {
                 + "stage).</p>"
         }
         let points = rows.compactMap { r -> SVGChart.Point? in
-            guard let y = r.d(metric.column), let x = r.d("artifact_bytes"), let id = r.s("job_id") else { return nil }
+            guard let y = r.d(metric.column), let x = r.d("size"), let id = r.s("job_id") else { return nil }
             return SVGChart.Point(
                 x: x, y: y, href: "/jobs/\(id)",
                 title:
@@ -115,7 +116,7 @@ enum BatchPage {
         return "<h2>Size against quality</h2>"
             + SVGChart.scatter(
                 shown, front: front, title: "\(points.count) jobs, Pareto front in orange",
-                xLabel: "output bytes", yLabel: metric.label)
+                xLabel: "model file bytes", yLabel: metric.label)
             + "<p id=\"pareto\">Pareto front: "
             + front.map { "<a href=\"\($0.href)\">\(HTML.escape(String($0.href.dropFirst(6).prefix(8))))</a>" }
             .joined(separator: ", ") + "</p>"

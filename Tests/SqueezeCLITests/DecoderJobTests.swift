@@ -91,6 +91,12 @@ import TestSupport
         #expect(v.count == 7 && v[0] != nil && v[2] != nil && v[3] != nil && v[4] != nil && v[6] == nil, "\(v)")
         #expect(v[5] == "92", "4 windows × 23 scored positions: \(v)")
         #expect((v[2].flatMap { Double($0) } ?? 0) > 0 && (v[3].flatMap { Double($0) } ?? 0) > 0, "\(v)")
+        // Size is the file evaluated (the GGUF a user downloads), not every output added up.
+        let gguf = try env.scalar("SELECT bytes FROM artifacts WHERE job_id = $1::uuid AND path LIKE '%model-q8_0.gguf'", [id])
+        let measured = try env.scalar("SELECT model_bytes FROM job_quality WHERE job_id = $1::uuid", [id])
+        #expect(gguf != nil && measured == gguf, "\(String(describing: measured)) against \(String(describing: gguf))")
+        let total = try env.scalar("SELECT sum(bytes) FROM artifacts WHERE job_id = $1::uuid", [id])
+        #expect((Int(total ?? "0") ?? 0) > (Int(gguf ?? "0") ?? 0))
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))

@@ -43,6 +43,7 @@ public struct Evaluation: Sendable, Codable, Equatable {
         case perplexity, originalPerplexity = "original_perplexity", meanKL = "mean_kl", top1Agreement =
             "top1_agreement"
         case scoredTokens = "scored_tokens"
+        case modelBytes = "model_bytes"
     }
     public let dataset: String
     public let samples: Int
@@ -54,6 +55,8 @@ public struct Evaluation: Sendable, Codable, Equatable {
     public var meanKL: Double? = nil
     public var top1Agreement: Double? = nil
     public var scoredTokens: Int? = nil
+    /// Bytes of the file evaluated (the model a user downloads: a GGUF, or the dense safetensors).
+    public var modelBytes: Int64? = nil
     public let seconds: Double
 
     init(dataset: String, samples: Int, seqLen: Int, meanCosine: Double, minCosine: Double, seconds: Double) {

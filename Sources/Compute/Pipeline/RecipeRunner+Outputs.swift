@@ -67,18 +67,22 @@ extension RecipeRunner {
             throw ComputeError(.invalidRecipe, "evaluate has no dataset")
         }
         let out: [any TensorFile]
+        let files: [String]
         if plan.ggufLayout != nil, let g = plan.slots.last(where: { $0.kind == .gguf }) {
+            files = [g.export.ggufFileName]
             out = [try GGUFTensorFile(path: outputDir + "/" + g.export.ggufFileName)]
         } else {
-            let names = model.shards.map(\.name)
-            guard names.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
+            files = model.shards.map(\.name)
+            guard files.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
                 throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
             }
-            out = try names.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
+            out = try files.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
         }
-        return try family.evaluate(
+        var e = try family.evaluate(
             ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
             threads: threads)
+        e.modelBytes = outputs.filter { files.contains($0.path) }.reduce(0) { $0 + $1.bytes }
+        return e
     }
 }
 

@@ -12,6 +12,7 @@ extension Migrator {
         ("0007_queue_activity.sql", PackageResources._007_queue_activity_sql),
         ("0008_roles.sql", PackageResources._008_roles_sql),
         ("0009_dashboard_views.sql", PackageResources._009_dashboard_views_sql),
-        ("0010_insert_guards.sql", PackageResources._010_insert_guards_sql)
+        ("0010_insert_guards.sql", PackageResources._010_insert_guards_sql),
+        ("0011_model_bytes.sql", PackageResources._011_model_bytes_sql),
     ].map { ($0.0, String(decoding: $0.1, as: UTF8.self)) }
 }
