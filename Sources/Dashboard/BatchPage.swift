@@ -16,12 +16,14 @@ enum BatchPage {
             HTML.table(
                 ["batch", "name", "created", "jobs", "progress", "succeeded", "failed", "cancelled"],
                 rows.prefix(pageSize).map { r in
-                    let id = r.s("batch_id") ?? ""
+                    let id = r.text("batch_id") ?? ""
                     return [
-                        "<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>", r.e("name"),
-                        r.e("created_at"),
-                        "n:" + r.e("jobs"), HTML.progress(r.d("pct_done") ?? 0, 100, label: "\(r.e("pct_done"))%"),
-                        "n:" + r.e("succeeded"), "n:" + r.e("failed"), "n:" + r.e("cancelled")
+                        "<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>",
+                        r.html("name"),
+                        r.html("created_at"),
+                        "n:" + r.html("jobs"),
+                        HTML.progress(r.double("pct_done") ?? 0, 100, label: "\(r.html("pct_done"))%"),
+                        "n:" + r.html("succeeded"), "n:" + r.html("failed"), "n:" + r.html("cancelled")
                     ]
                 }, id: "batch-list") + pager("/batches", page: page, more: rows.count > pageSize)
         return HTML.page(title: "batches", refresh: refresh, body: "<h2>Batches</h2>" + body)
@@ -36,12 +38,13 @@ enum BatchPage {
                 """, [id]
             ).first
         else { return nil }
-        var b = "<h2>Batch \(p.e("name")) <span class=\"muted\">\(p.e("batch_id"))</span></h2>"
+        var b = "<h2>Batch \(p.html("name")) <span class=\"muted\">\(p.html("batch_id"))</span></h2>"
         b +=
             "<div class=\"cards\" id=\"batch-counts\">"
             + ["jobs", "queued", "running", "succeeded", "failed", "cancelled"].map {
-                "<div class=\"card\"><b data-count=\"\($0)\">\(p.e($0))</b>\($0)</div>"
-            }.joined() + "</div><p>" + HTML.progress(p.d("pct_done") ?? 0, 100, label: "\(p.e("pct_done"))% done")
+                "<div class=\"card\"><b data-count=\"\($0)\">\(p.html($0))</b>\($0)</div>"
+            }.joined() + "</div><p>"
+            + HTML.progress(p.double("pct_done") ?? 0, 100, label: "\(p.html("pct_done"))% done")
             + "</p>"
         b += try scatter(db, batch: id)
 
@@ -59,21 +62,22 @@ enum BatchPage {
                 ["job", "recipe", "input", "state", "attempt", "duration", "bytes", "ppl ratio", "mean KL", "cosine"],
                 rows.prefix(pageSize).map { r in
                     let running =
-                        r.s("state") == "running" || r.s("state") == "succeeded" || r.s("state") == "failed"
-                        || r.s("state") == "dead"
+                        r.text("state") == "running" || r.text("state") == "succeeded" || r.text("state") == "failed"
+                        || r.text("state") == "dead"
                     return [
-                        HTML.jobLink(r.s("job_id") ?? ""), HTML.escape(RecipeLabel.of(r.s("recipe"))),
-                        r.e("input_path"),
-                        HTML.state(r.s("state") ?? "")
-                            + (r.s("error").map { " <span class=\"err\" title=\"\(HTML.escape($0))\">!</span>" } ?? ""),
-                        "n:" + r.e("attempt"), "n:" + (running ? HTML.seconds(r.d("run_s")) : "–"),
-                        "n:" + HTML.bytes(r.i("artifact_bytes")),
-                        "n:" + HTML.number(r.d("perplexity_ratio")), "n:" + HTML.number(r.d("mean_kl")),
-                        "n:" + HTML.number(r.d("mean_cosine"))
+                        HTML.jobLink(r.text("job_id") ?? ""), HTML.escape(RecipeLabel.of(r.text("recipe"))),
+                        r.html("input_path"),
+                        HTML.state(r.text("state") ?? "")
+                            + (r.text("error").map { " <span class=\"err\" title=\"\(HTML.escape($0))\">!</span>" }
+                                ?? ""),
+                        "n:" + r.html("attempt"), "n:" + (running ? HTML.seconds(r.double("run_s")) : "–"),
+                        "n:" + HTML.bytes(r.int64("artifact_bytes")),
+                        "n:" + HTML.number(r.double("perplexity_ratio")), "n:" + HTML.number(r.double("mean_kl")),
+                        "n:" + HTML.number(r.double("mean_cosine"))
                     ]
                 }, id: "jobs")
             + pager("/batches/\(id.uuidString.lowercased())", page: page, more: rows.count > pageSize)
-        return HTML.page(title: "batch \(p.s("name") ?? "")", refresh: refresh, body: b)
+        return HTML.page(title: "batch \(p.text("name") ?? "")", refresh: refresh, body: b)
     }
 
     /// The size/quality scatter: perplexity ratio when the jobs measured it, else mean KL, else cosine;
@@ -88,11 +92,11 @@ enum BatchPage {
             ORDER BY size LIMIT 5000
             """, [batch])
         let metric: (column: String, label: String, higherIsBetter: Bool)? =
-            rows.contains { $0.d("perplexity_ratio") != nil }
+            rows.contains { $0.double("perplexity_ratio") != nil }
             ? ("perplexity_ratio", "perplexity ÷ original (lower is better)", false)
-            : rows.contains { $0.d("mean_kl") != nil }
+            : rows.contains { $0.double("mean_kl") != nil }
                 ? ("mean_kl", "mean KL (lower is better)", false)
-                : rows.contains { $0.d("mean_cosine") != nil }
+                : rows.contains { $0.double("mean_cosine") != nil }
                     ? ("mean_cosine", "mean cosine (higher is better)", true) : nil
         guard let metric else {
             return
@@ -100,11 +104,13 @@ enum BatchPage {
                 + "stage).</p>"
         }
         let points = rows.compactMap { r -> SVGChart.Point? in
-            guard let y = r.d(metric.column), let x = r.d("size"), let id = r.s("job_id") else { return nil }
+            guard let y = r.double(metric.column), let x = r.double("size"), let id = r.text("job_id") else {
+                return nil
+            }
             return SVGChart.Point(
                 x: x, y: y, href: "/jobs/\(id)",
                 title:
-                    "\(id.prefix(8)) \(RecipeLabel.of(r.s("recipe"))): \(HTML.bytes(Int64(x))), "
+                    "\(id.prefix(8)) \(RecipeLabel.of(r.text("recipe"))): \(HTML.bytes(Int64(x))), "
                     + "\(String(format: "%.4f", y))"
             )
         }

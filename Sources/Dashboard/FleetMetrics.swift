@@ -49,20 +49,20 @@ final class FleetMetrics: @unchecked Sendable {
         defer { lock.unlock() }
         let counts = Dictionary(
             uniqueKeysWithValues: try db.query("SELECT state, jobs FROM queue_overview").map {
-                ($0.s("state") ?? "", $0.d("jobs") ?? 0)
+                ($0.text("state") ?? "", $0.double("jobs") ?? 0)
             })
         for s in Self.states { gauge("squeeze_jobs", "Jobs in each state.", [("state", s)]).set(counts[s] ?? 0) }
 
         let backlog = try db.query("SELECT priority, jobs, oldest_age_s FROM queue_backlog")
         var current: [String: Double] = [:]
-        for r in backlog { current[r.s("priority") ?? ""] = r.d("jobs") ?? 0 }
+        for r in backlog { current[r.text("priority") ?? ""] = r.double("jobs") ?? 0 }
         seenPriorities.formUnion(current.keys)
         for p in seenPriorities {
             gauge("squeeze_queue_backlog", "Queued jobs by priority (the autoscaling signal).", [("priority", p)]).set(
                 current[p] ?? 0)
         }
         gauge("squeeze_queue_oldest_seconds", "Age of the oldest queued job, 0 when none.").set(
-            backlog.compactMap { $0.d("oldest_age_s") }.max() ?? 0)
+            backlog.compactMap { $0.double("oldest_age_s") }.max() ?? 0)
 
         let w = try db.query(
             """
@@ -71,11 +71,11 @@ final class FleetMetrics: @unchecked Sendable {
             """)[0]
         for s in ["alive", "stale"] {
             gauge("squeeze_workers", "Registered workers: alive (heartbeat within 60 s) or stale.", [("status", s)])
-                .set(w.d(s) ?? 0)
+                .set(w.double(s) ?? 0)
         }
 
         try countFinished(db)
-        let bytes = try db.query("SELECT coalesce(sum(bytes), 0) AS b FROM job_artifact_files")[0].i("b") ?? 0
+        let bytes = try db.query("SELECT coalesce(sum(bytes), 0) AS b FROM job_artifact_files")[0].int64("b") ?? 0
         let counter = registry.makeCounter(
             descriptor: Self.name("squeeze_artifact_bytes_total", "Bytes of published artifacts."))
         counter.increment(by: max(0, bytes - (artifactBytes ?? 0)))
@@ -88,7 +88,7 @@ final class FleetMetrics: @unchecked Sendable {
         let totals = try db.query(
             "SELECT state, count(*) AS n FROM job_summary WHERE finished_at IS NOT NULL GROUP BY state")
         var now: [String: Int64] = [:]
-        for r in totals { now[r.s("state") ?? ""] = r.i("n") ?? 0 }
+        for r in totals { now[r.text("state") ?? ""] = r.int64("n") ?? 0 }
         for s in Self.finishedStates {
             let c = registry.makeCounter(
                 descriptor: Self.name("squeeze_jobs_finished_total", "Jobs that reached a final state."),
@@ -107,12 +107,12 @@ final class FleetMetrics: @unchecked Sendable {
                 ORDER BY finished_at, job_id LIMIT 20000
                 """, [mark?.at, mark?.id])
             for r in rows {
-                let kind = r.s("kind") ?? "?"
-                if let run = r.d("run_s") { durationHistogram(kind).record(run) }
-                if let wait = r.d("wait_s") { waitHistogram().record(wait) }
+                let kind = r.text("kind") ?? "?"
+                if let run = r.double("run_s") { durationHistogram(kind).record(run) }
+                if let wait = r.double("wait_s") { waitHistogram().record(wait) }
             }
             guard let last = rows.last else { break }
-            mark = (last.s("at") ?? "", last.s("job_id") ?? "")
+            mark = (last.text("at") ?? "", last.text("job_id") ?? "")
             if rows.count < 20000 { break }
         }
     }

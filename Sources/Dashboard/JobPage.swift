@@ -17,28 +17,33 @@ enum JobPage {
             ).first
         else { return nil }
         var b =
-            "<h2>Job <span id=\"job-id\">\(j.e("job_id"))</span> · <span "
-            + "id=\"job-state\">\(HTML.state(j.s("state") ?? ""))</span></h2>"
+            "<h2>Job <span id=\"job-id\">\(j.html("job_id"))</span> · <span "
+            + "id=\"job-state\">\(HTML.state(j.text("state") ?? ""))</span></h2>"
         let batch =
-            j.s("batch_id").map { "<a href=\"/batches/\(HTML.escape($0))\">\(HTML.escape(String($0.prefix(8))))</a>" }
+            j.text("batch_id").map {
+                "<a href=\"/batches/\(HTML.escape($0))\">\(HTML.escape(String($0.prefix(8))))</a>"
+            }
             ?? "–"
         let units = HTML.progress(
-            j.d("units_done") ?? 0, j.d("units_total") ?? 0, label: "\(j.e("units_done"))/\(j.e("units_total")) units")
+            j.double("units_done") ?? 0, j.double("units_total") ?? 0,
+            label: "\(j.html("units_done"))/\(j.html("units_total")) units")
         b += HTML.table(
             ["field", "value"],
             [
-                ["kind", j.e("kind")], ["batch", batch], ["priority", j.e("priority")],
-                ["attempt", "\(j.e("attempt"))/\(j.e("max_attempts"))"],
-                ["input", j.e("input_path")], ["output", j.e("output_path")], ["worker", j.e("worker_id")],
+                ["kind", j.html("kind")], ["batch", batch], ["priority", j.html("priority")],
+                ["attempt", "\(j.html("attempt"))/\(j.html("max_attempts"))"],
+                ["input", j.html("input_path")], ["output", j.html("output_path")], ["worker", j.html("worker_id")],
                 ["progress", units],
-                ["created", j.e("created_at")], ["started", j.e("started_at")], ["finished", j.e("finished_at")],
-                ["waited", HTML.seconds(j.d("wait_s"))], ["ran", HTML.seconds(j.d("run_s"))],
-                ["artifact bytes", HTML.bytes(j.i("artifact_bytes"))],
+                ["created", j.html("created_at")], ["started", j.html("started_at")],
+                ["finished", j.html("finished_at")],
+                ["waited", HTML.seconds(j.double("wait_s"))], ["ran", HTML.seconds(j.double("run_s"))],
+                ["artifact bytes", HTML.bytes(j.int64("artifact_bytes"))],
                 [
                     "error",
-                    j.s("error").map { "<span class=\"err\">\(j.e("error_code")): \(HTML.escape($0))</span>" } ?? "–"
+                    j.text("error").map { "<span class=\"err\">\(j.html("error_code")): \(HTML.escape($0))</span>" }
+                        ?? "–"
                 ],
-                ["cancel requested", j.e("cancel_requested")]
+                ["cancel requested", j.html("cancel_requested")]
             ], id: "job")
 
         if let q = try db.query(
@@ -51,10 +56,10 @@ enum JobPage {
             let fields = [
                 "perplexity", "original_perplexity", "perplexity_ratio", "mean_kl", "top1_agreement", "scored_tokens",
                 "mean_cosine", "min_cosine", "samples", "seq_len", "dataset"
-            ].filter { q.s($0) != nil }
+            ].filter { q.text($0) != nil }
             let cells = fields.map { f -> String in
-                guard f != "dataset", f != "scored_tokens", f != "samples", f != "seq_len", let v = q.d(f) else {
-                    return q.e(f)
+                guard f != "dataset", f != "scored_tokens", f != "samples", f != "seq_len", let v = q.double(f) else {
+                    return q.html(f)
                 }
                 return "n:" + HTML.number(v, v >= 100 ? "%.2f" : "%.4f")
             }
@@ -76,17 +81,19 @@ enum JobPage {
             b += SVGChart.timeline(
                 attempts.map {
                     SVGChart.Span(
-                        start: $0.d("started_epoch") ?? 0, end: $0.d("ended_epoch") ?? 0,
-                        label: "#\($0.s("attempt") ?? "") \($0.s("worker_id") ?? "") \($0.s("outcome") ?? "running")",
-                        color: colors[$0.s("outcome") ?? ""] ?? "#3a7bd5")
+                        start: $0.double("started_epoch") ?? 0, end: $0.double("ended_epoch") ?? 0,
+                        label: "#\($0.text("attempt") ?? "") \($0.text("worker_id") ?? "") "
+                            + ($0.text("outcome") ?? "running"),
+                        color: colors[$0.text("outcome") ?? ""] ?? "#3a7bd5")
                 }, title: "attempts")
         }
         b += HTML.table(
             ["attempt", "worker", "started", "ended", "outcome", "error"],
             attempts.map {
                 [
-                    "n:" + $0.e("attempt"), $0.e("worker_id"), $0.e("started_at"), $0.e("ended_at"), $0.e("outcome"),
-                    "<span class=\"err\">\($0.e("error"))</span>"
+                    "n:" + $0.html("attempt"), $0.html("worker_id"), $0.html("started_at"), $0.html("ended_at"),
+                    $0.html("outcome"),
+                    "<span class=\"err\">\($0.html("error"))</span>"
                 ]
             }, id: "attempts")
 
@@ -100,15 +107,15 @@ enum JobPage {
                 ["path", "format", "bytes", "sha256", "attempt"],
                 artifacts.map {
                     [
-                        $0.e("path"), $0.e("format"), "n:" + HTML.bytes($0.i("bytes")),
-                        "<code>\($0.e("sha256"))</code>", "n:" + $0.e("attempt")
+                        $0.html("path"), $0.html("format"), "n:" + HTML.bytes($0.int64("bytes")),
+                        "<code>\($0.html("sha256"))</code>", "n:" + $0.html("attempt")
                     ]
                 }, id: "artifacts")
 
         let pretty =
-            j.s("recipe").flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
+            j.text("recipe").flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
-            .map { String(decoding: $0, as: UTF8.self) } ?? j.s("recipe") ?? ""
+            .map { String(decoding: $0, as: UTF8.self) } ?? j.text("recipe") ?? ""
         b += "<h2>Recipe as submitted</h2><pre id=\"recipe\">\(HTML.escape(pretty))</pre>"
 
         let events = try db.query(
@@ -121,9 +128,9 @@ enum JobPage {
             + HTML.table(
                 ["at", "attempt", "event", "detail"],
                 events.map {
-                    [$0.e("at"), "n:" + $0.e("attempt"), $0.e("kind"), "<code>\($0.e("detail"))</code>"]
+                    [$0.html("at"), "n:" + $0.html("attempt"), $0.html("kind"), "<code>\($0.html("detail"))</code>"]
                 }, id: "events")
-        return HTML.page(title: "job \(String((j.s("job_id") ?? "").prefix(8)))", refresh: refresh, body: b)
+        return HTML.page(title: "job \(String((j.text("job_id") ?? "").prefix(8)))", refresh: refresh, body: b)
     }
 
     /// Sparsity, bits and output error of each compressed tensor, in the model's order.
@@ -135,14 +142,14 @@ enum JobPage {
             FROM job_layer_metrics WHERE job_id = $1 ORDER BY unit_index LIMIT 5000
             """, [id])
         guard !rows.isEmpty else { return "<h2>Layers</h2><p class=\"muted\">No per-layer metrics (yet).</p>" }
-        let names = rows.map { $0.s("tensor") ?? "" }
+        let names = rows.map { $0.text("tensor") ?? "" }
         func series(_ column: String) -> [(label: String, value: Double?)] {
-            zip(names, rows.map { $0.d(column) }).map { ($0, $1) }
+            zip(names, rows.map { $0.double(column) }).map { ($0, $1) }
         }
         var b = "<h2>Layers along the model's depth (\(rows.count) tensors)</h2><div id=\"layer-charts\">"
         b += SVGChart.bars(series("sparsity"), title: "sparsity", yLabel: "", color: "#3a7bd5")
         b += SVGChart.bars(series("bits"), title: "bits per weight", yLabel: "", color: "#6b4fbb")
-        let errorColumn = rows.contains { $0.d("output_error") != nil } ? "output_error" : "relative_error"
+        let errorColumn = rows.contains { $0.double("output_error") != nil } ? "output_error" : "relative_error"
         b += SVGChart.bars(
             series(errorColumn), title: errorColumn.replacingOccurrences(of: "_", with: " "), yLabel: "",
             color: "#b42318")
@@ -155,12 +162,13 @@ enum JobPage {
                 ],
                 rows.map {
                     [
-                        $0.e("tensor"), $0.e("dtype"), "n:" + $0.e("numel"), "n:" + HTML.number($0.d("sparsity")),
-                        "n:" + HTML.number($0.d("bits"), "%.2f"),
-                        "n:" + HTML.number($0.d("relative_error")), "n:" + HTML.number($0.d("output_error")),
-                        "n:" + $0.e("rank"),
-                        "n:" + HTML.number($0.d("elapsed_ms"), "%.1f"), "n:" + HTML.bytes($0.i("bytes_in")),
-                        "n:" + HTML.bytes($0.i("bytes_out"))
+                        $0.html("tensor"), $0.html("dtype"), "n:" + $0.html("numel"),
+                        "n:" + HTML.number($0.double("sparsity")),
+                        "n:" + HTML.number($0.double("bits"), "%.2f"),
+                        "n:" + HTML.number($0.double("relative_error")), "n:" + HTML.number($0.double("output_error")),
+                        "n:" + $0.html("rank"),
+                        "n:" + HTML.number($0.double("elapsed_ms"), "%.1f"), "n:" + HTML.bytes($0.int64("bytes_in")),
+                        "n:" + HTML.bytes($0.int64("bytes_out"))
                     ]
                 }, id: "layers")
         return b

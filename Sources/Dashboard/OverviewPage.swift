@@ -13,23 +13,24 @@ enum OverviewPage {
             """)
         b += "<h2>Jobs by state</h2><div class=\"cards\" id=\"states\">"
         for r in states {
-            let extra = (r.i("delayed") ?? 0) > 0 ? " <span class=\"muted\">(\(r.e("delayed")) delayed)</span>" : ""
+            let extra =
+                (r.int64("delayed") ?? 0) > 0 ? " <span class=\"muted\">(\(r.html("delayed")) delayed)</span>" : ""
             b +=
-                "<div class=\"card\"><b class=\"state-\(r.e("state"))\" "
-                + "data-state=\"\(r.e("state"))\">\(r.e("jobs"))</b>\(r.e("state"))\(extra)</div>"
+                "<div class=\"card\"><b class=\"state-\(r.html("state"))\" "
+                + "data-state=\"\(r.html("state"))\">\(r.html("jobs"))</b>\(r.html("state"))\(extra)</div>"
         }
         b += "</div>"
 
         let backlog = try db.query(
             "SELECT priority, jobs, delayed, oldest_age_s FROM queue_backlog ORDER BY priority DESC")
-        let oldest = backlog.compactMap { $0.d("oldest_age_s") }.max()
+        let oldest = backlog.compactMap { $0.double("oldest_age_s") }.max()
         b += "<h2>Queue by priority</h2><p>Oldest queued job: <b id=\"oldest\">\(HTML.seconds(oldest))</b></p>"
         b += HTML.table(
             ["priority", "queued", "delayed", "oldest"],
             backlog.map {
                 [
-                    "n:" + $0.e("priority"), "n:" + $0.e("jobs"), "n:" + $0.e("delayed"),
-                    "n:" + HTML.seconds($0.d("oldest_age_s"))
+                    "n:" + $0.html("priority"), "n:" + $0.html("jobs"), "n:" + $0.html("delayed"),
+                    "n:" + HTML.seconds($0.double("oldest_age_s"))
                 ]
             }, id: "backlog")
 
@@ -49,10 +50,10 @@ enum OverviewPage {
                 ["job", "kind", "state", "attempt", "code", "error", "input", "at"],
                 failures.map {
                     [
-                        HTML.jobLink($0.s("job_id") ?? ""), $0.e("kind"), HTML.state($0.s("state") ?? ""),
-                        "n:\($0.e("attempt"))/\($0.e("max_attempts"))",
-                        $0.e("error_code"), "<span class=\"err\">\($0.e("error"))</span>", $0.e("input_path"),
-                        $0.e("updated_at")
+                        HTML.jobLink($0.text("job_id") ?? ""), $0.html("kind"), HTML.state($0.text("state") ?? ""),
+                        "n:\($0.html("attempt"))/\($0.html("max_attempts"))",
+                        $0.html("error_code"), "<span class=\"err\">\($0.html("error"))</span>", $0.html("input_path"),
+                        $0.html("updated_at")
                     ]
                 }, id: "failures")
         return HTML.page(title: "fleet", refresh: refresh, body: b)
@@ -62,10 +63,10 @@ enum OverviewPage {
         let t = try db.query(
             "SELECT last_minute, last_hour, last_day, succeeded_last_hour, failed_last_hour FROM job_throughput")[0]
         var b =
-            "<h2>Throughput</h2><p id=\"throughput\">finished: last minute <b>\(t.e("last_minute"))</b>, last hour "
-            + "<b>\(t.e("last_hour"))</b> "
-            + "(\(t.e("succeeded_last_hour")) succeeded, \(t.e("failed_last_hour")) failed), last day "
-            + "<b>\(t.e("last_day"))</b></p>"
+            "<h2>Throughput</h2><p id=\"throughput\">finished: last minute <b>\(t.html("last_minute"))</b>, last hour "
+            + "<b>\(t.html("last_hour"))</b> "
+            + "(\(t.html("succeeded_last_hour")) succeeded, \(t.html("failed_last_hour")) failed), last day "
+            + "<b>\(t.html("last_day"))</b></p>"
         let now = Date().timeIntervalSince1970
         for (window, step, count, label) in [
             ("1 hour", "minute", 60, "last hour, jobs per minute"), ("1 day", "hour", 24, "last day, jobs per hour")
@@ -81,8 +82,8 @@ enum OverviewPage {
                 LEFT JOIN job_summary s ON s.finished_at >= g.t AND s.finished_at < g.t + ('1 ' || $1)::interval
                 GROUP BY g.t ORDER BY g.t
                 """, [step, window])
-            let ok = rows.map { (x: $0.d("t") ?? 0, y: $0.d("ok") ?? 0) },
-                bad = rows.map { (x: $0.d("t") ?? 0, y: $0.d("bad") ?? 0) }
+            let ok = rows.map { (x: $0.double("t") ?? 0, y: $0.double("ok") ?? 0) },
+                bad = rows.map { (x: $0.double("t") ?? 0, y: $0.double("bad") ?? 0) }
             let start = ok.first?.x ?? now - Double(count) * 60, end = ok.last?.x ?? now
             let fmt = DateFormatter()
             fmt.dateFormat = step == "minute" ? "HH:mm" : "dd HH:00"
@@ -107,16 +108,16 @@ enum OverviewPage {
             FROM worker_health w WHERE w.state <> 'stopped' OR w.last_heartbeat > now() - interval '1 hour'
             ORDER BY w.alive DESC, w.started_at LIMIT 200
             """)
-        return "<h2>Workers (\(rows.filter { $0.s("alive") == "t" }.count) alive)</h2>"
+        return "<h2>Workers (\(rows.filter { $0.text("alive") == "t" }.count) alive)</h2>"
             + HTML.table(
                 ["worker", "host", "pid", "state", "heartbeat age", "jobs done", "current jobs"],
                 rows.map { r in
-                    let alive = r.s("alive") == "t"
+                    let alive = r.text("alive") == "t"
                     return [
-                        r.e("id"), r.e("host"), "n:" + r.e("pid"),
-                        alive ? r.e("state") : "<span class=\"err\">stale (\(r.e("state")))</span>",
-                        "n:" + HTML.seconds(r.d("heartbeat_age_s")), "n:" + r.e("jobs_done"),
-                        (r.s("current") ?? "").split(separator: " ").map { HTML.jobLink(String($0)) }.joined(
+                        r.html("id"), r.html("host"), "n:" + r.html("pid"),
+                        alive ? r.html("state") : "<span class=\"err\">stale (\(r.html("state")))</span>",
+                        "n:" + HTML.seconds(r.double("heartbeat_age_s")), "n:" + r.html("jobs_done"),
+                        (r.text("current") ?? "").split(separator: " ").map { HTML.jobLink(String($0)) }.joined(
                             separator: " ")
                     ]
                 }, id: "workers")
@@ -133,13 +134,13 @@ enum OverviewPage {
             + HTML.table(
                 ["job", "kind", "progress", "running for", "attempt", "worker", "input"],
                 rows.map { r in
-                    let done = r.d("units_done") ?? 0, total = r.d("units_total") ?? 0
+                    let done = r.double("units_done") ?? 0, total = r.double("units_total") ?? 0
                     return [
-                        HTML.jobLink(r.s("job_id") ?? ""), r.e("kind"),
+                        HTML.jobLink(r.text("job_id") ?? ""), r.html("kind"),
                         HTML.progress(done, total, label: "\(Int(done))/\(total > 0 ? String(Int(total)) : "?") units"),
-                        "n:" + HTML.seconds(r.d("run_s"))
-                            + (r.s("lease_expired") == "t" ? " <span class=\"err\">lease expired</span>" : ""),
-                        "n:\(r.e("attempt"))/\(r.e("max_attempts"))", r.e("worker_id"), r.e("input_path")
+                        "n:" + HTML.seconds(r.double("run_s"))
+                            + (r.text("lease_expired") == "t" ? " <span class=\"err\">lease expired</span>" : ""),
+                        "n:\(r.html("attempt"))/\(r.html("max_attempts"))", r.html("worker_id"), r.html("input_path")
                     ]
                 }, id: "running")
     }
@@ -158,15 +159,16 @@ enum OverviewPage {
             + HTML.table(
                 ["batch", "name", "progress", "queued", "running", "succeeded", "failed", "ETA"],
                 rows.map { r in
-                    let jobs = r.d("jobs") ?? 0, left = (r.d("queued") ?? 0) + (r.d("running") ?? 0),
-                        recent = r.d("recent") ?? 0
-                    let eta = recent > 0 ? HTML.seconds(left / (recent / max(r.d("window_s") ?? 600, 1))) : "–"
-                    let id = r.s("batch_id") ?? ""
+                    let jobs = r.double("jobs") ?? 0, left = (r.double("queued") ?? 0) + (r.double("running") ?? 0),
+                        recent = r.double("recent") ?? 0
+                    let eta = recent > 0 ? HTML.seconds(left / (recent / max(r.double("window_s") ?? 600, 1))) : "–"
+                    let id = r.text("batch_id") ?? ""
                     return [
-                        "<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>", r.e("name"),
-                        HTML.progress(jobs - left, jobs, label: "\(r.e("pct_done"))%"), "n:" + r.e("queued"),
-                        "n:" + r.e("running"),
-                        "n:" + r.e("succeeded"), "n:" + r.e("failed"), "n:" + eta
+                        "<a href=\"/batches/\(HTML.escape(id))\">\(HTML.escape(String(id.prefix(8))))</a>",
+                        r.html("name"),
+                        HTML.progress(jobs - left, jobs, label: "\(r.html("pct_done"))%"), "n:" + r.html("queued"),
+                        "n:" + r.html("running"),
+                        "n:" + r.html("succeeded"), "n:" + r.html("failed"), "n:" + eta
                     ]
                 }, id: "batches") + "<p><a href=\"/batches\">all batches</a></p>"
     }

@@ -31,6 +31,14 @@ extension PruneMethod {
     /// The method's options read from `decoder` (as an existential: the stage holds any method).
     static func decoded(from decoder: Decoder) throws -> any PruneMethod { try Self(from: decoder) }
 
+    /// The method's `sparsity`, required and in [0, 1).
+    static func sparsity(_ r: OptionReader) throws -> Double {
+        guard let s = try r.number("sparsity") else {
+            throw RecipeError(r.at("sparsity"), "is required for method \(name)")
+        }
+        return try OptionCheck.fraction(s, at: r.at("sparsity"))
+    }
+
     /// The reader of this method's options: its keys and the prune stage's shared ones.
     static func reader(_ decoder: Decoder) throws -> OptionReader {
         try OptionReader(

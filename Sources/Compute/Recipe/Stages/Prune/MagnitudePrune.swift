@@ -24,10 +24,8 @@ public struct MagnitudePrune: PruneMethod {
 
     public init(from decoder: Decoder) throws {
         let r = try Self.reader(decoder)
-        guard let s = try r.number("sparsity") else {
-            throw RecipeError(r.at("sparsity"), "is required for method magnitude")
-        }
-        sparsity = try OptionCheck.fraction(s, at: r.at("sparsity"))
+        let s = try Self.sparsity(r)
+        sparsity = s
         let scopeName = try r.string("scope") ?? "layer"
         switch scopeName {
         case "layer":

@@ -30,10 +30,7 @@ public struct SparseGPTPrune: PruneMethod {
             pattern = .nm(n: n, m: m)
             return
         }
-        guard let s = try r.number("sparsity") else {
-            throw RecipeError(r.at("sparsity"), "is required for method sparsegpt")
-        }
-        pattern = .unstructured(sparsity: try OptionCheck.fraction(s, at: r.at("sparsity")))
+        pattern = .unstructured(sparsity: try Self.sparsity(r))
     }
 
     public func addNeeds(to needs: inout CalibrationNeeds) { needs.gram = true }

@@ -17,10 +17,7 @@ public struct StructuredPrune: PruneMethod {
 
     public init(from decoder: Decoder) throws {
         let r = try Self.reader(decoder)
-        guard let s = try r.number("sparsity") else {
-            throw RecipeError(r.at("sparsity"), "is required for method structured")
-        }
-        sparsity = try OptionCheck.fraction(s, at: r.at("sparsity"))
+        sparsity = try Self.sparsity(r)
         dim = try r.choice("dim", StructuredPruning.Dimension.self) ?? .rows
         norm = try r.choice("norm", StructuredPruning.Norm.self, folding: true) ?? .l2
     }

@@ -12,10 +12,7 @@ public struct WandaPrune: PruneMethod {
 
     public init(from decoder: Decoder) throws {
         let r = try Self.reader(decoder)
-        guard let s = try r.number("sparsity") else {
-            throw RecipeError(r.at("sparsity"), "is required for method wanda")
-        }
-        sparsity = try OptionCheck.fraction(s, at: r.at("sparsity"))
+        sparsity = try Self.sparsity(r)
     }
 
     public func addNeeds(to needs: inout CalibrationNeeds) { needs.norms = true }
