@@ -3,8 +3,6 @@ import Yams
 
 /// Parses and validates recipes from YAML (JSON is accepted as YAML), and renders canonical JSON.
 public enum RecipeParser {
-    public static let knownStages = Stage.decoders.map(\.name)
-
     /// Parses recipe text; every error names the path of the offending key. Yams' decoder reads the
     /// document (`RecipeDocument`), each stage by its options type; the checks below span stages.
     /// Omitted options take the defaults of the recipe's `version` (default: the current one).
