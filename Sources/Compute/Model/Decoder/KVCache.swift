@@ -28,30 +28,15 @@ public final class KVCache {
         }
         let dec = LlamaDecoder(config: config, samples: 1, seqLen: ids.count, threads: threads, firstPosition: count)
         var x = try dec.embed([ids], w)
-        for i in 0..<config.layers { x = try block(i, x, dec, w) }
+        for i in 0..<config.layers {
+            x = try dec.block(i, x, w) { q, k, v in
+                self.keys[i] += k.data
+                self.values[i] += v.data
+                return self.attention(q, layer: i, threads: dec.threads)
+            }
+        }
         count += ids.count
         return try dec.rmsNorm(x, LlamaNames.finalNorm, w)
-    }
-
-    /// One block over the new rows, its attention reading every cached position.
-    private func block(_ i: Int, _ x: Activations, _ dec: LlamaDecoder, _ w: WeightSupplier) throws -> Activations {
-        let c = config
-        let b = { (part: String) in LlamaNames.block(i, part) }
-        let n1 = try dec.rmsNorm(x, b("input_layernorm.weight"), w)
-        var q = try dec.linear(b("self_attn.q_proj"), n1, out: c.qWidth, bias: c.qkvBias, w)
-        var k = try dec.linear(b("self_attn.k_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
-        let v = try dec.linear(b("self_attn.v_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
-        dec.rope(&q)
-        dec.rope(&k)
-        keys[i] += k.data
-        values[i] += v.data
-        let ctx = attention(q, layer: i, threads: dec.threads)
-        var h = try dec.linear(b("self_attn.o_proj"), ctx, out: c.hidden, bias: false, w)
-        dec.add(&h, x)
-        let act = try dec.mlpProduct(i, try dec.rmsNorm(h, b("post_attention_layernorm.weight"), w), w)
-        var o = try dec.linear(b("mlp.down_proj"), act, out: c.hidden, bias: false, w)
-        dec.add(&o, h)
-        return o
     }
 
     /// Grouped-query causal attention of the new queries (positions `count`…) over every cached key

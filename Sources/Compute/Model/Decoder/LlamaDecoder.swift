@@ -57,10 +57,14 @@ public struct LlamaDecoder: Sendable {
         return Activations(data: x, rows: samples * seqLen, width: h)
     }
 
-    /// One decoder block: x + attention(norm(x)), then + SwiGLU(norm(·)).
-    public func block(_ i: Int, _ x: Activations, _ w: WeightSupplier) throws -> Activations {
+    /// Attention of Q, K and V (RoPE applied) into o_proj's input.
+    typealias Attend = (_ q: Activations, _ k: Activations, _ v: Activations) -> Activations
+
+    /// One decoder block: x + attention(norm(x)), then + SwiGLU(norm(·)); `attend` replaces the
+    /// causal attention over these rows (a KV cache attends over earlier positions too).
+    func block(_ i: Int, _ x: Activations, _ w: WeightSupplier, attend: Attend? = nil) throws -> Activations {
         let b = { (part: String) in LlamaNames.block(i, part) }
-        let ctx = try attentionContext(i, try rmsNorm(x, b("input_layernorm.weight"), w), w)
+        let ctx = try attentionContext(i, try rmsNorm(x, b("input_layernorm.weight"), w), w, attend: attend)
         var h = try linear(b("self_attn.o_proj"), ctx, out: config.hidden, bias: false, w)
         add(&h, x)
         let act = try mlpProduct(i, try rmsNorm(h, b("post_attention_layernorm.weight"), w), w)
@@ -70,7 +74,9 @@ public struct LlamaDecoder: Sendable {
     }
 
     /// Q, K and V of the normed input (RoPE applied), then causal attention: o_proj's input.
-    func attentionContext(_ i: Int, _ n1: Activations, _ w: WeightSupplier) throws -> Activations {
+    func attentionContext(_ i: Int, _ n1: Activations, _ w: WeightSupplier, attend: Attend? = nil) throws
+        -> Activations
+    {
         let c = config
         let b = { (part: String) in LlamaNames.block(i, part) }
         var q = try linear(b("self_attn.q_proj"), n1, out: c.qWidth, bias: c.qkvBias, w)
@@ -78,7 +84,7 @@ public struct LlamaDecoder: Sendable {
         let v = try linear(b("self_attn.v_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
         rope(&q)
         rope(&k)
-        return attention(q, k, v)
+        return attend?(q, k, v) ?? attention(q, k, v)
     }
 
     /// SwiGLU's silu(gate(n2)) · up(n2): down_proj's input.
