@@ -46,8 +46,23 @@ struct OptionReader {
     /// A string with no NUL byte.
     func string(_ key: String) throws -> String? {
         guard let s = try read(key, String.self, "is not a string") else { return nil }
-        if s.utf8.contains(0) { throw RecipeError(at(key), "\(TextRules.printable(s)) contains a NUL byte") }
+        return try Self.noNUL(s, at: at(key))
+    }
+
+    /// `s`, refused when it holds a NUL byte (PostgreSQL and the formats cannot carry one).
+    static func noNUL(_ s: String, at path: String) throws -> String {
+        if s.utf8.contains(0) { throw RecipeError(path, "\(TextRules.printable(s)) contains a NUL byte") }
         return s
+    }
+
+    /// For each key that other owners declare (methods of a stage, formats of an export), who does:
+    /// `method nm`, or `methods nm, sparsegpt` when several do; owners in the order given.
+    static func owners(_ others: [(name: String, keys: [String])], kind: String) -> [String: String] {
+        var by = [String: [String]]()
+        for (name, keys) in others {
+            for k in keys { by[k, default: []].append(name) }
+        }
+        return by.mapValues { $0.count == 1 ? "\(kind) \($0[0])" : "\(kind)s \($0.joined(separator: ", "))" }
     }
 
     func number(_ key: String) throws -> Double? { try read(key, Double.self, "is not a number") }
@@ -74,10 +89,7 @@ struct OptionReader {
         }
         return try list?.enumerated().map { i, s in
             guard !s.isEmpty else { throw RecipeError("\(at(key))[\(i)]", "must be a non-empty string") }
-            if s.utf8.contains(0) {
-                throw RecipeError("\(at(key))[\(i)]", "\(TextRules.printable(s)) contains a NUL byte")
-            }
-            return s
+            return try Self.noNUL(s, at: "\(at(key))[\(i)]")
         }
     }
 

@@ -16,10 +16,8 @@ extension ExportStage: StageOptions {
     public init(from decoder: Decoder) throws {
         let head = try OptionReader(decoder, allowed: nil)
         let format = try head.choice("format", Format.self) ?? .safetensors
-        var elsewhere = [String: String]()
-        for (other, keys) in Self.formatKeys where other != format {
-            for k in keys { elsewhere[k] = "format \(other.rawValue)" }
-        }
+        let others = Format.allCases.filter { $0 != format }.map { ($0.rawValue, Self.formatKeys[$0] ?? []) }
+        let elsewhere = OptionReader.owners(others, kind: "format")
         let r = try OptionReader(
             decoder, allowed: ["format"] + (Self.formatKeys[format] ?? []), elsewhere: elsewhere,
             owner: "format \(format.rawValue)")
@@ -49,8 +47,7 @@ extension ExportStage: StageOptions {
         for (pattern, name) in overrides ?? [:] {
             let at = "\(r.at("tensor_types")).\(TextRules.display(pattern))"
             guard !pattern.isEmpty else { throw RecipeError(at, "a pattern must not be empty") }
-            if pattern.utf8.contains(0) { throw RecipeError(at, "\(TextRules.printable(pattern)) contains a NUL byte") }
-            tensorTypes[pattern] = try Self.ggufType(name, at: at, mixes: false)
+            tensorTypes[try OptionReader.noNUL(pattern, at: at)] = try Self.ggufType(name, at: at, mixes: false)
         }
         outputType = try Self.ggufType(r, "output_type", mixes: false)
         embeddingType = try Self.ggufType(r, "embedding_type", mixes: false)
@@ -61,10 +58,7 @@ extension ExportStage: StageOptions {
         case .flag(true)?: importance = .calibration
         case .text(let p)?:
             guard !p.isEmpty else { throw RecipeError(r.at("imatrix"), "must not be empty (true, or an imatrix file)") }
-            if p.utf8.contains(0) {
-                throw RecipeError(r.at("imatrix"), "\(TextRules.printable(p)) contains a NUL byte")
-            }
-            importance = .file(p)
+            importance = .file(try OptionReader.noNUL(p, at: r.at("imatrix")))
         default: break
         }
         if pure && !ggufType.isMix {

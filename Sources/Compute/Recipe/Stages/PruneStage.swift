@@ -61,11 +61,7 @@ extension PruneStage: Codable {
 
     /// For each key some other method declares, which methods do (`methods nm, sparsegpt`).
     static func owners(besides name: String) -> [String: String] {
-        var by = [String: [String]]()
-        for m in methods where m.name != name {
-            for k in m.keys { by[k, default: []].append(m.name) }
-        }
-        return by.mapValues { $0.count == 1 ? "method \($0[0])" : "methods \($0.joined(separator: ", "))" }
+        OptionReader.owners(methods.filter { $0.name != name }.map { ($0.name, $0.keys) }, kind: "method")
     }
 
     public init(from decoder: Decoder) throws {

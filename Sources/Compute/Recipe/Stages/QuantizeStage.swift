@@ -46,9 +46,8 @@ extension QuantizeStage: StageOptions {
         guard let own = Self.methodKeys[name] else {
             throw RecipeError(head.at("method"), "\(name) is not one of rtn, gptq")
         }
-        let others = Self.methodKeys.filter { $0.key != name }
-        var elsewhere = [String: String]()
-        for (other, keys) in others { for k in keys { elsewhere[k] = "method \(other)" } }
+        let others = Self.methodKeys.filter { $0.key != name }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        let elsewhere = OptionReader.owners(others, kind: "method")
         let r = try OptionReader(
             decoder, allowed: ["method"] + Self.gridKeys + own + ["targets", "ignore"],
             elsewhere: elsewhere, owner: "method \(name)")
