@@ -57,8 +57,18 @@ extension JobExecutor {
             try worker.attempts.checkpoints(job: job.id)
         }
         let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads, family: family)
-        let result = try runner.run(
-            outputDir: staging, observer: UnitRecorder(executor: self, saved: saved, work: work).observer())
+        let recorder = UnitRecorder(executor: self, saved: saved, work: work, mode: cfg.checkpoints)
+        defer { recorder.close() }
+        let result: RecipeRunner.Result
+        do {
+            result = try runner.run(outputDir: staging, observer: recorder.observer())
+        } catch JobStop.draining {
+            // A drained worker keeps what it computed: the units already handed over are recorded first.
+            _ = try? recorder.drain()
+            throw JobStop.draining
+        }
+        let cost = try recorder.drain()
+        recordCheckpointCost(cost)
         if let expected = job.inputSHA256, case let got = ModelSource.combinedChecksum(result.inputSHA256),
             got != expected
         {
@@ -67,6 +77,20 @@ extension JobExecutor {
                 file: job.inputPath)
         }
         return result
+    }
+
+    /// Best-effort: what checkpointing cost this attempt, logged and kept as a `checkpoints` event.
+    private func recordCheckpointCost(_ cost: UnitRecorder.Stats) {
+        log.info(
+            "checkpoints written", ("files", String(cost.checkpoints)), ("bytes", String(cost.bytes)),
+            ("write_s", String(format: "%.3f", cost.writeSeconds)),
+            ("stall_s", String(format: "%.3f", cost.stallSeconds)),
+            ("mode", cfg.checkpoints.rawValue))
+        if let json = try? JSONEncoder().encode(cost) {
+            try? worker.attempts.event(
+                job: job.id, attempt: job.attempt, kind: "checkpoints",
+                detailJSON: String(decoding: json, as: UTF8.self))
+        }
     }
 
     /// Best-effort events: how many units ran or were restored, and the evaluation.

@@ -33,6 +33,8 @@ public final class Worker: @unchecked Sendable {
         public var sweepSeconds = 300.0
         /// Fault drills only: sleep before each unit so a test can interrupt a job mid-way.
         public var unitDelayMS = 0
+        /// How unit checkpoints reach the disk (write-behind by default; `off` only to measure their cost).
+        public var checkpoints = CheckpointMode.writeBehind
         public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
 
         public init(databaseURL: String, redisURL: String, artifactRoot: String) {

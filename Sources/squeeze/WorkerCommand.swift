@@ -55,6 +55,13 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(
         name: .long,
+        help: ArgumentHelp(
+            "Unit checkpoints: write-behind (a background thread), sync, or off (to measure their cost).",
+            visibility: .hidden))
+    var checkpoints: String = CheckpointMode.writeBehind.rawValue
+
+    @Option(
+        name: .long,
         help: "Serve this worker's Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 0.0.0.0:9101).")
     var metricsListen: String?
 
@@ -73,6 +80,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard connectTimeout >= 0 else {
             throw ValidationError("--connect-timeout must be 0 (forever) or more seconds")
+        }
+        guard CheckpointMode(rawValue: checkpoints) != nil else {
+            throw ValidationError("--checkpoints must be write-behind, sync or off, got \(checkpoints)")
         }
         if let m = metricsListen, ListenAddress(m) == nil {
             throw ValidationError("--metrics-listen must be HOST:PORT with an IPv4 address or localhost, got \(m)")
@@ -94,6 +104,7 @@ struct WorkerCommand: ParsableCommand {
             cfg.maxMemory = maxMemory?.bytes
             if let id { cfg.id = id }
             cfg.unitDelayMS = unitDelayMs
+            cfg.checkpoints = CheckpointMode(rawValue: checkpoints) ?? .writeBehind
             cfg.connectTimeoutSeconds = connectTimeout
             cfg.sweepSeconds = max(1, sweepSeconds)
             let level: Log.Level =

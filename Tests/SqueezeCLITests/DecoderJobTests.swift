@@ -99,9 +99,14 @@ import TestSupport
         #expect((Int(total ?? "0") ?? 0) > (Int(gguf ?? "0") ?? 0))
     }
 
+    /// kill -9 at ten random points of a calibrated decoder job (mid-unit, mid-checkpoint write, between
+    /// a write and its record): the job resumes from what was recorded and publishes the same bytes as
+    /// an uninterrupted `squeeze run`.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
-    func decoderJobKilledThreeTimesResumesByteIdentically() throws {
+    func decoderJobKilledTenTimesAtRandomPointsResumesByteIdentically() throws {
         let env = try SqueezeEnv.create()
+        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/deep", "--untied", "--blocks", "6", "--seed", "11"])
+        #expect(made.status == 0, "\(made.stderr)")
         let r = try recipe(env, "r.yaml", """
               - calibrate: {dataset: \(pydoc), samples: 4, seq_len: 32}
               - prune: {method: sparsegpt, sparsity: 0.5, targets: ["blk.*.weight"], ignore: ["*norm*"]}
@@ -109,26 +114,38 @@ import TestSupport
               - export: {format: safetensors}
               - export: {format: gguf, type: q8_0}
             """)
-        let model = Self.llama! + "/tiny-untied/hf"
-        let id = try env.submit(["--model", model, "--recipe", r, "--max-attempts", "6"])
+        let model = env.scratch + "/deep/hf"
+        let id = try env.submit(["--model", model, "--recipe", r, "--max-attempts", "30"])
         func checkpoints() -> Int { Int((try? env.scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0 }
-        for kill in 0..<3 {
-            let w = try env.startSqueeze(["worker", "--lease-seconds", "2", "--unit-delay-ms", "60"])
-            let target = checkpoints() + Int.random(in: 2...3)
-            let reached = waitUntil(timeout: 120) { checkpoints() >= target }
+        func state() -> String? { try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) }
+        var kills = 0
+        while kills < 10 && state() != "succeeded" {
+            let before = checkpoints()
+            let w = try env.startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "30"])
+            // Once this attempt has recorded a unit, a random moment inside the units that follow.
+            let progressed = waitUntil(timeout: 60) { checkpoints() > before || state() == "succeeded" }
+            Thread.sleep(forTimeInterval: Double.random(in: 0...0.12))
             w.signal(SIGKILL)
             #expect(w.wait(timeout: 10))
             _ = w.finish()
-            #expect(reached, "kill \(kill): no progress to \(target) checkpoints")
+            #expect(progressed, "kill \(kills): no unit recorded after \(before)")
+            kills += 1
         }
-        let last = try env.startSqueeze(["worker", "--lease-seconds", "2", "--exit-when-idle"])
+        #expect(kills == 10 && state() != "succeeded", "the job finished after \(kills) kills: too few units to kill at")
+        let last = try env.startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
         #expect(last.wait(timeout: 300))
         #expect(last.finish().status == 0)
-        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+        #expect(state() == "succeeded")
+        let units = try env.scalar("SELECT detail::text FROM job_events WHERE job_id = $1::uuid AND kind = 'units'", [id]) ?? "{}"
+        let d = try JSONSerialization.jsonObject(with: Data(units.utf8)) as! [String: Int]
+        #expect((d["restored"] ?? 0) >= 10, "\(units)")
+        let cost = try env.scalar("SELECT detail->>'bytes' FROM job_events WHERE job_id = $1::uuid AND kind = 'checkpoints'", [id])
+        #expect((Int(cost ?? "0") ?? 0) > 0, "checkpoint bytes of the last attempt: \(String(describing: cost))")
+        let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
         let local = env.scratch + "/local"
         #expect(try env.squeeze(["run", "--model", model, "--recipe", r, "--out", local]).status == 0)
         for f in ["model.safetensors", "model-q8_0.gguf"] {
-            let a = FileManager.default.contents(atPath: env.artifactRoot + "/artifacts/\(id)/attempt-4/\(f)")
+            let a = FileManager.default.contents(atPath: env.artifactRoot + "/\(out)/\(f)")
             #expect(a != nil && a == FileManager.default.contents(atPath: local + "/" + f), "\(f) differs")
         }
     }
