@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Independent reference for Squeeze's decoder path: the `tokenizers` package on the model's
 tokenizer.json, and a float64 numpy Llama forward (RMSNorm, rotate-half RoPE, grouped-query causal
-attention, SwiGLU, tied or separate LM head, optional q/k/v biases) on the HF safetensors.
+attention, SwiGLU, tied or separate LM head, optional q/k/v biases, and a structurally pruned
+model's per-layer widths and o_proj / down_proj biases as Squeeze's config.json states them:
+`layer_intermediate_sizes`, `layer_num_attention_heads`, `layer_num_key_value_heads`,
+`output_bias`) on the HF safetensors.
 
   llama_reference.py tokens HF_DIR TEXT SQUEEZE_JSON
       Squeeze's ids of the whole text (`squeeze logits --all-tokens`) must equal the package's.
@@ -53,9 +56,18 @@ def forward(hf_dir, batch):
         a, b = x[..., : d // 2], x[..., d // 2:]
         return np.concatenate([a * cos[:, None] - b * sin[:, None], b * cos[:, None] + a * sin[:, None]], -1)
 
+    out_bias = c.get("output_bias", False)
+    n_layers = c["num_hidden_layers"]
+    heads = c.get("layer_num_attention_heads", [nh] * n_layers)
+    kv_heads = c.get("layer_num_key_value_heads", [nkv] * n_layers)
+
     def lin(x, name):
         y = x @ w[name + ".weight"].T
-        if bias and name + ".bias" in w:
+        if name.endswith(("q_proj", "k_proj", "v_proj")):
+            has_bias = bias
+        else:
+            has_bias = out_bias and name.endswith(("o_proj", "down_proj"))
+        if has_bias:
             y = y + w[name + ".bias"]
         return y
 
@@ -64,8 +76,9 @@ def forward(hf_dir, batch):
     out = []
     for ids in batch:
         x = w["model.embed_tokens.weight"][ids]
-        for i in range(c["num_hidden_layers"]):
+        for i in range(n_layers):
             p = f"model.layers.{i}."
+            nh, nkv = heads[i], kv_heads[i]
             h = rms(x, w[p + "input_layernorm.weight"])
             q = rope(lin(h, p + "self_attn.q_proj").reshape(L, nh, d))
             k = rope(lin(h, p + "self_attn.k_proj").reshape(L, nkv, d))

@@ -12,6 +12,9 @@ with the code under test).
       tokenizer trained on the pydoc corpus, as OUT_DIR/hf/ and OUT_DIR/model.gguf. --bias adds
       q/k/v biases (as Qwen2 has; the HF config then says Qwen2ForCausalLM). --adversarial fills a
       tensor's rows with kquant_blocks.py's super-blocks (its row length a multiple of 256).
+      --shapes FFN:HEADS:KV,... gives each block its own FFN width and head counts, and
+      --output-bias adds o_proj / down_proj biases (a structurally pruned model): the HF config
+      then states them as Squeeze does and the GGUF is llama.cpp's `deci` architecture.
 """
 import argparse
 import importlib.util
@@ -148,7 +151,8 @@ def pydoc_text():
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=None, adversarial=None):
+def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=None, adversarial=None, shapes=None,
+         output_bias=False):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tk = Tokenizer(models.BPE())
@@ -174,17 +178,23 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
                "output_norm.weight": (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32)}
     if not tied:
         tensors["output.weight"] = g(V, hidden) * 10
+    shapes = shapes or [(ffn, heads, kv)] * blocks
+    assert len(shapes) == blocks, "--shapes needs one FFN:HEADS:KV per block"
     for b in range(blocks):
         p = f"blk.{b}."
+        f_b, h_b, kv_b = shapes[b]
         tensors[p + "attn_norm.weight"] = (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32)
         tensors[p + "ffn_norm.weight"] = (1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32)
-        tensors[p + "attn_q.weight"] = g(hidden, hidden) * 20
-        tensors[p + "attn_k.weight"] = g(kv * hd, hidden) * 20
-        tensors[p + "attn_v.weight"] = g(kv * hd, hidden) * 20
-        tensors[p + "attn_output.weight"] = g(hidden, hidden) * 20
-        tensors[p + "ffn_gate.weight"] = g(ffn, hidden) * 20
-        tensors[p + "ffn_up.weight"] = g(ffn, hidden) * 20
-        tensors[p + "ffn_down.weight"] = g(hidden, ffn) * 20
+        tensors[p + "attn_q.weight"] = g(h_b * hd, hidden) * 20
+        tensors[p + "attn_k.weight"] = g(kv_b * hd, hidden) * 20
+        tensors[p + "attn_v.weight"] = g(kv_b * hd, hidden) * 20
+        tensors[p + "attn_output.weight"] = g(hidden, h_b * hd) * 20
+        tensors[p + "ffn_gate.weight"] = g(f_b, hidden) * 20
+        tensors[p + "ffn_up.weight"] = g(f_b, hidden) * 20
+        tensors[p + "ffn_down.weight"] = g(hidden, f_b) * 20
+        if output_bias:
+            tensors[p + "attn_output.bias"] = g(hidden) * 20
+            tensors[p + "ffn_down.bias"] = g(hidden) * 20
         if bias:
             tensors[p + "attn_q.bias"] = g(hidden) * 20
             tensors[p + "attn_k.bias"] = g(kv * hd) * 20
@@ -198,18 +208,34 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
     d = os.path.join(out, "hf")
     os.makedirs(d, exist_ok=True)
     write_safetensors(os.path.join(d, "model.safetensors"), [(hf_name(n), a) for n, a in tensors.items()])
-    json.dump(hf_config(arch, c), open(os.path.join(d, "config.json"), "w"), indent=2)
+    cfg = hf_config(arch, c)
+    deci = output_bias or any(s != (ffn, heads, kv) for s in shapes)
+    if deci:
+        cfg["layer_intermediate_sizes"] = [s[0] for s in shapes]
+        cfg["layer_num_attention_heads"] = [s[1] for s in shapes]
+        cfg["layer_num_key_value_heads"] = [s[2] for s in shapes]
+        cfg["output_bias"] = output_bias
+        cfg["head_dim"] = hd
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
     build_tokenizer(tokens, merges, specials, False, os.path.join(d, "tokenizer.json"))
     if bias:
         return  # GGUF llama files carry no q/k/v biases; the Qwen2 variant is HF only
-    w = GGUFWriter(os.path.join(out, "model.gguf"), "llama")
+    w = GGUFWriter(os.path.join(out, "model.gguf"), "deci" if deci else "llama")
     w.add_context_length(c["context"])
     w.add_embedding_length(hidden)
     w.add_block_count(blocks)
-    w.add_feed_forward_length(ffn)
     w.add_rope_dimension_count(hd)
-    w.add_head_count(heads)
-    w.add_head_count_kv(kv)
+    if deci:  # llama.cpp reads deci's per-layer sizes as INT32 arrays only
+        arr = lambda k, i: w.add_key_value(f"deci.{k}", [s[i] for s in shapes], GGUFValueType.ARRAY, GGUFValueType.INT32)
+        arr("feed_forward_length", 0)
+        arr("attention.head_count", 1)
+        arr("attention.head_count_kv", 2)
+        w.add_key_length(hd)
+        w.add_value_length(hd)
+    else:
+        w.add_feed_forward_length(ffn)
+        w.add_head_count(heads)
+        w.add_head_count_kv(kv)
     w.add_layer_norm_rms_eps(c["eps"])
     w.add_rope_freq_base(c["rope_theta"])
     w.add_vocab_size(V)
@@ -225,10 +251,11 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
         k, v = kv_pair.split("=", 1)
         w.add_key_value(k, int(v), GGUFValueType.UINT32)
     for n, a in tensors.items():
+        layer = shapes[int(n.split(".")[1])] if n.startswith("blk.") else None
         if ".attn_q." in n:
-            a = permute(a, heads)
+            a = permute(a, layer[1])
         elif ".attn_k." in n:
-            a = permute(a, kv)
+            a = permute(a, layer[2])
         if n == int8:  # bad-input fixture: a tensor type Squeeze does not decode as weights
             w.add_tensor(n, np.zeros(a.shape, dtype=np.int8))
             continue
@@ -252,11 +279,15 @@ def main():
     ap.add_argument("--override", action="append", default=[], help="KEY=INT written into the GGUF after the true keys")
     ap.add_argument("--int8", help="store this GGUF tensor as (zero) I8 values")
     ap.add_argument("--adversarial", help="fill this tensor (GGUF name) with k-quant test super-blocks")
+    ap.add_argument("--shapes", help="per-block FFN:HEADS:KV, comma-separated (a structurally pruned model)")
+    ap.add_argument("--output-bias", action="store_true", help="o_proj / down_proj biases")
     a = ap.parse_args()
+    shapes = [tuple(int(x) for x in s.split(":")) for s in a.shapes.split(",")] if a.shapes else None
     if a.what == "smollm2":
         smollm2(a.out)
     else:
-        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.int8, a.ffn, a.adversarial)
+        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.int8, a.ffn, a.adversarial, shapes,
+             a.output_bias)
 
 
 if __name__ == "__main__":

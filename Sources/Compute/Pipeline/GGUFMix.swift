@@ -17,8 +17,10 @@ enum GGUFMix {
         /// From a family's GGUF layout (`llama.*` keys) and the file's tensor names.
         init(layout: GGUFExportLayout?, names: [String]) {
             let meta = Dictionary(layout?.metadata ?? [], uniquingKeysWith: { a, _ in a })
+            // A per-block size (deci's INT32 arrays) counts as its first block's, as llama.cpp's rules read it.
             func int(_ k: String) -> Int? {
                 if case .uint32(let v)? = meta[k] { return Int(v) }
+                if case .array(.int32(let a))? = meta[k], let v = a.first { return Int(v) }
                 return nil
             }
             let arch = layout?.architecture ?? "llama"

@@ -57,7 +57,7 @@ struct DecoderCalibration {
         let plan = ChunkPlan(chunks: chunks, decoders: decoders)
         var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, StudentWeights(compute: $0)) }
         var xt = try original.map { try whole.embed(ids, $0) }
-        let kept = KeptInput(rows: x.rows, maxWidth: max(config.qWidth, config.intermediate))
+        let kept = KeptInput(rows: x.rows, maxWidth: max(config.widestQ, config.widestFFN))
         for i in 0..<config.layers {
             try block(i, plan, &x, &xt, kept, teacher: original.map(CachedWeights.init), compute: compute)
         }
@@ -86,7 +86,9 @@ struct DecoderCalibration {
         }
         try w.set(ln1, compute(ln1, nil), count: c.hidden)
         // 1. Q, K, V on the normed input.
-        let qkv = [("self_attn.q_proj", c.qWidth), ("self_attn.k_proj", c.kvWidth), ("self_attn.v_proj", c.kvWidth)]
+        let qkv = [
+            ("self_attn.q_proj", c.qWidth(i)), ("self_attn.k_proj", c.kvWidth(i)), ("self_attn.v_proj", c.kvWidth(i))
+        ]
         try run(
             qkv, c.hidden,
             try sharedInputPass(
@@ -94,23 +96,24 @@ struct DecoderCalibration {
                 student: { d, r in try x.normedWindows(r, seqLen, d, ln1, w) },
                 original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln1, t) }), bias: c.qkvBias)
         // 2. O on the attention context of the compressed Q, K, V (kept); the teacher's residual moves on.
-        kept.hold(width: c.qWidth)
+        kept.hold(width: c.qWidth(i))
         try run(
-            [("self_attn.o_proj", c.hidden)], c.qWidth,
+            [("self_attn.o_proj", c.hidden)], c.qWidth(i),
             try keptPass(
                 plan, layer: name("self_attn.o_proj"), out: c.hidden, from: x, norm: ln1, kept: kept, xt: &xt,
                 teacher: teacher, w: w
             ) {
                 try $0.attentionContext(i, $1, $2)
-            })
+            }, bias: c.outputBias)
         // 3. The residual h replaces x; gate and up on its norm.
         try w.set(ln2, compute(ln2, nil), count: c.hidden)
-        let gu = [("mlp.gate_proj", c.intermediate), ("mlp.up_proj", c.intermediate)]
+        let gu = [("mlp.gate_proj", c.intermediate(i)), ("mlp.up_proj", c.intermediate(i))]
         let guStats = try sharedInputPass(
             plan, gu.map { (name($0.0), $0.1) }, width: c.hidden, teacher: teacher,
             student: { d, r in
                 var h = try kept.linear(
-                    r, seqLen, w.tensor(name("self_attn.o_proj.weight"), count: c.hidden * c.qWidth), out: c.hidden,
+                    r, seqLen, w.tensor(name("self_attn.o_proj.weight"), count: c.hidden * c.qWidth(i)),
+                    bias: c.outputBias ? w.tensor(name("self_attn.o_proj.bias"), count: c.hidden) : nil, out: c.hidden,
                     threads: threads)
                 x.addWindows(r, seqLen, into: &h, threads: threads)
                 x.setWindows(r, seqLen, h, threads: threads)
@@ -118,20 +121,21 @@ struct DecoderCalibration {
             }, original: { d, r, t in try xt!.normedWindows(r, seqLen, d, ln2, t) })
         try run(gu, c.hidden, guStats)
         // 4. Down on the SwiGLU product of the compressed gate and up (kept); the teacher's block ends.
-        kept.hold(width: c.intermediate)
+        kept.hold(width: c.intermediate(i))
         try run(
-            [("mlp.down_proj", c.hidden)], c.intermediate,
+            [("mlp.down_proj", c.hidden)], c.intermediate(i),
             try keptPass(
                 plan, layer: name("mlp.down_proj"), out: c.hidden, from: x, norm: ln2, kept: kept, xt: &xt,
                 teacher: teacher, w: w
             ) {
                 try $0.mlpProduct(i, $1, $2)
-            })
+            }, bias: c.outputBias)
         // 5. The block's output replaces h (no block reads the last one's).
         guard i + 1 < c.layers else { return }
         try plan.forEachChunk { d, r in
             var o = try kept.linear(
-                r, seqLen, w.tensor(name("mlp.down_proj.weight"), count: c.hidden * c.intermediate), out: c.hidden,
+                r, seqLen, w.tensor(name("mlp.down_proj.weight"), count: c.hidden * c.intermediate(i)),
+                bias: c.outputBias ? w.tensor(name("mlp.down_proj.bias"), count: c.hidden) : nil, out: c.hidden,
                 threads: threads)
             x.addWindows(r, seqLen, into: &o, threads: threads)
             x.setWindows(r, seqLen, o, threads: threads)
@@ -180,8 +184,9 @@ struct DecoderCalibration {
             if let teacher {
                 var tx = xt!.windows(r, seqLen, threads: threads)
                 let ta = try input(d, try d.rmsNorm(tx, norm, teacher), teacher)
-                let y = try d.linear(layer, ta, out: out, bias: false, teacher)
+                var y = try d.linear(layer, ta, out: out, bias: false, teacher)
                 targets[0]!.add(teacherOutput: y, student: a)
+                if config.outputBias { y.addRowVector(try teacher.tensor(layer + ".bias", count: out)) }
                 d.add(&tx, y)
                 xt!.setWindows(r, seqLen, tx, threads: threads)
                 t = ta
@@ -232,11 +237,13 @@ private final class KeptInput {
     }
 
     /// y = x Wᵀ for the rows of windows `r`, read in place.
-    func linear(_ r: Range<Int>, _ seqLen: Int, _ weight: [Float], out: Int, threads: Int) -> Activations {
+    func linear(_ r: Range<Int>, _ seqLen: Int, _ weight: [Float], bias: [Float]?, out: Int, threads: Int)
+        -> Activations
+    {
         storage.withUnsafeBufferPointer {
             Activations.linear(
                 $0.baseAddress! + r.lowerBound * seqLen * width, rows: r.count * seqLen, width: width, weight,
-                bias: nil, out: out,
+                bias: bias, out: out,
                 seqLen: seqLen, threads: threads)
         }
     }
@@ -254,6 +261,17 @@ private struct ChunkPlan {
 }
 
 extension Activations {
+    /// Adds `v` (one value per column) to every row.
+    mutating func addRowVector(_ v: [Float]) {
+        precondition(v.count == width)
+        let w = width
+        data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                for j in 0..<w { p[r * w + j] += v[j] }
+            }
+        }
+    }
+
     /// A copy of the rows of windows `r` (windows of `seqLen` rows).
     func windows(_ r: Range<Int>, _ seqLen: Int, threads: Int) -> Activations {
         let at = r.lowerBound * seqLen * width, n = r.count * seqLen * width

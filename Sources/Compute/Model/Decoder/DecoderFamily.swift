@@ -16,14 +16,14 @@ public struct DecoderFamily: ModelFamily {
     /// models' LM heads, two windows of logits and the windows' activations.
     public func workingMemory(_ r: Recipe) -> Int64 {
         let c = files.config
-        let hidden = Int64(c.hidden), inter = Int64(max(c.intermediate, c.qWidth)),
+        let hidden = Int64(c.hidden), inter = Int64(max(c.widestFFN, c.widestQ)),
             embed = Int64(c.vocabSize) * hidden * 4
         let teacher: Int64 = r.distills ? 2 : 1
         var bytes: Int64 = 0
         if let cal = r.calibration {
             let tokens = Int64(cal.samples * cal.seqLen)
             let chunk = min(tokens, Int64(DecoderCalibration.chunkWindows(seqLen: cal.seqLen) * cal.seqLen))
-            let block = (hidden * (Int64(c.qWidth) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * Int64(c.intermediate)) * 4
+            let block = (hidden * (Int64(c.widestQ) * 2 + Int64(c.kvWidth) * 2) + 3 * hidden * Int64(c.widestFFN)) * 4
             let held = tokens * (hidden * teacher + inter) * 4
             bytes =
                 embed + held + chunk * (hidden * 6 + inter * 3) * 4 * teacher + block * teacher + inter * inter

@@ -12,6 +12,12 @@ extension DecoderModelFiles {
             "rms_norm_eps": Double(c.eps), "rope_theta": c.ropeTheta, "max_position_embeddings": c.contextLength,
             "vocab_size": c.vocabSize, "tie_word_embeddings": c.tied, "hidden_act": "silu", "torch_dtype": "float32"
         ]
+        if let shapes = c.layerShapes {
+            cfg[LlamaConfig.layerKeys.intermediate] = shapes.map(\.intermediate)
+            cfg[LlamaConfig.layerKeys.heads] = shapes.map(\.heads)
+            cfg[LlamaConfig.layerKeys.kvHeads] = shapes.map(\.kvHeads)
+        }
+        if c.outputBias { cfg[LlamaConfig.layerKeys.outputBias] = true }
         if let b = config.bosTokenID ?? tokenizer.bos { cfg["bos_token_id"] = Int(b) }
         if let e = config.eosTokenID ?? tokenizer.eos { cfg["eos_token_id"] = Int(e) }
         return [("config.json", try Self.json(cfg)), ("tokenizer.json", try Self.json(tokenizerJSON()))]

@@ -72,15 +72,17 @@ public struct DecoderModelFiles: Sendable {
         for i in 0..<c.layers {
             let b = { (p: String) in LlamaNames.block(i, p) }
             out.append((b("input_layernorm.weight"), [c.hidden], false))
-            for (p, rows) in [("q_proj", c.qWidth), ("k_proj", c.kvWidth), ("v_proj", c.kvWidth)] {
+            for (p, rows) in [("q_proj", c.qWidth(i)), ("k_proj", c.kvWidth(i)), ("v_proj", c.kvWidth(i))] {
                 out.append((b("self_attn.\(p).weight"), [rows, c.hidden], true))
                 if c.qkvBias { out.append((b("self_attn.\(p).bias"), [rows], false)) }
             }
-            out.append((b("self_attn.o_proj.weight"), [c.hidden, c.qWidth], true))
+            out.append((b("self_attn.o_proj.weight"), [c.hidden, c.qWidth(i)], true))
+            if c.outputBias { out.append((b("self_attn.o_proj.bias"), [c.hidden], false)) }
             out.append((b("post_attention_layernorm.weight"), [c.hidden], false))
-            out.append((b("mlp.gate_proj.weight"), [c.intermediate, c.hidden], true))
-            out.append((b("mlp.up_proj.weight"), [c.intermediate, c.hidden], true))
-            out.append((b("mlp.down_proj.weight"), [c.hidden, c.intermediate], true))
+            out.append((b("mlp.gate_proj.weight"), [c.intermediate(i), c.hidden], true))
+            out.append((b("mlp.up_proj.weight"), [c.intermediate(i), c.hidden], true))
+            out.append((b("mlp.down_proj.weight"), [c.hidden, c.intermediate(i)], true))
+            if c.outputBias { out.append((b("mlp.down_proj.bias"), [c.hidden], false)) }
         }
         out.append((LlamaNames.finalNorm, [c.hidden], false))
         if !c.tied { out.append((LlamaNames.lmHead, [c.vocabSize, c.hidden], false)) }
@@ -111,8 +113,8 @@ extension DecoderModelFiles {
         return Set(implied.filter(\.linear).map(\.name))
     }
 
-    /// Tensors every block holds (norms, q/k/v/o, gate/up/down, Q/K/V biases in Qwen2).
-    var tensorsPerBlock: Int { 9 + (config.qkvBias ? 3 : 0) }
+    /// Tensors every block holds (norms, q/k/v/o, gate/up/down, Q/K/V biases in Qwen2, o/down biases).
+    var tensorsPerBlock: Int { 9 + (config.qkvBias ? 3 : 0) + (config.outputBias ? 2 : 0) }
 
     /// Refuses a block count the model's tensors cannot hold, before anything is built per block
     /// (16,777,216 blocks would otherwise take gigabytes to list).

@@ -42,7 +42,8 @@ public final class KVCache {
     /// Grouped-query causal attention of the new queries (positions `count`…) over every cached key
     /// (Mistral's sliding window when set); heads over the threads.
     private func attention(_ q: Activations, layer i: Int, threads: Int) -> Activations {
-        let c = config, d = c.headDim, n = q.rows, qw = q.width, kw = c.kvWidth, group = c.heads / c.kvHeads
+        let c = config, d = c.headDim, n = q.rows, qw = q.width, kw = c.kvWidth(i), heads = qw / d
+        let group = heads / (kw / d)
         let total = count + n
         let window = max(1, c.slidingWindow ?? Int.max)
         let scale = 1 / Float(d).squareRoot()
@@ -51,7 +52,7 @@ public final class KVCache {
             keys[i].withUnsafeBufferPointer { kp in
                 values[i].withUnsafeBufferPointer { vp in
                     ctx.withUnsafeMutableBufferPointer { cp in
-                        Parallel.forEach(c.heads, threads: threads) { hd in
+                        Parallel.forEach(heads, threads: threads) { hd in
                             let kvh = hd / group
                             var scores = [Float](repeating: 0, count: n * total)
                             scores.withUnsafeMutableBufferPointer { sp in

@@ -22,6 +22,21 @@ public struct LlamaConfig: Equatable, Sendable {
     public var slidingWindow: Int?
     /// config.json's `bos_token_id` and `eos_token_id` (a GGUF says them in `tokenizer.ggml.*`).
     public var bosTokenID: Int32?, eosTokenID: Int32?
+    /// Per-block widths of a structurally pruned model (nil: every block has the global widths).
+    public var layerShapes: [LayerShape]?
+    /// o_proj and down_proj carry biases (a structured prune's compensation of removed channels).
+    public var outputBias = false
+
+    /// One block's widths: FFN channels, query heads and KV heads.
+    public struct LayerShape: Equatable, Sendable {
+        public var intermediate: Int
+        public var heads: Int
+        public var kvHeads: Int
+
+        public init(intermediate: Int, heads: Int, kvHeads: Int) {
+            (self.intermediate, self.heads, self.kvHeads) = (intermediate, heads, kvHeads)
+        }
+    }
 
     public static let architectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"]
 
@@ -42,6 +57,22 @@ public struct LlamaConfig: Equatable, Sendable {
     public var qWidth: Int { heads * headDim }
     /// Width of the key and value projections' outputs.
     public var kvWidth: Int { kvHeads * headDim }
+
+    /// Block `i`'s widths (the global ones unless the model is structurally pruned).
+    public func shape(_ i: Int) -> LayerShape {
+        layerShapes?[i] ?? LayerShape(intermediate: intermediate, heads: heads, kvHeads: kvHeads)
+    }
+    /// Block `i`'s FFN channels.
+    public func intermediate(_ i: Int) -> Int { shape(i).intermediate }
+    /// Block `i`'s query projection width.
+    public func qWidth(_ i: Int) -> Int { shape(i).heads * headDim }
+    /// Block `i`'s key and value projection width.
+    public func kvWidth(_ i: Int) -> Int { shape(i).kvHeads * headDim }
+    /// The widest query projection and FFN of any block.
+    public var widestQ: Int { (0..<layers).map(qWidth).max() ?? qWidth }
+    public var widestFFN: Int { (0..<layers).map(intermediate).max() ?? intermediate }
+    /// Whether every block has the same widths and no output biases (a plain `llama` GGUF can hold it).
+    public var isPlainLlama: Bool { layerShapes == nil && !outputBias }
 
     /// Checks the shape rules every reader relies on; `file` names the source in errors.
     func validated(_ file: String, key: (String) -> String) throws -> LlamaConfig {
@@ -65,6 +96,24 @@ public struct LlamaConfig: Equatable, Sendable {
         if let w = slidingWindow, w < 1 {
             throw ComputeError(
                 .corruptData, "\(key("slidingWindow")) is \(w): a window must hold at least one token", file: file)
+        }
+        if let shapes = layerShapes {
+            guard shapes.count == layers else {
+                throw ComputeError(
+                    .corruptData, "per-layer sizes list \(shapes.count) layers, \(key("layers")) is \(layers)",
+                    file: file)
+            }
+            for (i, s) in shapes.enumerated() {
+                guard (1...(1 << 24)).contains(s.intermediate), (1...(1 << 16)).contains(s.heads),
+                    (1...(1 << 16)).contains(s.kvHeads), s.heads % s.kvHeads == 0
+                else {
+                    throw ComputeError(
+                        .corruptData,
+                        "layer \(i) has \(s.intermediate) FFN channels, \(s.heads) heads and \(s.kvHeads) KV heads: "
+                            + "each must be positive and the heads a multiple of the KV heads",
+                        file: file)
+                }
+            }
         }
         return self
     }
@@ -136,6 +185,34 @@ extension LlamaConfig {
             vocabSize: try int("vocab_size"), contextLength: try optionalInt("max_position_embeddings") ?? 2048,
             tied: try bool("tie_word_embeddings") ?? false)
         architecture = arch
+        func intArray(_ k: String) throws -> [Int]? {
+            guard let raw = o[k], !(raw is NSNull) else { return nil }
+            guard let a = raw as? [Any], a.count <= 1 << 16 else {
+                throw ComputeError(.corruptData, "\(k) is \(Self.shown(raw)), not a list of integers", file: file)
+            }
+            return try a.map { v in
+                guard let n = v as? NSNumber, !Self.isBool(n), let i = Int(exactly: n.doubleValue) else {
+                    throw ComputeError(.corruptData, "\(k) holds \(Self.shown(v)), not an integer", file: file)
+                }
+                return i
+            }
+        }
+        let perLayer = (
+            try intArray(Self.layerKeys.intermediate), try intArray(Self.layerKeys.heads),
+            try intArray(Self.layerKeys.kvHeads)
+        )
+        if perLayer.0 != nil || perLayer.1 != nil || perLayer.2 != nil {
+            let n = perLayer.0?.count ?? perLayer.1?.count ?? perLayer.2?.count ?? 0
+            guard [perLayer.0?.count, perLayer.1?.count, perLayer.2?.count].allSatisfy({ $0 == nil || $0 == n }) else {
+                throw ComputeError(.corruptData, "the per-layer size lists differ in length", file: file)
+            }
+            layerShapes = (0..<n).map { i in
+                LayerShape(
+                    intermediate: perLayer.0?[i] ?? intermediate, heads: perLayer.1?[i] ?? heads,
+                    kvHeads: perLayer.2?[i] ?? kvHeads)
+            }
+        }
+        outputBias = try bool(Self.layerKeys.outputBias) ?? false
         let attentionBias = try bool("attention_bias") ?? false
         qkvBias = arch == "Qwen2ForCausalLM" || attentionBias
         if arch == "MistralForCausalLM" { slidingWindow = try optionalInt("sliding_window") }
@@ -161,6 +238,12 @@ extension LlamaConfig {
         return TextRules.printable(String(String(describing: v).prefix(40)))
     }
 
+    /// config.json keys of a structurally pruned model (Squeeze's own; documented in docs/FORMATS.md).
+    public static let layerKeys = (
+        intermediate: "layer_intermediate_sizes", heads: "layer_num_attention_heads",
+        kvHeads: "layer_num_key_value_heads", outputBias: "output_bias"
+    )
+
     static let hfKeys = [
         "hidden": "hidden_size", "intermediate": "intermediate_size", "layers": "num_hidden_layers",
         "heads": "num_attention_heads", "kvHeads": "num_key_value_heads", "headDim": "head_dim",
@@ -176,51 +259,85 @@ extension LlamaConfig {
         "eps": "llama.attention.layer_norm_rms_epsilon", "ropeTheta": "llama.rope.freq_base"
     ]
 
-    /// Reads the `llama.*` keys of a GGUF (`general.architecture` must be llama); `tied` when
-    /// the file has no `output.weight`.
+    /// Reads the `llama.*` keys of a GGUF, or the `deci.*` keys of one with per-layer widths
+    /// (FFN width and head counts as INT32 arrays, o_proj / down_proj biases as tensors); `tied`
+    /// when the file has no `output.weight`.
     public init(gguf meta: [String: GGUFValue], tensorNames: Set<String>, file: String) throws {
         guard case .string(let arch)? = meta["general.architecture"] else {
             throw ComputeError(.corruptHeader, "general.architecture is missing", file: file)
         }
-        guard arch == "llama" else {
+        guard arch == "llama" || arch == "deci" else {
             throw ComputeError(
-                .unsupportedModel, "general.architecture \(TextRules.printable(arch)) is not supported (llama is)",
+                .unsupportedModel,
+                "general.architecture \(TextRules.printable(arch)) is not supported (llama and deci are)",
                 file: file)
         }
         func int(_ k: String, _ fallback: Int? = nil) throws -> Int {
-            guard let v = meta[k] else {
+            guard let v = meta[arch + "." + k] else {
                 if let fallback { return fallback }
-                throw ComputeError(.corruptHeader, "\(k) is missing", file: file)
+                throw ComputeError(.corruptHeader, "\(arch).\(k) is missing", file: file)
             }
-            guard let n = v.integer else { throw ComputeError(.corruptHeader, "\(k) is not an integer", file: file) }
+            guard let n = v.integer else {
+                throw ComputeError(.corruptHeader, "\(arch).\(k) is not an integer", file: file)
+            }
             return n
         }
-        if case .string(let t)? = meta["llama.rope.scaling.type"], t != "none" {
+        // A deci per-layer size: an INT32 array with one entry per block, or one integer for all.
+        func perLayer(_ k: String, layers: Int, _ fallback: Int? = nil) throws -> [Int] {
+            guard arch == "deci", case .array(let a)? = meta[arch + "." + k] else {
+                return Array(repeating: try int(k, fallback), count: layers)
+            }
+            guard case .int32(let v) = a, v.count == layers else {
+                throw ComputeError(
+                    .corruptHeader, "\(arch).\(k) is not an INT32 array of \(layers) entries (one per block)",
+                    file: file)
+            }
+            return v.map(Int.init)
+        }
+        if case .string(let t)? = meta[arch + ".rope.scaling.type"], t != "none" {
             throw ComputeError(
                 .unsupportedModel,
-                "llama.rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
+                "\(arch).rope.scaling.type \(TextRules.printable(t)) is not supported (only unscaled RoPE)", file: file)
         }
-        let heads = try int("llama.attention.head_count")
-        let hidden = try int("llama.embedding_length")
+        let hidden = try int("embedding_length")
+        let layers = try int("block_count")
+        guard layers > 0 && layers <= max(0, tensorNames.count - 2) else {
+            throw ComputeError(
+                .shapeMismatch,
+                "\(arch).block_count \(layers) is more blocks than the model's \(tensorNames.count) tensors hold",
+                file: file)
+        }
+        let ffn = try perLayer("feed_forward_length", layers: layers)
+        let heads = try perLayer("attention.head_count", layers: layers)
+        let kvHeads = try perLayer("attention.head_count_kv", layers: layers, heads.max() ?? 1)
+        let widest = heads.max() ?? 1
         var vocab = 0
         if case .array(let a)? = meta["tokenizer.ggml.tokens"] { vocab = a.typeAndCount.count }
-        guard let eps = meta["llama.attention.layer_norm_rms_epsilon"]?.float else {
+        guard let eps = meta[arch + ".attention.layer_norm_rms_epsilon"]?.float else {
             throw ComputeError(
-                .corruptHeader, "llama.attention.layer_norm_rms_epsilon is missing or not a float", file: file)
+                .corruptHeader, "\(arch).attention.layer_norm_rms_epsilon is missing or not a float", file: file)
         }
         self.init(
-            hidden: hidden, intermediate: try int("llama.feed_forward_length"), layers: try int("llama.block_count"),
-            heads: heads, kvHeads: try int("llama.attention.head_count_kv", heads),
-            headDim: try int("llama.rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
-            ropeTheta: meta["llama.rope.freq_base"]?.float ?? 10000, vocabSize: try int("llama.vocab_size", vocab),
-            contextLength: try int("llama.context_length"), tied: !tensorNames.contains("output.weight"))
-        self = try validated(file) { k in Self.ggufKeys[k] ?? k }
-        guard headDim * heads == hidden else {
-            throw ComputeError(
-                .corruptHeader,
-                "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(heads) is not "
-                    + "llama.embedding_length \(hidden)",
-                file: file)
+            hidden: hidden, intermediate: ffn.max() ?? 1, layers: layers, heads: widest,
+            kvHeads: kvHeads[heads.firstIndex(of: widest) ?? 0],
+            headDim: try int("rope.dimension_count", hidden / max(widest, 1)), eps: Float(eps),
+            ropeTheta: meta[arch + ".rope.freq_base"]?.float ?? 10000, vocabSize: try int("vocab_size", vocab),
+            contextLength: try int("context_length"), tied: !tensorNames.contains("output.weight"))
+        let shapes = (0..<layers).map {
+            LayerShape(intermediate: ffn[$0], heads: heads[$0], kvHeads: kvHeads[$0])
+        }
+        let global = LayerShape(intermediate: intermediate, heads: self.heads, kvHeads: self.kvHeads)
+        if shapes.contains(where: { $0 != global }) { layerShapes = shapes }
+        outputBias = tensorNames.contains("blk.0.attn_output.bias") || tensorNames.contains("blk.0.ffn_down.bias")
+        self = try validated(file) { k in Self.ggufKeys[k].map { arch + $0.dropFirst(5) } ?? k }
+        if arch == "llama" {
+            guard headDim * self.heads == hidden else {
+                throw ComputeError(
+                    .corruptHeader,
+                    "llama.rope.dimension_count \(headDim) × llama.attention.head_count \(self.heads) is not "
+                        + "llama.embedding_length \(hidden)",
+                    file: file)
+            }
         }
     }
 }

@@ -65,10 +65,10 @@ public struct LlamaDecoder: Sendable {
     func block(_ i: Int, _ x: Activations, _ w: WeightSupplier, attend: Attend? = nil) throws -> Activations {
         let b = { (part: String) in LlamaNames.block(i, part) }
         let ctx = try attentionContext(i, try rmsNorm(x, b("input_layernorm.weight"), w), w, attend: attend)
-        var h = try linear(b("self_attn.o_proj"), ctx, out: config.hidden, bias: false, w)
+        var h = try linear(b("self_attn.o_proj"), ctx, out: config.hidden, bias: config.outputBias, w)
         add(&h, x)
         let act = try mlpProduct(i, try rmsNorm(h, b("post_attention_layernorm.weight"), w), w)
-        var o = try linear(b("mlp.down_proj"), act, out: config.hidden, bias: false, w)
+        var o = try linear(b("mlp.down_proj"), act, out: config.hidden, bias: config.outputBias, w)
         add(&o, h)
         return o
     }
@@ -79,9 +79,9 @@ public struct LlamaDecoder: Sendable {
     {
         let c = config
         let b = { (part: String) in LlamaNames.block(i, part) }
-        var q = try linear(b("self_attn.q_proj"), n1, out: c.qWidth, bias: c.qkvBias, w)
-        var k = try linear(b("self_attn.k_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
-        let v = try linear(b("self_attn.v_proj"), n1, out: c.kvWidth, bias: c.qkvBias, w)
+        var q = try linear(b("self_attn.q_proj"), n1, out: c.qWidth(i), bias: c.qkvBias, w)
+        var k = try linear(b("self_attn.k_proj"), n1, out: c.kvWidth(i), bias: c.qkvBias, w)
+        let v = try linear(b("self_attn.v_proj"), n1, out: c.kvWidth(i), bias: c.qkvBias, w)
         rope(&q)
         rope(&k)
         return attend?(q, k, v) ?? attention(q, k, v)
@@ -90,9 +90,9 @@ public struct LlamaDecoder: Sendable {
     /// SwiGLU's silu(gate(n2)) · up(n2): down_proj's input.
     func mlpProduct(_ i: Int, _ n2: Activations, _ w: WeightSupplier) throws -> Activations {
         let b = { (part: String) in LlamaNames.block(i, part) }
-        var gate = try linear(b("mlp.gate_proj"), n2, out: config.intermediate, bias: false, w)
-        let up = try linear(b("mlp.up_proj"), n2, out: config.intermediate, bias: false, w)
-        let width = config.intermediate, l = seqLen, windows = gate.rows / seqLen
+        var gate = try linear(b("mlp.gate_proj"), n2, out: config.intermediate(i), bias: false, w)
+        let up = try linear(b("mlp.up_proj"), n2, out: config.intermediate(i), bias: false, w)
+        let width = config.intermediate(i), l = seqLen, windows = gate.rows / seqLen
         gate.data.withUnsafeMutableBufferPointer { g in
             up.data.withUnsafeBufferPointer { u in
                 Parallel.forEach(windows, threads: threads) { s in
@@ -234,7 +234,8 @@ public struct LlamaDecoder: Sendable {
     /// set). Queries go in fixed blocks of 64 rows, each against the keys up to its last row only:
     /// the products skip the masked upper triangle (5/8 of the full products for 256 tokens).
     func attention(_ q: Activations, _ k: Activations, _ v: Activations) -> Activations {
-        let c = config, d = c.headDim, l = seqLen, qw = q.width, kw = k.width, group = c.heads / c.kvHeads
+        // The block's own head counts, from its widths (a structurally pruned block has fewer).
+        let c = config, d = c.headDim, l = seqLen, qw = q.width, kw = k.width, heads = qw / d, group = heads / (kw / d)
         let scale = 1 / Float(d).squareRoot()
         let window = max(1, c.slidingWindow ?? Int.max)  // a config reader refuses < 1; never read out of bounds
         let queryBlocks = Parallel.chunks(l, chunk: Self.queryBlock)
@@ -243,8 +244,8 @@ public struct LlamaDecoder: Sendable {
             k.data.withUnsafeBufferPointer { kp in
                 v.data.withUnsafeBufferPointer { vp in
                     ctx.withUnsafeMutableBufferPointer { cp in
-                        Parallel.forEach(samples * c.heads, threads: threads) { job in
-                            let s = job / c.heads, hd = job % c.heads, kvh = hd / group
+                        Parallel.forEach(samples * heads, threads: threads) { job in
+                            let s = job / heads, hd = job % heads, kvh = hd / group
                             // each product writes what is read
                             var scores = Activations.unfilled(rows: Self.queryBlock, width: l).data
                             scores.withUnsafeMutableBufferPointer { sp in

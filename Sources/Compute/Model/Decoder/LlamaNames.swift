@@ -45,10 +45,16 @@ public enum LlamaNames {
     }
 
     /// The head count whose rows llama.cpp's converter permutes for this HF tensor (Q: query heads,
-    /// K: KV heads), or nil when the tensor is not permuted.
+    /// K: KV heads, of its own block), or nil when the tensor is not permuted.
     static func permutedHeads(_ hf: String, _ c: LlamaConfig) -> Int? {
-        if hf.hasSuffix(".self_attn.q_proj.weight") || hf.hasSuffix(".self_attn.q_proj.bias") { return c.heads }
-        if hf.hasSuffix(".self_attn.k_proj.weight") || hf.hasSuffix(".self_attn.k_proj.bias") { return c.kvHeads }
+        let parts = hf.split(separator: ".", maxSplits: 3)
+        let shape = parts.count == 4 ? Int(parts[2]).flatMap { $0 < c.layers ? c.shape($0) : nil } : nil
+        if hf.hasSuffix(".self_attn.q_proj.weight") || hf.hasSuffix(".self_attn.q_proj.bias") {
+            return shape?.heads ?? c.heads
+        }
+        if hf.hasSuffix(".self_attn.k_proj.weight") || hf.hasSuffix(".self_attn.k_proj.bias") {
+            return shape?.kvHeads ?? c.kvHeads
+        }
         return nil
     }
 
