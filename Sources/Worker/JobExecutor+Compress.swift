@@ -52,7 +52,8 @@ extension JobExecutor {
     {
         let tensors = try model.readTensors()
         let family = try RecipeValidator.validateAll(recipe, model: model, tensors: tensors)
-        try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: tensors.count) }
+        let total = RecipeRunner.unitCount(recipe: recipe, tensors: tensors, family: family)
+        try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: total) }
         let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
             try worker.attempts.checkpoints(job: job.id)
         }

@@ -38,7 +38,7 @@ struct Run: ParsableCommand {
             let staging = parent + "/.\((out as NSString).lastPathComponent).tmp-\(getpid())"
             try FileOps.makeDirectory(staging)
             let tty = isatty(STDERR_FILENO) == 1
-            let total = tensors.count
+            let total = RecipeRunner.unitCount(recipe: r, tensors: tensors, family: family)
             do {
                 let runner = RecipeRunner(model: source, recipe: r, threads: threads, family: family)
                 let result = try runner.run(

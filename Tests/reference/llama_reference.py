@@ -36,7 +36,8 @@ def windows(ids, samples, seq_len, part):
     return [ids[lo + (0 if samples == 1 else i * spare // (samples - 1)):][:seq_len] for i in range(samples)]
 
 
-def forward(hf_dir, batch):
+def forward(hf_dir, batch, on_product=None):
+    """Logits [windows, L, vocab]; on_product(block, window, swiglu_product) sees down_proj's inputs."""
     c = json.load(open(os.path.join(hf_dir, "config.json")))
     w = {k: v.astype(np.float64) for k, v in load_file(os.path.join(hf_dir, "model.safetensors")).items()}
     H, nh = c["hidden_size"], c["num_attention_heads"]
@@ -91,7 +92,10 @@ def forward(hf_dir, batch):
             x = x + lin(ctx, p + "self_attn.o_proj")
             h = rms(x, w[p + "post_attention_layernorm.weight"])
             g = lin(h, p + "mlp.gate_proj")
-            x = x + lin(g / (1 + np.exp(-g)) * lin(h, p + "mlp.up_proj"), p + "mlp.down_proj")
+            act = g / (1 + np.exp(-g)) * lin(h, p + "mlp.up_proj")
+            if on_product:
+                on_product(i, len(out), act)
+            x = x + lin(act, p + "mlp.down_proj")
         out.append(rms(x, w["model.norm.weight"]) @ head.T)
     return np.stack(out)
 

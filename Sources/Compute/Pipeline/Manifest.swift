@@ -38,6 +38,11 @@ public enum Manifest {
             "timings": timings,
             "blas_core": blasCore
         ]
+        if let st = result.structure,
+            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(st)) as? [String: Any]
+        {
+            m["structure"] = o
+        }
         if !result.quantizedInput.isEmpty {
             // The input's own lossy types: every metric compares against the model they decode to.
             m["input"] =

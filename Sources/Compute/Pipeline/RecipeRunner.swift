@@ -47,6 +47,23 @@ public final class RecipeRunner {
         /// passes and every unit's kernels, up to the last unit handed to the writers (what
         /// llm-compressor's `oneshot` times; opening the input and closing the outputs excluded).
         public var calibrationSeconds: Double? = nil
+        /// What a structural stage (`prune: {method: flap}`) did to the model, when there is one.
+        public var structure: StructureSummary? = nil
+    }
+
+    /// The widths a structural stage left and the share of the blocks' parameters it removed.
+    public struct StructureSummary: Sendable, Codable {
+        public let method: String
+        public let ffnWidths: [Int]
+        public let removedFraction: Double
+        public let seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case method
+            case ffnWidths = "ffn_widths"
+            case removedFraction = "removed_fraction"
+            case seconds
+        }
     }
 
     public let model: ModelSource
@@ -54,6 +71,8 @@ public final class RecipeRunner {
     public let threads: Int
     /// The model's architecture, for calibrated stages and evaluation (nil: weights only).
     public let family: ModelFamily?
+    /// The model as submitted, when `model` is its structurally pruned copy: what `evaluate` compares with.
+    private var submitted: [any TensorFile]?
 
     /// `recipe` must have been validated against `model` (`RecipeValidator.validateAll`), which
     /// also gives the family.
@@ -62,6 +81,15 @@ public final class RecipeRunner {
         self.recipe = recipe
         self.threads = max(1, threads)
         self.family = family
+    }
+
+    /// How many units a run of `recipe` on a model of `tensors` has: one per tensor, and for a
+    /// structural stage the o_proj and down_proj biases it adds to every block.
+    public static func unitCount(recipe: Recipe, tensors: [TensorInfo], family: ModelFamily?) -> Int {
+        guard let (_, m) = recipe.structuralPrune, let d = family as? DecoderFamily, m.compensate,
+            !d.files.config.outputBias
+        else { return tensors.count }
+        return tensors.count + 2 * d.files.config.layers
     }
 
     /// The plan, open files and running totals of one run.
@@ -97,6 +125,9 @@ public final class RecipeRunner {
     /// tensors in file order, or, when the recipe calibrates, in the order the model's forward
     /// pass uses them (that is then also the order of the output files).
     public func run(outputDir: String, observer: Observer = Observer()) throws -> Result {
+        if submitted == nil, let s = recipe.structuralPrune {
+            return try runStructured(s.method, outputDir: outputDir, observer: observer)
+        }
         let start = DispatchTime.now()
         AllocatorTuning.keepFreedMemory()
         let readers = try model.open()
@@ -110,7 +141,7 @@ public final class RecipeRunner {
         let hasher = !streamed || recipe.calibration != nil ? InputHasher(readers: readers) : nil
         defer { hasher?.stop() }
         var calibrationSeconds: Double?
-        if let cal = recipe.calibration, let family {
+        if let cal = recipe.calibration, let family, recipe.calibratesUnits {
             let t0 = DispatchTime.now()
             try runCalibrated(state, family: family, calibration: cal)
             calibrationSeconds = ms(since: t0) / 1000
@@ -129,7 +160,7 @@ public final class RecipeRunner {
         if let ev = recipe.evaluation, let family {
             try observer.checkContinue()
             evaluation = try evaluate(
-                ev, family: family, readers: readers, outputDir: outputDir, outputs: outputs, plan: plan)
+                ev, family: family, readers: submitted ?? readers, outputDir: outputDir, outputs: outputs, plan: plan)
         }
         let digests = try hasher?.wait() ?? state.hashers.indices.map { state.hashers[$0].finalizeHex() }
         var inputSHA = [String: String]()
@@ -141,6 +172,42 @@ public final class RecipeRunner {
             elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored,
             evaluation: evaluation,
             quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
+    }
+
+    /// A recipe with a structural stage: the model is pruned as a whole and staged in `outputDir`
+    /// (removed before returning), then the recipe runs on the staged copy; the input's checksum
+    /// and `evaluate`'s original stay the submitted model's.
+    private func runStructured(_ m: FlapPrune, outputDir: String, observer: Observer) throws -> Result {
+        guard let decoder = family as? DecoderFamily, let cal = recipe.calibration else {
+            throw ComputeError(.internalError, "flap runs on a decoder after a calibrate stage")
+        }
+        let start = DispatchTime.now()
+        try observer.checkContinue()
+        let readers = try model.open()
+        let hasher = InputHasher(readers: readers)
+        defer { hasher.stop() }
+        let dir = outputDir + "/.structured-input"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let staged = try StructuredModelPass.run(
+            m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads)
+        for r in readers { try r.checkUnchanged() }
+        let inner = RecipeRunner(
+            model: staged.model, recipe: recipe, threads: threads,
+            family: DecoderFamily(files: staged.files, original: decoder.files.config))
+        inner.submitted = readers
+        let r = try inner.run(outputDir: outputDir, observer: observer)
+        let digests = try hasher.wait()
+        var inputSHA = [String: String]()
+        for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = digests[s] }
+        var result = Result(
+            outputs: r.outputs, units: r.units, inputSHA256: inputSHA,
+            inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }), elapsedSeconds: ms(since: start) / 1000,
+            computedUnits: r.computedUnits, restoredUnits: r.restoredUnits, evaluation: r.evaluation,
+            quantizedInput: readers.flatMap(\.quantizedTensors),
+            calibrationSeconds: staged.seconds + (r.calibrationSeconds ?? 0))
+        result.structure = StructureSummary(
+            method: FlapPrune.name, ffnWidths: staged.widths, removedFraction: staged.removed, seconds: staged.seconds)
+        return result
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through

@@ -22,6 +22,11 @@ extension RecipeValidator {
                     + "safetensors still run on it"
             )
         }
+        if let s = recipe.structuralPrune, !DecoderModelFiles.isDecoder(model) {
+            throw RecipeError(
+                "stages[\(s.index)].prune.method",
+                "flap removes FFN channels of Llama-family decoder blocks; \(model.path) is not such a decoder")
+        }
         if DecoderModelFiles.isDecoder(model) {
             let files: DecoderModelFiles
             let linear: Set<String>
@@ -31,6 +36,7 @@ extension RecipeValidator {
             } catch let e as ComputeError {
                 throw RecipeError(stage ?? "model", "\(e)")
             }
+            try checkStructural(recipe, config: files.config)
             try checkGGUFExport(recipe, files: files, tensors: tensors)
             if stage != nil {
                 try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
@@ -69,6 +75,48 @@ extension RecipeValidator {
         try checkCalibrated(recipe, tensors: tensors, linearWeights: linearWeights, what: "encoder")
         try checkDatasets(recipe, tokenizer: bert.tokenizer)
         return BertFamily(files: bert)
+    }
+
+    /// A structural stage comes before every stage that changes weights (it changes their shapes),
+    /// once, and its ratio leaves every block at least `multiple` FFN channels.
+    private static func checkStructural(_ recipe: Recipe, config c: LlamaConfig) throws {
+        guard let (at, m) = recipe.structuralPrune else { return }
+        let path = "stages[\(at)].prune"
+        for (j, st) in recipe.stages.enumerated() where j < at {
+            switch st {
+            case .prune, .quantize, .lowrank, .distill:
+                throw RecipeError(path, "flap must come before stages[\(j)]: it changes the shapes of the tensors")
+            default: continue
+            }
+        }
+        for (j, st) in recipe.stages.enumerated() where j > at {
+            if case .prune(let p) = st, p.method.isStructural {
+                throw RecipeError("stages[\(j)].prune", "a recipe has one flap stage")
+            }
+        }
+        let remove = StructuredModelPass.channelsToRemove(ratio: m.ratio, config: c)
+        for i in 0..<c.layers where c.intermediate(i) < m.multiple {
+            throw RecipeError(
+                "\(path).multiple",
+                "\(m.multiple) is more than layer \(i)'s \(c.intermediate(i)) FFN channels")
+        }
+        let total = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) }
+        let spare = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) - m.multiple }
+        if m.structure == .uniform {
+            let fraction = Double(remove) / Double(total)
+            for i in 0..<c.layers where Double(c.intermediate(i)) * (1 - fraction) < Double(m.multiple) / 2 {
+                throw RecipeError(
+                    "\(path).ratio",
+                    "\(RecipeParser.fmt(m.ratio)) would leave layer \(i) no FFN channel "
+                        + "(flap removes FFN channels only)")
+            }
+        } else if remove > spare {
+            throw RecipeError(
+                "\(path).ratio",
+                "\(RecipeParser.fmt(m.ratio)) of the blocks' parameters is \(remove) FFN channels, more than "
+                    + "the \(spare) the blocks can give while each keeps \(m.multiple) (flap removes FFN channels only)"
+            )
+        }
     }
 
     /// Windows no longer than the model's context: RoPE and the attention are defined only there.
@@ -131,7 +179,7 @@ extension RecipeValidator {
         for (j, st) in recipe.stages.enumerated() {
             var sel: TensorSelector?
             var path = ""
-            if case .prune(let p) = st, p.method.isCalibrated {
+            if case .prune(let p) = st, p.method.isCalibrated, !p.method.isStructural {
                 sel = p.selector
                 path = "stages[\(j)].prune.targets"
             }

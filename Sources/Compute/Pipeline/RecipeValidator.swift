@@ -64,7 +64,7 @@ public enum RecipeValidator {
                 }
                 continue
             }
-            guard case .prune(let p) = stage else { continue }
+            guard case .prune(let p) = stage, !p.method.isStructural else { continue }
             let path = "stages[\(i)].prune"
             let matched = try selected(p.selector, tensors, at: path, verb: "pruned")
             if p.method is StructuredPrune {

@@ -92,6 +92,7 @@ struct TensorTransform {
             try Wanda.prune(
                 work, rows: rows, cols: cols, norms: c.inputNorms(threads: threads),
                 k: MagnitudePruning.pruneCount(sparsity: m.sparsity, numel: cols), threads: threads)
+        case is FlapPrune: break  // applied to the whole model before the units (StructuredModelPass)
         default:
             throw ComputeError(.internalError, "prune method \(type(of: st.method).name) has no kernel", tensor: t.name)
         }

@@ -57,6 +57,27 @@ public struct Recipe: Equatable, Sendable {
     }
     /// Whether the recipe exports `format`.
     public func exports(_ format: ExportStage.Format) -> Bool { stageIndex(exporting: format) != nil }
+    /// The stage that reshapes the model before any unit runs (`prune: {method: flap}`), if any.
+    public var structuralPrune: (index: Int, method: FlapPrune)? {
+        for (i, s) in stages.enumerated() {
+            if case .prune(let p) = s, let m = p.method as? FlapPrune { return (i, m) }
+        }
+        return nil
+    }
+    /// Whether a stage compresses units on their calibration inputs (a structural stage does its own pass).
+    public var calibratesUnits: Bool {
+        stages.contains {
+            switch $0 {
+            case .prune(let p): return p.method.isCalibrated && !p.method.isStructural
+            case .quantize(let q):
+                if case .gptq = q.method { return true }
+                return false
+            case .distill: return true
+            case .export(let e): return e.errorFeedback || e.importance == .calibration
+            default: return false
+            }
+        }
+    }
     /// Whether a `distill` stage runs (the original model then runs beside the compressed one).
     public var distills: Bool {
         stages.contains {
@@ -96,7 +117,7 @@ public enum Stage: Equatable, Sendable {
     /// The tensors a transforming stage selects (nil for export).
     public var selector: TensorSelector? {
         switch self {
-        case .prune(let p): return p.selector
+        case .prune(let p): return p.method.isStructural ? nil : p.selector
         case .quantize(let q): return q.selector
         case .lowrank(let l): return l.selector
         case .distill(let d): return d.selector

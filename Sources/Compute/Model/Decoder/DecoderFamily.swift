@@ -5,8 +5,13 @@ import Foundation
 /// a time; evaluation by perplexity, KL divergence and top-1 agreement on held-out windows.
 public struct DecoderFamily: ModelFamily {
     public let files: DecoderModelFiles
+    /// The submitted model's config when `files` describe its structurally pruned copy (`evaluate`'s original).
+    let originalConfig: LlamaConfig?
 
-    public init(files: DecoderModelFiles) { self.files = files }
+    public init(files: DecoderModelFiles, original: LlamaConfig? = nil) {
+        self.files = files
+        originalConfig = original
+    }
 
     /// Calibration (streamed, see `DecoderCalibration`): the embedding while the windows are
     /// embedded, the block input (tokens × hidden) and the context or SwiGLU product kept between
@@ -69,10 +74,14 @@ public struct DecoderFamily: ModelFamily {
             file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
             part: .evaluation)
         let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
+        let decO =
+            originalConfig.map {
+                LlamaDecoder(config: $0, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
+            } ?? dec
         var stats = NextTokenStats()
         do {
-            let xo = try dec.hidden(ids, original), xc = try dec.hidden(ids, compressed)
-            let ho = try dec.head(original), hc = try dec.head(compressed)
+            let xo = try decO.hidden(ids, original), xc = try dec.hidden(ids, compressed)
+            let ho = try decO.head(original), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
                 stats.add(
                     original: dec.logits(xo, sample: s, head: ho), compressed: dec.logits(xc, sample: s, head: hc),

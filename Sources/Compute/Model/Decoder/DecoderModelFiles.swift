@@ -8,6 +8,17 @@ public struct DecoderModelFiles: Sendable {
     /// A GGUF input's `tokenizer.*` keys, carried into GGUF exports as they were.
     let tokenizerKeys: [(String, GGUFValue)]?
 
+    /// The same tokenizer with another config (a structurally pruned copy of the model).
+    func with(config: LlamaConfig) -> DecoderModelFiles {
+        DecoderModelFiles(config: config, tokenizer: tokenizer, tokenizerKeys: tokenizerKeys)
+    }
+
+    private init(config: LlamaConfig, tokenizer: ByteLevelBPE, tokenizerKeys: [(String, GGUFValue)]?) {
+        self.config = config
+        self.tokenizer = tokenizer
+        self.tokenizerKeys = tokenizerKeys
+    }
+
     /// Reads the model's config and tokenizer; errors name the file and key.
     public init(model: ModelSource) throws {
         if model.format == .gguf {

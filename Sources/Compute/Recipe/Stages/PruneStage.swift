@@ -20,11 +20,16 @@ public protocol PruneMethod: StageMethod {
     static var calibrationReason: String? { get }
     /// Adds the calibration statistics the method reads.
     func addNeeds(to needs: inout CalibrationNeeds)
+    /// Whether the method reshapes the whole model before any unit runs (no targets; see `StructuredModelPass`).
+    static var isStructural: Bool { get }
 }
 
 extension PruneMethod {
     public static var calibrationReason: String? { nil }
     public func addNeeds(to needs: inout CalibrationNeeds) {}
+    public static var isStructural: Bool { false }
+    /// Whether the method reshapes the whole model before any unit runs.
+    public var isStructural: Bool { Self.isStructural }
     /// Whether the method needs the layer's calibration inputs.
     public var isCalibrated: Bool { Self.calibrationReason != nil }
 
@@ -56,7 +61,7 @@ extension PruneStage: Equatable {
 extension PruneStage: Codable {
     /// Every prune method, by its recipe name: the dispatch table of decoding.
     static let methods: [any PruneMethod.Type] = [
-        MagnitudePrune.self, NMPrune.self, StructuredPrune.self, WandaPrune.self, SparseGPTPrune.self
+        MagnitudePrune.self, NMPrune.self, StructuredPrune.self, WandaPrune.self, SparseGPTPrune.self, FlapPrune.self
     ]
 
     /// For each key some other method declares, which methods do (`methods nm, sparsegpt`).
@@ -80,6 +85,6 @@ extension PruneStage: Codable {
         var w = OptionWriter(encoder)
         try w.put("method", type(of: method).name)
         try method.encode(to: encoder)
-        try selector.write(&w)
+        if !method.isStructural { try selector.write(&w) }
     }
 }

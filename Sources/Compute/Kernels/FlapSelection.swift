@@ -1,0 +1,72 @@
+import Foundation
+
+/// FLAP's choice of the FFN channels each decoder block keeps (An et al., 2024, "Fluctuation-based
+/// Adaptive Structured Pruning for Large Language Models"), and the bias that compensates for the
+/// removed ones. A channel's score is WIFV: the variance of down_proj's input channel over the
+/// calibration tokens times the squared norm of its weight column.
+public enum FlapSelection {
+    /// One block's statistics of down_proj's input channels, over the calibration tokens.
+    public struct Channels: Sendable {
+        public var mean: [Double]
+        public var variance: [Double]
+        /// Σᵢ W[i, j]² of down_proj's column j.
+        public var columnNormSq: [Double]
+
+        public init(mean: [Double], variance: [Double], columnNormSq: [Double]) {
+            (self.mean, self.variance, self.columnNormSq) = (mean, variance, columnNormSq)
+        }
+    }
+
+    /// WIFV scores of one block, standardised within the block (mean 0, sample standard deviation 1).
+    static func standardised(_ c: Channels) -> [Double] {
+        let s = zip(c.variance, c.columnNormSq).map { $0 * $1 }
+        let n = Double(s.count)
+        let mean = s.reduce(0, +) / n
+        let sd = (s.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(1, n - 1)).squareRoot()
+        return s.map { sd > 0 ? ($0 - mean) / sd : 0 }
+    }
+
+    /// The FFN channels each block keeps, ascending: `remove` channels gone in all (before rounding),
+    /// spread by `structure`; each block's count rounded to a multiple of `multiple` (at least one
+    /// multiple, at most its width). Ties go to the lower index, so the choice is deterministic.
+    public static func keep(_ blocks: [Channels], remove: Int, structure: FlapPrune.Structure, multiple: Int)
+        -> [[Int]]
+    {
+        let scores = blocks.map(standardised)
+        let widths = blocks.map { $0.mean.count }
+        let total = widths.reduce(0, +)
+        var counts: [Int]
+        switch structure {
+        case .uniform:
+            let fraction = Double(remove) / Double(max(1, total))
+            counts = widths.map { Int((Double($0) * (1 - fraction)).rounded()) }
+        case .adaptive:
+            // One threshold over every block's standardised scores: the total - remove best channels stay.
+            var all = [(score: Double, block: Int, index: Int)]()
+            all.reserveCapacity(total)
+            for (b, s) in scores.enumerated() { for (j, v) in s.enumerated() { all.append((v, b, j)) } }
+            all.sort { ($0.score, -$0.block, -$0.index) > ($1.score, -$1.block, -$1.index) }
+            counts = Array(repeating: 0, count: blocks.count)
+            for e in all.prefix(max(0, total - remove)) { counts[e.block] += 1 }
+        }
+        return blocks.indices.map { b in
+            let m = max(1, multiple)
+            let rounded = Int((Double(counts[b]) / Double(m)).rounded()) * m
+            let k = min(widths[b], max(min(m, widths[b]), rounded))
+            let order = scores[b].indices.sorted { (scores[b][$0], -$0) > (scores[b][$1], -$1) }
+            return order.prefix(k).sorted()
+        }
+    }
+
+    /// down_proj's bias that keeps the block's expected output: Σ over removed channels j of
+    /// W[:, j] · mean[j] (`weight` is rows × cols, row-major).
+    public static func compensation(weight: [Float], rows: Int, cols: Int, mean: [Double], kept: [Int]) -> [Float] {
+        var removed = [Bool](repeating: true, count: cols)
+        for j in kept { removed[j] = false }
+        return (0..<rows).map { i in
+            var sum = 0.0
+            for j in 0..<cols where removed[j] { sum += Double(weight[i * cols + j]) * mean[j] }
+            return Float(sum)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+
+/// A recipe's structural stage (`prune: {method: flap}`), applied to the whole model before any
+/// unit runs: FLAP scores every block's FFN channels on the calibration windows, the pruned
+/// channels leave gate_proj and up_proj (rows) and down_proj (columns), and their mean contribution
+/// becomes down_proj's bias. The smaller model is staged as a Hugging Face directory (F32
+/// safetensors, config.json with the per-block widths, the input's tokenizer files), which the rest
+/// of the recipe then reads as its input.
+enum StructuredModelPass {
+    /// The staged model and what the pass decided.
+    struct Staged {
+        let model: ModelSource
+        let files: DecoderModelFiles
+        /// FFN channels each block keeps.
+        let widths: [Int]
+        /// Fraction of the blocks' parameters removed (after rounding the widths).
+        let removed: Double
+        let seconds: Double
+    }
+
+    /// FFN channels to remove so that `ratio` of the blocks' parameters go (each channel is one row
+    /// of gate and up and one column of down).
+    static func channelsToRemove(ratio: Double, config c: LlamaConfig) -> Int {
+        Int((ratio * Double(blockParameters(c)) / Double(3 * c.hidden)).rounded())
+    }
+
+    /// Parameters of every decoder block's linear layers.
+    static func blockParameters(_ c: LlamaConfig) -> Int {
+        (0..<c.layers).reduce(0) { sum, i in
+            sum + c.hidden * (2 * c.qWidth(i) + 2 * c.kvWidth(i)) + 3 * c.hidden * c.intermediate(i)
+        }
+    }
+
+    static func run(
+        _ m: FlapPrune, model: ModelSource, readers: [any TensorFile], files: DecoderModelFiles,
+        calibration cal: CalibrateStage, into dir: String, threads: Int
+    ) throws -> Staged {
+        let t0 = DispatchTime.now()
+        let c = files.config
+        let ids = try CalibrationText.batches(
+            file: cal.dataset, tokenizer: files.tokenizer, samples: cal.samples, seqLen: cal.seqLen,
+            part: .calibration)
+        let weights = ModelWeights(readers: readers)
+        let stats = try FFNChannelStatistics.collect(
+            config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads)
+        let kept = FlapSelection.keep(
+            stats, remove: channelsToRemove(ratio: m.ratio, config: c), structure: m.structure, multiple: m.multiple)
+        var pruned = c
+        pruned.layerShapes = (0..<c.layers).map {
+            LlamaConfig.LayerShape(intermediate: kept[$0].count, heads: c.shape($0).heads, kvHeads: c.shape($0).kvHeads)
+        }
+        pruned.outputBias = c.outputBias || m.compensate
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try writeWeights(
+            to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, pruned: pruned,
+            kept: kept, stats: stats, compensate: m.compensate)
+        let staged = files.with(config: pruned)
+        try writeConfig(model: model, files: staged, to: dir)
+        let source = try ModelSource(path: dir)
+        let removed = 1 - Double(blockParameters(pruned)) / Double(blockParameters(c))
+        return Staged(
+            model: source, files: try DecoderModelFiles(model: source), widths: kept.map(\.count), removed: removed,
+            seconds: ms(since: t0) / 1000)
+    }
+
+    /// Every input tensor (decoded to F32) in input order, gate/up rows and down columns narrowed to
+    /// the kept channels; after each block's down_proj, its bias (and o_proj's, zero unless the input had one).
+    private static func writeWeights(
+        to path: String, readers: [any TensorFile], weights: ModelWeights, config c: LlamaConfig,
+        pruned p: LlamaConfig, kept: [[Int]], stats: [FlapSelection.Channels], compensate: Bool
+    ) throws {
+        let names = readers.flatMap { $0.tensors.map(\.name) }
+        let shapes = Dictionary(
+            readers.flatMap { $0.tensors.map { ($0.name, $0.shape) } }, uniquingKeysWith: { a, _ in a })
+        var plan = [(name: String, dtype: DType, shape: [Int])]()
+        func block(_ name: String) -> (Int, String)? {
+            let parts = name.split(separator: ".", maxSplits: 3)
+            guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]), i < c.layers
+            else { return nil }
+            return (i, String(parts[3]))
+        }
+        let added = p.outputBias && !c.outputBias
+        for n in names {
+            var shape = shapes[n]!
+            if let (i, part) = block(n) {
+                if part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight" { shape = [kept[i].count, c.hidden] }
+                if part == "mlp.down_proj.weight" { shape = [c.hidden, kept[i].count] }
+            }
+            plan.append((n, DType.F32, shape))
+            if added, let (i, part) = block(n), part == "mlp.down_proj.weight" {
+                plan.append((LlamaNames.block(i, "self_attn.o_proj.bias"), DType.F32, [c.hidden]))
+                plan.append((LlamaNames.block(i, "mlp.down_proj.bias"), DType.F32, [c.hidden]))
+            }
+        }
+        let out = try SafeTensorsWriter(path: path, tensors: plan)
+        for (name, _, shape) in plan {
+            var v: [Float]
+            if added, let (i, part) = block(name), part == "self_attn.o_proj.bias" || part == "mlp.down_proj.bias" {
+                v = [Float](repeating: 0, count: c.hidden)
+                if part == "mlp.down_proj.bias" && compensate {
+                    let w = try weights.tensor(
+                        LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * c.intermediate(i))
+                    v = FlapSelection.compensation(
+                        weight: w, rows: c.hidden, cols: c.intermediate(i), mean: stats[i].mean, kept: kept[i])
+                }
+            } else {
+                let original = shapes[name]!
+                v = try weights.tensor(name, count: original.reduce(1, *))
+                if let (i, part) = block(name) {
+                    if part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight" {
+                        v = kept[i].flatMap { j in v[(j * c.hidden)..<((j + 1) * c.hidden)] }
+                    } else if part == "mlp.down_proj.weight" {
+                        let cols = c.intermediate(i)
+                        v = (0..<c.hidden).flatMap { r in kept[i].map { v[r * cols + $0] } }
+                    }
+                }
+            }
+            precondition(v.count == shape.reduce(1, *))
+            try v.withUnsafeBytes { try out.write(name: name, bytes: $0) }
+        }
+        try out.finish()
+    }
+
+    /// config.json with the per-block widths: the input's own (every other key kept) for a Hugging
+    /// Face input, one made from the GGUF's keys otherwise; the input's tokenizer files beside it.
+    private static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
+        let generated = try files.huggingFaceFiles()
+        let c = files.config
+        var config = generated.first { $0.name == "config.json" }!.data
+        if let original = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
+            let data = FileManager.default.contents(atPath: original),
+            var o = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        {
+            o[LlamaConfig.layerKeys.intermediate] = c.layerShapes?.map(\.intermediate)
+            o[LlamaConfig.layerKeys.heads] = c.layerShapes?.map(\.heads)
+            o[LlamaConfig.layerKeys.kvHeads] = c.layerShapes?.map(\.kvHeads)
+            o[LlamaConfig.layerKeys.outputBias] = c.outputBias
+            o["head_dim"] = c.headDim
+            o["torch_dtype"] = "float32"
+            config = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])
+        }
+        try config.write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let copied = model.extraFiles.filter { !$0.hasSuffix("/config.json") }
+        for f in copied {
+            let name = (f as NSString).lastPathComponent
+            try? FileManager.default.removeItem(atPath: dir + "/" + name)
+            try FileManager.default.copyItem(atPath: f, toPath: dir + "/" + name)
+        }
+        if !copied.contains(where: { $0.hasSuffix("/tokenizer.json") }) {
+            try generated.first { $0.name == "tokenizer.json" }!.data.write(
+                to: URL(fileURLWithPath: dir + "/tokenizer.json"))
+        }
+    }
+}

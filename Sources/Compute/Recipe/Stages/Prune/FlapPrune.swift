@@ -1,0 +1,54 @@
+import Foundation
+
+/// `prune: {method: flap}`: FLAP's fluctuation-based structured pruning of every decoder block's
+/// FFN channels, removing them from the tensors (the model gets smaller), with the removed
+/// channels' mean contribution added to down_proj's bias.
+public struct FlapPrune: PruneMethod {
+    public static let name = "flap"
+    public static let keys = ["ratio", "structure", "multiple", "compensate"]
+    public static let calibrationReason: String? = "it scores FFN channels by their calibration inputs' fluctuation"
+    public static let isStructural = true
+
+    /// How widths are spread over the blocks.
+    public enum Structure: String, CaseIterable, Sendable {
+        /// Scores standardised within each block, one threshold over all blocks: each block keeps its own width.
+        case adaptive
+        /// The same fraction of channels removed in every block.
+        case uniform
+    }
+
+    /// Fraction of the decoder blocks' parameters removed, in (0, 1).
+    public var ratio: Double
+    public var structure: Structure
+    /// Every block keeps a multiple of this many FFN channels (32 fills ggml's blocks; 256 a k-quant's).
+    public var multiple: Int
+    /// Add the removed channels' mean contribution to down_proj's bias.
+    public var compensate: Bool
+
+    public init(ratio: Double, structure: Structure = .adaptive, multiple: Int = 32, compensate: Bool = true) {
+        self.ratio = ratio
+        self.structure = structure
+        self.multiple = multiple
+        self.compensate = compensate
+    }
+
+    public init(from decoder: Decoder) throws {
+        let r = try Self.reader(decoder)
+        for k in ["targets", "ignore"] where r.has(k) {
+            throw RecipeError(r.at(k), "does not apply to method flap, which prunes every decoder block's FFN")
+        }
+        guard let ratio = try r.number("ratio") else { throw RecipeError(r.at("ratio"), "is required for method flap") }
+        self.ratio = try OptionCheck.fraction(ratio, at: r.at("ratio"), open: true)
+        structure = try r.choice("structure", Structure.self) ?? .adaptive
+        multiple = try OptionCheck.integer(try r.integer("multiple") ?? 32, at: r.at("multiple"), in: 1...4096)
+        compensate = try r.flag("compensate") ?? true
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var w = OptionWriter(encoder)
+        try w.put("ratio", ratio)
+        try w.put("structure", structure.rawValue)
+        try w.put("multiple", multiple)
+        try w.put("compensate", compensate)
+    }
+}
