@@ -25,15 +25,17 @@ import TestSupport
             """ + rest)
     }
 
-    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: ["adaptive", "uniform"])
-    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(structure: String) throws {
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("adaptive", "true"), ("uniform", "false"),
+    ])
+    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(structure: String, refit: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
-        let r = try recipe(env, "ratio: 0.2, multiple: 8, structure: \(structure)")
+        let r = try recipe(env, "ratio: 0.2, multiple: 8, structure: \(structure), refit: \(refit)")
         let out = env.scratch + "/out"
         let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
-        let c = try env.python("check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", out])
+        let c = try env.python("check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", refit, out])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }
 
@@ -113,6 +115,7 @@ import TestSupport
         ("ratio: 0.2, multiple: 512", "512 is more than layer 0's 256 FFN channels"),
         ("ratio: 0.2, targets: [\"blk.0.*\"]", "does not apply to method flap"),
         ("ratio: 0", "is not in (0, 1)"),
+        ("ratio: 0.2, compensate: false", "compensate: false needs refit: false too"),
     ])
     func impossibleFlapRecipesAreRefusedAtSubmit(_ flap: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()

@@ -4,14 +4,17 @@ written out in float64 numpy on a Llama HF directory: the dense model's forward 
 calibration windows Squeeze cuts; per block, each down_proj input channel's mean and variance over
 the tokens; WIFV score = variance × squared norm of the down_proj column; scores standardised per
 block (sample standard deviation); one threshold over all blocks (`adaptive`) or the same fraction
-per block (`uniform`); widths rounded to a multiple; bias = Σ over removed j of W[:, j] · mean[j].
+per block (`uniform`); widths rounded to a multiple; bias = Σ over removed j of W[:, j] · mean[j];
+with `refit`, down_proj's kept columns and bias by least squares on the calibration inputs
+(W_K' = W_K + W_R M, bias = W_R (μ_R − M μ_K), M = C_RK (C_KK + 0.01·mean diag·I)⁻¹).
 
-  check_flap.py HF_DIR TEXT SAMPLES SEQ_LEN RATIO STRUCTURE MULTIPLE OUT_DIR
-      OUT_DIR is Squeeze's safetensors export of `prune: {method: flap}` alone. Its config.json
-      widths must equal the reference's; each block's kept channels must be the reference's (a swap
-      of two channels whose reference scores differ by < 1e-6 is a tie and allowed); gate/up rows
-      and down columns must be the input's values at the kept channels, exactly; down_proj's bias
-      within 1e-4 of the reference's (relative to its largest value).
+  check_flap.py HF_DIR TEXT SAMPLES SEQ_LEN RATIO STRUCTURE MULTIPLE REFIT OUT_DIR
+      OUT_DIR is Squeeze's safetensors export of `prune: {method: flap}` alone; REFIT is true or
+      false. Its config.json widths must equal the reference's; each block's kept channels must be
+      the reference's (a swap of two channels whose reference scores differ by < 1e-6 is a tie and
+      allowed); gate/up rows must be the input's values at the kept channels, exactly, and so must
+      down's columns without refit; down_proj's bias (and refit columns) within 1e-4 of the
+      reference's without refit, 2e-3 with it (Squeeze sums the Gram in F32), relative to the largest.
 Prints JSON; exit 1 on failure.
 """
 import json
@@ -26,17 +29,19 @@ from llama_reference import encode, forward, windows  # noqa: E402
 
 
 def main():
-    hf, text, samples, seq_len, ratio, structure, multiple, out = sys.argv[1:9]
+    hf, text, samples, seq_len, ratio, structure, multiple, refit, out = sys.argv[1:10]
+    refit = refit == "true"
     samples, seq_len, ratio, multiple = int(samples), int(seq_len), float(ratio), int(multiple)
     c = json.load(open(os.path.join(hf, "config.json")))
     w = {k: v.astype(np.float64) for k, v in load_file(os.path.join(hf, "model.safetensors")).items()}
     batch = windows(encode(hf, open(text, encoding="utf-8").read()), samples, seq_len, "calibration")
     layers, hidden = c["num_hidden_layers"], c["hidden_size"]
-    sums, squares, tokens = {}, {}, 0
+    sums, squares, grams = {}, {}, {}
 
     def on_product(i, _, act):
         sums[i] = sums.get(i, 0) + act.sum(0)
         squares[i] = squares.get(i, 0) + (act * act).sum(0)
+        grams[i] = grams.get(i, 0) + act.T @ act
 
     forward(hf, batch, on_product)
     n = samples * seq_len
@@ -81,16 +86,32 @@ def main():
             gap = max(abs(z[i][a] - z[i][b]) for a in extra for b in missing)
             if gap >= 1e-6:
                 problems.append(f"block {i}: kept {sorted(extra)} instead of {sorted(missing)} (scores differ by {gap:.2e})")
-        if not (np.array_equal(o[p + "mlp.up_proj.weight"], w[p + "mlp.up_proj.weight"][kept].astype(np.float32))
-                and np.array_equal(o[p + "mlp.down_proj.weight"], w[p + "mlp.down_proj.weight"][:, kept].astype(np.float32))):
-            problems.append(f"block {i}: up/down values are not the input's at the kept channels")
+        if not np.array_equal(o[p + "mlp.up_proj.weight"], w[p + "mlp.up_proj.weight"][kept].astype(np.float32)):
+            problems.append(f"block {i}: up values are not the input's at the kept channels")
         removed = np.ones(widths[i], bool)
         removed[kept] = False
-        bias = down[i][:, removed] @ mean[i][removed]
+        wk, wr = down[i][:, kept], down[i][:, removed]
+        tol = 1e-4
+        if refit:
+            cov = grams[i] / n - np.outer(mean[i], mean[i])
+            ckk = cov[np.ix_(kept, kept)]
+            ckk = ckk + 0.01 * np.mean(np.diag(ckk)) * np.eye(len(kept))
+            m = np.linalg.solve(ckk, cov[np.ix_(kept, removed)]).T
+            wk = wk + wr @ m
+            bias = wr @ (mean[i][removed] - m @ mean[i][kept])
+            tol = 2e-3
+            got_w = o[p + "mlp.down_proj.weight"].astype(np.float64)
+            rel_w = float(np.abs(got_w - wk).max() / np.abs(wk).max())
+            if rel_w > tol:
+                problems.append(f"block {i}: refit down_proj columns differ by {rel_w:.2e} (relative)")
+        else:
+            bias = wr @ mean[i][removed]
+            if not np.array_equal(o[p + "mlp.down_proj.weight"], down[i][:, kept].astype(np.float32)):
+                problems.append(f"block {i}: down values are not the input's at the kept channels")
         got = o[p + "mlp.down_proj.bias"].astype(np.float64)
         rel = float(np.abs(got - bias).max() / max(np.abs(bias).max(), 1e-30))
         worst_bias = max(worst_bias, rel)
-        if rel > 1e-4:
+        if rel > tol:
             problems.append(f"block {i}: down_proj bias differs by {rel:.2e} (relative)")
     print(json.dumps({"ok": not problems, "widths": got_widths, "reference_widths": want,
                       "bias_max_relative_difference": worst_bias, "problems": problems}))

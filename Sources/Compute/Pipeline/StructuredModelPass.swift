@@ -50,10 +50,22 @@ enum StructuredModelPass {
             LlamaConfig.LayerShape(intermediate: kept[$0].count, heads: c.shape($0).heads, kvHeads: c.shape($0).kvHeads)
         }
         pruned.outputBias = c.outputBias || m.compensate
+        var refits = [Int: (weight: [Float], bias: [Float])]()
+        if m.refit {
+            try FFNChannelStatistics.grams(
+                config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads
+            ) { i, gram, tokens, w in
+                let n = c.intermediate(i)
+                let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * n)
+                refits[i] = FlapRefit.refit(
+                    weight: down, rows: c.hidden, cols: n, gram: gram, tokens: tokens, mean: stats[i].mean,
+                    kept: kept[i], threads: threads)
+            }
+        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try writeWeights(
             to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, pruned: pruned,
-            kept: kept, stats: stats, compensate: m.compensate)
+            kept: kept, stats: stats, compensate: m.compensate, refits: refits)
         let staged = files.with(config: pruned)
         try writeConfig(model: model, files: staged, to: dir)
         let source = try ModelSource(path: dir)
@@ -67,7 +79,8 @@ enum StructuredModelPass {
     /// the kept channels; after each block's down_proj, its bias (and o_proj's, zero unless the input had one).
     private static func writeWeights(
         to path: String, readers: [any TensorFile], weights: ModelWeights, config c: LlamaConfig,
-        pruned p: LlamaConfig, kept: [[Int]], stats: [FlapSelection.Channels], compensate: Bool
+        pruned p: LlamaConfig, kept: [[Int]], stats: [FlapSelection.Channels], compensate: Bool,
+        refits: [Int: (weight: [Float], bias: [Float])]
     ) throws {
         let names = readers.flatMap { $0.tensors.map(\.name) }
         let shapes = Dictionary(
@@ -97,7 +110,9 @@ enum StructuredModelPass {
             var v: [Float]
             if added, let (i, part) = block(name), part == "self_attn.o_proj.bias" || part == "mlp.down_proj.bias" {
                 v = [Float](repeating: 0, count: c.hidden)
-                if part == "mlp.down_proj.bias" && compensate {
+                if part == "mlp.down_proj.bias", let refit = refits[i] {
+                    v = refit.bias
+                } else if part == "mlp.down_proj.bias" && compensate {
                     let w = try weights.tensor(
                         LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * c.intermediate(i))
                     v = FlapSelection.compensation(
@@ -109,6 +124,8 @@ enum StructuredModelPass {
                 if let (i, part) = block(name) {
                     if part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight" {
                         v = kept[i].flatMap { j in v[(j * c.hidden)..<((j + 1) * c.hidden)] }
+                    } else if part == "mlp.down_proj.weight", let refit = refits[i] {
+                        v = refit.weight
                     } else if part == "mlp.down_proj.weight" {
                         let cols = c.intermediate(i)
                         v = (0..<c.hidden).flatMap { r in kept[i].map { v[r * cols + $0] } }

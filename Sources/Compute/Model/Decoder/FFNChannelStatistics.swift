@@ -10,36 +10,19 @@ enum FFNChannelStatistics {
     static func collect(config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int)
         throws -> [FlapSelection.Channels]
     {
-        let whole = LlamaDecoder(config: c, samples: ids.count, seqLen: seqLen, threads: threads)
-        let per = DecoderCalibration.chunkWindows(seqLen: seqLen)
-        let chunks = stride(from: 0, to: ids.count, by: per).map { $0..<min($0 + per, ids.count) }
-        var decoders = [Int: LlamaDecoder]()
-        for r in chunks where decoders[r.count] == nil {
-            decoders[r.count] = LlamaDecoder(config: c, samples: r.count, seqLen: seqLen, threads: threads)
-        }
-        var x = try whole.embed(ids, weights)
         var out = [FlapSelection.Channels]()
-        for i in 0..<c.layers {
-            let w = BlockWeights(weights)
-            let name = { (part: String) in LlamaNames.block(i, part) }
-            let width = c.intermediate(i)
-            var sum = [Double](repeating: 0, count: width)
-            var squares = [Double](repeating: 0, count: width)
-            var tokens = 0
-            for r in chunks {
-                let d = decoders[r.count]!
-                let xc = x.windows(r, seqLen, threads: threads)
-                let ctx = try d.attentionContext(i, try d.rmsNorm(xc, name("input_layernorm.weight"), w), w)
-                var h = try d.linear(name("self_attn.o_proj"), ctx, out: c.hidden, bias: c.outputBias, w)
-                d.add(&h, xc)
-                let act = try d.mlpProduct(i, try d.rmsNorm(h, name("post_attention_layernorm.weight"), w), w)
-                accumulate(act, into: &sum, &squares, threads: threads)
-                tokens += act.rows
-                var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
-                d.add(&o, h)
-                x.setWindows(r, seqLen, o, threads: threads)
+        var sum = [Double](), squares = [Double](), tokens = 0
+        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { i, act, _ in
+            if sum.count != act.width {
+                sum = [Double](repeating: 0, count: act.width)
+                squares = sum
+                tokens = 0
             }
-            let down = try w.tensor(name("mlp.down_proj.weight"), count: c.hidden * width)
+            accumulate(act, into: &sum, &squares, threads: threads)
+            tokens += act.rows
+        } blockDone: { i, w in
+            let width = c.intermediate(i)
+            let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * width)
             var norms = [Double](repeating: 0, count: width)
             for row in 0..<c.hidden {
                 for j in 0..<width { norms[j] += Double(down[row * width + j]) * Double(down[row * width + j]) }
@@ -48,8 +31,41 @@ enum FFNChannelStatistics {
             let mean = sum.map { $0 / n }
             let variance = zip(squares, mean).map { max(0, $0 / n - $1 * $1) }
             out.append(FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms))
+            sum = []
         }
         return out
+    }
+
+    /// Σ a aᵀ of down_proj's inputs per block (F32, width × width), handed to `block` as each block finishes.
+    static func grams(
+        config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int,
+        block: (Int, [Float], Int, WeightSupplier) throws -> Void
+    ) throws {
+        var gram = [Float](), tokens = 0
+        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { _, act, _ in
+            let n = act.width
+            if gram.count != n * n {
+                gram = [Float](repeating: 0, count: n * n)
+                tokens = 0
+            }
+            // Output columns in fixed 256-wide slices, one product each: the same calls for any thread count.
+            let slices = Parallel.chunks(n, chunk: 256)
+            act.data.withUnsafeBufferPointer { a in
+                gram.withUnsafeMutableBufferPointer { g in
+                    Parallel.forEach(slices.count, threads: threads) { k in
+                        let cols = slices[k]
+                        BLAS.gemm(
+                            m: n, n: cols.count, k: act.rows, a: a.baseAddress!, lda: n, aTransposed: true,
+                            b: a.baseAddress! + cols.lowerBound, ldb: n, bTransposed: false,
+                            c: g.baseAddress! + cols.lowerBound, ldc: n, beta: 1)
+                    }
+                }
+            }
+            tokens += act.rows
+        } blockDone: { i, w in
+            try block(i, gram, tokens, w)
+            gram = []
+        }
     }
 
     /// Adds each column's values and squares, columns split over the threads, rows in order.
@@ -72,6 +88,43 @@ enum FFNChannelStatistics {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The dense model's forward over the calibration windows, block by block and windows in chunks,
+/// handing each chunk's SwiGLU product (down_proj's input) to `product` and each finished block's
+/// weights to `blockDone`.
+enum DenseFFNPass {
+    static func run(
+        config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int,
+        product: (Int, Activations, WeightSupplier) throws -> Void, blockDone: (Int, WeightSupplier) throws -> Void
+    ) throws {
+        let whole = LlamaDecoder(config: c, samples: ids.count, seqLen: seqLen, threads: threads)
+        let per = DecoderCalibration.chunkWindows(seqLen: seqLen)
+        let chunks = stride(from: 0, to: ids.count, by: per).map { $0..<min($0 + per, ids.count) }
+        var decoders = [Int: LlamaDecoder]()
+        for r in chunks where decoders[r.count] == nil {
+            decoders[r.count] = LlamaDecoder(config: c, samples: r.count, seqLen: seqLen, threads: threads)
+        }
+        var x = try whole.embed(ids, weights)
+        for i in 0..<c.layers {
+            let w = BlockWeights(weights)
+            let name = { (part: String) in LlamaNames.block(i, part) }
+            for r in chunks {
+                let d = decoders[r.count]!
+                let xc = x.windows(r, seqLen, threads: threads)
+                let ctx = try d.attentionContext(i, try d.rmsNorm(xc, name("input_layernorm.weight"), w), w)
+                var h = try d.linear(name("self_attn.o_proj"), ctx, out: c.hidden, bias: c.outputBias, w)
+                d.add(&h, xc)
+                let act = try d.mlpProduct(i, try d.rmsNorm(h, name("post_attention_layernorm.weight"), w), w)
+                try product(i, act, w)
+                guard i + 1 < c.layers else { continue }
+                var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
+                d.add(&o, h)
+                x.setWindows(r, seqLen, o, threads: threads)
+            }
+            try blockDone(i, w)
         }
     }
 }

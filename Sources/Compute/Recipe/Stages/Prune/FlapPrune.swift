@@ -5,7 +5,7 @@ import Foundation
 /// channels' mean contribution added to down_proj's bias.
 public struct FlapPrune: PruneMethod {
     public static let name = "flap"
-    public static let keys = ["ratio", "structure", "multiple", "compensate"]
+    public static let keys = ["ratio", "structure", "multiple", "compensate", "refit"]
     public static let calibrationReason: String? = "it scores FFN channels by their calibration inputs' fluctuation"
     public static let isStructural = true
 
@@ -24,12 +24,19 @@ public struct FlapPrune: PruneMethod {
     public var multiple: Int
     /// Add the removed channels' mean contribution to down_proj's bias.
     public var compensate: Bool
+    /// Refit down_proj's kept columns and bias by least squares on the calibration inputs
+    /// (`FlapRefit`), so the kept channels also carry what the removed ones correlate with.
+    public var refit: Bool
 
-    public init(ratio: Double, structure: Structure = .adaptive, multiple: Int = 32, compensate: Bool = true) {
+    public init(
+        ratio: Double, structure: Structure = .adaptive, multiple: Int = 32, compensate: Bool = true,
+        refit: Bool = true
+    ) {
         self.ratio = ratio
         self.structure = structure
         self.multiple = multiple
         self.compensate = compensate
+        self.refit = refit
     }
 
     public init(from decoder: Decoder) throws {
@@ -42,6 +49,11 @@ public struct FlapPrune: PruneMethod {
         structure = try r.choice("structure", Structure.self) ?? .adaptive
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? 32, at: r.at("multiple"), in: 1...4096)
         compensate = try r.flag("compensate") ?? true
+        refit = try r.flag("refit") ?? true
+        if refit && !compensate {
+            let at = r.has("refit") ? r.at("refit") : r.at("compensate")
+            throw RecipeError(at, "false needs refit: false too (the refit writes down_proj's bias)")
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -50,5 +62,6 @@ public struct FlapPrune: PruneMethod {
         try w.put("structure", structure.rawValue)
         try w.put("multiple", multiple)
         try w.put("compensate", compensate)
+        try w.put("refit", refit)
     }
 }

@@ -1,0 +1,56 @@
+"""Markdown for `ops/bench structured`: structured_report.py ROWS.jsonl CPU-LINE THREADS.
+
+One row per model (the dense one first): Squeeze's evaluation against the dense model, the files'
+sizes, the blocks' parameters, and llama.cpp's perplexity and prompt tokens/s on its F32 and Q8_0
+GGUFs, all on the same 16 held-out windows of 256 tokens."""
+import json
+import sys
+from datetime import datetime, timezone
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+cpu, threads = sys.argv[2], sys.argv[3]
+dense = next(r for r in rows if r["name"] == "dense")
+
+
+def block_params(c):
+    h, n = c["hidden_size"], c["num_hidden_layers"]
+    d = c.get("head_dim") or h // c["num_attention_heads"]
+    heads = c.get("layer_num_attention_heads", [c["num_attention_heads"]] * n)
+    kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])] * n)
+    ffn = c.get("layer_intermediate_sizes", [c["intermediate_size"]] * n)
+    return sum(h * (2 * heads[i] * d + 2 * kv[i] * d) + 3 * h * ffn[i] for i in range(n))
+
+
+base = block_params(dense["config"])
+print(f"## Structured pruning ({datetime.now(timezone.utc):%Y-%m-%d}, {threads} threads, release build)")
+print()
+print(f"CPU: {cpu}.")
+print()
+print("SmolLM2-135M, FLAP on FFN channels (`prune: {method: flap}`, widths multiples of 32, bias compensation)")
+print("at 10/20/30% of the blocks' parameters, 128 × 256 calibration tokens, beside the dense model, in one run.")
+print("Squeeze: `evaluate` on 16 held-out windows of 256 tokens against the dense model (perplexity ratio, KL,")
+print("top-1 agreement), FLAP's own time (statistics pass and the staged smaller model) and the whole run's")
+print("wall time and peak RSS (evaluation and three exports included). llama.cpp (llama-cpp-cffi, CPU) on the")
+print("F32 and Q8_0 GGUFs (`deci` for the pruned models): perplexity on the same windows scored as `evaluate`")
+print("does, and prompt processing (each 256-token window from a fresh KV cache, last token's logits only, as")
+print("llama-bench measures), relative to the dense file of the same type.")
+print()
+print("| model | block params removed | FFN widths | safetensors | Q8_0 GGUF | Squeeze ppl × dense | KL | top-1 "
+      "| llama.cpp ppl F32 / Q8_0 | prompt tok/s F32 | prompt tok/s Q8_0 | FLAP time | run wall, peak RSS |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+df, dq = dense["llama_cpp"]["f32"], dense["llama_cpp"]["q8_0"]
+for r in rows:
+    e, lf, lq = r["evaluation"], r["llama_cpp"]["f32"], r["llama_cpp"]["q8_0"]
+    removed = 1 - block_params(r["config"]) / base
+    widths = r["config"].get("layer_intermediate_sizes")
+    shown = f"{min(widths)}–{max(widths)}" if widths else str(r["config"]["intermediate_size"])
+    st = r["structure"]
+    print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
+          f"| {r['bytes']['q8_0'] / 1e6:.1f} MB | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
+          f"| {e['top1_agreement']:.3f} | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} "
+          f"| {lf['prompt_tokens_per_s']:.0f} ({lf['prompt_tokens_per_s'] / df['prompt_tokens_per_s']:.2f}×) "
+          f"| {lq['prompt_tokens_per_s']:.0f} ({lq['prompt_tokens_per_s'] / dq['prompt_tokens_per_s']:.2f}×) "
+          f"| {st['seconds']:.1f} s | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |" if st else
+          f"| {r['name']} | — | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "
+          f"| 1 | 0 | 1 | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} | {lf['prompt_tokens_per_s']:.0f} (1×) "
+          f"| {lq['prompt_tokens_per_s']:.0f} (1×) | — | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |")
