@@ -282,11 +282,9 @@ extension LlamaConfig {
             }
             return n
         }
-        // A deci per-layer size: an INT32 array with one entry per block, or one integer for all.
-        func perLayer(_ k: String, layers: Int, _ fallback: Int? = nil) throws -> [Int] {
-            guard arch == "deci", case .array(let a)? = meta[arch + "." + k] else {
-                return Array(repeating: try int(k, fallback), count: layers)
-            }
+        // A deci per-layer size: an INT32 array with one entry per block (nil: one integer for all).
+        func perLayer(_ k: String, layers: Int) throws -> [Int]? {
+            guard arch == "deci", case .array(let a)? = meta[arch + "." + k] else { return nil }
             guard case .int32(let v) = a, v.count == layers else {
                 throw ComputeError(
                     .corruptHeader, "\(arch).\(k) is not an INT32 array of \(layers) entries (one per block)",
@@ -301,16 +299,11 @@ extension LlamaConfig {
         }
         let hidden = try int("embedding_length")
         let layers = try int("block_count")
-        guard layers > 0 && layers <= max(0, tensorNames.count - 2) else {
-            throw ComputeError(
-                .shapeMismatch,
-                "\(arch).block_count \(layers) is more blocks than the model's \(tensorNames.count) tensors hold",
-                file: file)
-        }
         let ffn = try perLayer("feed_forward_length", layers: layers)
-        let heads = try perLayer("attention.head_count", layers: layers)
-        let kvHeads = try perLayer("attention.head_count_kv", layers: layers, heads.max() ?? 1)
-        let widest = heads.max() ?? 1
+        let headList = try perLayer("attention.head_count", layers: layers)
+        let kvList = try perLayer("attention.head_count_kv", layers: layers)
+        let heads = try headList?.max() ?? int("attention.head_count")
+        let kvHeads = try kvList?[headList?.firstIndex(of: heads) ?? 0] ?? int("attention.head_count_kv", heads)
         var vocab = 0
         if case .array(let a)? = meta["tokenizer.ggml.tokens"] { vocab = a.typeAndCount.count }
         guard let eps = meta[arch + ".attention.layer_norm_rms_epsilon"]?.float else {
@@ -318,16 +311,21 @@ extension LlamaConfig {
                 .corruptHeader, "\(arch).attention.layer_norm_rms_epsilon is missing or not a float", file: file)
         }
         self.init(
-            hidden: hidden, intermediate: ffn.max() ?? 1, layers: layers, heads: widest,
-            kvHeads: kvHeads[heads.firstIndex(of: widest) ?? 0],
-            headDim: try int("rope.dimension_count", hidden / max(widest, 1)), eps: Float(eps),
+            hidden: hidden, intermediate: try ffn?.max() ?? int("feed_forward_length"), layers: layers, heads: heads,
+            kvHeads: kvHeads, headDim: try int("rope.dimension_count", hidden / max(heads, 1)), eps: Float(eps),
             ropeTheta: meta[arch + ".rope.freq_base"]?.float ?? 10000, vocabSize: try int("vocab_size", vocab),
             contextLength: try int("context_length"), tied: !tensorNames.contains("output.weight"))
-        let shapes = (0..<layers).map {
-            LayerShape(intermediate: ffn[$0], heads: heads[$0], kvHeads: kvHeads[$0])
+        let kvMissing = meta[arch + ".attention.head_count_kv"] == nil
+        if ffn != nil || headList != nil || kvList != nil {
+            // Arrays hold one entry per block, so `layers` is bounded by the file here.
+            let global = LayerShape(intermediate: intermediate, heads: self.heads, kvHeads: self.kvHeads)
+            let shapes = (0..<layers).map {
+                LayerShape(
+                    intermediate: ffn?[$0] ?? intermediate, heads: headList?[$0] ?? self.heads,
+                    kvHeads: kvList?[$0] ?? (kvMissing ? headList?[$0] ?? self.kvHeads : self.kvHeads))
+            }
+            if shapes.contains(where: { $0 != global }) { layerShapes = shapes }
         }
-        let global = LayerShape(intermediate: intermediate, heads: self.heads, kvHeads: self.kvHeads)
-        if shapes.contains(where: { $0 != global }) { layerShapes = shapes }
         outputBias = tensorNames.contains("blk.0.attn_output.bias") || tensorNames.contains("blk.0.ffn_down.bias")
         self = try validated(file) { k in Self.ggufKeys[k].map { arch + $0.dropFirst(5) } ?? k }
         if arch == "llama" {
