@@ -55,7 +55,8 @@ import Testing
         let data = try Data(contentsOf: URL(fileURLWithPath: Self.reference + "/canonical_recipes_v1.json"))
         let stored = try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
         let texts = Dictionary(uniqueKeysWithValues: try Self.corpus().map { ($0.name, $0.text) })
-        #expect(stored.count == texts.count)
+        // Every recipe stored then is still in the corpus (recipes added since have no version-1 form).
+        #expect(Set(stored.keys).isSubset(of: Set(texts.keys)) && stored.count >= 57)
         for (name, json) in stored.sorted(by: { $0.key < $1.key }) {
             let old = try RecipeParser.parse(stored: json)
             let text = try #require(texts[name])

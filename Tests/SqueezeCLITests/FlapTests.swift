@@ -111,7 +111,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("ratio: 0.2}\n  - prune: {method: flap, ratio: 0.1", "a recipe has one flap stage"),
         ("ratio: 0.95, structure: uniform", "would leave layer 0 no FFN channel"),
-        ("ratio: 0.9", "more than the"),
+        ("ratio: 0.9, structure: adaptive", "more than the"),
         ("ratio: 0.2, multiple: 512", "512 is more than layer 0's 256 FFN channels"),
         ("ratio: 0.2, targets: [\"blk.0.*\"]", "does not apply to method flap"),
         ("ratio: 0", "is not in (0, 1)"),

@@ -49,13 +49,21 @@ public enum FlapSelection {
             counts = Array(repeating: 0, count: blocks.count)
             for e in all.prefix(max(0, total - remove)) { counts[e.block] += 1 }
         }
-        return blocks.indices.map { b in
-            let m = max(1, multiple)
-            let rounded = Int((Double(counts[b]) / Double(m)).rounded()) * m
-            let k = min(widths[b], max(min(m, widths[b]), rounded))
-            let order = scores[b].indices.sorted { (scores[b][$0], -$0) > (scores[b][$1], -$1) }
-            return order.prefix(k).sorted()
-        }
+        return blocks.indices.map { keep(scores[$0], count: counts[$0], multiple: multiple) }
+    }
+
+    /// The kept channels of one block under `uniform`: the same fraction of every block removed.
+    static func keepUniform(_ block: Channels, fraction: Double, multiple: Int) -> [Int] {
+        keep(standardised(block), count: Int((Double(block.mean.count) * (1 - fraction)).rounded()), multiple: multiple)
+    }
+
+    /// The `count` best-scored channels (rounded to a multiple, at least one multiple), ascending.
+    private static func keep(_ scores: [Double], count: Int, multiple: Int) -> [Int] {
+        let m = max(1, multiple)
+        let rounded = Int((Double(count) / Double(m)).rounded()) * m
+        let k = min(scores.count, max(min(m, scores.count), rounded))
+        let order = scores.indices.sorted { (scores[$0], -$0) > (scores[$1], -$1) }
+        return order.prefix(k).sorted()
     }
 
     /// down_proj's bias that keeps the block's expected output: Σ over removed channels j of

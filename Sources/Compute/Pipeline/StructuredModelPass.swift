@@ -41,27 +41,44 @@ enum StructuredModelPass {
             file: cal.dataset, tokenizer: files.tokenizer, samples: cal.samples, seqLen: cal.seqLen,
             part: .calibration)
         let weights = ModelWeights(readers: readers)
-        let stats = try FFNChannelStatistics.collect(
-            config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads)
-        let kept = FlapSelection.keep(
-            stats, remove: channelsToRemove(ratio: m.ratio, config: c), structure: m.structure, multiple: m.multiple)
+        let remove = channelsToRemove(ratio: m.ratio, config: c)
+        var stats = [FlapSelection.Channels]()
+        var kept = [[Int]]()
+        var refits = [Int: (weight: [Float], bias: [Float])]()
+        func refit(_ i: Int, _ gram: [Float], _ tokens: Int, _ w: WeightSupplier) throws {
+            let n = c.intermediate(i)
+            let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * n)
+            refits[i] = FlapRefit.refit(
+                weight: down, rows: c.hidden, cols: n, gram: gram, tokens: tokens, mean: stats[i].mean,
+                kept: kept[i], threads: threads)
+        }
+        if m.structure == .uniform {
+            // Each block decides alone: one pass scores, cuts and refits it.
+            let total = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) }
+            let fraction = Double(remove) / Double(max(1, total))
+            try FFNChannelStatistics.scan(
+                config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: m.refit
+            ) { i, s, gram, tokens, w in
+                stats.append(s)
+                kept.append(FlapSelection.keepUniform(s, fraction: fraction, multiple: m.multiple))
+                if let gram { try refit(i, gram, tokens, w) }
+            }
+        } else {
+            // One threshold over every block: all are scored first, then a second pass refits.
+            stats = try FFNChannelStatistics.collect(
+                config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads)
+            kept = FlapSelection.keep(stats, remove: remove, structure: m.structure, multiple: m.multiple)
+            if m.refit {
+                try FFNChannelStatistics.scan(
+                    config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true
+                ) { i, _, gram, tokens, w in try refit(i, gram!, tokens, w) }
+            }
+        }
         var pruned = c
         pruned.layerShapes = (0..<c.layers).map {
             LlamaConfig.LayerShape(intermediate: kept[$0].count, heads: c.shape($0).heads, kvHeads: c.shape($0).kvHeads)
         }
         pruned.outputBias = c.outputBias || m.compensate
-        var refits = [Int: (weight: [Float], bias: [Float])]()
-        if m.refit {
-            try FFNChannelStatistics.grams(
-                config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads
-            ) { i, gram, tokens, w in
-                let n = c.intermediate(i)
-                let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * n)
-                refits[i] = FlapRefit.refit(
-                    weight: down, rows: c.hidden, cols: n, gram: gram, tokens: tokens, mean: stats[i].mean,
-                    kept: kept[i], threads: threads)
-            }
-        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try writeWeights(
             to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, pruned: pruned,

@@ -2,23 +2,38 @@ import Foundation
 
 /// The statistics FLAP scores, from the dense model's forward pass over the calibration windows:
 /// per block, each down_proj input channel's mean and variance over every calibration token (the
-/// SwiGLU product), and the squared norm of its down_proj column. Block by block, windows in
-/// chunks, one block's weights at a time; sums in Double, column by column in token order, so the
-/// result does not depend on the thread count. Every block is scored before any is cut, since one
-/// threshold spans them (as FLAP's code does for its adaptive structures).
+/// SwiGLU product), the squared norm of its down_proj column, and when asked the Gram Σ a aᵀ of
+/// those inputs (for the least-squares refit). Block by block, windows in chunks, one block's
+/// weights at a time; moments summed in Double column by column in token order, the Gram in fixed
+/// 256-column products, so the result does not depend on the thread count.
 enum FFNChannelStatistics {
+    /// Every block's channel statistics (one pass, no Gram).
     static func collect(config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int)
         throws -> [FlapSelection.Channels]
     {
         var out = [FlapSelection.Channels]()
-        var sum = [Double](), squares = [Double](), tokens = 0
-        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { i, act, _ in
-            if sum.count != act.width {
+        try scan(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads, gram: false) { _, s, _, _, _ in
+            out.append(s)
+        }
+        return out
+    }
+
+    /// Runs the pass, handing each finished block's statistics, Gram (F32, width × width, nil unless
+    /// `gram`), token count and weights to `block`.
+    static func scan(
+        config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int, gram wantGram: Bool,
+        block: (Int, FlapSelection.Channels, [Float]?, Int, WeightSupplier) throws -> Void
+    ) throws {
+        var sum = [Double](), squares = [Double](), gram = [Float](), tokens = 0
+        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { _, act, _ in
+            if sum.isEmpty {
                 sum = [Double](repeating: 0, count: act.width)
                 squares = sum
+                gram = wantGram ? [Float](repeating: 0, count: act.width * act.width) : []
                 tokens = 0
             }
             accumulate(act, into: &sum, &squares, threads: threads)
+            if wantGram { addGram(act, into: &gram, threads: threads) }
             tokens += act.rows
         } blockDone: { i, w in
             let width = c.intermediate(i)
@@ -30,41 +45,27 @@ enum FFNChannelStatistics {
             let n = Double(max(1, tokens))
             let mean = sum.map { $0 / n }
             let variance = zip(squares, mean).map { max(0, $0 / n - $1 * $1) }
-            out.append(FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms))
+            let stats = FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms)
+            try block(i, stats, wantGram ? gram : nil, tokens, w)
             sum = []
+            gram = []
         }
-        return out
     }
 
-    /// Σ a aᵀ of down_proj's inputs per block (F32, width × width), handed to `block` as each block finishes.
-    static func grams(
-        config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int,
-        block: (Int, [Float], Int, WeightSupplier) throws -> Void
-    ) throws {
-        var gram = [Float](), tokens = 0
-        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { _, act, _ in
-            let n = act.width
-            if gram.count != n * n {
-                gram = [Float](repeating: 0, count: n * n)
-                tokens = 0
-            }
-            // Output columns in fixed 256-wide slices, one product each: the same calls for any thread count.
-            let slices = Parallel.chunks(n, chunk: 256)
-            act.data.withUnsafeBufferPointer { a in
-                gram.withUnsafeMutableBufferPointer { g in
-                    Parallel.forEach(slices.count, threads: threads) { k in
-                        let cols = slices[k]
-                        BLAS.gemm(
-                            m: n, n: cols.count, k: act.rows, a: a.baseAddress!, lda: n, aTransposed: true,
-                            b: a.baseAddress! + cols.lowerBound, ldb: n, bTransposed: false,
-                            c: g.baseAddress! + cols.lowerBound, ldc: n, beta: 1)
-                    }
+    /// g += aᵀ a: output columns in fixed 256-wide slices, one product each, over the threads.
+    private static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
+        let n = act.width
+        let slices = Parallel.chunks(n, chunk: 256)
+        act.data.withUnsafeBufferPointer { a in
+            gram.withUnsafeMutableBufferPointer { g in
+                Parallel.forEach(slices.count, threads: threads) { k in
+                    let cols = slices[k]
+                    BLAS.gemm(
+                        m: n, n: cols.count, k: act.rows, a: a.baseAddress!, lda: n, aTransposed: true,
+                        b: a.baseAddress! + cols.lowerBound, ldb: n, bTransposed: false,
+                        c: g.baseAddress! + cols.lowerBound, ldc: n, beta: 1)
                 }
             }
-            tokens += act.rows
-        } blockDone: { i, w in
-            try block(i, gram, tokens, w)
-            gram = []
         }
     }
 

@@ -29,7 +29,7 @@ public struct FlapPrune: PruneMethod {
     public var refit: Bool
 
     public init(
-        ratio: Double, structure: Structure = .adaptive, multiple: Int = 32, compensate: Bool = true,
+        ratio: Double, structure: Structure = .uniform, multiple: Int = 32, compensate: Bool = true,
         refit: Bool = true
     ) {
         self.ratio = ratio
@@ -46,7 +46,7 @@ public struct FlapPrune: PruneMethod {
         }
         guard let ratio = try r.number("ratio") else { throw RecipeError(r.at("ratio"), "is required for method flap") }
         self.ratio = try OptionCheck.fraction(ratio, at: r.at("ratio"), open: true)
-        structure = try r.choice("structure", Structure.self) ?? .adaptive
+        structure = try r.choice("structure", Structure.self) ?? .uniform
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? 32, at: r.at("multiple"), in: 1...4096)
         compensate = try r.flag("compensate") ?? true
         refit = try r.flag("refit") ?? true
