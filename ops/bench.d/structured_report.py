@@ -1,14 +1,22 @@
-"""Markdown for `ops/bench structured`: structured_report.py ROWS.jsonl CPU-LINE THREADS.
+"""Markdown for `ops/bench structured`: structured_report.py ROWS.jsonl CPU-LINE THREADS DIR.
 
 One row per model (the dense one first): Squeeze's evaluation against the dense model, the files'
 sizes, the blocks' parameters, and llama.cpp's perplexity and prompt tokens/s on its F32 and Q8_0
-GGUFs, all on the same 16 held-out windows of 256 tokens."""
+GGUFs, all on the same 16 held-out windows of 256 tokens; DIR/speed-f32.json and speed-q8_0.json
+hold the prompt speeds measured interleaved (llama_cpp_prompt_speed.py), by file path."""
+import os
 import json
 import sys
 from datetime import datetime, timezone
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-cpu, threads = sys.argv[2], sys.argv[3]
+cpu, threads, d = sys.argv[2], sys.argv[3], sys.argv[4]
+speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
+
+
+def prompt(name, t):
+    return speed[t][os.path.join(d, name, f"model-{t}.gguf")]
+
 dense = next(r for r in rows if r["name"] == "dense")
 
 
@@ -35,12 +43,13 @@ print("top-1 agreement), FLAP's own time (statistics pass and the staged smaller
 print("wall time and peak RSS (evaluation and three exports included). llama.cpp (llama-cpp-cffi, CPU) on the")
 print("F32 and Q8_0 GGUFs (`deci` for the pruned models): perplexity on the same windows scored as `evaluate`")
 print("does, and prompt processing (each 256-token window from a fresh KV cache, last token's logits only, as")
-print("llama-bench measures), relative to the dense file of the same type.")
+print("llama-bench measures; every file of one type in turn, three rounds, the median round), relative to the")
+print("dense file of the same type.")
 print()
 print("| model | block params removed | FFN widths | safetensors | Q8_0 GGUF | Squeeze ppl × dense | KL | top-1 "
       "| llama.cpp ppl F32 / Q8_0 | prompt tok/s F32 | prompt tok/s Q8_0 | FLAP time | run wall, peak RSS |")
 print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-df, dq = dense["llama_cpp"]["f32"], dense["llama_cpp"]["q8_0"]
+df, dq = prompt("dense", "f32"), prompt("dense", "q8_0")
 for r in rows:
     e, lf, lq = r["evaluation"], r["llama_cpp"]["f32"], r["llama_cpp"]["q8_0"]
     removed = 1 - block_params(r["config"]) / base
@@ -50,9 +59,9 @@ for r in rows:
     print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
           f"| {r['bytes']['q8_0'] / 1e6:.1f} MB | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
           f"| {e['top1_agreement']:.3f} | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} "
-          f"| {lf['prompt_tokens_per_s']:.0f} ({lf['prompt_tokens_per_s'] / df['prompt_tokens_per_s']:.2f}×) "
-          f"| {lq['prompt_tokens_per_s']:.0f} ({lq['prompt_tokens_per_s'] / dq['prompt_tokens_per_s']:.2f}×) "
+          f"| {prompt(r['name'], 'f32'):.0f} ({prompt(r['name'], 'f32') / df:.2f}×) "
+          f"| {prompt(r['name'], 'q8_0'):.0f} ({prompt(r['name'], 'q8_0') / dq:.2f}×) "
           f"| {st['seconds']:.1f} s | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |" if st else
           f"| {r['name']} | — | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "
-          f"| 1 | 0 | 1 | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} | {lf['prompt_tokens_per_s']:.0f} (1×) "
-          f"| {lq['prompt_tokens_per_s']:.0f} (1×) | — | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |")
+          f"| 1 | 0 | 1 | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} | {df:.0f} (1×) "
+          f"| {dq:.0f} (1×) | — | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |")

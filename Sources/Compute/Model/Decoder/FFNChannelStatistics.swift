@@ -12,7 +12,8 @@ enum FFNChannelStatistics {
         throws -> [FlapSelection.Channels]
     {
         var out = [FlapSelection.Channels]()
-        try scan(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads, gram: false) { _, s, _, _, _ in
+        try scan(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads, gram: false) {
+            _, s, _, _, _ in
             out.append(s)
         }
         return out
