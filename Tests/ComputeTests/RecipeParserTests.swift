@@ -95,7 +95,6 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt}}, {calibrate: {dataset: d.txt}}, {export: {}}]", "stages[1].calibrate: a recipe has at most one calibrate stage"),
         ("stages: [{distill: {}}, {export: {}}]", "stages[0].distill: needs an earlier calibrate stage"),
         ("stages: [{calibrate: {dataset: d.txt}}, {distill: {iterations: 0}}, {export: {}}]", "stages[1].distill.iterations: 0 is not in [1, 1000]"),
-        ("stages: [{calibrate: {dataset: d.txt}}, {export: {format: gguf}}]", "stages: calibrate runs the compressed model from its safetensors export"),
         ("stages: [{evaluate: {dataset: d.txt}}, {export: {format: compressed}}]", "stages: evaluate measures the safetensors export"),
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
         ("stages: [{calibrate: {dataset: d.txt, hessian: fp16}}, {export: {}}]", "stages[0].calibrate.hessian: fp16 is not one of f32, bf16"),

@@ -68,6 +68,33 @@ import TestSupport
         for k in ["perplexity", "original_perplexity", "mean_kl", "top1_agreement"] { #expect(ev[k] as? Double == ev1[k] as? Double, "\(k)") }
     }
 
+    /// A calibrated recipe that exports only a GGUF writes no safetensors copy, and its GGUF and
+    /// evaluation are the ones the same recipe gives with a safetensors export beside it.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aCalibratedRecipeNeedsNoDenseExport() throws {
+        let env = try SqueezeEnv.create()
+        let stages = """
+              - calibrate: {dataset: \(pydoc), samples: 4, seq_len: 48}
+              - quantize: {method: gptq, bits: 4, granularity: group, group_size: 32, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - evaluate: {samples: 4, seq_len: 48}
+              - export: {format: gguf, type: q8_0, imatrix: true}
+            """
+        var ppl = [Double?]()
+        for (name, extra) in [("only", ""), ("both", "\n  - export: {format: safetensors}")] {
+            let r = try recipe(env, "\(name).yaml", stages + extra)
+            let out = env.scratch + "/" + name
+            let run = try env.squeeze(["run", "--model", Self.llama! + "/tiny/hf", "--recipe", r, "--out", out])
+            #expect(run.status == 0, "\(run.stderr)")
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as? [String: Any]
+            ppl.append((m?["evaluation"] as? [String: Any])?["perplexity"] as? Double)
+            #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors") == (name == "both"))
+        }
+        // (The files differ only in squeeze.recipe, the recipe itself.)
+        let c = try env.python("gguf_tensor_bytes.py", [env.scratch + "/only/model-q8_0.gguf", env.scratch + "/both/model-q8_0.gguf", "--all"])
+        #expect(c.status == 0, "the GGUF depends on the safetensors export: \(c.stdout) \(c.stderr)")
+        #expect(ppl[0] != nil && ppl[0] == ppl[1], "\(ppl)")
+    }
+
     /// Through the worker: the job_quality view has the decoder columns (cosines NULL); a GGUF
     /// export is what evaluate measures when there is one.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))

@@ -76,9 +76,10 @@ import TestSupport
     func aFlapJobKilledThreeTimesResumesByteIdentically() throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
+        // No safetensors export: the GPTQ pass reads each unit's values from the unwritten dense slot,
+        // which checkpoints hold too.
         let r = try recipe(env, "ratio: 0.2, multiple: 8", """
               - quantize: {method: gptq, bits: 4, granularity: group, group_size: 32, targets: ["blk.*.weight"], ignore: ["*norm*"]}
-              - export: {format: safetensors}
               - export: {format: gguf, type: q8_0}
             """)
         let id = try env.submit(["--model", hf, "--recipe", r, "--max-attempts", "10"])
@@ -101,7 +102,8 @@ import TestSupport
         let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
         let local = env.scratch + "/local"
         #expect(try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", local]).status == 0)
-        for f in ["model.safetensors", "model-q8_0.gguf", "config.json"] {
+        #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/\(out)/model.safetensors"))
+        for f in ["model-q8_0.gguf", "config.json"] {
             let a = FileManager.default.contents(atPath: env.artifactRoot + "/\(out)/\(f)")
             #expect(a != nil && a == FileManager.default.contents(atPath: local + "/" + f), "\(f) differs")
         }

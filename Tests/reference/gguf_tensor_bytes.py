@@ -3,6 +3,7 @@
 
   gguf_tensor_bytes.py A.gguf B.gguf NAME   -> exit 0 when NAME has the same type and bytes in both,
   and its blocks are not all zero; prints what differs otherwise.
+  gguf_tensor_bytes.py A.gguf B.gguf --all  -> the same for every tensor (the same names in both).
 """
 import sys
 
@@ -19,6 +20,16 @@ def tensor(path, name):
 
 def main():
     a, b, name = sys.argv[1:4]
+    if name == "--all":
+        na, nb = [t.name for t in GGUFReader(a).tensors], [t.name for t in GGUFReader(b).tensors]
+        if na != nb:
+            sys.exit(f"tensor names differ: {len(na)} against {len(nb)}")
+        for n in na:
+            ta, tb = tensor(a, n), tensor(b, n)
+            if ta.tensor_type != tb.tensor_type or np.asarray(ta.data).tobytes() != np.asarray(tb.data).tobytes():
+                sys.exit(f"{n}: differs")
+        print(f"{len(na)} tensors identical")
+        return
     ta, tb = tensor(a, name), tensor(b, name)
     if ta.tensor_type != tb.tensor_type:
         sys.exit(f"{name}: types differ ({ta.tensor_type.name} vs {tb.tensor_type.name})")

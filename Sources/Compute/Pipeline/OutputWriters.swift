@@ -17,7 +17,7 @@ final class OutputWriters {
         self.outputDir = outputDir
         let order = plan.units.map(\.tensor)
         dense =
-            try plan.dense == nil
+            try plan.writtenDense == nil
             ? []
             : readers.indices.map { s in
                 let tensors = plan.units.filter { $0.shard == s }.flatMap { u in
@@ -62,7 +62,7 @@ final class OutputWriters {
             let n = s.bytes(p, of: u.tensor, plan: plan)
             let part = UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)])
             switch s.kind {
-            case .dense: try dense[u.shard].write(name: p.name, bytes: part)
+            case .dense: if s.written { try dense[u.shard].write(name: p.name, bytes: part) }
             case .gguf:
                 if plan.ggufDropped(p.name) { break }
                 if let heads = plan.ggufLayout?.permutedHeads(p.name), p.shape[0] % (2 * heads) == 0 {

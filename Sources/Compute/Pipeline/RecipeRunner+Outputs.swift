@@ -31,7 +31,7 @@ extension RecipeRunner {
                 Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
             )
         }
-        if model.format == .gguf, plan.dense != nil, let d = family as? DecoderFamily {
+        if model.format == .gguf, plan.writtenDense != nil, let d = family as? DecoderFamily {
             files += try d.files.huggingFaceFiles()
         }
         return try files.map { name, data in

@@ -151,7 +151,7 @@ public final class RecipeRunner {
         }
         for r in readers { try r.checkUnchanged() }
         var outputs = try state.writers.finish()
-        if plan.dense != nil, let index = model.indexFile {
+        if plan.writtenDense != nil, let index = model.indexFile {
             outputs.append(try writeIndex(from: index, to: outputDir, plan: plan))
         }
         outputs += try copyExtraFiles(to: outputDir, plan: plan)

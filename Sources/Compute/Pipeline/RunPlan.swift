@@ -25,7 +25,11 @@ struct RunPlan {
     /// The family's linear weights (what a calibrated importance matrix covers; empty without a family).
     var linearWeights = Set<String>()
 
+    /// The dense slot's export: the safetensors export, or the unwritten one a calibrated run
+    /// without it keeps so the forward pass reads each compressed tensor's values.
     var dense: ExportStage? { slots.first { $0.kind == .dense }?.export }
+    /// The safetensors export, when the recipe writes one.
+    var writtenDense: ExportStage? { slots.first { $0.kind == .dense && $0.written }?.export }
     /// Whether a GGUF export weights its quantization by the calibration's importance matrix.
     var importanceFromCalibration: Bool { slots.contains { $0.kind == .gguf && $0.export.importance == .calibration } }
     var hasGGUF: Bool { slots.contains { $0.kind == .gguf } }
@@ -87,6 +91,9 @@ struct ExportSlot {
     var ggufTypes: [String: GGMLType] = [:]
     /// A GGUF slot's importance matrix read from a file (`imatrix: PATH`), set by `RunPlan.make`.
     var importanceFile: ImportanceMatrix?
+    /// False for the dense slot a calibrated run keeps without a safetensors export: its bytes feed
+    /// the forward pass and the checkpoints, and no file is written.
+    var written = true
 
     /// The column importance this GGUF slot weights `p`'s quantization by: from the file by the
     /// piece's GGUF name, or the unit's calibration (`imatrix: true`); nil: none.
@@ -108,7 +115,11 @@ struct ExportSlot {
     /// The slots of a recipe's exports, in slot order.
     static func slots(_ recipe: Recipe) -> [ExportSlot] {
         let e = recipe.exportStages
-        return e.filter { $0.format == .safetensors }.prefix(1).map { ExportSlot(kind: .dense, export: $0) }
+        var dense = e.filter { $0.format == .safetensors }.prefix(1).map { ExportSlot(kind: .dense, export: $0) }
+        if dense.isEmpty && recipe.calibration != nil && recipe.calibratesUnits {
+            dense = [ExportSlot(kind: .dense, export: ExportStage(format: .safetensors), written: false)]
+        }
+        return dense
             + e.filter { $0.format == .gguf }.map { ExportSlot(kind: .gguf, export: $0) }
             + e.filter { $0.format == .compressed }.prefix(1).map { ExportSlot(kind: .compressed, export: $0) }
     }

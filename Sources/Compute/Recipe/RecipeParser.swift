@@ -154,12 +154,6 @@ public enum RecipeParser {
             }
         }
         let r = Recipe(stages: stages)
-        if r.calibration != nil && !r.exports(.safetensors) {
-            throw RecipeError(
-                "stages",
-                "calibrate runs the compressed model from its safetensors export: add `- export: {format: safetensors}`"
-            )
-        }
         if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) {
             throw RecipeError(
                 "stages",
