@@ -80,6 +80,27 @@ def decode(ctx, ids):
     return b
 
 
+def open_threads(path, n_ctx, threads):
+    """open_model with THREADS threads for decoding; returns (model, ctx, vocabulary size)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    model, ctx = open_model(path, n_ctx)
+    lib.llama_set_n_threads(ctx, threads, threads)
+    return model, ctx, lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(model))
+
+
+def prompt(ctx, ids):
+    """Runs `ids` from a fresh KV cache with the last token's logits only (llama-bench's prompt test)."""
+    lib.llama_kv_self_clear(ctx)
+    b = lib.llama_batch_init(len(ids), 0, 1)
+    for i, t in enumerate(ids):
+        b.token[i], b.pos[i], b.n_seq_id[i] = t, i, 1
+        b.seq_id[i][0] = 0
+        b.logits[i] = 1 if i == len(ids) - 1 else 0
+    b.n_tokens = len(ids)
+    assert lib.llama_decode(ctx, b) == 0
+    lib.llama_batch_free(b)
+
+
 def decode_all(ctx, ids, n_vocab):
     """Logits of every position of `ids` (fresh KV cache)."""
     b = decode(ctx, ids)

@@ -14,34 +14,15 @@ import llama_cpp_check as L  # noqa: E402
 
 ids_file, threads, rounds, paths = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 windows = json.load(open(ids_file))["ids"]
-os.environ["OMP_NUM_THREADS"] = str(threads)
-models = {}
-for p in paths:
-    model, ctx = L.open_model(p, len(windows[0]))
-    L.lib.llama_set_n_threads(ctx, threads, threads)
-    models[p] = ctx
-
-
-def prompt(ctx, ids):
-    L.lib.llama_kv_self_clear(ctx)
-    b = L.lib.llama_batch_init(len(ids), 0, 1)
-    for i, t in enumerate(ids):
-        b.token[i], b.pos[i], b.n_seq_id[i] = t, i, 1
-        b.seq_id[i][0] = 0
-        b.logits[i] = 1 if i == len(ids) - 1 else 0
-    b.n_tokens = len(ids)
-    assert L.lib.llama_decode(ctx, b) == 0
-    L.lib.llama_batch_free(b)
-
-
+models = {p: L.open_threads(p, len(windows[0]), threads)[1] for p in paths}
 for ctx in models.values():
-    prompt(ctx, windows[0])  # warm-up
+    L.prompt(ctx, windows[0])  # warm-up
 speeds = {p: [] for p in paths}
 tokens = sum(len(w) for w in windows)
 for _ in range(rounds):
     for p, ctx in models.items():
         t0 = time.perf_counter()
         for w in windows:
-            prompt(ctx, w)
+            L.prompt(ctx, w)
         speeds[p].append(tokens / (time.perf_counter() - t0))
 print(json.dumps({p: statistics.median(v) for p, v in speeds.items()}))

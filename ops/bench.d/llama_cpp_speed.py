@@ -11,10 +11,7 @@ import llama_cpp_check as L  # noqa: E402
 
 gguf, ids_file, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 windows = json.load(open(ids_file))["ids"]
-os.environ["OMP_NUM_THREADS"] = str(threads)
-model, ctx = L.open_model(gguf, len(windows[0]))
-L.lib.llama_set_n_threads(ctx, threads, threads)
-n_vocab = L.lib.llama_vocab_n_tokens(L.lib.llama_model_get_vocab(model))
+model, ctx, n_vocab = L.open_threads(gguf, len(windows[0]), threads)
 L.decode_all(ctx, windows[0], n_vocab)  # warm-up
 t0 = time.perf_counter()
 for w in windows:
