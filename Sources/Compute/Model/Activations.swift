@@ -44,6 +44,11 @@ extension Activations {
     ) -> Activations {
         var y = Activations.unfilled(rows: rows, width: out).data  // every group's product writes its rows
         let groups = Parallel.chunks(rows / l, chunk: Self.windowsPerProduct)
+        if groups.count == 1 {
+            return Activations(
+                data: columnSplit(x, rows: rows, width: inW, weight, bias: bias, out: out, threads: threads),
+                rows: rows, width: out)
+        }
         weight.withUnsafeBufferPointer { wp in
             y.withUnsafeMutableBufferPointer { yp in
                 Parallel.forEach(groups.count, threads: threads) { g in
@@ -56,6 +61,31 @@ extension Activations {
             }
         }
         return Activations(data: y, rows: rows, width: out)
+    }
+
+    /// Output columns per product when one group of windows is all there is (generation, a short
+    /// prompt): fixed slices, so the products are the same for any thread count.
+    static let columnSlice = 128
+
+    /// y = x Wᵀ (+ b) as one product per slice of `columnSlice` output columns, slices spread over
+    /// `threads`: a single window's product (one token, when generating) still uses every core.
+    static func columnSplit(
+        _ x: UnsafePointer<Float>, rows: Int, width inW: Int, _ weight: [Float], bias: [Float]?, out: Int, threads: Int
+    ) -> [Float] {
+        var y = Activations.unfilled(rows: rows, width: out).data  // every slice's product writes its columns
+        let slices = Parallel.chunks(out, chunk: columnSlice)
+        weight.withUnsafeBufferPointer { wp in
+            y.withUnsafeMutableBufferPointer { yp in
+                Parallel.forEach(slices.count, threads: threads) { k in
+                    let cols = slices[k]
+                    BLAS.gemm(
+                        m: rows, n: cols.count, k: inW, a: x, lda: inW, b: wp.baseAddress! + cols.lowerBound * inW,
+                        ldb: inW, bTransposed: true, c: yp.baseAddress! + cols.lowerBound, ldc: out)
+                    if let bias { for r in 0..<rows { for j in cols { yp[r * out + j] += bias[j] } } }
+                }
+            }
+        }
+        return y
     }
 }
 

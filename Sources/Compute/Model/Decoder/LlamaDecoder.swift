@@ -118,9 +118,17 @@ public struct LlamaDecoder: Sendable {
     /// Logits [seqLen × vocab] of sample `s` from the final hidden states.
     public func logits(_ x: Activations, sample s: Int, head: [Float]) -> [Float] {
         let h = config.hidden, vocab = config.vocabSize
-        var out = [Float](repeating: 0, count: seqLen * vocab)
-        // Fixed 64-row chunks, so the bytes do not depend on the thread count.
+        // Fixed 64-row chunks, so the bytes do not depend on the thread count; a window of one chunk
+        // (a generated token) splits the vocabulary instead, so every core still works.
         let rows = Parallel.chunks(seqLen, chunk: 64)
+        if rows.count == 1 {
+            return x.data.withUnsafeBufferPointer { xp in
+                Activations.columnSplit(
+                    xp.baseAddress! + s * seqLen * h, rows: seqLen, width: h, head, bias: nil, out: vocab,
+                    threads: threads)
+            }
+        }
+        var out = [Float](repeating: 0, count: seqLen * vocab)
         x.data.withUnsafeBufferPointer { xp in
             head.withUnsafeBufferPointer { hp in
                 out.withUnsafeMutableBufferPointer { op in
