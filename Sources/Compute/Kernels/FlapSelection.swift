@@ -26,29 +26,19 @@ public enum FlapSelection {
         return s.map { sd > 0 ? ($0 - mean) / sd : 0 }
     }
 
-    /// The FFN channels each block keeps, ascending: `remove` channels gone in all (before rounding),
-    /// spread by `structure`; each block's count rounded to a multiple of `multiple` (at least one
-    /// multiple, at most its width). Ties go to the lower index, so the choice is deterministic.
-    public static func keep(_ blocks: [Channels], remove: Int, structure: FlapPrune.Structure, multiple: Int)
-        -> [[Int]]
-    {
+    /// The FFN channels each block keeps under `adaptive`, ascending: one threshold over every
+    /// block's standardised scores keeps the total − `remove` best channels; each block's count is
+    /// then rounded to a multiple of `multiple` (at least one multiple, at most its width). Ties go
+    /// to the lower index, so the choice is deterministic.
+    public static func keepAdaptive(_ blocks: [Channels], remove: Int, multiple: Int) -> [[Int]] {
         let scores = blocks.map(standardised)
-        let widths = blocks.map { $0.mean.count }
-        let total = widths.reduce(0, +)
-        var counts: [Int]
-        switch structure {
-        case .uniform:
-            let fraction = Double(remove) / Double(max(1, total))
-            counts = widths.map { Int((Double($0) * (1 - fraction)).rounded()) }
-        case .adaptive:
-            // One threshold over every block's standardised scores: the total - remove best channels stay.
-            var all = [(score: Double, block: Int, index: Int)]()
-            all.reserveCapacity(total)
-            for (b, s) in scores.enumerated() { for (j, v) in s.enumerated() { all.append((v, b, j)) } }
-            all.sort { ($0.score, -$0.block, -$0.index) > ($1.score, -$1.block, -$1.index) }
-            counts = Array(repeating: 0, count: blocks.count)
-            for e in all.prefix(max(0, total - remove)) { counts[e.block] += 1 }
-        }
+        let total = blocks.reduce(0) { $0 + $1.mean.count }
+        var all = [(score: Double, block: Int, index: Int)]()
+        all.reserveCapacity(total)
+        for (b, s) in scores.enumerated() { for (j, v) in s.enumerated() { all.append((v, b, j)) } }
+        all.sort { ($0.score, -$0.block, -$0.index) > ($1.score, -$1.block, -$1.index) }
+        var counts = Array(repeating: 0, count: blocks.count)
+        for e in all.prefix(max(0, total - remove)) { counts[e.block] += 1 }
         return blocks.indices.map { keep(scores[$0], count: counts[$0], multiple: multiple) }
     }
 

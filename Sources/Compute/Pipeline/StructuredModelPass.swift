@@ -67,7 +67,7 @@ enum StructuredModelPass {
             // One threshold over every block: all are scored first, then a second pass refits.
             stats = try FFNChannelStatistics.collect(
                 config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads)
-            kept = FlapSelection.keep(stats, remove: remove, structure: m.structure, multiple: m.multiple)
+            kept = FlapSelection.keepAdaptive(stats, remove: remove, multiple: m.multiple)
             if m.refit {
                 try FFNChannelStatistics.scan(
                     config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true
@@ -123,33 +123,35 @@ enum StructuredModelPass {
             }
         }
         let out = try SafeTensorsWriter(path: path, tensors: plan)
+        // A block's down_proj bias, computed with its weight (which comes first in the file).
+        var biases = [Int: [Float]]()
         for (name, _, shape) in plan {
+            let count = shape.reduce(1, *)
             var v: [Float]
-            if added, let (i, part) = block(name), part == "self_attn.o_proj.bias" || part == "mlp.down_proj.bias" {
-                v = [Float](repeating: 0, count: c.hidden)
-                if part == "mlp.down_proj.bias", let refit = refits[i] {
-                    v = refit.bias
-                } else if part == "mlp.down_proj.bias" && compensate {
-                    let w = try weights.tensor(
-                        LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * c.intermediate(i))
-                    v = FlapSelection.compensation(
-                        weight: w, rows: c.hidden, cols: c.intermediate(i), mean: stats[i].mean, kept: kept[i])
-                }
-            } else {
-                let original = shapes[name]!
-                v = try weights.tensor(name, count: original.reduce(1, *))
-                if let (i, part) = block(name) {
-                    if part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight" {
-                        v = kept[i].flatMap { j in v[(j * c.hidden)..<((j + 1) * c.hidden)] }
-                    } else if part == "mlp.down_proj.weight", let refit = refits[i] {
-                        v = refit.weight
-                    } else if part == "mlp.down_proj.weight" {
-                        let cols = c.intermediate(i)
-                        v = (0..<c.hidden).flatMap { r in kept[i].map { v[r * cols + $0] } }
+            switch block(name) {
+            case let (i, part)? where added && (part == "self_attn.o_proj.bias" || part == "mlp.down_proj.bias"):
+                v = part == "mlp.down_proj.bias" ? biases[i] ?? [] : []
+                if v.isEmpty { v = [Float](repeating: 0, count: c.hidden) }
+            case let (i, part)? where part == "mlp.down_proj.weight":
+                if let refit = refits[i] {
+                    v = refit.weight
+                    biases[i] = refit.bias
+                } else {
+                    let cols = c.intermediate(i)
+                    let w = try weights.tensor(name, count: c.hidden * cols)
+                    v = (0..<c.hidden).flatMap { r in kept[i].map { w[r * cols + $0] } }
+                    if compensate {
+                        biases[i] = FlapSelection.compensation(
+                            weight: w, rows: c.hidden, cols: cols, mean: stats[i].mean, kept: kept[i])
                     }
                 }
+            case let (i, part)? where part == "mlp.gate_proj.weight" || part == "mlp.up_proj.weight":
+                let w = try weights.tensor(name, count: c.intermediate(i) * c.hidden)
+                v = kept[i].flatMap { j in w[(j * c.hidden)..<((j + 1) * c.hidden)] }
+            default:
+                v = try weights.tensor(name, count: count)
             }
-            precondition(v.count == shape.reduce(1, *))
+            precondition(v.count == count)
             try v.withUnsafeBytes { try out.write(name: name, bytes: $0) }
         }
         try out.finish()

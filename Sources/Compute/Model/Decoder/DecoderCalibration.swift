@@ -49,12 +49,8 @@ struct DecoderCalibration {
         throws
     {
         let whole = LlamaDecoder(config: config, samples: ids.count, seqLen: seqLen, threads: threads)
-        let chunks = stride(from: 0, to: ids.count, by: chunkWindows).map { $0..<min($0 + chunkWindows, ids.count) }
-        var decoders = [Int: LlamaDecoder]()
-        for c in chunks where decoders[c.count] == nil {
-            decoders[c.count] = LlamaDecoder(config: config, samples: c.count, seqLen: seqLen, threads: threads)
-        }
-        let plan = ChunkPlan(chunks: chunks, decoders: decoders)
+        let plan = ChunkPlan(
+            config: config, samples: ids.count, seqLen: seqLen, chunkWindows: chunkWindows, threads: threads)
         var x = try withoutActuallyEscaping(compute) { try whole.embed(ids, StudentWeights(compute: $0)) }
         var xt = try original.map { try whole.embed(ids, $0) }
         let kept = KeptInput(rows: x.rows, maxWidth: max(config.widestQ, config.widestFFN))
@@ -246,17 +242,6 @@ private final class KeptInput {
                 bias: bias, out: out,
                 seqLen: seqLen, threads: threads)
         }
-    }
-}
-
-/// The chunks of windows a streamed calibration visits, each with a decoder sized for it.
-private struct ChunkPlan {
-    let chunks: [Range<Int>]
-    let decoders: [Int: LlamaDecoder]
-
-    /// Runs `body` on each chunk of windows in order, with a decoder sized for the chunk.
-    func forEachChunk(_ body: (LlamaDecoder, Range<Int>) throws -> Void) throws {
-        for r in chunks { try body(decoders[r.count]!, r) }
     }
 }
 

@@ -103,49 +103,26 @@ enum DenseFFNPass {
         product: (Int, Activations, WeightSupplier) throws -> Void, blockDone: (Int, WeightSupplier) throws -> Void
     ) throws {
         let whole = LlamaDecoder(config: c, samples: ids.count, seqLen: seqLen, threads: threads)
-        let per = DecoderCalibration.chunkWindows(seqLen: seqLen)
-        let chunks = stride(from: 0, to: ids.count, by: per).map { $0..<min($0 + per, ids.count) }
-        var decoders = [Int: LlamaDecoder]()
-        for r in chunks where decoders[r.count] == nil {
-            decoders[r.count] = LlamaDecoder(config: c, samples: r.count, seqLen: seqLen, threads: threads)
-        }
+        let plan = ChunkPlan(
+            config: c, samples: ids.count, seqLen: seqLen,
+            chunkWindows: DecoderCalibration.chunkWindows(seqLen: seqLen), threads: threads)
         var x = try whole.embed(ids, weights)
         for i in 0..<c.layers {
-            let w = BlockWeights(weights)
+            let w = CachedWeights(weights)  // one block's weights, decoded once for all its chunks
             let name = { (part: String) in LlamaNames.block(i, part) }
-            for r in chunks {
-                let d = decoders[r.count]!
+            try plan.forEachChunk { d, r in
                 let xc = x.windows(r, seqLen, threads: threads)
                 let ctx = try d.attentionContext(i, try d.rmsNorm(xc, name("input_layernorm.weight"), w), w)
                 var h = try d.linear(name("self_attn.o_proj"), ctx, out: c.hidden, bias: c.outputBias, w)
                 d.add(&h, xc)
                 let act = try d.mlpProduct(i, try d.rmsNorm(h, name("post_attention_layernorm.weight"), w), w)
                 try product(i, act, w)
-                guard i + 1 < c.layers else { continue }
+                guard i + 1 < c.layers else { return }
                 var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
                 d.add(&o, h)
                 x.setWindows(r, seqLen, o, threads: threads)
             }
             try blockDone(i, w)
         }
-    }
-}
-
-/// One block's weights, decoded once each while the block runs over every chunk of windows.
-private final class BlockWeights: WeightSupplier {
-    let source: ModelWeights
-    private var cache = [String: [Float]]()
-
-    init(_ source: ModelWeights) { self.source = source }
-
-    func tensor(_ name: String, count: Int) throws -> [Float] {
-        if let v = cache[name] { return v }
-        let v = try source.tensor(name, count: count)
-        cache[name] = v
-        return v
-    }
-
-    func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float] {
-        try tensor(base + ".weight", count: out * `in`)
     }
 }
