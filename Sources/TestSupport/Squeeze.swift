@@ -82,6 +82,15 @@ public final class SqueezeEnv: Sendable {
             TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
     }
 
+    /// Runs a script from the repository (path relative to its root) with the peer Python (tests
+    /// that call it are enabled only when `TestConfiguration.peerPython` is set).
+    @discardableResult
+    public func peerPython(_ script: String, _ args: [String]) throws -> ProcessResult {
+        try ProcessRunner.run(
+            TestConfiguration.peerPython ?? "python3", [TestConfiguration.repoRoot + "/" + script] + args,
+            env: ["TQDM_DISABLE": "1"], timeout: 600)
+    }
+
     /// Runs a script from Tests/reference with the real llama.cpp loadable (its CPU library and
     /// the libstdc++ shim `SQUEEZE_LLAMA_CPP_SHIM` that Debian 12 needs).
     @discardableResult

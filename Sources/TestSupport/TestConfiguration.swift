@@ -24,6 +24,9 @@ public enum TestConfiguration {
     /// Python with numpy, safetensors, ml_dtypes and gguf (the venv ops/test creates).
     public static var python: String { env["SQUEEZE_TEST_PYTHON"] ?? repoRoot + "/.run/venv/bin/python" }
 
+    /// Python with torch, transformers, compressed-tensors and llm-compressor (ops/bench's peer venv), when set.
+    public static var peerPython: String? { env["SQUEEZE_TEST_PEER_PYTHON"] }
+
     /// The squeeze binary under test.
     public static var binary: String {
         if let b = env["SQUEEZE_TEST_BINARY"] { return b }

@@ -29,6 +29,16 @@ public final class SafeTensorsWriter {
         try hb.withUnsafeBytes { try out.write($0) }
     }
 
+    /// Appends `bytes` as the planned entries they hold back to back.
+    func write(entries: [(name: String, dtype: DType, shape: [Int])], bytes: UnsafeRawBufferPointer) throws {
+        var off = 0
+        for e in entries {
+            let n = e.shape.reduce(1, *) * e.dtype.size
+            try write(name: e.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
+            off += n
+        }
+    }
+
     /// Appends the next planned tensor's bytes; the name and size must match the plan.
     public func write(name: String, bytes: UnsafeRawBufferPointer) throws {
         guard next < planned.count else {

@@ -37,18 +37,6 @@ public enum CompressedLayout {
         return out
     }
 
-    /// Writes a unit's compressed bytes as its planned entries.
-    static func write(_ t: TensorInfo, stage: QuantizeStage?, bytes: UnsafeRawBufferPointer, to w: SafeTensorsWriter)
-        throws
-    {
-        var off = 0
-        for e in plan(t, stage: stage) {
-            let n = e.shape.reduce(1, *) * e.dtype.size
-            try w.write(name: e.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
-            off += n
-        }
-    }
-
     /// File metadata: the input's, plus the quantization of every quantized tensor.
     static func metadata(_ tensors: [TensorInfo], recipe: Recipe, base: [String: String]) -> [String: String] {
         var q = [String: Any]()

@@ -10,6 +10,7 @@ final class OutputWriters {
     private let dense: [SafeTensorsWriter]
     private let gguf: [Int: GGUFWriter]
     private let compressed: SafeTensorsWriter?
+    private let compressedTensors: SafeTensorsWriter?
 
     init(plan: RunPlan, model: ModelSource, readers: [any TensorFile], outputDir: String) throws {
         self.plan = plan
@@ -52,6 +53,27 @@ final class OutputWriters {
                 },
                 metadata: CompressedLayout.metadata(order, recipe: plan.recipe, base: readers.first?.metadata ?? [:]))
             : nil
+        compressedTensors =
+            try plan.slots.contains { $0.kind == .compressedTensors }
+            ? Self.compressedTensorsWriter(
+                plan: plan, order: order, base: readers.first?.metadata, outputDir: outputDir)
+            : nil
+    }
+
+    /// The compressed-tensors export's weights file (its directory made first); `format: pt` as
+    /// transformers requires of a safetensors file.
+    private static func compressedTensorsWriter(
+        plan: RunPlan, order: [TensorInfo], base: [String: String]?, outputDir: String
+    ) throws -> SafeTensorsWriter {
+        try FileOps.makeDirectory(outputDir + "/" + CompressedTensorsLayout.directory)
+        var metadata = base ?? [:]
+        metadata["format"] = "pt"
+        return try SafeTensorsWriter(
+            path: outputDir + "/" + CompressedTensorsLayout.filePath,
+            tensors: order.flatMap { t in
+                plan.outputTensors(t).flatMap { CompressedTensorsLayout.plan($0, stage: plan.lastQuantize(for: $0)) }
+            },
+            metadata: metadata)
     }
 
     /// Writes slot `slot`'s bytes for unit `u`: its output pieces back to back.
@@ -74,13 +96,17 @@ final class OutputWriters {
                     try gguf[slot]!.write(name: plan.ggufName(p.name), bytes: part)
                 }
             case .compressed:
-                try CompressedLayout.write(p, stage: plan.lastQuantize(for: p), bytes: part, to: compressed!)
+                try compressed!.write(entries: CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)), bytes: part)
+            case .compressedTensors:
+                try compressedTensors!.write(
+                    entries: CompressedTensorsLayout.plan(p, stage: plan.lastQuantize(for: p)), bytes: part)
             }
             off += n
         }
     }
 
-    /// Closes every file; records in output order: dense shards, GGUF exports, compressed.
+    /// Closes every file; records in output order: dense shards, GGUF exports, compressed,
+    /// compressed-tensors.
     func finish() throws -> [OutputRecord] {
         var out = [OutputRecord]()
         for (s, w) in dense.enumerated() {
@@ -96,6 +122,12 @@ final class OutputWriters {
             out.append(
                 OutputRecord(
                     path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+        }
+        if let w = compressedTensors {
+            let (bytes, sha) = try w.finish()
+            out.append(
+                OutputRecord(
+                    path: CompressedTensorsLayout.filePath, bytes: bytes, sha256: sha, format: "compressed-tensors"))
         }
         return out
     }

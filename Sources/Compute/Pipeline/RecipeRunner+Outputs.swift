@@ -40,6 +40,28 @@ extension RecipeRunner {
         }
     }
 
+    /// The compressed-tensors export's other files: config.json with `quantization_config`, and
+    /// the input's tokenizer and generation files.
+    func writeCompressedTensorsFiles(to dir: String, plan: RunPlan) throws -> [OutputRecord] {
+        guard plan.slots.contains(where: { $0.kind == .compressedTensors }) else { return [] }
+        let tensors = plan.fileOrder.flatMap { plan.outputTensors($0.tensor) }
+        let quantization = CompressedTensorsLayout.quantizationConfig(
+            tensors, linears: CompressedTensorsLayout.linearWeights(model: model, tensors: tensors),
+            stage: plan.lastQuantize)
+        var records = [OutputRecord]()
+        for extra in model.extraFiles {
+            let name = (extra as NSString).lastPathComponent
+            var data = Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
+            if name == "config.json" {
+                data = try CompressedTensorsLayout.config(from: data, quantization: quantization, file: extra)
+            }
+            let path = CompressedTensorsLayout.directory + "/" + name
+            let sha = try FileOps.writeFile(dir + "/" + path, data)
+            records.append(OutputRecord(path: path, bytes: Int64(data.count), sha256: sha, format: "model-file"))
+        }
+        return records
+    }
+
     /// The importance matrix an `imatrix: true` export collected, as llama.cpp's GGUF imatrix file
     /// and its legacy `.dat` (both usable with `llama-quantize --imatrix`).
     func writeImportance(_ entries: [String: ImportanceMatrix.Entry], to dir: String, plan: RunPlan) throws

@@ -155,6 +155,7 @@ public final class RecipeRunner {
             outputs.append(try writeIndex(from: index, to: outputDir, plan: plan))
         }
         outputs += try copyExtraFiles(to: outputDir, plan: plan)
+        outputs += try writeCompressedTensorsFiles(to: outputDir, plan: plan)
         outputs += try writeImportance(state.importance, to: outputDir, plan: plan)
         var evaluation: Evaluation?
         if let ev = recipe.evaluation, let family {

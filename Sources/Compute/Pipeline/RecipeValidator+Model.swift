@@ -7,6 +7,7 @@ extension RecipeValidator {
     /// whatever the recipe. Run once per job.
     public static func validateAll(_ recipe: Recipe, model: ModelSource, tensors: [TensorInfo]) throws -> ModelFamily? {
         try validate(recipe, tensors: tensors)
+        try checkCompressedTensorsExport(recipe, model: model, tensors: tensors)
         let stage = recipe.stages.enumerated().lazy.compactMap { i, st -> String? in
             switch st {
             case .calibrate: return "stages[\(i)].calibrate"

@@ -82,9 +82,9 @@ struct RunPlan {
 }
 
 /// One output every unit writes, in the order writers, sizes and checkpoints all index them: the
-/// dense safetensors export, each GGUF export, then the compressed export.
+/// dense safetensors export, each GGUF export, the compressed export, then the compressed-tensors one.
 struct ExportSlot {
-    enum Kind { case dense, gguf, compressed }
+    enum Kind { case dense, gguf, compressed, compressedTensors }
     let kind: Kind
     let export: ExportStage
     /// A GGUF slot's type for each output tensor (set by `RunPlan.make`; mixes differ per tensor).
@@ -122,6 +122,9 @@ struct ExportSlot {
         return dense
             + e.filter { $0.format == .gguf }.map { ExportSlot(kind: .gguf, export: $0) }
             + e.filter { $0.format == .compressed }.prefix(1).map { ExportSlot(kind: .compressed, export: $0) }
+            + e.filter { $0.format == .compressedTensors }.prefix(1).map {
+                ExportSlot(kind: .compressedTensors, export: $0)
+            }
     }
 
     /// Bytes this slot writes for output piece `p` of tensor `t`.
@@ -134,6 +137,7 @@ struct ExportSlot {
             return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) {
                 $0 + $1.shape.reduce(1, *) * $1.dtype.size
             }
+        case .compressedTensors: return CompressedTensorsLayout.byteCount(p, stage: plan.lastQuantize(for: p))
         }
     }
 }

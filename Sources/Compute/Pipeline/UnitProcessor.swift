@@ -144,9 +144,12 @@ struct UnitProcessor {
                     e.bits = Double(out.count * 8) / Double(numel)
                     e.bytesOut = out.count
                 }
-            case .compressed:
+            case .compressed, .compressedTensors:
                 if let q = plan.lastQuantize(for: t), let c = done.codes {
-                    let bytes = CompressedLayout.encode(t, stage: q, result: c)
+                    let bytes =
+                        slot.kind == .compressed
+                        ? CompressedLayout.encode(t, stage: q, result: c)
+                        : CompressedTensorsLayout.encode(t, stage: q, result: c)
                     out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
                     bytes.withUnsafeBytes { out.copyMemory(from: $0) }
                     e.bits = Double(bytes.count * 8) / Double(numel)

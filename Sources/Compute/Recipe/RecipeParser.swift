@@ -57,6 +57,9 @@ public enum RecipeParser {
             throw RecipeError(
                 "stages", "a compressed export needs a quantize stage (it stores packed codes and scales)")
         }
+        if recipe.exportStages.contains(where: { $0.format == .compressedTensors }) {
+            try checkCompressedTensors(recipe, stages: stages)
+        }
         var formats = Set<String>()
         for (i, e) in recipe.exportStages.enumerated() {
             let key = e.format == .gguf ? e.ggufFileName : e.format.rawValue
@@ -69,6 +72,21 @@ public enum RecipeParser {
             }
         }
         return recipe
+    }
+
+    /// A compressed-tensors export stores what quantize stages produce as group or channel scales.
+    static func checkCompressedTensors(_ recipe: Recipe, stages: [Stage]) throws {
+        guard !recipe.quantizeStages.isEmpty else {
+            throw RecipeError(
+                "stages", "a compressed-tensors export needs a quantize stage (it stores packed codes and scales)")
+        }
+        for (i, st) in stages.enumerated() {
+            guard case .quantize(let q) = st, q.granularity == .tensor else { continue }
+            throw RecipeError(
+                "stages[\(i)].quantize.granularity",
+                "tensor: compressed-tensors' pack-quantized format stores channel or group scales "
+                    + "(granularity: channel, or a group_size)")
+        }
     }
 
     /// Parses a recipe file.

@@ -2,14 +2,15 @@ import Foundation
 
 extension ExportStage: StageOptions {
     /// Each format's keys besides `format`: safetensors converts dtypes, gguf picks types and
-    /// quantization aids, compressed has none.
+    /// quantization aids, compressed and compressed-tensors have none.
     static let formatKeys: [Format: [String]] = [
         .safetensors: ["dtype"],
         .gguf: [
             "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix",
             "gptq"
         ],
-        .compressed: []
+        .compressed: [],
+        .compressedTensors: []
     ]
     public static let keys = ["format"] + Format.allCases.flatMap { formatKeys[$0] ?? [] }
 
@@ -31,7 +32,7 @@ extension ExportStage: StageOptions {
                 dtype = d
             }
         case .gguf: try readGGUF(r)
-        case .compressed: break
+        case .compressed, .compressedTensors: break
         }
     }
 

@@ -2,7 +2,11 @@ import Foundation
 
 /// `export`: an output file format.
 public struct ExportStage: Equatable, Sendable {
-    public enum Format: String, Sendable, CaseIterable { case safetensors, gguf, compressed }
+    public enum Format: String, Sendable, CaseIterable {
+        case safetensors, gguf, compressed
+        /// A Hugging Face directory in compressed-tensors' pack-quantized format (vLLM, transformers).
+        case compressedTensors = "compressed-tensors"
+    }
     /// GGUF tensor types an export can ask for.
     public enum GGUFType: String, Sendable, CaseIterable {
         case q8_0, q4_0, q4_1, q5_0, q5_1, f16, f32
