@@ -34,6 +34,10 @@ import TestSupport
         ("smollm2/smollm2-q4_1.gguf", "smollm2/smollm2-hf"),
         ("tiny/hf", "tiny/hf"), ("tiny/model.gguf", "tiny/hf"), ("tiny-untied/model.gguf", "tiny-untied/hf"),
         ("tiny-qwen2/hf", "tiny-qwen2/hf"),
+        // SentencePiece-style BPE (Llama 2's kind): tokenizer.json in the legacy and the Metaspace form, and the
+        // GGUF with scores llama.cpp's converter writes.
+        ("tiny-spm/hf", "tiny-spm/hf"), ("tiny-spm/hf-metaspace", "tiny-spm/hf-metaspace"),
+        ("tiny-spm/model.gguf", "tiny-spm/hf"),
     ]
 
     func pydoc(_ env: SqueezeEnv) -> String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
@@ -76,6 +80,80 @@ import TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         let c = try env.python("llama_reference.py", ["tokens", dir, text, try env.write("ids.json", r.stdout)])
         #expect(c.status == 0, "\(normalizer): \(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    /// The other Metaspace settings `tokenizers` writes (prepend_scheme always / never, split true,
+    /// the older add_prefix_space), and a Sequence with NFC before the legacy normalizers: ids equal
+    /// the package's.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        #"{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true}"#,
+        #"{"type": "Metaspace", "replacement": "▁", "prepend_scheme": "never", "split": false}"#,
+        #"{"type": "Metaspace", "replacement": "▁", "add_prefix_space": true}"#,
+        "nfc",
+    ])
+    func sentencePieceVariantsMatchTheTokenizersPackage(_ variant: String) throws {
+        let env = try SqueezeEnv.create()
+        let dir = env.scratch + "/hf"
+        let source = Self.llama! + "/tiny-spm/" + (variant == "nfc" ? "hf" : "hf-metaspace")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            try FileManager.default.copyItem(atPath: (f == "tokenizer.json" ? source : Self.llama! + "/tiny-spm/hf") + "/" + f,
+                                             toPath: dir + "/" + f)
+        }
+        let url = URL(fileURLWithPath: dir + "/tokenizer.json")
+        var t = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        if variant == "nfc" {
+            var n = t["normalizer"] as! [String: Any]
+            n["normalizers"] = [["type": "NFC"]] + (n["normalizers"] as! [Any])
+            t["normalizer"] = n
+        } else {
+            t["pre_tokenizer"] = try JSONSerialization.jsonObject(with: Data(variant.utf8))
+        }
+        try JSONSerialization.data(withJSONObject: t).write(to: url)
+        let text = try env.write("text.txt", Self.tricky + "<s> after a special\u{2581}x  cafe\u{301} A\u{30A}")
+        let r = try env.squeeze(["logits", "--model", dir, "--dataset", text, "--all-tokens"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let c = try env.python("llama_reference.py", ["tokens", dir, text, try env.write("ids.json", r.stdout)])
+        #expect(c.status == 0, "\(variant): \(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    /// Llama 2's tokenizer kind, with its special tokens, literal "▁" and byte tokens in the text:
+    /// llama.cpp tokenizes the fixture's GGUF as Squeeze does; a GGUF export of the tokenizer.json
+    /// model tokenizes in llama.cpp as the `tokenizers` package does and runs with the same logits;
+    /// and a safetensors export of the GGUF carries a tokenizer.json `tokenizers` agrees with.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func sentencePieceTokenizersRoundTripThroughLlamaCpp() throws {
+        let env = try SqueezeEnv.create()
+        let dir = Self.llama! + "/tiny-spm"
+        let text = try env.write("spm.txt", Self.tricky + "<s>user\nHi</s><unk> \u{2581} \u{2581}\u{2581}x <0x41> end")
+        for input in [dir + "/model.gguf", dir + "/hf"] {
+            let ids = try env.squeeze(["logits", "--model", input, "--dataset", text, "--all-tokens"])
+            #expect(ids.status == 0, "\(ids.stderr)")
+            let gguf: String
+            if input.hasSuffix(".gguf") {
+                gguf = input
+            } else {
+                let recipe = try env.write("f32.yaml", "stages:\n  - export: {format: gguf, type: f32}\n")
+                let out = env.scratch + "/gguf"
+                let r = try env.squeeze(["run", "--model", input, "--recipe", recipe, "--out", out])
+                #expect(r.status == 0, "\(r.stderr)")
+                gguf = out + "/model-f32.gguf"
+                let bin = env.scratch + "/logits.bin"
+                let l = try env.squeeze(["logits", "--model", gguf, "--dataset", pydoc(env), "--samples", "2", "--seq-len", "64",
+                                         "--part", "evaluation", "--out", bin])
+                #expect(l.status == 0, "\(l.stderr)")
+                let lc = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("l.json", l.stdout), bin, "1e-4"])
+                #expect(lc.status == 0, "\(lc.stdout) \(lc.stderr.suffix(800))")
+            }
+            let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["tokens", gguf, text, try env.write("ids.json", ids.stdout)])
+            #expect(c.status == 0, "\(input): \(c.stdout) \(c.stderr.suffix(800))")
+        }
+        let recipe = try env.write("st.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let hf = env.scratch + "/hf-out"
+        #expect(try env.squeeze(["run", "--model", dir + "/model.gguf", "--recipe", recipe, "--out", hf]).status == 0)
+        let ids = try env.squeeze(["logits", "--model", dir + "/model.gguf", "--dataset", text, "--all-tokens"])
+        let t = try env.python("llama_reference.py", ["tokens", hf, text, try env.write("ids2.json", ids.stdout)])
+        #expect(t.status == 0, "\(t.stdout) \(t.stderr.suffix(500))")
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: models.map(\.0))

@@ -29,11 +29,19 @@ def encode(hf_dir, text):
     return tok.encode(text, add_special_tokens=False).ids
 
 
-def windows(ids, samples, seq_len, part):
+def framing(hf_dir):
+    """The tokens the tokenizer's post-processor puts before a text (Llama 2's <s>), none for most."""
+    tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
+    return tok.encode("", add_special_tokens=True).ids
+
+
+def windows(ids, samples, seq_len, part, prefix=()):
     cut = len(ids) * 4 // 5
     lo, hi = (0, cut) if part == "calibration" else (cut, len(ids))
-    spare = (hi - lo) - seq_len
-    return [ids[lo + (0 if samples == 1 else i * spare // (samples - 1)):][:seq_len] for i in range(samples)]
+    window = seq_len - len(prefix)
+    spare = (hi - lo) - window
+    return [list(prefix) + ids[lo + (0 if samples == 1 else i * spare // (samples - 1)):][:window]
+            for i in range(samples)]
 
 
 def forward(hf_dir, batch, on_product=None):
@@ -112,7 +120,7 @@ def main():
         sys.exit(0 if ok else 1)
     hf_dir, text, samples, seq_len, part, sq, logits_file = sys.argv[2:9]
     samples, seq_len = int(samples), int(seq_len)
-    batch = windows(encode(hf_dir, open(text, encoding="utf-8").read()), samples, seq_len, part)
+    batch = windows(encode(hf_dir, open(text, encoding="utf-8").read()), samples, seq_len, part, framing(hf_dir))
     got = json.load(open(sq))
     ids_ok = got["ids"] == batch
     ref = forward(hf_dir, batch)

@@ -14,12 +14,17 @@ with the code under test).
       tensor's rows with kquant_blocks.py's super-blocks (its row length a multiple of 256).
       --shapes FFN:HEADS:KV,... gives each block its own FFN width and head counts, and
       --output-bias adds o_proj / down_proj biases (a structurally pruned model): the HF config
-      then states them as Squeeze does and the GGUF is llama.cpp's `deci` architecture.
+      then states them as Squeeze does and the GGUF is llama.cpp's `deci` architecture. --spm
+      gives it a Llama-2-style SentencePiece BPE tokenizer instead (byte fallback, ▁ for spaces):
+      OUT_DIR/hf/tokenizer.json in the hub's legacy form, OUT_DIR/hf-metaspace/ the same model with
+      the Metaspace form, and the GGUF as llama.cpp's converter writes it (`llama` tokenizer model,
+      scores, token types).
 """
 import argparse
 import importlib.util
 import json
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -91,6 +96,48 @@ def build_tokenizer(tokens, merges, specials, digits_individual, path):
     tk.save(path)
 
 
+SPM_SPECIALS = ["<unk>", "<s>", "</s>"]
+
+
+def spm_vocabulary():
+    """A Llama-2-style SentencePiece BPE vocabulary trained with `tokenizers` on the pydoc corpus:
+    <unk> <s> </s>, the 256 byte tokens <0x00>…<0xFF>, then pieces (words start with ▁) in merge
+    order, and merges as transformers' SentencePiece converter writes them: every split of every
+    piece into two pieces, by the piece's score (-id), then by the parts' ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tk = Tokenizer(models.BPE(unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=SPM_SPECIALS, limit_alphabet=70, show_progress=False)
+    tk.train_from_iterator([pydoc_text()], trainer)
+    trained = json.loads(tk.to_str())["model"]["vocab"]
+    pieces = [t for t, _ in sorted(trained.items(), key=lambda kv: kv[1]) if t not in SPM_SPECIALS]
+    tokens = SPM_SPECIALS + [f"<0x{b:02X}>" for b in range(256)] + pieces
+    ids = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for t in pieces:
+        local = [(t[:k], t[k:]) for k in range(1, len(t)) if t[:k] in ids and t[k:] in ids]
+        merges += sorted(local, key=lambda m: (ids[m[0]], ids[m[1]]))
+    return tokens, merges
+
+
+def spm_tokenizer_json(tokens, merges, form):
+    """tokenizer.json of a SentencePiece BPE: `legacy` as Llama 2's and TinyLlama's hub files (a
+    Prepend + Replace normalizer, no pre-tokenizer), `metaspace` as transformers' converter writes
+    it today (a Metaspace pre-tokenizer, prepend_scheme first, no split)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    tk = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, unk_token="<unk>",
+                              byte_fallback=True, fuse_unk=True))
+    if form == "legacy":
+        tk.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    else:
+        tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    tk.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                    decoders.Strip(" ", 1, 0)])
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPM_SPECIALS])
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return tk.to_str()
+
+
 def hf_config(arch, c):
     return {
         "architectures": [arch], "model_type": "qwen2" if arch.startswith("Qwen2") else "llama",
@@ -152,21 +199,26 @@ def pydoc_text():
 
 
 def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=None, adversarial=None, shapes=None,
-         output_bias=False):
+         output_bias=False, spm=False):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tk.train_from_iterator([pydoc_text()], trainer)
-    tj = json.loads(tk.to_str())
-    vocab = tj["model"]["vocab"]
-    tokens = [None] * len(vocab)
-    for t, i in vocab.items():
-        tokens[i] = t
-    merges = [" ".join(m) if isinstance(m, list) else m for m in tj["model"]["merges"]]
+    if spm:
+        specials = SPM_SPECIALS
+        tokens, merge_pairs = spm_vocabulary()
+        merges = [" ".join(m) for m in merge_pairs]
+    else:
+        tk = Tokenizer(models.BPE())
+        tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        tk.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+        tk.train_from_iterator([pydoc_text()], trainer)
+        tj = json.loads(tk.to_str())
+        vocab = tj["model"]["vocab"]
+        tokens = [None] * len(vocab)
+        for t, i in vocab.items():
+            tokens[i] = t
+        merges = [" ".join(m) if isinstance(m, list) else m for m in tj["model"]["merges"]]
     rng = np.random.default_rng(seed)
     heads, kv, ffn = 4, 2, ffn or hidden * 2
     hd = hidden // heads
@@ -216,8 +268,18 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
         cfg["layer_num_key_value_heads"] = [s[2] for s in shapes]
         cfg["output_bias"] = output_bias
         cfg["head_dim"] = hd
+    if spm:
+        cfg["bos_token_id"], cfg["eos_token_id"] = 1, 2
     json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=2)
-    build_tokenizer(tokens, merges, specials, False, os.path.join(d, "tokenizer.json"))
+    if spm:
+        open(os.path.join(d, "tokenizer.json"), "w").write(spm_tokenizer_json(tokens, merge_pairs, "legacy"))
+        m = os.path.join(out, "hf-metaspace")
+        os.makedirs(m, exist_ok=True)
+        for f in ("config.json", "model.safetensors"):
+            shutil.copyfile(os.path.join(d, f), os.path.join(m, f))
+        open(os.path.join(m, "tokenizer.json"), "w").write(spm_tokenizer_json(tokens, merge_pairs, "metaspace"))
+    else:
+        build_tokenizer(tokens, merges, specials, False, os.path.join(d, "tokenizer.json"))
     if bias:
         return  # GGUF llama files carry no q/k/v biases; the Qwen2 variant is HF only
     w = GGUFWriter(os.path.join(out, "model.gguf"), "deci" if deci else "llama")
@@ -240,13 +302,24 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
     w.add_rope_freq_base(c["rope_theta"])
     w.add_vocab_size(V)
     w.add_file_type(0)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(tokens)
-    w.add_token_types([3 if t in specials else 1 for t in tokens])
-    w.add_token_merges(merges)
-    w.add_bos_token_id(0)
-    w.add_eos_token_id(0)
+    if spm:  # as llama.cpp's converter writes a SentencePiece model: scores, byte and control types
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        w.add_token_scores([0.0 if i < 3 + 256 else -float(i) for i in range(len(tokens))])
+        w.add_token_types([2 if i == 0 else 3 if i < 3 else 6 if i < 3 + 256 else 1 for i in range(len(tokens))])
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_unk_token_id(0)
+        w.add_add_bos_token(True)
+        w.add_add_space_prefix(True)
+    else:
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("gpt-2")
+        w.add_token_list(tokens)
+        w.add_token_types([3 if t in specials else 1 for t in tokens])
+        w.add_token_merges(merges)
+        w.add_bos_token_id(0)
+        w.add_eos_token_id(0)
     for kv_pair in overrides:  # bad-input fixtures: a key that disagrees with the tensors
         k, v = kv_pair.split("=", 1)
         w.add_key_value(k, int(v), GGUFValueType.UINT32)
@@ -281,13 +354,14 @@ def main():
     ap.add_argument("--adversarial", help="fill this tensor (GGUF name) with k-quant test super-blocks")
     ap.add_argument("--shapes", help="per-block FFN:HEADS:KV, comma-separated (a structurally pruned model)")
     ap.add_argument("--output-bias", action="store_true", help="o_proj / down_proj biases")
+    ap.add_argument("--spm", action="store_true", help="a SentencePiece-style BPE tokenizer (Llama 2) instead")
     a = ap.parse_args()
     shapes = [tuple(int(x) for x in s.split(":")) for s in a.shapes.split(",")] if a.shapes else None
     if a.what == "smollm2":
         smollm2(a.out)
     else:
         tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.int8, a.ffn, a.adversarial, shapes,
-             a.output_bias)
+             a.output_bias, a.spm)
 
 
 if __name__ == "__main__":

@@ -52,4 +52,43 @@ struct AddedTokenMatcher: Sendable {
         }
         return l
     }
+
+    /// `text` cut into plain pieces and added tokens (with their ids), in order: at each step the
+    /// earliest occurrence of any added token (the longest at one position), found in one pass.
+    func split(_ text: String) -> [(Substring, Int32?)] {
+        guard !isEmpty else { return [(text[...], nil)] }
+        var out = [(Substring, Int32?)]()
+        let pieces: [(Int, Int, Int32?)]? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            var found = [(Int, Int, Int32?)]()
+            var start = 0
+            var i = 0
+            while i < bytes.count {
+                guard let m = longest(in: bytes, at: i) else {
+                    i += 1
+                    continue
+                }
+                if i > start { found.append((start, i, nil)) }
+                found.append((i, i + m.length, m.id))
+                i += m.length
+                start = i
+            }
+            if start < bytes.count { found.append((start, bytes.count, nil)) }
+            return found
+        }
+        guard let pieces else {
+            // A bridged string without contiguous UTF-8: make it native first.
+            var native = text
+            native.makeContiguousUTF8()
+            return split(native)
+        }
+        var index = text.startIndex
+        var offset = 0
+        for (a, b, id) in pieces {
+            let from = text.utf8.index(index, offsetBy: a - offset)
+            let to = text.utf8.index(from, offsetBy: b - a)
+            out.append((text[from..<to], id))
+            (index, offset) = (to, b)
+        }
+        return out
+    }
 }

@@ -6,16 +6,15 @@ extension ByteLevelBPE {
     /// those, as `tokenizers` writes them); its pre-tokenizer may be `ByteLevel`, `Digits`, `Split`
     /// (Isolated) or a `Sequence` of them. Anything else is refused naming the key.
     public init(tokenizerJSON file: String) throws {
-        let bytes = try InputFile.contents(of: file, what: "tokenizer.json", limit: InputFile.configLimit)
-        let root: JSONValue
-        do { root = try JSONParser.parse(bytes, maxDepth: 16) } catch {
-            throw ComputeError(.corruptData, "tokenizer.json: \(error)", file: file)
-        }
+        try self.init(tokenizerJSON: try DecoderTokenizers.parse(tokenizerJSON: file), file: file)
+    }
+
+    init(tokenizerJSON root: JSONValue, file: String) throws {
         func fail(_ key: String, _ why: String) -> ComputeError {
             ComputeError(.corruptData, "tokenizer.json \(key): \(why)", file: file)
         }
         guard let model = root["model"], model["type"]?.stringValue == "BPE" else {
-            throw fail("model.type", "must be BPE (byte-level BPE tokenizers are supported)")
+            throw fail("model.type", "must be BPE (byte-level or SentencePiece-style BPE tokenizers are supported)")
         }
         // A normalizer, or a Sequence of them, each NFC (an empty Sequence normalizes nothing).
         var nfc = false
@@ -33,6 +32,34 @@ extension ByteLevelBPE {
             nfc = !parts.isEmpty
         }
         let byteFallback: Bool = { if case .bool(true)? = model["byte_fallback"] { true } else { false } }()
+        let (tokens, added, special) = try Self.vocabulary(root, model: model, fail: fail)
+        let merges = try Self.mergeLines(model, fail: fail)
+        let patterns = try Self.patterns(root["pre_tokenizer"] ?? .null, fail: fail)
+        let bos = Self.templateBOS(root, ids: SentencePieceBPE.index(tokens))
+        var ignore = false
+        if case .bool(let b)? = model["ignore_merges"] { ignore = b }
+        // Byte fallback turns a byte without a token into <0xNN>; a byte-level vocabulary has a token
+        // for every byte, so it never applies there (transformers writes it true for SmolLM2).
+        if byteFallback {
+            let known = Set(tokens)
+            guard Self.byteChars.allSatisfy({ known.contains(String($0)) }) else {
+                throw fail(
+                    "model.byte_fallback",
+                    "true on a vocabulary without every byte-level character, and no Metaspace pre-tokenizer or "
+                        + "\"▁\" normalizer: neither byte-level nor SentencePiece-style BPE")
+            }
+        }
+        try self.init(
+            tokens: tokens, merges: merges, added: added, special: special,
+            preTokenizer: PreTokenizer(patterns: patterns),
+            ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file, nfc: nfc)
+    }
+
+    /// A BPE tokenizer.json's tokens by id (vocabulary and added tokens), its added tokens and which of those
+    /// are special.
+    static func vocabulary(_ root: JSONValue, model: JSONValue, fail: (String, String) -> ComputeError) throws
+        -> (tokens: [String], added: [(String, Int32)], special: Set<Int32>)
+    {
         guard case .object(let vocab)? = model["vocab"] else { throw fail("model.vocab", "missing or not an object") }
         var byID = [Int: String]()
         for (t, v) in vocab {
@@ -54,40 +81,29 @@ extension ByteLevelBPE {
             }
         }
         let count = (byID.keys.max() ?? -1) + 1
-        let tokens = (0..<count).map { byID[$0] ?? "" }
+        return ((0..<count).map { byID[$0] ?? "" }, added, special)
+    }
+
+    /// A BPE model's merges as "left right" lines (written as strings or as [left, right] pairs).
+    static func mergeLines(_ model: JSONValue, fail: (String, String) -> ComputeError) throws -> [String] {
         guard case .array(let mergeValues)? = model["merges"] else {
             throw fail("model.merges", "missing or not an array")
         }
-        let merges: [String] = try mergeValues.map { v in
+        return try mergeValues.map { v in
             if let s = v.stringValue { return s }
             if case .array(let p) = v, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue {
                 return a + " " + b
             }
             throw fail("model.merges", "entries must be \"a b\" strings or [a, b] pairs")
         }
-        let patterns = try Self.patterns(root["pre_tokenizer"] ?? .null, fail: fail)
-        var bos: Int32?
-        if let single = root["post_processor"]?["single"], case .array(let items) = single,
-            let first = items.first?["SpecialToken"]?["id"]?.stringValue,
-            let id = vocab.first(where: { $0.0 == first })?.1.uint64Value
-                ?? added.first(where: { $0.0 == first }).map({ UInt64($0.1) })
-        {
-            bos = Int32(id)
-        }
-        var ignore = false
-        if case .bool(let b)? = model["ignore_merges"] { ignore = b }
-        // Byte fallback turns a byte without a token into <0xNN>; a byte-level vocabulary has a token
-        // for every byte, so it never applies there (transformers writes it true for SmolLM2).
-        if byteFallback {
-            let known = Set(tokens)
-            guard Self.byteChars.allSatisfy({ known.contains(String($0)) }) else {
-                throw fail("model.byte_fallback", "true is not supported (SentencePiece-style BPE)")
-            }
-        }
-        try self.init(
-            tokens: tokens, merges: merges, added: added, special: special,
-            preTokenizer: PreTokenizer(patterns: patterns),
-            ignoreMerges: ignore, bos: bos, eos: nil, addBOS: bos != nil, identity: file, nfc: nfc)
+    }
+
+    /// The token a `TemplateProcessing` post-processor puts first in a single sequence (the BOS).
+    static func templateBOS(_ root: JSONValue, ids: [String: Int32]) -> Int32? {
+        guard let single = root["post_processor"]?["single"], case .array(let items) = single,
+            let first = items.first?["SpecialToken"]?["id"]?.stringValue
+        else { return nil }
+        return ids[first]
     }
 
     /// The regex sequence a tokenizer.json pre-tokenizer amounts to.

@@ -4,7 +4,7 @@ import Foundation
 /// models use): added/special tokens matched first, a regex pre-tokenizer, UTF-8 bytes mapped to
 /// printable characters, then merges by rank. Loaded from tokenizer.json or from a GGUF's
 /// `tokenizer.ggml.*`; token ids checked against the `tokenizers` package in the tests.
-public struct ByteLevelBPE: TextTokenizer {
+public struct ByteLevelBPE: DecoderTokenizer {
     /// Token text (byte-level characters) by id.
     public let tokens: [String]
     let ids: [String: Int32]
@@ -90,7 +90,7 @@ public struct ByteLevelBPE: TextTokenizer {
         let text = nfc ? raw.precomposedStringWithCanonicalMapping : raw
         var out = [Int32]()
         var cache = [String: [Int32]]()
-        for (piece, special) in splitAdded(text) {
+        for (piece, special) in addedMatcher.split(text) {
             if let special {
                 out.append(special)
                 continue
@@ -191,91 +191,15 @@ public struct ByteLevelBPE: TextTokenizer {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// `text` cut into plain pieces and added tokens (with their ids), in order: at each step the
-    /// earliest occurrence of any added token (the longest at one position), found in one pass.
-    private func splitAdded(_ text: String) -> [(Substring, Int32?)] {
-        guard !addedMatcher.isEmpty else { return [(text[...], nil)] }
-        var out = [(Substring, Int32?)]()
-        let pieces: [(Int, Int, Int32?)]? = text.utf8.withContiguousStorageIfAvailable { bytes in
-            var found = [(Int, Int, Int32?)]()
-            var start = 0
-            var i = 0
-            while i < bytes.count {
-                guard let m = addedMatcher.longest(in: bytes, at: i) else {
-                    i += 1
-                    continue
-                }
-                if i > start { found.append((start, i, nil)) }
-                found.append((i, i + m.length, m.id))
-                i += m.length
-                start = i
-            }
-            if start < bytes.count { found.append((start, bytes.count, nil)) }
-            return found
-        }
-        guard let pieces else {
-            // A bridged string without contiguous UTF-8: make it native first.
-            var native = text
-            native.makeContiguousUTF8()
-            return splitAdded(native)
-        }
-        var index = text.startIndex
-        var offset = 0
-        for (a, b, id) in pieces {
-            let from = text.utf8.index(index, offsetBy: a - offset)
-            let to = text.utf8.index(from, offsetBy: b - a)
-            out.append((text[from..<to], id))
-            (index, offset) = (to, b)
-        }
-        return out
-    }
-
-    /// Merges one pre-tokenized word: the lowest-ranked adjacent pair first, leftmost on ties. The
-    /// candidate pairs wait in a min-heap by (rank, position) over a linked list of symbols, so a
-    /// word of n bytes takes O(n log n), as `tokenizers`' word merges do (a 200 KB run of one
-    /// character was quadratic: minutes).
+    /// Merges one pre-tokenized word by the merge ranks (`BPEMerge`).
     func bpe(_ word: String) -> [Int32] {
         let mapped = String(String.UnicodeScalarView(word.utf8.map { Self.byteChars[Int($0)] }))
         if ignoreMerges, let id = ids[mapped] { return [id] }
         // Bytes without a token are dropped, as the `tokenizers` BPE does without an unknown token.
-        var syms = mapped.unicodeScalars.compactMap { ids[String($0)] }
-        guard syms.count > 1 else { return syms }
-        var next = Array(1...syms.count)
-        next[syms.count - 1] = -1
-        var prev = Array(-1..<(syms.count - 1))
-        var alive = [Bool](repeating: true, count: syms.count)
-        var heap = PairHeap()
-        func push(_ left: Int) {
-            let right = next[left]
-            guard right >= 0, let m = merges[Self.pairKey(syms[left], syms[right])] else { return }
-            heap.push(PairHeap.Entry(rank: m.rank, left: Int32(left), leftID: syms[left], rightID: syms[right]))
-        }
-        for i in 0..<(syms.count - 1) { push(i) }
-        while let e = heap.pop() {
-            let left = Int(e.left)
-            let right = next[left]
-            // Stale: a symbol of the pair was merged away or changed since the entry was pushed.
-            guard alive[left], right >= 0, syms[left] == e.leftID, syms[right] == e.rightID,
-                let m = merges[Self.pairKey(e.leftID, e.rightID)]
-            else { continue }
-            syms[left] = m.merged
-            alive[right] = false
-            next[left] = next[right]
-            if next[right] >= 0 { prev[next[right]] = left }
-            if prev[left] >= 0 { push(prev[left]) }
-            push(left)
-        }
-        var out = [Int32]()
-        var i = 0
-        while i >= 0 {
-            out.append(syms[i])
-            i = next[i]
-        }
-        return out
+        return BPEMerge.apply(mapped.unicodeScalars.compactMap { ids[String($0)] }, rules: merges)
     }
 
-    @inline(__always)
-    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
+    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { BPEMerge.pairKey(a, b) }
 
     /// GPT-2's byte → printable character table.
     static let byteChars: [Unicode.Scalar] = {

@@ -2,7 +2,7 @@ import Foundation
 
 extension DecoderModelFiles {
     /// The layout llama.cpp expects: GGUF tensor names, Q/K permuted into interleaved pairs, the
-    /// hyper-parameters and the byte-level BPE vocabulary as `tokenizer.ggml.*` (a GGUF input's
+    /// hyper-parameters and the tokenizer as `tokenizer.ggml.*` (a GGUF input's
     /// tokenizer keys are carried over as they were). A model with per-block widths or o_proj /
     /// down_proj biases is written as llama.cpp's `deci` architecture (per-block sizes as INT32
     /// arrays, which is what llama.cpp reads there); any other as `llama`.
@@ -33,42 +33,10 @@ extension DecoderModelFiles {
             ("\(arch).rope.freq_base", .float32(Float(c.ropeTheta))),
             ("\(arch).vocab_size", .uint32(UInt32(c.vocabSize)))
         ]
-        meta += try tokenizerKeys ?? hfTokenizerKeys()
+        meta += try tokenizerKeys ?? tokenizer.ggufKeys(vocabSize: c.vocabSize, bos: c.bosTokenID, eos: c.eosTokenID)
         return GGUFExportLayout(
             architecture: arch, metadata: meta, name: { LlamaNames.gguf($0) },
             permutedHeads: { LlamaNames.permutedHeads($0, c) })
-    }
-
-    /// `tokenizer.ggml.*` of a Hugging Face tokenizer.json.
-    private func hfTokenizerKeys() throws -> [(String, GGUFValue)] {
-        let t = tokenizer
-        guard let pre = PreTokenizer.ggmlPre(for: t.preTokenizerPatterns) else {
-            throw ComputeError(
-                .unsupportedModel,
-                "the pre-tokenizer has no llama.cpp equivalent (gpt-2, smollm, llama-bpe, qwen2), so a GGUF of this "
-                    + "model would tokenize differently",
-                file: t.identity)
-        }
-        var tokens = t.tokens
-        if tokens.count < config.vocabSize {
-            // Embedding rows beyond the tokenizer's ids (padded vocabularies) get placeholder tokens.
-            tokens += (tokens.count..<config.vocabSize).map { "[PAD\($0)]" }
-        }
-        let types: [Int32] = tokens.indices.map { i in
-            let id = Int32(i)
-            if i >= t.tokens.count || t.tokens[i].isEmpty { return 5 }
-            if t.specialIDs.contains(id) { return 3 }
-            return t.addedTokens.contains { $0.id == id } ? 4 : 1
-        }
-        var keys: [(String, GGUFValue)] = [
-            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string(pre)),
-            ("tokenizer.ggml.tokens", .array(.string(tokens))), ("tokenizer.ggml.token_type", .array(.int32(types))),
-            ("tokenizer.ggml.merges", .array(.string(t.mergeList)))
-        ]
-        if let b = config.bosTokenID ?? t.bos { keys.append(("tokenizer.ggml.bos_token_id", .uint32(UInt32(b)))) }
-        if let e = config.eosTokenID ?? t.eos { keys.append(("tokenizer.ggml.eos_token_id", .uint32(UInt32(e)))) }
-        keys.append(("tokenizer.ggml.add_bos_token", .bool(t.addBOS)))
-        return keys
     }
 }
 

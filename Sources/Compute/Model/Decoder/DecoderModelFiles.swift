@@ -4,7 +4,7 @@ import Foundation
 /// tokenizer.json) or a Llama GGUF (`llama.*`, `tokenizer.ggml.*`).
 public struct DecoderModelFiles: Sendable {
     public let config: LlamaConfig
-    public let tokenizer: ByteLevelBPE
+    public let tokenizer: any DecoderTokenizer
     /// A GGUF input's `tokenizer.*` keys, carried into GGUF exports as they were.
     let tokenizerKeys: [(String, GGUFValue)]?
 
@@ -13,7 +13,7 @@ public struct DecoderModelFiles: Sendable {
         DecoderModelFiles(config: config, tokenizer: tokenizer, tokenizerKeys: tokenizerKeys)
     }
 
-    private init(config: LlamaConfig, tokenizer: ByteLevelBPE, tokenizerKeys: [(String, GGUFValue)]?) {
+    private init(config: LlamaConfig, tokenizer: any DecoderTokenizer, tokenizerKeys: [(String, GGUFValue)]?) {
         self.config = config
         self.tokenizer = tokenizer
         self.tokenizerKeys = tokenizerKeys
@@ -24,7 +24,7 @@ public struct DecoderModelFiles: Sendable {
         if model.format == .gguf {
             let g = try GGUFTensorFile(path: model.shards[0].path)
             config = g.config
-            tokenizer = try ByteLevelBPE(gguf: g.meta, file: g.path)
+            tokenizer = try DecoderTokenizers.load(gguf: g.meta, file: g.path)
             tokenizerKeys = g.reader.metadata.filter { $0.0.hasPrefix("tokenizer.") }
             return
         }
@@ -33,11 +33,11 @@ public struct DecoderModelFiles: Sendable {
         }
         guard let tok = model.extraFiles.first(where: { $0.hasSuffix("/tokenizer.json") }) else {
             throw ComputeError(
-                .notFound, "has no tokenizer.json beside its weights (a decoder's byte-level BPE tokenizer)",
+                .notFound, "has no tokenizer.json beside its weights (a decoder's BPE tokenizer)",
                 file: model.path)
         }
         config = try LlamaConfig(configJSON: cfg)
-        tokenizer = try ByteLevelBPE(tokenizerJSON: tok)
+        tokenizer = try DecoderTokenizers.load(tokenizerJSON: tok)
         tokenizerKeys = nil
         // Every id the tokenizer can produce must have an embedding row.
         if tokenizer.vocabularySize > config.vocabSize {

@@ -1,0 +1,53 @@
+import Foundation
+
+/// A decoder model's tokenizer: byte-level BPE (`ByteLevelBPE`: GPT-2 style, Llama 3, Qwen2,
+/// SmolLM) or SentencePiece-style BPE (`SentencePieceBPE`: Llama 2, Mistral 7B, TinyLlama).
+public protocol DecoderTokenizer: TextTokenizer {
+    var bos: Int32? { get }
+    var eos: Int32? { get }
+    /// Whether a window starts with the BOS token.
+    var addBOS: Bool { get }
+    var vocabularySize: Int { get }
+    /// Token text by id.
+    var tokens: [String] { get }
+    /// Text of `ids` (invalid UTF-8 replaced).
+    func decode(_ ids: [Int32]) -> String
+    /// llama.cpp's `tokenizer.ggml.*` keys for a GGUF with `vocabSize` embedding rows (ids beyond the
+    /// tokenizer's get placeholder tokens) and the config's special ids.
+    func ggufKeys(vocabSize: Int, bos: Int32?, eos: Int32?) throws -> [(String, GGUFValue)]
+    /// The `tokenizers` package's tokenizer.json for it.
+    func tokenizerJSON() -> [String: Any]
+}
+
+/// Loading a decoder tokenizer of either kind.
+public enum DecoderTokenizers {
+    /// A tokenizer.json, SentencePiece-style when its pre-tokenizer or normalizer says so.
+    public static func load(tokenizerJSON file: String) throws -> any DecoderTokenizer {
+        let root = try parse(tokenizerJSON: file)
+        if SentencePieceBPE.describes(root) { return try SentencePieceBPE(tokenizerJSON: root, file: file) }
+        return try ByteLevelBPE(tokenizerJSON: root, file: file)
+    }
+
+    /// A GGUF's `tokenizer.ggml.*`: model `llama` (SentencePiece) or `gpt2` (byte-level BPE).
+    public static func load(gguf meta: [String: GGUFValue], file: String) throws -> any DecoderTokenizer {
+        if case .string("llama")? = meta["tokenizer.ggml.model"] { return try SentencePieceBPE(gguf: meta, file: file) }
+        return try ByteLevelBPE(gguf: meta, file: file)
+    }
+
+    /// A tokenizer.json's JSON.
+    static func parse(tokenizerJSON file: String) throws -> JSONValue {
+        let bytes = try InputFile.contents(of: file, what: "tokenizer.json", limit: InputFile.configLimit)
+        do { return try JSONParser.parse(bytes, maxDepth: 16) } catch {
+            throw ComputeError(.corruptData, "tokenizer.json: \(error)", file: file)
+        }
+    }
+
+    /// Tokens padded with placeholders to `vocabSize` embedding rows, and llama.cpp's token type
+    /// of each (`type` for the tokenizer's own, 5 unused for placeholders and holes).
+    static func padded(_ tokens: [String], vocabSize: Int, type: (Int) -> Int32) -> ([String], [Int32]) {
+        var all = tokens
+        if all.count < vocabSize { all += (all.count..<vocabSize).map { "[PAD\($0)]" } }
+        let types: [Int32] = all.indices.map { i in i >= tokens.count || tokens[i].isEmpty ? 5 : type(i) }
+        return (all, types)
+    }
+}
