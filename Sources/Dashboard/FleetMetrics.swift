@@ -16,7 +16,7 @@ final class FleetMetrics: @unchecked Sendable {
     private var artifactBytes: Int64?
     private var mark: (at: String, id: String)?
 
-    static let states = ["queued", "running", "succeeded", "failed", "dead", "cancelled"]
+    static let states = JobState.allCases.map(\.rawValue)
     static let finishedStates = ["succeeded", "failed", "dead", "cancelled"]
     static let durationBuckets: [Double] = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200]
     static let waitBuckets: [Double] = [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600]

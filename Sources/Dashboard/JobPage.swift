@@ -43,7 +43,8 @@ enum JobPage {
                     j.text("error").map { "<span class=\"err\">\(j.html("error_code")): \(HTML.escape($0))</span>" }
                         ?? "–"
                 ],
-                ["cancel requested", j.html("cancel_requested")]
+                ["cancel requested", j.html("cancel_requested")],
+                ["needs", try needs(db, id: id)]
             ], id: "job")
 
         if let q = try db.query(
@@ -134,6 +135,17 @@ enum JobPage {
     }
 
     /// Sparsity, bits and output error of each compressed tensor, in the model's order.
+    /// The jobs this one waits for (`job_waits`), linked, with their states; "–" when none.
+    static func needs(_ db: PostgresConnection, id: UUID) throws -> String {
+        let deps = try JobStore().dependencies(db, job: id)
+        guard !deps.isEmpty else { return "–" }
+        return deps.map { d in
+            let ref = d.id.uuidString.lowercased()
+            let key = d.key.map { " " + HTML.escape($0) } ?? ""
+            return "<a href=\"/jobs/\(ref)\">\(ref.prefix(8))</a>\(key) \(HTML.state(d.state))"
+        }.joined(separator: "<br>")
+    }
+
     static func layers(_ db: PostgresConnection, id: UUID) throws -> String {
         let rows = try db.query(
             """

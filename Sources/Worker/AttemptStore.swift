@@ -20,6 +20,8 @@ protocol AttemptStore: AnyObject {
         throws -> FailureOutcome?
     func markCancelled(job: UUID, attempt: Int) throws -> Bool
     func release(job: UUID, attempt: Int, reason: String) throws -> SubmittedJob?
+    /// The artifact-root-relative path of file `name` published by the succeeded job with key `key`.
+    func publishedFile(jobKey key: String, name: String) throws -> String?
 }
 
 /// The attempt store over the worker's shared PostgreSQL connection.
@@ -73,5 +75,8 @@ final class PostgresAttemptStore: AttemptStore {
     }
     func release(job: UUID, attempt: Int, reason: String) throws -> SubmittedJob? {
         try db.with { try store.release($0, job: job, attempt: attempt, reason: reason) }
+    }
+    func publishedFile(jobKey key: String, name: String) throws -> String? {
+        try db.with { try store.publishedFile($0, jobKey: key, name: name) }
     }
 }

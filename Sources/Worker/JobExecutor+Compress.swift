@@ -9,10 +9,24 @@ extension JobExecutor {
         // Give the large per-job buffers back to the OS when the job ends, so a long-lived worker's
         // resident size follows its current job rather than the sum of its allocators' caches.
         defer { releaseFreeMemory() }
-        let recipe = try RecipeParser.parse(stored: job.recipeJSON)
+        let stored = try RecipeParser.parse(stored: job.recipeJSON)
         let model = try ModelSource(path: job.inputPath)
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
-        for d in recipe.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
+        for d in stored.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
+        // A dependency's published importance matrix: our own output under the artifact root.
+        let recipe = try stored.resolvingImportanceJobs { key in
+            let name = ImportanceMatrix.ggufName
+            let rel = try worker.withRetry("find \(name)", deadline: writeDeadline) {
+                try worker.attempts.publishedFile(jobKey: key, name: name)
+            }
+            guard let rel else {
+                throw ComputeError(
+                    .notFound,
+                    "imatrix: {job: \(key)}: no succeeded job with that key published \(name) (a GGUF export with "
+                        + "imatrix: true writes it)")
+            }
+            return worker.publisher.root + "/" + rel
+        }
         let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
         let work = try worker.publisher.prepareWorkDir(job: job.id)
         var published: String?

@@ -22,6 +22,7 @@ struct Show: ParsableCommand {
         let events: [JobViews.Event]
         let metrics: [JobViews.Metric]
         let artifacts: [JobViews.Artifact]
+        let needs: [JobViews.Dependency]
     }
 
     func run() throws {
@@ -33,7 +34,8 @@ struct Show: ParsableCommand {
             }
             let r = Report(
                 job: j, attempts: try store.attempts(db, job: id), events: try store.events(db, job: id),
-                metrics: try store.metrics(db, job: id), artifacts: try store.artifacts(db, job: id))
+                metrics: try store.metrics(db, job: id), artifacts: try store.artifacts(db, job: id),
+                needs: try store.dependencies(db, job: id))
             if json { printJSON(Self.json(r)) } else { Self.printText(r) }
         }
     }
@@ -55,6 +57,9 @@ struct Show: ParsableCommand {
             "created_at": j.createdAt, "started_at": opt(j.startedAt), "finished_at": opt(j.finishedAt),
             "run_after": j.runAfter,
             "recipe": parsedJSON(j.recipeJSON),
+            "needs": r.needs.map {
+                ["id": $0.id.uuidString.lowercased(), "key": opt($0.key), "state": $0.state] as [String: Any]
+            },
             "attempts": r.attempts.map {
                 [
                     "attempt": $0.attempt, "worker_id": $0.workerID, "started_at": $0.startedAt,
@@ -88,6 +93,10 @@ struct Show: ParsableCommand {
         if let t = j.unitsTotal { print("progress  \(j.unitsDone ?? 0)/\(t) units") }
         if let e = j.error { print("error     [\(j.errorCode ?? "?")] \(TextRules.display(e))") }
         if j.cancelRequested { print("cancel    requested") }
+        for d in r.needs {
+            let key = d.key.map { " (key \(TextRules.display($0)))" } ?? ""
+            print("needs     \(d.id.uuidString.lowercased())\(key): \(d.state)")
+        }
         print("ATTEMPTS")
         for a in r.attempts {
             print(

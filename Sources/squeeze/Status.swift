@@ -58,8 +58,7 @@ struct Status: ParsableCommand {
                     print(
                         "  \(b.id.uuidString.lowercased().prefix(8))  \(TextRules.display(b.name))  "
                             + "\(b.succeeded)/\(b.jobs) succeeded, \(b.failed) failed, \(b.running) running, "
-                            + "\(b.queued) "
-                            + "queued (\(String(format: "%.1f", b.pctDone))% done)"
+                            + "\(b.queued) queued, \(b.waiting) waiting (\(String(format: "%.1f", b.pctDone))% done)"
                     )
                 }
             }

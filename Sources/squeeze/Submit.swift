@@ -35,6 +35,13 @@ struct Submit: ParsableCommand {
     @Option(name: .long, help: "Delay before the job becomes runnable (e.g. 30s, 5m).")
     var after: Duration?
 
+    @Option(
+        name: .customLong("after-job"),
+        help: ArgumentHelp(
+            "Run only after this job (id or unique prefix) succeeds; cancelled (dependency_failed) if it fails. "
+                + "Repeatable."))
+    var afterJobs: [String] = []
+
     @Option(name: .long, help: "Attempts before a job that keeps failing is marked dead.")
     var maxAttempts: Int = 3
 
@@ -125,7 +132,25 @@ struct Submit: ParsableCommand {
                 jobs = Array(repeating: j, count: count)
             }
             if dryRun { return printDryRun(jobs, batch: batch) }
-            let outcome = try conn.queue().submit(jobs, batchName: batch)
+            let queue = try conn.queue()
+            if !afterJobs.isEmpty {
+                let ids = try afterJobs.map { ref in
+                    guard let id = try JobStore().resolve(queue.db, jobRef: ref) else {
+                        throw CLIError("--after-job \(ref): no such job (or the prefix is not unique)")
+                    }
+                    return id
+                }
+                for i in jobs.indices { jobs[i].needsIDs += ids }
+            }
+            let outcome: JobQueue.Outcome<(batch: UUID?, jobs: [SubmittedJob])>
+            do { outcome = try queue.submit(jobs, batchName: batch) } catch let e as PostgresError
+                where e.sqlState == "23514" && e.message.hasPrefix("dependency ")
+            {
+                // A dependency that already failed, died or was cancelled (migration 0012's trigger).
+                throw CLIError("not submitted: \(e.message.trimmingCharacters(in: .whitespacesAndNewlines))")
+            } catch let e as DependencyError {
+                throw CLIError("not submitted: \(e)")
+            }
             let (batchID, results) = outcome.value
             warn(outcome.hintWarning)
             if json {

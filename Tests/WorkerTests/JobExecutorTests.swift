@@ -33,6 +33,7 @@ import Testing
         }
         func markCancelled(job: UUID, attempt: Int) throws -> Bool { true }
         func release(job: UUID, attempt: Int, reason: String) throws -> SubmittedJob? { nil }
+        func publishedFile(jobKey key: String, name: String) throws -> String? { nil }
     }
 
     func worker(_ fake: FakeAttempts) throws -> Worker {

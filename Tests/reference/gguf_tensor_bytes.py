@@ -3,7 +3,7 @@
 
   gguf_tensor_bytes.py A.gguf B.gguf NAME   -> exit 0 when NAME has the same type and bytes in both,
   and its blocks are not all zero; prints what differs otherwise.
-  gguf_tensor_bytes.py A.gguf B.gguf --all  -> the same for every tensor (the same names in both).
+  gguf_tensor_bytes.py A.gguf B.gguf --all  -> the same for every tensor (the same names in both, in any order).
 """
 import sys
 
@@ -21,7 +21,7 @@ def tensor(path, name):
 def main():
     a, b, name = sys.argv[1:4]
     if name == "--all":
-        na, nb = [t.name for t in GGUFReader(a).tensors], [t.name for t in GGUFReader(b).tensors]
+        na, nb = sorted(t.name for t in GGUFReader(a).tensors), sorted(t.name for t in GGUFReader(b).tensors)
         if na != nb:
             sys.exit(f"tensor names differ: {len(na)} against {len(nb)}")
         for n in na:

@@ -147,7 +147,7 @@ enum GGUFMetadata {
         case .file(let f)?:
             guard let m = slot.importanceFile else { return [] }
             (file, dataset, entries, chunks) = (f, m.datasets.last, m.entries.count, m.chunkCount)
-        case nil: return []
+        case .job?, nil: return []
         }
         var kv: [(String, GGUFValue)] = [("quantize.imatrix.file", .string(file))]
         if let dataset { kv.append(("quantize.imatrix.dataset", .string(dataset))) }

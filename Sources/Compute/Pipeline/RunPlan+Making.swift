@@ -6,6 +6,12 @@ extension RunPlan {
     static func make(recipe: Recipe, readers: [any TensorFile], family: ModelFamily?, threads: Int, modelPath: String)
         throws -> RunPlan
     {
+        if let key = recipe.importanceJobs.first {
+            throw ComputeError(
+                .invalidRecipe,
+                "imatrix: {job: \(key)} reads the importance matrix another job publishes: submit this recipe to the "
+                    + "queue (the job then waits for that one), or give the imatrix file's path")
+        }
         var fileOrder = [Unit]()
         var seen = Set<String>()
         for (s, r) in readers.enumerated() {

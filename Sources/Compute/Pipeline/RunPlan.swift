@@ -105,7 +105,7 @@ struct ExportSlot {
                 return nil
             }
             return ImportanceMatrix.weighting(e.importance)
-        case nil: return nil
+        case .job?, nil: return nil  // a job's matrix is a file by now (RunPlan.make refuses one that is not)
         }
     }
 

@@ -172,6 +172,25 @@ extension Recipe {
         }
     }
 
+    /// Keys of the jobs whose published importance matrices the recipe reads (`imatrix: {job: KEY}`).
+    public var importanceJobs: [String] {
+        stages.compactMap {
+            guard case .export(let e) = $0, case .job(let k)? = e.importance else { return nil }
+            return k
+        }
+    }
+
+    /// The recipe with each `imatrix: {job: KEY}` replaced by the file `path(KEY)` (the worker's
+    /// resolution of a dependency's published imatrix.gguf).
+    public func resolvingImportanceJobs(_ path: (String) throws -> String) rethrows -> Recipe {
+        Recipe(
+            stages: try stages.map {
+                guard case .export(var e) = $0, case .job(let k)? = e.importance else { return $0 }
+                e.importance = .file(try path(k))
+                return .export(e)
+            })
+    }
+
     /// The recipe with relative dataset (and imatrix file) paths made absolute against `base` (the submitter's
     /// directory).
     public func resolvingDatasets(against base: String) -> Recipe {

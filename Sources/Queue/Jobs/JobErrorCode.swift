@@ -18,6 +18,8 @@ public enum JobErrorCode: String, Sendable, CaseIterable {
     case unsupportedModel = "unsupported_model"
     case numerical
     case cancelled
+    /// A job this one needed failed, died or was cancelled (the job never ran).
+    case dependencyFailed = "dependency_failed"
     // The service (transient).
     case database
     case redis

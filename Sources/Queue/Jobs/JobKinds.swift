@@ -16,7 +16,8 @@ public enum WorkerState: String, Sendable, CaseIterable {
 
 /// A job's state (`jobs.state`).
 public enum JobState: String, Sendable, CaseIterable {
-    case queued, running, succeeded, failed, dead, cancelled
+    /// `waiting`: a dependency has not succeeded yet (not in Redis until it has).
+    case waiting, queued, running, succeeded, failed, dead, cancelled
 
     /// States a job does not leave by itself.
     public var isTerminal: Bool { [.succeeded, .failed, .dead, .cancelled].contains(self) }

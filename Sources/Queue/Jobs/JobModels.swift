@@ -13,6 +13,10 @@ public struct NewJob: Sendable {
     public var idempotencyKey: String?
     public var memoryEstimate: Int64?
     public var unitsTotal: Int?
+    /// Jobs that must succeed first, by idempotency key (of this submit's jobs or earlier ones).
+    public var needsKeys: [String] = []
+    /// Jobs that must succeed first, by id.
+    public var needsIDs: [UUID] = []
 
     public init(kind: String, recipeJSON: String, inputPath: String) {
         self.kind = kind
@@ -107,4 +111,10 @@ public struct LayerMetricRecord: Sendable, Codable {
 /// How a failed attempt ended.
 public enum FailureOutcome: String, Sendable {
     case retry = "queued", failed, dead
+}
+
+/// A dependency that cannot be recorded (an unknown key or job); nothing is submitted.
+public struct DependencyError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

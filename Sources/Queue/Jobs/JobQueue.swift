@@ -30,7 +30,7 @@ public struct JobQueue {
     /// Puts failed, dead or cancelled jobs back in the queue, then pushes them.
     public func retry(_ ids: [UUID], allDead: Bool) throws -> Outcome<[SubmittedJob]> {
         let r = try store.retry(db, jobs: ids, allDead: allDead)
-        return Outcome(value: r, hintWarning: hint { try $0.push(r.map { ($0.id, $0.score) }) })
+        return Outcome(value: r, hintWarning: hint { try $0.push(r.filter(\.due).map { ($0.id, $0.score) }) })
     }
 
     /// Cancels queued jobs at once (and drops their hints) and flags running ones.

@@ -78,13 +78,17 @@ extension JobStore {
         }
     }
 
-    /// True when no queued job is due within `horizon` seconds and no running job has an expired lease.
+    /// True when no queued job is due within `horizon` seconds, no running job has an expired lease,
+    /// and no waiting job can still be released (one whose dependencies have not failed).
     public func isIdle(_ db: PostgresConnection, horizon: Double) throws -> Bool {
         let r = try db.query(
             """
             SELECT NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_after <= now() + make_interval(secs
                 => $1))
-               AND NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_until < now()) AS idle
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE state = 'running' AND lease_until < now())
+               AND NOT EXISTS (SELECT 1 FROM jobs w WHERE w.state = 'waiting'
+                   AND NOT EXISTS (SELECT 1 FROM job_dependencies d JOIN jobs n ON n.id = d.needs
+                                   WHERE d.job_id = w.id AND n.state IN ('failed', 'dead', 'cancelled'))) AS idle
             """, [horizon])
         return try r[0].decode("idle")
     }

@@ -81,7 +81,51 @@ public struct JobStore {
                 }
                 start += chunk.count
             }
+            try Self.addDependencies(tx, jobs: jobs, results: &results)
             return (batchID, results)
+        }
+    }
+
+    /// Inserts the dependencies of the jobs this submit inserted (keys resolved among all jobs,
+    /// this submit's included). Migration 0012's trigger refuses a dependency that already failed,
+    /// died or was cancelled, and makes a job whose dependency has not succeeded `waiting`: not due.
+    private static func addDependencies(_ tx: PostgresConnection, jobs: [NewJob], results: inout [SubmittedJob])
+        throws
+    {
+        let keys = Array(Set(jobs.flatMap(\.needsKeys)))
+        let ids = Array(Set(jobs.flatMap(\.needsIDs)))
+        guard !keys.isEmpty || !ids.isEmpty else { return }
+        var byKey = [String: UUID]()
+        for r in try tx.query("SELECT id, idempotency_key FROM jobs WHERE idempotency_key = ANY($1::text[])", [keys]) {
+            byKey[try r.decode("idempotency_key")] = try r.decode("id")
+        }
+        let found = try tx.query("SELECT id FROM jobs WHERE id = ANY($1::uuid[])", [ids])
+        let known = Set(try found.map { try $0.decode("id") as UUID })
+        var from = [UUID]()
+        var to = [UUID]()
+        for (i, j) in jobs.enumerated() where !results[i].existed {
+            for k in j.needsKeys {
+                guard let id = byKey[k] else { throw DependencyError("needs \(k): no job has that key") }
+                from.append(results[i].id)
+                to.append(id)
+            }
+            for id in j.needsIDs {
+                guard known.contains(id) else {
+                    throw DependencyError("needs job \(id.uuidString.lowercased()): no such job")
+                }
+                from.append(results[i].id)
+                to.append(id)
+            }
+        }
+        guard !from.isEmpty else { return }
+        try tx.query(
+            "INSERT INTO job_dependencies (job_id, needs) SELECT * FROM unnest($1::uuid[], $2::uuid[]) "
+                + "ON CONFLICT DO NOTHING",
+            [from, to])
+        let rows = try tx.query("SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND state = 'waiting'", [from])
+        let waiting = Set(try rows.map { try $0.decode("id") as UUID })
+        results = results.map { r in
+            waiting.contains(r.id) ? SubmittedJob(id: r.id, existed: r.existed, score: r.score, due: false) : r
         }
     }
 

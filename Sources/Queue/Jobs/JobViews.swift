@@ -12,7 +12,7 @@ public enum JobViews {
     /// A `batch_progress` row.
     public struct BatchRow: Sendable {
         public let id: UUID, name: String, jobs: Int, succeeded: Int, failed: Int, running: Int, queued: Int,
-            pctDone: Double
+            pctDone: Double, waiting: Int
     }
     /// One job, as `squeeze show` prints it.
     public struct Job: Sendable {
@@ -33,6 +33,8 @@ public enum JobViews {
         public let rank: Int?, elapsedMS: Double?, bytesIn: Int?, bytesOut: Int?
     }
     public struct Artifact: Sendable { public let path: String, bytes: Int64, sha256: String, format: String }
+    /// A job this one needs (`job_waits`): its id, key and state.
+    public struct Dependency: Sendable { public let id: UUID, key: String?, state: String }
     /// The `job_throughput` row: jobs finished over the last minute, hour and day.
     public struct Throughput: Sendable {
         public let lastMinute: Int, lastHour: Int, lastDay: Int, succeededLastHour: Int, failedLastHour: Int
@@ -55,7 +57,7 @@ extension JobStore {
         try db.query(
             """
             SELECT state, jobs, delayed, lease_expired FROM queue_overview
-            ORDER BY array_position(ARRAY['queued','running','succeeded','failed','dead','cancelled'], state)
+            ORDER BY array_position(ARRAY['waiting','queued','running','succeeded','failed','dead','cancelled'], state)
             """
         ).map {
             JobViews.StateCount(
@@ -80,8 +82,8 @@ extension JobStore {
 
     public func recentBatches(_ db: PostgresConnection, limit: Int = 10) throws -> [JobViews.BatchRow] {
         try db.query(
-            "SELECT batch_id, name, jobs, succeeded, failed, running, queued, pct_done FROM batch_progress ORDER BY "
-                + "created_at DESC LIMIT $1",
+            "SELECT batch_id, name, jobs, succeeded, failed, running, queued, pct_done, waiting FROM batch_progress "
+                + "ORDER BY created_at DESC LIMIT $1",
             [limit]
         )
         .map {
@@ -89,7 +91,7 @@ extension JobStore {
                 id: try $0.decode("batch_id"), name: try $0.decode("name"), jobs: try $0.decode("jobs"),
                 succeeded: try $0.decode("succeeded"), failed: try $0.decode("failed"),
                 running: try $0.decode("running"),
-                queued: try $0.decode("queued"), pctDone: try $0.decode("pct_done"))
+                queued: try $0.decode("queued"), pctDone: try $0.decode("pct_done"), waiting: try $0.decode("waiting"))
         }
     }
 
@@ -204,6 +206,15 @@ extension JobStore {
                 rank: try r.decode("rank", as: Int?.self), elapsedMS: try r.decode("elapsed_ms", as: Double?.self),
                 bytesIn: try r.decode("bytes_in", as: Int?.self), bytesOut: try r.decode("bytes_out", as: Int?.self))
         }
+    }
+
+    /// The jobs `job` needs, from the `job_waits` view.
+    public func dependencies(_ db: PostgresConnection, job: UUID) throws -> [JobViews.Dependency] {
+        try db.query("SELECT needs, needs_key, needs_state FROM job_waits WHERE job_id = $1 ORDER BY needs", [job])
+            .map {
+                JobViews.Dependency(
+                    id: try $0.decode("needs"), key: $0["needs_key"], state: try $0.decode("needs_state"))
+            }
     }
 
     public func artifacts(_ db: PostgresConnection, job: UUID) throws -> [JobViews.Artifact] {

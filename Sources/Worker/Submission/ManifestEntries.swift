@@ -42,7 +42,7 @@ public enum ManifestEntries {
             guard let e = raw as? [String: Any] else {
                 throw SubmitError("manifest \(file): entry \(i) is not a mapping")
             }
-            for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts"].contains(k) {
+            for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts", "needs"].contains(k) {
                 throw SubmitError("manifest \(file): entry \(i): unknown key \(k)")
             }
             guard let model = e["model"] as? String, let recipe = e["recipe"] as? String else {
@@ -71,11 +71,64 @@ public enum ManifestEntries {
                 try Self.integer(e["max_attempts"], "max_attempts", in: 1...maxAttemptsLimit, at: at)
                 ?? defaults.maxAttempts
             j.idempotencyKey = try Self.key(e["key"], at: at)
+            j.needsKeys = Array(Set(j.needsKeys + (try Self.needs(e["needs"], at: at)))).sorted()
             j.delaySeconds = delay
             jobs.append(j)
         }
         guard !jobs.isEmpty else { throw SubmitError("manifest \(file) has no entries") }
+        try checkDependencies(jobs, file: file)
         return jobs
+    }
+
+    /// `needs`: a list of keys (strings or integers), or one key.
+    static func needs(_ v: Any?, at: String) throws -> [String] {
+        guard let v, !(v is NSNull) else { return [] }
+        let list = (v as? [Any]) ?? [v]
+        guard list.count <= 10_000 else { throw SubmitError("\(at): needs lists more than 10000 keys") }
+        return try list.map { k in
+            guard let s = try key(k, at: at + ": needs") else { throw SubmitError("\(at): needs holds an empty key") }
+            return s
+        }
+    }
+
+    /// A manifest's dependencies form no cycle and no entry needs itself; keys not in the manifest
+    /// must name jobs already queued (checked at insert).
+    static func checkDependencies(_ jobs: [NewJob], file: String) throws {
+        var index = [String: Int]()
+        for (i, j) in jobs.enumerated() {
+            if let k = j.idempotencyKey { index[k] = i }
+        }
+        for (i, j) in jobs.enumerated() {
+            for k in j.needsKeys where k == j.idempotencyKey {
+                throw SubmitError("manifest \(file): entry \(i) needs itself (key \(TextRules.printable(k)))")
+            }
+        }
+        // Depth-first search over the entries' keys with an explicit stack (a chain of 100,000
+        // entries must not exhaust the thread's stack): 1 = on the current path, 2 = done.
+        let edges = jobs.map { j in j.needsKeys.compactMap { index[$0] } }
+        var mark = [Int](repeating: 0, count: jobs.count)
+        for root in jobs.indices where mark[root] == 0 {
+            var stack = [(node: root, next: 0)]
+            mark[root] = 1
+            while let top = stack.last {
+                guard top.next < edges[top.node].count else {
+                    mark[top.node] = 2
+                    stack.removeLast()
+                    continue
+                }
+                stack[stack.count - 1].next += 1
+                let n = edges[top.node][top.next]
+                if mark[n] == 1 {
+                    let path = stack.map(\.node).drop { $0 != n } + [n]
+                    let keys = path.map { TextRules.printable(jobs[$0].idempotencyKey ?? "?") }
+                    throw SubmitError("manifest \(file): needs form a cycle: \(keys.joined(separator: " -> "))")
+                }
+                if mark[n] == 0 {
+                    mark[n] = 1
+                    stack.append((n, 0))
+                }
+            }
+        }
     }
 
     /// An integer field: a YAML integer (not a string, float or bool) within `range`.

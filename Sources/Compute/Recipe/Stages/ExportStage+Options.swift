@@ -55,11 +55,14 @@ extension ExportStage: StageOptions {
         pure = try r.flag("pure") ?? false
         allowFallback = try r.flag("allow_fallback") ?? true
         errorFeedback = try r.flag("gptq") ?? false
-        switch try r.nested("imatrix", FlagOrText.self, "must be true, false or an imatrix file path") {
+        switch try r.nested("imatrix", FlagOrText.self, "must be true, false, an imatrix file path or {job: KEY}") {
         case .flag(true)?: importance = .calibration
         case .text(let p)?:
             guard !p.isEmpty else { throw RecipeError(r.at("imatrix"), "must not be empty (true, or an imatrix file)") }
             importance = .file(try OptionReader.noNUL(p, at: r.at("imatrix")))
+        case .job(let k)?:
+            guard !k.isEmpty else { throw RecipeError(r.at("imatrix.job"), "must not be empty (a job's key)") }
+            importance = .job(try OptionReader.noNUL(k, at: r.at("imatrix.job")))
         default: break
         }
         if pure && !ggufType.isMix {
@@ -99,19 +102,27 @@ extension ExportStage: StageOptions {
         switch importance {
         case .calibration?: try w.put("imatrix", true)
         case .file(let f)?: try w.put("imatrix", f)
+        case .job(let k)?: try w.put("imatrix", ["job": k])
         case nil: try w.put("imatrix", false)
         }
     }
 }
 
-/// A field that is either true/false or a string (`imatrix`).
+/// A field that is true/false, a string, or `{job: KEY}` (`imatrix`).
 enum FlagOrText: Decodable, Equatable {
-    case flag(Bool), text(String)
+    case flag(Bool), text(String), job(String)
 
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let b = try? c.decode(Bool.self) {
             self = .flag(b)
+            return
+        }
+        if let m = try? c.decode([String: String].self) {
+            guard m.count == 1, let k = m["job"] else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "a mapping must be {job: KEY}")
+            }
+            self = .job(k)
             return
         }
         self = .text(try c.decode(String.self))

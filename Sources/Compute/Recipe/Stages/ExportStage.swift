@@ -86,6 +86,9 @@ public struct ExportStage: Equatable, Sendable {
         case calibration
         /// `imatrix: PATH`: a llama.cpp imatrix file (GGUF-based or legacy .dat).
         case file(String)
+        /// `imatrix: {job: KEY}`: the imatrix.gguf that the job with idempotency key KEY published (a
+        /// dependency of this job; the worker resolves it to a file before the recipe runs).
+        case job(String)
     }
 
     public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
