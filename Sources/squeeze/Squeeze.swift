@@ -9,7 +9,8 @@ struct Squeeze: ParsableCommand {
         subcommands: [
             Migrate.self, Submit.self, WorkerCommand.self, Status.self, Top.self, DashboardCommand.self, GC.self,
             Show.self, Cancel.self, Retry.self,
-            Wait.self, Logs.self, Run.self, Inspect.self, Schedule.self, Generate.self, Embed.self, Logits.self
+            Wait.self, Logs.self, Run.self, Inspect.self, Schedule.self, Generate.self, Embed.self, Logits.self,
+            Sweep.self
         ]
     )
 }

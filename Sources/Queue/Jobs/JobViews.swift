@@ -33,6 +33,11 @@ public enum JobViews {
         public let rank: Int?, elapsedMS: Double?, bytesIn: Int?, bytesOut: Int?
     }
     public struct Artifact: Sendable { public let path: String, bytes: Int64, sha256: String, format: String }
+    /// A batch job's size and quality (`job_quality`): the evaluated file's bytes, perplexities, KL, top-1.
+    public struct Quality: Sendable {
+        public let id: UUID, key: String?, state: String, modelBytes: Int64?, perplexity: Double?,
+            originalPerplexity: Double?, meanKL: Double?, top1: Double?
+    }
     /// A job this one needs (`job_waits`): its id, key and state.
     public struct Dependency: Sendable { public let id: UUID, key: String?, state: String }
     /// The `job_throughput` row: jobs finished over the last minute, hour and day.
@@ -205,6 +210,25 @@ extension JobStore {
                 outputError: try r.decode("output_error", as: Double?.self),
                 rank: try r.decode("rank", as: Int?.self), elapsedMS: try r.decode("elapsed_ms", as: Double?.self),
                 bytesIn: try r.decode("bytes_in", as: Int?.self), bytesOut: try r.decode("bytes_out", as: Int?.self))
+        }
+    }
+
+    /// Every job of a batch with what its evaluation measured (nil where it has none yet).
+    public func batchQuality(_ db: PostgresConnection, batch: UUID) throws -> [JobViews.Quality] {
+        try db.query(
+            """
+            SELECT j.id, j.idempotency_key, j.state, q.model_bytes, q.perplexity, q.original_perplexity, q.mean_kl,
+                   q.top1_agreement
+            FROM jobs j LEFT JOIN job_quality q ON q.job_id = j.id
+            WHERE j.batch_id = $1 ORDER BY q.model_bytes DESC NULLS LAST, j.seq
+            """, [batch]
+        ).map {
+            JobViews.Quality(
+                id: try $0.decode("id"), key: $0["idempotency_key"], state: try $0.decode("state"),
+                modelBytes: $0["model_bytes"].flatMap { Int64($0) },
+                perplexity: $0["perplexity"].flatMap { Double($0) },
+                originalPerplexity: $0["original_perplexity"].flatMap { Double($0) },
+                meanKL: $0["mean_kl"].flatMap { Double($0) }, top1: $0["top1_agreement"].flatMap { Double($0) })
         }
     }
 

@@ -13,11 +13,20 @@ public enum CompressJobBuilder {
         guard FileManager.default.fileExists(atPath: recipePath) else {
             throw SubmitError("recipe not found: \(recipePath)")
         }
-        var recipe: Recipe
+        let recipe: Recipe
         do { recipe = try RecipeParser.parse(file: recipePath) } catch let e as RecipeError {
             throw SubmitError("invalid recipe \(recipePath): \(e)")
         }
-        recipe = recipe.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
+        return try build(model: path, recipe: recipe, named: recipePath, checksum: checksum, policy: policy)
+    }
+
+    /// The job for `model` and a parsed recipe (`name` says where it came from in errors).
+    public static func build(
+        model path: String, recipe parsed: Recipe, named name: String, checksum: Bool,
+        policy: PathPolicy
+    ) throws -> NewJob {
+        guard FileManager.default.fileExists(atPath: path) else { throw SubmitError("model not found: \(path)") }
+        let recipe = parsed.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
         let source = try ModelSource(path: path)
         try policy.check(model: source)
         for d in recipe.datasets { try policy.check(d) }
@@ -26,7 +35,7 @@ public enum CompressJobBuilder {
         do { family = try RecipeValidator.validateAll(recipe, model: source, tensors: tensors) } catch let e
             as RecipeError
         {
-            throw SubmitError("recipe \(recipePath) does not fit model \(path): \(e)")
+            throw SubmitError("recipe \(name) does not fit model \(path): \(e)")
         }
         var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)
         j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, family: family)

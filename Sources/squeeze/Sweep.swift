@@ -1,0 +1,178 @@
+import ArgumentParser
+import Compute
+import Foundation
+import Queue
+import Worker
+
+/// One calibration, many exports: a batch whose first job collects the importance matrix (and
+/// writes the first type), and one job per other type that waits for it and reads its imatrix.gguf.
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Submit one calibration and a GGUF export per type from it, as one batch; print size against quality.",
+        discussion:
+            "The first job calibrates (importance matrix) and writes the first type; every other type waits for it "
+            + "(imatrix: {job: KEY}) and only quantizes and evaluates. With --wait, prints each file's size, "
+            + "perplexity ratio, KL and top-1 once the batch is done.")
+
+    @OptionGroup var conn: ConnectionOptions
+
+    @Option(name: .long, help: "Decoder model (Hugging Face directory or GGUF).")
+    var model: String
+
+    @Option(name: .long, help: "Text file: calibration from its first 80%, evaluation from the last 20%.")
+    var dataset: String
+
+    @Option(name: .long, help: "GGUF types and mixes, comma-separated (the first is written by the calibration job).")
+    var types = "q8_0,q6_k,q5_k_m,q5_k_s,q4_k_m,q4_k_s,q4_0"
+
+    @Option(name: .long, help: "Calibration windows.")
+    var samples = 128
+
+    @Option(name: .customLong("seq-len"), help: "Tokens per window (calibration and evaluation).")
+    var seqLen = 256
+
+    @Option(name: .customLong("eval-samples"), help: "Held-out evaluation windows per export.")
+    var evalSamples = 16
+
+    @Option(name: .long, help: "Batch name, also the prefix of the jobs' keys (default: sweep-<model>-<time>).")
+    var name: String?
+
+    @Option(name: .long, help: "Priority, -1000...1000.")
+    var priority = 0
+
+    @OptionGroup var inputRoots: InputRootOptions
+    @OptionGroup var artifacts: ArtifactRootOption
+
+    @Flag(name: .long, help: "Wait for the batch and print its size-against-quality table.")
+    var wait = false
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
+        guard samples >= 1, evalSamples >= 1, seqLen >= 2 else {
+            throw ValidationError("--samples and --eval-samples must be at least 1, --seq-len at least 2")
+        }
+        if let name, name.isEmpty || name.utf8.count > ManifestEntries.maxNameBytes - 20 || name.utf8.contains(0) {
+            throw ValidationError("--name must be 1 to \(ManifestEntries.maxNameBytes - 20) bytes, no NUL")
+        }
+    }
+
+    /// The types asked for, checked against the GGUF export's own list.
+    func typeList() throws -> [String] {
+        let list = types.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let known = ExportStage.GGUFType.allCases.map(\.rawValue)
+        guard !list.isEmpty, list.count == Set(list).count else {
+            throw CLIError("--types must list each type once")
+        }
+        for t in list where !known.contains(t) {
+            throw CLIError("--types: \(TextRules.display(t)) is not one of \(known.joined(separator: ", "))")
+        }
+        return list
+    }
+
+    func run() throws {
+        try oneLine {
+            let list = try typeList()
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            let batch = name ?? "sweep-\((model as NSString).lastPathComponent)-\(stamp)"
+            let policy = PathPolicy(roots: inputRoots.roots(artifactRoot: artifacts.configured))
+            let data = dataset.hasPrefix("/") ? dataset : FileManager.default.currentDirectoryPath + "/" + dataset
+            let evaluate = "{dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen)}"
+            let calibrationKey = "\(batch):\(list[0]):imatrix"
+            var jobs = [NewJob]()
+            for (i, t) in list.enumerated() {
+                let text =
+                    i == 0
+                    ? """
+                    stages:
+                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}
+                      - evaluate: \(evaluate)
+                      - export: {format: gguf, type: \(t), imatrix: true}
+                    """
+                    : """
+                    stages:
+                      - evaluate: \(evaluate)
+                      - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
+                    """
+                let recipe: Recipe
+                do { recipe = try RecipeParser.parse(text) } catch let e as RecipeError {
+                    throw CLIError("sweep recipe for \(t): \(e)")
+                }
+                var j = try CompressJobBuilder.build(
+                    model: model, recipe: recipe, named: "sweep \(t)", checksum: true, policy: policy)
+                j.priority = priority
+                j.idempotencyKey = i == 0 ? calibrationKey : "\(batch):\(t)"
+                jobs.append(j)
+            }
+            let queue = try conn.queue()
+            let outcome = try queue.submit(jobs, batchName: batch)
+            warn(outcome.hintWarning)
+            guard let batchID = outcome.value.batch else { throw CLIError("submit returned no batch") }
+            let ids = outcome.value.jobs.map { $0.id.uuidString.lowercased() }
+            if !wait {
+                if json {
+                    printJSON(["batch_id": batchID.uuidString.lowercased(), "name": batch, "jobs": ids])
+                } else {
+                    print(
+                        "batch \(batchID.uuidString.lowercased()) (\(batch)): \(ids.count) jobs; the first calibrates")
+                    print("follow it: squeeze wait --batch \(batchID.uuidString.lowercased())")
+                }
+                return
+            }
+            while true {
+                let p = try JobStore().progress(queue.db, jobs: [], batch: batchID)
+                if p.succeeded + p.failed == p.total { break }
+                Thread.sleep(forTimeInterval: 1)
+            }
+            try printTable(try JobStore().batchQuality(queue.db, batch: batchID), batch: batchID, prefix: batch + ":")
+        }
+    }
+
+    /// The size-against-quality table of a finished sweep.
+    func printTable(_ rows: [JobViews.Quality], batch: UUID, prefix: String) throws {
+        func type(_ r: JobViews.Quality) -> String {
+            let k = r.key.map { String($0.dropFirst(prefix.count)) } ?? "?"
+            return k.hasSuffix(":imatrix") ? String(k.dropLast(":imatrix".count)) : k
+        }
+        if json {
+            printJSON([
+                "batch_id": batch.uuidString.lowercased(),
+                "rows": rows.map { r in
+                    [
+                        "type": type(r), "state": r.state, "model_bytes": Self.value(r.modelBytes),
+                        "perplexity": Self.value(r.perplexity), "original_perplexity": Self.value(r.originalPerplexity),
+                        "mean_kl": Self.value(r.meanKL), "top1_agreement": Self.value(r.top1)
+                    ] as [String: Any]
+                }
+            ])
+        } else {
+            print("type      state      file MB   ppl × dense  mean KL  top-1")
+            for r in rows {
+                let ratio = r.perplexity.flatMap { p in r.originalPerplexity.map { p / $0 } }
+                print(
+                    type(r).padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                        + r.state.padding(toLength: 10, withPad: " ", startingAt: 0)
+                        + String(format: "%8.1f", Double(r.modelBytes ?? 0) / 1e6)
+                        + (ratio.map { String(format: "   %9.3f×", $0) } ?? "           –")
+                        + (r.meanKL.map { String(format: "  %7.4f", $0) } ?? "        –")
+                        + (r.top1.map { String(format: "  %5.3f", $0) } ?? "      –"))
+            }
+            print("chart: squeeze dashboard, then /batches/\(batch.uuidString.lowercased())")
+        }
+        if rows.contains(where: { $0.state != JobState.succeeded.rawValue }) { throw ExitCode(1) }
+    }
+
+    /// A YAML double-quoted scalar (a JSON string, which YAML reads the same way).
+    static func quoted(_ s: String) -> String {
+        let data =
+            (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]))
+            ?? Data("[\"\"]".utf8)
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+    }
+
+    /// A JSON value or null.
+    static func value<T>(_ v: T?) -> Any { v.map { $0 as Any } ?? NSNull() }
+}

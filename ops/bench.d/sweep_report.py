@@ -1,0 +1,62 @@
+"""Markdown for `ops/bench sweep`: sweep_report.py DIR CPU-LINE CORES.
+
+DIR/rows.jsonl: the independent and sweep batches (jobs, wall_s), the sweep's quality rows, and the
+GGUF-only / with-dense runs (wall_s, rss_kb, largest file); DIR/same.txt: one line per type with
+gguf_tensor_bytes.py's verdict on the two files of that type."""
+import json
+import os
+import sys
+from datetime import datetime, timezone
+
+d, cpu, cores = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = {r["setup"]: r for r in (json.loads(line) for line in open(os.path.join(d, "rows.jsonl")) if line.strip())}
+same = [line.split(" ", 1) for line in open(os.path.join(d, "same.txt")) if line.strip()]
+ind, sw = rows["independent"], rows["sweep"]
+for r in (ind, sw):
+    if r["succeeded"] != r["jobs"]:
+        sys.exit(f"sweep_report: {r['setup']}: {r['jobs'] - r['succeeded']} job(s) did not succeed")
+ratio = sw["wall_s"] / ind["wall_s"]
+identical = sum(1 for _, v in same if v.strip().endswith("tensors identical"))
+
+print(f"## Sweep ({datetime.now(timezone.utc):%Y-%m-%d}, {cores} cores, release build)")
+print()
+print(f"CPU: {cpu}.")
+print()
+print("SmolLM2-135M, the 7 GGUF types of docs/QUALITY.md's importance-matrix table, each evaluated on 16 held-out")
+print("windows × 256 tokens, through two workers (`--exit-when-idle`, default threads) on this machine. Independent:")
+print("one batch of 7 jobs that each calibrate (128 × 256 tokens, `imatrix: true`), evaluate and write their type.")
+print("Sweep: `squeeze sweep`, one job that calibrates and writes the first type, and 6 that wait for it")
+print("(`imatrix: {job: KEY}`) and only quantize and evaluate. Wall time: first job created to last job finished.")
+print()
+print("| setup | jobs | wall time | against independent |")
+print("|---|---:|---:|---:|")
+print(f"| independent imatrix jobs | {ind['jobs']} | {ind['wall_s']:.1f} s | 1.00× |")
+print(f"| `squeeze sweep` | {sw['jobs']} | {sw['wall_s']:.1f} s | {ratio:.2f}× (target ≤ 0.35×: "
+      f"{'met' if ratio <= 0.35 else 'not met'}) |")
+print()
+print(f"Tensors byte-identical between the two files of each type (gguf-py, every tensor): {identical} of "
+      f"{len(same)} types ({', '.join(t for t, v in same if v.strip().endswith('tensors identical'))}). The files'")
+print("metadata differ only where the recipes do: `squeeze.recipe` and `quantize.imatrix.file` (the dependency's path).")
+print()
+if "quality" in rows:
+    print("The sweep's size-against-quality table (what `squeeze sweep --wait` prints):")
+    print()
+    print("| type | file | ppl × dense | mean KL | top-1 |")
+    print("|---|---:|---:|---:|---:|")
+    for q in rows["quality"]["rows"]:
+        t = q["key"].split(":")[1]
+        print(f"| {t} | {q['model_bytes'] / 1e6:.1f} MB | {q['ratio']:.3f}× | {q['mean_kl']:.4f} | {q['top1']:.3f} |")
+    print()
+if "gguf-only" in rows and "with-dense" in rows:
+    g, w = rows["gguf-only"], rows["with-dense"]
+    print("A calibrated GGUF-only job: `recipes/decoder/gguf-q4_k_m-imatrix.yaml` (`squeeze run`), against the same")
+    print("recipe with a dense safetensors export, as every calibrated job had to write before:")
+    print()
+    print("| recipe | wall | peak RSS | largest file written | all files |")
+    print("|---|---:|---:|---|---:|")
+    for name, r in (("GGUF only", g), ("with a dense copy", w)):
+        print(f"| {name} | {r['wall_s']:.1f} s | {r['rss_kb'] / 1024:.0f} MB | {r['largest']} "
+              f"({r['largest_bytes'] / 1e6:.1f} MB) | {r['total_bytes'] / 1e6:.1f} MB |")
+    print()
+    print(f"Peak RSS {g['rss_kb'] / w['rss_kb']:.2f}× the dense-copy run's (target: within 10%); the largest file the "
+          f"GGUF-only job writes is {g['largest']}.")
