@@ -32,7 +32,8 @@ struct Sweep: ParsableCommand {
     @Option(name: .customLong("seq-len"), help: "Tokens per window (calibration and evaluation).")
     var seqLen = 256
 
-    @Option(name: .customLong("eval-samples"), help: "Held-out evaluation windows per export.")
+    @Option(
+        name: .customLong("eval-samples"), help: "Held-out evaluation windows per export (0: no evaluation, no table).")
     var evalSamples = 16
 
     @Option(name: .long, help: "Batch name, also the prefix of the jobs' keys (default: sweep-<model>-<time>).")
@@ -52,8 +53,8 @@ struct Sweep: ParsableCommand {
 
     func validate() throws {
         guard (-1000...1000).contains(priority) else { throw ValidationError("--priority must be in -1000...1000") }
-        guard samples >= 1, evalSamples >= 1, seqLen >= 2 else {
-            throw ValidationError("--samples and --eval-samples must be at least 1, --seq-len at least 2")
+        guard samples >= 1, evalSamples >= 0, seqLen >= 2 else {
+            throw ValidationError("--samples must be at least 1, --eval-samples at least 0, --seq-len at least 2")
         }
         if let name, name.isEmpty || name.utf8.count > ManifestEntries.maxNameBytes - 20 || name.utf8.contains(0) {
             throw ValidationError("--name must be 1 to \(ManifestEntries.maxNameBytes - 20) bytes, no NUL")
@@ -80,7 +81,9 @@ struct Sweep: ParsableCommand {
             let batch = name ?? "sweep-\((model as NSString).lastPathComponent)-\(stamp)"
             let policy = PathPolicy(roots: inputRoots.roots(artifactRoot: artifacts.configured))
             let data = dataset.hasPrefix("/") ? dataset : FileManager.default.currentDirectoryPath + "/" + dataset
-            let evaluate = "{dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen)}"
+            let evaluate =
+                evalSamples == 0
+                ? "" : "\n  - evaluate: {dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen)}"
             let calibrationKey = "\(batch):\(list[0]):imatrix"
             var jobs = [NewJob]()
             for (i, t) in list.enumerated() {
@@ -88,13 +91,11 @@ struct Sweep: ParsableCommand {
                     i == 0
                     ? """
                     stages:
-                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}
-                      - evaluate: \(evaluate)
+                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}\(evaluate)
                       - export: {format: gguf, type: \(t), imatrix: true}
                     """
                     : """
-                    stages:
-                      - evaluate: \(evaluate)
+                    stages:\(evaluate)
                       - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
                     """
                 let recipe: Recipe

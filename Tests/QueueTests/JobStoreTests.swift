@@ -200,6 +200,84 @@ import TestSupport
         #expect(try scalar(db, "SELECT string_agg(state, ',' ORDER BY state) FROM jobs") == "failed,running")
     }
 
+    /// Dependencies at the statement level (migration 0012's triggers): a dependent waits and is
+    /// not due; completing its last dependency queues it in the same statement; a dead dependency
+    /// cancels two levels of dependents; retrying a dependent whose dependency has not succeeded
+    /// makes it wait; `isIdle` is false while a waiting job can still be released.
+    @Test func dependenciesAreReleasedAndCancelledByTheEndingStatement() throws {
+        let (_, db) = try fresh()
+        let a = try submit(db)[0]
+        var j = NewJob(kind: "noop", recipeJSON: "{}", inputPath: "noop")
+        j.needsIDs = [a.id]
+        let b = try store.submit(db, jobs: [j]).jobs[0]
+        #expect(!b.due)
+        #expect(try scalar(db, "SELECT state FROM jobs WHERE id = $1", [b.id]) == "waiting")
+        #expect(try store.isIdle(db, horizon: 0) == false)
+        #expect(try store.claim(db, ids: [b.id], workerID: "w", leaseSeconds: 30).isEmpty, "a waiting job is never claimed")
+        let c = try #require(try store.claim(db, ids: [a.id], workerID: "w", leaseSeconds: 30).first)
+        _ = try store.complete(db, [JobStore.Completion(job: a.id, attempt: c.attempt, outputPath: "o", artifacts: [])], workerID: "w")
+        #expect(try scalar(db, "SELECT state FROM jobs WHERE id = $1", [b.id]) == "queued")
+        #expect(try store.reconcile(db, fullSweep: false).toPush.contains { $0.id == b.id }, "the reconciler pushes it")
+        let cb = try #require(try store.claim(db, ids: [b.id], workerID: "w", leaseSeconds: 30).first)
+        _ = try store.complete(db, [JobStore.Completion(job: b.id, attempt: cb.attempt, outputPath: "o", artifacts: [])], workerID: "w")
+
+        let x = try submit(db)[0]
+        j.needsIDs = [x.id]
+        let y = try store.submit(db, jobs: [j]).jobs[0]
+        j.needsIDs = [y.id]
+        let z = try store.submit(db, jobs: [j]).jobs[0]
+        let cx = try #require(try store.claim(db, ids: [x.id], workerID: "w", leaseSeconds: 30).first)
+        _ = try store.fail(db, job: x.id, attempt: cx.attempt, code: .io, message: "boom", permanent: true, backoffSeconds: 0)
+        for d in [y.id, z.id] {
+            #expect(try scalar(db, "SELECT state || ' ' || error_code FROM jobs WHERE id = $1", [d]) == "cancelled dependency_failed")
+        }
+        #expect(try store.isIdle(db, horizon: 0), "nothing waits for anything that can still succeed")
+        let again = try store.retry(db, jobs: [y.id])
+        #expect(again.count == 1 && !again[0].due)
+        #expect(try scalar(db, "SELECT state FROM jobs WHERE id = $1", [y.id]) == "waiting")
+        #expect(throws: PostgresError.self) {
+            j.needsIDs = [x.id]
+            _ = try store.submit(db, jobs: [j])
+        }
+    }
+
+    /// A dependency inserted while the job it needs completes on another connection: whichever
+    /// commits first, the dependent ends queued, never stranded waiting.
+    @Test func aDependencyAddedWhileItsJobCompletesIsNotStranded() throws {
+        let (t, db) = try fresh()
+        let other = try t.connect()
+        for completeFirst in [true, false] {
+            let a = try submit(db)[0]
+            let c = try #require(try store.claim(db, ids: [a.id], workerID: "w", leaseSeconds: 30).first)
+            var j = NewJob(kind: "noop", recipeJSON: "{}", inputPath: "noop")
+            j.needsIDs = [a.id]
+            let done = JobStore.Completion(job: a.id, attempt: c.attempt, outputPath: "o", artifacts: [])
+            var b: SubmittedJob?
+            if completeFirst {
+                try db.query("BEGIN")
+                _ = try store.complete(db, [done], workerID: "w")
+                let t0 = Date()
+                let submitter = Thread { b = try? self.store.submit(other, jobs: [j]).jobs[0] }
+                submitter.start()
+                Thread.sleep(forTimeInterval: 0.3)
+                try db.query("COMMIT")
+                while b == nil && Date().timeIntervalSince(t0) < 10 { Thread.sleep(forTimeInterval: 0.05) }
+            } else {
+                try other.query("BEGIN")
+                var jb = j
+                jb.idempotencyKey = "race"
+                b = try store.submit(other, jobs: [jb]).jobs[0]
+                let completer = Thread { _ = try? self.store.complete(db, [done], workerID: "w") }
+                completer.start()
+                Thread.sleep(forTimeInterval: 0.3)
+                try other.query("COMMIT")
+                _ = try waitUntil(timeout: 10) { try self.scalar(other, "SELECT state FROM jobs WHERE id = $1", [a.id]) == "succeeded" }
+            }
+            let id = try #require(b).id
+            #expect(try scalar(other, "SELECT state FROM jobs WHERE id = $1", [id]) == "queued", "complete first: \(completeFirst)")
+        }
+    }
+
     @Test func viewsCountWhatTheTablesHold() throws {
         let (_, db) = try fresh()
         let jobs = try submit(db, 3, priority: 2)

@@ -21,11 +21,12 @@ def tensor(path, name):
 def main():
     a, b, name = sys.argv[1:4]
     if name == "--all":
-        na, nb = sorted(t.name for t in GGUFReader(a).tensors), sorted(t.name for t in GGUFReader(b).tensors)
+        ra, rb = {t.name: t for t in GGUFReader(a).tensors}, {t.name: t for t in GGUFReader(b).tensors}
+        na, nb = sorted(ra), sorted(rb)
         if na != nb:
             sys.exit(f"tensor names differ: {len(na)} against {len(nb)}")
         for n in na:
-            ta, tb = tensor(a, n), tensor(b, n)
+            ta, tb = ra[n], rb[n]
             if ta.tensor_type != tb.tensor_type or np.asarray(ta.data).tobytes() != np.asarray(tb.data).tobytes():
                 sys.exit(f"{n}: differs")
         print(f"{len(na)} tensors identical")
