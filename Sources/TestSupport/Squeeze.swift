@@ -11,11 +11,14 @@ public final class SqueezeEnv: Sendable {
     public let scratch: String
     /// Whether `db` is on the shared test cluster (dropped when the environment goes).
     let sharedCluster: Bool
+    /// The squeeze binary this environment runs (`TestConfiguration.checkedBinary` for hostile inputs).
+    public let binary: String
 
     init(
         db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String,
-        sharedCluster: Bool
+        sharedCluster: Bool, binary: String
     ) {
+        self.binary = binary
         self.db = db
         self.sharedCluster = sharedCluster
         self.redisURL = redisURL
@@ -31,10 +34,11 @@ public final class SqueezeEnv: Sendable {
         }
     }
 
-    /// A fresh database on the shared test cluster (or `postgres`), and `redisURL` (default the shared one).
-    public static func create(postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL) throws
-        -> SqueezeEnv
-    {
+    /// A fresh database on the shared test cluster (or `postgres`), and `redisURL` (default the shared one);
+    /// `checked` runs the build with bounds and overflow checks (suites of hostile and malformed inputs).
+    public static func create(
+        postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL, checked: Bool = false
+    ) throws -> SqueezeEnv {
         let db: TestDatabase
         if let pg = postgres {
             let name = "squeeze_test_" + UUID().uuidString.prefix(8).lowercased()
@@ -49,7 +53,8 @@ public final class SqueezeEnv: Sendable {
         return SqueezeEnv(
             db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts",
             scratch: scratch,
-            sharedCluster: postgres == nil)
+            sharedCluster: postgres == nil, binary: checked ? TestConfiguration.checkedBinary : TestConfiguration.binary
+        )
     }
 
     public var environment: [String: String] {
@@ -67,12 +72,12 @@ public final class SqueezeEnv: Sendable {
     /// Runs `squeeze args...` to completion.
     @discardableResult
     public func squeeze(_ args: [String], timeout: Double = 300) throws -> ProcessResult {
-        try ProcessRunner.run(TestConfiguration.binary, args, env: environment, timeout: timeout)
+        try ProcessRunner.run(binary, args, env: environment, timeout: timeout)
     }
 
     /// Starts `squeeze args...` in the background.
     public func startSqueeze(_ args: [String]) throws -> RunningProcess {
-        try ProcessRunner.start(TestConfiguration.binary, args, env: environment)
+        try ProcessRunner.start(binary, args, env: environment)
     }
 
     /// Runs a script from Tests/reference with the test Python.

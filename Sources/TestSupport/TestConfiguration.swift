@@ -27,6 +27,10 @@ public enum TestConfiguration {
     /// Python with torch, transformers, compressed-tensors and llm-compressor (ops/bench's peer venv), when set.
     public static var peerPython: String? { env["SQUEEZE_TEST_PEER_PYTHON"] }
 
+    /// A squeeze build with Swift's bounds and overflow checks (the debug build), for the suites that
+    /// feed hostile and malformed inputs; `SQUEEZE_TEST_CHECKED_BINARY`, else the binary under test.
+    public static var checkedBinary: String { env["SQUEEZE_TEST_CHECKED_BINARY"] ?? binary }
+
     /// The squeeze binary under test.
     public static var binary: String {
         if let b = env["SQUEEZE_TEST_BINARY"] { return b }

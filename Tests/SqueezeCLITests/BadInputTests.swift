@@ -5,7 +5,7 @@ import TestSupport
 /// Bad input gets a one-line error and loses nothing.
 @Suite struct BadInputTests {
     @Test func submitRefusesAMissingModel() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let r = try env.squeeze(["submit", "--model", env.scratch + "/absent.safetensors", "--recipe", recipe])
         #expect(r.status != 0)
@@ -21,7 +21,7 @@ import TestSupport
         ("stages:\n  - prune: {sparsity: 0.5, targets: ['nothing.*']}\n  - export: {}\n", "stages[0].prune.targets"),
     ])
     func submitRefusesABadRecipe(_ text: String, _ expected: String) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         let recipe = try env.write("bad.yaml", text)
         let r = try env.squeeze(["submit", "--model", model, "--recipe", recipe])
@@ -33,7 +33,7 @@ import TestSupport
     }
 
     @Test func aTruncatedModelFailsTheJobAndPublishesNothing() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel("trunc.safetensors", extra: ["--truncate", "1000"])
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let id = try env.submit(["--model", model, "--recipe", recipe])
@@ -50,8 +50,8 @@ import TestSupport
     }
 
     @Test func deadServersGiveOneLineErrors() throws {
-        let env = try SqueezeEnv.create()
-        let r = try ProcessRunner.run(TestConfiguration.binary, ["status"],
+        let env = try SqueezeEnv.create(checked: true)
+        let r = try ProcessRunner.run(TestConfiguration.checkedBinary, ["status"],
                                       env: ["SQUEEZE_DATABASE_URL": "postgres://postgres@127.0.0.1:1/x"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("cannot connect to PostgreSQL"))

@@ -50,7 +50,7 @@ import TestSupport
         ("rope theta", ["rope_theta is the string \"1e5\", not a number"]),
     ])
     func hfDirectoryProblems(_ problem: String, _ expected: [String]) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try tinyCopy(env) { dir in
             switch problem {
             case "architecture": try editConfig(dir) { $0["architectures"] = ["GPT2LMHeadModel"] }
@@ -79,7 +79,7 @@ import TestSupport
         (["--int8", "blk.0.ffn_up.weight"], ["blk.0.ffn_up.weight", "I8"]),
     ])
     func ggufProblems(_ args: [String], _ expected: [String]) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let r = try env.python("make_llama.py", ["tiny", env.scratch + "/bad"] + args)
         #expect(r.status == 0, "\(r.stderr)")
         try expectRefused(env, model: env.scratch + "/bad/model.gguf", recipe: try calibratedRecipe(env), expected + ["model.gguf"])
@@ -87,7 +87,7 @@ import TestSupport
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aDatasetTooShortForTheWindows() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let text = try env.write("short.txt", "Only a few words of text here, far too few for the windows asked.")
         let recipe = try env.write("r.yaml", """
             stages:
@@ -100,7 +100,7 @@ import TestSupport
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func generateRefusesAnEncoder() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? env.scratch
         let r = try env.squeeze(["generate", "--model", minilm, "Hello"])
         #expect(r.status != 0)
@@ -126,7 +126,7 @@ import TestSupport
         ("8" as Any, "sliding_window is the string \"8\", not an integer"),
     ])
     func aSlidingWindowBelowOneIsRefusedAtSubmitAndByGenerate(_ window: Any, _ expected: String) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try mistral(env, window: window)
         try bad.expectRefused(env, model: model, recipe: try bad.calibratedRecipe(env), [expected, "config.json"])
         let g = try env.squeeze(["generate", "--model", model, "Hello", "--tokens", "2"], timeout: 60)
@@ -136,7 +136,7 @@ import TestSupport
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aSlidingWindowSwappedAfterSubmitFailsTheJobNotTheWorker() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try mistral(env, window: 16)
         let id = try env.submit(["--model", model, "--recipe", try bad.calibratedRecipe(env), "--no-checksum"])
         let noop = try env.submit(["--noop", "--sleep-ms", "1500"])
@@ -152,7 +152,7 @@ import TestSupport
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aBlockCountBeyondTheTensorsIsRefusedBeforeAnythingIsBuilt() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let recipe = try bad.calibratedRecipe(env)
         let hf = try bad.tinyCopy(env) { try bad.editConfig($0) { $0["num_hidden_layers"] = 16_777_216 } }
         var t0 = Date()
@@ -189,7 +189,7 @@ import TestSupport
         ("spaces", String(repeating: " ", count: 200_000) + "end"),
     ])
     func oneLongPreTokenIsTokenizedQuickly(_ name: String, _ text: String) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let data = try env.write(name + ".txt", text)
         let t0 = Date()
         let r = try env.squeeze(["logits", "--model", Self.llama! + "/tiny/hf", "--dataset", data, "--all-tokens"],
@@ -224,7 +224,7 @@ import TestSupport
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func theEstimateCountsTokenizingTheDataset() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let prose = try String(contentsOfFile: TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt", encoding: .utf8)
         let small = try env.write("small.txt", prose)
         let big = try env.write("big.txt", String(repeating: prose, count: 12))

@@ -21,7 +21,7 @@ import TestSupport
     func expectRefused(_ env: SqueezeEnv, _ args: [String], _ fragment: String, extraEnv: [String: String] = [:],
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
         let t0 = Date()
-        let r = try ProcessRunner.run(TestConfiguration.binary, args, env: env.environment.merging(extraEnv) { $1 }, timeout: 20)
+        let r = try ProcessRunner.run(TestConfiguration.checkedBinary, args, env: env.environment.merging(extraEnv) { $1 }, timeout: 20)
         let line = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(r.status == 1, "exit \(r.status) for \(args): \(line)", sourceLocation: sourceLocation)
         #expect(line.contains(fragment), "\(args): \(line)", sourceLocation: sourceLocation)
@@ -31,7 +31,7 @@ import TestSupport
     }
 
     @Test func aModelTruncatedMidJobFailsThatJobAndTheWorkerTakesTheNext() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let a = try env.makeModel("a.safetensors"), b = try env.makeModel("b.safetensors")
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let first = try env.submit(["--model", a, "--recipe", recipe, "--priority", "10"])
@@ -53,7 +53,7 @@ import TestSupport
     }
 
     @Test func fifosAreRefusedEverywhereWithoutBlocking() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let fifo = env.scratch + "/fifo.safetensors"
         #expect(mkfifo(fifo, 0o644) == 0)
@@ -92,7 +92,7 @@ import TestSupport
         ("recipe-2mb.yaml", "over the 1048576-byte limit"),
     ])
     func hostileRecipesAreRefusedQuickly(_ file: String, _ fragment: String) throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         try expectRefused(env, ["submit", "--model", model, "--recipe", Self.corpus + "/" + file], fragment)
         try expectRefused(env, ["run", "--model", model, "--recipe", Self.corpus + "/" + file, "--out", env.scratch + "/o"], fragment)
@@ -100,7 +100,7 @@ import TestSupport
     }
 
     @Test func hostileManifestsAreRefusedQuickly() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         try expectRefused(env, ["submit", "--manifest", Self.corpus + "/manifest-laughs.yaml"], "document expands to more than")
         try expectRefused(env, ["submit", "--manifest", Self.corpus + "/manifest-complex-key.yaml"], "mapping key must be a plain string")
         let big = env.scratch + "/big-manifest.yaml"
@@ -111,7 +111,7 @@ import TestSupport
     }
 
     @Test func shapesBeyondTheFormatsAreRefusedAtSubmit() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let gguf = try env.write("gguf.yaml", "stages:\n  - export: {format: gguf, type: q8_0}\n")
         let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
         let roots = ["SQUEEZE_INPUT_ROOTS": Self.corpus]
@@ -120,13 +120,13 @@ import TestSupport
         try expectRefused(env, ["submit", "--model", Self.corpus + "/dims-5.safetensors", "--recipe", gguf],
                           "tensor t.weight has 5 dimensions [2, 2, 2, 2, 32]; GGUF holds at most 4", extraEnv: roots)
         #expect(try jobs(env) == "0")
-        let ok = try ProcessRunner.run(TestConfiguration.binary, ["submit", "--dry-run", "--model", Self.corpus + "/dims-5.safetensors", "--recipe", dense],
+        let ok = try ProcessRunner.run(TestConfiguration.checkedBinary, ["submit", "--dry-run", "--model", Self.corpus + "/dims-5.safetensors", "--recipe", dense],
                                        env: env.environment.merging(roots) { $1 })
         #expect(ok.status == 0, "\(ok.stderr)")
     }
 
     @Test func namesWithNULAndOutOfRangeFieldsGetPreciseErrors() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         try expectRefused(env, ["submit", "--model", Self.corpus + "/nul-name.safetensors", "--recipe", recipe],

@@ -10,7 +10,7 @@ import TestSupport
     }
 
     @Test func modelsOutsideTheInputRootsAreRefused() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let outside = "/tmp/squeeze-outside-\(UUID().uuidString.prefix(8)).safetensors"
         #expect(try env.python("make_model.py", [outside]).status == 0)
@@ -31,12 +31,12 @@ import TestSupport
     }
 
     @Test func aWorkerEnforcesItsOwnInputRoots() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let id = try env.submit(["--model", model, "--recipe", recipe])
         // This worker allows only <artifact root>/models: the job is refused, permanently.
-        let w = try ProcessRunner.run(TestConfiguration.binary, ["worker", "--exit-when-idle"],
+        let w = try ProcessRunner.run(TestConfiguration.checkedBinary, ["worker", "--exit-when-idle"],
                                       env: env.environment.merging(["SQUEEZE_INPUT_ROOTS": ""]) { $1 })
         #expect(w.status == 0)
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "failed")
@@ -44,7 +44,7 @@ import TestSupport
     }
 
     @Test func aModelReplacedAfterSubmitIsRefused() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let id = try env.submit(["--model", model, "--recipe", recipe])
@@ -60,7 +60,7 @@ import TestSupport
 
     @Test(.enabled(if: canMountTmpfs, "needs root to mount a small tmpfs as a full disk"))
     func aFullDiskFailsTheJobAndPublishesNothing() throws {
-        let env = try SqueezeEnv.create()
+        let env = try SqueezeEnv.create(checked: true)
         let model = try env.makeModel()
         let recipe = try env.write("recipe.yaml", foundationRecipe)
         let root = env.scratch + "/tiny-root"
@@ -69,7 +69,7 @@ import TestSupport
         try #require(m.status == 0, "mount failed: \(m.stderr)")
         defer { _ = try? ProcessRunner.run("/bin/umount", [root]) }
         let id = try env.submit(["--model", model, "--recipe", recipe, "--max-attempts", "2"])
-        let w = try ProcessRunner.run(TestConfiguration.binary, ["worker", "--exit-when-idle", "--retry-base-seconds", "0.1"],
+        let w = try ProcessRunner.run(TestConfiguration.checkedBinary, ["worker", "--exit-when-idle", "--retry-base-seconds", "0.1"],
                                       env: env.environment.merging(["SQUEEZE_ARTIFACT_ROOT": root]) { $1 })
         #expect(w.status == 0, "\(w.stderr.suffix(800))")
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "dead")

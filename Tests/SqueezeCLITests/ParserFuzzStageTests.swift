@@ -13,7 +13,7 @@ import TestSupport
         let corpus = HostileInputTests.corpus
         let work = TestConfiguration.scratch + "/fuzz-\(kind)-\(getpid())"
         let r = try ProcessRunner.run(TestConfiguration.python,
-                                      [TestConfiguration.repoRoot + "/Tests/reference/fuzz_cli.py", TestConfiguration.binary, kind, work,
+                                      [TestConfiguration.repoRoot + "/Tests/reference/fuzz_cli.py", TestConfiguration.checkedBinary, kind, work,
                                        "--seconds", Self.seconds, "--seed", "20261201", "--corpus", corpus],
                                       timeout: (Double(Self.seconds) ?? 60) + 300)
         print(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
