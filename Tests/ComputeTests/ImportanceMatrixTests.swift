@@ -79,7 +79,7 @@ import Testing
         #expect(try RecipeParser.parse(g.canonicalJSON) == g)
         for (text, message) in [("stages: [{export: {format: gguf, type: q6_k, imatrix: true}}]", "needs an earlier calibrate stage"),
                                 ("stages: [{export: {format: gguf, type: q6_k, imatrix: ''}}]", "must not be empty"),
-                                ("stages: [{export: {format: gguf, type: q6_k, imatrix: {a: 1}}}]", "must be true, false or an imatrix file path"),
+                                ("stages: [{export: {format: gguf, type: q6_k, imatrix: {a: 1}}}]", "must be true, false, an imatrix file path or {job: KEY}"),
                                 ("stages: [{export: {format: safetensors, imatrix: true}}]", "belongs to format gguf, not format safetensors"),
                                 ("stages: [{export: {format: gguf, type: q4_k_m, gptq: true, imatrix: m.dat}}]", "export.gptq: needs an earlier calibrate stage")] {
             do { _ = try RecipeParser.parse(text); Issue.record("accepted \(text)") } catch let e as RecipeError {

@@ -9,6 +9,20 @@ enum BPEMerge {
 
     static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
 
+    /// Rules from "left right" merge lines, ranked by line (the first of a repeated pair wins); throws
+    /// `bad(rank, line)` for the first line that does not join two tokens of `ids` into a third.
+    static func rules(lines: [String], ids: [String: Int32], bad: (Int, String) -> Error) throws -> Rules {
+        var rules = Rules(minimumCapacity: lines.count)
+        for (rank, line) in lines.enumerated() {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 2, let l = ids[String(parts[0])], let r = ids[String(parts[1])],
+                let m = ids[String(parts[0] + parts[1])]
+            else { throw bad(rank, line) }
+            if rules[pairKey(l, r)] == nil { rules[pairKey(l, r)] = (Int32(rank), m) }
+        }
+        return rules
+    }
+
     /// `symbols` after every applicable merge.
     static func apply(_ symbols: [Int32], rules: Rules) -> [Int32] {
         var syms = symbols

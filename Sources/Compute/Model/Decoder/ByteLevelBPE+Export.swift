@@ -28,14 +28,7 @@ extension ByteLevelBPE {
 
     /// The `tokenizers` package's description of this byte-level BPE tokenizer.
     public func tokenizerJSON() -> [String: Any] {
-        var vocab = [String: Int]()
-        for (i, tok) in tokens.enumerated() where !tok.isEmpty && vocab[tok] == nil { vocab[tok] = i }
-        let addedTokens: [[String: Any]] = addedTokens.sorted { $0.id < $1.id }.map { a in
-            [
-                "id": Int(a.id), "content": a.text, "single_word": false, "lstrip": false, "rstrip": false,
-                "normalized": false, "special": specialIDs.contains(a.id)
-            ]
-        }
+        let (vocab, addedTokens) = DecoderTokenizers.vocabularyJSON(tokens, added: addedTokens, special: specialIDs)
         let byteLevel = { (regex: Bool) -> [String: Any] in
             ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex]
         }

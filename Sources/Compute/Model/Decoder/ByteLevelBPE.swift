@@ -44,25 +44,14 @@ public struct ByteLevelBPE: DecoderTokenizer {
     ) throws {
         self.nfc = nfc
         self.tokens = tokens
-        var ids = [String: Int32](minimumCapacity: tokens.count)
-        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
+        let ids = SentencePieceBPE.index(tokens)
         self.ids = ids
-        var m = [UInt64: (rank: Int32, merged: Int32)](minimumCapacity: mergeList.count)
-        for (rank, line) in mergeList.enumerated() {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = ids[String(parts[0])], let b = ids[String(parts[1])],
-                let c = ids[String(parts[0] + parts[1])]
-            else {
-                throw ComputeError(
-                    .corruptData,
-                    "merge \(rank) (\(TextRules.printable(line))) does not join two tokens of the vocabulary into a "
-                        + "third",
-                    file: identity)
-            }
-            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
-            if m[key] == nil { m[key] = (Int32(rank), c) }
+        merges = try BPEMerge.rules(lines: mergeList, ids: ids) { rank, line in
+            ComputeError(
+                .corruptData,
+                "merge \(rank) (\(TextRules.printable(line))) does not join two tokens of the vocabulary into a third",
+                file: identity)
         }
-        merges = m
         self.mergeList = mergeList
         specialIDs = special
         self.added = added.sorted { $0.0.utf8.count > $1.0.utf8.count }

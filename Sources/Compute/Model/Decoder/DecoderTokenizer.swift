@@ -42,6 +42,21 @@ public enum DecoderTokenizers {
         }
     }
 
+    /// tokenizer.json's `model.vocab` (text → the first id of that text) and `added_tokens`.
+    static func vocabularyJSON(_ tokens: [String], added: [(text: String, id: Int32)], special: Set<Int32>) -> (
+        vocab: [String: Int], added: [[String: Any]]
+    ) {
+        var vocab = [String: Int]()
+        for (i, tok) in tokens.enumerated() where !tok.isEmpty && vocab[tok] == nil { vocab[tok] = i }
+        let list: [[String: Any]] = added.sorted { $0.id < $1.id }.map { a in
+            [
+                "id": Int(a.id), "content": a.text, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": special.contains(a.id)
+            ]
+        }
+        return (vocab, list)
+    }
+
     /// Tokens padded with placeholders to `vocabSize` embedding rows, and llama.cpp's token type
     /// of each (`type` for the tokenizer's own, 5 unused for placeholders and holes).
     static func padded(_ tokens: [String], vocabSize: Int, type: (Int) -> Int32) -> ([String], [Int32]) {

@@ -37,14 +37,7 @@ extension SentencePieceBPE {
     /// The `tokenizers` package's description, in the legacy form of Llama 2's hub files (a
     /// `Prepend("▁")` + `Replace(" ", "▁")` normalizer, no pre-tokenizer), merges by rank.
     public func tokenizerJSON() -> [String: Any] {
-        var vocab = [String: Int]()
-        for (i, tok) in tokens.enumerated() where !tok.isEmpty && vocab[tok] == nil { vocab[tok] = i }
-        let added: [[String: Any]] = addedTokens.sorted { $0.id < $1.id }.map { a in
-            [
-                "id": Int(a.id), "content": a.text, "single_word": false, "lstrip": false, "rstrip": false,
-                "normalized": false, "special": specialIDs.contains(a.id)
-            ]
-        }
+        let (vocab, added) = DecoderTokenizers.vocabularyJSON(tokens, added: addedTokens, special: specialIDs)
         var normalizers: [[String: Any]] = [
             ["type": "Replace", "pattern": ["String": " "], "content": "\u{2581}"]
         ]

@@ -51,17 +51,8 @@ extension SentencePieceBPE {
         let (tokens, added, special) = try ByteLevelBPE.vocabulary(root, model: model, fail: fail)
         let ids = Self.index(tokens)
         let merges = try ByteLevelBPE.mergeLines(model, fail: fail)
-        var rules = BPEMerge.Rules(minimumCapacity: merges.count)
-        for (rank, line) in merges.enumerated() {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let l = ids[String(parts[0])], let r = ids[String(parts[1])],
-                let m = ids[String(parts[0] + parts[1])]
-            else {
-                throw fail(
-                    "model.merges", "merge \(rank) (\(TextRules.printable(line))) does not join two tokens into a third"
-                )
-            }
-            if rules[BPEMerge.pairKey(l, r)] == nil { rules[BPEMerge.pairKey(l, r)] = (Int32(rank), m) }
+        let rules = try BPEMerge.rules(lines: merges, ids: ids) { rank, line in
+            fail("model.merges", "merge \(rank) (\(TextRules.printable(line))) does not join two tokens into a third")
         }
         if let u = model["unk_token"]?.stringValue { o.unk = ids[u] }
         if case .bool(let b)? = model["fuse_unk"] { o.fuseUnknown = b }
