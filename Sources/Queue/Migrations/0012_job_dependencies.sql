@@ -15,18 +15,22 @@ CREATE TABLE job_dependencies (
     CHECK (job_id <> needs)
 );
 CREATE INDEX job_dependencies_needs ON job_dependencies (needs);
+-- Set on a job once another job needs it: a job nobody needs ends without running the release
+-- trigger at all (the no-op queue's completions pay nothing for dependencies).
+ALTER TABLE jobs ADD COLUMN has_dependents boolean NOT NULL DEFAULT false;
 CREATE INDEX jobs_waiting ON jobs (id) WHERE state = 'waiting';
 
 -- A new dependency: refused when the job it needs already failed, died or was cancelled; the
--- dependent waits unless it has succeeded. The needed row is locked (FOR SHARE) so a completion
--- committing at the same time either comes first (seen here) or after (and then sees this row).
+-- dependent waits unless it has succeeded. Marking the needed row (has_dependents) locks it, so a
+-- completion committing at the same time either comes first (its state is read here, after the
+-- lock) or after (and then sees the mark and this row).
 CREATE FUNCTION squeeze_dependency_added() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = public, pg_temp AS $$
 DECLARE
     s text;
     k text;
 BEGIN
-    SELECT state, idempotency_key INTO s, k FROM jobs WHERE id = NEW.needs FOR SHARE;
+    UPDATE jobs SET has_dependents = true WHERE id = NEW.needs RETURNING state, idempotency_key INTO s, k;
     IF s IN ('failed', 'dead', 'cancelled') THEN
         RAISE EXCEPTION 'dependency % (key %) already ended %', NEW.needs, coalesce(k, '-'), s
             USING ERRCODE = 'check_violation';
@@ -70,7 +74,8 @@ BEGIN
     RETURN NULL;
 END $$;
 CREATE TRIGGER jobs_release_dependents AFTER UPDATE OF state ON jobs FOR EACH ROW
-    WHEN (NEW.state IS DISTINCT FROM OLD.state AND NEW.state IN ('succeeded', 'failed', 'dead', 'cancelled'))
+    WHEN (NEW.has_dependents AND NEW.state IS DISTINCT FROM OLD.state
+          AND NEW.state IN ('succeeded', 'failed', 'dead', 'cancelled'))
     EXECUTE FUNCTION squeeze_release_dependents();
 
 -- A submitter may also cancel its waiting jobs (and nothing else changes for it).
