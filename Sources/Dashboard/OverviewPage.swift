@@ -9,7 +9,7 @@ enum OverviewPage {
         let states = try db.query(
             """
             SELECT state, jobs, delayed, lease_expired FROM queue_overview
-            ORDER BY array_position(ARRAY['queued','running','succeeded','failed','dead','cancelled'], state)
+            ORDER BY array_position(ARRAY['waiting','queued','running','succeeded','failed','dead','cancelled'], state)
             """)
         b += "<h2>Jobs by state</h2><div class=\"cards\" id=\"states\">"
         for r in states {
@@ -150,17 +150,18 @@ enum OverviewPage {
         let rows = try db.query(
             """
             SELECT p.batch_id, p.name, p.jobs, p.queued, p.running, p.succeeded, p.failed, p.cancelled, p.pct_done,
+                   p.waiting,
                    (SELECT count(*) FROM job_summary s WHERE s.batch_id = p.batch_id AND s.finished_at > now() -
                        interval '10 minutes') AS recent,
                    extract(epoch FROM least(interval '10 minutes', now() - p.created_at)) AS window_s
-            FROM batch_progress p WHERE p.queued + p.running > 0 ORDER BY p.created_at DESC LIMIT 50
+            FROM batch_progress p WHERE p.queued + p.running + p.waiting > 0 ORDER BY p.created_at DESC LIMIT 50
             """)
         return "<h2>Active batches</h2>"
             + HTML.table(
                 ["batch", "name", "progress", "queued", "running", "succeeded", "failed", "ETA"],
                 rows.map { r in
-                    let jobs = r.double("jobs") ?? 0, left = (r.double("queued") ?? 0) + (r.double("running") ?? 0),
-                        recent = r.double("recent") ?? 0
+                    let jobs = r.double("jobs") ?? 0, recent = r.double("recent") ?? 0
+                    let left = (r.double("queued") ?? 0) + (r.double("running") ?? 0) + (r.double("waiting") ?? 0)
                     let eta = recent > 0 ? HTML.seconds(left / (recent / max(r.double("window_s") ?? 600, 1))) : "–"
                     let id = r.text("batch_id") ?? ""
                     return [
