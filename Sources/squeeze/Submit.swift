@@ -143,12 +143,7 @@ struct Submit: ParsableCommand {
                 for i in jobs.indices { jobs[i].needsIDs += ids }
             }
             let outcome: JobQueue.Outcome<(batch: UUID?, jobs: [SubmittedJob])>
-            do { outcome = try queue.submit(jobs, batchName: batch) } catch let e as PostgresError
-                where e.sqlState == "23514" && e.message.hasPrefix("dependency ")
-            {
-                // A dependency that already failed, died or was cancelled (migration 0012's trigger).
-                throw CLIError("not submitted: \(e.message.trimmingCharacters(in: .whitespacesAndNewlines))")
-            } catch let e as DependencyError {
+            do { outcome = try queue.submit(jobs, batchName: batch) } catch let e as DependencyError {
                 throw CLIError("not submitted: \(e)")
             }
             let (batchID, results) = outcome.value

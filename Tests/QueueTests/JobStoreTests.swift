@@ -235,7 +235,7 @@ import TestSupport
         let again = try store.retry(db, jobs: [y.id])
         #expect(again.count == 1 && !again[0].due)
         #expect(try scalar(db, "SELECT state FROM jobs WHERE id = $1", [y.id]) == "waiting")
-        #expect(throws: PostgresError.self) {
+        #expect(throws: DependencyError.self) {
             j.needsIDs = [x.id]
             _ = try store.submit(db, jobs: [j])
         }

@@ -29,11 +29,16 @@ public final class SafeTensorsWriter {
         try hb.withUnsafeBytes { try out.write($0) }
     }
 
+    /// Bytes of planned entries' data.
+    static func byteCount(_ entries: [(name: String, dtype: DType, shape: [Int])]) -> Int {
+        entries.reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
+    }
+
     /// Appends `bytes` as the planned entries they hold back to back.
     func write(entries: [(name: String, dtype: DType, shape: [Int])], bytes: UnsafeRawBufferPointer) throws {
         var off = 0
         for e in entries {
-            let n = e.shape.reduce(1, *) * e.dtype.size
+            let n = Self.byteCount([e])
             try write(name: e.name, bytes: UnsafeRawBufferPointer(rebasing: bytes[off..<(off + n)]))
             off += n
         }

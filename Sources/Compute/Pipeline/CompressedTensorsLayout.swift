@@ -45,17 +45,12 @@ public enum CompressedTensorsLayout {
         return out
     }
 
-    /// Bytes of `t`'s entries.
-    static func byteCount(_ t: TensorInfo, stage: QuantizeStage?) -> Int {
-        plan(t, stage: stage).reduce(0) { $0 + $1.shape.reduce(1, *) * $1.dtype.size }
-    }
-
     /// Packed codes, scales, zero points and shape of one quantized tensor, concatenated in plan order.
     static func encode(_ t: TensorInfo, stage q: QuantizeStage, result r: RTNQuantizer.Result) -> [UInt8] {
         let (rows, cols) = (t.shape[0], t.shape[1])
         let groups = groupsPerRow(t, q)
         var out = [UInt8]()
-        out.reserveCapacity(byteCount(t, stage: q))
+        out.reserveCapacity(SafeTensorsWriter.byteCount(plan(t, stage: q)))
         let packed = packRows(r.codes, rows: rows, cols: cols, bits: q.bits)
         for w in packed { withUnsafeBytes(of: w.littleEndian) { out += $0 } }
         // A group Squeeze dequantizes to zeros (scale 0, or not finite) gets scale 0: the same values.
@@ -99,12 +94,9 @@ public enum CompressedTensorsLayout {
         return out
     }
 
-    /// The weights of linear layers: a decoder's block linears and LM head; in other models every
-    /// 2-D `.weight` but embeddings.
-    static func linearWeights(model: ModelSource, tensors: [TensorInfo]) -> Set<String> {
-        if DecoderModelFiles.isDecoder(model), let d = try? DecoderModelFiles(model: model) {
-            return Set(d.impliedTensors().filter(\.linear).map(\.name) + [LlamaNames.lmHead])
-        }
+    /// The weights of linear layers: every 2-D `.weight` but embeddings (in a decoder, exactly its
+    /// block linears and LM head; in BERT, its encoder linears and pooler).
+    static func linearWeights(_ tensors: [TensorInfo]) -> Set<String> {
         let linear = tensors.filter {
             $0.shape.count == 2 && $0.name.hasSuffix(".weight") && !$0.name.lowercased().contains("embed")
         }

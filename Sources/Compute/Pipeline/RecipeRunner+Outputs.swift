@@ -22,44 +22,55 @@ extension RecipeRunner {
             path: ModelSource.indexName, bytes: Int64(data.count), sha256: sha, format: "safetensors-index")
     }
 
-    /// Copies the files beside the weights (config.json, tokenizer files) into the output; a GGUF
-    /// decoder exported as safetensors gets a config.json and tokenizer.json made from its keys.
-    func copyExtraFiles(to dir: String, plan: RunPlan) throws -> [OutputRecord] {
-        var files = try model.extraFiles.map { extra in
+    /// The files beside the input's weights (config.json, tokenizer files) by name, read once.
+    func readExtraFiles() throws -> [(name: String, data: Data)] {
+        try model.extraFiles.map { extra in
             (
                 (extra as NSString).lastPathComponent,
                 Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
             )
         }
+    }
+
+    /// Copies the files beside the weights into the output; a GGUF decoder exported as safetensors
+    /// gets a config.json and tokenizer.json made from its keys.
+    func copyExtraFiles(_ extras: [(name: String, data: Data)], to dir: String, plan: RunPlan) throws
+        -> [OutputRecord]
+    {
+        var files = extras
         if model.format == .gguf, plan.writtenDense != nil, let d = family as? DecoderFamily {
             files += try d.files.huggingFaceFiles()
         }
-        return try files.map { name, data in
-            let sha = try FileOps.writeFile(dir + "/" + name, data)
-            return OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file")
-        }
+        return try Self.writeModelFiles(files, to: dir)
     }
 
-    /// The compressed-tensors export's other files: config.json with `quantization_config`, and
-    /// the input's tokenizer and generation files.
-    func writeCompressedTensorsFiles(to dir: String, plan: RunPlan) throws -> [OutputRecord] {
+    /// The compressed-tensors export's other files: the input's config.json with
+    /// `quantization_config`, and its tokenizer and generation files.
+    func writeCompressedTensorsFiles(_ extras: [(name: String, data: Data)], to dir: String, plan: RunPlan) throws
+        -> [OutputRecord]
+    {
         guard plan.slots.contains(where: { $0.kind == .compressedTensors }) else { return [] }
         let tensors = plan.fileOrder.flatMap { plan.outputTensors($0.tensor) }
         let quantization = CompressedTensorsLayout.quantizationConfig(
-            tensors, linears: CompressedTensorsLayout.linearWeights(model: model, tensors: tensors),
-            stage: plan.lastQuantize)
-        var records = [OutputRecord]()
-        for extra in model.extraFiles {
-            let name = (extra as NSString).lastPathComponent
-            var data = Data(try InputFile.contents(of: extra, what: "model file", limit: InputFile.modelFileLimit))
-            if name == "config.json" {
-                data = try CompressedTensorsLayout.config(from: data, quantization: quantization, file: extra)
-            }
-            let path = CompressedTensorsLayout.directory + "/" + name
-            let sha = try FileOps.writeFile(dir + "/" + path, data)
-            records.append(OutputRecord(path: path, bytes: Int64(data.count), sha256: sha, format: "model-file"))
+            tensors, linears: CompressedTensorsLayout.linearWeights(tensors), stage: plan.lastQuantize)
+        let configPath = model.extraFiles.first { $0.hasSuffix("/config.json") } ?? "config.json"
+        let files = try extras.map { name, data in
+            (
+                CompressedTensorsLayout.directory + "/" + name,
+                name == "config.json"
+                    ? try CompressedTensorsLayout.config(from: data, quantization: quantization, file: configPath)
+                    : data
+            )
         }
-        return records
+        return try Self.writeModelFiles(files, to: dir)
+    }
+
+    /// Writes model files (paths relative to `dir`) and records them.
+    static func writeModelFiles(_ files: [(name: String, data: Data)], to dir: String) throws -> [OutputRecord] {
+        try files.map { name, data in
+            let sha = try FileOps.writeFile(dir + "/" + name, data)
+            return OutputRecord(path: name, bytes: Int64(data.count), sha256: sha, format: "model-file")
+        }
     }
 
     /// The importance matrix an `imatrix: true` export collected, as llama.cpp's GGUF imatrix file

@@ -154,8 +154,9 @@ public final class RecipeRunner {
         if plan.writtenDense != nil, let index = model.indexFile {
             outputs.append(try writeIndex(from: index, to: outputDir, plan: plan))
         }
-        outputs += try copyExtraFiles(to: outputDir, plan: plan)
-        outputs += try writeCompressedTensorsFiles(to: outputDir, plan: plan)
+        let extras = try readExtraFiles()
+        outputs += try copyExtraFiles(extras, to: outputDir, plan: plan)
+        outputs += try writeCompressedTensorsFiles(extras, to: outputDir, plan: plan)
         outputs += try writeImportance(state.importance, to: outputDir, plan: plan)
         var evaluation: Evaluation?
         if let ev = recipe.evaluation, let family {

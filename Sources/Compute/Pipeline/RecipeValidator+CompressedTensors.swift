@@ -12,7 +12,7 @@ extension RecipeValidator {
                 "compressed-tensors writes a Hugging Face directory: \(model.path) is not one (safetensors weights "
                     + "with config.json beside them)")
         }
-        let linear = CompressedTensorsLayout.linearWeights(model: model, tensors: tensors)
+        let linear = CompressedTensorsLayout.linearWeights(tensors)
         let quantizers = recipe.stages.enumerated().compactMap { i, st -> (index: Int, stage: QuantizeStage)? in
             if case .quantize(let q) = st { return (i, q) }
             return nil

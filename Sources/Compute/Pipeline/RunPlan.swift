@@ -133,11 +133,9 @@ struct ExportSlot {
         case .dense: return p.numel * plan.denseDType(t).size
         case .gguf:
             return plan.ggufDropped(p.name) ? 0 : ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!
-        case .compressed:
-            return CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)).reduce(0) {
-                $0 + $1.shape.reduce(1, *) * $1.dtype.size
-            }
-        case .compressedTensors: return CompressedTensorsLayout.byteCount(p, stage: plan.lastQuantize(for: p))
+        case .compressed: return SafeTensorsWriter.byteCount(CompressedLayout.plan(p, stage: plan.lastQuantize(for: p)))
+        case .compressedTensors:
+            return SafeTensorsWriter.byteCount(CompressedTensorsLayout.plan(p, stage: plan.lastQuantize(for: p)))
         }
     }
 }

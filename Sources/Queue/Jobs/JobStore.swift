@@ -88,7 +88,8 @@ public struct JobStore {
 
     /// Inserts the dependencies of the jobs this submit inserted (keys resolved among all jobs,
     /// this submit's included). Migration 0012's trigger refuses a dependency that already failed,
-    /// died or was cancelled, and makes a job whose dependency has not succeeded `waiting`: not due.
+    /// died or was cancelled (a `DependencyError`), and makes a job whose dependency has not
+    /// succeeded `waiting`: not due.
     private static func addDependencies(_ tx: PostgresConnection, jobs: [NewJob], results: inout [SubmittedJob])
         throws
     {
@@ -118,10 +119,15 @@ public struct JobStore {
             }
         }
         guard !from.isEmpty else { return }
-        try tx.query(
-            "INSERT INTO job_dependencies (job_id, needs) SELECT * FROM unnest($1::uuid[], $2::uuid[]) "
-                + "ON CONFLICT DO NOTHING",
-            [from, to])
+        do {
+            try tx.query(
+                "INSERT INTO job_dependencies (job_id, needs) SELECT * FROM unnest($1::uuid[], $2::uuid[]) "
+                    + "ON CONFLICT DO NOTHING",
+                [from, to])
+        } catch let e as PostgresError where e.sqlState == "23514" && e.message.hasPrefix("dependency ") {
+            // The trigger's refusal of a dependency that already failed, died or was cancelled.
+            throw DependencyError(e.message.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         let rows = try tx.query("SELECT id FROM jobs WHERE id = ANY($1::uuid[]) AND state = 'waiting'", [from])
         let waiting = Set(try rows.map { try $0.decode("id") as UUID })
         results = results.map { r in

@@ -44,7 +44,7 @@ public struct ByteLevelBPE: DecoderTokenizer {
     ) throws {
         self.nfc = nfc
         self.tokens = tokens
-        let ids = SentencePieceBPE.index(tokens)
+        let ids = DecoderTokenizers.index(tokens)
         self.ids = ids
         merges = try BPEMerge.rules(lines: mergeList, ids: ids) { rank, line in
             ComputeError(

@@ -42,6 +42,64 @@ public enum DecoderTokenizers {
         }
     }
 
+    /// Token text → id (the first id of a repeated text).
+    static func index(_ tokens: [String]) -> [String: Int32] {
+        var ids = [String: Int32](minimumCapacity: tokens.count)
+        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
+        return ids
+    }
+
+    /// A BPE tokenizer.json's tokens by id (vocabulary and added tokens), its added tokens and which of those
+    /// are special.
+    static func vocabulary(_ root: JSONValue, model: JSONValue, fail: (String, String) -> ComputeError) throws
+        -> (tokens: [String], added: [(String, Int32)], special: Set<Int32>)
+    {
+        guard case .object(let vocab)? = model["vocab"] else { throw fail("model.vocab", "missing or not an object") }
+        var byID = [Int: String]()
+        for (t, v) in vocab {
+            guard let i = v.uint64Value, i < 1 << 22 else {
+                throw fail("model.vocab", "id of \(TextRules.printable(t)) is not a small integer")
+            }
+            byID[Int(i)] = t
+        }
+        var added = [(String, Int32)]()
+        var special = Set<Int32>()
+        if case .array(let list)? = root["added_tokens"] {
+            for a in list {
+                guard let t = a["content"]?.stringValue, !t.isEmpty, let i = a["id"]?.uint64Value, i < 1 << 22 else {
+                    throw fail("added_tokens", "entry without content or id")
+                }
+                byID[Int(i)] = t
+                added.append((t, Int32(i)))
+                if case .bool(true)? = a["special"] { special.insert(Int32(i)) }
+            }
+        }
+        let count = (byID.keys.max() ?? -1) + 1
+        return ((0..<count).map { byID[$0] ?? "" }, added, special)
+    }
+
+    /// A BPE model's merges as "left right" lines (written as strings or as [left, right] pairs).
+    static func mergeLines(_ model: JSONValue, fail: (String, String) -> ComputeError) throws -> [String] {
+        guard case .array(let mergeValues)? = model["merges"] else {
+            throw fail("model.merges", "missing or not an array")
+        }
+        return try mergeValues.map { v in
+            if let s = v.stringValue { return s }
+            if case .array(let p) = v, p.count == 2, let a = p[0].stringValue, let b = p[1].stringValue {
+                return a + " " + b
+            }
+            throw fail("model.merges", "entries must be \"a b\" strings or [a, b] pairs")
+        }
+    }
+
+    /// The token a `TemplateProcessing` post-processor puts first in a single sequence (the BOS).
+    static func templateBOS(_ root: JSONValue, ids: [String: Int32]) -> Int32? {
+        guard let single = root["post_processor"]?["single"], case .array(let items) = single,
+            let first = items.first?["SpecialToken"]?["id"]?.stringValue
+        else { return nil }
+        return ids[first]
+    }
+
     /// tokenizer.json's `model.vocab` (text → the first id of that text) and `added_tokens`.
     static func vocabularyJSON(_ tokens: [String], added: [(text: String, id: Int32)], special: Set<Int32>) -> (
         vocab: [String: Int], added: [[String: Any]]

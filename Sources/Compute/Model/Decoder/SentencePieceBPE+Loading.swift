@@ -48,15 +48,15 @@ extension SentencePieceBPE {
             }
         }
         if let p = root["pre_tokenizer"], p != .null { try Self.readMetaspace(p, into: &o, fail: fail) }
-        let (tokens, added, special) = try ByteLevelBPE.vocabulary(root, model: model, fail: fail)
-        let ids = Self.index(tokens)
-        let merges = try ByteLevelBPE.mergeLines(model, fail: fail)
+        let (tokens, added, special) = try DecoderTokenizers.vocabulary(root, model: model, fail: fail)
+        let ids = DecoderTokenizers.index(tokens)
+        let merges = try DecoderTokenizers.mergeLines(model, fail: fail)
         let rules = try BPEMerge.rules(lines: merges, ids: ids) { rank, line in
             fail("model.merges", "merge \(rank) (\(TextRules.printable(line))) does not join two tokens into a third")
         }
         if let u = model["unk_token"]?.stringValue { o.unk = ids[u] }
         if case .bool(let b)? = model["fuse_unk"] { o.fuseUnknown = b }
-        o.bos = ByteLevelBPE.templateBOS(root, ids: ids)
+        o.bos = DecoderTokenizers.templateBOS(root, ids: ids)
         o.addBOS = o.bos != nil
         self.init(
             tokens: tokens, rules: rules, mergeList: merges, added: added, special: special, options: o, identity: file)
@@ -131,7 +131,7 @@ extension SentencePieceBPE {
     /// Merge rules from scores: every split of a token into two tokens, ranked by the token's score
     /// (higher first; equal scores share a rank, so the leftmost pair goes first, as in llama.cpp).
     static func rules(tokens: [String], scores: [Float]) -> (BPEMerge.Rules, [String]) {
-        let ids = index(tokens)
+        let ids = DecoderTokenizers.index(tokens)
         let distinct = Array(Set(scores.filter { !$0.isNaN })).sorted(by: >)
         let rankOf = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, Int32($0)) })
         var rules = BPEMerge.Rules()

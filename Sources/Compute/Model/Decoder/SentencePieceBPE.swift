@@ -61,7 +61,7 @@ public struct SentencePieceBPE: DecoderTokenizer {
         options o: Options, identity: String
     ) {
         self.tokens = tokens
-        ids = Self.index(tokens)
+        ids = DecoderTokenizers.index(tokens)
         self.rules = rules
         self.mergeList = mergeList
         let index = ids
@@ -78,13 +78,6 @@ public struct SentencePieceBPE: DecoderTokenizer {
         eos = o.eos
         addBOS = o.addBOS
         self.identity = identity
-    }
-
-    /// Token text → id (the first id of a repeated text).
-    static func index(_ tokens: [String]) -> [String: Int32] {
-        var ids = [String: Int32](minimumCapacity: tokens.count)
-        for (i, t) in tokens.enumerated() where ids[t] == nil { ids[t] = Int32(i) }
-        return ids
     }
 
     /// Token ids of `text` (no BOS).
