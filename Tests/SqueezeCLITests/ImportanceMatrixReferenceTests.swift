@@ -58,11 +58,12 @@ import TestSupport
     }
 
     /// (model, imatrix format, type, LLAMA_FTYPE_MOSTLY_*, pure): every type that uses an importance
-    /// matrix, k-quants on the hidden-512 model (with its adversarial super-blocks), legacy types
-    /// and the Q5_1/Q8_0 fallbacks on the hidden-64 one (Q5_0: SmolLM2's fallbacks in DecoderRecipeTests).
+    /// matrix, k-quants and IQ4_XS on the hidden-512 model (with its adversarial super-blocks), legacy
+    /// types, IQ4_NL and the Q5_1/Q8_0 fallbacks on the hidden-64 one (Q5_0: SmolLM2's fallbacks in DecoderRecipeTests).
     static let cases: [(String, String, String, Int, Bool)] = [
         ("tiny-512", "dat", "q2_k", 10, true), ("tiny-512", "gguf", "q3_k_m", 12, false), ("tiny-512", "gguf", "q6_k", 18, false),
         ("tiny", "gguf", "q4_0", 2, true), ("tiny", "dat", "q4_1", 3, true), ("tiny", "dat", "q5_k_m", 17, false),
+        ("tiny-512", "gguf", "iq4_xs", 30, false), ("tiny", "dat", "iq4_nl", 25, false),
     ]
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: cases.map(\.2))

@@ -14,14 +14,17 @@ import TestSupport
     static let tiny: [(String, Int, Bool)] = [
         ("q2_k", 10, true), ("q3_k", 11, true), ("q4_k", 14, true), ("q5_k", 16, true), ("q6_k", 18, true),
         ("q3_k_m", 12, false), ("q4_k_s", 14, false), ("q4_k_m", 15, false), ("q5_k_s", 16, false), ("q5_k_m", 17, false),
+        ("iq4_nl", 25, false), ("iq4_xs", 30, false), ("iq4_nl+pure", 25, true), ("iq4_xs+pure", 30, true),
     ]
 
+    /// Exports `type` ("iq4_nl+pure": the IQ4_NL mix with `pure: true`) and returns the GGUF's path.
     func export(_ env: SqueezeEnv, _ model: String, _ type: String, threads: Int = 2) throws -> String {
-        let recipe = try env.write("\(type).yaml", "stages:\n  - export: {format: gguf, type: \(type)}\n")
+        let name = String(type.prefix { $0 != "+" }), pure = type.hasSuffix("+pure") ? ", pure: true" : ""
+        let recipe = try env.write("\(name).yaml", "stages:\n  - export: {format: gguf, type: \(name)\(pure)}\n")
         let out = env.scratch + "/\(type)-\(threads)"
         let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out, "--threads", String(threads)])
         #expect(r.status == 0, "\(r.stderr)")
-        return out + "/model-\(type).gguf"
+        return out + "/model-\(name).gguf"
     }
 
     func sameAsLlamaCpp(_ env: SqueezeEnv, _ f32: String, _ gguf: String, ftype: Int, pure: Bool) throws {
@@ -39,28 +42,30 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: one) == FileManager.default.contents(atPath: try export(env, model, type, threads: 2)))
     }
 
-    /// SmolLM2's 576-wide rows take llama.cpp's fallbacks (Q5_0, Q5_1, Q8_0) in every mix; Q3_K_M
-    /// would need IQ4_NL there and is refused at submit, naming the tensor.
+    /// SmolLM2's 576-wide rows take llama.cpp's fallbacks (Q5_0, Q5_1, Q8_0, and IQ4_NL for Q3_K and
+    /// IQ4_XS) in every mix.
     @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"),
-          arguments: [("q4_k_m", 15), ("q5_k_m", 17), ("q4_k_s", 14), ("q6_k", 18)])
+          arguments: [("q4_k_m", 15), ("q5_k_m", 17), ("q4_k_s", 14), ("q6_k", 18), ("q3_k_m", 12), ("iq4_xs", 30)])
     func smolLM2MixesMatchLlamaQuantize(type: String, ftype: Int) throws {
         let env = try SqueezeEnv.create()
         let model = Self.llama! + "/smollm2/smollm2-f32.gguf"
         try sameAsLlamaCpp(env, model, try export(env, model, type), ftype: ftype, pure: false)
     }
 
+    /// With `allow_fallback: false`, a Q3_K_M row that would fall back to IQ4_NL is refused at submit,
+    /// naming it (the tied embedding's Q6_K → Q8_0 fallback is overridden by `output_type`).
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
-    func aMixThatNeedsIQ4_NLIsRefusedAtSubmit() throws {
+    func aRefusedFallbackNamesIQ4_NL() throws {
         let env = try SqueezeEnv.create()
-        let recipe = try env.write("q3km.yaml", "stages:\n  - export: {format: gguf, type: q3_k_m}\n")
+        let recipe = try env.write("q3km.yaml", "stages:\n  - export: {format: gguf, type: q3_k_m, allow_fallback: false, output_type: q8_0}\n")
         let r = try env.squeeze(["submit", "--model", Self.llama! + "/smollm2/smollm2-f32.gguf", "--recipe", recipe, "--dry-run"])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("IQ4_NL") && r.stderr.contains("stages[0].export"), "\(r.stderr)")
+        #expect(r.stderr.contains("would write IQ4_NL") && r.stderr.contains("stages[0].export"), "\(r.stderr)")
     }
 
-    /// Squeeze's k-quant decoder (the manifest's relative error) agrees with gguf-py's on the
+    /// Squeeze's k-quant and IQ4 decoders (the manifest's relative error) agree with gguf-py's on the
     /// adversarial super-blocks, and the fallback types appear where rows are 576 or 40 wide.
-    @Test(arguments: ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"])
+    @Test(arguments: ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"])
     func decoderAgreesWithGGUFPy(type: String) throws {
         let env = try SqueezeEnv.create()
         let model = env.scratch + "/kblocks.safetensors"

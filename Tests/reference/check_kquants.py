@@ -5,7 +5,7 @@ Run with LD_PRELOAD set to the libstdc++ shim (Tests/reference/llama_cpp_shim.sh
   check_kquants.py file F32_GGUF SQUEEZE_GGUF FTYPE [--pure] [--output-type T] [--embedding-type T]
       llama.cpp's `llama_model_quantize` (what llama-quantize runs, no importance matrix) makes
       the FTYPE file (LLAMA_FTYPE_MOSTLY_*: 10 Q2_K, 11 Q3_K_S, 12 Q3_K_M, 14 Q4_K_S, 15 Q4_K_M,
-      16 Q5_K_S, 17 Q5_K_M, 18 Q6_K) from the F32 GGUF, with --pure every matrix in the file
+      16 Q5_K_S, 17 Q5_K_M, 18 Q6_K, 25 IQ4_NL, 30 IQ4_XS) from the F32 GGUF, with --pure every matrix in the file
       type's default type, with --output-type/--embedding-type (ggml type ids) those tensors' types;
       every tensor of Squeeze's file must have the same type and bytes.
       (The wheel's exported `ggml_quantize_chunk` is not the quantizer llama_model_quantize runs:

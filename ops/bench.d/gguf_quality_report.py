@@ -29,12 +29,14 @@ for t, r in plain.items():
     e = r["evaluation"]
     w = weighted.get(t)
     cells = f"{w['evaluation']['perplexity']:.2f} | {ratio(w):.3f}× | {w['evaluation']['mean_kl']:.4f} | {w['evaluation']['top1_agreement']:.3f}" if w else "– | – | – | –"
-    print(f"| {t} | {r['bytes'] / 1e6:.1f} MB | {e['perplexity']:.2f} | {ratio(r):.3f}× | {e['mean_kl']:.4f} | {e['top1_agreement']:.3f} | "
+    size = f"{r['bytes'] / 1e6:.1f} MB" + (f" ({w['bytes'] / 1e6:.1f} MB with)" if w and w["bytes"] != r["bytes"] else "")
+    print(f"| {t} | {size} | {e['perplexity']:.2f} | {ratio(r):.3f}× | {e['mean_kl']:.4f} | {e['top1_agreement']:.3f} | "
           f"{cells} | {same(r)} / {same(w) if w else '–'} |")
-print("\nThe file sizes with and without the importance matrix are the same (same types, same blocks). Q8_0 ignores")
-print("the importance matrix, as in ggml. SmolLM2's rows (576 values) do not fill 256-value super-blocks, so most matrices")
-print("take llama.cpp's legacy fallback: Q5_0 in Q4_K_M/Q4_K_S, Q5_1 in Q5_K_M/Q5_K_S; only `ffn_down` (rows of 1536) holds")
-print("k-quants; the importance matrix weights the fallbacks too (ggml's `quantize_q5_0`/`quantize_q5_1` with weights).")
+print("\nThe file sizes with and without the importance matrix are the same (same types, same blocks), except IQ4_NL and")
+print("IQ4_XS, whose first eighth of `ffn_down` takes Q5_K only without one (llama.cpp's rule). Q8_0 ignores the importance")
+print("matrix, as in ggml. SmolLM2's rows (576 values) do not fill 256-value super-blocks, so most matrices take llama.cpp's")
+print("fallback: Q5_0 in Q4_K_M/Q4_K_S, Q5_1 in Q5_K_M/Q5_K_S, IQ4_NL in IQ4_XS and Q3_K_M; only `ffn_down` (rows of 1536)")
+print("holds k-quants and IQ4_XS; the importance matrix weights the fallbacks too.")
 targets = [("q4_k_m", 1.05), ("q5_k_m", 1.02), ("q6_k", 1.01)]
 print("Issue 11's targets with an importance matrix: " + "; ".join(
     f"{t} ≤ {g}×: {ratio(weighted[t]):.3f}× ({'met' if ratio(weighted[t]) <= g else 'not met'}; plain {ratio(plain[t]):.3f}×)"

@@ -28,9 +28,14 @@ def median_time(f):
     return sorted(times)[len(times) // 2]
 
 
-def squeeze(model, typ):
+# Types that are llama-quantize mixes in Squeeze too: `pure` must be said in the recipe.
+MIXES = {"q3_k_m", "q4_k_s", "q4_k_m", "q5_k_s", "q5_k_m", "iq4_nl", "iq4_xs"}
+
+
+def squeeze(model, typ, pure=False):
     recipe = os.path.join(work, f"{typ}.yaml")
-    open(recipe, "w").write(f"stages:\n  - export: {{format: gguf, type: {typ}}}\n")
+    extra = ", pure: true" if pure and typ in MIXES else ""
+    open(recipe, "w").write(f"stages:\n  - export: {{format: gguf, type: {typ}{extra}}}\n")
     out = os.path.join(work, "sq")
     subprocess.run(["rm", "-rf", out], check=True)
     subprocess.run([sq, "run", "--model", model, "--recipe", recipe, "--out", out, "--threads", str(threads)],
@@ -51,16 +56,18 @@ for spec in sys.argv[4:]:
     model, typ, ftype, *rest = spec.split(":")
     pure = bool(rest)
     size = os.path.getsize(model)
-    t_sq = median_time(lambda: squeeze(model, typ))
+    t_sq = median_time(lambda: squeeze(model, typ, pure))
     t_ll = median_time(lambda: llama(model, int(ftype), pure))
-    rows.append((os.path.basename(os.path.dirname(model)) or model, typ, size, t_sq, t_ll, squeeze(model, typ), llama(model, int(ftype), pure)))
+    name = typ + (" (pure)" if pure and typ in MIXES else "")
+    rows.append((os.path.basename(os.path.dirname(model)) or model, name, size, t_sq, t_ll, squeeze(model, typ, pure),
+                 llama(model, int(ftype), pure)))
 
 a = np.ones(256 << 20, dtype=np.uint8)
 b = np.empty_like(a)
 copy = median_time(lambda: np.copyto(b, a))
 copy_rate = a.nbytes / copy
 
-print(f"GGUF k-quant exports, file to file (F32 GGUF in, quantized GGUF out), {threads} threads, median of {repeats}:"
+print(f"GGUF k-quant and IQ4 exports, file to file (F32 GGUF in, quantized GGUF out), {threads} threads, median of {repeats}:"
       f" `squeeze run` against llama.cpp's `llama_model_quantize` (llama-cpp-cffi 0.4.42) in the same run."
       f" Squeeze's time includes what llama.cpp does not do: SHA-256 of the input (on a thread of its own) and of"
       f" the output (on the write-behind thread), each tensor's relative error, and the manifest."

@@ -27,10 +27,10 @@ public struct GGMLTypeTraits: Sendable {
     public let decode: Decode?
     /// The importance-weighted quantizer (llama-quantize `--imatrix`); nil: the type ignores importance.
     let weightedRow: WeightedRow?
-    /// Offsets of the fp16 super-block scales and mins inside one block (k-quants; empty elsewhere).
+    /// Offsets of the fp16 block scales and mins that llama.cpp checks for overflow (k-quants, IQ4; empty elsewhere).
     public let scaleOffsets: [Int]
     /// llama.cpp's type for a row that cannot fill this type's blocks (`llama_tensor_get_type`'s
-    /// fallback for k-quants); nil: the export's `fallback` type.
+    /// fallback for k-quants and IQ4_XS); nil: the export's `fallback` type.
     public let rowFallback: GGMLType?
 
     /// Whether an importance matrix steers this type's quantizer.
@@ -94,6 +94,16 @@ extension GGMLTypeTraits {
             scaleOffsets: scales, rowFallback: fallback)
     }
 
+    /// IQ4_NL / IQ4_XS: the non-linear grid with one fp16 scale at the block's start.
+    private static func iq4(_ t: GGMLType, _ count: Int, _ bytes: Int, fallback: GGMLType?) -> GGMLTypeTraits {
+        GGMLTypeTraits(
+            type: t, blockCount: count, blockBytes: bytes,
+            encode: { src, dst, threads in GGMLQuantizer.quantizeIQ4(t, src, into: dst, threads: threads) },
+            decode: { src, dst in GGMLQuantizer.dequantizeIQ4(src, size: count, count: dst.count, into: dst) },
+            weightedRow: { x, n, qw, _, out in GGMLQuantizer.iq4Row(t, x, n, qw, out) },
+            scaleOffsets: [0], rowFallback: fallback)
+    }
+
     private static let records: [GGMLTypeTraits] = [
         plain(.f32, 4, .F32), plain(.f16, 2, .F16), plain(.bf16, 2, .BF16),
         plain(.f64, 8, nil), plain(.i8, 1, nil), plain(.i16, 2, nil), plain(.i32, 4, nil), plain(.i64, 8, nil),
@@ -115,10 +125,12 @@ extension GGMLTypeTraits {
         GGMLTypeTraits(
             type: .q8_1, blockCount: 32, blockBytes: 36, encode: nil, decode: nil, weightedRow: nil,
             scaleOffsets: [], rowFallback: nil),
-        kQuant(.q2_K, 84, scales: [80, 82], fallback: nil) { GGMLQuantizer.q2KImportance($0, $1, $2) },
-        kQuant(.q3_K, 110, scales: [108], fallback: nil) { GGMLQuantizer.q3KImportance($0, $1, $2) },
+        kQuant(.q2_K, 84, scales: [80, 82], fallback: .iq4_nl) { GGMLQuantizer.q2KImportance($0, $1, $2) },
+        kQuant(.q3_K, 110, scales: [108], fallback: .iq4_nl) { GGMLQuantizer.q3KImportance($0, $1, $2) },
         kQuant(.q4_K, 144, scales: [0, 2], fallback: .q5_0) { GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 15) },
         kQuant(.q5_K, 176, scales: [0, 2], fallback: .q5_1) { GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 31) },
-        kQuant(.q6_K, 210, scales: [208], fallback: .q8_0) { GGMLQuantizer.q6KImportance($0, $1, $2) }
+        kQuant(.q6_K, 210, scales: [208], fallback: .q8_0) { GGMLQuantizer.q6KImportance($0, $1, $2) },
+        iq4(.iq4_nl, 32, 18, fallback: nil),
+        iq4(.iq4_xs, 256, 136, fallback: .iq4_nl)
     ]
 }

@@ -81,8 +81,8 @@ enum GGUFMix {
         }
     }
 
-    /// Types of every tensor (by output name) a GGUF export of `e` writes; throws when a rule
-    /// lands on a type Squeeze does not write (llama.cpp's IQ4_NL fallback).
+    /// Types of every tensor (by output name) a GGUF export of `e` writes; throws when an override
+    /// asks a type the rows cannot hold, or `allow_fallback: false` meets a row that needs a fallback.
     static func types(_ e: ExportStage, tensors: [TensorInfo], ggufName: (String) -> String, model: Model) throws
         -> [String: GGMLType]
     {
@@ -96,17 +96,17 @@ enum GGUFMix {
                 let mixed = e.ggufType.isMix && !e.pure
                 let wanted =
                     mixed
-                    ? rule(e.ggufType, default: e.ggufType.ggml, name: name, cols: cols, model: model) : e.ggufType.ggml
+                    ? rule(e.ggufType, name: name, model: model, imatrix: e.importance != nil) : e.ggufType.ggml
                 let asked = try override(e, name: name, input: t.name, model: model, used: &used)
-                if !e.allowFallback && asked == nil && wanted.block.count > 1 && cols % wanted.block.count != 0 {
+                let fitting = rowType(wanted, cols: cols, export: e)
+                if !e.allowFallback && asked == nil && fitting != wanted {
                     throw ComputeError(
                         .invalidRecipe,
                         "allow_fallback is false, but \(name) (rows of \(cols) values) cannot take \(wanted.name) "
-                            + "(\(wanted.block.count)-value blocks); llama.cpp would write "
-                            + "\(fallback(wanted, cols: cols).name)",
+                            + "(\(wanted.block.count)-value blocks); llama.cpp would write \(fitting.name)",
                         tensor: t.name)
                 }
-                if mixed { ty = cols % wanted.block.count == 0 ? wanted : fallback(wanted, cols: cols) }
+                if mixed { ty = fitting }
                 if let o = asked {
                     guard cols % o.block.count == 0 else {
                         throw ComputeError(
@@ -117,15 +117,6 @@ enum GGUFMix {
                     }
                     ty = o
                 }
-            }
-            guard ty.block.count == 1 || cols % ty.block.count == 0 else {
-                throw ComputeError(
-                    .invalidRecipe,
-                    "export type \(e.ggufType.rawValue) would write \(name) (rows of \(cols) values) as IQ4_NL, "
-                        + "llama.cpp's fallback for rows that are not a multiple of 256, which Squeeze does not write: "
-                        + "use "
-                        + "q4_k_m, q5_k_m or q6_k, or a legacy type",
-                    tensor: t.name)
             }
             if keepsFloat(name), t.dtype.isFloat16Or32 { ty = e.ggufFallback.ggml }
             if model.vectorsF32, t.dtype.isFloat16Or32, t.shape.count < 2 { ty = .f32 }
@@ -190,17 +181,17 @@ enum GGUFMix {
         return Int(name.dropFirst(4).prefix { $0.isNumber }) ?? 0
     }
 
-    /// The mix's type for a tensor before the row-length fallback.
-    private static func rule(_ mix: ExportStage.GGUFType, default t0: GGMLType, name: String, cols: Int, model m: Model)
-        -> GGMLType
-    {
-        var ty = t0
+    /// The mix's type for a tensor before the row-length fallback (`imatrix`: the export has an
+    /// importance matrix, which turns off IQ4's extra bits in the first ffn_down blocks).
+    private static func rule(_ mix: ExportStage.GGUFType, name: String, model m: Model, imatrix: Bool) -> GGMLType {
+        var ty = mix.ggml
         let i = layer(name), n = m.layers
         if name == "output.weight" || (!m.hasOutput && name == "token_embd.weight") {
-            if t0 != .q8_0 { ty = .q6_K }
+            if ty != .q8_0 { ty = .q6_K }
         } else if name.contains("attn_v.weight") {
             switch mix {
             case .q3_k_m: ty = i < 2 ? .q5_K : .q4_K
+            case .iq4_nl, .iq4_xs: if m.gqa >= 4 { ty = .q5_K }
             case .q4_k_m, .q5_k_m: if moreBits(i, n) { ty = .q6_K }
             case .q4_k_s: if i < 4 { ty = .q5_K }
             default: break
@@ -209,6 +200,7 @@ enum GGUFMix {
             switch mix {
             case .q3_k_m: ty = i < n / 16 ? .q5_K : .q4_K
             case .q4_k_m, .q5_k_m: if moreBits(i, n) { ty = .q6_K }
+            case .iq4_nl, .iq4_xs: if i < n / 8 && !imatrix { ty = .q5_K }
             case .q4_k_s: if i < n / 8 { ty = .q5_K }
             default: break
             }
@@ -218,8 +210,15 @@ enum GGUFMix {
         return ty
     }
 
-    /// llama.cpp's type for rows that do not fill a k-quant block (IQ4_NL for Q2_K/Q3_K is
-    /// returned as Q3_K itself, which the caller refuses), then F16 if even that does not fit.
+    /// `t` where rows of `cols` values fill its blocks; else llama.cpp's fallback type, or the
+    /// export's `fallback` for a type llama.cpp gives none (legacy types, IQ4_NL).
+    static func rowType(_ t: GGMLType, cols: Int, export e: ExportStage) -> GGMLType {
+        if cols % t.block.count == 0 { return t }
+        let f = fallback(t, cols: cols)
+        return f == t ? e.ggufFallback.ggml : f
+    }
+
+    /// llama.cpp's type for rows that do not fill a k-quant or IQ4_XS block, then F16 if even that does not fit.
     static func fallback(_ t: GGMLType, cols: Int) -> GGMLType {
         guard let f = t.traits.rowFallback else { return t }
         return cols % f.block.count == 0 ? f : .f16

@@ -9,12 +9,10 @@ public enum GGUFPlanner {
             let wanted = e.ggufType.ggml
             if wanted.block.count == 1 { return wanted }
             guard t.shape.count >= 2 else { return e.ggufFallback.ggml }
-            let cols = t.shape.last ?? 0
-            if cols % wanted.block.count == 0 { return wanted }
-            // A k-quant row that does not fill 256 values takes llama.cpp's legacy fallback
-            // (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0); Q2_K/Q3_K (IQ4_NL there) take `fallback`.
-            let legacy = GGUFMix.fallback(wanted, cols: cols)
-            return legacy != wanted && legacy != .f16 ? legacy : e.ggufFallback.ggml
+            // A row that does not fill 256 values takes llama.cpp's fallback (Q2_K, Q3_K, IQ4_XS →
+            // IQ4_NL, Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0), else the export's `fallback`.
+            let fitting = GGUFMix.rowType(wanted, cols: t.shape.last ?? 0, export: e)
+            return fitting == .f16 ? e.ggufFallback.ggml : fitting
         case .F64: return .f64
         case .I64, .U64: return .i64
         case .I32, .U32: return .i32

@@ -78,7 +78,7 @@ extension ExportStage: StageOptions {
     }
 
     private static func ggufType(_ s: String, at path: String, mixes: Bool) throws -> GGUFType {
-        let allowed = GGUFType.allCases.filter { mixes || !$0.isMix }
+        let allowed = GGUFType.allCases.filter { mixes || $0.isTensorType }
         guard let t = GGUFType(rawValue: s.lowercased()), allowed.contains(t) else {
             throw RecipeError(path, "\(s) is not one of \(allowed.map(\.rawValue).joined(separator: ", "))")
         }

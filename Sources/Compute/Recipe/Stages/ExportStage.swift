@@ -14,6 +14,8 @@ public struct ExportStage: Equatable, Sendable {
         case q2_k, q3_k, q4_k, q5_k, q6_k
         /// llama-quantize's mixes: more bits where llama.cpp's rules put them (`GGUFMix`).
         case q3_k_m, q4_k_s, q4_k_m, q5_k_s, q5_k_m
+        /// ggml's non-linear 4-bit types; as a file type, llama-quantize's IQ4_NL / IQ4_XS mix.
+        case iq4_nl, iq4_xs
 
         /// The type of every eligible matrix, or the mix's default type.
         var ggml: GGMLType {
@@ -30,10 +32,16 @@ public struct ExportStage: Equatable, Sendable {
             case .q4_k, .q4_k_s, .q4_k_m: return .q4_K
             case .q5_k, .q5_k_s, .q5_k_m: return .q5_K
             case .q6_k: return .q6_K
+            case .iq4_nl: return .iq4_nl
+            case .iq4_xs: return .iq4_xs
             }
         }
 
-        var isMix: Bool { [.q3_k_m, .q4_k_s, .q4_k_m, .q5_k_s, .q5_k_m].contains(self) }
+        /// Whether llama-quantize's rules give some tensors other types (`pure` turns them off).
+        var isMix: Bool { [.q3_k_m, .q4_k_s, .q4_k_m, .q5_k_s, .q5_k_m, .iq4_nl, .iq4_xs].contains(self) }
+
+        /// Whether it names one ggml type (what `tensor_types`, `output_type` and `embedding_type` take).
+        var isTensorType: Bool { !isMix || self == .iq4_nl || self == .iq4_xs }
 
         /// `general.file_type` (llama.cpp's LLAMA_FTYPE_MOSTLY_*; a plain k-quant is its _S file type).
         var fileType: UInt32 {
@@ -53,6 +61,8 @@ public struct ExportStage: Equatable, Sendable {
             case .q5_k, .q5_k_s: return 16
             case .q5_k_m: return 17
             case .q6_k: return 18
+            case .iq4_nl: return 25
+            case .iq4_xs: return 30
             }
         }
     }
