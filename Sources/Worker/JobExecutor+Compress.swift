@@ -13,17 +13,19 @@ extension JobExecutor {
         let model = try ModelSource(path: job.inputPath)
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
         for d in stored.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
-        // A dependency's published importance matrix: our own output under the artifact root.
-        let recipe = try stored.resolvingImportanceJobs { key in
-            let name = ImportanceMatrix.ggufName
+        // A dependency's published importance matrix or evaluation reference: our own output under the artifact root.
+        let recipe = try stored.resolvingJobFiles { key, name in
             let rel = try worker.withRetry("find \(name)", deadline: writeDeadline) {
                 try worker.attempts.publishedFile(jobKey: key, name: name)
             }
             guard let rel else {
-                throw ComputeError(
-                    .notFound,
-                    "imatrix: {job: \(key)}: no succeeded job with that key published \(name) (a GGUF export with "
-                        + "imatrix: true writes it)")
+                let writer =
+                    name == ImportanceMatrix.ggufName
+                    ? "imatrix: {job: \(key)}: no succeeded job with that key published \(name) (a GGUF export with "
+                        + "imatrix: true writes it)"
+                    : "reference: {job: \(key)}: no succeeded job with that key published \(name) (an evaluate "
+                        + "stage with save_reference: true writes it)"
+                throw ComputeError(.notFound, writer)
             }
             return worker.publisher.root + "/" + rel
         }

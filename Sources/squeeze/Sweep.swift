@@ -12,7 +12,8 @@ struct Sweep: ParsableCommand {
             "Submit one calibration and a GGUF export per type from it, as one batch; print size against quality.",
         discussion:
             "The first job calibrates (importance matrix) and writes the first type; every other type waits for it "
-            + "(imatrix: {job: KEY}) and only quantizes and evaluates. With --wait, prints each file's size, "
+            + "(imatrix: {job: KEY}) and only quantizes and evaluates, reading the original model's logits that the "
+            + "first job saved (reference: {job: KEY}). With --wait, prints each file's size, "
             + "perplexity ratio, KL and top-1 once the batch is done.")
 
     @OptionGroup var conn: ConnectionOptions
@@ -81,21 +82,27 @@ struct Sweep: ParsableCommand {
             let batch = name ?? "sweep-\((model as NSString).lastPathComponent)-\(stamp)"
             let policy = PathPolicy(roots: inputRoots.roots(artifactRoot: artifacts.configured))
             let data = dataset.hasPrefix("/") ? dataset : FileManager.default.currentDirectoryPath + "/" + dataset
-            let evaluate =
-                evalSamples == 0
-                ? "" : "\n  - evaluate: {dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen)}"
             let calibrationKey = "\(batch):\(list[0]):imatrix"
+            // The first job also saves the original model's logits; the others read them instead of
+            // running the original again.
+            func evaluate(_ extra: String) -> String {
+                evalSamples == 0
+                    ? ""
+                    : "\n  - evaluate: {dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen), "
+                        + extra + "}"
+            }
             var jobs = [NewJob]()
             for (i, t) in list.enumerated() {
                 let text =
                     i == 0
                     ? """
                     stages:
-                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}\(evaluate)
+                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}\(
+                        evaluate("save_reference: true"))
                       - export: {format: gguf, type: \(t), imatrix: true}
                     """
                     : """
-                    stages:\(evaluate)
+                    stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
                       - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
                     """
                 let recipe: Recipe

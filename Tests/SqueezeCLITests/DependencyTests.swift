@@ -155,6 +155,10 @@ import TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         for t in ["q8_0", "q4_0", "q5_1"] { #expect(r.stdout.contains("\(t) ") && r.stdout.contains("succeeded"), "\(r.stdout)") }
         #expect(try env.scalar("SELECT count(*) FROM job_quality") == "3")
+        // The first job saved the original's logits; the others read them: the same original perplexity.
+        #expect(try env.scalar("SELECT count(*) FROM artifacts WHERE path LIKE '%/eval-reference.bin'") == "1")
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE recipe::text LIKE '%\"reference\"%'") == "2")
+        #expect(try env.scalar("SELECT count(DISTINCT original_perplexity) FROM job_quality") == "1")
     }
 
     /// `imatrix: {job: KEY}` reads the importance matrix another job published: the export's tensors
@@ -191,7 +195,7 @@ import TestSupport
         let cmp = try env.python("gguf_tensor_bytes.py", [try dir("reuse") + "/model-q5_0.gguf", try dir("alone") + "/model-q5_0.gguf", "--all"])
         #expect(cmp.status == 0, "\(cmp.stdout) \(cmp.stderr)")
         let local = try env.squeeze(["run", "--model", model, "--recipe", reuse, "--out", env.scratch + "/local"])
-        #expect(local.status != 0 && local.stderr.contains("imatrix: {job: cal} reads the importance matrix another job"),
+        #expect(local.status != 0 && local.stderr.contains("{job: cal} reads a file another job publishes"),
                 "\(local.stderr)")
     }
 }

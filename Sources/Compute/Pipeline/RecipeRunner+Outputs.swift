@@ -92,10 +92,12 @@ extension RecipeRunner {
 
     /// Measures an output just written against the input, with the model's family: a decoder's
     /// last GGUF export when there is one (the file llama.cpp would run), else the dense export.
+    /// A decoder's `reference` is read, or with `save_reference` written into `outputDir` and
+    /// returned; `modelSHA256` is the input's checksum a reference carries.
     func evaluate(
         _ ev: EvaluateStage, family: ModelFamily, readers: [any TensorFile], outputDir: String,
-        outputs: [OutputRecord], plan: RunPlan
-    ) throws -> Evaluation {
+        outputs: [OutputRecord], plan: RunPlan, modelSHA256: String
+    ) throws -> (evaluation: Evaluation, written: OutputRecord?) {
         guard let dataset = ev.dataset ?? recipe.calibration?.dataset else {
             throw ComputeError(.invalidRecipe, "evaluate has no dataset")
         }
@@ -111,11 +113,21 @@ extension RecipeRunner {
             }
             out = try files.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
         }
-        var e = try family.evaluate(
-            ev, dataset: dataset, original: ModelWeights(readers: readers), compressed: ModelWeights(readers: out),
-            threads: threads)
+        let original = ModelWeights(readers: readers), compressed = ModelWeights(readers: out)
+        var e: Evaluation
+        var written: OutputRecord?
+        if let decoder = family as? DecoderFamily, ev.reference != nil || ev.saveReference {
+            var read: String?
+            if case .file(let f)? = ev.reference { read = f }
+            let write = ev.saveReference ? outputDir + "/" + EvaluationReference.fileName : nil
+            (e, written) = try decoder.evaluate(
+                ev, dataset: dataset, original: original, compressed: compressed, threads: threads,
+                reference: .init(read: read, write: write, modelSHA256: modelSHA256))
+        } else {
+            e = try family.evaluate(ev, dataset: dataset, original: original, compressed: compressed, threads: threads)
+        }
         e.modelBytes = outputs.filter { files.contains($0.path) }.reduce(0) { $0 + $1.bytes }
-        return e
+        return (e, written)
     }
 }
 

@@ -158,15 +158,18 @@ public final class RecipeRunner {
         outputs += try copyExtraFiles(extras, to: outputDir, plan: plan)
         outputs += try writeCompressedTensorsFiles(extras, to: outputDir, plan: plan)
         outputs += try writeImportance(state.importance, to: outputDir, plan: plan)
-        var evaluation: Evaluation?
-        if let ev = recipe.evaluation, let family {
-            try observer.checkContinue()
-            evaluation = try evaluate(
-                ev, family: family, readers: submitted ?? readers, outputDir: outputDir, outputs: outputs, plan: plan)
-        }
         let digests = try hasher?.wait() ?? state.hashers.indices.map { state.hashers[$0].finalizeHex() }
         var inputSHA = [String: String]()
         for (s, shard) in model.shards.enumerated() { inputSHA[shard.name] = digests[s] }
+        var evaluation: Evaluation?
+        if let ev = recipe.evaluation, let family {
+            try observer.checkContinue()
+            let r = try evaluate(
+                ev, family: family, readers: submitted ?? readers, outputDir: outputDir, outputs: outputs, plan: plan,
+                modelSHA256: ModelSource.combinedChecksum(inputSHA))
+            evaluation = r.evaluation
+            if let w = r.written { outputs.append(w) }
+        }
         let elapsed = ms(since: start) / 1000
         return Result(
             outputs: outputs, units: state.units, inputSHA256: inputSHA,

@@ -38,6 +38,7 @@ extension RecipeValidator {
                 throw RecipeError(stage ?? "model", "\(e)")
             }
             try checkStructural(recipe, config: files.config)
+            try checkEvaluationReference(recipe, config: files.config)
             try checkGGUFExport(recipe, files: files, tensors: tensors)
             if stage != nil {
                 try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
@@ -67,6 +68,10 @@ extension RecipeValidator {
                 "needs a BERT model directory or a decoder (config.json with architectures …ForCausalLM, or a GGUF): "
                     + "\(e)"
             )
+        }
+        if let ev = recipe.evaluation, ev.reference != nil || ev.saveReference {
+            throw RecipeError(
+                stage, "reference and save_reference share a decoder's next-token logits; a BERT evaluation has none")
         }
         let linearWeights = try checkImpliedTensors(bert.config, tensors, at: stage)
         if recipe.evaluation != nil && !recipe.exports(.safetensors) {
@@ -268,6 +273,29 @@ extension RecipeValidator {
                     file: file, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: part)
             } catch let e as ComputeError {
                 throw RecipeError(path, "\(e)")
+            }
+        }
+    }
+
+    /// An evaluation reference: not with a structural prune (its original is not the model the
+    /// later stages see), and a reference file must describe this evaluation's windows and vocabulary.
+    static func checkEvaluationReference(_ recipe: Recipe, config: LlamaConfig) throws {
+        for (i, st) in recipe.stages.enumerated() {
+            guard case .evaluate(let ev) = st, ev.reference != nil || ev.saveReference else { continue }
+            let at = "stages[\(i)].evaluate"
+            if recipe.structuralPrune != nil {
+                throw RecipeError(at, "reference and save_reference do not combine with a structural prune (flap)")
+            }
+            guard case .file(let path)? = ev.reference else { continue }
+            let h: EvaluationReference.Header
+            do { h = try EvaluationReference.header(path: path) } catch let e as ComputeError {
+                throw RecipeError(at + ".reference", "\(e)")
+            }
+            guard h.samples == ev.samples, h.seqLen == ev.seqLen, h.vocab == config.vocabSize else {
+                throw RecipeError(
+                    at + ".reference",
+                    "\(path) holds \(h.samples) × \(h.seqLen) windows over \(h.vocab) tokens; this evaluation is "
+                        + "\(ev.samples) × \(ev.seqLen) over the model's \(config.vocabSize)")
             }
         }
     }

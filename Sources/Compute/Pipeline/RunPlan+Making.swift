@@ -6,11 +6,11 @@ extension RunPlan {
     static func make(recipe: Recipe, readers: [any TensorFile], family: ModelFamily?, threads: Int, modelPath: String)
         throws -> RunPlan
     {
-        if let key = recipe.importanceJobs.first {
+        if let key = recipe.dependencyJobs.first {
             throw ComputeError(
                 .invalidRecipe,
-                "imatrix: {job: \(key)} reads the importance matrix another job publishes: submit this recipe to the "
-                    + "queue (the job then waits for that one), or give the imatrix file's path")
+                "{job: \(key)} reads a file another job publishes: submit this recipe to the queue (the job then "
+                    + "waits for that one), or give the file's path")
         }
         var fileOrder = [Unit]()
         var seen = Set<String>()

@@ -158,40 +158,56 @@ public struct TensorSelector: Equatable, Sendable {
 }
 
 extension Recipe {
-    /// The input files the recipe reads besides the model (datasets, imatrix files).
+    /// The input files the recipe reads besides the model (datasets, imatrix files, evaluation references).
     public var datasets: [String] {
-        stages.compactMap {
-            switch $0 {
-            case .calibrate(let c): return c.dataset
-            case .evaluate(let e): return e.dataset
+        stages.flatMap { st -> [String] in
+            switch st {
+            case .calibrate(let c): return [c.dataset]
+            case .evaluate(let e):
+                guard case .file(let f)? = e.reference else { return e.dataset.map { [$0] } ?? [] }
+                return (e.dataset.map { [$0] } ?? []) + [f]
             case .export(let e):
-                if case .file(let f)? = e.importance { return f }
-                return nil
-            default: return nil
+                guard case .file(let f)? = e.importance else { return [] }
+                return [f]
+            default: return []
             }
         }
     }
 
-    /// Keys of the jobs whose published importance matrices the recipe reads (`imatrix: {job: KEY}`).
-    public var importanceJobs: [String] {
-        stages.compactMap {
-            guard case .export(let e) = $0, case .job(let k)? = e.importance else { return nil }
-            return k
+    /// Keys of the jobs whose published files the recipe reads (`imatrix: {job: KEY}`, an
+    /// evaluation's `reference: {job: KEY}`): the jobs it waits for.
+    public var dependencyJobs: [String] {
+        var keys = [String]()
+        for st in stages {
+            switch st {
+            case .export(let e): if case .job(let k)? = e.importance, !keys.contains(k) { keys.append(k) }
+            case .evaluate(let e): if case .job(let k)? = e.reference, !keys.contains(k) { keys.append(k) }
+            default: break
+            }
         }
+        return keys
     }
 
-    /// The recipe with each `imatrix: {job: KEY}` replaced by the file `path(KEY)` (the worker's
-    /// resolution of a dependency's published imatrix.gguf).
-    public func resolvingImportanceJobs(_ path: (String) throws -> String) rethrows -> Recipe {
+    /// The recipe with each `{job: KEY}` replaced by the file `path(KEY, name)` (the worker's
+    /// resolution of a dependency's published imatrix.gguf or eval-reference.bin).
+    public func resolvingJobFiles(_ path: (_ key: String, _ name: String) throws -> String) rethrows -> Recipe {
         Recipe(
             stages: try stages.map {
-                guard case .export(var e) = $0, case .job(let k)? = e.importance else { return $0 }
-                e.importance = .file(try path(k))
-                return .export(e)
+                switch $0 {
+                case .export(var e):
+                    guard case .job(let k)? = e.importance else { return $0 }
+                    e.importance = .file(try path(k, ImportanceMatrix.ggufName))
+                    return .export(e)
+                case .evaluate(var e):
+                    guard case .job(let k)? = e.reference else { return $0 }
+                    e.reference = .file(try path(k, EvaluationReference.fileName))
+                    return .evaluate(e)
+                default: return $0
+                }
             })
     }
 
-    /// The recipe with relative dataset (and imatrix file) paths made absolute against `base` (the submitter's
+    /// The recipe with relative dataset (imatrix, reference file) paths made absolute against `base` (the submitter's
     /// directory).
     public func resolvingDatasets(against base: String) -> Recipe {
         func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
@@ -203,6 +219,7 @@ extension Recipe {
                     return .calibrate(c)
                 case .evaluate(var e):
                     e.dataset = e.dataset.map(abs)
+                    if case .file(let f)? = e.reference { e.reference = .file(abs(f)) }
                     return .evaluate(e)
                 case .export(var e):
                     if case .file(let f)? = e.importance { e.importance = .file(abs(f)) }

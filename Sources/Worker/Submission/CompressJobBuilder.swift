@@ -40,8 +40,8 @@ public enum CompressJobBuilder {
         var j = NewJob(kind: JobKind.compress.rawValue, recipeJSON: recipe.canonicalJSON, inputPath: source.path)
         j.memoryEstimate = RecipeValidator.memoryEstimate(tensors: tensors, recipe: recipe, family: family)
         j.unitsTotal = tensors.count
-        // `imatrix: {job: KEY}` reads what that job publishes: it runs after it.
-        j.needsKeys = recipe.importanceJobs
+        // `imatrix: {job: KEY}` and `reference: {job: KEY}` read what that job publishes: it runs after it.
+        j.needsKeys = recipe.dependencyJobs
         j.inputBytes = try source.fileBytes()
         if checksum { j.inputSHA256 = ModelSource.combinedChecksum(try source.shardChecksums()) }
         return j

@@ -69,28 +69,66 @@ public struct DecoderFamily: ModelFamily {
         _ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights,
         threads: Int
     ) throws -> Evaluation {
+        try evaluate(stage, dataset: dataset, original: original, compressed: compressed, threads: threads).evaluation
+    }
+
+    /// Where an evaluation's original logits come from (`read`) or also go (`write`), and the
+    /// original model's checksum that a reference file must carry.
+    struct ReferenceFiles {
+        var read: String?
+        var write: String?
+        var modelSHA256: String
+    }
+
+    /// `evaluate`, reading the original's logits from a reference file instead of running it, or
+    /// writing them to one (whose output record is returned).
+    func evaluate(
+        _ stage: EvaluateStage, dataset: String, original: ModelWeights, compressed: ModelWeights, threads: Int,
+        reference: ReferenceFiles? = nil
+    ) throws -> (evaluation: Evaluation, written: OutputRecord?) {
         let t0 = DispatchTime.now()
         let ids = try CalibrationText.batches(
             file: dataset, tokenizer: files.tokenizer, samples: stage.samples, seqLen: stage.seqLen,
             part: .evaluation)
         let dec = LlamaDecoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-        let decO =
-            originalConfig.map {
-                LlamaDecoder(config: $0, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
-            } ?? dec
+        let vocab = files.config.vocabSize
+        let header = reference.map {
+            EvaluationReference.Header(
+                samples: stage.samples, seqLen: stage.seqLen, vocab: vocab,
+                tokensSHA256: EvaluationReference.tokensSHA256(ids), modelSHA256: $0.modelSHA256)
+        }
         var stats = NextTokenStats()
-        do {
+        var written: OutputRecord?
+        if let path = reference?.read, let header {
+            let reader = try EvaluationReference.Reader(path: path, expected: header)
+            let xc = try dec.hidden(ids, compressed), hc = try dec.head(compressed)
+            for s in 0..<stage.samples {
+                stats.add(
+                    original: try reader.rows(sample: s), firstRow: NextTokenStats.scored(stage.seqLen).lowerBound,
+                    compressed: dec.logits(xc, sample: s, head: hc), targets: ids[s], vocab: vocab)
+            }
+            try reader.checkUnchanged()
+        } else {
+            let decO =
+                originalConfig.map {
+                    LlamaDecoder(config: $0, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
+                } ?? dec
+            let writer = try reference?.write.flatMap { p in
+                try header.map { try EvaluationReference.Writer(path: p, header: $0) }
+            }
             let xo = try decO.hidden(ids, original), xc = try dec.hidden(ids, compressed)
             let ho = try decO.head(original), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
-                stats.add(
-                    original: dec.logits(xo, sample: s, head: ho), compressed: dec.logits(xc, sample: s, head: hc),
-                    targets: ids[s], vocab: files.config.vocabSize)
+                let lo = dec.logits(xo, sample: s, head: ho)
+                try writer?.append(lo)
+                stats.add(original: lo, compressed: dec.logits(xc, sample: s, head: hc), targets: ids[s], vocab: vocab)
             }
+            written = try writer?.finish(name: EvaluationReference.fileName)
         }
         let seconds = ms(since: t0) / 1000
-        return Evaluation(
+        let e = Evaluation(
             dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
+        return (e, written)
     }
 }
 
@@ -101,10 +139,14 @@ struct NextTokenStats {
     var nllOriginal = 0.0, nllCompressed = 0.0, kl = 0.0
     var agree = 0
 
-    mutating func add(original lo: [Float], compressed lc: [Float], targets: [Int32], vocab: Int) {
-        let l = targets.count
-        for p in (l / 2)..<(l - 1) {
-            let a = Self.logSoftmax(lo, row: p, vocab: vocab), b = Self.logSoftmax(lc, row: p, vocab: vocab)
+    /// The positions scored in a window of `l` tokens (those with a next token in its second half).
+    static func scored(_ l: Int) -> Range<Int> { (l / 2)..<(l - 1) }
+
+    /// One window: `lo` holds the original's logits from row `firstRow` on (0: the whole window;
+    /// a reference holds only the scored rows), `lc` the compressed model's whole window.
+    mutating func add(original lo: [Float], firstRow: Int = 0, compressed lc: [Float], targets: [Int32], vocab: Int) {
+        for p in Self.scored(targets.count) {
+            let a = Self.logSoftmax(lo, row: p - firstRow, vocab: vocab), b = Self.logSoftmax(lc, row: p, vocab: vocab)
             let t = Int(targets[p + 1])
             nllOriginal -= a.values[t]
             nllCompressed -= b.values[t]
