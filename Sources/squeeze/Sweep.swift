@@ -9,7 +9,8 @@ import Worker
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Submit one calibration and a GGUF export per type from it, as one batch; print size against quality.",
+            "Submit one calibration and a GGUF export per type from it (and compressed-tensors GPTQ jobs), as one "
+            + "batch; print size against quality.",
         discussion:
             "The first job calibrates (importance matrix) and writes the first type; every other type waits for it "
             + "(imatrix: {job: KEY}) and only quantizes and evaluates, reading the original model's logits that the "
@@ -26,6 +27,14 @@ struct Sweep: ParsableCommand {
 
     @Option(name: .long, help: "GGUF types and mixes, comma-separated (the first is written by the calibration job).")
     var types = "q8_0,q6_k,q5_k_m,q5_k_s,q4_k_m,q4_k_s,q4_0"
+
+    @Option(
+        name: .customLong("compressed-tensors"),
+        help: ArgumentHelp(
+            "GPTQ schemes written as compressed-tensors directories, comma-separated: int<bits>[-g<group>][-asym] "
+                + "(e.g. int4-g64,int8); each job calibrates on its own and evaluates against the first job's "
+                + "reference."))
+    var compressedTensors = ""
 
     @Option(name: .long, help: "Calibration windows.")
     var samples = 128
@@ -75,6 +84,48 @@ struct Sweep: ParsableCommand {
         return list
     }
 
+    /// One `--compressed-tensors` entry: bits, group size (nil: per channel) and symmetry.
+    struct CTScheme: Equatable {
+        var bits: Int
+        var group: Int?
+        var symmetric: Bool
+
+        /// Parses `int<bits>[-g<group>][-asym]`.
+        init(_ s: String) throws {
+            var parts = s.split(separator: "-").map(String.init)
+            symmetric = parts.last != "asym"
+            if !symmetric { parts.removeLast() }
+            guard let first = parts.first, first.hasPrefix("int"), let b = Int(first.dropFirst(3)), (2...8).contains(b),
+                parts.count <= 2
+            else {
+                throw CLIError(
+                    "--compressed-tensors: \(TextRules.display(s)) is not int<bits>[-g<group>][-asym] (bits 2 to 8)")
+            }
+            bits = b
+            if parts.count == 2 {
+                guard parts[1].hasPrefix("g"), let g = Int(parts[1].dropFirst()), g > 0 else {
+                    throw CLIError("--compressed-tensors: \(TextRules.display(s)): the group must be g<size>, e.g. g64")
+                }
+                group = g
+            }
+        }
+
+        /// The quantize stage's options.
+        var options: String {
+            "method: gptq, bits: \(bits), scheme: \(symmetric ? "symmetric" : "asymmetric"), "
+                + (group.map { "granularity: group, group_size: \($0)" } ?? "granularity: channel")
+                + ", targets: [\"blk.*.weight\"], ignore: [\"*norm*\"]"
+        }
+    }
+
+    /// The compressed-tensors schemes asked for, by their names.
+    func schemeList() throws -> [(name: String, scheme: CTScheme)] {
+        let names = compressedTensors.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            .map { $0.lowercased() }
+        guard names.count == Set(names).count else { throw CLIError("--compressed-tensors must list each scheme once") }
+        return try names.map { ($0, try CTScheme($0)) }
+    }
+
     func run() throws {
         try oneLine {
             let list = try typeList()
@@ -113,6 +164,23 @@ struct Sweep: ParsableCommand {
                     model: model, recipe: recipe, named: "sweep \(t)", checksum: true, policy: policy)
                 j.priority = priority
                 j.idempotencyKey = i == 0 ? calibrationKey : "\(batch):\(t)"
+                jobs.append(j)
+            }
+            for (name, scheme) in try schemeList() {
+                let text = """
+                    stages:
+                      - calibrate: {dataset: \(Self.quoted(data)), samples: \(samples), seq_len: \(seqLen)}
+                      - quantize: {\(scheme.options)}\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
+                      - export: {format: compressed-tensors}
+                    """
+                let recipe: Recipe
+                do { recipe = try RecipeParser.parse(text) } catch let e as RecipeError {
+                    throw CLIError("sweep recipe for \(name): \(e)")
+                }
+                var j = try CompressJobBuilder.build(
+                    model: model, recipe: recipe, named: "sweep ct-\(name)", checksum: true, policy: policy)
+                j.priority = priority
+                j.idempotencyKey = "\(batch):ct-\(name)"
                 jobs.append(j)
             }
             let queue = try conn.queue()
@@ -157,11 +225,14 @@ struct Sweep: ParsableCommand {
                 }
             ])
         } else {
-            print("type      state      file MB   ppl × dense  mean KL  top-1")
+            let width = max(9, rows.map { type($0).count }.max() ?? 0)
+            print(
+                "type".padding(toLength: width, withPad: " ", startingAt: 0)
+                    + " state      file MB   ppl × dense  mean KL  top-1")
             for r in rows {
                 let ratio = r.perplexity.flatMap { p in r.originalPerplexity.map { p / $0 } }
                 print(
-                    type(r).padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                    type(r).padding(toLength: width, withPad: " ", startingAt: 0) + " "
                         + r.state.padding(toLength: 10, withPad: " ", startingAt: 0)
                         + String(format: "%8.1f", Double(r.modelBytes ?? 0) / 1e6)
                         + (ratio.map { String(format: "   %9.3f×", $0) } ?? "           –")

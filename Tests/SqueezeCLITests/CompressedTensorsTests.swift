@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The compressed-tensors export: unpacked by an independent numpy script to exactly the dense
-/// export's weights; where ops/bench's peer venv exists, loaded by transformers (logits against
+/// export's weights, and read back by Squeeze as the dense model; where ops/bench's peer venv exists, loaded by transformers (logits against
 /// Squeeze's own forward pass) and compared tensor by tensor with what llm-compressor writes.
 @Suite struct CompressedTensorsTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
@@ -34,6 +34,11 @@ import TestSupport
         try Self.run(env, model: model, recipe: recipe, out: out)
         let c = try env.python("check_compressed_tensors.py", [out + "/compressed-tensors", out + "/model.safetensors"])
         #expect(c.status == 0 && c.stdout.contains("\"quantized\": 15,"), "\(scheme): \(c.stdout) \(c.stderr)")
+        // Squeeze reads it back as the same dense model.
+        let back = env.scratch + "/back"
+        try Self.run(env, model: out + "/compressed-tensors", recipe: try env.write("back.yaml", "stages:\n  - export: {format: safetensors}\n"), out: back)
+        let same = try env.python("same_safetensors.py", [back + "/model.safetensors", out + "/model.safetensors"])
+        #expect(same.status == 0, "\(scheme): \(same.stdout) \(same.stderr)")
         let out1 = env.scratch + "/out1"
         try Self.run(env, model: model, recipe: recipe, out: out1, threads: 1)
         #expect(FileManager.default.contents(atPath: out + "/compressed-tensors/model.safetensors")
@@ -65,6 +70,42 @@ import TestSupport
             == FileManager.default.contents(atPath: both + "/compressed-tensors/model.safetensors"))
         let config = try String(contentsOfFile: only + "/compressed-tensors/config.json", encoding: .utf8)
         #expect(config.contains("\"actorder\" : \"weight\"") && config.contains("\"quant_method\" : \"compressed-tensors\""))
+    }
+
+    /// A compressed-tensors directory reads as the dense model it stands for: a job that writes only
+    /// it evaluates it (the dense job's figures), and `run --model` of it gives the dense export's
+    /// tensors. A format other than pack-quantized is refused with the reason.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aCompressedTensorsDirectoryReadsAsItsDenseModel() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny/hf"
+        let data = try env.write("cal.txt", String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 200))
+        let stages = """
+            stages:
+              - calibrate: {dataset: \(data), samples: 4, seq_len: 32}
+              - quantize: {method: gptq, bits: 4, scheme: asymmetric, group_size: 32, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - evaluate: {samples: 3, seq_len: 32}
+            """
+        let ct = env.scratch + "/ct", dense = env.scratch + "/dense"
+        try Self.run(env, model: model, recipe: try env.write("a.yaml", stages + "\n  - export: {format: compressed-tensors}\n"), out: ct)
+        try Self.run(env, model: model, recipe: try env.write("b.yaml", stages + "\n  - export: {format: safetensors}\n"), out: dense)
+        func evaluation(_ dir: String) throws -> [String: Any] {
+            let m = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: dir + "/manifest.json") ?? Data()) as? [String: Any]
+            var e = m?["evaluation"] as? [String: Any] ?? [:]
+            (e["seconds"], e["model_bytes"]) = (nil, nil)
+            return e
+        }
+        let (a, b) = (try evaluation(ct), try evaluation(dense))
+        #expect(a["perplexity"] != nil && NSDictionary(dictionary: a).isEqual(to: b), "\(a) against \(b)")
+        let back = env.scratch + "/back"
+        try Self.run(env, model: ct + "/compressed-tensors", recipe: try env.write("c.yaml", "stages:\n  - export: {format: safetensors}\n"), out: back)
+        let same = try env.python("same_safetensors.py", [back + "/model.safetensors", dense + "/model.safetensors"])
+        #expect(same.status == 0, "\(same.stdout) \(same.stderr)")
+        let config = ct + "/compressed-tensors/config.json"
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"pack-quantized\"", with: "\"int-quantized\"")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try env.squeeze(["run", "--model", ct + "/compressed-tensors", "--recipe", env.scratch + "/c.yaml", "--out", env.scratch + "/bad"])
+        #expect(r.status != 0 && r.stderr.contains("compressed-tensors format int-quantized cannot be read"), "\(r.stderr)")
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))

@@ -135,30 +135,37 @@ import TestSupport
         for w in waiting { #expect(try gap(env, a, w) >= 0) }
     }
 
-    /// `squeeze sweep`: one calibration job and one export per other type waiting for it, as one
-    /// batch; `--wait` prints the size-against-quality table once the batch is done.
+    /// `squeeze sweep`: one calibration job and one export per other type waiting for it (and a
+    /// compressed-tensors GPTQ job), as one batch; `--wait` prints the size-against-quality table once
+    /// the batch is done.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func sweepSharesOneCalibration() throws {
         let env = try SqueezeEnv.create()
         let data = try env.write("cal.txt", String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 300))
         let args = ["sweep", "--model", Self.llama! + "/tiny/hf", "--dataset", data, "--types", "q8_0,q4_0,q5_1",
-                    "--samples", "4", "--seq-len", "32", "--eval-samples", "2", "--name", "s1"]
+                    "--compressed-tensors", "int4-g32-asym", "--samples", "4", "--seq-len", "32", "--eval-samples", "2",
+                    "--name", "s1"]
         let bad = try env.squeeze(args.map { $0 == "q8_0,q4_0,q5_1" ? "q8_0,q9_9" : $0 })
         #expect(bad.status != 0 && bad.stderr.contains("--types: q9_9 is not one of"), "\(bad.stderr)")
+        let badCT = try env.squeeze(args.map { $0 == "int4-g32-asym" ? "int9" : $0 })
+        #expect(badCT.status != 0 && badCT.stderr.contains("--compressed-tensors: int9 is not int<bits>"), "\(badCT.stderr)")
         let sweep = try env.startSqueeze(args + ["--wait"])
-        #expect(try waitUntil(timeout: 60) { try env.scalar("SELECT count(*) FROM jobs") == "3" })
-        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE state = 'waiting'") == "2")
-        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE recipe::text LIKE '%calibrate%'") == "1")
+        #expect(try waitUntil(timeout: 60) { try env.scalar("SELECT count(*) FROM jobs") == "4" })
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE state = 'waiting'") == "3")
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE recipe::text LIKE '%calibrate%'") == "2")
         try env.drain()
         #expect(sweep.wait(timeout: 60))
         let r = sweep.finish()
         #expect(r.status == 0, "\(r.stderr)")
-        for t in ["q8_0", "q4_0", "q5_1"] { #expect(r.stdout.contains("\(t) ") && r.stdout.contains("succeeded"), "\(r.stdout)") }
-        #expect(try env.scalar("SELECT count(*) FROM job_quality") == "3")
+        for t in ["q8_0", "q4_0", "q5_1", "ct-int4-g32-asym"] {
+            #expect(r.stdout.contains("\(t) ") && r.stdout.contains("succeeded"), "\(r.stdout)")
+        }
+        #expect(try env.scalar("SELECT count(*) FROM job_quality") == "4")
         // The first job saved the original's logits; the others read them: the same original perplexity.
         #expect(try env.scalar("SELECT count(*) FROM artifacts WHERE path LIKE '%/eval-reference.bin'") == "1")
-        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE recipe::text LIKE '%\"reference\"%'") == "2")
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE recipe::text LIKE '%\"reference\"%'") == "3")
         #expect(try env.scalar("SELECT count(DISTINCT original_perplexity) FROM job_quality") == "1")
+        #expect(try env.scalar("SELECT count(*) FROM artifacts WHERE path LIKE '%/compressed-tensors/model.safetensors'") == "1")
     }
 
     /// `imatrix: {job: KEY}` reads the importance matrix another job published: the export's tensors

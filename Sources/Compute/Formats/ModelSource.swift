@@ -18,6 +18,9 @@ public struct ModelSource: Sendable {
     /// The sharded index file, when the model has one.
     public let indexFile: String?
     public let format: Format
+    /// A compressed-tensors directory's quantization (config.json `quantization_config`): its
+    /// shards are read as the dense model they stand for (CompressedTensorsFile).
+    public private(set) var compressedTensors: CompressedTensorsFile.Config?
 
     public static let indexName = "model.safetensors.index.json"
 
@@ -50,6 +53,9 @@ public struct ModelSource: Sendable {
                 }
             }
             extraFiles = extras
+            if entries.contains("config.json") {
+                compressedTensors = try CompressedTensorsFile.Config.read(configFile: path + "/config.json")
+            }
             if entries.contains(Self.indexName) {
                 indexFile = path + "/" + Self.indexName
                 shards = try Self.shards(fromIndex: indexFile!)
@@ -87,7 +93,11 @@ public struct ModelSource: Sendable {
     public func open() throws -> [any TensorFile] {
         switch format {
         case .gguf: return [try GGUFTensorFile(path: shards[0].path)]
-        case .safetensors: return try shards.map { try SafeTensorsReader(path: $0.path) }
+        case .safetensors:
+            if let ct = compressedTensors {
+                return try shards.map { try CompressedTensorsFile(path: $0.path, config: ct) }
+            }
+            return try shards.map { try SafeTensorsReader(path: $0.path) }
         }
     }
 
@@ -119,6 +129,7 @@ public struct ModelSource: Sendable {
     /// them. Checks names are unique across shards.
     public func readTensors() throws -> [TensorInfo] {
         if format == .gguf { return try GGUFTensorFile(path: shards[0].path).tensors }
+        if compressedTensors != nil { return try open().flatMap(\.tensors) }
         var seen = Set<String>()
         return try shards.flatMap { s in
             let h = try SafeTensorsHeader.read(path: s.path)

@@ -91,7 +91,8 @@ extension RecipeRunner {
     }
 
     /// Measures an output just written against the input, with the model's family: a decoder's
-    /// last GGUF export when there is one (the file llama.cpp would run), else the dense export.
+    /// last GGUF export when there is one (the file llama.cpp would run), else the dense export,
+    /// else the compressed-tensors export.
     /// A decoder's `reference` is read, or with `save_reference` written into `outputDir` and
     /// returned; `modelSHA256` is the input's checksum a reference carries.
     func evaluate(
@@ -106,12 +107,18 @@ extension RecipeRunner {
         if plan.ggufLayout != nil, let g = plan.slots.last(where: { $0.kind == .gguf }) {
             files = [g.export.ggufFileName]
             out = [try GGUFTensorFile(path: outputDir + "/" + g.export.ggufFileName)]
-        } else {
+        } else if model.shards.allSatisfy({ s in outputs.contains { $0.path == s.name } }) {
             files = model.shards.map(\.name)
-            guard files.allSatisfy({ n in outputs.contains { $0.path == n } }) else {
-                throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors export")
-            }
             out = try files.map { try SafeTensorsReader(path: outputDir + "/" + $0) as any TensorFile }
+        } else if outputs.contains(where: { $0.path == CompressedTensorsLayout.filePath }),
+            let ct = try CompressedTensorsFile.Config.read(
+                configFile: outputDir + "/" + CompressedTensorsLayout.directory + "/config.json")
+        {
+            // The compressed-tensors directory, read back as transformers would load it.
+            files = [CompressedTensorsLayout.filePath]
+            out = [try CompressedTensorsFile(path: outputDir + "/" + CompressedTensorsLayout.filePath, config: ct)]
+        } else {
+            throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors or compressed-tensors export")
         }
         let original = ModelWeights(readers: readers), compressed = ModelWeights(readers: out)
         var e: Evaluation

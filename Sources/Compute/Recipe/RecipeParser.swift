@@ -172,11 +172,11 @@ public enum RecipeParser {
             }
         }
         let r = Recipe(stages: stages)
-        if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) {
+        if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) && !r.exports(.compressedTensors) {
             throw RecipeError(
                 "stages",
-                "evaluate measures the safetensors export (or a decoder's GGUF export): add `- export: {format: "
-                    + "safetensors}`"
+                "evaluate measures the safetensors export (or a decoder's GGUF or compressed-tensors export): add "
+                    + "`- export: {format: safetensors}`"
             )
         }
     }
