@@ -63,9 +63,11 @@ import Testing
         #expect(err / norm < 1e-5)
         let s = try x.withUnsafeBufferPointer { try LowRank.singularValues($0, rows: m, cols: n, tensor: "t") }
         #expect(s.count == n && zip(s, s.dropFirst()).allSatisfy { $0 >= $1 })
-        #expect(LowRank.rank(.fixed(100), singularValues: s) == n)
-        #expect(LowRank.rank(.energy(1), singularValues: [2, 1, 0]) == 2)
-        #expect(LowRank.rank(.energy(0.5), singularValues: [0, 0]) == 1)
+        #expect(LowRank.rank(.fixed(100), singularValues: s, rows: m, cols: n) == n)
+        #expect(LowRank.rank(.energy(1), singularValues: [2, 1, 0], rows: 3, cols: 3) == 2)
+        #expect(LowRank.rank(.energy(0.5), singularValues: [0, 0], rows: 2, cols: 2) == 1)
+        // ratio 0.2 of a 20 × 12 matrix: the largest r with r·32 ≤ 0.8·240, r = 6.
+        #expect(LowRank.rank(.ratio(0.2), singularValues: s, rows: m, cols: n) == 6)
     }
 
     @Test func lowRankRefusesNonFiniteValues() {

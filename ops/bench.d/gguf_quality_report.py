@@ -29,7 +29,7 @@ for t, r in plain.items():
     e = r["evaluation"]
     w = weighted.get(t)
     cells = f"{w['evaluation']['perplexity']:.2f} | {ratio(w):.3f}× | {w['evaluation']['mean_kl']:.4f} | {w['evaluation']['top1_agreement']:.3f}" if w else "– | – | – | –"
-    size = f"{r['bytes'] / 1e6:.1f} MB" + (f" ({w['bytes'] / 1e6:.1f} MB with)" if w and w["bytes"] != r["bytes"] else "")
+    size = f"{r['bytes'] / 1e6:.1f} MB" + (f" ({w['bytes'] / 1e6:.1f} MB with)" if w and abs(w["bytes"] - r["bytes"]) >= 50_000 else "")
     print(f"| {t} | {size} | {e['perplexity']:.2f} | {ratio(r):.3f}× | {e['mean_kl']:.4f} | {e['top1_agreement']:.3f} | "
           f"{cells} | {same(r)} / {same(w) if w else '–'} |")
 print("\nThe file sizes with and without the importance matrix are the same (same types, same blocks), except IQ4_NL and")

@@ -9,6 +9,9 @@ public enum LowRank {
     public enum Rank: Equatable, Sendable {
         case fixed(Int)
         case energy(Double)
+        /// Remove this fraction of the matrix's parameters: the largest r with
+        /// r·(rows + cols) ≤ (1 − p)·rows·cols.
+        case ratio(Double)
     }
 
     /// The two factors and what was kept.
@@ -20,10 +23,13 @@ public enum LowRank {
         public let retainedEnergy: Double
     }
 
-    /// The rank `spec` selects given singular values in descending order.
-    public static func rank(_ spec: Rank, singularValues s: [Float]) -> Int {
+    /// The rank `spec` selects given the singular values of a rows × cols matrix in descending order.
+    public static func rank(_ spec: Rank, singularValues s: [Float], rows: Int, cols: Int) -> Int {
         switch spec {
         case .fixed(let r): return max(1, min(r, s.count))
+        case .ratio(let p):
+            let keep = Int(((1 - p) * Double(rows) * Double(cols) / Double(rows + cols)).rounded(.down))
+            return max(1, min(keep, s.count))
         case .energy(let e):
             let total = s.reduce(0.0) { $0 + Double($1) * Double($1) }
             guard total > 0 else { return 1 }
@@ -49,7 +55,7 @@ public enum LowRank {
     {
         let (s, u, vt) = try svd(x, rows: rows, cols: cols, vectors: true, tensor: tensor)
         let k = min(rows, cols)
-        let r = rank(spec, singularValues: s)
+        let r = rank(spec, singularValues: s, rows: rows, cols: cols)
         var uf = [Float](repeating: 0, count: rows * r)
         for i in 0..<rows { for j in 0..<r { uf[i * r + j] = u[i * k + j] * s[j] } }
         let vf = Array(vt[0..<(r * cols)])
@@ -69,7 +75,7 @@ public enum LowRank {
             Int32(cols), 0, dst.baseAddress, Int32(cols))
     }
 
-    private static func svd(
+    static func svd(
         _ x: UnsafeBufferPointer<Float>, rows: Int, cols: Int, vectors: Bool,
         tensor: String
     ) throws -> (s: [Float], u: [Float], vt: [Float]) {

@@ -131,8 +131,9 @@ public final class RecipeRunner {
         let start = DispatchTime.now()
         AllocatorTuning.keepFreedMemory()
         let readers = try model.open()
-        let plan = try RunPlan.make(
+        var plan = try RunPlan.make(
             recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
+        plan.allocatedRanks = try allocateLowRank(plan, readers: readers, observer: observer)
         let state = RunState(
             plan: plan, readers: readers,
             writers: try OutputWriters(plan: plan, model: model, readers: readers, outputDir: outputDir),

@@ -197,12 +197,16 @@ extension RecipeValidator {
                 sel = q.selector
                 path = "stages[\(j)].quantize.targets"
             }
+            if case .lowrank(let l) = st, l.isCalibrated {
+                sel = l.selector
+                path = "stages[\(j)].lowrank.targets"
+            }
             guard let sel else { continue }
             for t in tensors where sel.matches(t.name) && !linearWeights.contains(t.name) {
                 throw RecipeError(
                     path,
-                    "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq "
-                        + "and distill need its calibration inputs; add it to ignore)"
+                    "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq, "
+                        + "svd-llm, asvd and distill need its calibration inputs; add it to ignore)"
                 )
             }
         }

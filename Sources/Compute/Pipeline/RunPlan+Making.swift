@@ -137,7 +137,7 @@ extension RunPlan {
                 try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: work, threads: threads) }
                 _ = try transform.run(t, work, stages: st[..<i])
                 let s = try LowRank.singularValues(UnsafeBufferPointer(work), rows: rows, cols: cols, tensor: t.name)
-                out[t.name] = LowRank.rank(l.rank, singularValues: s)
+                out[t.name] = LowRank.rank(l.rank, singularValues: s, rows: rows, cols: cols)
             }
         }
         return out

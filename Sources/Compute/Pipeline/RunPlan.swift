@@ -20,6 +20,8 @@ struct RunPlan {
     /// Set once by `make`, before the run starts.
     var globalCounts: [String: GlobalMagnitude.Plan]
     var factorRanks: [String: Int]
+    /// Ranks a `lowrank` stage with `allocation: global` chose for its matrices (LowRankAllocation).
+    var allocatedRanks = [String: Int]()
     /// Names, permutations and metadata of GGUF exports for the model's family (nil: generic).
     var ggufLayout: GGUFExportLayout? = nil
     /// The family's linear weights (what a calibrated importance matrix covers; empty without a family).

@@ -28,8 +28,22 @@ struct TensorTransform {
             case .quantize(let q): out.codes = try quantize(t, work, q, calibration: calibration)
             case .lowrank(let l):
                 let (rows, cols) = RunPlan.matrixShape(t)
-                let f = try LowRank.factorize(
-                    UnsafeBufferPointer(work), rows: rows, cols: cols, rank: l.rank, tensor: t.name)
+                let w = UnsafeBufferPointer(work)
+                let f: LowRank.Factors
+                var l = l
+                if let r = plan.allocatedRanks[t.name] { l.rank = .fixed(r) }
+                switch l.method {
+                case .svd: f = try LowRank.factorize(w, rows: rows, cols: cols, rank: l.rank, tensor: t.name)
+                case .svdLLM:
+                    let gram = try needCalibration("svd-llm", calibration, t).inputGram(threads: threads)
+                    f = try LowRank.factorizeWhitened(
+                        w, rows: rows, cols: cols, rank: l.rank, gram: gram, tensor: t.name)
+                case .asvd:
+                    let c = try needCalibration("asvd", calibration, t)
+                    let scales = try LowRank.activationScales(c, alpha: l.alpha, threads: threads)
+                    f = try LowRank.factorizeScaled(
+                        w, rows: rows, cols: cols, rank: l.rank, scales: scales, tensor: t.name)
+                }
                 LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)
                 out.rank = f.rank
                 if l.output == .factors {

@@ -73,6 +73,7 @@ public struct Recipe: Equatable, Sendable {
                 if case .gptq = q.method { return true }
                 return false
             case .distill: return true
+            case .lowrank(let l): return l.isCalibrated
             case .export(let e): return e.errorFeedback || e.importance == .calibration
             default: return false
             }
@@ -94,6 +95,9 @@ public struct Recipe: Equatable, Sendable {
             case .prune(let p): p.method.addNeeds(to: &n)
             case .quantize(let q):
                 if case .gptq = q.method { n.gram = true }
+            case .lowrank(let l):
+                if l.method == .svdLLM { n.gram = true }
+                if l.method == .asvd { n.norms = true }
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }
                 if e.errorFeedback { n.gram = true }

@@ -156,6 +156,11 @@ public enum RecipeParser {
                     )
                 }
             case .lowrank(let l):
+                if l.isCalibrated, calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].lowrank.method",
+                        "\(l.method.rawValue) needs an earlier calibrate stage (it scales each matrix by its inputs)")
+                }
                 if l.output == .factors
                     && stages.contains(where: {
                         if case .calibrate = $0 { return true }
