@@ -156,15 +156,7 @@ struct Sweep: ParsableCommand {
                     stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
                       - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
                     """
-                let recipe: Recipe
-                do { recipe = try RecipeParser.parse(text) } catch let e as RecipeError {
-                    throw CLIError("sweep recipe for \(t): \(e)")
-                }
-                var j = try CompressJobBuilder.build(
-                    model: model, recipe: recipe, named: "sweep \(t)", checksum: true, policy: policy)
-                j.priority = priority
-                j.idempotencyKey = i == 0 ? calibrationKey : "\(batch):\(t)"
-                jobs.append(j)
+                jobs.append(try job(text, name: t, key: i == 0 ? calibrationKey : "\(batch):\(t)", policy: policy))
             }
             for (name, scheme) in try schemeList() {
                 let text = """
@@ -173,15 +165,7 @@ struct Sweep: ParsableCommand {
                       - quantize: {\(scheme.options)}\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
                       - export: {format: compressed-tensors}
                     """
-                let recipe: Recipe
-                do { recipe = try RecipeParser.parse(text) } catch let e as RecipeError {
-                    throw CLIError("sweep recipe for \(name): \(e)")
-                }
-                var j = try CompressJobBuilder.build(
-                    model: model, recipe: recipe, named: "sweep ct-\(name)", checksum: true, policy: policy)
-                j.priority = priority
-                j.idempotencyKey = "\(batch):ct-\(name)"
-                jobs.append(j)
+                jobs.append(try job(text, name: "ct-\(name)", key: "\(batch):ct-\(name)", policy: policy))
             }
             let queue = try conn.queue()
             let outcome = try queue.submit(jobs, batchName: batch)
@@ -205,6 +189,19 @@ struct Sweep: ParsableCommand {
             }
             try printTable(try JobStore().batchQuality(queue.db, batch: batchID), batch: batchID, prefix: batch + ":")
         }
+    }
+
+    /// One job of the sweep: its recipe text checked and built against the model.
+    func job(_ text: String, name: String, key: String, policy: PathPolicy) throws -> NewJob {
+        let recipe: Recipe
+        do { recipe = try RecipeParser.parse(text) } catch let e as RecipeError {
+            throw CLIError("sweep recipe for \(name): \(e)")
+        }
+        var j = try CompressJobBuilder.build(
+            model: model, recipe: recipe, named: "sweep \(name)", checksum: true, policy: policy)
+        j.priority = priority
+        j.idempotencyKey = key
+        return j
     }
 
     /// The size-against-quality table of a finished sweep.

@@ -25,17 +25,19 @@ import TestSupport
             """ + rest)
     }
 
+    /// FLAP's score and the two baselines (Wanda-sp, the data-free weight norm), each against numpy.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
-        ("adaptive", "true"), ("uniform", "false"),
+        ("adaptive", "true", "fluctuation"), ("uniform", "false", "fluctuation"), ("uniform", "false", "wanda"),
+        ("adaptive", "false", "weight-norm"),
     ])
-    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(structure: String, refit: String) throws {
+    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(structure: String, refit: String, score: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
-        let r = try recipe(env, "ratio: 0.2, multiple: 8, structure: \(structure), refit: \(refit)")
+        let r = try recipe(env, "ratio: 0.2, multiple: 8, structure: \(structure), refit: \(refit), score: \(score)")
         let out = env.scratch + "/out"
         let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
-        let c = try env.python("check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", refit, out])
+        let c = try env.python("check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", refit, out, score])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }
 

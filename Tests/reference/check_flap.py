@@ -30,6 +30,7 @@ from llama_reference import encode, forward, windows  # noqa: E402
 
 def main():
     hf, text, samples, seq_len, ratio, structure, multiple, refit, out = sys.argv[1:10]
+    kind = sys.argv[10] if len(sys.argv) > 10 else "fluctuation"
     refit = refit == "true"
     samples, seq_len, ratio, multiple = int(samples), int(seq_len), float(ratio), int(multiple)
     c = json.load(open(os.path.join(hf, "config.json")))
@@ -48,7 +49,13 @@ def main():
     mean = [sums[i] / n for i in range(layers)]
     var = [np.maximum(squares[i] / n - mean[i] ** 2, 0) for i in range(layers)]
     down = [w[f"model.layers.{i}.mlp.down_proj.weight"] for i in range(layers)]
-    score = [var[i] * (down[i] ** 2).sum(0) for i in range(layers)]
+    if kind == "wanda":
+        score = [np.abs(down[i]).sum(0) * np.sqrt(var[i] + mean[i] ** 2) for i in range(layers)]
+    elif kind == "weight-norm":
+        score = [np.sqrt((down[i] ** 2).sum(0)) * sum(np.linalg.norm(w[f"model.layers.{i}.mlp.{m}_proj.weight"], axis=1)
+                                                     for m in ("up", "gate")) for i in range(layers)]
+    else:
+        score = [var[i] * (down[i] ** 2).sum(0) for i in range(layers)]
     z = [(s - s.mean()) / s.std(ddof=1) for s in score]
     widths = [len(s) for s in z]
     heads, kv = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])

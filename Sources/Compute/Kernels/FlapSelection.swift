@@ -11,15 +11,31 @@ public enum FlapSelection {
         public var variance: [Double]
         /// Σᵢ W[i, j]² of down_proj's column j.
         public var columnNormSq: [Double]
+        /// Σᵢ |W[i, j]| of down_proj's column j (Wanda-sp).
+        public var columnAbsSum: [Double] = []
+        /// ‖up_proj[j]‖ + ‖gate_proj[j]‖ of channel j's rows (the weight-norm baseline).
+        public var rowNorms: [Double] = []
 
         public init(mean: [Double], variance: [Double], columnNormSq: [Double]) {
             (self.mean, self.variance, self.columnNormSq) = (mean, variance, columnNormSq)
         }
     }
 
-    /// WIFV scores of one block, standardised within the block (mean 0, sample standard deviation 1).
-    static func standardised(_ c: Channels) -> [Double] {
-        let s = zip(c.variance, c.columnNormSq).map { $0 * $1 }
+    /// One channel's score under `score`: WIFV (variance · ‖W[:, j]‖²), Wanda-sp (Σᵢ |W[i, j]| ·
+    /// ‖X_j‖, ‖X_j‖² = mean square · tokens, the token count a common factor left out), or the
+    /// data-free weight norm ‖W[:, j]‖ · (‖up[j]‖ + ‖gate[j]‖).
+    static func raw(_ c: Channels, score: FlapPrune.Score) -> [Double] {
+        switch score {
+        case .fluctuation: return zip(c.variance, c.columnNormSq).map { $0 * $1 }
+        case .wanda:
+            return c.mean.indices.map { j in c.columnAbsSum[j] * (c.variance[j] + c.mean[j] * c.mean[j]).squareRoot() }
+        case .weightNorm: return c.mean.indices.map { j in c.columnNormSq[j].squareRoot() * c.rowNorms[j] }
+        }
+    }
+
+    /// Scores of one block, standardised within the block (mean 0, sample standard deviation 1).
+    static func standardised(_ c: Channels, score: FlapPrune.Score = .fluctuation) -> [Double] {
+        let s = raw(c, score: score)
         let n = Double(s.count)
         let mean = s.reduce(0, +) / n
         let sd = (s.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / max(1, n - 1)).squareRoot()
@@ -30,8 +46,10 @@ public enum FlapSelection {
     /// block's standardised scores keeps the total − `remove` best channels; each block's count is
     /// then rounded to a multiple of `multiple` (at least one multiple, at most its width). Ties go
     /// to the lower index, so the choice is deterministic.
-    public static func keepAdaptive(_ blocks: [Channels], remove: Int, multiple: Int) -> [[Int]] {
-        let scores = blocks.map(standardised)
+    public static func keepAdaptive(
+        _ blocks: [Channels], remove: Int, multiple: Int, score: FlapPrune.Score = .fluctuation
+    ) -> [[Int]] {
+        let scores = blocks.map { standardised($0, score: score) }
         let total = blocks.reduce(0) { $0 + $1.mean.count }
         var all = [(score: Double, block: Int, index: Int)]()
         all.reserveCapacity(total)
@@ -43,8 +61,11 @@ public enum FlapSelection {
     }
 
     /// The kept channels of one block under `uniform`: the same fraction of every block removed.
-    static func keepUniform(_ block: Channels, fraction: Double, multiple: Int) -> [Int] {
-        keep(standardised(block), count: Int((Double(block.mean.count) * (1 - fraction)).rounded()), multiple: multiple)
+    static func keepUniform(
+        _ block: Channels, fraction: Double, multiple: Int, score: FlapPrune.Score = .fluctuation
+    ) -> [Int] {
+        let count = Int((Double(block.mean.count) * (1 - fraction)).rounded())
+        return keep(standardised(block, score: score), count: count, multiple: multiple)
     }
 
     /// The `count` best-scored channels (rounded to a multiple, at least one multiple), ascending.

@@ -60,14 +60,14 @@ enum StructuredModelPass {
                 config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: m.refit
             ) { i, s, gram, tokens, w in
                 stats.append(s)
-                kept.append(FlapSelection.keepUniform(s, fraction: fraction, multiple: m.multiple))
+                kept.append(FlapSelection.keepUniform(s, fraction: fraction, multiple: m.multiple, score: m.score))
                 if let gram { try refit(i, gram, tokens, w) }
             }
         } else {
             // One threshold over every block: all are scored first, then a second pass refits.
             stats = try FFNChannelStatistics.collect(
                 config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads)
-            kept = FlapSelection.keepAdaptive(stats, remove: remove, multiple: m.multiple)
+            kept = FlapSelection.keepAdaptive(stats, remove: remove, multiple: m.multiple, score: m.score)
             if m.refit {
                 try FFNChannelStatistics.scan(
                     config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true

@@ -99,13 +99,15 @@ public struct DecoderFamily: ModelFamily {
         }
         var stats = NextTokenStats()
         var written: OutputRecord?
+        // Only the scored positions' logits are computed (the LM head is a fifth of the forward pass).
+        let scored = NextTokenStats.scored(stage.seqLen)
         if let path = reference?.read, let header {
             let reader = try EvaluationReference.Reader(path: path, expected: header)
             let xc = try dec.hidden(ids, compressed), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
                 stats.add(
-                    original: try reader.rows(sample: s), firstRow: NextTokenStats.scored(stage.seqLen).lowerBound,
-                    compressed: dec.logits(xc, sample: s, head: hc), targets: ids[s], vocab: vocab)
+                    original: try reader.rows(sample: s),
+                    compressed: dec.logits(xc, sample: s, head: hc, positions: scored), targets: ids[s], vocab: vocab)
             }
             try reader.checkUnchanged()
         } else {
@@ -119,9 +121,11 @@ public struct DecoderFamily: ModelFamily {
             let xo = try decO.hidden(ids, original), xc = try dec.hidden(ids, compressed)
             let ho = try decO.head(original), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
-                let lo = dec.logits(xo, sample: s, head: ho)
+                let lo = dec.logits(xo, sample: s, head: ho, positions: scored)
                 try writer?.append(lo)
-                stats.add(original: lo, compressed: dec.logits(xc, sample: s, head: hc), targets: ids[s], vocab: vocab)
+                stats.add(
+                    original: lo, compressed: dec.logits(xc, sample: s, head: hc, positions: scored), targets: ids[s],
+                    vocab: vocab)
             }
             written = try writer?.finish(name: EvaluationReference.fileName)
         }
@@ -142,11 +146,13 @@ struct NextTokenStats {
     /// The positions scored in a window of `l` tokens (those with a next token in its second half).
     static func scored(_ l: Int) -> Range<Int> { (l / 2)..<(l - 1) }
 
-    /// One window: `lo` holds the original's logits from row `firstRow` on (0: the whole window;
-    /// a reference holds only the scored rows), `lc` the compressed model's whole window.
-    mutating func add(original lo: [Float], firstRow: Int = 0, compressed lc: [Float], targets: [Int32], vocab: Int) {
-        for p in Self.scored(targets.count) {
-            let a = Self.logSoftmax(lo, row: p - firstRow, vocab: vocab), b = Self.logSoftmax(lc, row: p, vocab: vocab)
+    /// One window: `lo` and `lc` hold the original's and the compressed model's logits of its
+    /// scored positions only.
+    mutating func add(original lo: [Float], compressed lc: [Float], targets: [Int32], vocab: Int) {
+        let scored = Self.scored(targets.count)
+        for p in scored {
+            let row = p - scored.lowerBound
+            let a = Self.logSoftmax(lo, row: row, vocab: vocab), b = Self.logSoftmax(lc, row: row, vocab: vocab)
             let t = Int(targets[p + 1])
             nllOriginal -= a.values[t]
             nllCompressed -= b.values[t]

@@ -56,14 +56,10 @@ enum EvaluationReference {
             try file.write(json)
         }
 
-        /// Window `logits` ([seqLen × vocab]): its scored rows.
+        /// One window's scored rows' logits ([rows × vocab]).
         func append(_ logits: [Float]) throws {
-            let r = NextTokenStats.scored(header.seqLen)
-            try logits.withUnsafeBytes { raw in
-                try file.write(
-                    UnsafeRawBufferPointer(
-                        rebasing: raw[(r.lowerBound * header.vocab * 4)..<(r.upperBound * header.vocab * 4)]))
-            }
+            precondition(logits.count == header.rows * header.vocab)
+            try logits.withUnsafeBytes { try file.write($0) }
         }
 
         /// fsyncs; the output record of the file.

@@ -39,18 +39,39 @@ enum FFNChannelStatistics {
         } blockDone: { i, w in
             let width = c.intermediate(i)
             let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * width)
-            var norms = [Double](repeating: 0, count: width)
+            var norms = [Double](repeating: 0, count: width), abs = norms
             for row in 0..<c.hidden {
-                for j in 0..<width { norms[j] += Double(down[row * width + j]) * Double(down[row * width + j]) }
+                for j in 0..<width {
+                    let v = Double(down[row * width + j])
+                    norms[j] += v * v
+                    abs[j] += Swift.abs(v)
+                }
             }
             let n = Double(max(1, tokens))
             let mean = sum.map { $0 / n }
             let variance = zip(squares, mean).map { max(0, $0 / n - $1 * $1) }
-            let stats = FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms)
+            var stats = FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms)
+            stats.columnAbsSum = abs
+            stats.rowNorms = try rowNorms(i, config: c, w)
             try block(i, stats, wantGram ? gram : nil, tokens, w)
             sum = []
             gram = []
         }
+    }
+
+    /// ‖up_proj[j]‖ + ‖gate_proj[j]‖ of block i's channels.
+    private static func rowNorms(_ i: Int, config c: LlamaConfig, _ w: WeightSupplier) throws -> [Double] {
+        let width = c.intermediate(i)
+        var out = [Double](repeating: 0, count: width)
+        for part in ["mlp.up_proj.weight", "mlp.gate_proj.weight"] {
+            let m = try w.tensor(LlamaNames.block(i, part), count: width * c.hidden)
+            for j in 0..<width {
+                var s = 0.0
+                for k in 0..<c.hidden { s += Double(m[j * c.hidden + k]) * Double(m[j * c.hidden + k]) }
+                out[j] += s.squareRoot()
+            }
+        }
+        return out
     }
 
     /// g += aᵀ a: output columns in fixed 256-wide slices, one product each, over the threads.

@@ -115,27 +115,30 @@ public struct LlamaDecoder: Sendable {
         try w.tensor(config.tied ? LlamaNames.embedding : LlamaNames.lmHead, count: config.vocabSize * config.hidden)
     }
 
-    /// Logits [seqLen × vocab] of sample `s` from the final hidden states.
-    public func logits(_ x: Activations, sample s: Int, head: [Float]) -> [Float] {
+    /// Logits [positions × vocab] of sample `s` from the final hidden states, for `positions`
+    /// (default: the whole window).
+    public func logits(_ x: Activations, sample s: Int, head: [Float], positions: Range<Int>? = nil) -> [Float] {
         let h = config.hidden, vocab = config.vocabSize
+        let p = positions ?? 0..<seqLen
+        let first = s * seqLen + p.lowerBound
         // Fixed 64-row chunks, so the bytes do not depend on the thread count; a window of one chunk
         // (a generated token) splits the vocabulary instead, so every core still works.
-        let rows = Parallel.chunks(seqLen, chunk: 64)
+        let rows = Parallel.chunks(p.count, chunk: 64)
         if rows.count == 1 {
             return x.data.withUnsafeBufferPointer { xp in
                 Activations.columnSplit(
-                    xp.baseAddress! + s * seqLen * h, rows: seqLen, width: h, head, bias: nil, out: vocab,
+                    xp.baseAddress! + first * h, rows: p.count, width: h, head, bias: nil, out: vocab,
                     threads: threads)
             }
         }
-        var out = [Float](repeating: 0, count: seqLen * vocab)
+        var out = [Float](repeating: 0, count: p.count * vocab)
         x.data.withUnsafeBufferPointer { xp in
             head.withUnsafeBufferPointer { hp in
                 out.withUnsafeMutableBufferPointer { op in
                     Parallel.forEach(rows.count, threads: threads) { r in
                         let rg = rows[r]
                         BLAS.gemm(
-                            m: rg.count, n: vocab, k: h, a: xp.baseAddress! + (s * seqLen + rg.lowerBound) * h, lda: h,
+                            m: rg.count, n: vocab, k: h, a: xp.baseAddress! + (first + rg.lowerBound) * h, lda: h,
                             b: hp.baseAddress!, ldb: h, bTransposed: true, c: op.baseAddress! + rg.lowerBound * vocab,
                             ldc: vocab)
                     }

@@ -5,7 +5,7 @@ import Foundation
 /// channels' mean contribution added to down_proj's bias.
 public struct FlapPrune: PruneMethod {
     public static let name = "flap"
-    public static let keys = ["ratio", "structure", "multiple", "compensate", "refit"]
+    public static let keys = ["ratio", "structure", "score", "multiple", "compensate", "refit"]
     public static let calibrationReason: String? = "it scores FFN channels by their calibration inputs' fluctuation"
     public static let isStructural = true
 
@@ -17,9 +17,21 @@ public struct FlapPrune: PruneMethod {
         case uniform
     }
 
+    /// How a channel is scored: FLAP's own, or a baseline to compare it with.
+    public enum Score: String, CaseIterable, Sendable {
+        /// WIFV: the variance of down_proj's input channel over the calibration tokens × its weight
+        /// column's ‖·‖².
+        case fluctuation
+        /// Wanda-sp: Σᵢ |W[i, j]| of down_proj's column × the input channel's norm.
+        case wanda
+        /// No data: ‖down_proj[:, j]‖ · (‖up_proj[j]‖ + ‖gate_proj[j]‖).
+        case weightNorm = "weight-norm"
+    }
+
     /// Fraction of the decoder blocks' parameters removed, in (0, 1).
     public var ratio: Double
     public var structure: Structure
+    public var score = Score.fluctuation
     /// Every block keeps a multiple of this many FFN channels (32 fills ggml's blocks; 256 a k-quant's).
     public var multiple: Int
     /// Add the removed channels' mean contribution to down_proj's bias.
@@ -47,6 +59,7 @@ public struct FlapPrune: PruneMethod {
         guard let ratio = try r.number("ratio") else { throw RecipeError(r.at("ratio"), "is required for method flap") }
         self.ratio = try OptionCheck.fraction(ratio, at: r.at("ratio"), open: true)
         structure = try r.choice("structure", Structure.self) ?? .uniform
+        score = try r.choice("score", Score.self) ?? .fluctuation
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? 32, at: r.at("multiple"), in: 1...4096)
         compensate = try r.flag("compensate") ?? true
         refit = try r.flag("refit") ?? true
@@ -60,6 +73,8 @@ public struct FlapPrune: PruneMethod {
         var w = OptionWriter(encoder)
         try w.put("ratio", ratio)
         try w.put("structure", structure.rawValue)
+        // Written only for a baseline score, so FLAP recipes keep their canonical JSON.
+        if score != .fluctuation { try w.put("score", score.rawValue) }
         try w.put("multiple", multiple)
         try w.put("compensate", compensate)
         try w.put("refit", refit)
