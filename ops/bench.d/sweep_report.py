@@ -26,8 +26,10 @@ print("SmolLM2-135M, the 7 GGUF types of docs/QUALITY.md's importance-matrix tab
 print("(`--exit-when-idle`, default threads) on this machine. Independent: one batch of 7 jobs that each calibrate")
 print("(128 × 256 tokens, `imatrix: true`) and write their type. Sweep: `squeeze sweep`, one job that calibrates and")
 print("writes the first type, and 6 that wait for it (`imatrix: {job: KEY}`) and only quantize. Each setup with every")
-print("file evaluated on 16 held-out windows × 256 tokens (the sweep's default, for its table), and without")
-print("evaluation (`--eval-samples 0`). Wall time: first job created to last job finished.")
+print("file evaluated on 16 held-out windows × 256 tokens (the sweep's default, for its table; the sweep's first job")
+print("saves the original model's logits, `save_reference`, and the others read them, `reference: {job: KEY}`, instead")
+print("of running the original again), and without evaluation (`--eval-samples 0`). Wall time: first job created to")
+print("last job finished.")
 print()
 print("| setup | evaluation | wall time | against independent |")
 print("|---|---|---:|---:|")
@@ -40,8 +42,8 @@ for label, group in (("16 windows per file", rows), ("none", plain)):
     print(f"| `squeeze sweep` | {label} | {sw['wall_s']:.1f} s | {ratio:.2f}× (target ≤ 0.35×: "
           f"{'met' if ratio <= 0.35 else 'not met'}) |")
 print()
-print("Evaluating a file runs the original and the quantized model over the held-out windows in every job, and")
-print("the sweep shares only the calibration, so with evaluation the exports' own work bounds the gain.")
+print("With evaluation, each independent job runs the original and its quantized model over the held-out windows;")
+print("in the sweep the original runs once, and each export's own evaluation of its file bounds the gain.")
 print()
 print(f"Tensors byte-identical between the two files of each type (gguf-py, every tensor): {identical} of "
       f"{len(same)} types ({', '.join(t for t, v in same if v.strip().endswith('tensors identical'))}). The files'")

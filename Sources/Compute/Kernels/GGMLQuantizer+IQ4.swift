@@ -31,17 +31,14 @@ extension GGMLQuantizer {
         for b in 0..<(n / size) { iq4Block(x + b * size, size, importance: qw + b * size, out + b * bytes) }
     }
 
-    /// `best_index_int8`: the grid index nearest to `x` (the lower one on ties), by ggml's bisection.
+    /// `best_index_int8`: the grid index nearest to `x` (the lower one on ties). ggml bisects; on
+    /// the strictly increasing grid its upper end is the number of grid values ≤ x, counted here
+    /// in one vector compare (NaN ends at the top, as the bisection does).
     @inline(__always)
-    static func iq4Index(_ x: Float) -> Int {
-        let g = iq4Grid
+    static func iq4Index(_ x: Float, _ g: SIMD16<Float>) -> Int {
         if x <= g[0] { return 0 }
-        if x >= g[15] { return 15 }
-        var lo = 0, hi = 15
-        while hi - lo > 1 {
-            let mid = (lo + hi) / 2
-            if x < g[mid] { hi = mid } else { lo = mid }
-        }
+        if x >= g[15] || x.isNaN { return 15 }
+        let hi = Int(SIMD16<Int32>(repeating: 0).replacing(with: 1, where: g .<= SIMD16(repeating: x)).wrappedSum())
         return x - g[hi - 1] < g[hi] - x ? hi - 1 : hi
     }
 
@@ -77,7 +74,8 @@ extension GGMLQuantizer {
                 } else {
                     store(half(scales[0]), out)
                     let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
-                    for j in 0..<32 { L[j] = UInt8(iq4Index(id * x[j])) }
+                    let g = iq4Grid
+                    for j in 0..<32 { L[j] = UInt8(iq4Index(id * x[j], g)) }
                 }
                 let qs = (out + (size > 32 ? 8 : 2)).assumingMemoryBound(to: UInt8.self)
                 for i in 0..<(size / 32) {
@@ -100,17 +98,18 @@ extension GGMLQuantizer {
             }
         }
         if amax < KQuantSearch.groupMaxEps { return 0 }
+        let g = iq4Grid
         @inline(__always) func sums(_ id: Float) -> (qx: Float, q2: Float) {
             var sumqx: Float = 0, sumq2: Float = 0
             for j in 0..<32 {
-                let q = iq4Grid[iq4Index(id * xb[j])]
+                let q = g[iq4Index(id * xb[j], g)]
                 let w = weight[j]
                 sumqx += w * q * xb[j]
                 sumq2 += w * q * q
             }
             return (sumqx, sumq2)
         }
-        let first = -mx / iq4Grid[0]
+        let first = -mx / g[0]
         var s = sums(1 / first)
         var d = s.qx / s.q2
         var best = d * s.qx
@@ -136,11 +135,12 @@ extension GGMLQuantizer {
         let id: Float = d != 0 ? 1 / d : 0
         var high: UInt16 = 0
         let low = (out + 4).assumingMemoryBound(to: UInt8.self)
+        let g = iq4Grid
         for ib in 0..<(size / 32) {
             var l = max(-32, min(31, KQuantSearch.nearestInt(id * scales[ib])))
             let dl = d * Float(l)
             let idl: Float = dl != 0 ? 1 / dl : 0
-            for j in 0..<32 { L[32 * ib + j] = UInt8(iq4Index(idl * x[32 * ib + j])) }
+            for j in 0..<32 { L[32 * ib + j] = UInt8(iq4Index(idl * x[32 * ib + j], g)) }
             l += 32
             let nibble = UInt8(l & 0xF)
             if ib % 2 == 0 { low[ib / 2] = nibble } else { low[ib / 2] |= nibble << 4 }
@@ -154,6 +154,7 @@ extension GGMLQuantizer {
         _ src: UnsafeRawBufferPointer, size: Int, count: Int, into dst: UnsafeMutableBufferPointer<Float>
     ) {
         let bytes = size > 32 ? 136 : 18
+        let g = iq4Grid
         for b in 0..<(count / size) {
             let base = b * bytes
             let d = HalfConversion.f16ToF32(src.loadUnaligned(fromByteOffset: base, as: UInt16.self).littleEndian)
@@ -171,8 +172,8 @@ extension GGMLQuantizer {
                 let y = b * size + 32 * ib
                 for j in 0..<16 {
                     let q = src[qs + 16 * ib + j]
-                    dst[y + j] = dl * iq4Grid[Int(q & 0xF)]
-                    dst[y + 16 + j] = dl * iq4Grid[Int(q >> 4)]
+                    dst[y + j] = dl * g[Int(q & 0xF)]
+                    dst[y + 16 + j] = dl * g[Int(q >> 4)]
                 }
             }
         }
