@@ -31,14 +31,17 @@ extension GGMLQuantizer {
         for b in 0..<(n / size) { iq4Block(x + b * size, size, importance: qw + b * size, out + b * bytes) }
     }
 
-    /// `best_index_int8`: the grid index nearest to `x` (the lower one on ties). ggml bisects; on
-    /// the strictly increasing grid its upper end is the number of grid values ≤ x, counted here
-    /// in one vector compare (NaN ends at the top, as the bisection does).
+    /// `best_index_int8`: the grid index nearest to `x` (the lower one on ties), by ggml's bisection
+    /// on the grid `g` (passed in, so the hot loops do not read the static each time).
     @inline(__always)
     static func iq4Index(_ x: Float, _ g: SIMD16<Float>) -> Int {
         if x <= g[0] { return 0 }
-        if x >= g[15] || x.isNaN { return 15 }
-        let hi = Int(SIMD16<Int32>(repeating: 0).replacing(with: 1, where: g .<= SIMD16(repeating: x)).wrappedSum())
+        if x >= g[15] { return 15 }
+        var lo = 0, hi = 15
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if x < g[mid] { hi = mid } else { lo = mid }
+        }
         return x - g[hi - 1] < g[hi] - x ? hi - 1 : hi
     }
 
