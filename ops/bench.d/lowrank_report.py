@@ -12,9 +12,10 @@ def ratio(r):
     return e["perplexity"] / e["original_perplexity"]
 
 
-print(f"Low-rank factorization of SmolLM2-135M's block matrices (`ops/bench lowrank`, {cpu}): every linear of the 30")
-print("blocks keeps 80% of its parameters as rank-r factors (`ratio: 0.2`; the export holds the dense product, so the")
-print("file does not shrink), 128 × 256 calibration tokens for the activation-aware methods, the 16 held-out windows")
+print(f"Low-rank factorization of SmolLM2-135M's block matrices (`ops/bench lowrank`, {cpu}): the linears of the 30")
+print("blocks keep 80% of their parameters as rank-r factors (`ratio: 0.2`: each matrix under `uniform`, all of them")
+print("together under `global`; the export holds the dense product, so the file does not shrink), 128 × 256")
+print("calibration tokens for the activation-aware methods, the 16 held-out windows")
 print("× 256 tokens of the tables above, evaluated by Squeeze. Time and peak RSS of the whole job, evaluation excluded.\n")
 print("| method | allocation | ppl | × dense | mean KL | top-1 | time | peak RSS |")
 print("|---|---|---:|---:|---:|---:|---:|---:|")
