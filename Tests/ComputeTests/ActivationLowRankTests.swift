@@ -46,12 +46,13 @@ import Testing
         let (rows, cols, tokens) = (24, 16, 200)
         let (w, x, gram) = Self.problem(rows: rows, cols: cols, tokens: tokens, seed: 7)
         for r in [2, 5, 9] {
+            let scaling = try LowRank.InputScaling.whitening(gram: gram, n: cols, tensor: "w")
             let white = try w.withUnsafeBufferPointer {
-                try LowRank.factorizeWhitened($0, rows: rows, cols: cols, rank: .fixed(r), gram: gram, tensor: "w")
+                try LowRank.factorize($0, rows: rows, cols: cols, rank: .fixed(r), scaling: scaling, tensor: "w")
             }
             let plain = try w.withUnsafeBufferPointer { try LowRank.factorize($0, rows: rows, cols: cols, rank: .fixed(r), tensor: "w") }
             let full = try w.withUnsafeBufferPointer {
-                try LowRank.factorizeWhitened($0, rows: rows, cols: cols, rank: .fixed(cols), gram: gram, tensor: "w")
+                try LowRank.factorize($0, rows: rows, cols: cols, rank: .fixed(cols), scaling: scaling, tensor: "w")
             }
             let total = Self.outputError(LowRank.Factors(u: [Float](repeating: 0, count: rows), v: [Float](repeating: 0, count: cols), rank: 1, retainedEnergy: 0), w, x, rows: rows, cols: cols)
             let ew = Self.outputError(white, w, x, rows: rows, cols: cols)
@@ -66,7 +67,7 @@ import Testing
         let (rows, cols) = (12, 10)
         let (w, _, _) = Self.problem(rows: rows, cols: cols, tokens: 4, seed: 3)
         let a = try w.withUnsafeBufferPointer {
-            try LowRank.factorizeScaled($0, rows: rows, cols: cols, rank: .fixed(4), scales: [Double](repeating: 2.5, count: cols), tensor: "w")
+            try LowRank.factorize($0, rows: rows, cols: cols, rank: .fixed(4), scaling: .columns([Double](repeating: 2.5, count: cols)), tensor: "w")
         }
         let b = try w.withUnsafeBufferPointer { try LowRank.factorize($0, rows: rows, cols: cols, rank: .fixed(4), tensor: "w") }
         var pa = [Float](repeating: 0, count: rows * cols), pb = pa

@@ -16,15 +16,15 @@ extension RecipeRunner {
             func spectrum(_ t: TensorInfo, _ w: [Float], _ c: LinearCalibration?) throws {
                 let (rows, cols) = RunPlan.matrixShape(t)
                 try w.withUnsafeBufferPointer { p in
-                    switch l.method {
-                    case .svd:
+                    if let c,
+                        let scaling = try LowRank.InputScaling.of(
+                            l, calibration: c, cols: cols, threads: threads, tensor: t.name)
+                    {
+                        spectra[t.name] = try LowRank.scaledEnergy(
+                            p, rows: rows, cols: cols, scaling: scaling, tensor: t.name)
+                    } else {
                         let s = try LowRank.singularValues(p, rows: rows, cols: cols, tensor: t.name)
                         spectra[t.name] = s.map { Double($0) * Double($0) }
-                    case .svdLLM, .asvd:
-                        guard let c else { throw ComputeError(.internalError, "no calibration inputs", tensor: t.name) }
-                        spectra[t.name] = try LowRank.scaledEnergy(
-                            p, rows: rows, cols: cols, method: l.method, alpha: l.alpha, calibration: c,
-                            threads: threads, tensor: t.name)
                     }
                 }
             }
@@ -33,8 +33,8 @@ extension RecipeRunner {
                     throw ComputeError(
                         .invalidRecipe, "\(l.method.rawValue) needs a calibrate stage and a model family")
                 }
-                let needs = CalibrationNeeds(
-                    gram: l.method == .svdLLM, norms: l.method == .asvd, gramPrecision: cal.hessian)
+                var needs = CalibrationNeeds(gramPrecision: cal.hessian)
+                l.addNeeds(to: &needs)
                 let counts = Dictionary(
                     plan.units.map { ($0.tensor.name, $0.tensor.numel) }, uniquingKeysWith: { a, _ in a })
                 try family.calibrate(cal, needs: needs, teacher: nil, threads: threads) { name, c in

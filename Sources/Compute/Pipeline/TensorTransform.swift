@@ -32,17 +32,14 @@ struct TensorTransform {
                 let f: LowRank.Factors
                 var l = l
                 if let r = plan.allocatedRanks[t.name] { l.rank = .fixed(r) }
-                switch l.method {
-                case .svd: f = try LowRank.factorize(w, rows: rows, cols: cols, rank: l.rank, tensor: t.name)
-                case .svdLLM:
-                    let gram = try needCalibration("svd-llm", calibration, t).inputGram(threads: threads)
-                    f = try LowRank.factorizeWhitened(
-                        w, rows: rows, cols: cols, rank: l.rank, gram: gram, tensor: t.name)
-                case .asvd:
-                    let c = try needCalibration("asvd", calibration, t)
-                    let scales = try LowRank.activationScales(c, alpha: l.alpha, threads: threads)
-                    f = try LowRank.factorizeScaled(
-                        w, rows: rows, cols: cols, rank: l.rank, scales: scales, tensor: t.name)
+                if l.isCalibrated,
+                    let scaling = try LowRank.InputScaling.of(
+                        l, calibration: needCalibration(l.method.rawValue, calibration, t), cols: cols,
+                        threads: threads, tensor: t.name)
+                {
+                    f = try LowRank.factorize(w, rows: rows, cols: cols, rank: l.rank, scaling: scaling, tensor: t.name)
+                } else {
+                    f = try LowRank.factorize(w, rows: rows, cols: cols, rank: l.rank, tensor: t.name)
                 }
                 LowRank.multiply(f.u, f.v, rows: rows, rank: f.rank, cols: cols, into: work)
                 out.rank = f.rank

@@ -95,9 +95,7 @@ public struct Recipe: Equatable, Sendable {
             case .prune(let p): p.method.addNeeds(to: &n)
             case .quantize(let q):
                 if case .gptq = q.method { n.gram = true }
-            case .lowrank(let l):
-                if l.method == .svdLLM { n.gram = true }
-                if l.method == .asvd { n.norms = true }
+            case .lowrank(let l): l.addNeeds(to: &n)
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }
                 if e.errorFeedback { n.gram = true }

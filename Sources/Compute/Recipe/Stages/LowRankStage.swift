@@ -38,6 +38,12 @@ public struct LowRankStage: Equatable, Sendable {
     /// Whether the method needs calibration inputs.
     public var isCalibrated: Bool { method != .svd }
 
+    /// The statistics of its layers' inputs the method reads: XᵀX (svd-llm) or column norms (asvd).
+    func addNeeds(to n: inout CalibrationNeeds) {
+        if method == .svdLLM { n.gram = true }
+        if method == .asvd { n.norms = true }
+    }
+
     /// The factor tensors' names for tensor `name`.
     public static func factorNames(_ name: String) -> (u: String, v: String) {
         (name + ".lowrank_u", name + ".lowrank_v")
