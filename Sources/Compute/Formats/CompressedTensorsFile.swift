@@ -92,6 +92,8 @@ public final class CompressedTensorsFile: TensorFile, @unchecked Sendable {
     }
 
     let reader: SafeTensorsReader
+    /// The file's own tensors by name.
+    private let stored: [String: TensorInfo]
     public let tensors: [TensorInfo]
     private let packedByWeight: [String: Packed]
     public let quantizedTensors: [String]
@@ -103,7 +105,7 @@ public final class CompressedTensorsFile: TensorFile, @unchecked Sendable {
 
     public init(path: String, config: Config) throws {
         reader = try SafeTensorsReader(path: path)
-        let stored = Dictionary(reader.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        stored = Dictionary(reader.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var byWeight = [String: Packed]()
         var parts = Set<String>()
         for t in reader.tensors where t.name.hasSuffix(".weight_packed") {
@@ -175,7 +177,7 @@ public final class CompressedTensorsFile: TensorFile, @unchecked Sendable {
 
     public func withData<R>(_ t: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let p = packedByWeight[t.name] else {
-            guard let s = reader.tensors.first(where: { $0.name == t.name }) else {
+            guard let s = stored[t.name] else {
                 throw ComputeError(.notFound, "no tensor \(t.name)", file: path)
             }
             return try reader.withData(s, body)
