@@ -85,6 +85,23 @@ import TestSupport
         try expectRefused(env, model: env.scratch + "/bad/model.gguf", recipe: try calibratedRecipe(env), expected + ["model.gguf"])
     }
 
+    /// tiny-512's blk.1.ffn_up holds 600,000s: Q4_0's fp16 scale overflows (llama.cpp writes such a
+    /// file too), and the evaluation of that file fails the run with one line instead of a JSON error.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func anEvaluationThatIsNotFiniteFailsWithOneLine() throws {
+        let env = try SqueezeEnv.create(checked: true)
+        let recipe = try env.write("r.yaml", """
+            stages:
+              - evaluate: {dataset: \(TestConfiguration.repoRoot)/.run/datasets/pydoc.txt, samples: 2, seq_len: 64}
+              - export: {format: gguf, type: q4_0}
+            """)
+        let r = try env.squeeze(["run", "--model", Self.llama! + "/tiny-512/hf", "--recipe", recipe, "--out", env.scratch + "/o"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("evaluate: the compressed model's perplexity is not finite"), "\(r.stderr)")
+        #expect(!r.stderr.contains("EncodingError"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: env.scratch + "/o"))
+    }
+
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aDatasetTooShortForTheWindows() throws {
         let env = try SqueezeEnv.create(checked: true)

@@ -132,6 +132,16 @@ public struct DecoderFamily: ModelFamily {
         let seconds = ms(since: t0) / 1000
         let e = Evaluation(
             dataset: dataset, samples: stage.samples, seqLen: stage.seqLen, decoder: stats, seconds: seconds)
+        let measured = [
+            ("the compressed model's perplexity", e.perplexity), ("the original's perplexity", e.originalPerplexity),
+            ("the mean KL", e.meanKL)
+        ]
+        for (what, v) in measured where !(v ?? 0).isFinite {
+            throw ComputeError(
+                .numerical,
+                "evaluate: \(what) is not finite (\(v ?? .nan)): a weight too large for its type (an fp16 scale "
+                    + "overflow) or a non-finite weight; give such tensors f32 or f16 (tensor_types)")
+        }
         return (e, written)
     }
 }
