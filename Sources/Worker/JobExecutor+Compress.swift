@@ -15,8 +15,8 @@ extension JobExecutor {
         for d in stored.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
         // A dependency's published importance matrix or evaluation reference: our own output under the artifact root.
         let recipe = try stored.resolvingJobFiles { key, name in
-            let rel = try worker.withRetry("find \(name)", deadline: writeDeadline) {
-                try worker.attempts.publishedFile(jobKey: key, name: name)
+            let rel = try retry("find \(name)", deadline: writeDeadline) {
+                try attempts.publishedFile(jobKey: key, name: name)
             }
             guard let rel else {
                 let writer =
@@ -27,10 +27,10 @@ extension JobExecutor {
                         + "stage with save_reference: true writes it)"
                 throw ComputeError(.notFound, writer)
             }
-            return worker.publisher.root + "/" + rel
+            return publisher.root + "/" + rel
         }
-        let staging = try worker.publisher.prepareStaging(job: job.id, attempt: job.attempt)
-        let work = try worker.publisher.prepareWorkDir(job: job.id)
+        let staging = try publisher.prepareStaging(job: job.id, attempt: job.attempt)
+        let work = try publisher.prepareWorkDir(job: job.id)
         var published: String?
         do {
             let result = try compute(recipe, model: model, staging: staging, work: work)
@@ -42,22 +42,22 @@ extension JobExecutor {
                 ])
             recordEvents(result)
             try checkContinue()
-            published = try worker.publisher.publish(staging: staging, job: job.id, attempt: job.attempt)
-            let rel = worker.publisher.relativeAttemptDir(job: job.id, attempt: job.attempt)
+            published = try publisher.publish(staging: staging, job: job.id, attempt: job.attempt)
+            let rel = publisher.relativeAttemptDir(job: job.id, attempt: job.attempt)
             let records = (result.outputs + [manifest]).map {
                 ArtifactRecord(path: "\(rel)/\($0.path)", bytes: $0.bytes, sha256: $0.sha256, format: $0.format)
             }
             try finish(outputPath: rel, artifacts: records)
-            worker.publisher.discard(work)
+            publisher.discard(work)
             log.info(
                 "job succeeded", ("units", String(result.units.count)), ("computed", String(result.computedUnits)),
                 ("restored", String(result.restoredUnits)), ("seconds", String(format: "%.2f", result.elapsedSeconds)))
         } catch {
-            worker.publisher.discard(staging)
-            if let p = published { worker.publisher.discard(p) }
+            publisher.discard(staging)
+            if let p = published { publisher.discard(p) }
             // Checkpoints stay for a later attempt unless the job ended for good.
-            if case JobStop.cancelled = error { worker.publisher.discard(work) }
-            if !(error is JobStop), ErrorClassifier.classify(error).permanent { worker.publisher.discard(work) }
+            if case JobStop.cancelled = error { publisher.discard(work) }
+            if !(error is JobStop), ErrorClassifier.classify(error).permanent { publisher.discard(work) }
             throw error
         }
     }
@@ -70,8 +70,8 @@ extension JobExecutor {
         let family = try RecipeValidator.validateAll(recipe, model: model, tensors: tensors)
         let total = RecipeRunner.unitCount(recipe: recipe, tensors: tensors, family: family)
         try fenced("set units") { try $0.setUnitsTotal(job: job.id, attempt: job.attempt, total: total) }
-        let saved = try worker.withRetry("read checkpoints", deadline: writeDeadline) {
-            try worker.attempts.checkpoints(job: job.id)
+        let saved = try retry("read checkpoints", deadline: writeDeadline) {
+            try attempts.checkpoints(job: job.id)
         }
         let runner = RecipeRunner(model: model, recipe: recipe, threads: cfg.threads, family: family)
         let recorder = UnitRecorder(executor: self, saved: saved, work: work, mode: cfg.checkpoints)
@@ -104,7 +104,7 @@ extension JobExecutor {
             ("stall_s", String(format: "%.3f", cost.stallSeconds)),
             ("mode", cfg.checkpoints.rawValue))
         if let json = try? JSONEncoder().encode(cost) {
-            try? worker.attempts.event(
+            try? attempts.event(
                 job: job.id, attempt: job.attempt, kind: "checkpoints",
                 detailJSON: String(decoding: json, as: UTF8.self))
         }
@@ -114,18 +114,18 @@ extension JobExecutor {
     private func recordEvents(_ result: RecipeRunner.Result) {
         let units = ["computed": result.computedUnits, "restored": result.restoredUnits, "total": result.units.count]
         if let json = try? JSONEncoder().encode(units) {
-            try? worker.attempts.event(
+            try? attempts.event(
                 job: job.id, attempt: job.attempt, kind: "units", detailJSON: String(decoding: json, as: UTF8.self))
         }
         for u in result.units where u.dampUsed != nil {
             if let json = try? JSONEncoder().encode(["tensor": u.tensor, "damp": String(u.dampUsed!)]) {
-                try? worker.attempts.event(
+                try? attempts.event(
                     job: job.id, attempt: job.attempt, kind: "hessian_damped",
                     detailJSON: String(decoding: json, as: UTF8.self))
             }
         }
         if let e = result.evaluation, let json = try? JSONEncoder().encode(e) {
-            try? worker.attempts.event(
+            try? attempts.event(
                 job: job.id, attempt: job.attempt, kind: "evaluated", detailJSON: String(decoding: json, as: UTF8.self))
         }
     }

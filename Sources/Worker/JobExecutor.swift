@@ -4,13 +4,34 @@ import Queue
 
 /// Runs one claimed job to its end state. Every write is fenced by the claim's attempt.
 struct JobExecutor {
-    let worker: Worker
+    /// What every job of a worker uses: its options, the fenced attempt writes, the artifact root,
+    /// where hints go, the metrics, the worker's stop flag and its log.
+    struct Collaborators {
+        let config: Worker.Configuration
+        let attempts: AttemptStore
+        let publisher: ArtifactPublisher
+        let hints: HintSink
+        let metrics: WorkerMetrics
+        let stop: StopFlag
+        let log: Log
+    }
+
+    let with: Collaborators
     let active: ActiveJob
     var job: ClaimedJob { active.job }
-    var cfg: Worker.Configuration { worker.config }
+    var cfg: Worker.Configuration { with.config }
+    var attempts: AttemptStore { with.attempts }
+    var publisher: ArtifactPublisher { with.publisher }
+    var metrics: WorkerMetrics { with.metrics }
+    var retry: Retrier { Retrier(log: with.log, stop: with.stop) }
+
+    init(_ with: Collaborators, active: ActiveJob) {
+        self.with = with
+        self.active = active
+    }
 
     var log: Log {
-        worker.log.with((LogKey.jobID, job.id.uuidString.lowercased()), (LogKey.attempt, String(job.attempt)))
+        with.log.with((LogKey.jobID, job.id.uuidString.lowercased()), (LogKey.attempt, String(job.attempt)))
     }
 
     /// Deadline for retrying fenced writes: past the lease, another worker may own the job.
@@ -24,32 +45,32 @@ struct JobExecutor {
             case .compress: try runCompress()
             case nil: throw ComputeError(.invalidRecipe, "unknown job kind \(job.kind)")
             }
-            worker.metrics.finished("succeeded")
+            metrics.finished("succeeded")
         } catch JobStop.cancelled {
             log.info("job cancelled")
-            worker.metrics.finished("cancelled")
-            _ = try? worker.withRetry("mark cancelled", deadline: writeDeadline) {
-                try worker.attempts.markCancelled(job: job.id, attempt: job.attempt)
+            metrics.finished("cancelled")
+            _ = try? retry("mark cancelled", deadline: writeDeadline) {
+                try attempts.markCancelled(job: job.id, attempt: job.attempt)
             }
         } catch JobStop.draining {
             log.info("job released for another worker (draining)")
-            worker.release(job, reason: "worker draining")
-            worker.metrics.finished("released")
+            release(reason: "worker draining")
+            metrics.finished("released")
         } catch JobStop.leaseLost {
             log.warning("job abandoned: lease lost; nothing published")
-            worker.metrics.finished("lost")
+            metrics.finished("lost")
         } catch {
             let c = ErrorClassifier.classify(error)
             let retryNumber = job.attempt - job.releases
             let backoff = Backoff(base: cfg.retryBaseSeconds).delay(retryNumber)
             do {
-                let outcome = try worker.withRetry("record failure", deadline: writeDeadline) {
-                    try worker.attempts.fail(
+                let outcome = try retry("record failure", deadline: writeDeadline) {
+                    try attempts.fail(
                         job: job.id, attempt: job.attempt, code: c.code, message: c.message,
                         permanent: c.permanent, backoffSeconds: backoff)
                 }
                 log.warning("job failed", ("error", c.message), ("outcome", outcome?.rawValue ?? "fenced"))
-                worker.metrics.finished(outcome.map { "\($0)" } ?? "lost")
+                metrics.finished(outcome.map { "\($0)" } ?? "lost")
             } catch {
                 log.error("could not record failure; the lease will expire", ("error", String(describing: error)))
             }
@@ -60,7 +81,7 @@ struct JobExecutor {
     func checkContinue() throws {
         if active.leaseLost { throw JobStop.leaseLost }
         if active.cancelRequested { throw JobStop.cancelled }
-        if worker.stop.isSet { throw JobStop.draining }
+        if with.stop.isSet { throw JobStop.draining }
     }
 
     /// Sleeps in 50 ms slices, stopping early when the job must stop.
@@ -90,27 +111,39 @@ struct JobExecutor {
     /// A fenced write: retried on transient errors until the lease could have passed; a false
     /// result (zero rows) means another attempt owns the job now.
     func fenced(_ what: String, _ body: (AttemptStore) throws -> Bool) throws {
-        let ok = try worker.withRetry(what, deadline: writeDeadline) { try body(worker.attempts) }
+        let ok = try retry(what, deadline: writeDeadline) { try body(attempts) }
         if !ok {
             active.markLost()
             throw JobStop.leaseLost
         }
     }
 
+    /// Gives the job back to the queue at once and pushes its hint.
+    func release(reason: String) {
+        do {
+            let r = try retry("release", deadline: Date().addingTimeInterval(cfg.leaseSeconds)) {
+                try attempts.release(job: job.id, attempt: job.attempt, reason: reason)
+            }
+            if let r { try? with.hints.push([(r.id, r.score)]) }
+        } catch {
+            log.warning("release failed; the lease will expire", ("error", String(describing: error)))
+        }
+    }
+
     func finish(outputPath: String?, artifacts: [ArtifactRecord]) throws {
         active.markCompleting()
         var sent = false
-        let ok = try worker.withRetry("complete", deadline: writeDeadline) { () -> Bool in
+        let ok = try retry("complete", deadline: writeDeadline) { () -> Bool in
             if sent {
                 // A retry after a lost reply: the first COMMIT may have landed.
-                if let now = try worker.attempts.stateAndAttempt(job: job.id), now.state == JobState.succeeded.rawValue,
+                if let now = try attempts.stateAndAttempt(job: job.id), now.state == JobState.succeeded.rawValue,
                     now.attempt == job.attempt
                 {
                     return true
                 }
             }
             sent = true
-            return try worker.attempts.complete(
+            return try attempts.complete(
                 job: job.id, attempt: job.attempt, outputPath: outputPath, artifacts: artifacts)
         }
         if !ok {

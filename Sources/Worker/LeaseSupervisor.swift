@@ -3,17 +3,46 @@ import Queue
 
 /// The supervisor thread: renews leases every lease/3, reads cancel flags back, heartbeats the
 /// worker row, runs reconciler passes and disk sweeps. It owns its store (its own PostgreSQL
-/// connection).
+/// connection) and is given the running jobs, where hints go and the worker's state to report.
 final class LeaseSupervisor: @unchecked Sendable {
-    private unowned let worker: Worker
+    /// The intervals it keeps and the worker row it heartbeats.
+    struct Settings {
+        var workerID: String
+        var leaseSeconds: Double
+        var reconcileSeconds: Double
+        var sweepSeconds: Double
+
+        init(_ c: Worker.Configuration) {
+            (workerID, leaseSeconds, reconcileSeconds, sweepSeconds) =
+                (c.id, c.leaseSeconds, c.reconcileSeconds, c.sweepSeconds)
+        }
+    }
+
+    private let settings: Settings
+    private let active: ActiveJobs
     private let store: SupervisorStore
+    private let hints: HintSink
+    private let publisher: ArtifactPublisher
+    private let log: Log
+    private let metrics: WorkerMetrics
+    /// The state the heartbeat reports (running, draining, disconnected).
+    private let state: () -> WorkerState
     private let done = NSCondition()
     private var stopped = false
     private var finished = false
 
-    init(worker: Worker, store: SupervisorStore? = nil) {
-        self.worker = worker
-        self.store = store ?? PostgresSupervisorStore(url: worker.config.databaseURL)
+    init(
+        settings: Settings, active: ActiveJobs, store: SupervisorStore, hints: HintSink, publisher: ArtifactPublisher,
+        log: Log, metrics: WorkerMetrics, state: @escaping () -> WorkerState
+    ) {
+        self.settings = settings
+        self.active = active
+        self.store = store
+        self.hints = hints
+        self.publisher = publisher
+        self.log = log
+        self.metrics = metrics
+        self.state = state
     }
 
     func stop() {
@@ -34,7 +63,7 @@ final class LeaseSupervisor: @unchecked Sendable {
     }
 
     func run() {
-        let cfg = worker.config
+        let cfg = settings
         var lastRenew = Date.distantPast, lastReconcile = Date.distantPast, lastSweep = Date.distantPast
         var passes = 0
         let tick = min(cfg.leaseSeconds / 3, cfg.reconcileSeconds, 1.0)
@@ -63,18 +92,17 @@ final class LeaseSupervisor: @unchecked Sendable {
     /// not running; that write is fenced and reports a lost lease itself). False when the
     /// database could not be reached.
     func renew() -> Bool {
-        let cfg = worker.config
-        let jobs = worker.active.all
+        let cfg = settings
+        let jobs = active.all
         do {
             let at = Date()
-            try store.heartbeat(
-                worker: cfg.id, state: worker.stop.isSet ? .draining : worker.canClaim ? .running : .disconnected)
+            try store.heartbeat(worker: cfg.workerID, state: state())
             let held = try store.renew(jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
             for j in jobs {
                 if let cancel = held[j.job.id] {
                     j.renewed(leaseSeconds: cfg.leaseSeconds, at: at, cancel: cancel)
                 } else if !j.completing {
-                    worker.log.warning(
+                    log.warning(
                         "lease lost", ("job_id", j.job.id.uuidString.lowercased()), ("attempt", String(j.job.attempt)))
                     j.markLost()
                 }
@@ -82,8 +110,8 @@ final class LeaseSupervisor: @unchecked Sendable {
             return true
         } catch {
             store.reset()
-            worker.metrics.leaseRenewFailures.increment()
-            worker.log.warning("lease renewal failed", ("error", String(describing: error)))
+            metrics.leaseRenewFailures.increment()
+            log.warning("lease renewal failed", ("error", String(describing: error)))
             return false
         }
     }
@@ -93,31 +121,31 @@ final class LeaseSupervisor: @unchecked Sendable {
         do {
             let r = try store.reconcile(fullSweep: fullSweep)
             if !r.requeued.isEmpty || !r.dead.isEmpty {
-                worker.log.info(
+                log.info(
                     "reconciler reaped expired leases", ("requeued", String(r.requeued.count)),
                     ("dead", String(r.dead.count)))
             }
-            try worker.pushRedis.push(r.toPush)
+            try hints.push(r.toPush)
         } catch {
             store.reset()
-            worker.log.warning("reconciler pass failed", ("error", String(describing: error)))
+            log.warning("reconciler pass failed", ("error", String(describing: error)))
         }
     }
 
     /// Removes abandoned staging and finished jobs' checkpoints (see `DiskSweeper`).
     func sweepDisk() {
         do {
-            let r = try DiskSweeper(publisher: worker.publisher, host: ArtifactPublisher.hostTag).sweep {
+            let r = try DiskSweeper(publisher: publisher, host: ArtifactPublisher.hostTag).sweep {
                 try store.states($0)
             }
             if r.staging + r.work > 0 {
-                worker.log.info(
+                log.info(
                     "swept abandoned files", ("staging_dirs", String(r.staging)), ("work_dirs", String(r.work)),
                     ("bytes", String(r.bytes)))
             }
         } catch {
             store.reset()
-            worker.log.warning("disk sweep failed", ("error", String(describing: error)))
+            log.warning("disk sweep failed", ("error", String(describing: error)))
         }
     }
 }

@@ -39,7 +39,7 @@ struct StartupCheck {
         var n = 0
         while true {
             do { return try body() } catch {
-                guard Worker.isTransient(error) else { throw WorkerStartupError(service: service, underlying: error) }
+                guard Retrier.isTransient(error) else { throw WorkerStartupError(service: service, underlying: error) }
                 n += 1
                 let remaining = deadline.timeIntervalSinceNow
                 guard !worker.stop.isSet, remaining > 0 else {

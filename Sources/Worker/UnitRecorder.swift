@@ -102,7 +102,7 @@ final class UnitRecorder {
             try e.fenced("record unit") {
                 try $0.recordUnit(job: job.id, attempt: job.attempt, metric: LayerMetricRecord(u), checkpoint: file)
             }
-            e.worker.metrics.unitsDone.increment()
+            e.metrics.unitsDone.increment()
         }
     }
 
@@ -114,7 +114,7 @@ final class UnitRecorder {
     /// An earlier attempt's checkpoint of this unit, if its file is intact.
     private func restore(_ index: Int, _ t: TensorInfo) -> [UInt8]? {
         guard let cp = saved[t.name] else { return nil }
-        let path = executor.worker.publisher.root + "/" + cp.file
+        let path = executor.publisher.root + "/" + cp.file
         guard let f = try? InputFile(path: path, what: "checkpoint"), Int64(f.size) == cp.bytes,
             let data = try? f.read(at: 0, count: f.size)
         else {
@@ -153,6 +153,6 @@ final class UnitRecorder {
         written.bytes += bytes
         written.writeSeconds += seconds
         statsLock.unlock()
-        return (executor.worker.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, bytes)
+        return (executor.publisher.relativeWorkDir(job: job.id) + "/" + name, sha, bytes)
     }
 }

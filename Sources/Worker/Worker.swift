@@ -55,6 +55,7 @@ public final class Worker: @unchecked Sendable {
     let store = JobStore()
     let metrics = WorkerMetrics()
     let publisher: ArtifactPublisher
+    var retry: Retrier { Retrier(log: log, stop: stop) }
     /// False while the claim loop cannot reach Redis: the heartbeat then says `disconnected`, and
     /// `worker_health` does not count the worker as alive.
     private let reachLock = NSLock()
@@ -84,7 +85,7 @@ public final class Worker: @unchecked Sendable {
     /// Runs until stopped (signal) or, with `exitWhenIdle`, until there is nothing left to do.
     public func run() throws {
         try StartupCheck(worker: self).run()
-        try withRetry("register worker") {
+        try retry("register worker") {
             try jobDB.with { db in
                 try WorkerRegistry().register(
                     db, id: config.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
@@ -95,13 +96,23 @@ public final class Worker: @unchecked Sendable {
         log.info(
             "worker started", ("concurrency", String(config.concurrency)), ("threads", String(config.threads)),
             ("lease_s", String(config.leaseSeconds)))
-        let supervisor = LeaseSupervisor(worker: self)
+        let supervisor = LeaseSupervisor(
+            settings: .init(config), active: active, store: PostgresSupervisorStore(url: config.databaseURL),
+            hints: pushRedis, publisher: publisher, log: log, metrics: metrics
+        ) { [unowned self] in Self.heartbeatState(stopping: stop.isSet, canClaim: canClaim) }
         let supThread = Thread { supervisor.run() }
         supThread.name = "squeeze-supervisor"
         supThread.start()
         defer { supervisor.stop() }
 
-        let fatal = ClaimLoop(worker: self).run()
+        let executor = JobExecutor.Collaborators(
+            config: config, attempts: attempts, publisher: publisher, hints: pushRedis, metrics: metrics, stop: stop,
+            log: log)
+        let fatal = ClaimLoop(
+            config: config, log: log, stop: stop, active: active, jobDB: jobDB, store: store, metrics: metrics,
+            hints: pushRedis, reachable: { [unowned self] in canClaim = $0 },
+            run: { JobExecutor(executor, active: $0).execute() }
+        ).run()
         if stop.isSet { log.info("draining", ("running", String(active.count))) }
         try? jobDB.with { try WorkerRegistry().heartbeat($0, id: config.id, state: .draining) }
         if !active.waitEmpty(timeout: config.drainTimeoutSeconds) {
@@ -113,41 +124,8 @@ public final class Worker: @unchecked Sendable {
         if let fatal { throw fatal }
     }
 
-    /// Gives a job back to the queue at once and pushes its hint.
-    func release(_ job: ClaimedJob, reason: String) {
-        do {
-            let r = try withRetry("release", deadline: Date().addingTimeInterval(config.leaseSeconds)) {
-                try attempts.release(job: job.id, attempt: job.attempt, reason: reason)
-            }
-            if let r { try? pushRedis.push([(r.id, r.score)]) }
-        } catch {
-            log.warning(
-                "release failed; the lease will expire", ("job_id", job.id.uuidString.lowercased()),
-                ("error", String(describing: error)))
-        }
-    }
-
-    /// True for database or Redis errors that a fresh connection may not repeat.
-    static func isTransient(_ error: Error) -> Bool {
-        (error as? PostgresError)?.isTransient ?? (error as? RedisError)?.isTransient ?? false
-    }
-
-    /// Retries transient database/Redis errors with backoff until `deadline`.
-    @discardableResult
-    func withRetry<T>(_ what: String, deadline: Date = .distantFuture, _ body: () throws -> T) throws -> T {
-        var n = 0
-        while true {
-            do { return try body() } catch {
-                let transient = Self.isTransient(error)
-                n += 1
-                let wait = min(2.0, 0.1 * pow(2, Double(n)))
-                guard transient, Date().addingTimeInterval(wait) < deadline,
-                    !(stop.isSet && deadline == .distantFuture && n > 50)
-                else { throw error }
-                log.warning(
-                    "\(what): transient error, retrying", ("error", String(describing: error)), ("try", String(n)))
-                Thread.sleep(forTimeInterval: wait)
-            }
-        }
+    /// What the heartbeat reports: draining once stopping, else disconnected while Redis does not answer.
+    static func heartbeatState(stopping: Bool, canClaim: Bool) -> WorkerState {
+        stopping ? .draining : canClaim ? .running : .disconnected
     }
 }

@@ -36,24 +36,31 @@ import Testing
         func publishedFile(jobKey key: String, name: String) throws -> String? { nil }
     }
 
-    func worker(_ fake: FakeAttempts) throws -> Worker {
-        let root = NSTemporaryDirectory() + "exec-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: root + "/models", withIntermediateDirectories: true)
-        var cfg = Worker.Configuration(databaseURL: "postgres://nobody@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", artifactRoot: root)
-        cfg.inputRoots = [root + "/models"]
-        cfg.threads = 1
-        return try Worker(config: cfg, log: Log(level: .error), stop: StopFlag(), jobDB: SharedPostgres(url: cfg.databaseURL), attempts: fake)
+    final class NoHints: HintSink {
+        func push(_ items: [(id: UUID, score: Double)]) throws {}
     }
 
-    func run(_ w: Worker, kind: JobKind, recipe: String, input: String = "-") -> ActiveJob {
+    /// The executor's collaborators: the fake store, a scratch artifact root, nothing that connects.
+    func worker(_ fake: FakeAttempts) throws -> JobExecutor.Collaborators {
+        let root = NSTemporaryDirectory() + "exec-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/models", withIntermediateDirectories: true)
+        var cfg = Worker.Configuration(databaseURL: "-", redisURL: "-", artifactRoot: root)
+        cfg.inputRoots = [root + "/models"]
+        cfg.threads = 1
+        return JobExecutor.Collaborators(
+            config: cfg, attempts: fake, publisher: try ArtifactPublisher(root: root), hints: NoHints(),
+            metrics: WorkerMetrics(), stop: StopFlag(), log: Log(level: .error))
+    }
+
+    func run(_ w: JobExecutor.Collaborators, kind: JobKind, recipe: String, input: String = "-") -> ActiveJob {
         let aj = ActiveJob(job: ClaimedJob(id: UUID(), attempt: 1, kind: kind.rawValue, recipeJSON: recipe, inputPath: input, inputSHA256: nil,
                                            maxAttempts: 3, releases: 0, memoryEstimate: nil), leaseSeconds: 15)
-        JobExecutor(worker: w, active: aj).execute()
+        JobExecutor(w, active: aj).execute()
         return aj
     }
 
     /// A two-tensor F32 model under the worker's input root.
-    func model(_ w: Worker) throws -> String {
+    func model(_ w: JobExecutor.Collaborators) throws -> String {
         let path = w.publisher.root + "/models/m.safetensors"
         let out = try SafeTensorsWriter(path: path, tensors: [(name: "a.weight", dtype: DType.F32, shape: [4, 32]), (name: "b.bias", dtype: DType.F32, shape: [4])])
         let a = (0..<128).map { Float($0) - 64 }, b: [Float] = [1, 2, 3, 4]
