@@ -109,7 +109,7 @@ import TestSupport
             let a = FileManager.default.contents(atPath: env.artifactRoot + "/\(out)/\(f)")
             #expect(a != nil && a == FileManager.default.contents(atPath: local + "/" + f), "\(f) differs")
         }
-        #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/\(out)/.structured-input"))
+        #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/\(out)/.staged-input"))
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [

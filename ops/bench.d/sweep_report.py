@@ -1,7 +1,6 @@
 """Markdown for `ops/bench sweep`: sweep_report.py DIR CPU-LINE CORES.
 
-DIR/rows.jsonl: the independent and sweep batches (jobs, wall_s), the sweep's quality rows, and the
-GGUF-only / with-dense runs (wall_s, rss_kb, largest file); DIR/same.txt: one line per type with
+DIR/rows.jsonl: the independent and sweep batches (jobs, wall_s) and the sweep's quality rows; DIR/same.txt: one line per type with
 gguf_tensor_bytes.py's verdict on the two files of that type."""
 import json
 import os
@@ -58,16 +57,3 @@ if "quality" in rows:
         t = q["key"].split(":")[1]
         print(f"| {t} | {q['model_bytes'] / 1e6:.1f} MB | {q['ratio']:.3f}× | {q['mean_kl']:.4f} | {q['top1']:.3f} |")
     print()
-if "gguf-only" in rows and "with-dense" in rows:
-    g, w = rows["gguf-only"], rows["with-dense"]
-    print("A calibrated GGUF-only job: `recipes/decoder/gguf-q4_k_m-imatrix.yaml` (`squeeze run`), against the same")
-    print("recipe with a dense safetensors export, as every calibrated job had to write before:")
-    print()
-    print("| recipe | wall | peak RSS | largest file written | all files |")
-    print("|---|---:|---:|---|---:|")
-    for name, r in (("GGUF only", g), ("with a dense copy", w)):
-        print(f"| {name} | {r['wall_s']:.1f} s | {r['rss_kb'] / 1024:.0f} MB | {r['largest']} "
-              f"({r['largest_bytes'] / 1e6:.1f} MB) | {r['total_bytes'] / 1e6:.1f} MB |")
-    print()
-    print(f"Peak RSS {g['rss_kb'] / w['rss_kb']:.2f}× the dense-copy run's (target: within 10%); the largest file the "
-          f"GGUF-only job writes is {g['largest']}.")

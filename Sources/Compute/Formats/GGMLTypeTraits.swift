@@ -32,6 +32,8 @@ public struct GGMLTypeTraits: Sendable {
     /// llama.cpp's type for a row that cannot fill this type's blocks (`llama_tensor_get_type`'s
     /// fallback for k-quants and IQ4_XS); nil: the export's `fallback` type.
     public let rowFallback: GGMLType?
+    /// Whether blocks store a minimum beside the scale (values between min and max, not ±max).
+    public var hasMin = false
 
     /// Whether an importance matrix steers this type's quantizer.
     public var usesImportance: Bool { weightedRow != nil }
@@ -67,7 +69,7 @@ extension GGMLTypeTraits {
 
     private static func legacy(
         _ t: GGMLType, _ bytes: Int, _ encode: @escaping Encode, _ decode: @escaping Decode,
-        weighted: Bool
+        weighted: Bool, min: Bool = false
     ) -> GGMLTypeTraits {
         var row: WeightedRow?
         if weighted {
@@ -75,11 +77,11 @@ extension GGMLTypeTraits {
         }
         return GGMLTypeTraits(
             type: t, blockCount: 32, blockBytes: bytes, encode: encode, decode: decode, weightedRow: row,
-            scaleOffsets: [], rowFallback: nil)
+            scaleOffsets: [], rowFallback: nil, hasMin: min)
     }
 
     private static func kQuant(
-        _ t: GGMLType, _ bytes: Int, scales: [Int], fallback: GGMLType?,
+        _ t: GGMLType, _ bytes: Int, scales: [Int], fallback: GGMLType?, min: Bool = false,
         _ block: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
     )
         -> GGMLTypeTraits
@@ -91,7 +93,7 @@ extension GGMLTypeTraits {
             weightedRow: { x, n, qw, _, out in
                 for b in 0..<(n / 256) { block(x + b * 256, qw + b * 256, out + b * bytes) }
             },
-            scaleOffsets: scales, rowFallback: fallback)
+            scaleOffsets: scales, rowFallback: fallback, hasMin: min)
     }
 
     /// IQ4_NL / IQ4_XS: the non-linear grid with one fp16 scale at the block's start.
@@ -112,23 +114,27 @@ extension GGMLTypeTraits {
             { GGMLQuantizer.dequantizeQ4_0($0, count: $1.count, into: $1) }, weighted: true),
         legacy(
             .q4_1, 20, { GGMLQuantizer.quantizeQ4_1($0, into: $1, threads: $2) },
-            { GGMLQuantizer.dequantizeQ4_1($0, count: $1.count, into: $1) }, weighted: true),
+            { GGMLQuantizer.dequantizeQ4_1($0, count: $1.count, into: $1) }, weighted: true, min: true),
         legacy(
             .q5_0, 22, { GGMLQuantizer.quantizeQ5_0($0, into: $1, threads: $2) },
             { GGMLQuantizer.dequantizeQ5_0($0, count: $1.count, into: $1) }, weighted: true),
         legacy(
             .q5_1, 24, { GGMLQuantizer.quantizeQ5_1($0, into: $1, threads: $2) },
-            { GGMLQuantizer.dequantizeQ5_1($0, count: $1.count, into: $1) }, weighted: true),
+            { GGMLQuantizer.dequantizeQ5_1($0, count: $1.count, into: $1) }, weighted: true, min: true),
         legacy(
             .q8_0, 34, { GGMLQuantizer.quantizeQ8_0($0, into: $1, threads: $2) },
             { GGMLQuantizer.dequantizeQ8_0($0, count: $1.count, into: $1) }, weighted: false),
         GGMLTypeTraits(
             type: .q8_1, blockCount: 32, blockBytes: 36, encode: nil, decode: nil, weightedRow: nil,
             scaleOffsets: [], rowFallback: nil),
-        kQuant(.q2_K, 84, scales: [80, 82], fallback: .iq4_nl) { GGMLQuantizer.q2KImportance($0, $1, $2) },
+        kQuant(.q2_K, 84, scales: [80, 82], fallback: .iq4_nl, min: true) { GGMLQuantizer.q2KImportance($0, $1, $2) },
         kQuant(.q3_K, 110, scales: [108], fallback: .iq4_nl) { GGMLQuantizer.q3KImportance($0, $1, $2) },
-        kQuant(.q4_K, 144, scales: [0, 2], fallback: .q5_0) { GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 15) },
-        kQuant(.q5_K, 176, scales: [0, 2], fallback: .q5_1) { GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 31) },
+        kQuant(.q4_K, 144, scales: [0, 2], fallback: .q5_0, min: true) {
+            GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 15)
+        },
+        kQuant(.q5_K, 176, scales: [0, 2], fallback: .q5_1, min: true) {
+            GGMLQuantizer.q45KImportance($0, $1, $2, nmax: 31)
+        },
         kQuant(.q6_K, 210, scales: [208], fallback: .q8_0) { GGMLQuantizer.q6KImportance($0, $1, $2) },
         iq4(.iq4_nl, 32, 18, fallback: nil),
         iq4(.iq4_xs, 256, 136, fallback: .iq4_nl)

@@ -43,6 +43,11 @@ public enum Manifest {
         {
             m["structure"] = o
         }
+        if let a = result.awq,
+            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(a)) as? [String: Any]
+        {
+            m["awq"] = o
+        }
         if !result.quantizedInput.isEmpty {
             // The input's own lossy types: every metric compares against the model they decode to.
             m["input"] =

@@ -49,6 +49,22 @@ public final class RecipeRunner {
         public var calibrationSeconds: Double? = nil
         /// What a structural stage (`prune: {method: flap}`) did to the model, when there is one.
         public var structure: StructureSummary? = nil
+        /// What an `awq` stage found, when there is one.
+        public var awq: AWQSummary? = nil
+    }
+
+    /// Each AWQ search of each block: the α chosen (nil for a clipping search) and the output error
+    /// on the calibration inputs with and without it.
+    public struct AWQSummary: Sendable, Codable {
+        public struct Group: Sendable, Codable {
+            public let block: Int
+            public let group: String
+            public let alpha: Double?
+            public let error: Double
+            public let baseline: Double
+        }
+        public let groups: [Group]
+        public let seconds: Double
     }
 
     /// The widths a structural stage left and the share of the blocks' parameters it removed.
@@ -128,6 +144,9 @@ public final class RecipeRunner {
         if submitted == nil, let s = recipe.structuralPrune {
             return try runStructured(s.method, outputDir: outputDir, observer: observer)
         }
+        if submitted == nil, let a = recipe.awq {
+            return try runScaled(a.stage, outputDir: outputDir, observer: observer)
+        }
         let start = DispatchTime.now()
         AllocatorTuning.keepFreedMemory()
         let readers = try model.open()
@@ -180,22 +199,33 @@ public final class RecipeRunner {
             quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
     }
 
-    /// A recipe with a structural stage: the model is pruned as a whole and staged in `outputDir`
-    /// (removed before returning), then the recipe runs on the staged copy; the input's checksum
-    /// and `evaluate`'s original stay the submitted model's.
-    private func runStructured(_ m: FlapPrune, outputDir: String, observer: Observer) throws -> Result {
+    /// A model staged by a whole-model pass (flap, awq): the files the rest of the recipe reads, the
+    /// pass's seconds, and what it adds to the result.
+    struct StagedInput {
+        let model: ModelSource
+        let files: DecoderModelFiles
+        let seconds: Double
+        let annotate: (inout Result) -> Void
+    }
+
+    /// A recipe with a whole-model pass (`prune: {method: flap}`, `awq`): the pass stages a copy of
+    /// the model in `outputDir` (removed before returning), then the recipe runs on the staged copy;
+    /// the input's checksum and `evaluate`'s original stay the submitted model's.
+    private func runStaged(
+        outputDir: String, observer: Observer,
+        stage: ([any TensorFile], DecoderFamily, CalibrateStage, String) throws -> StagedInput
+    ) throws -> Result {
         guard let decoder = family as? DecoderFamily, let cal = recipe.calibration else {
-            throw ComputeError(.internalError, "flap runs on a decoder after a calibrate stage")
+            throw ComputeError(.internalError, "flap and awq run on a decoder after a calibrate stage")
         }
         let start = DispatchTime.now()
         try observer.checkContinue()
         let readers = try model.open()
         let hasher = InputHasher(readers: readers)
         defer { hasher.stop() }
-        let dir = outputDir + "/.structured-input"
+        let dir = outputDir + "/.staged-input"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let staged = try StructuredModelPass.run(
-            m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads)
+        let staged = try stage(readers, decoder, cal, dir)
         for r in readers { try r.checkUnchanged() }
         let inner = RecipeRunner(
             model: staged.model, recipe: recipe, threads: threads,
@@ -211,9 +241,32 @@ public final class RecipeRunner {
             computedUnits: r.computedUnits, restoredUnits: r.restoredUnits, evaluation: r.evaluation,
             quantizedInput: readers.flatMap(\.quantizedTensors),
             calibrationSeconds: staged.seconds + (r.calibrationSeconds ?? 0))
-        result.structure = StructureSummary(
-            method: FlapPrune.name, ffnWidths: staged.widths, removedFraction: staged.removed, seconds: staged.seconds)
+        staged.annotate(&result)
         return result
+    }
+
+    /// FLAP prunes the model as a whole (StructuredModelPass).
+    private func runStructured(_ m: FlapPrune, outputDir: String, observer: Observer) throws -> Result {
+        try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in
+            let s = try StructuredModelPass.run(
+                m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads)
+            return StagedInput(model: s.model, files: s.files, seconds: s.seconds) {
+                $0.structure = StructureSummary(
+                    method: FlapPrune.name, ffnWidths: s.widths, removedFraction: s.removed, seconds: s.seconds)
+            }
+        }
+    }
+
+    /// AWQ scales the model as a whole (AWQPass) for the grids the plan of the submitted model gives.
+    private func runScaled(_ a: AWQStage, outputDir: String, observer: Observer) throws -> Result {
+        try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in
+            let plan = try RunPlan.make(
+                recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
+            let s = try AWQPass.run(
+                a, model: model, readers: readers, files: decoder.files, calibration: cal,
+                targets: AWQTargets(plan: plan, threads: threads), into: dir, threads: threads)
+            return StagedInput(model: s.model, files: s.files, seconds: s.summary.seconds) { $0.awq = s.summary }
+        }
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through

@@ -23,6 +23,7 @@ extension RecipeValidator {
                     + "safetensors still run on it"
             )
         }
+        try checkAWQ(recipe, model: model)
         if let s = recipe.structuralPrune, !DecoderModelFiles.isDecoder(model) {
             throw RecipeError(
                 "stages[\(s.index)].prune.method",

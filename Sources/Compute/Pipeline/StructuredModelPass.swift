@@ -159,7 +159,7 @@ enum StructuredModelPass {
 
     /// config.json with the per-block widths: the input's own (every other key kept) for a Hugging
     /// Face input, one made from the GGUF's keys otherwise; the input's tokenizer files beside it.
-    private static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
+    static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
         let generated = try files.huggingFaceFiles()
         let c = files.config
         var config = generated.first { $0.name == "config.json" }!.data

@@ -51,7 +51,7 @@ struct TensorTransform {
                     }
                     out.factors = f
                 }
-            case .calibrate, .evaluate, .export: break
+            case .awq, .calibrate, .evaluate, .export: break
             }
         }
         return out

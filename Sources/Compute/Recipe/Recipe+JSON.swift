@@ -33,6 +33,7 @@ extension Stage: Codable {
         ("prune", { .prune(try PruneStage(from: $0)) }),
         ("quantize", { .quantize(try QuantizeStage(from: $0)) }),
         ("lowrank", { .lowrank(try LowRankStage(from: $0)) }),
+        ("awq", { .awq(try AWQStage(from: $0)) }),
         ("calibrate", { .calibrate(try CalibrateStage(from: $0)) }),
         ("distill", { .distill(try DistillStage(from: $0)) }),
         ("evaluate", { .evaluate(try EvaluateStage(from: $0)) }),
@@ -59,6 +60,7 @@ extension Stage: Codable {
         case .prune(let p): try p.encode(to: inner)
         case .quantize(let q): try q.encode(to: inner)
         case .lowrank(let l): try l.encode(to: inner)
+        case .awq(let a): try a.encode(to: inner)
         case .calibrate(let c): try c.encode(to: inner)
         case .distill(let d): try d.encode(to: inner)
         case .evaluate(let e): try e.encode(to: inner)
@@ -72,6 +74,7 @@ extension Stage: Codable {
         case .prune: return "prune"
         case .quantize: return "quantize"
         case .lowrank: return "lowrank"
+        case .awq: return "awq"
         case .calibrate: return "calibrate"
         case .distill: return "distill"
         case .evaluate: return "evaluate"

@@ -64,6 +64,13 @@ public struct Recipe: Equatable, Sendable {
         }
         return nil
     }
+    /// The `awq` stage, if any (at most one), with its index.
+    public var awq: (index: Int, stage: AWQStage)? {
+        for (i, s) in stages.enumerated() {
+            if case .awq(let a) = s { return (i, a) }
+        }
+        return nil
+    }
     /// Whether a stage compresses units on their calibration inputs (a structural stage does its own pass).
     public var calibratesUnits: Bool {
         stages.contains {
@@ -111,6 +118,7 @@ public enum Stage: Equatable, Sendable {
     case prune(PruneStage)
     case quantize(QuantizeStage)
     case lowrank(LowRankStage)
+    case awq(AWQStage)
     case calibrate(CalibrateStage)
     case distill(DistillStage)
     case evaluate(EvaluateStage)
@@ -123,7 +131,7 @@ public enum Stage: Equatable, Sendable {
         case .quantize(let q): return q.selector
         case .lowrank(let l): return l.selector
         case .distill(let d): return d.selector
-        case .calibrate, .evaluate, .export: return nil
+        case .awq, .calibrate, .evaluate, .export: return nil
         }
     }
 }

@@ -124,6 +124,11 @@ public enum RecipeParser {
                     throw RecipeError(
                         "stages[\(i)].evaluate.dataset", "is required when the recipe has no calibrate stage")
                 }
+            case .awq:
+                if calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].awq", "needs an earlier calibrate stage (it scales by the calibration inputs)")
+                }
             case .distill:
                 if calibrateAt == nil {
                     throw RecipeError(

@@ -26,7 +26,9 @@ enum FFNChannelStatistics {
         block: (Int, FlapSelection.Channels, [Float]?, Int, WeightSupplier) throws -> Void
     ) throws {
         var sum = [Double](), squares = [Double](), gram = [Float](), tokens = 0
-        try DenseFFNPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) { _, act, _ in
+        try DenseBlockPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) {
+            _, inputs, _ in
+            let act = inputs.product
             if sum.isEmpty {
                 sum = [Double](repeating: 0, count: act.width)
                 squares = sum
@@ -75,7 +77,7 @@ enum FFNChannelStatistics {
     }
 
     /// g += aᵀ a: output columns in fixed 256-wide slices, one product each, over the threads.
-    private static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
+    static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
         let n = act.width
         let slices = Parallel.chunks(n, chunk: 256)
         act.data.withUnsafeBufferPointer { a in
@@ -111,39 +113,6 @@ enum FFNChannelStatistics {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The dense model's forward over the calibration windows, block by block and windows in chunks,
-/// handing each chunk's SwiGLU product (down_proj's input) to `product` and each finished block's
-/// weights to `blockDone`.
-enum DenseFFNPass {
-    static func run(
-        config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int,
-        product: (Int, Activations, WeightSupplier) throws -> Void, blockDone: (Int, WeightSupplier) throws -> Void
-    ) throws {
-        let whole = LlamaDecoder(config: c, samples: ids.count, seqLen: seqLen, threads: threads)
-        let plan = ChunkPlan(
-            config: c, samples: ids.count, seqLen: seqLen,
-            chunkWindows: DecoderCalibration.chunkWindows(seqLen: seqLen), threads: threads)
-        var x = try whole.embed(ids, weights)
-        for i in 0..<c.layers {
-            let w = CachedWeights(weights)  // one block's weights, decoded once for all its chunks
-            let name = { (part: String) in LlamaNames.block(i, part) }
-            try plan.forEachChunk { d, r in
-                let xc = x.windows(r, seqLen, threads: threads)
-                let ctx = try d.attentionContext(i, try d.rmsNorm(xc, name("input_layernorm.weight"), w), w)
-                var h = try d.linear(name("self_attn.o_proj"), ctx, out: c.hidden, bias: c.outputBias, w)
-                d.add(&h, xc)
-                let act = try d.mlpProduct(i, try d.rmsNorm(h, name("post_attention_layernorm.weight"), w), w)
-                try product(i, act, w)
-                guard i + 1 < c.layers else { return }
-                var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
-                d.add(&o, h)
-                x.setWindows(r, seqLen, o, threads: threads)
-            }
-            try blockDone(i, w)
         }
     }
 }

@@ -8,6 +8,15 @@ public enum LlamaNames {
     /// `model.layers.N.` + part.
     public static func block(_ i: Int, _ part: String) -> String { "model.layers.\(i).\(part)" }
 
+    /// The block `name` belongs to (`model.layers.N.…` with N < layers), or nil.
+    static func blockIndex(_ name: String, layers: Int) -> Int? {
+        let parts = name.split(separator: ".", maxSplits: 3)
+        guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let i = Int(parts[2]), i < layers else {
+            return nil
+        }
+        return i
+    }
+
     /// HF part → GGUF part within a block.
     static let blockParts: [(hf: String, gguf: String)] = [
         ("input_layernorm", "attn_norm"), ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"),

@@ -1,0 +1,43 @@
+"""The docs/QUALITY.md `awq` section from `ops/bench awq`'s JSON lines: awq_report.py ROWS CPU."""
+import json
+import sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+cpu = sys.argv[2]
+
+
+def ratio(r):
+    e = r["evaluation"]
+    return e["perplexity"] / e["original_perplexity"]
+
+
+print(f"AWQ on SmolLM2-135M (`ops/bench awq`, {cpu}): each quantization of the 210 block matrices with and")
+print("without an `awq` stage before it, 128 × 256 calibration tokens, the 16 held-out windows × 256 tokens of the")
+print("tables above. Time: the whole job, evaluation excluded; AWQ: the part of it the awq pass took.\n")
+print("| quantization | awq | ppl | × dense | mean KL | top-1 | output | time | AWQ | peak RSS |")
+print("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
+for r in rows:
+    e = r["evaluation"]
+    awq = "none" if r["awq"] == "-" else f"`{r['awq']}`"
+    t = f"{r['awq_s']:.0f} s" if r.get("awq_s") else "–"
+    print(f"| {r['method']} | {awq} | {e['perplexity']:.2f} | {ratio(r):.3f}× | {e['mean_kl']:.4f} | "
+          f"{e['top1_agreement']:.3f} | {r['output']} | {r['compute_s']:.0f} s | {t} | {r['rss_mb']:.0f} MB |")
+print()
+# Each quantization: the plain row against the default-options row.
+base = {r["name"]: r for r in rows if r["awq"] == "-"}
+default = {r["name"]: r for r in rows if r["awq"] == "{}"}
+better, worse = [], []
+for name, d in default.items():
+    b = base.get(name)
+    if not b:
+        continue
+    (better if ratio(d) < ratio(b) else worse).append(f"{d['method']} {ratio(b):.3f}× → {ratio(d):.3f}×")
+if better:
+    print("AWQ with its defaults improves " + "; ".join(better) + ".")
+if worse:
+    print("It does not improve " + "; ".join(worse) + ".")
+gptq = [r for r in rows if r["name"] == "gptq-int4-g64" and r["awq"] == "-"]
+slow = max((r["awq_s"] or 0 for r in rows if r["awq"] != "-"), default=0)
+if gptq:
+    print(f"The slowest AWQ pass took {slow:.0f} s, {slow / gptq[0]['compute_s']:.2f}× the GPTQ int4 job's "
+          f"{gptq[0]['compute_s']:.0f} s (target: at most 3×).")
