@@ -70,7 +70,7 @@ import Testing
             gram: (0..<(32 * 32)).map { $0 % 33 == 0 ? 1 : 0 }, meanAbs: [Double](repeating: 0.5, count: 32),
             tokens: 1)
         let none = AWQSearch.scales(group, inputs: flat, grid: 20, duo: false, threads: 2)
-        #expect(none.scales == [Float](repeating: 1, count: 32) && none.error == none.baseline)
+        #expect(none.scales == [Float](repeating: 1, count: 32) && none.error == none.baseline && none.alpha == nil)
     }
 
     @Test func clipNeverRaisesTheOutputErrorAndIsTheSameForAnyThreadCount() {

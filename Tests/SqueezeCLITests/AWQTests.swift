@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The `awq` stage through the CLI: a scaled-then-quantized decoder is written byte-identically for
-/// any thread count, its searches are recorded, its staging is removed, llama.cpp loads the GGUF,
-/// and impossible recipes are refused at submit with one line.
+/// The `awq` stage through the CLI: its choices match a numpy AWQ, a scaled-then-quantized decoder is
+/// written byte-identically for any thread count, its searches are recorded, its staging is removed,
+/// llama.cpp runs the GGUF, and impossible recipes are refused at submit with one line.
 @Suite struct AWQTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
     var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
@@ -53,6 +53,24 @@ import TestSupport
         #expect(l.status == 0, "\(l.stderr)")
         let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "0.25", "0.85"])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+    }
+
+    /// The scales, norms and clipping against check_awq.py, a float64 numpy AWQ that scores each
+    /// candidate on the calibration tokens' outputs themselves (Squeeze scores through the Gram).
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: ["tiny", "tiny-qwen2"])
+    func awqChoosesTheScalesAndClippingOfTheNumpyReference(_ model: String) throws {
+        let env = try SqueezeEnv.create()
+        let hf = Self.llama! + "/\(model)/hf"
+        let r = try recipe(env, """
+              - awq: {grid: 10}
+              - quantize: {bits: 4, group_size: 32, targets: ["model.layers.*"], ignore: ["*norm*"]}
+              - export: {format: safetensors}
+            """)
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        let c = try env.python("check_awq.py", [hf, pydoc, "8", "64", "4", "32", "10", out])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [

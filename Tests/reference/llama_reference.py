@@ -44,8 +44,9 @@ def windows(ids, samples, seq_len, part, prefix=()):
             for i in range(samples)]
 
 
-def forward(hf_dir, batch, on_product=None):
-    """Logits [windows, L, vocab]; on_product(block, window, swiglu_product) sees down_proj's inputs."""
+def forward(hf_dir, batch, on_product=None, on_inputs=None):
+    """Logits [windows, L, vocab]; on_product(block, window, swiglu_product) sees down_proj's inputs,
+    on_inputs(block, window, attention_norm, context, ffn_norm, swiglu_product) every linear's."""
     c = json.load(open(os.path.join(hf_dir, "config.json")))
     w = {k: v.astype(np.float64) for k, v in load_file(os.path.join(hf_dir, "model.safetensors")).items()}
     H, nh = c["hidden_size"], c["num_attention_heads"]
@@ -88,7 +89,7 @@ def forward(hf_dir, batch, on_product=None):
         for i in range(n_layers):
             p = f"model.layers.{i}."
             nh, nkv = heads[i], kv_heads[i]
-            h = rms(x, w[p + "input_layernorm.weight"])
+            h = h_att = rms(x, w[p + "input_layernorm.weight"])
             q = rope(lin(h, p + "self_attn.q_proj").reshape(L, nh, d))
             k = rope(lin(h, p + "self_attn.k_proj").reshape(L, nkv, d))
             v = lin(h, p + "self_attn.v_proj").reshape(L, nkv, d)
@@ -103,6 +104,8 @@ def forward(hf_dir, batch, on_product=None):
             act = g / (1 + np.exp(-g)) * lin(h, p + "mlp.up_proj")
             if on_product:
                 on_product(i, len(out), act)
+            if on_inputs:
+                on_inputs(i, len(out), h_att, ctx, h, act)
             x = x + lin(act, p + "mlp.down_proj")
         out.append(rms(x, w["model.norm.weight"]) @ head.T)
     return np.stack(out)

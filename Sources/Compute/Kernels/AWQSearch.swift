@@ -30,10 +30,11 @@ enum AWQSearch {
         var cols: Int { meanAbs.count }
     }
 
-    /// The chosen scale per input column, its α, and the group's output error with it and without scaling.
+    /// The chosen scale per input column, its α (nil: no scaling), and the group's output error with
+    /// it and without scaling.
     struct Choice {
         let scales: [Float]
-        let alpha: Double
+        let alpha: Double?
         let error: Double
         let baseline: Double
     }
@@ -46,7 +47,7 @@ enum AWQSearch {
         let wMean = duo ? columnMeans(linears, cols: n) : []
         let ones = [Float](repeating: 1, count: n)
         let baseline = linears.reduce(0.0) { $0 + scaledError($1, scales: ones, inputs: x, threads: threads) }
-        var best = Choice(scales: ones, alpha: 0, error: baseline, baseline: baseline)
+        var best = Choice(scales: ones, alpha: nil, error: baseline, baseline: baseline)
         // Without duo scaling α = 0 is s = 1, the baseline itself.
         for i in (duo ? 0 : 1)..<grid {
             let alpha = Double(i) / Double(grid)

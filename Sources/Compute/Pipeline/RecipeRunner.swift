@@ -53,8 +53,8 @@ public final class RecipeRunner {
         public var awq: AWQSummary? = nil
     }
 
-    /// Each AWQ search of each block: the α chosen (nil for a clipping search) and the output error
-    /// on the calibration inputs with and without it.
+    /// Each AWQ search of each block: the α chosen (nil when no scaling won, and for a clipping search)
+    /// and the output error on the calibration inputs with and without it.
     public struct AWQSummary: Sendable, Codable {
         public struct Group: Sendable, Codable {
             public let block: Int
