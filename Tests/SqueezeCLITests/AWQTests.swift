@@ -38,7 +38,7 @@ import TestSupport
         let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: env.scratch + "/t1/manifest.json")))
             as? [String: Any]
         let groups = (m?["awq"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
-        // Two blocks: three scale searches and five clipping searches each.
+        // Two blocks of grouped-query attention: three scale searches (no v → o) and five clipping searches each.
         #expect(groups.count == 2 * 8, "\(groups)")
         for g in groups {
             let e = g["error"] as? Double ?? .nan, b = g["baseline"] as? Double ?? .nan
@@ -56,19 +56,28 @@ import TestSupport
     }
 
     /// The scales, norms and clipping against check_awq.py, a float64 numpy AWQ that scores each
-    /// candidate on the calibration tokens' outputs themselves (Squeeze scores through the Gram).
-    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: ["tiny", "tiny-qwen2"])
+    /// candidate on the calibration tokens' outputs themselves (Squeeze scores through the Gram): the
+    /// grouped-query fixtures, and one whose heads each have their own v (v → o scaling, with
+    /// Qwen2's v bias).
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: ["tiny", "tiny-qwen2", "mha"])
     func awqChoosesTheScalesAndClippingOfTheNumpyReference(_ model: String) throws {
         let env = try SqueezeEnv.create()
-        let hf = Self.llama! + "/\(model)/hf"
+        var hf = Self.llama! + "/\(model)/hf"
+        if model == "mha" {
+            let made = try env.python("make_llama.py", ["tiny", env.scratch + "/mha", "--shapes", "128:4:4,128:4:4", "--bias", "--seed", "5"])
+            #expect(made.status == 0, "\(made.stderr)")
+            hf = env.scratch + "/mha/hf"
+        }
         let r = try recipe(env, """
               - awq: {grid: 10}
-              - quantize: {bits: 4, group_size: 32, targets: ["model.layers.*"], ignore: ["*norm*"]}
+              - quantize: {bits: 4, group_size: 32, targets: ["model.layers.*.weight"], ignore: ["*norm*"]}
               - export: {format: safetensors}
             """)
         let out = env.scratch + "/out"
         let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
+        let m = try String(contentsOfFile: out + "/manifest.json", encoding: .utf8)
+        #expect(m.contains("\"output\"") == (model == "mha"), "v → o is searched exactly where heads have their own v")
         let c = try env.python("check_awq.py", [hf, pydoc, "8", "64", "4", "32", "10", out])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }

@@ -4,6 +4,7 @@
 forward over the calibration windows Squeeze cuts; per block, the inputs of q/k/v, o, gate/up and
 down; for q/k/v, gate/up and down, s = mean|x|^α / (mean ŵ^(1−α) + 1e-4) clamped at 1e-4 (ŵ: |w|
 over its group's largest, averaged over the group's rows), normalised by sqrt(max·min), α = i/grid,
+for v → o too where every head has its own v (its rows, and bias, take 1/s),
 with s = 1 as the baseline; the loss is the outputs' squared error ‖X Wᵀ − X (Q(W·diag s)/s)ᵀ‖²
 computed from the tokens themselves (not a Gram). Then per row and group of v, o, gate, up and down,
 clipping to c·max|w|, c in 1, 0.95, …, 0.55, scored by that group's share of the outputs.
@@ -72,6 +73,11 @@ def main():
         plan = [("attention", "att", ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], "input_layernorm"),
                 ("mlp", "mlp", ["mlp.gate_proj", "mlp.up_proj"], "post_attention_layernorm"),
                 ("down", "act", ["mlp.down_proj"], None)]
+        heads = c.get("layer_num_attention_heads", [c["num_attention_heads"]] * c["num_hidden_layers"])[i]
+        kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])]
+                   * c["num_hidden_layers"])[i]
+        if heads == kv:  # v → o: o's inputs are v's rows, one per head
+            plan.insert(1, ("output", "ctx", ["self_attn.o_proj"], None))
         s_of = {}
         for name, key, linears, norm in plan:
             X, W = x[(i, key)], [w[p + n + ".weight"] for n in linears]
@@ -102,8 +108,16 @@ def main():
                 problems.append(f"block {i} {n}: more than one grid step from the reference's codes")
         # Clipped linears: Squeeze's output error against the reference's best clipping.
         up = w[p + "mlp.up_proj.weight"] / s_of["down"][:, None]
-        clip = [("self_attn.v_proj", w[p + "self_attn.v_proj.weight"] * s_of["attention"], x[(i, "att")] / s_of["attention"]),
-                ("self_attn.o_proj", w[p + "self_attn.o_proj.weight"], x[(i, "ctx")]),
+        so = s_of.get("output", np.ones(w[p + "self_attn.o_proj.weight"].shape[1]))
+        v = w[p + "self_attn.v_proj.weight"] * s_of["attention"]
+        if "output" in s_of:
+            v = v / so[:, None]
+        if p + "self_attn.v_proj.bias" in w and "output" in s_of:
+            want, have = w[p + "self_attn.v_proj.bias"] / so, o[p + "self_attn.v_proj.bias"]
+            if np.abs(want - have).max() > 1e-4 * np.abs(want).max():
+                problems.append(f"block {i} v_proj bias: differs from the input over s by {np.abs(want - have).max()}")
+        clip = [("self_attn.v_proj", v, x[(i, "att")] / s_of["attention"]),
+                ("self_attn.o_proj", w[p + "self_attn.o_proj.weight"] * so, x[(i, "ctx")] / so),
                 ("mlp.gate_proj", w[p + "mlp.gate_proj.weight"] * s_of["mlp"], x[(i, "mlp")] / s_of["mlp"]),
                 ("mlp.up_proj", up * s_of["mlp"], x[(i, "mlp")] / s_of["mlp"]),
                 ("mlp.down_proj", w[p + "mlp.down_proj.weight"] * s_of["down"], x[(i, "act")] / s_of["down"])]

@@ -248,9 +248,9 @@ def tiny(out, tied, bias, seed, hidden, blocks, overrides=(), int8=None, ffn=Non
             tensors[p + "attn_output.bias"] = g(hidden) * 20
             tensors[p + "ffn_down.bias"] = g(hidden) * 20
         if bias:
-            tensors[p + "attn_q.bias"] = g(hidden) * 20
-            tensors[p + "attn_k.bias"] = g(kv * hd) * 20
-            tensors[p + "attn_v.bias"] = g(kv * hd) * 20
+            tensors[p + "attn_q.bias"] = g(h_b * hd) * 20
+            tensors[p + "attn_k.bias"] = g(kv_b * hd) * 20
+            tensors[p + "attn_v.bias"] = g(kv_b * hd) * 20
     if adversarial:
         from kquant_blocks import blocks as kblocks
         a = tensors[adversarial]

@@ -36,9 +36,7 @@ public struct BertFamily: ModelFamily {
         _ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
         compute: (String, LinearCalibration?) throws -> [Float]
     ) throws {
-        let ids = try CalibrationText.batches(
-            file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
-            seqLen: stage.seqLen, part: .calibration)
+        let ids = try stage.windows(files.tokenizer)
         let enc = BertEncoder(config: files.config, samples: stage.samples, seqLen: stage.seqLen, threads: threads)
         try CalibratedForward.run(
             layers: files.config.layers, teacher: original, gramPrecision: needs.gramPrecision, compute: compute,

@@ -52,9 +52,7 @@ enum AWQPass {
     ) throws -> Staged {
         let t0 = DispatchTime.now()
         let c = files.config
-        let ids = try CalibrationText.batches(
-            file: cal.dataset, tokenizer: files.tokenizer, samples: cal.samples, seqLen: cal.seqLen,
-            part: .calibration)
+        let ids = try cal.windows(files.tokenizer)
         let weights = ModelWeights(readers: readers)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let all = readers.flatMap(\.tensors)
@@ -100,7 +98,7 @@ enum AWQPass {
         let (attention, context, mlp, product) = (inputs[0], inputs[1], inputs[2], inputs[3])
         var found = [RecipeRunner.AWQSummary.Group]()
         // Each group: its linears, the norm (or linear rows) the inverse scale folds into, its inputs.
-        let plan: [(name: String, linears: [String], fold: BlockWeights.Fold, inputs: AWQSearch.Inputs)] = [
+        var plan: [(name: String, linears: [String], fold: BlockWeights.Fold, inputs: AWQSearch.Inputs)] = [
             (
                 "attention", ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], .norm("input_layernorm"),
                 attention
@@ -108,7 +106,9 @@ enum AWQPass {
             ("mlp", ["mlp.gate_proj", "mlp.up_proj"], .norm("post_attention_layernorm"), mlp),
             ("down", ["mlp.down_proj"], .rows("mlp.up_proj"), product)
         ]
-        var scaled = [String: AWQSearch.Inputs]()
+        // v → o where each head has its own v (no grouped-query sharing): o's input channels are v's rows.
+        if b.hasOwnValues { plan.insert(("output", ["self_attn.o_proj"], .rows("self_attn.v_proj"), context), at: 1) }
+        var scaled = ["self_attn.o_proj": context]
         for g in plan {
             let linears = try g.linears.compactMap { try b.linear($0, targets: targets) }
             guard !linears.isEmpty else {
@@ -125,7 +125,6 @@ enum AWQPass {
                 .init(
                     block: b.index, group: g.name, alpha: choice.alpha, error: choice.error, baseline: choice.baseline))
         }
-        scaled["self_attn.o_proj"] = context
         guard stage.clip else { return found }
         for name in ["self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"] {
             guard var l = try b.linear(name, targets: targets), let x = scaled[name] else { continue }
@@ -179,6 +178,9 @@ struct BlockWeights {
 
     private func full(_ part: String) -> String { LlamaNames.block(index, part) }
 
+    /// Whether every attention head has its own value rows (heads == kv heads), so v's rows can take o's scales.
+    var hasOwnValues: Bool { config.shape(index).heads == config.shape(index).kvHeads }
+
     /// A tensor's current values.
     func values(_ t: TensorInfo) throws -> [Float] { try changed[t.name] ?? weights.tensor(t.name, count: t.numel) }
 
@@ -198,6 +200,7 @@ struct BlockWeights {
         case "mlp.gate_proj", "mlp.up_proj": return [c.intermediate(index), c.hidden]
         case "mlp.down_proj": return [c.hidden, c.intermediate(index)]
         case "input_layernorm", "post_attention_layernorm": return [c.hidden]
+        case "self_attn.v_proj.bias": return [c.kvWidth(index)]
         default: throw ComputeError(.internalError, "awq has no shape for \(part)")
         }
     }
@@ -232,6 +235,12 @@ struct BlockWeights {
                 for j in 0..<cols { w[r * cols + j] /= s[r] }
             }
             set(part + ".weight", w)
+            // Qwen2's v_proj has a bias: its rows' outputs carry it, so it takes the scales too.
+            if part == "self_attn.v_proj", config.qkvBias {
+                var bias = try current(part + ".bias")
+                for r in bias.indices { bias[r] /= s[r] }
+                set(part + ".bias", bias)
+            }
         }
     }
 }

@@ -37,9 +37,7 @@ enum StructuredModelPass {
     ) throws -> Staged {
         let t0 = DispatchTime.now()
         let c = files.config
-        let ids = try CalibrationText.batches(
-            file: cal.dataset, tokenizer: files.tokenizer, samples: cal.samples, seqLen: cal.seqLen,
-            part: .calibration)
+        let ids = try cal.windows(files.tokenizer)
         let weights = ModelWeights(readers: readers)
         let remove = channelsToRemove(ratio: m.ratio, config: c)
         var stats = [FlapSelection.Channels]()

@@ -58,9 +58,7 @@ public struct DecoderFamily: ModelFamily {
         _ stage: CalibrateStage, needs: CalibrationNeeds, teacher original: ModelWeights?, threads: Int,
         compute: (String, LinearCalibration?) throws -> [Float]
     ) throws {
-        let ids = try CalibrationText.batches(
-            file: stage.dataset, tokenizer: files.tokenizer, samples: stage.samples,
-            seqLen: stage.seqLen, part: .calibration)
+        let ids = try stage.windows(files.tokenizer)
         try DecoderCalibration(config: files.config, seqLen: stage.seqLen, threads: threads, needs: needs)
             .run(ids, teacher: original, compute: compute)
     }

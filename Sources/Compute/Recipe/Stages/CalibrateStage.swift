@@ -18,6 +18,14 @@ public struct CalibrateStage: Equatable, Sendable {
     }
 }
 
+extension CalibrateStage {
+    /// The calibration windows: `samples` × `seqLen` token ids from the calibration part of the dataset.
+    func windows(_ tokenizer: some TextTokenizer) throws -> [[Int32]] {
+        try CalibrationText.batches(
+            file: dataset, tokenizer: tokenizer, samples: samples, seqLen: seqLen, part: .calibration)
+    }
+}
+
 extension CalibrateStage: StageOptions {
     public static let keys = ["dataset", "samples", "seq_len", "hessian"]
 
