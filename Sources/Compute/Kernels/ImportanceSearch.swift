@@ -38,23 +38,43 @@ enum ImportanceSearch {
         }
         var scale: Float = sumL2 != 0 ? sumLX / sumL2 : 0
         var best = scale * sumLX
-        for step in -9...9 where step != 0 {
-            iscale = -(Float(nmax) + 0.1 * Float(step)) / mx
-            sumLX = 0
-            sumL2 = 0
+        // The 18 trial scales' sums, eight trials per vector: lane k sums over i in order exactly as
+        // the scalar loop does for its step, so each sum is ggml's; the choice then runs in step order.
+        typealias Lanes = KQuantSearch.Lanes
+        let lo = Lanes(repeating: Float(-nmax)), hi = Lanes(repeating: Float(nmax - 1))
+        @inline(__always) func sums(_ steps: Lanes) -> (trial: Lanes, lx: Lanes, l2: Lanes) {
+            let trial = -(Lanes(repeating: Float(nmax)) + 0.1 * steps) / mx
+            var sx = Lanes.zero, s2 = Lanes.zero
             for i in 0..<n {
-                let fl = Float(code(iscale, i))
-                sumLX += w[i] * x[i] * fl
-                sumL2 += w[i] * fl * fl
+                let fl = Lanes(KQuantSearch.nearestInt(trial * x[i])).clamped(lowerBound: lo, upperBound: hi)
+                sx += w[i] * x[i] * fl
+                s2 += w[i] * fl * fl
             }
-            if sumL2 > 0 && sumLX * sumLX > best * sumL2 {
-                for i in 0..<n { L[i] = Int8(truncatingIfNeeded: code(iscale, i) + nmax) }
-                scale = sumLX / sumL2
-                best = scale * sumLX
+            return (trial, sx, s2)
+        }
+        let trials = (sums(Self.steps.0), sums(Self.steps.1), sums(Self.steps.2))
+        var winner: Float?
+        for k in 0..<18 {
+            let t = k < 8 ? trials.0 : k < 16 ? trials.1 : trials.2
+            let (sx, s2) = (t.lx[k % 8], t.l2[k % 8])
+            if s2 > 0 && sx * sx > best * s2 {
+                scale = sx / s2
+                best = scale * sx
+                winner = t.trial[k % 8]
             }
+        }
+        if let winner {
+            for i in 0..<n { L[i] = Int8(truncatingIfNeeded: code(winner, i) + nmax) }
         }
         return scale
     }
+
+    /// The trial steps of `symmetric` after the first (iscale = −(nmax + 0.1·step)/max): −9…−1, 1…9,
+    /// eight per vector, the last two lanes of the third repeating 9 (not read).
+    private static let steps = (
+        KQuantSearch.Lanes(-9, -8, -7, -6, -5, -4, -3, -2), KQuantSearch.Lanes(-1, 1, 2, 3, 4, 5, 6, 7),
+        KQuantSearch.Lanes(8, 9, 9, 9, 9, 9, 9, 9)
+    )
 
     /// Asymmetric codes 0…nmax in `L` with a scale and a non-negative offset subtracted
     /// (`make_qkx3_quants`, squared error): the min/max grid, then nstep+1 shrunk ranges, each

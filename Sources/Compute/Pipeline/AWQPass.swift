@@ -2,10 +2,11 @@ import Foundation
 
 /// A recipe's `awq` stage, applied to the whole model before any unit runs: the dense model's
 /// forward over the calibration windows gives each block's linear inputs (their Gram and mean
-/// |x|); AWQSearch picks the scales of q/k/v, gate/up and down on the grid the recipe quantizes
-/// each linear to, they are folded into the norms and up_proj's rows, and with `clip` every linear
-/// but q and k is clipped. The scaled model (the same function up to rounding) is staged as a
-/// Hugging Face directory of F32 safetensors that the rest of the recipe reads as its input.
+/// |x|); AWQSearch picks the scales of q/k/v, o (where heads have their own v), gate/up and down on
+/// the grid the recipe quantizes each linear to; they are folded into the norms and v's and up's
+/// rows, and with `clip` every linear but q and k is clipped. The scaled model (the same function
+/// up to rounding) is staged as a Hugging Face directory of F32 safetensors that the rest of the
+/// recipe reads as its input.
 enum AWQPass {
     /// The staged model and what the searches found.
     struct Staged {
@@ -48,7 +49,8 @@ enum AWQPass {
 
     static func run(
         _ stage: AWQStage, model: ModelSource, readers: [any TensorFile], files: DecoderModelFiles,
-        calibration cal: CalibrateStage, targets: AWQTargets, into dir: String, threads: Int
+        calibration cal: CalibrateStage, targets: AWQTargets, into dir: String, threads: Int,
+        checkContinue: () throws -> Void = {}
     ) throws -> Staged {
         let t0 = DispatchTime.now()
         let c = files.config
@@ -71,6 +73,7 @@ enum AWQPass {
             if stats.isEmpty { stats = [x.attention, x.context, x.mlp, x.product].map { InputStats(width: $0.width) } }
             for (k, a) in [x.attention, x.context, x.mlp, x.product].enumerated() { stats[k].add(a, threads: threads) }
         } blockDone: { i, w in
+            try checkContinue()
             var block = BlockWeights(i, config: c, weights: w)
             groups += try search(
                 stage, block: &block, inputs: stats.map(\.inputs), targets: targets, threads: threads)

@@ -249,7 +249,8 @@ public final class RecipeRunner {
     private func runStructured(_ m: FlapPrune, outputDir: String, observer: Observer) throws -> Result {
         try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in
             let s = try StructuredModelPass.run(
-                m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads)
+                m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads,
+                checkContinue: observer.checkContinue)
             return StagedInput(model: s.model, files: s.files, seconds: s.seconds) {
                 $0.structure = StructureSummary(
                     method: FlapPrune.name, ffnWidths: s.widths, removedFraction: s.removed, seconds: s.seconds)
@@ -264,7 +265,8 @@ public final class RecipeRunner {
                 recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
             let s = try AWQPass.run(
                 a, model: model, readers: readers, files: decoder.files, calibration: cal,
-                targets: AWQTargets(plan: plan, threads: threads), into: dir, threads: threads)
+                targets: AWQTargets(plan: plan, threads: threads), into: dir, threads: threads,
+                checkContinue: observer.checkContinue)
             return StagedInput(model: s.model, files: s.files, seconds: s.summary.seconds) { $0.awq = s.summary }
         }
     }

@@ -33,7 +33,7 @@ enum StructuredModelPass {
 
     static func run(
         _ m: FlapPrune, model: ModelSource, readers: [any TensorFile], files: DecoderModelFiles,
-        calibration cal: CalibrateStage, into dir: String, threads: Int
+        calibration cal: CalibrateStage, into dir: String, threads: Int, checkContinue: () throws -> Void = {}
     ) throws -> Staged {
         let t0 = DispatchTime.now()
         let c = files.config
@@ -57,6 +57,7 @@ enum StructuredModelPass {
             try FFNChannelStatistics.scan(
                 config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: m.refit
             ) { i, s, gram, tokens, w in
+                try checkContinue()
                 stats.append(s)
                 kept.append(FlapSelection.keepUniform(s, fraction: fraction, multiple: m.multiple, score: m.score))
                 if let gram { try refit(i, gram, tokens, w) }
@@ -69,7 +70,10 @@ enum StructuredModelPass {
             if m.refit {
                 try FFNChannelStatistics.scan(
                     config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true
-                ) { i, _, gram, tokens, w in try refit(i, gram!, tokens, w) }
+                ) { i, _, gram, tokens, w in
+                    try checkContinue()
+                    try refit(i, gram!, tokens, w)
+                }
             }
         }
         var pruned = c

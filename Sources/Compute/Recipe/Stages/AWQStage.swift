@@ -1,12 +1,12 @@
 import Foundation
 
 /// `awq`: activation-aware scaling before quantization. For each group of linears that read one
-/// input (q/k/v after the attention norm, gate/up after the FFN norm, down after up), the
-/// per-channel scale s = mean|x|^α (α on `grid` points in [0, 1)) that minimises the group's output
-/// error after quantization on the recipe's own grid is multiplied into the linears' columns and
-/// divided out of the norm (or up_proj's rows), so the model stays a plain Llama; then, with
-/// `clip`, each block's clipping range is searched the same way. Runs on the calibration windows
-/// block by block before any unit (AWQPass).
+/// input (q/k/v after the attention norm, o after v where heads have their own v, gate/up after the
+/// FFN norm, down after up), the per-channel scale s = mean|x|^α (α on `grid` points in [0, 1))
+/// that minimises the group's output error after quantization on the recipe's own grid is
+/// multiplied into the linears' columns and divided out of the norm (or v's or up's rows), so the
+/// model stays a plain Llama; then, with `clip`, each block's clipping range is searched the same
+/// way. Runs on the calibration windows block by block before any unit (AWQPass).
 public struct AWQStage: Equatable, Sendable {
     /// Points of the α grid (α = i / grid, i < grid).
     public var grid = 20
