@@ -41,12 +41,11 @@ enum ImportanceSearch {
         // The 18 trial scales' sums, eight trials per vector: lane k sums over i in order exactly as
         // the scalar loop does for its step, so each sum is ggml's; the choice then runs in step order.
         typealias Lanes = KQuantSearch.Lanes
-        let lo = Lanes(repeating: Float(-nmax)), hi = Lanes(repeating: Float(nmax - 1))
         @inline(__always) func sums(_ steps: Lanes) -> (trial: Lanes, lx: Lanes, l2: Lanes) {
             let trial = -(Lanes(repeating: Float(nmax)) + 0.1 * steps) / mx
             var sx = Lanes.zero, s2 = Lanes.zero
             for i in 0..<n {
-                let fl = Lanes(KQuantSearch.nearestInt(trial * x[i])).clamped(lowerBound: lo, upperBound: hi)
+                let fl = Lanes(KQuantSearch.clamp(KQuantSearch.nearestInt(trial * x[i]), -nmax, nmax - 1))
                 sx += w[i] * x[i] * fl
                 s2 += w[i] * fl * fl
             }

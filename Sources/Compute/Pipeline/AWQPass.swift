@@ -15,19 +15,20 @@ enum AWQPass {
         let summary: RecipeRunner.AWQSummary
     }
 
-    /// The statistics of one linear input over every calibration token.
+    /// The statistics of one linear input over every calibration token: XᵀX in the calibrate stage's
+    /// precision (the sum GPTQ uses: upper-triangle tiles, mirrored) and Σ|x| per column.
     private struct InputStats {
-        var gram: [Float]
+        let gram: GramAccumulator
         var absSum: [Double]
         var tokens = 0
 
-        init(width: Int) {
-            gram = [Float](repeating: 0, count: width * width)
+        init(width: Int, precision: GramPrecision, threads: Int) {
+            gram = precision.accumulator(n: width, threads: threads)
             absSum = [Double](repeating: 0, count: width)
         }
 
         mutating func add(_ a: Activations, threads: Int) {
-            FFNChannelStatistics.addGram(a, into: &gram, threads: threads)
+            a.data.withUnsafeBufferPointer { gram.add($0.baseAddress!, rows: a.rows) }
             let width = a.width
             let ranges = Parallel.chunks(width, chunk: 64)
             a.data.withUnsafeBufferPointer { p in
@@ -43,7 +44,7 @@ enum AWQPass {
         }
 
         var inputs: AWQSearch.Inputs {
-            AWQSearch.Inputs(gram: gram, meanAbs: absSum.map { $0 / Double(max(1, tokens)) }, tokens: tokens)
+            AWQSearch.Inputs(gram: gram.result(), meanAbs: absSum.map { $0 / Double(max(1, tokens)) }, tokens: tokens)
         }
     }
 
@@ -70,7 +71,11 @@ enum AWQPass {
         var groups = [RecipeRunner.AWQSummary.Group]()
         try DenseBlockPass.run(config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads) {
             _, x, _ in
-            if stats.isEmpty { stats = [x.attention, x.context, x.mlp, x.product].map { InputStats(width: $0.width) } }
+            if stats.isEmpty {
+                stats = [x.attention, x.context, x.mlp, x.product].map {
+                    InputStats(width: $0.width, precision: cal.hessian, threads: threads)
+                }
+            }
             for (k, a) in [x.attention, x.context, x.mlp, x.product].enumerated() { stats[k].add(a, threads: threads) }
         } blockDone: { i, w in
             try checkContinue()

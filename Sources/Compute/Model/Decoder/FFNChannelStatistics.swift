@@ -77,7 +77,7 @@ enum FFNChannelStatistics {
     }
 
     /// g += aᵀ a: output columns in fixed 256-wide slices, one product each, over the threads.
-    static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
+    private static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
         let n = act.width
         let slices = Parallel.chunks(n, chunk: 256)
         act.data.withUnsafeBufferPointer { a in
