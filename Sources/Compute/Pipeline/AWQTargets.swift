@@ -1,7 +1,8 @@
 import Foundation
 
 /// The grid each linear is quantized to after an `awq` stage, read from the recipe's plan: the last
-/// `quantize` stage that selects it (its integer grid, RTN), else the last GGUF export's type for it.
+/// `quantize` stage that selects it (its integer grid, RTN on min/max), else the last GGUF export's
+/// type for it.
 struct AWQTargets {
     let plan: RunPlan
     let threads: Int
@@ -14,10 +15,12 @@ struct AWQTargets {
             if case .group(let g) = q.granularity, cols % g == 0 { group = g } else { group = cols }
             return AWQSearch.Linear(
                 weight: weight, rows: rows,
+                // The min/max grid (as AutoAWQ searches), whatever the stage's observer: the MSE observer's
+                // 80 shrunk ranges per group made the pass 5.5× a GPTQ job, and clipping searches ranges too.
                 quantize: { w, rows, _ in
                     _ = RTNQuantizer.quantize(
                         w, shape: [rows, cols], bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
-                        observer: q.observer, threads: threads)
+                        observer: .minmax, threads: threads)
                 },
                 usesImportance: false, group: group, symmetric: q.symmetric)
         }
