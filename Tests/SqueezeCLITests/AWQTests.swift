@@ -90,6 +90,7 @@ import TestSupport
         ("  - awq: {}\n  - export: {format: gguf, type: q4_0, imatrix: {job: other}}", "use imatrix: true"),
         ("  - awq: {grid: 0}\n  - export: {format: gguf, type: q4_0}", "grid"),
         ("  - awq: {alpha: 0.5}\n  - export: {format: gguf, type: q4_0}", "unknown key (allowed: clip, duo_scaling, grid)"),
+        ("  - awq: {}\n  - evaluate: {save_reference: true}\n  - export: {format: gguf, type: q4_0}", "do not combine with awq"),
     ])
     func impossibleAWQRecipesAreRefusedAtSubmit(_ stages: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()

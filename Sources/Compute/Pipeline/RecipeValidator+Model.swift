@@ -291,6 +291,9 @@ extension RecipeValidator {
             if recipe.structuralPrune != nil {
                 throw RecipeError(at, "reference and save_reference do not combine with a structural prune (flap)")
             }
+            if recipe.awq != nil {
+                throw RecipeError(at, "reference and save_reference do not combine with awq (it stages a scaled copy)")
+            }
             guard case .file(let path)? = ev.reference else { continue }
             let h: EvaluationReference.Header
             do { h = try EvaluationReference.header(path: path) } catch let e as ComputeError {
