@@ -24,15 +24,16 @@ extension RecipeValidator {
                 if case .quantize = st { target = true }
             case .export(let e) where e.format == .gguf:
                 target = true
-                if case .file? = e.importance {
+                let source: String? =
+                    switch e.importance {
+                    case .file?: "a file's"
+                    case .job?: "a job's"
+                    default: nil
+                    }
+                if let source {
                     throw RecipeError(
                         "stages[\(j)].export.imatrix",
-                        "a file's importance matrix was collected on inputs that awq rescales: use imatrix: true")
-                }
-                if case .job? = e.importance {
-                    throw RecipeError(
-                        "stages[\(j)].export.imatrix",
-                        "a job's importance matrix was collected on inputs that awq rescales: use imatrix: true")
+                        "\(source) importance matrix was collected on inputs that awq rescales: use imatrix: true")
                 }
             default: continue
             }
