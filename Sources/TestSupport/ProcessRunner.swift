@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Runs a program to completion and captures its output.
 public struct ProcessResult: Sendable {
@@ -44,7 +45,8 @@ public enum ProcessRunner {
         var environment = ProcessInfo.processInfo.environment
         for (k, v) in env { environment[k] = v }
         let pid = try Spawn.launch(executable, args, environment: environment, stdout: outPath, stderr: errPath)
-        return RunningProcess(pid: pid, outPath: outPath, errPath: errPath)
+        let label = CPUTimeLog.Label(test: Test.current.map { "\($0.id)" } ?? "-", executable: executable)
+        return RunningProcess(pid: pid, outPath: outPath, errPath: errPath, label: label)
     }
 }
 
@@ -55,18 +57,23 @@ public final class RunningProcess: @unchecked Sendable {
     let errPath: String
     private let exited = NSCondition()
     private var exitStatus: Int32?
+    private let label: CPUTimeLog.Label
+    private let started = Date()
 
-    init(pid: Int32, outPath: String, errPath: String) {
+    init(pid: Int32, outPath: String, errPath: String, label: CPUTimeLog.Label) {
         self.pid = pid
         self.outPath = outPath
         self.errPath = errPath
+        self.label = label
         Thread.detachNewThread { [self] in
             // Wait without reaping, then reap under the lock `signal` takes: a signal never reaches a reused pid.
             var info = siginfo_t()
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
             exited.withLock {
                 var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                var usage = rusage()
+                while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+                CPUTimeLog.record(label, usage: usage, wall: Date().timeIntervalSince(started))
                 // Exit code, or the signal's number for a killed process (as Foundation's Process reports it).
                 exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
                 exited.broadcast()
