@@ -13,6 +13,7 @@ def ratio(r):
     return e["perplexity"] / e["original_perplexity"]
 
 
+print("## AWQ (activation-aware scaling)\n")
 print(f"AWQ on SmolLM2-135M (`ops/bench awq`, {cpu}): each quantization of the 210 block matrices with and")
 print("without an `awq` stage before it, 128 × 256 calibration tokens, the 16 held-out windows × 256 tokens of the")
 print("tables above. Time: the whole job, evaluation excluded; AWQ: the part of it the awq pass took.\n")

@@ -1,4 +1,4 @@
-"""BENCHMARKS section for input hashing: hash_report.py RESULT.json FILE (also times sha256sum on FILE)."""
+"""BENCHMARKS section for input hashing: hash_report.py RESULT.json FILE CPU-LINE (also times sha256sum on FILE)."""
 import datetime
 import json
 import subprocess
@@ -12,12 +12,12 @@ for _ in range(3):
     out = subprocess.run(["sha256sum", sys.argv[2]], capture_output=True, text=True, check=True).stdout.split()[0]
     best = min(best, time.monotonic() - t0)
 assert out == r["sha256"], "digests differ"
-gib = r["bytes"] / 2**30
 mbs = lambda s: r["bytes"] / s / 1e6
-print(f"## Input hashing: SHA-256 of a 1 GiB file ({datetime.date.today()}, release build, page cache warm)")
+print(f"## Input hashing: SHA-256 of a 1 GiB file ({datetime.date.today()}, {sys.argv[3]}, release build, "
+      "page cache warm)")
 print()
 print("Every submit and every run hashes whole models (the checksum recorded at submit and re-checked by the")
-print("worker). Squeeze hashes through apple/swift-crypto (BoringSSL); best of 3, same file, same run.")
+print("worker). Squeeze hashes through OpenSSL's libcrypto (EVP SHA-256); best of 3, same file, same run.")
 print()
 print("| what | seconds | MB/s | vs plain read |")
 print("|---|---|---|---|")
@@ -25,5 +25,4 @@ print(f"| plain `pread` of the file (4 MiB chunks) | {r['read_seconds']:.2f} | {
 print(f"| Squeeze SHA-256 (`FileOps.sha256`) | {r['sha256_seconds']:.2f} | {mbs(r['sha256_seconds']):,.0f} | {r['sha256_seconds'] / r['read_seconds']:.1f}× the read time |")
 print(f"| coreutils `sha256sum` (peer) | {best:.2f} | {mbs(best):,.0f} | {best / r['read_seconds']:.1f}× the read time |")
 print()
-print(f"Digests identical. Before swift-crypto, Squeeze's own Swift SHA-256 took 6.84 s for the same {gib:.0f} GiB")
-print("(157 MB/s, measured 2026-12-01): the hash was the slowest step of submitting a large model.")
+print("Digests identical.")

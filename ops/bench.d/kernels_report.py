@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Formats the kernel benchmark table from Squeeze's and gguf-py's JSON timings.
-Usage: kernels_report.py OURS_ALL_CORES_JSON OURS_ONE_THREAD_JSON PEER_JSON CORES"""
+Usage: kernels_report.py OURS_ALL_CORES_JSON OURS_ONE_THREAD_JSON PEER_JSON CORES CPU-LINE"""
 import datetime
 import json
 import sys
@@ -8,7 +8,8 @@ import sys
 ours, ours1, peer, cores = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 assert ours["params"] == peer["params"], (ours["params"], peer["params"])
 n = ours["params"]
-print(f"## Kernels: GGUF quantization and global pruning of MiniLM ({datetime.date.today()}, {cores} cores, release build)")
+print(f"## Kernels: GGUF quantization and global pruning of MiniLM ({datetime.date.today()}, {sys.argv[5]}, "
+      f"{cores} cores, release build)")
 print()
 print(f"All {ours['matrices']} MiniLM matrices ({n / 1e6:.1f} M parameters, F32 in memory), best of 7 (Squeeze) / 3 (gguf-py).")
 print("Peer: gguf-py's numpy quantizers (`gguf.quants.quantize`), whose output Squeeze matches bit for bit.")

@@ -2,6 +2,7 @@
 llama-quantize runs) on the same F32 GGUF with the same thread count, in the same run; and the
 F32 bytes per second against a plain memory copy of the same data. Prints a Markdown table.
 Usage (LD_PRELOAD the shim): kquant_speed.py SQUEEZE THREADS REPEATS MODEL:TYPE:FTYPE[:pure] ..."""
+import datetime
 import json
 import os
 import subprocess
@@ -67,6 +68,9 @@ b = np.empty_like(a)
 copy = median_time(lambda: np.copyto(b, a))
 copy_rate = a.nbytes / copy
 
+print(f"## GGUF k-quants against llama_model_quantize ({datetime.date.today()}, {os.environ.get('CPU_LINE', '')}, "
+      f"{threads} threads, release build)")
+print()
 print(f"GGUF k-quant and IQ4 exports, file to file (F32 GGUF in, quantized GGUF out), {threads} threads, median of {repeats}:"
       f" `squeeze run` against llama.cpp's `llama_model_quantize` (llama-cpp-cffi 0.4.42) in the same run."
       f" Squeeze's time includes what llama.cpp does not do: SHA-256 of the input (on a thread of its own) and of"

@@ -12,6 +12,7 @@ def ratio(r):
     return e["perplexity"] / e["original_perplexity"]
 
 
+print("## Low-rank (SVD, SVD-LLM, ASVD)\n")
 print(f"Low-rank factorization of SmolLM2-135M's block matrices (`ops/bench lowrank`, {cpu}): the linears of the 30")
 print("blocks keep 80% of their parameters as rank-r factors (`ratio: 0.2`: each matrix under `uniform`, all of them")
 print("together under `global`; the export holds the dense product, so the file does not shrink), 128 × 256")

