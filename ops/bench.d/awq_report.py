@@ -1,16 +1,14 @@
 """The docs/QUALITY.md `awq` section from `ops/bench awq`'s JSON lines: awq_report.py ROWS CPU."""
-import json
+import os
 import sys
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import ratio, read_rows  # noqa: E402
+
+rows = read_rows(sys.argv[1])
 cpu = sys.argv[2]
 order = ["q4_0", "q4_0-imatrix", "q4_0-imatrix-gptq", "q4_k_m-imatrix-gptq", "rtn-int4-g64", "gptq-int4-g64"]
 rows.sort(key=lambda r: (order.index(r["name"]) if r["name"] in order else len(order)))
-
-
-def ratio(r):
-    e = r["evaluation"]
-    return e["perplexity"] / e["original_perplexity"]
 
 
 print("## AWQ (activation-aware scaling)\n")

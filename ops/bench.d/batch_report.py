@@ -8,9 +8,12 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import read_rows  # noqa: E402
+
 d = sys.argv[1]
 meta = json.load(open(os.path.join(d, "meta.json")))
-rows = [json.loads(line) for line in open(os.path.join(d, "rows.jsonl")) if line.strip()]
+rows = read_rows(os.path.join(d, "rows.jsonl"))
 
 print(f"## Jobs: the shipped recipes on MiniLM ({meta['date']}, {meta['cpu']}, {meta['cores']} cores, "
       "release build)")

@@ -10,10 +10,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from decoder_memory import paragraph  # noqa: E402
+from report_rows import read_rows  # noqa: E402
 
 d = sys.argv[1]
 meta = json.load(open(os.path.join(d, "meta.json")))
-rows = [json.loads(line) for line in open(os.path.join(d, "rows.jsonl")) if line.strip()]
+rows = read_rows(os.path.join(d, "rows.jsonl"))
 
 print(f"## Decoders ({meta['date']}, {meta['cores']} cores, release build)")
 print()

@@ -4,18 +4,18 @@ DIR/rows.jsonl: the GGUF-only and with-dense runs (setup, wall_s, rss_kb, larges
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import median, read_rows  # noqa: E402
 from datetime import datetime, timezone
 
 d, cpu, cores = sys.argv[1], sys.argv[2], sys.argv[3]
-all_rows = [json.loads(line) for line in open(os.path.join(d, "rows.jsonl")) if line.strip()]
+all_rows = read_rows(os.path.join(d, "rows.jsonl"))
 print(f"## Calibrated jobs without a dense copy ({datetime.now(timezone.utc):%Y-%m-%d}, {cpu}, {cores} cores, "
       "release build)")
 print()
 runs = {k: [r for r in all_rows if r["setup"] == k] for k in ("gguf-only", "with-dense")}
 if runs["gguf-only"] and runs["with-dense"]:
-    def median(v):
-        v = sorted(v)
-        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
     print("A calibrated GGUF-only job: `recipes/decoder/gguf-q4_k_m-imatrix.yaml` (`squeeze run`), against the same")
     print(f"recipe with a dense safetensors export, as every calibrated job had to write before; "
           f"{len(runs['gguf-only'])} runs of each, interleaved (medians, range in brackets):")

@@ -1,14 +1,14 @@
 """The docs/QUALITY.md `gguf` section from `ops/bench gguf-quality`'s JSON lines: gguf_quality_report.py ROWS."""
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import ratio, read_rows  # noqa: E402
+
+rows = read_rows(sys.argv[1])
 plain = {r["type"]: r for r in rows if not r.get("imatrix")}
 weighted = {r["type"]: r for r in rows if r.get("imatrix")}
 dense = rows[0]["evaluation"]["original_perplexity"]
-
-
-def ratio(r):
-    e = r["evaluation"]
-    return e["perplexity"] / e["original_perplexity"]
 
 
 def same(r):

@@ -1,15 +1,13 @@
 """The docs/QUALITY.md `lowrank` section from `ops/bench lowrank`'s JSON lines: lowrank_report.py ROWS CPU."""
-import json
+import os
 import sys
 
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import ratio, read_rows  # noqa: E402
+
+rows = read_rows(sys.argv[1])
 cpu = sys.argv[2]
 by = {r["name"]: r for r in rows}
-
-
-def ratio(r):
-    e = r["evaluation"]
-    return e["perplexity"] / e["original_perplexity"]
 
 
 print("## Low-rank (SVD, SVD-LLM, ASVD)\n")

@@ -7,15 +7,13 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_rows import median, read_rows  # noqa: E402
+
 d = sys.argv[1]
 meta = json.load(open(os.path.join(d, "meta.json")))
-rows = [json.loads(line) for line in open(os.path.join(d, "rows.jsonl")) if line.strip()]
-latency = [json.loads(line) for line in open(os.path.join(d, "latency.jsonl")) if line.strip()]
-
-
-def median(v):
-    v = sorted(v)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+rows = read_rows(os.path.join(d, "rows.jsonl"))
+latency = read_rows(os.path.join(d, "latency.jsonl"))
 
 
 print(f"## Queue: no-op throughput ({meta['date']}, {meta['cpu']}, {meta['cores']} cores, "
