@@ -4,8 +4,9 @@ import Foundation
 /// per block, each down_proj input channel's mean and variance over every calibration token (the
 /// SwiGLU product), the squared norm of its down_proj column, and when asked the Gram Σ a aᵀ of
 /// those inputs (for the least-squares refit). Block by block, windows in chunks, one block's
-/// weights at a time; moments summed in Double column by column in token order, the Gram in fixed
-/// 256-column products, so the result does not depend on the thread count.
+/// weights at a time; moments summed in Double column by column in token order, the Gram by
+/// `RowBlockSum` (the upper triangle's tiles, as the calibrate stage's XᵀX), so the result does
+/// not depend on the thread count.
 enum FFNChannelStatistics {
     /// Every block's channel statistics (one pass, no Gram).
     static func collect(config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int)
@@ -25,18 +26,19 @@ enum FFNChannelStatistics {
         config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int, gram wantGram: Bool,
         block: (Int, FlapSelection.Channels, [Float]?, Int, WeightSupplier) throws -> Void
     ) throws {
-        var sum = [Double](), squares = [Double](), gram = [Float](), tokens = 0
+        var sum = [Double](), squares = [Double](), tokens = 0
+        var gram: RowBlockSum?
         try DenseBlockPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) {
             _, inputs, _ in
             let act = inputs.product
             if sum.isEmpty {
                 sum = [Double](repeating: 0, count: act.width)
                 squares = sum
-                gram = wantGram ? [Float](repeating: 0, count: act.width * act.width) : []
+                gram = wantGram ? RowBlockSum(.gram(n: act.width), threads: threads) : nil
                 tokens = 0
             }
             accumulate(act, into: &sum, &squares, threads: threads)
-            if wantGram { addGram(act, into: &gram, threads: threads) }
+            act.data.withUnsafeBufferPointer { gram?.add($0.baseAddress!, rows: act.rows) }
             tokens += act.rows
         } blockDone: { i, w in
             let width = c.intermediate(i)
@@ -55,9 +57,9 @@ enum FFNChannelStatistics {
             var stats = FlapSelection.Channels(mean: mean, variance: variance, columnNormSq: norms)
             stats.columnAbsSum = abs
             stats.rowNorms = try rowNorms(i, config: c, w)
-            try block(i, stats, wantGram ? gram : nil, tokens, w)
+            try block(i, stats, gram?.result(), tokens, w)
             sum = []
-            gram = []
+            gram = nil
         }
     }
 
@@ -74,23 +76,6 @@ enum FFNChannelStatistics {
             }
         }
         return out
-    }
-
-    /// g += aᵀ a: output columns in fixed 256-wide slices, one product each, over the threads.
-    private static func addGram(_ act: Activations, into gram: inout [Float], threads: Int) {
-        let n = act.width
-        let slices = Parallel.chunks(n, chunk: 256)
-        act.data.withUnsafeBufferPointer { a in
-            gram.withUnsafeMutableBufferPointer { g in
-                Parallel.forEach(slices.count, threads: threads) { k in
-                    let cols = slices[k]
-                    BLAS.gemm(
-                        m: n, n: cols.count, k: act.rows, a: a.baseAddress!, lda: n, aTransposed: true,
-                        b: a.baseAddress! + cols.lowerBound, ldb: n, bTransposed: false,
-                        c: g.baseAddress! + cols.lowerBound, ldc: n, beta: 1)
-                }
-            }
-        }
     }
 
     /// Adds each column's values and squares, columns split over the threads, rows in order.
