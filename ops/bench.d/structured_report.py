@@ -15,7 +15,13 @@ speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32",
 
 
 def prompt(name, t):
-    return speed[t][os.path.join(d, name, f"model-{t}.gguf")]
+    """Prompt tokens/s of a row's file of type t, or None where the run did not measure it."""
+    return speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))
+
+
+def speed_cell(name, t, base):
+    v = prompt(name, t)
+    return "—" if v is None else f"{v:.0f} ({v / base:.2f}×)"
 
 dense = next(r for r in rows if r["name"] == "dense")
 
@@ -60,8 +66,7 @@ for r in rows:
     print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
           f"| {r['bytes']['q8_0'] / 1e6:.1f} MB | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
           f"| {e['top1_agreement']:.3f} | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} "
-          f"| {prompt(r['name'], 'f32'):.0f} ({prompt(r['name'], 'f32') / df:.2f}×) "
-          f"| {prompt(r['name'], 'q8_0'):.0f} ({prompt(r['name'], 'q8_0') / dq:.2f}×) "
+          f"| {speed_cell(r['name'], 'f32', df)} | {speed_cell(r['name'], 'q8_0', dq)} "
           f"| {st['seconds']:.1f} s | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |" if st else
           f"| {r['name']} | — | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "
           f"| 1 | 0 | 1 | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} | {df:.0f} (1×) "
