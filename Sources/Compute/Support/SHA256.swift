@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// SHA-256, incremental, through OpenSSL's libcrypto (SHA-NI or AVX2 where the CPU has them).
 /// Every submit and every run hashes whole models with it.
@@ -21,12 +22,7 @@ public struct SHA256 {
         var length: UInt32 = 0
         let finished = context.copy()
         check(EVP_DigestFinal_ex(finished.pointer, &digest, &length), "EVP_DigestFinal_ex")
-        return digest.prefix(Int(length)).map { hexDigits($0) }.joined()
-    }
-
-    private func hexDigits(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+        return digest.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// One EVP digest context, freed with its owner; copied before a shared one is changed.
