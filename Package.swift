@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -53,8 +54,12 @@ let package = Package(
                                                .product(name: "CoreMetrics", package: "swift-metrics")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         // The read-only web dashboard and Prometheus metrics (squeeze dashboard, worker --metrics-listen).
+        // The HTTP server is swift-nio's (llhttp, one event loop, a thread pool for the blocking database work).
         .target(name: "Dashboard", dependencies: ["Queue", .product(name: "Prometheus", package: "swift-prometheus"),
-                                                  .product(name: "CoreMetrics", package: "swift-metrics")],
+                                                  .product(name: "CoreMetrics", package: "swift-metrics"),
+                                                  .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "NIOPosix", package: "swift-nio"),
+                                                  .product(name: "NIOHTTP1", package: "swift-nio")],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
         .executableTarget(
             name: "squeeze",
@@ -70,7 +75,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SqueezeCLITests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -4,7 +4,7 @@ import Queue
 /// `squeeze dashboard`: the read-only web dashboard and `/metrics`, over one database connection
 /// (requests take turns on it; it reconnects after an error). Reads monitoring views only.
 public final class DashboardServer: @unchecked Sendable {
-    let server: HTTPServer
+    private var server: HTTPServer?
     let databaseURL: String
     let refresh: Int
     let token: String?
@@ -14,17 +14,20 @@ public final class DashboardServer: @unchecked Sendable {
 
     /// Binds `listen`; `token` (when given) is required on every request.
     public init(databaseURL: String, listen: ListenAddress, refreshSeconds: Int, token: String?) throws {
-        server = try HTTPServer(listen)
         self.databaseURL = databaseURL
         refresh = refreshSeconds
         self.token = token
+        server = try HTTPServer(listen) { [unowned self] in respond($0) }
     }
 
     /// The bound port.
-    public var port: UInt16 { server.port }
+    public var port: UInt16 { server?.port ?? 0 }
 
     /// Serves until the process ends.
-    public func run() -> Never { server.serve { [self] in respond($0) } }
+    public func run() -> Never {
+        server?.waitUntilClosed()
+        fatalError("the dashboard's listening socket closed")
+    }
 
     func respond(_ request: HTTPRequest) -> HTTPResponse {
         if let denied = authorize(request) { return denied }

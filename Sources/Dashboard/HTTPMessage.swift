@@ -1,6 +1,7 @@
 import Foundation
+import NIOHTTP1
 
-/// A request as the dashboard's server parsed it (GET and HEAD only).
+/// A request as the server received it (GET and HEAD only reach a handler).
 struct HTTPRequest: Sendable {
     let method: String
     /// The path, percent-decoded, without the query.
@@ -10,12 +11,8 @@ struct HTTPRequest: Sendable {
     /// Header values by lower-cased name.
     let headers: [String: String]
 
-    /// Parses the request line and headers (`head` is everything before the blank line); nil when malformed.
-    static func parse(head: String) -> HTTPRequest? {
-        let lines = head.components(separatedBy: "\r\n")
-        let parts = lines[0].split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return nil }
-        let target = String(parts[1])
+    /// Splits `target` (`/path?query`) and percent-decodes it; nil when it is not an origin-form target.
+    init?(method: String, target: String, headers: HTTPHeaders) {
         guard target.hasPrefix("/") else { return nil }
         let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         guard let path = String(pieces[0]).removingPercentEncoding else { return nil }
@@ -29,13 +26,12 @@ struct HTTPRequest: Sendable {
                 query[decode(kv[0])] = kv.count == 2 ? decode(kv[1]) : ""
             }
         }
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() where !line.isEmpty {
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
-                in: .whitespaces)
-        }
-        return HTTPRequest(method: String(parts[0]), path: path, query: query, headers: headers)
+        var fields: [String: String] = [:]
+        for (name, value) in headers { fields[name.lowercased()] = value }
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = fields
     }
 
     /// The value of cookie `name`, if the request carries it.
@@ -75,24 +71,17 @@ struct HTTPResponse: Sendable {
         )
     }
 
-    static let reasons = [
-        200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-        405: "Method Not Allowed", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-        503: "Service Unavailable"
-    ]
-
-    /// The bytes on the wire (`head` only: the body is left out, for HEAD requests).
-    func serialized(headOnly: Bool) -> [UInt8] {
-        var head = "HTTP/1.1 \(status) \(Self.reasons[status] ?? "Status")\r\n"
-        head +=
-            "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\nCache-Control: "
-            + "no-store\r\n"
-        // Pages use inline styles and SVG only: the browser may load nothing from anywhere.
-        head +=
-            "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action "
-            + "'self'\r\n"
-        head += "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        return Array((head + "\r\n").utf8) + (headOnly ? [] : body)
+    /// The response's header fields: the content's, Connection: close and the security headers, then its own.
+    var headerFields: [(String, String)] {
+        [
+            ("Content-Type", contentType), ("Content-Length", String(body.count)), ("Connection", "close"),
+            ("Cache-Control", "no-store"),
+            // Pages use inline styles and SVG only: the browser may load nothing from anywhere.
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'"
+            ),
+            ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "no-referrer")
+        ] + headers
     }
 }

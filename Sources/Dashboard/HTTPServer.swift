@@ -1,247 +1,148 @@
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
-/// Why the server could not start listening.
-public struct ListenError: Error, CustomStringConvertible {
-    public let description: String
+/// How much one client, or all of them, may hold of an `HTTPServer`.
+struct HTTPServerLimits: Sendable {
+    /// Threads that run the handler (its blocking database work stays off the event loop).
+    var handlerThreads = 16
+    /// Complete requests waiting for a handler thread; past this a request gets 503 at once.
+    var maxQueued = 256
+    /// Seconds from the connection to the end of its request head, however slowly the bytes come.
+    var headDeadline: Int64 = 10
+    /// Seconds from the end of the request to the last byte of the answer (handler and send).
+    var answerDeadline: Int64 = 60
+    /// Connections whose request is still arriving; past this the oldest is dropped.
+    var maxPending = 512
+    /// Of those, per client address: past this that client's oldest is dropped.
+    var perClient = 128
+    /// Bytes of request head (request line and headers together).
+    var headBytes = 16 * 1024
+    /// Header fields in one request.
+    var headerFields = 100
+    /// Bytes of request body read before the request is refused (GET and HEAD carry none).
+    var bodyBytes = 64 * 1024
 }
 
-/// Where to listen: `HOST:PORT` with an IPv4 address or `localhost`.
-public struct ListenAddress: Sendable, CustomStringConvertible {
-    public let host: String
-    public let port: UInt16
-
-    /// Parses `127.0.0.1:8080`, `0.0.0.0:9100` or `localhost:8080`; nil when it is not one.
-    public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
-            return nil
-        }
-        let host = text[..<colon] == "localhost" ? "127.0.0.1" : String(text[..<colon])
-        var a = in_addr()
-        guard inet_pton(AF_INET, host, &a) == 1 else { return nil }
-        self.host = host
-        self.port = port
-    }
-
-    /// Whether only this machine can connect (127.0.0.0/8).
-    public var isLoopback: Bool { host.hasPrefix("127.") }
-
-    public var description: String { "\(host):\(port)" }
-}
-
-/// A small HTTP/1.1 server: one request per connection, GET and HEAD only, heads capped at 16 KiB.
-/// One reader thread polls every connection whose request head is still arriving (no thread or
-/// slot is held meanwhile); a head must be complete within `headDeadline` seconds of the
-/// connection, however slowly its bytes come. At most `maxPending` heads wait at once and
-/// `perClient` per client address: past either, the oldest waiting connection is dropped, so
-/// slow clients cannot lock a new request out. Complete requests go to `maxConnections` handler
-/// threads (their database queries and sends stay off Swift's cooperative pool).
-final class HTTPServer: @unchecked Sendable {
-    let socketFD: Int32
+/// An HTTP/1.1 server on swift-nio: one event-loop thread parses requests (llhttp, with the head
+/// limits above) and a thread pool answers them with `handler`; one request per connection.
+/// Slow clients hold a socket, never a thread: a head must arrive within `headDeadline`, the answer
+/// within `answerDeadline`, and past `maxPending` waiting heads (or `perClient` from one address)
+/// the oldest is dropped, so slow or idle clients cannot lock a new request out.
+final class HTTPServer: Sendable {
     /// The bound port (the requested one, or the kernel's choice for port 0).
     let port: UInt16
-    let maxConnections: Int
-    let headDeadline: Double
-    let maxPending: Int
-    let perClient: Int
+    private let channel: Channel
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: NIOThreadPool
 
+    /// Binds `address` and starts answering requests with `handler` on background threads.
     init(
-        _ address: ListenAddress, maxConnections: Int = 16, headDeadline: Double = 10, maxPending: Int = 512,
-        perClient: Int = 128
+        _ address: ListenAddress, limits: HTTPServerLimits = HTTPServerLimits(),
+        handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse
     ) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else {
-            throw ListenError(description: "cannot open a socket: \(String(cString: strerror(errno)))")
-        }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = address.port.bigEndian
-        inet_pton(AF_INET, address.host, &addr.sin_addr)
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: limits.handlerThreads)
+        pool.start()
+        let gate = PendingHeads(maxPending: limits.maxPending, perClient: limits.perClient)
+        let queue = AnswerQueue(pool: pool, limit: limits.maxQueued, handler: handler)
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = limits.headBytes
+        decoderLimits.maxHeaderFieldSize = limits.headBytes
+        decoderLimits.maxHeaderFieldCount = limits.headerFields
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: false, withErrorHandling: false,
+                        withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+                        withDecoderLimitConfiguration: decoderLimits)
+                    try sync.addHandler(HTTPRequestHandler(limits: limits, gate: gate, answers: queue))
+                }
             }
+        do {
+            channel = try bootstrap.bind(host: address.host, port: Int(address.port)).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            try? pool.syncShutdownGracefully()
+            throw ListenError(description: "cannot listen on \(address): \(error)")
         }
-        guard bound == 0, listen(fd, 128) == 0 else {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw ListenError(description: "cannot listen on \(address): \(why)")
-        }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        socketFD = fd
-        port = UInt16(bigEndian: addr.sin_port)
-        self.maxConnections = maxConnections
-        self.headDeadline = headDeadline
+        port = UInt16(channel.localAddress?.port ?? 0)
+        self.group = group
+        self.pool = pool
+    }
+
+    /// Blocks until the listening socket closes (in practice: until the process ends).
+    func waitUntilClosed() {
+        try? channel.closeFuture.wait()
+    }
+}
+
+/// Connections whose request head is still arriving, oldest first; over the limits the oldest is closed.
+final class PendingHeads: @unchecked Sendable {
+    private let lock = NSLock()
+    private var waiting: [(id: ObjectIdentifier, client: String, channel: Channel)] = []
+    private let maxPending: Int
+    private let perClient: Int
+
+    init(maxPending: Int, perClient: Int) {
         self.maxPending = maxPending
         self.perClient = perClient
     }
 
-    /// A connection whose head is still arriving.
-    private struct Pending {
-        let fd: Int32
-        let client: UInt32
-        let deadline: Double
-        var buffer: [UInt8] = []
-    }
-
-    static let headLimit = 16 * 1024
-
-    /// Reads heads forever on this thread, answering each complete request with `handler` on one
-    /// of the handler threads.
-    func serve(_ handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) -> Never {
-        let work = RequestQueue(limit: maxPending)
-        for _ in 0..<maxConnections {
-            let t = Thread {
-                while true {
-                    let (fd, request) = work.take()
-                    Self.answer(fd, request, handler)
-                    close(fd)
-                }
-            }
-            t.stackSize = 1 << 20
-            t.start()
-        }
-        var pending = [Pending]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let now = Self.now()
-            pending.removeAll { p in
-                guard now >= p.deadline else { return false }
-                close(p.fd)  // the head took too long: a slow client, or none
-                return true
-            }
-            var fds = [pollfd(fd: socketFD, events: Int16(POLLIN), revents: 0)]
-            fds += pending.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            let wait = pending.map { $0.deadline - now }.min().map { max(1, Int32($0 * 1000) + 1) } ?? 1000
-            guard poll(&fds, nfds_t(fds.count), min(wait, 1000)) >= 0 else { continue }
-            var done = Set<Int32>()
-            for (i, f) in fds.enumerated().dropFirst() where f.revents != 0 {
-                let n = chunk.withUnsafeMutableBytes { recv(f.fd, $0.baseAddress, $0.count, 0) }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
-                let k = i - 1
-                guard n > 0 else {
-                    close(f.fd)
-                    done.insert(f.fd)
-                    continue
-                }
-                pending[k].buffer.append(contentsOf: chunk[..<n])
-                if let r = pending[k].buffer.firstRange(of: Self.headEnd) {
-                    done.insert(f.fd)
-                    let head = String(decoding: pending[k].buffer[..<r.lowerBound], as: UTF8.self)
-                    Self.blocking(f.fd)
-                    guard let request = HTTPRequest.parse(head: head) else {
-                        Self.send(f.fd, .text(400, "bad request"), headOnly: false)
-                        close(f.fd)
-                        continue
-                    }
-                    if !work.offer(f.fd, request) {
-                        Self.send(f.fd, .text(503, "too many requests waiting"), headOnly: false)
-                        close(f.fd)
-                    }
-                } else if pending[k].buffer.count > Self.headLimit {
-                    done.insert(f.fd)
-                    Self.blocking(f.fd)
-                    Self.send(f.fd, .text(431, "request head over 16 KiB"), headOnly: false)
-                    close(f.fd)
-                }
-            }
-            if !done.isEmpty { pending.removeAll { done.contains($0.fd) } }
-            if fds[0].revents != 0 { accept(into: &pending, now: Self.now()) }
-        }
-    }
-
-    /// Accepts every waiting connection, dropping the oldest waiting heads past the limits.
-    private func accept(into pending: inout [Pending], now: Double) {
-        while true {
-            var addr = sockaddr_in()
-            var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let fd = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.accept(socketFD, $0, &len) }
-            }
-            guard fd >= 0 else { return }  // EAGAIN: none left (or out of descriptors: retried next poll)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            let client = addr.sin_addr.s_addr
-            if pending.filter({ $0.client == client }).count >= perClient,
-                let oldest = pending.firstIndex(where: { $0.client == client })
+    /// Registers a new connection; closes the connections it displaces.
+    func admit(_ channel: Channel) {
+        let client = channel.remoteAddress?.ipAddress ?? "?"
+        var dropped: [Channel] = []
+        lock.withLock {
+            if waiting.filter({ $0.client == client }).count >= perClient,
+                let oldest = waiting.firstIndex(where: { $0.client == client })
             {
-                close(pending[oldest].fd)
-                pending.remove(at: oldest)
+                dropped.append(waiting.remove(at: oldest).channel)
             }
-            if pending.count >= maxPending {
-                close(pending[0].fd)
-                pending.removeFirst()
+            if waiting.count >= maxPending {
+                dropped.append(waiting.removeFirst().channel)
             }
-            pending.append(Pending(fd: fd, client: client, deadline: now + headDeadline))
+            waiting.append((ObjectIdentifier(channel), client, channel))
         }
+        for c in dropped { c.close(promise: nil) }
     }
 
-    /// Starts `serve` on a background thread (for the worker's metrics endpoint).
-    func serveInBackground(_ handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
-        let t = Thread { self.serve(handler) }
-        t.stackSize = 1 << 20
-        t.start()
-    }
-
-    static let headEnd: [UInt8] = Array("\r\n\r\n".utf8)
-
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-    /// Back to blocking mode with 10 s send and receive timeouts, for the handler's answer.
-    static func blocking(_ fd: Int32) {
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    static func answer(_ fd: Int32, _ request: HTTPRequest, _ handler: (HTTPRequest) -> HTTPResponse) {
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return send(fd, .text(405, "only GET and HEAD are served"), headOnly: false)
-        }
-        send(fd, handler(request), headOnly: request.method == "HEAD")
-    }
-
-    static func send(_ fd: Int32, _ response: HTTPResponse, headOnly: Bool) {
-        let bytes = response.serialized(headOnly: headOnly)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { return }
-            sent += n
-        }
+    /// The connection's head arrived, or it closed.
+    func release(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        lock.withLock { waiting.removeAll { $0.id == id } }
     }
 }
 
-/// Complete requests waiting for a handler thread (at most `limit`).
-final class RequestQueue: @unchecked Sendable {
-    private let lock = NSCondition()
-    private var items = [(Int32, HTTPRequest)]()
+/// Runs the handler on the thread pool, at most `limit` requests waiting or running at once.
+final class AnswerQueue: @unchecked Sendable {
+    private let pool: NIOThreadPool
     private let limit: Int
+    private let handler: @Sendable (HTTPRequest) -> HTTPResponse
+    private let lock = NSLock()
+    private var active = 0
 
-    init(limit: Int) { self.limit = limit }
-
-    /// Queues a request; false when `limit` are already waiting.
-    func offer(_ fd: Int32, _ request: HTTPRequest) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard items.count < limit else { return false }
-        items.append((fd, request))
-        lock.signal()
-        return true
+    init(pool: NIOThreadPool, limit: Int, handler: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+        self.pool = pool
+        self.limit = limit
+        self.handler = handler
     }
 
-    func take() -> (Int32, HTTPRequest) {
-        lock.lock()
-        defer { lock.unlock() }
-        while items.isEmpty { lock.wait() }
-        return items.removeFirst()
+    /// The handler's answer, completed on `eventLoop`; 503 at once when `limit` are already taken.
+    func answer(_ request: HTTPRequest, on eventLoop: EventLoop) -> EventLoopFuture<HTTPResponse> {
+        let admitted = lock.withLock {
+            guard active < limit else { return false }
+            active += 1
+            return true
+        }
+        guard admitted else { return eventLoop.makeSucceededFuture(.text(503, "too many requests waiting")) }
+        let handler = self.handler
+        return pool.runIfActive(eventLoop: eventLoop) { handler(request) }
+            .always { _ in self.lock.withLock { self.active -= 1 } }
     }
 }

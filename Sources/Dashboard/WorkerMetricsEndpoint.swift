@@ -11,8 +11,9 @@ public enum WorkerMetricsEndpoint {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let rss = registry.makeGauge(
             descriptor: FleetMetrics.name("squeeze_worker_rss_bytes", "Resident memory of this worker process."))
-        let server = try HTTPServer(address, maxConnections: 4)
-        server.serveInBackground { request in
+        var limits = HTTPServerLimits()
+        limits.handlerThreads = 2
+        let server = try HTTPServer(address, limits: limits) { request in
             switch request.path {
             case "/metrics":
                 rss.set(Double(residentBytes()))
@@ -21,8 +22,12 @@ public enum WorkerMetricsEndpoint {
             default: return .text(404, "not found: \(request.path) (try /metrics)")
             }
         }
+        // The server runs for the life of the process.
+        Self.running = server
         return server.port
     }
+
+    nonisolated(unsafe) static var running: HTTPServer?
 
     /// Resident set size from /proc/self/statm (0 where there is none).
     static func residentBytes() -> Int64 {
