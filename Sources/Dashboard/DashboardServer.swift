@@ -37,6 +37,10 @@ public final class DashboardServer: @unchecked Sendable {
             let db = try connection ?? PostgresConnection(url: databaseURL)
             connection = db
             return try route(request, db) ?? .text(404, "not found: \(request.path)")
+        } catch let error as PostgresError where error.code == .decoding || error.sqlState?.hasPrefix("42") == true {
+            // A view's column is missing, renamed or of another type than the page reads (SQLSTATE class 42:
+            // undefined column or table, no privilege): say which, loudly; the connection is fine.
+            return .text(500, "the monitoring views do not match this squeeze: \(error.message)")
         } catch {
             connection?.close()
             connection = nil

@@ -47,48 +47,39 @@ final class FleetMetrics: @unchecked Sendable {
     func scrape(_ db: PostgresConnection) throws -> String {
         lock.lock()
         defer { lock.unlock() }
-        let counts = Dictionary(
-            uniqueKeysWithValues: try db.query("SELECT state, jobs FROM queue_overview").map {
-                ($0.text("state") ?? "", $0.double("jobs") ?? 0)
-            })
-        for s in Self.states { gauge("squeeze_jobs", "Jobs in each state.", [("state", s)]).set(counts[s] ?? 0) }
+        let store = JobStore()
+        let fleet = try store.fleetCounts(db)
+        for s in Self.states {
+            gauge("squeeze_jobs", "Jobs in each state.", [("state", s)]).set(Double(fleet.byState[s] ?? 0))
+        }
 
-        let backlog = try db.query("SELECT priority, jobs, oldest_age_s FROM queue_backlog")
         var current: [String: Double] = [:]
-        for r in backlog { current[r.text("priority") ?? ""] = r.double("jobs") ?? 0 }
+        for b in fleet.backlog { current[String(b.priority)] = Double(b.jobs) }
         seenPriorities.formUnion(current.keys)
         for p in seenPriorities {
             gauge("squeeze_queue_backlog", "Queued jobs by priority (the autoscaling signal).", [("priority", p)]).set(
                 current[p] ?? 0)
         }
         gauge("squeeze_queue_oldest_seconds", "Age of the oldest queued job, 0 when none.").set(
-            backlog.compactMap { $0.double("oldest_age_s") }.max() ?? 0)
+            fleet.backlog.map(\.oldestAge).max() ?? 0)
 
-        let w = try db.query(
-            """
-            SELECT count(*) FILTER (WHERE alive) AS alive, count(*) FILTER (WHERE NOT alive AND state <> 'stopped') AS
-                stale FROM worker_health
-            """)[0]
-        for s in ["alive", "stale"] {
-            gauge("squeeze_workers", "Registered workers: alive (heartbeat within 60 s) or stale.", [("status", s)])
-                .set(w.double(s) ?? 0)
+        for (status, n) in [("alive", fleet.workersAlive), ("stale", fleet.workersStale)] {
+            gauge(
+                "squeeze_workers", "Registered workers: alive (heartbeat within 60 s) or stale.", [("status", status)]
+            )
+            .set(Double(n))
         }
 
-        try countFinished(db)
-        let bytes = try db.query("SELECT coalesce(sum(bytes), 0) AS b FROM job_artifact_files")[0].int64("b") ?? 0
+        try countFinished(db, store, totals: fleet.finishedByState)
         let counter = registry.makeCounter(
             descriptor: Self.name("squeeze_artifact_bytes_total", "Bytes of published artifacts."))
-        counter.increment(by: max(0, bytes - (artifactBytes ?? 0)))
-        artifactBytes = bytes
+        counter.increment(by: max(0, fleet.artifactBytes - (artifactBytes ?? 0)))
+        artifactBytes = fleet.artifactBytes
         return registry.emitToString()
     }
 
     /// Finished-job counters by state and the duration/wait histograms, from jobs finished since the last scrape.
-    private func countFinished(_ db: PostgresConnection) throws {
-        let totals = try db.query(
-            "SELECT state, count(*) AS n FROM job_summary WHERE finished_at IS NOT NULL GROUP BY state")
-        var now: [String: Int64] = [:]
-        for r in totals { now[r.text("state") ?? ""] = r.int64("n") ?? 0 }
+    private func countFinished(_ db: PostgresConnection, _ store: JobStore, totals now: [String: Int64]) throws {
         for s in Self.finishedStates {
             let c = registry.makeCounter(
                 descriptor: Self.name("squeeze_jobs_finished_total", "Jobs that reached a final state."),
@@ -98,22 +89,16 @@ final class FleetMetrics: @unchecked Sendable {
         finishedTotals = now
         for kind in ["compress", "noop"] { _ = durationHistogram(kind) }
         _ = waitHistogram()
+        let page = 20000
         while true {
-            let rows = try db.query(
-                """
-                SELECT job_id, kind, finished_at::text AS at, run_s, wait_s FROM job_summary
-                WHERE finished_at IS NOT NULL AND finished_at < now() - interval '5 seconds'
-                  AND ($1::timestamptz IS NULL OR (finished_at, job_id) > ($1::timestamptz, $2::uuid))
-                ORDER BY finished_at, job_id LIMIT 20000
-                """, [mark?.at, mark?.id])
-            for r in rows {
-                let kind = r.text("kind") ?? "?"
-                if let run = r.double("run_s") { durationHistogram(kind).record(run) }
-                if let wait = r.double("wait_s") { waitHistogram().record(wait) }
+            let jobs = try store.finishedJobs(db, after: mark, limit: page)
+            for j in jobs {
+                if let run = j.runSeconds { durationHistogram(j.kind).record(run) }
+                if let wait = j.waitSeconds { waitHistogram().record(wait) }
             }
-            guard let last = rows.last else { break }
-            mark = (last.text("at") ?? "", last.text("job_id") ?? "")
-            if rows.count < 20000 { break }
+            guard let last = jobs.last else { break }
+            mark = (last.finishedAt, last.id)
+            if jobs.count < page { break }
         }
     }
 }

@@ -99,6 +99,12 @@ enum HTML {
         return String(format: "%d h %02d min", Int(s) / 3600, Int(s) % 3600 / 60)
     }
 
+    /// Escaped text, "–" for none.
+    static func text(_ s: String?) -> String { s.map(escape) ?? "–" }
+
+    /// An integer, "–" for none.
+    static func int(_ n: Int?) -> String { n.map(String.init) ?? "–" }
+
     static func number(_ x: Double?, _ format: String = "%.4f") -> String {
         x.map { String(format: format, $0) } ?? "–"
     }

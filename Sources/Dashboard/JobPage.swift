@@ -5,139 +5,107 @@ import Queue
 /// artifacts with size and SHA-256, the recipe as submitted, and quality metrics.
 enum JobPage {
     static func render(_ db: PostgresConnection, id: UUID, refresh: Int) throws -> String? {
-        guard
-            let j = try db.query(
-                """
-                SELECT job_id, batch_id, kind, state, priority, attempt, max_attempts, input_path, output_path,
-                    worker_id,
-                       units_done, units_total, error_code, error, cancel_requested, recipe::text AS recipe,
-                       created_at, started_at, finished_at, wait_s, run_s, artifact_bytes
-                FROM job_summary WHERE job_id = $1
-                """, [id]
-            ).first
-        else { return nil }
-        var b =
-            "<h2>Job <span id=\"job-id\">\(j.html("job_id"))</span> · <span "
-            + "id=\"job-state\">\(HTML.state(j.text("state") ?? ""))</span></h2>"
-        let batch =
-            j.text("batch_id").map {
-                "<a href=\"/batches/\(HTML.escape($0))\">\(HTML.escape(String($0.prefix(8))))</a>"
-            }
-            ?? "–"
+        let store = JobStore()
+        guard let j = try store.jobSummary(db, id: id) else { return nil }
+        let ref = j.id.uuidString.lowercased()
+        var b = "<h2>Job <span id=\"job-id\">\(ref)</span> · <span id=\"job-state\">\(HTML.state(j.state))</span></h2>"
         let units = HTML.progress(
-            j.double("units_done") ?? 0, j.double("units_total") ?? 0,
-            label: "\(j.html("units_done"))/\(j.html("units_total")) units")
+            Double(j.unitsDone ?? 0), Double(j.unitsTotal ?? 0),
+            label: "\(HTML.int(j.unitsDone))/\(HTML.int(j.unitsTotal)) units")
+        let error = j.error.map { "<span class=\"err\">\(HTML.text(j.errorCode)): \(HTML.escape($0))</span>" }
         b += HTML.table(
             ["field", "value"],
             [
-                ["kind", j.html("kind")], ["batch", batch], ["priority", j.html("priority")],
-                ["attempt", "\(j.html("attempt"))/\(j.html("max_attempts"))"],
-                ["input", j.html("input_path")], ["output", j.html("output_path")], ["worker", j.html("worker_id")],
-                ["progress", units],
-                ["created", j.html("created_at")], ["started", j.html("started_at")],
-                ["finished", j.html("finished_at")],
-                ["waited", HTML.seconds(j.double("wait_s"))], ["ran", HTML.seconds(j.double("run_s"))],
-                ["artifact bytes", HTML.bytes(j.int64("artifact_bytes"))],
-                [
-                    "error",
-                    j.text("error").map { "<span class=\"err\">\(j.html("error_code")): \(HTML.escape($0))</span>" }
-                        ?? "–"
-                ],
-                ["cancel requested", j.html("cancel_requested")],
-                ["needs", try needs(db, id: id)]
+                ["kind", HTML.escape(j.kind)], ["batch", j.batchID.map(BatchPage.link) ?? "–"],
+                ["priority", "\(j.priority)"], ["attempt", "\(j.attempt)/\(j.maxAttempts)"],
+                ["input", HTML.escape(j.inputPath)], ["output", HTML.text(j.outputPath)],
+                ["worker", HTML.text(j.workerID)], ["progress", units],
+                ["created", HTML.escape(j.createdAt)], ["started", HTML.text(j.startedAt)],
+                ["finished", HTML.text(j.finishedAt)],
+                ["waited", HTML.seconds(j.waitSeconds)], ["ran", HTML.seconds(j.runSeconds)],
+                ["artifact bytes", HTML.bytes(j.artifactBytes)], ["error", error ?? "–"],
+                ["cancel requested", j.cancelRequested ? "t" : "f"], ["needs", try needs(db, store, id: id)]
             ], id: "job")
 
-        if let q = try db.query(
-            """
-            SELECT perplexity, original_perplexity, perplexity_ratio, mean_kl, top1_agreement, scored_tokens,
-                mean_cosine, min_cosine, samples, seq_len, dataset
-            FROM job_quality WHERE job_id = $1
-            """, [id]
-        ).first {
-            let fields = [
-                "perplexity", "original_perplexity", "perplexity_ratio", "mean_kl", "top1_agreement", "scored_tokens",
-                "mean_cosine", "min_cosine", "samples", "seq_len", "dataset"
-            ].filter { q.text($0) != nil }
-            let cells = fields.map { f -> String in
-                guard f != "dataset", f != "scored_tokens", f != "samples", f != "seq_len", let v = q.double(f) else {
-                    return q.html(f)
-                }
-                return "n:" + HTML.number(v, v >= 100 ? "%.2f" : "%.4f")
-            }
-            b += "<h2>Quality</h2>" + HTML.table(fields, [cells], id: "quality")
+        if let q = try store.evaluation(db, job: id) {
+            b += quality(q)
         }
 
-        let attempts = try db.query(
-            """
-            SELECT attempt, worker_id, started_at, ended_at, outcome, error, started_epoch, ended_epoch
-            FROM job_attempt_log WHERE job_id = $1 ORDER BY attempt
-            """, [id])
+        let attempts = try store.attemptLog(db, job: id)
         b += "<h2>Attempts</h2>"
         if !attempts.isEmpty {
             let colors = [
                 "succeeded": "#17803d", "failed": "#b42318", "dead": "#b42318", "retry": "#d97706",
-                "lease_expired": "#d97706",
-                "released": "#777", "cancelled": "#777"
+                "lease_expired": "#d97706", "released": "#777", "cancelled": "#777"
             ]
             b += SVGChart.timeline(
-                attempts.map {
-                    SVGChart.Span(
-                        start: $0.double("started_epoch") ?? 0, end: $0.double("ended_epoch") ?? 0,
-                        label: "#\($0.text("attempt") ?? "") \($0.text("worker_id") ?? "") "
-                            + ($0.text("outcome") ?? "running"),
-                        color: colors[$0.text("outcome") ?? ""] ?? "#3a7bd5")
+                attempts.map { s in
+                    let a = s.attempt
+                    return SVGChart.Span(
+                        start: s.startEpoch, end: s.endEpoch,
+                        label: "#\(a.attempt) \(a.workerID) " + (a.outcome ?? "running"),
+                        color: colors[a.outcome ?? ""] ?? "#3a7bd5")
                 }, title: "attempts")
         }
         b += HTML.table(
             ["attempt", "worker", "started", "ended", "outcome", "error"],
-            attempts.map {
+            attempts.map(\.attempt).map { a in
                 [
-                    "n:" + $0.html("attempt"), $0.html("worker_id"), $0.html("started_at"), $0.html("ended_at"),
-                    $0.html("outcome"),
-                    "<span class=\"err\">\($0.html("error"))</span>"
+                    "n:\(a.attempt)", HTML.escape(a.workerID), HTML.escape(a.startedAt), HTML.text(a.endedAt),
+                    HTML.text(a.outcome), "<span class=\"err\">\(HTML.text(a.error))</span>"
                 ]
             }, id: "attempts")
 
-        b += try layers(db, id: id)
+        b += layers(try store.layerMetrics(db, job: id))
 
-        let artifacts = try db.query(
-            "SELECT path, bytes, sha256, format, attempt FROM job_artifact_files WHERE job_id = $1 ORDER BY path", [id])
         b +=
             "<h2>Artifacts</h2>"
             + HTML.table(
                 ["path", "format", "bytes", "sha256", "attempt"],
-                artifacts.map {
+                try store.artifactFiles(db, job: id).map { a in
                     [
-                        $0.html("path"), $0.html("format"), "n:" + HTML.bytes($0.int64("bytes")),
-                        "<code>\($0.html("sha256"))</code>", "n:" + $0.html("attempt")
+                        HTML.escape(a.path), HTML.escape(a.format), "n:" + HTML.bytes(a.bytes),
+                        "<code>\(HTML.escape(a.sha256))</code>", "n:\(a.attempt)"
                     ]
                 }, id: "artifacts")
 
         let pretty =
-            j.text("recipe").flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) }
+            (try? JSONSerialization.jsonObject(with: Data(j.recipeJSON.utf8)))
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
-            .map { String(decoding: $0, as: UTF8.self) } ?? j.text("recipe") ?? ""
+            .map { String(decoding: $0, as: UTF8.self) } ?? j.recipeJSON
         b += "<h2>Recipe as submitted</h2><pre id=\"recipe\">\(HTML.escape(pretty))</pre>"
 
-        let events = try db.query(
-            """
-            SELECT at, attempt, kind, left(detail::text, 400) AS detail FROM job_event_log WHERE job_id = $1 ORDER BY
-                id DESC LIMIT 200
-            """, [id])
         b +=
             "<h2>Events (latest 200)</h2>"
             + HTML.table(
                 ["at", "attempt", "event", "detail"],
-                events.map {
-                    [$0.html("at"), "n:" + $0.html("attempt"), $0.html("kind"), "<code>\($0.html("detail"))</code>"]
+                try store.latestEvents(db, job: id).map { e in
+                    [
+                        HTML.escape(e.at), "n:\(e.attempt)", HTML.escape(e.kind),
+                        "<code>\(HTML.escape(e.detailJSON))</code>"
+                    ]
                 }, id: "events")
-        return HTML.page(title: "job \(String((j.text("job_id") ?? "").prefix(8)))", refresh: refresh, body: b)
+        return HTML.page(title: "job \(ref.prefix(8))", refresh: refresh, body: b)
     }
 
-    /// Sparsity, bits and output error of each compressed tensor, in the model's order.
+    /// The evaluation's measured fields (those it has), numbers to 4 decimals (2 from 100 up).
+    static func quality(_ q: JobViews.Evaluation) -> String {
+        func number(_ v: Double?) -> String? { v.map { "n:" + HTML.number($0, $0 >= 100 ? "%.2f" : "%.4f") } }
+        let fields: [(String, String?)] = [
+            ("perplexity", number(q.perplexity)), ("original_perplexity", number(q.originalPerplexity)),
+            ("perplexity_ratio", number(q.perplexityRatio)), ("mean_kl", number(q.meanKL)),
+            ("top1_agreement", number(q.top1)), ("scored_tokens", q.scoredTokens.map(String.init)),
+            ("mean_cosine", number(q.meanCosine)), ("min_cosine", number(q.minCosine)),
+            ("samples", q.samples.map(String.init)), ("seq_len", q.seqLen.map(String.init)),
+            ("dataset", q.dataset.map(HTML.escape))
+        ]
+        let present = fields.compactMap { name, cell in cell.map { (name, $0) } }
+        return "<h2>Quality</h2>" + HTML.table(present.map(\.0), [present.map(\.1)], id: "quality")
+    }
+
     /// The jobs this one waits for (`job_waits`), linked, with their states; "–" when none.
-    static func needs(_ db: PostgresConnection, id: UUID) throws -> String {
-        let deps = try JobStore().dependencies(db, job: id)
+    static func needs(_ db: PostgresConnection, _ store: JobStore, id: UUID) throws -> String {
+        let deps = try store.dependencies(db, job: id)
         guard !deps.isEmpty else { return "–" }
         return deps.map { d in
             let ref = d.id.uuidString.lowercased()
@@ -146,25 +114,19 @@ enum JobPage {
         }.joined(separator: "<br>")
     }
 
-    static func layers(_ db: PostgresConnection, id: UUID) throws -> String {
-        let rows = try db.query(
-            """
-            SELECT tensor, dtype, numel, sparsity, bits, relative_error, output_error, rank, elapsed_ms, bytes_in,
-                bytes_out
-            FROM job_layer_metrics WHERE job_id = $1 ORDER BY unit_index LIMIT 5000
-            """, [id])
+    /// Sparsity, bits and output error of each compressed tensor, in the model's order.
+    static func layers(_ rows: [JobViews.Metric]) -> String {
         guard !rows.isEmpty else { return "<h2>Layers</h2><p class=\"muted\">No per-layer metrics (yet).</p>" }
-        let names = rows.map { $0.text("tensor") ?? "" }
-        func series(_ column: String) -> [(label: String, value: Double?)] {
-            zip(names, rows.map { $0.double(column) }).map { ($0, $1) }
+        func series(_ value: (JobViews.Metric) -> Double?) -> [(label: String, value: Double?)] {
+            rows.map { ($0.tensor, value($0)) }
         }
         var b = "<h2>Layers along the model's depth (\(rows.count) tensors)</h2><div id=\"layer-charts\">"
-        b += SVGChart.bars(series("sparsity"), title: "sparsity", yLabel: "", color: "#3a7bd5")
-        b += SVGChart.bars(series("bits"), title: "bits per weight", yLabel: "", color: "#6b4fbb")
-        let errorColumn = rows.contains { $0.double("output_error") != nil } ? "output_error" : "relative_error"
+        b += SVGChart.bars(series(\.sparsity), title: "sparsity", yLabel: "", color: "#3a7bd5")
+        b += SVGChart.bars(series(\.bits), title: "bits per weight", yLabel: "", color: "#6b4fbb")
+        let hasOutputError = rows.contains { $0.outputError != nil }
         b += SVGChart.bars(
-            series(errorColumn), title: errorColumn.replacingOccurrences(of: "_", with: " "), yLabel: "",
-            color: "#b42318")
+            series(hasOutputError ? \.outputError : \.relativeError),
+            title: hasOutputError ? "output error" : "relative error", yLabel: "", color: "#b42318")
         b +=
             "</div>"
             + HTML.table(
@@ -172,15 +134,13 @@ enum JobPage {
                     "tensor", "dtype", "params", "sparsity", "bits", "rel. error", "output error", "rank", "ms",
                     "bytes in", "bytes out"
                 ],
-                rows.map {
+                rows.map { m in
                     [
-                        $0.html("tensor"), $0.html("dtype"), "n:" + $0.html("numel"),
-                        "n:" + HTML.number($0.double("sparsity")),
-                        "n:" + HTML.number($0.double("bits"), "%.2f"),
-                        "n:" + HTML.number($0.double("relative_error")), "n:" + HTML.number($0.double("output_error")),
-                        "n:" + $0.html("rank"),
-                        "n:" + HTML.number($0.double("elapsed_ms"), "%.1f"), "n:" + HTML.bytes($0.int64("bytes_in")),
-                        "n:" + HTML.bytes($0.int64("bytes_out"))
+                        HTML.escape(m.tensor), HTML.escape(m.dtype), "n:\(m.numel)", "n:" + HTML.number(m.sparsity),
+                        "n:" + HTML.number(m.bits, "%.2f"), "n:" + HTML.number(m.relativeError),
+                        "n:" + HTML.number(m.outputError), "n:" + HTML.int(m.rank),
+                        "n:" + HTML.number(m.elapsedMS, "%.1f"), "n:" + HTML.bytes(m.bytesIn.map(Int64.init)),
+                        "n:" + HTML.bytes(m.bytesOut.map(Int64.init))
                     ]
                 }, id: "layers")
         return b

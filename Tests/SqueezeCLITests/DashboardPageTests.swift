@@ -230,6 +230,23 @@ import TestSupport
         #expect(last.contains("page 50") && !last.contains("next →"), "the 50th page of 200 is the last")
     }
 
+    /// A view whose column the page reads was renamed (an out-of-step migration): the page answers
+    /// 500 naming the column, instead of rendering blanks, and the other pages still work.
+    @Test(.enabled(if: ready, "needs curl (ops/test installs it)"))
+    func aRenamedViewColumnIsAnErrorNotABlankCell() throws {
+        let env = try SqueezeEnv.create()
+        #expect(try env.squeeze(["submit", "--noop", "--count", "1"]).status == 0)
+        let db = try env.db.connect()
+        let job = try #require(try db.query("SELECT id::text AS id FROM jobs")[0]["id"])
+        _ = try db.query("ALTER VIEW job_summary RENAME COLUMN artifact_bytes TO bytes_published")
+        let (dash, base) = try Self.start(env, databaseURL: env.db.url, ["--listen", "127.0.0.1:0"])
+        defer { dash.signal(SIGTERM); _ = dash.finish() }
+        try #require(!base.isEmpty, "dashboard did not start: \(dash.stderrSoFar)")
+        let r = try httpGet(base + "/jobs/" + job)
+        #expect(r.status == 500 && r.body.contains("artifact_bytes"), "status \(r.status): \(r.body)")
+        #expect(try httpGet(base + "/").status == 200)
+    }
+
     /// `squeeze worker --metrics-listen`: its own metrics (swift-metrics through swift-prometheus),
     /// parsed by prometheus_client, agree with what the worker did according to SQL.
     @Test(.enabled(if: ready, "needs SQUEEZE_LLAMA_DIR"))

@@ -111,8 +111,7 @@ extension JobStore {
 
     public func backlog(_ db: PostgresConnection) throws -> [JobViews.Backlog] {
         try db.query(
-            "SELECT priority, jobs, delayed, round(oldest_age_s::numeric, 1) AS age FROM queue_backlog ORDER BY "
-                + "priority DESC"
+            "SELECT priority, jobs, delayed, oldest_age_s AS age FROM queue_backlog ORDER BY priority DESC"
         )
         .map {
             JobViews.Backlog(
@@ -202,15 +201,17 @@ extension JobStore {
                 bytes_out
             FROM layer_metrics WHERE job_id = $1 ORDER BY unit_index
             """, [job]
-        ).map { r in
-            JobViews.Metric(
-                tensor: try r.decode("tensor"), dtype: try r.decode("dtype"), numel: try r.decode("numel"),
-                sparsity: try r.decode("sparsity", as: Double?.self), bits: try r.decode("bits", as: Double?.self),
-                relativeError: try r.decode("relative_error", as: Double?.self),
-                outputError: try r.decode("output_error", as: Double?.self),
-                rank: try r.decode("rank", as: Int?.self), elapsedMS: try r.decode("elapsed_ms", as: Double?.self),
-                bytesIn: try r.decode("bytes_in", as: Int?.self), bytesOut: try r.decode("bytes_out", as: Int?.self))
-        }
+        ).map(Self.metric)
+    }
+
+    static func metric(_ r: PostgresRow) throws -> JobViews.Metric {
+        JobViews.Metric(
+            tensor: try r.decode("tensor"), dtype: try r.decode("dtype"), numel: try r.decode("numel"),
+            sparsity: try r.decode("sparsity", as: Double?.self), bits: try r.decode("bits", as: Double?.self),
+            relativeError: try r.decode("relative_error", as: Double?.self),
+            outputError: try r.decode("output_error", as: Double?.self),
+            rank: try r.decode("rank", as: Int?.self), elapsedMS: try r.decode("elapsed_ms", as: Double?.self),
+            bytesIn: try r.decode("bytes_in", as: Int?.self), bytesOut: try r.decode("bytes_out", as: Int?.self))
     }
 
     /// Every job of a batch with what its evaluation measured (nil where it has none yet).
