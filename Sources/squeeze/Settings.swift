@@ -1,4 +1,5 @@
 import ArgumentParser
+import Compute
 import Foundation
 
 /// Every SQUEEZE_* environment variable the CLI reads, in one place; flags take precedence and
@@ -49,16 +50,8 @@ struct ByteSize: ExpressibleByArgument {
     let bytes: Int64
 
     init?(argument s: String) {
-        let units: [(String, Double)] = [("K", 1024), ("M", 1_048_576), ("G", 1_073_741_824), ("T", 1_099_511_627_776)]
-        let u = s.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
-        for (suf, f) in units where u.hasSuffix(suf) {
-            if let v = Double(u.dropLast()), v > 0, v * f < 9e18 {
-                bytes = Int64(v * f)
-                return
-            }
-        }
-        guard let v = Int64(u), v > 0 else { return nil }
-        bytes = v
+        guard let b = ByteSizeText.bytes(s) else { return nil }
+        bytes = b
     }
 }
 

@@ -44,7 +44,7 @@ import Testing
 }
 
 /// Deterministic test RNG.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

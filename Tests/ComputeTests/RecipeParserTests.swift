@@ -40,6 +40,16 @@ import Testing
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }
 
+    @Test func ggufBudgetsRoundTripAsBytesOrBitsPerWeight() throws {
+        let r = try RecipeParser.parse("stages: [{export: {format: gguf, budget: 90MB, imatrix: m.gguf}}, {export: {format: gguf, bpw: 4.25}}]")
+        #expect(r.exportStages[0].budget == .bytes(90 * 1_048_576) && r.exportStages[1].budget == .bitsPerWeight(4.25))
+        #expect(r.canonicalJSON.contains(#""budget":94371840"#) && r.canonicalJSON.contains(#""bpw":4.25"#))
+        #expect(!r.canonicalJSON.contains(#""type""#), "a budget chooses the types: no type is recorded")
+        #expect(r.exportStages[0].ggufFileName == "model-budget-94371840.gguf")
+        #expect(try RecipeParser.parse(r.canonicalJSON) == r)
+        #expect(try RecipeParser.parse("stages: [{export: {format: gguf, budget: 1000000}}]").exportStages[0].budget == .bytes(1_000_000))
+    }
+
     @Test func hessianPrecisionRoundTrips() throws {
         let r = try RecipeParser.parse("stages: [{calibrate: {dataset: d.txt, hessian: bf16}}, {prune: {method: sparsegpt, sparsity: 0.5}}, {export: {}}]")
         #expect(r.calibration?.hessian == .bf16 && r.calibrationNeeds.gramPrecision == .bf16)
@@ -77,6 +87,13 @@ import Testing
         ("", "a recipe must be a mapping"),
         ("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q5_k_m}}}]", "stages[0].export.tensor_types.*attn_v*: q5_k_m is not one of"),
         ("stages: [{export: {format: gguf, type: q8_0, pure: true}}]", "stages[0].export.pure: only applies to a mix"),
+        ("stages: [{export: {format: gguf, type: q4_0, budget: 90MB}}]", "stages[0].export.type: budget chooses each matrix's type; do not give type with it"),
+        ("stages: [{export: {format: gguf, budget: 90MB, bpw: 4}}]", "stages[0].export.bpw: give budget or bpw, not both"),
+        ("stages: [{export: {format: gguf, budget: ninety}}]", "stages[0].export.budget: ninety is not a size"),
+        ("stages: [{export: {format: gguf, budget: -5}}]", "stages[0].export.budget: -5 is not a positive size"),
+        ("stages: [{export: {format: gguf, bpw: 0.5}}]", "stages[0].export.bpw: 0.5 is not in [1, 32]"),
+        ("stages: [{export: {format: safetensors, budget: 90MB}}]", "stages[0].export.budget: belongs to format gguf"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {export: {format: gguf, bpw: 4.5, imatrix: true}}]", "stages[1].export.imatrix: bpw weighs each type's error before the run"),
         ("stages: [{export: {format: gguf, type: q4_k_m, tensor_types: [a]}}]", "stages[0].export.tensor_types: must be a mapping"),
         ("stages: [{export: {format: gguf, type: q4_k_m, output_type: q9_k}}]", "stages[0].export.output_type: q9_k is not one of"),
         ("stages: [{prune: {method: structured, sparsity: 0.2, dim: diagonal}}, {export: {}}]", "stages[0].prune.dim: diagonal is not one of rows, columns"),

@@ -30,6 +30,14 @@ public final class GGUFWriter {
         self.alignment = alignment
         plan = tensors
         out = try OutputFile(path: path, writeBehind: true)
+        let h = Self.header(metadata: metadata, tensors: tensors, alignment: alignment)
+        try h.withUnsafeBytes { try out.write($0) }
+        written = Int64(h.count)
+    }
+
+    /// The header bytes (magic, counts, metadata, tensor infos, padding to the alignment); their
+    /// length depends on the names, shapes and metadata, not on the tensors' types.
+    static func header(metadata: [(String, GGUFValue)], tensors: [TensorPlan], alignment: Int) -> [UInt8] {
         var h = ByteWriter()
         h.bytes(Array("GGUF".utf8))
         h.u32(3)
@@ -51,8 +59,7 @@ public final class GGUFWriter {
             offset = (offset + alignment - 1) / alignment * alignment
         }
         while h.data.count % alignment != 0 { h.data.append(0) }
-        try h.data.withUnsafeBytes { try out.write($0) }
-        written = Int64(h.data.count)
+        return h.data
     }
 
     /// Appends the next planned tensor's bytes (then padding to the alignment).

@@ -13,6 +13,8 @@ public struct ModelSource: Sendable {
 
     public let path: String
     public let shards: [Shard]
+    /// The model's name: its file's or directory's last path component (`general.name` of a GGUF export).
+    public var name: String { (path as NSString).lastPathComponent }
     /// Files beside the weights (config.json, tokenizer files) to copy into outputs.
     public let extraFiles: [String]
     /// The sharded index file, when the model has one.

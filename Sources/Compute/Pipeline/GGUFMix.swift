@@ -33,14 +33,21 @@ enum GGUFMix {
     }
 
     /// Refuses, at submit, a GGUF export whose types Squeeze cannot write for these tensors.
-    static func check(_ recipe: Recipe, tensors: [TensorInfo], layout: GGUFExportLayout?) throws {
+    static func check(_ recipe: Recipe, tensors: [TensorInfo], layout: GGUFExportLayout?, modelName: String) throws {
         let name = { (n: String) in layout?.name(n) ?? n }
         let model = Model(layout: layout, names: tensors.map { name($0.name) })
         for (i, st) in recipe.stages.enumerated() {
             guard case .export(let e) = st, e.format == .gguf else { continue }
-            do { _ = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError {
+            let planned: [String: GGMLType]
+            do { planned = try types(e, tensors: tensors, ggufName: name, model: model) } catch let err as ComputeError
+            {
                 throw RecipeError(
                     "stages[\(i)].export", err.tensor.map { "tensor \($0): \(err.message)" } ?? err.message)
+            }
+            if e.budget != nil {
+                try GGUFBudget.checkReachable(
+                    e, recipe: recipe, tensors: tensors, types: planned, ggufName: name, model: model, layout: layout,
+                    modelName: modelName, at: "stages[\(i)].export")
             }
             if case .file(let path)? = e.importance {
                 try checkImportance(path, tensors: tensors, ggufName: name, at: "stages[\(i)].export.imatrix")
@@ -137,7 +144,7 @@ enum GGUFMix {
 
     /// The type `tensor_types`, `output_type` or `embedding_type` asks for this tensor (nil: none);
     /// patterns match the GGUF or the input name, and all that match must agree.
-    private static func override(_ e: ExportStage, name: String, input: String, model: Model, used: inout Set<String>)
+    static func override(_ e: ExportStage, name: String, input: String, model: Model, used: inout Set<String>)
         throws -> GGMLType?
     {
         if let t = e.embeddingType, name == "token_embd.weight" {

@@ -34,7 +34,9 @@ final class OutputWriters {
             let e = slot.export
             g[i] = try GGUFWriter(
                 path: outputDir + "/" + e.ggufFileName,
-                metadata: GGUFMetadata.make(e, recipe: plan.recipe, model: model, layout: plan.ggufLayout)
+                metadata: GGUFMetadata.make(
+                    e, recipe: plan.recipe, model: model, layout: plan.ggufLayout,
+                    fileType: e.budget == nil ? nil : GGUFBudget.fileType(slot, pieces: order.flatMap(plan.ggufPieces)))
                     + GGUFMetadata.importance(slot, plan: plan),
                 tensors: order.flatMap(plan.ggufPieces).map { t in
                     let ty = slot.ggufType(t)
@@ -149,6 +151,11 @@ enum GGUFMetadata {
             (file, dataset, entries, chunks) = (f, m.datasets.last, m.entries.count, m.chunkCount)
         case .job?, nil: return []
         }
+        return importanceKeys(file: file, dataset: dataset, entries: entries, chunks: chunks)
+    }
+
+    /// The `quantize.imatrix.*` keys themselves.
+    static func importanceKeys(file: String, dataset: String?, entries: Int, chunks: Int) -> [(String, GGUFValue)] {
         var kv: [(String, GGUFValue)] = [("quantize.imatrix.file", .string(file))]
         if let dataset { kv.append(("quantize.imatrix.dataset", .string(dataset))) }
         kv.append(("quantize.imatrix.entries_count", .int32(Int32(clamping: entries))))
@@ -156,9 +163,10 @@ enum GGUFMetadata {
         return kv
     }
 
-    static func make(_ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?) -> [(
-        String, GGUFValue
-    )] {
+    /// The general.* and squeeze.* keys, then the layout's (`fileType`: instead of the export type's).
+    static func make(
+        _ e: ExportStage, recipe: Recipe, model: ModelSource, layout: GGUFExportLayout?, fileType: UInt32? = nil
+    ) -> [(String, GGUFValue)] {
         var arch = layout?.architecture ?? "unknown"
         if let cfg = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
             let data = try? Data(InputFile.contents(of: cfg, what: "config.json", limit: InputFile.configLimit)),
@@ -167,10 +175,19 @@ enum GGUFMetadata {
         {
             arch = mt
         }
-        let fileType = e.ggufType.fileType
+        return make(
+            e, recipe: recipe, name: model.name, architecture: arch, layout: layout, fileType: fileType)
+    }
+
+    /// The same keys for a model named `name` of `architecture`.
+    static func make(
+        _ e: ExportStage, recipe: Recipe, name: String, architecture arch: String, layout: GGUFExportLayout?,
+        fileType: UInt32?
+    ) -> [(String, GGUFValue)] {
+        let fileType = fileType ?? e.ggufType.fileType
         return [
             ("general.architecture", .string(arch)),
-            ("general.name", .string((model.path as NSString).lastPathComponent)),
+            ("general.name", .string(name)),
             ("general.alignment", .uint32(32)),
             ("general.file_type", .uint32(fileType)),
             ("general.quantization_version", .uint32(2)),

@@ -79,8 +79,9 @@ extension RecipeRunner {
     /// AWQ scales the model as a whole (AWQPass) for the grids the plan of the submitted model gives.
     func runScaled(_ a: AWQStage, outputDir: String, observer: Observer) throws -> Result {
         try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in
-            let plan = try RunPlan.make(
+            var plan = try RunPlan.make(
                 recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
+            try plan.fitBudgets(model: model, readers: readers, threads: threads)
             let s = try AWQPass.run(
                 a, model: model, readers: readers, files: decoder.files, calibration: cal,
                 targets: AWQTargets(plan: plan, threads: threads), into: dir, threads: threads,

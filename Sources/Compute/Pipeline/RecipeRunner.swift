@@ -138,6 +138,7 @@ public final class RecipeRunner {
         let readers = try model.open()
         var plan = try RunPlan.make(
             recipe: recipe, readers: readers, family: family, threads: threads, modelPath: model.path)
+        try plan.fitBudgets(model: model, readers: readers, threads: threads)
         plan.allocatedRanks = try allocateLowRank(plan, readers: readers, observer: observer)
         let state = RunState(
             plan: plan, readers: readers,

@@ -40,7 +40,7 @@ extension RecipeValidator {
             }
             try checkStructural(recipe, config: files.config)
             try checkEvaluationReference(recipe, config: files.config)
-            try checkGGUFExport(recipe, files: files, tensors: tensors)
+            try checkGGUFExport(recipe, files: files, tensors: tensors, modelName: model.name)
             if stage != nil {
                 try checkCalibrated(recipe, tensors: tensors, linearWeights: linear, what: "decoder")
                 try checkContext(recipe, config: files.config, format: model.format)
@@ -55,9 +55,9 @@ extension RecipeValidator {
             recipe.exports(.gguf) && !factors
             ? try? BertModelFiles(model: model, tensorNames: tensors.map(\.name)) : nil
         if let bert = ggufBert {
-            try checkBertGGUFExport(recipe, layout: bert.ggufLayout(), tensors: tensors)
+            try checkBertGGUFExport(recipe, layout: bert.ggufLayout(), tensors: tensors, modelName: model.name)
         } else {
-            try GGUFMix.check(recipe, tensors: tensors, layout: nil)
+            try GGUFMix.check(recipe, tensors: tensors, layout: nil, modelName: model.name)
         }
         guard let stage else { return ggufBert.map { BertFamily(files: $0) } }
         let bert: BertModelFiles
@@ -146,7 +146,9 @@ extension RecipeValidator {
 
     /// A decoder's GGUF export holds the model's own tensors under llama.cpp's names, with a
     /// tokenizer llama.cpp can reproduce.
-    private static func checkGGUFExport(_ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo]) throws {
+    private static func checkGGUFExport(
+        _ recipe: Recipe, files: DecoderModelFiles, tensors: [TensorInfo], modelName: String
+    ) throws {
         guard let i = recipe.stageIndex(exporting: .gguf) else { return }
         let layout: GGUFExportLayout
         do { layout = try files.ggufLayout() } catch let e as ComputeError {
@@ -163,11 +165,13 @@ extension RecipeValidator {
             throw RecipeError(
                 "stages[\(i)].export", "tensor \(t.name) has no llama.cpp name, so llama.cpp could not load the GGUF")
         }
-        try GGUFMix.check(recipe, tensors: tensors, layout: layout)
+        try GGUFMix.check(recipe, tensors: tensors, layout: layout, modelName: modelName)
     }
 
     /// A BERT GGUF holds every tensor llama.cpp's converter keeps, each under its llama.cpp name.
-    private static func checkBertGGUFExport(_ recipe: Recipe, layout: GGUFExportLayout, tensors: [TensorInfo]) throws {
+    private static func checkBertGGUFExport(
+        _ recipe: Recipe, layout: GGUFExportLayout, tensors: [TensorInfo], modelName: String
+    ) throws {
         guard let i = recipe.stageIndex(exporting: .gguf) else { return }
         let kept = tensors.filter { !layout.dropped($0.name) }
         for t in kept where layout.name(t.name) == nil {
@@ -175,7 +179,7 @@ extension RecipeValidator {
                 "stages[\(i)].export",
                 "tensor \(t.name) has no llama.cpp BERT name, so llama.cpp could not load the GGUF")
         }
-        try GGUFMix.check(recipe, tensors: kept, layout: layout)
+        try GGUFMix.check(recipe, tensors: kept, layout: layout, modelName: modelName)
     }
 
     /// `wanda`, `sparsegpt`, `gptq` and `distill` targets must be linear layers' weights: they need

@@ -7,7 +7,7 @@ extension ExportStage: StageOptions {
         .safetensors: ["dtype"],
         .gguf: [
             "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix",
-            "gptq"
+            "gptq", "budget", "bpw"
         ],
         .compressed: [],
         .compressedTensors: []
@@ -65,10 +65,46 @@ extension ExportStage: StageOptions {
             importance = .job(try OptionReader.noNUL(k, at: r.at("imatrix.job")))
         default: break
         }
+        try readBudget(r)
         if pure && !ggufType.isMix {
             let mixes = GGUFType.allCases.filter(\.isMix).map(\.rawValue).joined(separator: ", ")
             throw RecipeError(
                 r.at("pure"), "only applies to a mix (\(mixes)); \(ggufType.rawValue) is one type already")
+        }
+    }
+
+    /// `budget: 90MB` (a size as `--max-memory` reads it, or bytes) or `bpw: 4.25`, instead of `type`.
+    private mutating func readBudget(_ r: OptionReader) throws {
+        var bytes: Int64?
+        switch try r.nested("budget", SizeText.self, "must be a size: bytes, or a number with K, M, G (90MB)") {
+        case .bytes(let b)?:
+            guard b > 0 else { throw RecipeError(r.at("budget"), "\(b) is not a positive size") }
+            bytes = b
+        case .text(let t)?:
+            guard let b = ByteSizeText.bytes(t) else {
+                throw RecipeError(r.at("budget"), "\(TextRules.display(t)) is not a size (90MB, 1.5G, or bytes)")
+            }
+            bytes = b
+        case nil: break
+        }
+        let bpw = try r.number("bpw")
+        guard bytes != nil || bpw != nil else { return }
+        let key = bytes != nil ? "budget" : "bpw"
+        if bytes != nil && bpw != nil { throw RecipeError(r.at("bpw"), "give budget or bpw, not both") }
+        for other in ["type", "pure"] where r.has(other) {
+            throw RecipeError(r.at(other), "\(key) chooses each matrix's type; do not give \(other) with it")
+        }
+        if importance == .calibration {
+            throw RecipeError(
+                r.at("imatrix"),
+                "\(key) weighs each type's error before the run, and imatrix: true is collected during it: give an "
+                    + "imatrix file or {job: KEY} (a calibrate job's imatrix.gguf)")
+        }
+        if let bpw {
+            guard bpw.isFinite, bpw >= 1, bpw <= 32 else { throw RecipeError(r.at("bpw"), "\(bpw) is not in [1, 32]") }
+            budget = .bitsPerWeight(bpw)
+        } else if let bytes {
+            budget = .bytes(bytes)
         }
     }
 
@@ -90,13 +126,17 @@ extension ExportStage: StageOptions {
         try w.put("format", format.rawValue)
         try w.put("dtype", ifPresent: dtype?.rawValue)
         guard format == .gguf else { return }
-        try w.put("type", ggufType.rawValue)
+        switch budget {
+        case .bytes(let b)?: try w.put("budget", b)
+        case .bitsPerWeight(let bpw)?: try w.put("bpw", bpw)
+        case nil: try w.put("type", ggufType.rawValue)
+        }
         try w.put("fallback", ggufFallback.rawValue)
         try w.put("tensor_types", tensorTypes.mapValues(\.rawValue))
         // Absent: the mix's own rule for the output and the embedding (no override).
         try w.put("output_type", ifPresent: outputType?.rawValue)
         try w.put("embedding_type", ifPresent: embeddingType?.rawValue)
-        try w.put("pure", pure)
+        if budget == nil { try w.put("pure", pure) }
         try w.put("allow_fallback", allowFallback)
         try w.put("gptq", errorFeedback)
         switch importance {
@@ -105,6 +145,20 @@ extension ExportStage: StageOptions {
         case .job(let k)?: try w.put("imatrix", ["job": k])
         case nil: try w.put("imatrix", false)
         }
+    }
+}
+
+/// A size field: a byte count, or text such as `90MB` (`budget`).
+enum SizeText: Decodable, Equatable {
+    case bytes(Int64), text(String)
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Int64.self) {
+            self = .bytes(b)
+            return
+        }
+        self = .text(try c.decode(String.self))
     }
 }
 

@@ -88,6 +88,22 @@ public struct ExportStage: Equatable, Sendable {
     public var importance: Importance?
     /// gguf: GPTQ-style error feedback on the type's own grid for linear layers (needs calibrate; `GGUFErrorFeedback`).
     public var errorFeedback = false
+    /// gguf: the whole file's size limit, instead of `type`: each matrix's type is chosen to fit it (`GGUFBudget`).
+    public var budget: SizeBudget?
+
+    /// A GGUF file's size limit: bytes, or bits per weight over every tensor's values.
+    public enum SizeBudget: Equatable, Sendable {
+        case bytes(Int64)
+        case bitsPerWeight(Double)
+
+        /// The byte limit for a file of `parameters` values.
+        func bytes(parameters: Int) -> Int64 {
+            switch self {
+            case .bytes(let b): return b
+            case .bitsPerWeight(let bpw): return Int64((bpw * Double(parameters) / 8).rounded(.down))
+            }
+        }
+    }
 
     /// Where an importance matrix comes from.
     public enum Importance: Equatable, Sendable {
@@ -109,5 +125,11 @@ public struct ExportStage: Equatable, Sendable {
     }
 
     /// The output file name of a GGUF export.
-    public var ggufFileName: String { "model-\(ggufType.rawValue).gguf" }
+    public var ggufFileName: String {
+        switch budget {
+        case .bytes(let b)?: return "model-budget-\(b).gguf"
+        case .bitsPerWeight(let bpw)?: return "model-bpw-\(bpw).gguf"
+        case nil: return "model-\(ggufType.rawValue).gguf"
+        }
+    }
 }

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// GGUF exports to a size budget (`budget:` / `bpw:`) through the CLI, on the hidden-512 Llama (its
+/// rows take every type, k-quants included) with an importance matrix from a calibrate run: each file
+/// fits its budget, larger budgets buy more bytes and other types, the same bytes for any thread
+/// count, budgets out of reach are refused at submit naming the reachable range; and llama.cpp runs
+/// budgeted files of the small Llama.
+@Suite struct SizeBudgetTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
+
+    /// Runs a budgeted export of `model` into `out`; returns the file's path and gguf-py's reading of it.
+    func export(_ env: SqueezeEnv, _ model: String, _ budget: String, imatrix: String, out: String, threads: Int = 2)
+        throws -> (path: String, types: [String: String], fileType: Int, bytes: Int)
+    {
+        let r = try env.write(
+            "b-\(UUID().uuidString.prefix(6)).yaml",
+            "stages:\n  - export: {format: gguf, \(budget), imatrix: \(imatrix)}\n")
+        let run = try env.squeeze(["run", "--model", model, "--recipe", r, "--out", out, "--threads", "\(threads)"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let file = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: out).first {
+                $0.hasSuffix(".gguf") && $0 != "imatrix.gguf"
+            })
+        let read = try env.python("gguf_types.py", [out + "/" + file])
+        try #require(read.status == 0, "\(read.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any])
+        return (
+            out + "/" + file, json["types"] as? [String: String] ?? [:], json["file_type"] as? Int ?? -1,
+            json["bytes"] as? Int ?? -1
+        )
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func budgetedFilesFitAndLlamaCppRunsThem() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny-512/hf"
+        let cal = try env.write(
+            "cal.yaml",
+            """
+            stages:
+              - calibrate: {dataset: \(pydoc), samples: 8, seq_len: 64}
+              - export: {format: gguf, type: q8_0, imatrix: true}
+            """)
+        let c = try env.squeeze(["run", "--model", model, "--recipe", cal, "--out", env.scratch + "/cal"])
+        try #require(c.status == 0, "\(c.stderr)")
+        let imatrix = env.scratch + "/cal/imatrix.gguf"
+
+        // Out of reach: one line naming the range, from `run` and from `submit`.
+        let low = try env.write("low.yaml", "stages:\n  - export: {format: gguf, budget: 1M, imatrix: \(imatrix)}\n")
+        let refused = try env.squeeze(["run", "--model", model, "--recipe", low, "--out", env.scratch + "/low"])
+        #expect(refused.status != 0 && refused.stderr.contains("stages[0].export.budget: 1048576 bytes is below"))
+        let line = refused.stderr.split(separator: "\n").first { $0.contains("reachable:") } ?? ""
+        let numbers =
+            line.split(separator: "reachable: ").last?.split(separator: " ").first?.split(separator: "–")
+            .compactMap { Int($0) } ?? []
+        try #require(numbers.count == 2, "\(refused.stderr)")
+        let (lowest, highest) = (numbers[0], numbers[1])
+        let submitted = try env.squeeze(["submit", "--model", model, "--recipe", low])
+        #expect(submitted.status != 0 && submitted.stderr.contains("reachable: \(lowest)–\(highest) bytes"))
+        let high = try env.write("high.yaml", "stages:\n  - export: {format: gguf, bpw: 32.5}\n")
+        #expect(try env.squeeze(["submit", "--model", model, "--recipe", high]).status != 0)
+
+        var files = [(path: String, types: [String: String], fileType: Int, bytes: Int)]()
+        let budgets = [lowest, lowest + (highest - lowest) / 6, lowest + (highest - lowest) / 2, highest]
+        for (i, b) in budgets.enumerated() {
+            let f = try export(env, model, "budget: \(b)", imatrix: imatrix, out: env.scratch + "/b\(i)")
+            #expect(f.bytes <= b && f.bytes > 0, "budget \(b): \(f.bytes) bytes")
+            files.append(f)
+        }
+        #expect(files.map(\.bytes) == files.map(\.bytes).sorted(), "\(files.map(\.bytes))")
+        #expect(Set(files.map { $0.types["blk.3.ffn_down.weight"] ?? "" }).count >= 3, "\(files.map(\.types))")
+        #expect(files.last?.types["blk.0.attn_q.weight"] == "F16" && files.last?.fileType == 1)
+        #expect(
+            files[0].types.values.allSatisfy {
+                ["Q2_K", "IQ4_NL", "Q4_0", "IQ4_XS", "F32"].contains($0) || $0.hasPrefix("Q3")
+            })
+
+        // The same bytes for one thread as for two; bpw counts every value of the file.
+        let one = try export(
+            env, model, "budget: \(budgets[2])", imatrix: imatrix, out: env.scratch + "/t1", threads: 1)
+        let same = try env.python("gguf_tensor_bytes.py", [files[2].path, one.path, "--all"])
+        #expect(same.status == 0, "\(same.stdout) \(same.stderr)")
+        let bpw = try export(env, model, "bpw: 5.5", imatrix: imatrix, out: env.scratch + "/bpw")
+        let values = 16_146_944
+        #expect(bpw.bytes <= Int(5.5 * Double(values) / 8) && bpw.path.hasSuffix("model-bpw-5.5.gguf"), "\(bpw.bytes)")
+
+        // llama.cpp runs budgeted files and gives about Squeeze's logits for them (on the small Llama:
+        // the hidden-512 one's random activations overflow llama.cpp's F16 and 8-bit activation paths).
+        // The smallest file is 4.5 bits everywhere, where llama.cpp's 8-bit rounding of activations moves
+        // this random model's small logits by up to 0.29 of their largest: 0.35, with 85% of the argmaxes.
+        let tiny = Self.llama! + "/tiny/hf"
+        let probe = try env.write("probe.yaml", "stages:\n  - export: {format: gguf, budget: 1}\n")
+        let range = try env.squeeze(["run", "--model", tiny, "--recipe", probe, "--out", env.scratch + "/probe"]).stderr
+        let ends =
+            range.split(separator: "reachable: ").last?.split(separator: " ").first?.split(separator: "–")
+            .compactMap { Int($0) } ?? []
+        try #require(ends.count == 2, "\(range)")
+        for (i, b) in [ends[0], (ends[0] + ends[1]) / 2].enumerated() {
+            let r = try env.write("tiny\(i).yaml", "stages:\n  - export: {format: gguf, budget: \(b)}\n")
+            let out = env.scratch + "/tiny\(i)"
+            let run = try env.squeeze(["run", "--model", tiny, "--recipe", r, "--out", out])
+            #expect(run.status == 0, "\(run.stderr)")
+            let path = out + "/model-budget-\(b).gguf"
+            let bin = env.scratch + "/logits\(i).bin"
+            let l = try env.squeeze([
+                "logits", "--model", path, "--dataset", pydoc, "--samples", "2", "--seq-len", "48", "--part",
+                "evaluation", "--out", bin
+            ])
+            #expect(l.status == 0, "\(l.stderr)")
+            let check = try env.pythonLlamaCpp(
+                "llama_cpp_check.py", ["logits", path, try env.write("ids\(i).json", l.stdout), bin, "0.35", "0.85"])
+            #expect(check.status == 0, "budget \(b): \(check.stdout) \(check.stderr.suffix(600))")
+        }
+    }
+}
