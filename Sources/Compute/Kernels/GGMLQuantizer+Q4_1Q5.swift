@@ -110,9 +110,12 @@ extension GGMLQuantizer {
         qs.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo0), as: SIMD8<UInt8>.self)
         qs.storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: lo1), toByteOffset: 8, as: SIMD8<UInt8>.self)
         let lane = Codes8(0, 1, 2, 3, 4, 5, 6, 7)
-        let bits =
-            (((q.0 &>> 4) & 1) &<< lane) | (((q.1 &>> 4) & 1) &<< (lane &+ 8))
-            | (((q.2 &>> 4) & 1) &<< (lane &+ 16)) | (((q.3 &>> 4) & 1) &<< (lane &+ 24))
+        // Spelled term by term: as one expression it took the type checker 6 s.
+        let b0: Codes8 = ((q.0 &>> 4) & 1) &<< lane
+        let b1: Codes8 = ((q.1 &>> 4) & 1) &<< (lane &+ 8)
+        let b2: Codes8 = ((q.2 &>> 4) & 1) &<< (lane &+ 16)
+        let b3: Codes8 = ((q.3 &>> 4) & 1) &<< (lane &+ 24)
+        let bits = b0 | b1 | b2 | b3
         qh.storeBytes(of: UInt32(truncatingIfNeeded: bits.wrappedSum()).littleEndian, as: UInt32.self)
     }
 

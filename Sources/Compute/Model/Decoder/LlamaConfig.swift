@@ -203,7 +203,8 @@ extension LlamaConfig {
         )
         if perLayer.0 != nil || perLayer.1 != nil || perLayer.2 != nil {
             let n = perLayer.0?.count ?? perLayer.1?.count ?? perLayer.2?.count ?? 0
-            guard [perLayer.0?.count, perLayer.1?.count, perLayer.2?.count].allSatisfy({ $0 == nil || $0 == n }) else {
+            let counts: [Int?] = [perLayer.0?.count, perLayer.1?.count, perLayer.2?.count]
+            guard counts.allSatisfy({ $0 == nil || $0 == n }) else {
                 throw ComputeError(.corruptData, "the per-layer size lists differ in length", file: file)
             }
             layerShapes = (0..<n).map { i in
