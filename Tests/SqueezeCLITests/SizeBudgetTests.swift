@@ -64,15 +64,25 @@ import TestSupport
         #expect(try env.squeeze(["submit", "--model", model, "--recipe", high]).status != 0)
 
         var files = [(path: String, types: [String: String], fileType: Int, bytes: Int)]()
-        let budgets = [lowest, lowest + (highest - lowest) / 6, lowest + (highest - lowest) / 2, highest]
+        let budgets = [lowest, lowest + (highest - lowest) / 6, lowest + (highest - lowest) / 2]
         for (i, b) in budgets.enumerated() {
             let f = try export(env, model, "budget: \(b)", imatrix: imatrix, out: env.scratch + "/b\(i)")
             #expect(f.bytes <= b && f.bytes > 0, "budget \(b): \(f.bytes) bytes")
             files.append(f)
         }
         #expect(files.map(\.bytes) == files.map(\.bytes).sorted(), "\(files.map(\.bytes))")
-        #expect(Set(files.map { $0.types["blk.3.ffn_down.weight"] ?? "" }).count >= 3, "\(files.map(\.types))")
-        #expect(files.last?.types["blk.0.attn_q.weight"] == "F16" && files.last?.fileType == 1)
+        // The manifest records the limit, the predicted loss (falling as the budget grows) and the types chosen.
+        let recorded = try (0..<budgets.count).map { i -> [String: Any] in
+            let data = try Data(contentsOf: URL(fileURLWithPath: env.scratch + "/b\(i)/manifest.json"))
+            let m = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            return try #require((m["gguf_budgets"] as? [[String: Any]])?.first)
+        }
+        #expect(recorded.map { $0["limit_bytes"] as? Int } == budgets.map { Optional($0) })
+        let predicted = recorded.compactMap { $0["predicted_error"] as? Double }
+        #expect(predicted.count == 3 && zip(predicted, predicted.dropFirst()).allSatisfy { $0 >= $1 }, "\(predicted)")
+        #expect(recorded.allSatisfy { (($0["types"] as? [String: Int]) ?? [:]).values.reduce(0, +) == 8 * 7 + 2 })
+        #expect(Set(files.map { $0.types["blk.3.ffn_down.weight"] ?? "" }).count == 3, "\(files.map(\.types))")
+        #expect(files.last?.types.values.contains("F16") == true, "half the range buys some F16: \(files.last?.types ?? [:])")
         #expect(
             files[0].types.values.allSatisfy {
                 ["Q2_K", "IQ4_NL", "Q4_0", "IQ4_XS", "F32"].contains($0) || $0.hasPrefix("Q3")

@@ -11,7 +11,7 @@ enum GGUFBudget {
     static let types: [GGMLType] = [
         .q2_K, .q3_K, .iq4_xs, .q4_0, .iq4_nl, .q4_1, .q4_K, .q5_0, .q5_1, .q5_K, .q6_K, .q8_0, .f16
     ]
-    static let sampleRows = 256
+    static let sampleRows = 64
     static let alignment = 32
 
     /// A type one matrix may take: its bytes (padded to the alignment) and predicted error.

@@ -43,6 +43,11 @@ public enum Manifest {
         {
             m["structure"] = o
         }
+        if !result.budgets.isEmpty,
+            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(result.budgets)) as? [Any]
+        {
+            m["gguf_budgets"] = o
+        }
         if let a = result.awq,
             let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(a)) as? [String: Any]
         {

@@ -58,7 +58,7 @@ extension RecipeRunner {
             inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }), elapsedSeconds: ms(since: start) / 1000,
             computedUnits: r.computedUnits, restoredUnits: r.restoredUnits, evaluation: r.evaluation,
             quantizedInput: readers.flatMap(\.quantizedTensors),
-            calibrationSeconds: staged.seconds + (r.calibrationSeconds ?? 0))
+            calibrationSeconds: staged.seconds + (r.calibrationSeconds ?? 0), budgets: r.budgets)
         staged.annotate(&result)
         return result
     }

@@ -51,6 +51,24 @@ public final class RecipeRunner {
         public var structure: StructureSummary? = nil
         /// What an `awq` stage found, when there is one.
         public var awq: AWQSummary? = nil
+        /// What each GGUF export to a size budget chose.
+        public var budgets: [BudgetSummary] = []
+    }
+
+    /// A GGUF export fitted to a size budget: the file, its byte limit, the predicted loss of the
+    /// types chosen (`GGUFBudget`), how many matrices took each type, and the seconds measuring took.
+    public struct BudgetSummary: Sendable, Codable {
+        public let file: String
+        public let limitBytes: Int64
+        public let predictedError: Double
+        public let types: [String: Int]
+        public let seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case file, types, seconds
+            case limitBytes = "limit_bytes"
+            case predictedError = "predicted_error"
+        }
     }
 
     /// The widths a structural stage left and the share of the blocks' parameters it removed.
@@ -183,7 +201,8 @@ public final class RecipeRunner {
             inputBytes: Int64(readers.reduce(0) { $0 + $1.fileSize }),
             elapsedSeconds: elapsed, computedUnits: state.computed, restoredUnits: state.restored,
             evaluation: evaluation,
-            quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds)
+            quantizedInput: readers.flatMap(\.quantizedTensors), calibrationSeconds: calibrationSeconds,
+            budgets: plan.budgets)
     }
 
     /// A calibrated run: the family's forward pass asks for each unit in forward order, through

@@ -8,6 +8,7 @@ extension RunPlan {
     mutating func fitBudgets(model: ModelSource, readers: [any TensorFile], threads: Int) throws {
         let budgeted = slots.indices.filter { slots[$0].kind == .gguf && slots[$0].export.budget != nil }
         guard !budgeted.isEmpty else { return }
+        let start = DispatchTime.now()
         let pieces = fileOrder.flatMap { ggufPieces($0.tensor) }
         let names = GGUFMix.Model(layout: ggufLayout, names: pieces.map { ggufName($0.name) })
         var free = [Set<String>](repeating: [], count: slots.count)
@@ -39,8 +40,9 @@ extension RunPlan {
                 }
             }
         }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         for i in budgeted {
-            try fitBudget(slot: i, pieces: pieces, options: options[i], model: model)
+            try fitBudget(slot: i, pieces: pieces, options: options[i], model: model, seconds: seconds)
         }
     }
 
@@ -56,7 +58,8 @@ extension RunPlan {
 
     /// Sets one slot's types from the measured options; refuses a budget the types cannot reach.
     private mutating func fitBudget(
-        slot i: Int, pieces: [TensorInfo], options: [String: [GGUFBudget.Option]], model: ModelSource
+        slot i: Int, pieces: [TensorInfo], options: [String: [GGUFBudget.Option]], model: ModelSource,
+        seconds: Double
     ) throws {
         let e = slots[i].export
         let metadata =
@@ -82,7 +85,15 @@ extension RunPlan {
                 "a budget of \(limit) bytes is below the smallest GGUF these types allow "
                     + "(reachable: \(range.lowerBound)–\(range.upperBound) bytes)")
         }
-        for (item, k) in zip(items, pick) { slots[i].ggufTypes[item.name] = item.options[k].type }
+        var counts = [String: Int]()
+        for (item, k) in zip(items, pick) {
+            slots[i].ggufTypes[item.name] = item.options[k].type
+            counts[item.options[k].type.name, default: 0] += 1
+        }
+        let predicted = zip(items, pick).reduce(0.0) { $0 + $1.0.options[$1.1].error }
+        budgets.append(
+            RecipeRunner.BudgetSummary(
+                file: e.ggufFileName, limitBytes: limit, predictedError: predicted, types: counts, seconds: seconds))
     }
 }
 

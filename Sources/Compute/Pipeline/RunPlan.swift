@@ -26,6 +26,8 @@ struct RunPlan {
     var ggufLayout: GGUFExportLayout? = nil
     /// The family's linear weights (what a calibrated importance matrix covers; empty without a family).
     var linearWeights = Set<String>()
+    /// What each size-budgeted GGUF slot's fitting chose (`fitBudgets`), in slot order.
+    var budgets = [RecipeRunner.BudgetSummary]()
 
     /// The dense slot's export: the safetensors export, or the unwritten one a calibrated run
     /// without it keeps so the forward pass reads each compressed tensor's values.
