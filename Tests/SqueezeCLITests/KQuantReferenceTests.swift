@@ -39,17 +39,21 @@ import TestSupport
         let model = Self.llama! + "/tiny-512/model.gguf"
         let one = try export(env, model, type, threads: 1)
         try sameAsLlamaCpp(env, model, one, ftype: ftype, pure: pure)
-        #expect(FileManager.default.contents(atPath: one) == FileManager.default.contents(atPath: try export(env, model, type, threads: 2)))
+        // Each type's quantizer splits its rows over the threads; the mixes and pure IQ4 files reuse those
+        // quantizers, so the plain types are the ones exported again with two threads.
+        if pure && !type.hasPrefix("iq4_nl") {
+            #expect(FileManager.default.contents(atPath: one) == FileManager.default.contents(atPath: try export(env, model, type, threads: 2)))
+        }
     }
 
     /// SmolLM2's 576-wide rows take llama.cpp's fallbacks (Q5_0, Q5_1, Q8_0, and IQ4_NL for Q3_K and
-    /// IQ4_XS) in every mix; its first 8 blocks (ops/lib.sh's smollm2-8: the real shapes and weights,
-    /// the layer rules on 8 layers) keep the six llama-quantize runs to a third of the whole model's cost.
+    /// IQ4_XS) in every mix; its first 4 blocks (ops/lib.sh's smollm2-4: the real shapes and weights,
+    /// the layer rules on 4 layers) keep the six llama-quantize runs to a third of the whole model's cost.
     @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"),
           arguments: [("q4_k_m", 15), ("q5_k_m", 17), ("q4_k_s", 14), ("q6_k", 18), ("q3_k_m", 12), ("iq4_xs", 30)])
     func smolLM2MixesMatchLlamaQuantize(type: String, ftype: Int) throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/smollm2-8/smollm2-f32.gguf"
+        let model = Self.llama! + "/smollm2-4/smollm2-f32.gguf"
         try sameAsLlamaCpp(env, model, try export(env, model, type), ftype: ftype, pure: false)
     }
 
