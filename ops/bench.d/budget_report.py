@@ -33,6 +33,7 @@ def spearman(a, b):
     return 1 - 6 * sum((x - y) ** 2 for x, y in zip(ra, rb)) / (n * (n * n - 1)) if n > 1 else 1.0
 
 
+print("## GGUF files built to a size budget\n")
 print(f"SmolLM2-135M's F32 GGUF exported to size budgets (`export: {{format: gguf, budget: B, imatrix: FILE}}`;")
 print("`ops/bench budget`), each beside llama.cpp's type or mix nearest in size, produced in the same run (Squeeze")
 print("writes those bit-exact with `llama_model_quantize`, with the same importance matrix: 128 windows × 256 tokens")
