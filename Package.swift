@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Queue", "Compute"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "TestSupport", .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SqueezeCLITests", dependencies: ["Queue", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -21,18 +21,8 @@ import TestSupport
         init(port: UInt16, count: Int, every: Double) {
             for _ in 0..<count {
                 let t = Thread { [self] in
-                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                    var addr = sockaddr_in()
-                    addr.sin_family = sa_family_t(AF_INET)
-                    addr.sin_port = port.bigEndian
-                    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-                    let ok = withUnsafePointer(to: &addr) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                        }
-                    }
+                    guard let fd = connectLoopback(port: port) else { return }
                     defer { close(fd) }
-                    guard ok == 0 else { return }
                     let head = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8)
                     var i = 0
                     while !lock.withLock({ stopped }) {
