@@ -30,15 +30,16 @@ final class OutputWriters {
                     path: outputDir + "/" + model.shards[s].name, tensors: tensors, metadata: readers[s].metadata)
             }
         var g = [Int: GGUFWriter]()
+        let pieces = order.flatMap(plan.ggufPieces)
         for (i, slot) in plan.slots.enumerated() where slot.kind == .gguf {
             let e = slot.export
             g[i] = try GGUFWriter(
                 path: outputDir + "/" + e.ggufFileName,
                 metadata: GGUFMetadata.make(
                     e, recipe: plan.recipe, model: model, layout: plan.ggufLayout,
-                    fileType: e.budget == nil ? nil : GGUFBudget.fileType(slot, pieces: order.flatMap(plan.ggufPieces)))
+                    fileType: e.budget == nil ? nil : GGUFBudget.fileType(slot, pieces: pieces))
                     + GGUFMetadata.importance(slot, plan: plan),
-                tensors: order.flatMap(plan.ggufPieces).map { t in
+                tensors: pieces.map { t in
                     let ty = slot.ggufType(t)
                     return GGUFWriter.TensorPlan(
                         name: plan.ggufName(t.name), shape: t.shape, type: ty,

@@ -65,13 +65,7 @@ extension RunPlan {
         let metadata =
             GGUFMetadata.make(e, recipe: recipe, model: model, layout: ggufLayout)
             + GGUFMetadata.importance(slots[i], plan: self)
-        let header = GGUFWriter.header(
-            metadata: metadata,
-            tensors: pieces.map {
-                GGUFWriter.TensorPlan(name: ggufName($0.name), shape: $0.shape, type: .f32, byteCount: 0)
-            },
-            alignment: GGUFBudget.alignment
-        ).count
+        let header = GGUFBudget.headerBytes(metadata: metadata, tensors: pieces, ggufName: ggufName)
         let fixed = pieces.filter { options[$0.name] == nil }.reduce(0) { sum, p in
             sum + GGUFBudget.padded(slots[i].ggufType(p).byteCount(numel: p.numel, rowLength: p.shape.last ?? 1)!)
         }
@@ -98,6 +92,17 @@ extension RunPlan {
 }
 
 extension GGUFBudget {
+    /// The bytes of a GGUF header with `metadata` and these tensors (whatever their types: a type is a
+    /// fixed-width field), padded to the alignment.
+    static func headerBytes(metadata: [(String, GGUFValue)], tensors: [TensorInfo], ggufName: (String) -> String)
+        -> Int
+    {
+        let plans = tensors.map {
+            GGUFWriter.TensorPlan(name: ggufName($0.name), shape: $0.shape, type: .f32, byteCount: 0)
+        }
+        return GGUFWriter.header(metadata: metadata, tensors: plans, alignment: alignment).count
+    }
+
     /// The file sizes a budget can reach: fixed bytes plus every chosen matrix at its smallest, or largest, type.
     static func reachable(header: Int, sizes: [[Int]]) -> ClosedRange<Int> {
         header + sizes.reduce(0) { $0 + $1.min()! }...header + sizes.reduce(0) { $0 + $1.max()! }
@@ -132,13 +137,7 @@ extension GGUFBudget {
             metadata += GGUFMetadata.importanceKeys(
                 file: f, dataset: m.datasets.last, entries: m.entries.count, chunks: m.chunkCount)
         }
-        let header = GGUFWriter.header(
-            metadata: metadata,
-            tensors: tensors.map {
-                GGUFWriter.TensorPlan(name: ggufName($0.name), shape: $0.shape, type: .f32, byteCount: 0)
-            },
-            alignment: alignment
-        ).count
+        let header = headerBytes(metadata: metadata, tensors: tensors, ggufName: ggufName)
         let parameters = tensors.reduce(0) { $0 + $1.numel }
         let range = reachable(header: header + fixed, sizes: sizes)
         let limit = budget.bytes(parameters: parameters)
