@@ -25,19 +25,25 @@ import TestSupport
             """ + rest)
     }
 
-    /// FLAP's score and the two baselines (Wanda-sp, the data-free weight norm), each against numpy.
+    /// FLAP's score and the two baselines (Wanda-sp, the data-free weight norm), and FLAP on attention
+    /// heads in both units, each against numpy.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
-        ("adaptive", "true", "fluctuation"), ("uniform", "false", "fluctuation"), ("uniform", "false", "wanda"),
-        ("adaptive", "false", "weight-norm"),
+        ("adaptive", "true", "fluctuation", "none"), ("uniform", "false", "fluctuation", "none"),
+        ("uniform", "false", "wanda", "none"), ("adaptive", "false", "weight-norm", "none"),
+        ("uniform", "true", "fluctuation", "query"), ("uniform", "false", "fluctuation", "group"),
     ])
-    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(structure: String, refit: String, score: String) throws {
+    func flapChoosesTheChannelsAndBiasesOfTheNumpyReference(
+        structure: String, refit: String, score: String, heads: String
+    ) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
-        let r = try recipe(env, "ratio: 0.2, multiple: 8, structure: \(structure), refit: \(refit), score: \(score)")
+        let r = try recipe(
+            env, "ratio: 0.2, multiple: 8, structure: \(structure), refit: \(refit), score: \(score), heads: \(heads)")
         let out = env.scratch + "/out"
         let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
-        let c = try env.python("check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", refit, out, score])
+        let c = try env.python(
+            "check_flap.py", [hf, pydoc, "8", "64", "0.2", structure, "8", refit, out, score, heads])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }
 
@@ -120,6 +126,9 @@ import TestSupport
         ("ratio: 0.2, targets: [\"blk.0.*\"]", "does not apply to method flap"),
         ("ratio: 0", "is not in (0, 1)"),
         ("ratio: 0.2, compensate: false", "compensate: false needs refit: false too"),
+        ("ratio: 0.7, heads: query", "would remove every head of layer 0"),
+        ("ratio: 0.2, heads: group, structure: adaptive", "group needs structure: uniform"),
+        ("ratio: 0.2, heads: all", "heads"),
     ])
     func impossibleFlapRecipesAreRefusedAtSubmit(_ flap: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()

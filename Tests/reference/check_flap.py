@@ -8,7 +8,14 @@ per block (`uniform`); widths rounded to a multiple; bias = Σ over removed j of
 with `refit`, down_proj's kept columns and bias by least squares on the calibration inputs
 (W_K' = W_K + W_R M, bias = W_R (μ_R − M μ_K), M = C_RK (C_KK + 0.01·mean diag·I)⁻¹).
 
-  check_flap.py HF_DIR TEXT SAMPLES SEQ_LEN RATIO STRUCTURE MULTIPLE REFIT OUT_DIR
+With HEADS `query` or `group` (uniform only), attention heads too: each o_proj input channel's
+mean and variance, a head's score the sum of its channels' WIFV (variance × ‖o_proj column‖²), per
+block round(ratio × attention parameters ÷ a unit's) units removed — the lowest-scored query head
+of every KV group per unit (`query`) or the lowest-scored KV groups (`group`) — and the rest of
+the block's share as FFN channels; q/k/v rows and o_proj columns narrowed to the kept heads, o_proj
+compensated or refit as down_proj is.
+
+  check_flap.py HF_DIR TEXT SAMPLES SEQ_LEN RATIO STRUCTURE MULTIPLE REFIT OUT_DIR [SCORE [HEADS]]
       OUT_DIR is Squeeze's safetensors export of `prune: {method: flap}` alone; REFIT is true or
       false. Its config.json widths must equal the reference's; each block's kept channels must be
       the reference's (a swap of two channels whose reference scores differ by < 1e-6 is a tie and
@@ -31,6 +38,7 @@ from llama_reference import encode, forward, windows  # noqa: E402
 def main():
     hf, text, samples, seq_len, ratio, structure, multiple, refit, out = sys.argv[1:10]
     kind = sys.argv[10] if len(sys.argv) > 10 else "fluctuation"
+    head_mode = sys.argv[11] if len(sys.argv) > 11 else "none"
     refit = refit == "true"
     samples, seq_len, ratio, multiple = int(samples), int(seq_len), float(ratio), int(multiple)
     c = json.load(open(os.path.join(hf, "config.json")))
@@ -38,13 +46,17 @@ def main():
     batch = windows(encode(hf, open(text, encoding="utf-8").read()), samples, seq_len, "calibration")
     layers, hidden = c["num_hidden_layers"], c["hidden_size"]
     sums, squares, grams = {}, {}, {}
+    csums, csquares, cgrams = {}, {}, {}
 
-    def on_product(i, _, act):
+    def on_inputs(i, _, h_att, ctx, h, act):
         sums[i] = sums.get(i, 0) + act.sum(0)
         squares[i] = squares.get(i, 0) + (act * act).sum(0)
         grams[i] = grams.get(i, 0) + act.T @ act
+        csums[i] = csums.get(i, 0) + ctx.sum(0)
+        csquares[i] = csquares.get(i, 0) + (ctx * ctx).sum(0)
+        cgrams[i] = cgrams.get(i, 0) + ctx.T @ ctx
 
-    forward(hf, batch, on_product)
+    forward(hf, batch, on_inputs=on_inputs)
     n = samples * seq_len
     mean = [sums[i] / n for i in range(layers)]
     var = [np.maximum(squares[i] / n - mean[i] ** 2, 0) for i in range(layers)]
@@ -63,7 +75,31 @@ def main():
     block_params = sum(hidden * (2 * heads * d + 2 * kv * d) + 3 * hidden * f for f in widths)
     remove = int(round(ratio * block_params / (3 * hidden)))
     total = sum(widths)
-    if structure == "uniform":
+    kept_heads = [(list(range(heads)), list(range(kv)))] * layers
+    if head_mode != "none":
+        g = heads // kv
+        attention = hidden * (2 * heads * d + 2 * kv * d)
+        unit = 2 * kv * d * hidden if head_mode == "query" else (2 * g + 2) * d * hidden
+        counts, kept_heads = [], []
+        for i in range(layers):
+            units = int(np.floor(ratio * attention / unit + 0.5))
+            units = min(units, g - 1 if head_mode == "query" else kv - 1)
+            rest = ratio * (attention + 3 * hidden * widths[i]) - units * unit
+            counts.append(widths[i] - max(0, int(np.floor(rest / (3 * hidden) + 0.5))))
+            cm = csums[i] / n
+            cv = np.maximum(csquares[i] / n - cm ** 2, 0)
+            o_w = w[f"model.layers.{i}.self_attn.o_proj.weight"]
+            hs = (cv * (o_w ** 2).sum(0)).reshape(heads, d).sum(1)
+
+            def best(items, sc, keep):
+                return sorted(sorted(items, key=lambda x: (-sc(x), x))[: max(1, keep)])
+            if head_mode == "query":
+                q = [h for grp in range(kv) for h in best(range(grp * g, (grp + 1) * g), lambda h: hs[h], g - units)]
+                kept_heads.append((q, list(range(kv))))
+            else:
+                groups = best(range(kv), lambda grp: hs[grp * g:(grp + 1) * g].sum(), kv - units)
+                kept_heads.append(([h for grp in groups for h in range(grp * g, (grp + 1) * g)], groups))
+    elif structure == "uniform":
         counts = [int(round(f * (1 - remove / total))) for f in widths]
     else:
         ranked = sorted(((z[i][j], -i, -j) for i in range(layers) for j in range(widths[i])), reverse=True)
@@ -77,6 +113,12 @@ def main():
     problems = []
     if got_widths != want:
         problems.append(f"widths {got_widths} != reference {want}")
+    if head_mode != "none":
+        want_heads = [len(q) for q, _ in kept_heads]
+        want_kv = [len(k) for _, k in kept_heads]
+        if oc.get("layer_num_attention_heads") != want_heads or oc.get("layer_num_key_value_heads") != want_kv:
+            problems.append(f"heads {oc.get('layer_num_attention_heads')}/{oc.get('layer_num_key_value_heads')} "
+                            f"!= reference {want_heads}/{want_kv}")
     o = load_file(os.path.join(out, "model.safetensors"))
     worst_bias = 0.0
     for i in range(layers):
@@ -120,6 +162,40 @@ def main():
         worst_bias = max(worst_bias, rel)
         if rel > tol:
             problems.append(f"block {i}: down_proj bias differs by {rel:.2e} (relative)")
+        if head_mode == "none" or problems:
+            continue
+        qh, kvh = kept_heads[i]
+        qc = [h * d + t for h in qh for t in range(d)]
+        kc = [h * d + t for h in kvh for t in range(d)]
+        for m, rows in (("q", qc), ("k", kc), ("v", kc)):
+            if not np.array_equal(o[p + f"self_attn.{m}_proj.weight"], w[p + f"self_attn.{m}_proj.weight"][rows]
+                                  .astype(np.float32)):
+                problems.append(f"block {i}: {m}_proj rows are not the input's at the kept heads {qh}/{kvh}")
+        o_w = w[p + "self_attn.o_proj.weight"]
+        cm = csums[i] / n
+        dropped = np.ones(heads * d, bool)
+        dropped[qc] = False
+        ok_, or_ = o_w[:, qc], o_w[:, dropped]
+        if not dropped.any():
+            obias = np.zeros(hidden)
+        elif refit:
+            cov = cgrams[i] / n - np.outer(cm, cm)
+            ckk = cov[np.ix_(qc, qc)]
+            ckk = ckk + 0.01 * np.mean(np.diag(ckk)) * np.eye(len(qc))
+            m = np.linalg.solve(ckk, cov[np.ix_(qc, np.flatnonzero(dropped))]).T
+            ok_ = ok_ + or_ @ m
+            obias = or_ @ (cm[dropped] - m @ cm[qc])
+        else:
+            obias = or_ @ cm[dropped]
+        got_o = o[p + "self_attn.o_proj.weight"].astype(np.float64)
+        rel_o = float(np.abs(got_o - ok_).max() / np.abs(ok_).max())
+        if rel_o > tol:
+            problems.append(f"block {i}: o_proj columns differ by {rel_o:.2e} (relative)")
+        got = o[p + "self_attn.o_proj.bias"].astype(np.float64)
+        rel = float(np.abs(got - obias).max() / max(np.abs(obias).max(), 1e-30))
+        worst_bias = max(worst_bias, rel)
+        if rel > tol:
+            problems.append(f"block {i}: o_proj bias differs by {rel:.2e} (relative)")
     print(json.dumps({"ok": not problems, "widths": got_widths, "reference_widths": want,
                       "bias_max_relative_difference": worst_bias, "problems": problems}))
     sys.exit(0 if not problems else 1)

@@ -42,7 +42,9 @@ print(f"CPU: {cpu}.")
 print()
 print("SmolLM2-135M, FLAP on FFN channels (`prune: {method: flap}` with its defaults: uniform, widths multiples of")
 print("32, least-squares refit of down_proj) at 10/20/30% of the blocks' parameters, and at 20% with `structure:")
-print("adaptive` and with `refit: false` (mean compensation only), and the baselines at 20% with the same uniform")
+print("adaptive`, with `refit: false` (mean compensation only), with attention heads too (`heads: query`: one")
+print("query head of every KV group per unit; `heads: group`: whole KV groups; o_proj refit as down_proj is),")
+print("and the baselines at 20% with the same uniform")
 print("widths, neither compensated nor refit: Wanda-sp (`score: wanda`) and the data-free weight norm (`score:")
 print("weight-norm`), 128 × 256 calibration tokens, beside the dense model, in one run.")
 print("Squeeze: `evaluate` on 16 held-out windows of 256 tokens against the dense model (perplexity ratio, KL,")
@@ -53,9 +55,9 @@ print("does, and prompt processing (each 256-token window from a fresh KV cache,
 print("llama-bench measures; every file of one type in turn, three rounds, the median round), relative to the")
 print("dense file of the same type.")
 print()
-print("| model | block params removed | FFN widths | safetensors | Q8_0 GGUF | Squeeze ppl × dense | KL | top-1 "
+print("| model | block params removed | FFN widths | heads (query/KV) | safetensors | Q8_0 GGUF | Squeeze ppl × dense | KL | top-1 "
       "| llama.cpp ppl F32 / Q8_0 | prompt tok/s F32 | prompt tok/s Q8_0 | FLAP time | run wall, peak RSS |")
-print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 df, dq = prompt("dense", "f32"), prompt("dense", "q8_0")
 for r in rows:
     e, lf, lq = r["evaluation"], r["llama_cpp"]["f32"], r["llama_cpp"]["q8_0"]
@@ -63,11 +65,15 @@ for r in rows:
     widths = r["config"].get("layer_intermediate_sizes")
     shown = f"{min(widths)}–{max(widths)}" if widths else str(r["config"]["intermediate_size"])
     st = r["structure"]
-    print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
+    c = r["config"]
+    hq = c.get("layer_num_attention_heads", [c["num_attention_heads"]])
+    hk = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])])
+    heads = "/".join(f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}" for v in (hq, hk))
+    print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {heads} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
           f"| {r['bytes']['q8_0'] / 1e6:.1f} MB | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
           f"| {e['top1_agreement']:.3f} | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} "
           f"| {speed_cell(r['name'], 'f32', df)} | {speed_cell(r['name'], 'q8_0', dq)} "
           f"| {st['seconds']:.1f} s | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |" if st else
-          f"| {r['name']} | — | {shown} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "
+          f"| {r['name']} | — | {shown} | {heads} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "
           f"| 1 | 0 | 1 | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} | {df:.0f} (1×) "
           f"| {dq:.0f} (1×) | — | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |")

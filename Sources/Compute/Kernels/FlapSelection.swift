@@ -68,6 +68,11 @@ public enum FlapSelection {
         return keep(standardised(block, score: score), count: count, multiple: multiple)
     }
 
+    /// The `count` best channels of one block (rounded to a multiple), ascending.
+    static func keepBest(_ block: Channels, count: Int, multiple: Int, score: FlapPrune.Score = .fluctuation) -> [Int] {
+        keep(standardised(block, score: score), count: count, multiple: multiple)
+    }
+
     /// The `count` best-scored channels (rounded to a multiple, at least one multiple), ascending.
     private static func keep(_ scores: [Double], count: Int, multiple: Int) -> [Int] {
         let m = max(1, multiple)

@@ -70,8 +70,10 @@ extension RecipeRunner {
                 m, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads,
                 checkContinue: observer.checkContinue)
             return StagedInput(model: s.model, files: s.files, seconds: s.seconds) {
-                $0.structure = StructureSummary(
+                var summary = StructureSummary(
                     method: FlapPrune.name, ffnWidths: s.widths, removedFraction: s.removed, seconds: s.seconds)
+                if m.heads != .none { (summary.heads, summary.kvHeads) = (s.heads, s.kvHeads) }
+                $0.structure = summary
             }
         }
     }

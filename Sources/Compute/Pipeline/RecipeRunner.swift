@@ -75,12 +75,16 @@ public final class RecipeRunner {
     public struct StructureSummary: Sendable, Codable {
         public let method: String
         public let ffnWidths: [Int]
+        /// Query heads and KV heads per block, when heads were pruned.
+        public var heads: [Int]?
+        public var kvHeads: [Int]?
         public let removedFraction: Double
         public let seconds: Double
 
         enum CodingKeys: String, CodingKey {
-            case method
+            case method, heads
             case ffnWidths = "ffn_widths"
+            case kvHeads = "kv_heads"
             case removedFraction = "removed_fraction"
             case seconds
         }

@@ -85,7 +85,7 @@ extension RecipeValidator {
     }
 
     /// A structural stage comes before every stage that changes weights (it changes their shapes),
-    /// once, and its ratio leaves every block at least `multiple` FFN channels.
+    /// once, and its ratio leaves every block at least `multiple` FFN channels (and a head per KV group).
     private static func checkStructural(_ recipe: Recipe, config c: LlamaConfig) throws {
         guard let (at, m) = recipe.structuralPrune else { return }
         let path = "stages[\(at)].prune"
@@ -109,7 +109,29 @@ extension RecipeValidator {
         }
         let total = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) }
         let spare = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) - m.multiple }
-        if m.structure == .uniform {
+        if m.heads != .none {
+            for i in 0..<c.layers {
+                let cut = FlapSelection.uniformCut(ratio: m.ratio, config: c, layer: i, heads: m.heads)
+                let s = c.shape(i)
+                if m.heads == .query && s.heads == s.kvHeads {
+                    throw RecipeError(
+                        "\(path).heads",
+                        "query needs grouped-query attention: layer \(i) has one query head per KV head "
+                            + "(heads: group removes whole heads)")
+                }
+                if cut.units > cut.maxUnits {
+                    let unit = m.heads == .query ? "query heads of a KV group" : "KV groups"
+                    throw RecipeError(
+                        "\(path).ratio",
+                        "\(RecipeParser.fmt(m.ratio)) would remove every head of layer \(i) (heads: "
+                            + "\(m.heads.rawValue): its \(cut.maxUnits + 1) \(unit) can give \(cut.maxUnits))")
+                }
+                if Double(s.intermediate - cut.channels) < Double(m.multiple) / 2 {
+                    throw RecipeError(
+                        "\(path).ratio", "\(RecipeParser.fmt(m.ratio)) would leave layer \(i) no FFN channel")
+                }
+            }
+        } else if m.structure == .uniform {
             let fraction = Double(remove) / Double(total)
             for i in 0..<c.layers where Double(c.intermediate(i)) * (1 - fraction) < Double(m.multiple) / 2 {
                 throw RecipeError(

@@ -1,11 +1,11 @@
 import Foundation
 
 /// `prune: {method: flap}`: FLAP's fluctuation-based structured pruning of every decoder block's
-/// FFN channels, removing them from the tensors (the model gets smaller), with the removed
-/// channels' mean contribution added to down_proj's bias.
+/// FFN channels (and with `heads`, attention heads), removing them from the tensors (the model gets
+/// smaller), with the removed channels' mean contribution added to down_proj's (o_proj's) bias.
 public struct FlapPrune: PruneMethod {
     public static let name = "flap"
-    public static let keys = ["ratio", "structure", "score", "multiple", "compensate", "refit"]
+    public static let keys = ["ratio", "structure", "score", "multiple", "compensate", "refit", "heads"]
     public static let calibrationReason: String? = "it scores FFN channels by their calibration inputs' fluctuation"
     public static let isStructural = true
 
@@ -28,6 +28,16 @@ public struct FlapPrune: PruneMethod {
         case weightNorm = "weight-norm"
     }
 
+    /// Which attention heads go too, in units that keep grouped-query attention valid.
+    public enum Heads: String, CaseIterable, Sendable {
+        /// FFN channels only.
+        case none
+        /// The same number of query heads from every KV group (every KV head stays).
+        case query
+        /// Whole KV groups: a KV head with all its query heads.
+        case group
+    }
+
     /// Fraction of the decoder blocks' parameters removed, in (0, 1).
     public var ratio: Double
     public var structure: Structure
@@ -39,6 +49,9 @@ public struct FlapPrune: PruneMethod {
     /// Refit down_proj's kept columns and bias by least squares on the calibration inputs
     /// (`FlapRefit`), so the kept channels also carry what the removed ones correlate with.
     public var refit: Bool
+    /// Attention heads pruned with the FFN channels (`uniform` only: each block removes its share of
+    /// attention parameters in whole units, its FFN the rest).
+    public var heads = Heads.none
 
     public init(
         ratio: Double, structure: Structure = .uniform, multiple: Int = 32, compensate: Bool = true,
@@ -63,6 +76,11 @@ public struct FlapPrune: PruneMethod {
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? 32, at: r.at("multiple"), in: 1...4096)
         compensate = try r.flag("compensate") ?? true
         refit = try r.flag("refit") ?? true
+        heads = try r.choice("heads", Heads.self) ?? .none
+        if heads != .none && structure == .adaptive {
+            throw RecipeError(
+                r.at("heads"), "\(heads.rawValue) needs structure: uniform (adaptive widths are FFN only)")
+        }
         if refit && !compensate {
             let at = r.has("refit") ? r.at("refit") : r.at("compensate")
             throw RecipeError(at, "false needs refit: false too (the refit writes down_proj's bias)")
@@ -78,5 +96,7 @@ public struct FlapPrune: PruneMethod {
         try w.put("multiple", multiple)
         try w.put("compensate", compensate)
         try w.put("refit", refit)
+        // Written only when heads are pruned, so FFN-only recipes keep their canonical JSON.
+        if heads != .none { try w.put("heads", heads.rawValue) }
     }
 }
