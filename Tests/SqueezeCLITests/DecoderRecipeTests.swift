@@ -59,6 +59,10 @@ import TestSupport
             // A structural stage reshapes the model before the units: every block's FFN narrowed.
             let widths = (m["structure"] as? [String: Any])?["ffn_widths"] as? [Int] ?? []
             #expect(widths.count == Self.blocks && widths.contains { $0 < 1536 } && widths.allSatisfy { $0 % 32 == 0 }, "\(widths)")
+        } else if text.contains("slice:") {
+            // SliceGPT narrows the residual stream itself: 576 → 448 at 20% (a multiple of 32).
+            let s = m["slice"] as? [String: Any]
+            #expect(s?["hidden"] as? Int == 576 && s?["kept"] as? Int == 448, "\(String(describing: s))")
         } else {
             #expect(targeted >= 7 * Self.blocks, "every block matrix of the model's \(Self.blocks) blocks: \(targeted)")
         }

@@ -44,9 +44,10 @@ def windows(ids, samples, seq_len, part, prefix=()):
             for i in range(samples)]
 
 
-def forward(hf_dir, batch, on_product=None, on_inputs=None):
+def forward(hf_dir, batch, on_product=None, on_inputs=None, on_final=None):
     """Logits [windows, L, vocab]; on_product(block, window, swiglu_product) sees down_proj's inputs,
-    on_inputs(block, window, attention_norm, context, ffn_norm, swiglu_product) every linear's."""
+    on_inputs(block, window, attention_norm, context, ffn_norm, swiglu_product) every linear's,
+    on_final(stream) the last block's output (the final norm's input)."""
     c = json.load(open(os.path.join(hf_dir, "config.json")))
     w = {k: v.astype(np.float64) for k, v in load_file(os.path.join(hf_dir, "model.safetensors")).items()}
     H, nh = c["hidden_size"], c["num_attention_heads"]
@@ -107,6 +108,8 @@ def forward(hf_dir, batch, on_product=None, on_inputs=None):
             if on_inputs:
                 on_inputs(i, len(out), h_att, ctx, h, act)
             x = x + lin(act, p + "mlp.down_proj")
+        if on_final:
+            on_final(x)
         out.append(rms(x, w["model.norm.weight"]) @ head.T)
     return np.stack(out)
 

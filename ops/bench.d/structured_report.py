@@ -46,9 +46,12 @@ print("adaptive`, with `refit: false` (mean compensation only), with attention h
 print("query head of every KV group per unit; `heads: group`: whole KV groups; o_proj refit as down_proj is),")
 print("and the baselines at 20% with the same uniform")
 print("widths, neither compensated nor refit: Wanda-sp (`score: wanda`) and the data-free weight norm (`score:")
-print("weight-norm`), 128 × 256 calibration tokens, beside the dense model, in one run.")
+print("weight-norm`); and SliceGPT's uniform variant (`slice: {ratio: R}`: the residual stream rotated by its")
+print("principal components, R of its 576 dimensions deleted, the head untied, so the parameter count")
+print("counts the blocks only and the files include the new head), 128 × 256 calibration tokens,")
+print("beside the dense model, in one run.")
 print("Squeeze: `evaluate` on 16 held-out windows of 256 tokens against the dense model (perplexity ratio, KL,")
-print("top-1 agreement), FLAP's own time (statistics pass and the staged smaller model) and the whole run's")
+print("top-1 agreement), the pass's own time (FLAP's or SliceGPT's statistics pass and the staged smaller model), the whole run's")
 print("wall time and peak RSS (evaluation and three exports included). llama.cpp (llama-cpp-cffi, CPU) on the")
 print("F32 and Q8_0 GGUFs (`deci` for the pruned models): perplexity on the same windows scored as `evaluate`")
 print("does, and prompt processing (each 256-token window from a fresh KV cache, last token's logits only, as")
@@ -56,7 +59,7 @@ print("llama-bench measures; every file of one type in turn, three rounds, the m
 print("dense file of the same type.")
 print()
 print("| model | block params removed | FFN widths | heads (query/KV) | safetensors | Q8_0 GGUF | Squeeze ppl × dense | KL | top-1 "
-      "| llama.cpp ppl F32 / Q8_0 | prompt tok/s F32 | prompt tok/s Q8_0 | FLAP time | run wall, peak RSS |")
+      "| llama.cpp ppl F32 / Q8_0 | prompt tok/s F32 | prompt tok/s Q8_0 | pass time | run wall, peak RSS |")
 print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 df, dq = prompt("dense", "f32"), prompt("dense", "q8_0")
 for r in rows:
@@ -64,7 +67,9 @@ for r in rows:
     removed = 1 - block_params(r["config"]) / base
     widths = r["config"].get("layer_intermediate_sizes")
     shown = f"{min(widths)}–{max(widths)}" if widths else str(r["config"]["intermediate_size"])
-    st = r["structure"]
+    if r.get("slice"):
+        shown += f", hidden {r['slice']['kept']}"
+    st = r["structure"] or r.get("slice")
     c = r["config"]
     hq = c.get("layer_num_attention_heads", [c["num_attention_heads"]])
     hk = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])])

@@ -48,6 +48,11 @@ public enum Manifest {
         {
             m["gguf_budgets"] = o
         }
+        if let s = result.slice,
+            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(s)) as? [String: Any]
+        {
+            m["slice"] = o
+        }
         if let a = result.awq,
             let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(a)) as? [String: Any]
         {

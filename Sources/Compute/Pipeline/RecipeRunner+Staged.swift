@@ -78,6 +78,16 @@ extension RecipeRunner {
         }
     }
 
+    /// SliceGPT rotates and slices the model as a whole (SlicePass).
+    func runSliced(_ s: SliceStage, outputDir: String, observer: Observer) throws -> Result {
+        try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in
+            let r = try SlicePass.run(
+                s, model: model, readers: readers, files: decoder.files, calibration: cal, into: dir, threads: threads,
+                checkContinue: observer.checkContinue)
+            return StagedInput(model: r.model, files: r.files, seconds: r.summary.seconds) { $0.slice = r.summary }
+        }
+    }
+
     /// AWQ scales the model as a whole (AWQPass) for the grids the plan of the submitted model gives.
     func runScaled(_ a: AWQStage, outputDir: String, observer: Observer) throws -> Result {
         try runStaged(outputDir: outputDir, observer: observer) { readers, decoder, cal, dir in

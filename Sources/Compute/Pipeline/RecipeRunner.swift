@@ -49,6 +49,8 @@ public final class RecipeRunner {
         public var calibrationSeconds: Double? = nil
         /// What a structural stage (`prune: {method: flap}`) did to the model, when there is one.
         public var structure: StructureSummary? = nil
+        /// What a `slice` stage kept, when there is one.
+        public var slice: SliceSummary? = nil
         /// What an `awq` stage found, when there is one.
         public var awq: AWQSummary? = nil
         /// What each GGUF export to a size budget chose.
@@ -68,6 +70,19 @@ public final class RecipeRunner {
             case file, types, seconds
             case limitBytes = "limit_bytes"
             case predictedError = "predicted_error"
+        }
+    }
+
+    /// The residual width a `slice` stage kept and the share of the normalised stream's variance in it.
+    public struct SliceSummary: Sendable, Codable {
+        public let hidden: Int
+        public let kept: Int
+        public let keptVariance: Double
+        public let seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case hidden, kept, seconds
+            case keptVariance = "kept_variance"
         }
     }
 
@@ -108,8 +123,10 @@ public final class RecipeRunner {
     }
 
     /// How many units a run of `recipe` on a model of `tensors` has: one per tensor, and for a
-    /// structural stage the o_proj and down_proj biases it adds to every block.
+    /// structural stage the o_proj and down_proj biases it adds to every block, for a slice of a
+    /// tied model the untied head.
     public static func unitCount(recipe: Recipe, tensors: [TensorInfo], family: ModelFamily?) -> Int {
+        if recipe.slice != nil, let d = family as? DecoderFamily, d.files.config.tied { return tensors.count + 1 }
         guard let (_, m) = recipe.structuralPrune, let d = family as? DecoderFamily, m.compensate,
             !d.files.config.outputBias
         else { return tensors.count }
@@ -151,6 +168,9 @@ public final class RecipeRunner {
     public func run(outputDir: String, observer: Observer = Observer()) throws -> Result {
         if submitted == nil, let s = recipe.structuralPrune {
             return try runStructured(s.method, outputDir: outputDir, observer: observer)
+        }
+        if submitted == nil, let s = recipe.slice {
+            return try runSliced(s.stage, outputDir: outputDir, observer: observer)
         }
         if submitted == nil, let a = recipe.awq {
             return try runScaled(a.stage, outputDir: outputDir, observer: observer)

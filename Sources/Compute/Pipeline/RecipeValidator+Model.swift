@@ -24,6 +24,7 @@ extension RecipeValidator {
             )
         }
         try checkAWQ(recipe, model: model)
+        try checkSlice(recipe, model: model)
         if let s = recipe.structuralPrune, !DecoderModelFiles.isDecoder(model) {
             throw RecipeError(
                 "stages[\(s.index)].prune.method",
@@ -319,6 +320,10 @@ extension RecipeValidator {
             }
             if recipe.awq != nil {
                 throw RecipeError(at, "reference and save_reference do not combine with awq (it stages a scaled copy)")
+            }
+            if recipe.slice != nil {
+                throw RecipeError(
+                    at, "reference and save_reference do not combine with slice (it stages a sliced copy)")
             }
             guard case .file(let path)? = ev.reference else { continue }
             let h: EvaluationReference.Header

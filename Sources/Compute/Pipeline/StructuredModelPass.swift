@@ -242,7 +242,8 @@ enum StructuredModelPass {
         try out.finish()
     }
 
-    /// config.json with the per-block widths: the input's own (every other key kept) for a Hugging
+    /// config.json with the per-block widths (and the residual width and tying a slice changes): the
+    /// input's own (every other key kept) for a Hugging
     /// Face input, one made from the GGUF's keys otherwise; the input's tokenizer files beside it.
     static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
         let generated = try files.huggingFaceFiles()
@@ -257,6 +258,8 @@ enum StructuredModelPass {
             o[LlamaConfig.layerKeys.kvHeads] = c.layerShapes?.map(\.kvHeads)
             o[LlamaConfig.layerKeys.outputBias] = c.outputBias
             o["head_dim"] = c.headDim
+            o["hidden_size"] = c.hidden
+            o["tie_word_embeddings"] = c.tied
             o["torch_dtype"] = "float32"
             config = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])
         }

@@ -51,7 +51,7 @@ struct TensorTransform {
                     }
                     out.factors = f
                 }
-            case .awq, .calibrate, .evaluate, .export: break
+            case .awq, .slice, .calibrate, .evaluate, .export: break
             }
         }
         return out

@@ -71,6 +71,13 @@ public struct Recipe: Equatable, Sendable {
         }
         return nil
     }
+    /// The `slice` stage, if any (at most one), with its index.
+    public var slice: (index: Int, stage: SliceStage)? {
+        for (i, s) in stages.enumerated() {
+            if case .slice(let a) = s { return (i, a) }
+        }
+        return nil
+    }
     /// Whether a stage compresses units on their calibration inputs (a structural stage does its own pass).
     public var calibratesUnits: Bool {
         stages.contains {
@@ -119,6 +126,7 @@ public enum Stage: Equatable, Sendable {
     case quantize(QuantizeStage)
     case lowrank(LowRankStage)
     case awq(AWQStage)
+    case slice(SliceStage)
     case calibrate(CalibrateStage)
     case distill(DistillStage)
     case evaluate(EvaluateStage)
@@ -131,7 +139,7 @@ public enum Stage: Equatable, Sendable {
         case .quantize(let q): return q.selector
         case .lowrank(let l): return l.selector
         case .distill(let d): return d.selector
-        case .awq, .calibrate, .evaluate, .export: return nil
+        case .awq, .slice, .calibrate, .evaluate, .export: return nil
         }
     }
 }

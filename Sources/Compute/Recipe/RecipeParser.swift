@@ -124,6 +124,11 @@ public enum RecipeParser {
                     throw RecipeError(
                         "stages[\(i)].evaluate.dataset", "is required when the recipe has no calibrate stage")
                 }
+            case .slice:
+                if calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].slice", "needs an earlier calibrate stage (it rotates by the calibration inputs)")
+                }
             case .awq:
                 if calibrateAt == nil {
                     throw RecipeError(

@@ -5,7 +5,7 @@ import Foundation
 /// a time; evaluation by perplexity, KL divergence and top-1 agreement on held-out windows.
 public struct DecoderFamily: ModelFamily {
     public let files: DecoderModelFiles
-    /// The submitted model's config when `files` describe its structurally pruned copy (`evaluate`'s original).
+    /// The submitted model's config when `files` describe its pruned or sliced copy (`evaluate`'s original).
     let originalConfig: LlamaConfig?
 
     public init(files: DecoderModelFiles, original: LlamaConfig? = nil) {
@@ -119,7 +119,7 @@ public struct DecoderFamily: ModelFamily {
             let xo = try decO.hidden(ids, original), xc = try dec.hidden(ids, compressed)
             let ho = try decO.head(original), hc = try dec.head(compressed)
             for s in 0..<stage.samples {
-                let lo = dec.logits(xo, sample: s, head: ho, positions: scored)
+                let lo = decO.logits(xo, sample: s, head: ho, positions: scored)
                 try writer?.append(lo)
                 stats.add(
                     original: lo, compressed: dec.logits(xc, sample: s, head: hc, positions: scored), targets: ids[s],

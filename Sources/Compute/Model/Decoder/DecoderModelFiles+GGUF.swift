@@ -22,10 +22,10 @@ extension DecoderModelFiles {
             ("\(arch).attention.head_count", perLayer(\.heads)),
             ("\(arch).attention.head_count_kv", perLayer(\.kvHeads))
         ]
-        if arch == "deci" {
+        if arch == "deci" || c.headDim * c.heads != c.hidden {
             meta += [
-                ("deci.attention.key_length", .uint32(UInt32(c.headDim))),
-                ("deci.attention.value_length", .uint32(UInt32(c.headDim)))
+                ("\(arch).attention.key_length", .uint32(UInt32(c.headDim))),
+                ("\(arch).attention.value_length", .uint32(UInt32(c.headDim)))
             ]
         }
         meta += [

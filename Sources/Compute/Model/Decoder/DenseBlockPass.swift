@@ -1,14 +1,19 @@
 import Foundation
 
 /// The dense model's forward over the calibration windows, block by block and windows in chunks,
-/// handing each chunk's linear-layer inputs to `inputs` and each finished block's weights to `blockDone`.
+/// handing each chunk's linear-layer inputs to `inputs` and each finished block's weights to `blockDone`;
+/// with `output`, each chunk's stream after the last block (the final norm's input) too.
 enum DenseBlockPass {
     /// One chunk's inputs of a block's linears.
     struct Inputs {
+        /// The residual stream entering the block (the attention norm's input).
+        let stream: Activations
         /// The attention norm's output (q/k/v's input).
         let attention: Activations
         /// The attention context (o_proj's input).
         let context: Activations
+        /// The residual stream after the attention (the FFN norm's input).
+        let mid: Activations
         /// The FFN norm's output (gate/up's input).
         let mlp: Activations
         /// The SwiGLU product (down_proj's input).
@@ -17,7 +22,8 @@ enum DenseBlockPass {
 
     static func run(
         config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int,
-        inputs: (Int, Inputs, WeightSupplier) throws -> Void, blockDone: (Int, WeightSupplier) throws -> Void
+        inputs: (Int, Inputs, WeightSupplier) throws -> Void, blockDone: (Int, WeightSupplier) throws -> Void,
+        output: ((Activations) throws -> Void)? = nil
     ) throws {
         let whole = LlamaDecoder(config: c, samples: ids.count, seqLen: seqLen, threads: threads)
         let plan = ChunkPlan(
@@ -35,11 +41,11 @@ enum DenseBlockPass {
                 d.add(&h, xc)
                 let n2 = try d.rmsNorm(h, name("post_attention_layernorm.weight"), w)
                 let act = try d.mlpProduct(i, n2, w)
-                try inputs(i, Inputs(attention: n1, context: ctx, mlp: n2, product: act), w)
-                guard i + 1 < c.layers else { return }
+                try inputs(i, Inputs(stream: xc, attention: n1, context: ctx, mid: h, mlp: n2, product: act), w)
+                guard i + 1 < c.layers || output != nil else { return }
                 var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
                 d.add(&o, h)
-                x.setWindows(r, seqLen, o, threads: threads)
+                if i + 1 < c.layers { x.setWindows(r, seqLen, o, threads: threads) } else { try output?(o) }
             }
             try blockDone(i, w)
         }

@@ -329,7 +329,16 @@ extension LlamaConfig {
         }
         outputBias = tensorNames.contains("blk.0.attn_output.bias") || tensorNames.contains("blk.0.ffn_down.bias")
         self = try validated(file) { k in Self.ggufKeys[k].map { arch + $0.dropFirst(5) } ?? k }
-        if arch == "llama" {
+        // A sliced model (SliceGPT) keeps its heads' width and says it in key_length.
+        let keyLength = meta[arch + ".attention.key_length"] != nil ? try int("attention.key_length") : nil
+        if let keyLength, keyLength != headDim {
+            throw ComputeError(
+                .unsupportedModel,
+                "\(arch).attention.key_length \(keyLength) is not \(arch).rope.dimension_count \(headDim) "
+                    + "(partial RoPE is not supported)",
+                file: file)
+        }
+        if arch == "llama" && keyLength == nil {
             guard headDim * self.heads == hidden else {
                 throw ComputeError(
                     .corruptHeader,

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `slice` (SliceGPT, uniform): the residual stream rotated by its principal components and sliced,
+/// checked against numpy (the same rotation; ratio 0 leaves the logits unchanged), the sliced model
+/// a plain Llama GGUF whose logits llama.cpp reproduces, and impossible recipes refused at submit.
+@Suite struct SliceTests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    static let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"]
+    var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
+
+    /// A random Llama with three blocks, hidden 128, a tied head.
+    func model(_ env: SqueezeEnv) throws -> String {
+        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "3", "--seed", "4"])
+        #expect(made.status == 0, "\(made.stderr)")
+        return env.scratch + "/m/hf"
+    }
+
+    func recipe(_ env: SqueezeEnv, _ slice: String, _ rest: String = "  - export: {format: safetensors}\n") throws -> String {
+        try env.write("r-\(UUID().uuidString.prefix(6)).yaml", """
+            stages:
+              - calibrate: {dataset: \(pydoc), samples: 8, seq_len: 64}
+              - slice: {\(slice)}
+
+            """ + rest)
+    }
+
+    /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
+    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [("0", 128), ("0.25", 96)])
+    func sliceRotatesAsTheNumpyReferenceDoes(ratio: String, kept: Int) throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", hf, "--recipe", try recipe(env, "ratio: \(ratio)"), "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        let c = try env.python("check_slice.py", [hf, pydoc, "8", "64", "\(kept)", out])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aSlicedModelIsAPlainLlamaGGUFThatLlamaCppRuns() throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let r = try recipe(env, "ratio: 0.25", """
+              - evaluate: {samples: 4, seq_len: 64}
+              - export: {format: gguf, type: f32}
+            """)
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        let s = m["slice"] as? [String: Any]
+        #expect(s?["kept"] as? Int == 96 && s?["hidden"] as? Int == 128, "\(String(describing: s))")
+        let gguf = out + "/model-f32.gguf"
+        let info = try env.squeeze(["inspect", gguf])
+        #expect(info.stdout.contains("llama.embedding_length") && !info.stdout.contains("deci."), "\(info.stdout.prefix(2000))")
+        let bin = env.scratch + "/l.bin"
+        let l = try env.squeeze(["logits", "--model", gguf, "--dataset", pydoc, "--samples", "3", "--seq-len", "48", "--part", "evaluation", "--out", bin])
+        #expect(l.status == 0, "\(l.stderr)")
+        let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "1e-4"])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("ratio: 0.2, uniform: false", "is not built yet"),
+        ("ratio: 1", "is not in [0, 1)"),
+        ("ratio: 0.2, depth: 3", "unknown key"),
+    ])
+    func impossibleSliceRecipesAreRefusedAtSubmit(_ slice: String, _ expected: String) throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let r = try env.squeeze(["submit", "--model", hf, "--recipe", try recipe(env, slice)])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(expected), "\(r.stderr)")
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+    }
+
+    @Test(.enabled(if: minilm != nil, "needs SQUEEZE_MINILM_DIR (set by ops/test)"))
+    func sliceOnAPostNormEncoderIsRefusedWithTheReason() throws {
+        let env = try SqueezeEnv.create()
+        let r = try env.squeeze(["submit", "--model", Self.minilm!, "--recipe", try recipe(env, "ratio: 0.2")])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("post-norm"), "\(r.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+    }
+}
