@@ -27,15 +27,18 @@ import TestSupport
     }
 
     /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
-    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes.
-    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [("0", 128), ("0.25", 96)])
-    func sliceRotatesAsTheNumpyReferenceDoes(ratio: String, kept: Int) throws {
+    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes, with and without the readers' refit.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("0", 128, "true"), ("0.25", 96, "true"), ("0.25", 96, "false"),
+    ])
+    func sliceRotatesAsTheNumpyReferenceDoes(ratio: String, kept: Int, refit: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
         let out = env.scratch + "/out"
-        let run = try env.squeeze(["run", "--model", hf, "--recipe", try recipe(env, "ratio: \(ratio)"), "--out", out])
+        let r = try recipe(env, "ratio: \(ratio), refit: \(refit)")
+        let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
-        let c = try env.python("check_slice.py", [hf, pydoc, "8", "64", "\(kept)", out])
+        let c = try env.python("check_slice.py", [hf, pydoc, "8", "64", "\(kept)", out, refit])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
     }
 

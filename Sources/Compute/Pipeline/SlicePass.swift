@@ -36,30 +36,42 @@ enum SlicePass {
         let kept = keptWidth(s, hidden: n)
         let ids = try cal.windows(files.tokenizer)
         let weights = ModelWeights(readers: readers)
-        let gram = RowBlockSum(.gram(n: n), threads: threads)
-        func add(_ a: Activations) {
+        // One Gram per place a norm reads the stream: block i's input (2i), its stream after the
+        // attention (2i + 1), the last block's output (2 × layers).
+        var grams = [[Float]]()
+        var sums = [RowBlockSum]()
+        func add(_ a: Activations, _ sum: RowBlockSum) {
             let u = normalised(a, eps: c.eps)
-            u.withUnsafeBufferPointer { gram.add($0.baseAddress!, rows: a.rows) }
+            u.withUnsafeBufferPointer { sum.add($0.baseAddress!, rows: a.rows) }
         }
+        let final = RowBlockSum(.gram(n: n), threads: threads)
         try DenseBlockPass.run(config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads) {
             _, x, _ in
-            add(x.stream)
-            add(x.mid)
+            if sums.isEmpty { sums = (0..<2).map { _ in RowBlockSum(.gram(n: n), threads: threads) } }
+            add(x.stream, sums[0])
+            add(x.mid, sums[1])
         } blockDone: { _, _ in
+            grams += sums.map { $0.result() }
+            sums = []
             try checkContinue()
         } output: {
-            add($0)
+            add($0, final)
         }
-        let (q, eigenvalues) = try rotation(gram.result(), n: n, keep: kept)
+        grams.append(final.result())
+        var sum = [Float](repeating: 0, count: n * n)
+        for g in grams { for j in 0..<(n * n) { sum[j] += g[j] } }
+        let (q, eigenvalues) = try rotation(sum, n: n, keep: kept)
         let total = eigenvalues.reduce(0, +)
         let keptShare = total > 0 ? eigenvalues.prefix(kept).reduce(0, +) / total : 1
         var sliced = c
         sliced.hidden = kept
         sliced.tied = false
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A reader's map from the stream: Qₖ, or with `refit` its least-squares map at that place.
+        let maps: [[Float]]? = s.refit && kept < n ? grams.map { readerMap($0, q: q, n: n, kept: kept) } : nil
         try writeWeights(
             to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, q: q, kept: kept,
-            threads: threads)
+            maps: maps, threads: threads)
         try StructuredModelPass.writeConfig(model: model, files: files.with(config: sliced), to: dir)
         let source = try ModelSource(path: dir)
         let summary = RecipeRunner.SliceSummary(
@@ -104,10 +116,43 @@ enum SlicePass {
         return (q, w.reversed().map { max(0, $0) })
     }
 
-    /// Every input tensor in input order, rotated and sliced, then the untied head if the input had none.
+    /// The least-squares map R (n × kept) of a linear that reads the stream at one place, whose
+    /// normalised vectors u have the Gram C there: W·diag(g)·R on the sliced stream's normalised
+    /// vector b ≈ f·Qₖᵀu best reproduces W·diag(g)·u, R = C·Qₖ·(Qₖᵀ·C·Qₖ)⁻¹ / f, where
+    /// f = √(tr C / tr Qₖᵀ·C·Qₖ) is the mean factor by which a norm over the kept dimensions scales
+    /// the vector up
+    /// (F64, LAPACK `dposv`; Qₖᵀ·C·Qₖ dampened by 1e-6 × its mean diagonal; Qₖ if it is singular).
+    static func readerMap(_ c: [Float], q: [Float], n: Int, kept k: Int) -> [Float] {
+        let cd = c.map(Double.init), qd = q.map(Double.init)
+        var cq = [Double](repeating: 0, count: n * k)
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(k), Int32(n), 1, cd, Int32(n), qd, Int32(k), 0,
+            &cq, Int32(k))
+        var m = [Double](repeating: 0, count: k * k)
+        cblas_dgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(k), Int32(n), 1, qd, Int32(k), cq, Int32(k), 0,
+            &m, Int32(k))
+        let inside = (0..<k).reduce(0.0) { $0 + m[$1 * k + $1] }
+        let all = (0..<n).reduce(0.0) { $0 + cd[$1 * n + $1] }
+        guard inside > 0 else { return q }
+        let f = (all / inside).squareRoot()
+        for i in 0..<k { m[i * k + i] += 1e-6 * inside / Double(k) }
+        // Solve M·X = (C·Qₖ)ᵀ (k × n), then R = Xᵀ / f.
+        var x = [Double](repeating: 0, count: k * n)
+        for i in 0..<n { for j in 0..<k { x[j * n + i] = cq[i * k + j] } }
+        let info = LAPACKE_dposv(
+            LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(k), Int32(n), &m, Int32(k), &x, Int32(n))
+        guard info == 0 else { return q }
+        var r = [Float](repeating: 0, count: n * k)
+        for i in 0..<n { for j in 0..<k { r[i * k + j] = Float(x[j * n + i] / f) } }
+        return r
+    }
+
+    /// Every input tensor in input order, rotated and sliced, then the untied head if the input had
+    /// none; a reader of place p multiplies by `maps[p]` instead of Qₖ where given.
     private static func writeWeights(
         to path: String, readers: [any TensorFile], weights: ModelWeights, config c: LlamaConfig, q: [Float],
-        kept: Int, threads: Int
+        kept: Int, maps: [[Float]]?, threads: Int
     ) throws {
         let n = c.hidden
         let tensors = readers.flatMap(\.tensors)
@@ -122,8 +167,8 @@ enum SlicePass {
         ]
         let norms: Set<String> = ["input_layernorm.weight", "post_attention_layernorm.weight"]
         enum Op {
-            /// W·diag(norm)·Qₖ (norm nil: W·Qₖ).
-            case reads(norm: String?)
+            /// W·diag(norm)·Qₖ (norm nil: W·Qₖ), or W·diag(norm)·maps[place].
+            case reads(norm: String?, place: Int?)
             /// Qₖᵀ·W.
             case writes
             /// √(hidden / kept) everywhere.
@@ -138,13 +183,13 @@ enum SlicePass {
             var shape = t.shape
             let op: Op
             if t.name == LlamaNames.embedding {
-                op = .reads(norm: nil)
+                op = .reads(norm: nil, place: nil)
             } else if t.name == LlamaNames.lmHead {
-                op = .reads(norm: LlamaNames.finalNorm)
+                op = .reads(norm: LlamaNames.finalNorm, place: 2 * c.layers)
             } else if t.name == LlamaNames.finalNorm {
                 op = .norm
-            } else if let part, let norm = reads[part] {
-                op = .reads(norm: LlamaNames.block(LlamaNames.blockIndex(t.name, layers: c.layers)!, norm))
+            } else if let part, let norm = reads[part], let i = LlamaNames.blockIndex(t.name, layers: c.layers) {
+                op = .reads(norm: LlamaNames.block(i, norm), place: 2 * i + (norm == "input_layernorm.weight" ? 0 : 1))
             } else if let part, writes.contains(part) {
                 op = .writes
             } else if let part, norms.contains(part) {
@@ -160,8 +205,8 @@ enum SlicePass {
             plan.append((t.name, shape, op, t.name))
         }
         if c.tied {
-            plan.append(
-                (LlamaNames.lmHead, [c.vocabSize, kept], .reads(norm: LlamaNames.finalNorm), LlamaNames.embedding))
+            let head = Op.reads(norm: LlamaNames.finalNorm, place: 2 * c.layers)
+            plan.append((LlamaNames.lmHead, [c.vocabSize, kept], head, LlamaNames.embedding))
         }
         let out = try SafeTensorsWriter(path: path, tensors: plan.map { ($0.name, DType.F32, $0.shape) })
         let scale = Float((Double(n) / Double(kept)).squareRoot())
@@ -169,14 +214,15 @@ enum SlicePass {
             let count = p.shape.reduce(1, *)
             var v: [Float]
             switch p.op {
-            case .reads(let norm):
+            case .reads(let norm, let place):
                 let rows = p.shape[0]
                 var w = try weights.tensor(p.source, count: rows * n)
                 if let norm {
                     let g = try weights.tensor(norm, count: n)
                     for r in 0..<rows { for j in 0..<n { w[r * n + j] *= g[j] } }
                 }
-                v = BLAS.gemmRows(m: rows, n: kept, k: n, a: w, b: q, bTransposed: false, threads: threads)
+                let map = place.flatMap { maps?[$0] } ?? q
+                v = BLAS.gemmRows(m: rows, n: kept, k: n, a: w, b: map, bTransposed: false, threads: threads)
             case .writes:
                 let cols = p.shape.count == 2 ? p.shape[1] : 1
                 let w = try weights.tensor(p.source, count: n * cols)

@@ -14,12 +14,15 @@ public struct SliceStage: Equatable, Sendable {
     public var uniform = true
     /// The kept width is rounded to a multiple of this (32 fills ggml's quantization blocks).
     public var multiple = 32
+    /// Refit each linear that reads the stream by least squares on the calibration vectors at its
+    /// place (the dimensions deleted there are partly predicted from the kept ones).
+    public var refit = true
 
     public init(ratio: Double) { self.ratio = ratio }
 }
 
 extension SliceStage: StageOptions {
-    public static let keys = ["ratio", "uniform", "multiple"]
+    public static let keys = ["ratio", "uniform", "multiple", "refit"]
 
     public init(from decoder: Decoder) throws {
         let r = try OptionReader(decoder, allowed: Self.keys)
@@ -33,6 +36,7 @@ extension SliceStage: StageOptions {
                     + "uniform: true slices with one rotation")
         }
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? multiple, at: r.at("multiple"), in: 1...4096)
+        refit = try r.flag("refit") ?? refit
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -40,5 +44,6 @@ extension SliceStage: StageOptions {
         try w.put("ratio", ratio)
         try w.put("uniform", uniform)
         try w.put("multiple", multiple)
+        try w.put("refit", refit)
     }
 }
