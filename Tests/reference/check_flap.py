@@ -35,6 +35,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from llama_reference import encode, forward, windows  # noqa: E402
 
 
+def cut(weight, gram, mean, n, kept, refit):
+    """A narrowed linear's expected kept columns and bias: the input's columns and the removed ones'
+    mean contribution, or with `refit` the least-squares refit on the inputs' covariance."""
+    removed = np.ones(weight.shape[1], bool)
+    removed[kept] = False
+    wk, wr = weight[:, kept], weight[:, removed]
+    if not removed.any():
+        return wk, np.zeros(weight.shape[0])
+    if not refit:
+        return wk, wr @ mean[removed]
+    cov = gram / n - np.outer(mean, mean)
+    ckk = cov[np.ix_(kept, kept)]
+    ckk = ckk + 0.01 * np.mean(np.diag(ckk)) * np.eye(len(kept))
+    m = np.linalg.solve(ckk, cov[np.ix_(kept, np.flatnonzero(removed))]).T
+    return wk + wr @ m, wr @ (mean[removed] - m @ mean[kept])
+
+
+def relative(got, want):
+    """The largest difference relative to the largest expected magnitude."""
+    return float(np.abs(got.astype(np.float64) - want).max() / max(np.abs(want).max(), 1e-30))
+
+
 def main():
     hf, text, samples, seq_len, ratio, structure, multiple, refit, out = sys.argv[1:10]
     kind = sys.argv[10] if len(sys.argv) > 10 else "fluctuation"
@@ -137,28 +159,15 @@ def main():
                 problems.append(f"block {i}: kept {sorted(extra)} instead of {sorted(missing)} (scores differ by {gap:.2e})")
         if not np.array_equal(o[p + "mlp.up_proj.weight"], w[p + "mlp.up_proj.weight"][kept].astype(np.float32)):
             problems.append(f"block {i}: up values are not the input's at the kept channels")
-        removed = np.ones(widths[i], bool)
-        removed[kept] = False
-        wk, wr = down[i][:, kept], down[i][:, removed]
-        tol = 1e-4
+        tol = 2e-3 if refit else 1e-4
+        wk, bias = cut(down[i], grams[i], mean[i], n, kept, refit)
         if refit:
-            cov = grams[i] / n - np.outer(mean[i], mean[i])
-            ckk = cov[np.ix_(kept, kept)]
-            ckk = ckk + 0.01 * np.mean(np.diag(ckk)) * np.eye(len(kept))
-            m = np.linalg.solve(ckk, cov[np.ix_(kept, removed)]).T
-            wk = wk + wr @ m
-            bias = wr @ (mean[i][removed] - m @ mean[i][kept])
-            tol = 2e-3
-            got_w = o[p + "mlp.down_proj.weight"].astype(np.float64)
-            rel_w = float(np.abs(got_w - wk).max() / np.abs(wk).max())
+            rel_w = relative(o[p + "mlp.down_proj.weight"], wk)
             if rel_w > tol:
                 problems.append(f"block {i}: refit down_proj columns differ by {rel_w:.2e} (relative)")
-        else:
-            bias = wr @ mean[i][removed]
-            if not np.array_equal(o[p + "mlp.down_proj.weight"], down[i][:, kept].astype(np.float32)):
-                problems.append(f"block {i}: down values are not the input's at the kept channels")
-        got = o[p + "mlp.down_proj.bias"].astype(np.float64)
-        rel = float(np.abs(got - bias).max() / max(np.abs(bias).max(), 1e-30))
+        elif not np.array_equal(o[p + "mlp.down_proj.weight"], down[i][:, kept].astype(np.float32)):
+            problems.append(f"block {i}: down values are not the input's at the kept channels")
+        rel = relative(o[p + "mlp.down_proj.bias"], bias)
         worst_bias = max(worst_bias, rel)
         if rel > tol:
             problems.append(f"block {i}: down_proj bias differs by {rel:.2e} (relative)")
@@ -171,28 +180,11 @@ def main():
             if not np.array_equal(o[p + f"self_attn.{m}_proj.weight"], w[p + f"self_attn.{m}_proj.weight"][rows]
                                   .astype(np.float32)):
                 problems.append(f"block {i}: {m}_proj rows are not the input's at the kept heads {qh}/{kvh}")
-        o_w = w[p + "self_attn.o_proj.weight"]
-        cm = csums[i] / n
-        dropped = np.ones(heads * d, bool)
-        dropped[qc] = False
-        ok_, or_ = o_w[:, qc], o_w[:, dropped]
-        if not dropped.any():
-            obias = np.zeros(hidden)
-        elif refit:
-            cov = cgrams[i] / n - np.outer(cm, cm)
-            ckk = cov[np.ix_(qc, qc)]
-            ckk = ckk + 0.01 * np.mean(np.diag(ckk)) * np.eye(len(qc))
-            m = np.linalg.solve(ckk, cov[np.ix_(qc, np.flatnonzero(dropped))]).T
-            ok_ = ok_ + or_ @ m
-            obias = or_ @ (cm[dropped] - m @ cm[qc])
-        else:
-            obias = or_ @ cm[dropped]
-        got_o = o[p + "self_attn.o_proj.weight"].astype(np.float64)
-        rel_o = float(np.abs(got_o - ok_).max() / np.abs(ok_).max())
+        ok_, obias = cut(w[p + "self_attn.o_proj.weight"], cgrams[i], csums[i] / n, n, qc, refit)
+        rel_o = relative(o[p + "self_attn.o_proj.weight"], ok_)
         if rel_o > tol:
             problems.append(f"block {i}: o_proj columns differ by {rel_o:.2e} (relative)")
-        got = o[p + "self_attn.o_proj.bias"].astype(np.float64)
-        rel = float(np.abs(got - obias).max() / max(np.abs(obias).max(), 1e-30))
+        rel = relative(o[p + "self_attn.o_proj.bias"], obias)
         worst_bias = max(worst_bias, rel)
         if rel > tol:
             problems.append(f"block {i}: o_proj bias differs by {rel:.2e} (relative)")

@@ -7,27 +7,17 @@ import json
 import os
 import sys
 
+from report_rows import block_params, ratio
+
 rows = {r["name"]: r for r in (json.loads(line) for line in open(sys.argv[1]) if line.strip())}
 cpu, d = sys.argv[2], sys.argv[3]
 speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
 
 
-def block_params(c):
-    h, n = c["hidden_size"], c["num_hidden_layers"]
-    dh = c.get("head_dim") or h // c["num_attention_heads"]
-    heads = c.get("layer_num_attention_heads", [c["num_attention_heads"]] * n)
-    kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])] * n)
-    ffn = c.get("layer_intermediate_sizes", [c["intermediate_size"]] * n)
-    return sum(h * (2 * heads[i] * dh + 2 * kv[i] * dh) + 3 * h * ffn[i] for i in range(n))
 
 
 dense = rows["dense"]
 base = block_params(dense["config"])
-
-
-def ratio(r):
-    e = r["evaluation"]
-    return e["perplexity"] / e["original_perplexity"]
 
 
 def prompt(name, t):

@@ -7,6 +7,8 @@ hold the prompt speeds measured interleaved (llama_cpp_prompt_speed.py), by file
 import os
 import json
 import sys
+
+from report_rows import block_params
 from datetime import datetime, timezone
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
@@ -26,13 +28,6 @@ def speed_cell(name, t, base):
 dense = next(r for r in rows if r["name"] == "dense")
 
 
-def block_params(c):
-    h, n = c["hidden_size"], c["num_hidden_layers"]
-    d = c.get("head_dim") or h // c["num_attention_heads"]
-    heads = c.get("layer_num_attention_heads", [c["num_attention_heads"]] * n)
-    kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])] * n)
-    ffn = c.get("layer_intermediate_sizes", [c["intermediate_size"]] * n)
-    return sum(h * (2 * heads[i] * d + 2 * kv[i] * d) + 3 * h * ffn[i] for i in range(n))
 
 
 base = block_params(dense["config"])
