@@ -5,12 +5,14 @@ import Foundation
 /// unit runs. The dense model runs over the calibration windows; every vector the residual stream
 /// hands a norm (each block's input and its stream after the attention, and the last block's output)
 /// is normalised to unit RMS, so no token's massive activation outweighs the rest, and summed into
-/// one Gram matrix. Its eigenvectors (LAPACK `dsyevd`, F64) by falling eigenvalue are the rotation
-/// Q; the `hidden × kept` leading columns Qₖ are kept. Each norm's weight is folded into the linears
-/// that read it; the embedding and those linears become W·Qₖ, o_proj and down_proj (and their
-/// biases) Qₖᵀ·W; the head (untied: the tied embedding cannot be both) W_head·diag(g)·Qₖ; every norm
-/// weight becomes √(hidden / kept), so a norm over the kept dimensions gives what the original
-/// norm over all of them gives. With ratio 0 the model computes the same function (up to rounding).
+/// one Gram matrix per place (in the calibrate stage's `hessian` precision), and those into one.
+/// Its eigenvectors (LAPACK `dsyevd`, F64) by falling eigenvalue are the rotation Q; the
+/// `hidden × kept` leading columns Qₖ are kept. Each norm's weight is folded into the linears that
+/// read it; the embedding and those linears become W·Qₖ (with `refit`, the readers W·R_p: see
+/// `readerMap`), o_proj and down_proj (and their biases) Qₖᵀ·W; the head (untied: the tied
+/// embedding cannot be both) W_head·diag(g)·Qₖ; every norm weight becomes √(hidden / kept), so a
+/// norm over the kept dimensions gives what the original norm over all of them gives. With ratio 0
+/// the model computes the same function (up to rounding).
 enum SlicePass {
     /// The staged model and what the pass decided.
     struct Staged {
@@ -39,15 +41,15 @@ enum SlicePass {
         // One Gram per place a norm reads the stream: block i's input (2i), its stream after the
         // attention (2i + 1), the last block's output (2 × layers).
         var grams = [[Float]]()
-        var sums = [RowBlockSum]()
-        func add(_ a: Activations, _ sum: RowBlockSum) {
+        var sums = [GramAccumulator]()
+        func add(_ a: Activations, _ sum: GramAccumulator) {
             let u = normalised(a, eps: c.eps)
             u.withUnsafeBufferPointer { sum.add($0.baseAddress!, rows: a.rows) }
         }
-        let final = RowBlockSum(.gram(n: n), threads: threads)
+        let final = cal.hessian.accumulator(n: n, threads: threads)
         try DenseBlockPass.run(config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads) {
             _, x, _ in
-            if sums.isEmpty { sums = (0..<2).map { _ in RowBlockSum(.gram(n: n), threads: threads) } }
+            if sums.isEmpty { sums = (0..<2).map { _ in cal.hessian.accumulator(n: n, threads: threads) } }
             add(x.stream, sums[0])
             add(x.mid, sums[1])
         } blockDone: { _, _ in

@@ -80,7 +80,7 @@ enum StructuredModelPass {
             let fraction = Double(remove) / Double(max(1, total))
             try FlapStatistics.scan(
                 config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: m.refit,
-                heads: m.heads != .none
+                precision: cal.hessian, heads: m.heads != .none
             ) { i, s, w in
                 try checkContinue()
                 var b: BlockCut
@@ -117,7 +117,8 @@ enum StructuredModelPass {
             cuts = stats.indices.map { cut($0, stats[$0], kept[$0]) }
             if m.refit {
                 try FlapStatistics.scan(
-                    config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true
+                    config: c, ids: ids, seqLen: cal.seqLen, weights: weights, threads: threads, gram: true,
+                    precision: cal.hessian
                 ) { i, s, w in
                     try checkContinue()
                     cuts[i].down = try refit(i, "mlp.down_proj.weight", s.ffnGram!, s.tokens, w, s.ffn, kept[i])

@@ -5,8 +5,9 @@ import Foundation
 /// SwiGLU product), the squared norm of its down_proj column, and when asked the Gram Σ a aᵀ of
 /// those inputs (for the least-squares refit); with `heads`, the same of o_proj's input channels
 /// (the attention context). Block by block, windows in chunks, one block's weights at a time;
-/// moments summed in Double column by column in token order, the Gram by `RowBlockSum` (the upper
-/// triangle's tiles, as the calibrate stage's XᵀX), so the result does not depend on the thread count.
+/// moments summed in Double column by column in token order, the Gram as the calibrate stage's XᵀX
+/// in its `hessian` precision (`RowBlockSum`'s upper-triangle tiles, or `BF16GramSum`), so the
+/// result does not depend on the thread count.
 enum FlapStatistics {
     /// One finished block's statistics.
     struct Block {
@@ -36,13 +37,13 @@ enum FlapStatistics {
     /// Runs the pass, handing each finished block's statistics and weights to `block`.
     static func scan(
         config c: LlamaConfig, ids: [[Int32]], seqLen: Int, weights: ModelWeights, threads: Int, gram wantGram: Bool,
-        heads: Bool = false, block: (Int, Block, WeightSupplier) throws -> Void
+        precision: GramPrecision = .f32, heads: Bool = false, block: (Int, Block, WeightSupplier) throws -> Void
     ) throws {
         var ffn = Moments(), context = Moments()
         try DenseBlockPass.run(config: c, ids: ids, seqLen: seqLen, weights: weights, threads: threads) {
             _, inputs, _ in
-            ffn.add(inputs.product, gram: wantGram, threads: threads)
-            if heads { context.add(inputs.context, gram: wantGram, threads: threads) }
+            ffn.add(inputs.product, gram: wantGram ? precision : nil, threads: threads)
+            if heads { context.add(inputs.context, gram: wantGram ? precision : nil, threads: threads) }
         } blockDone: { i, w in
             let down = try w.tensor(LlamaNames.block(i, "mlp.down_proj.weight"), count: c.hidden * c.intermediate(i))
             var stats = Block(
@@ -64,13 +65,13 @@ enum FlapStatistics {
     /// Column sums, sums of squares and (when asked) the Gram of one block's inputs of one linear.
     private struct Moments {
         var sum = [Double](), squares = [Double](), tokens = 0
-        var gram: RowBlockSum?
+        var gram: GramAccumulator?
 
-        mutating func add(_ a: Activations, gram wantGram: Bool, threads: Int) {
+        mutating func add(_ a: Activations, gram precision: GramPrecision?, threads: Int) {
             if sum.isEmpty {
                 sum = [Double](repeating: 0, count: a.width)
                 squares = sum
-                gram = wantGram ? RowBlockSum(.gram(n: a.width), threads: threads) : nil
+                gram = precision?.accumulator(n: a.width, threads: threads)
             }
             accumulate(a, threads: threads)
             a.data.withUnsafeBufferPointer { gram?.add($0.baseAddress!, rows: a.rows) }
