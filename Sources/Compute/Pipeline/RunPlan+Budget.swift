@@ -74,10 +74,11 @@ extension RunPlan {
         guard let pick = GGUFBudget.choose(items, limit: Int(clamping: limit) - header - fixed) else {
             let sizes = items.map { $0.options.map(\.bytes) }
             let range = GGUFBudget.reachable(header: header + fixed, sizes: sizes)
+            let parameters = pieces.reduce(0) { $0 + $1.numel }
             throw ComputeError(
                 .invalidRecipe,
                 "a budget of \(limit) bytes is below the smallest GGUF these types allow "
-                    + "(reachable: \(range.lowerBound)–\(range.upperBound) bytes)")
+                    + "(\(GGUFBudget.describe(range, parameters: parameters)))")
         }
         var counts = [String: Int]()
         for (item, k) in zip(items, pick) {
@@ -101,6 +102,13 @@ extension GGUFBudget {
             GGUFWriter.TensorPlan(name: ggufName($0.name), shape: $0.shape, type: .f32, byteCount: 0)
         }
         return GGUFWriter.header(metadata: metadata, tensors: plans, alignment: alignment).count
+    }
+
+    /// "reachable: A–B bytes, a–b bits per weight" for a range of file sizes of `parameters` weights.
+    static func describe(_ range: ClosedRange<Int>, parameters: Int) -> String {
+        func bpw(_ n: Int) -> String { String(format: "%.2f", Double(n) * 8 / Double(max(parameters, 1))) }
+        return "reachable: \(range.lowerBound)–\(range.upperBound) bytes, "
+            + "\(bpw(range.lowerBound))–\(bpw(range.upperBound)) bits per weight"
     }
 
     /// The file sizes a budget can reach: fixed bytes plus every chosen matrix at its smallest, or largest, type.
@@ -147,10 +155,7 @@ extension GGUFBudget {
         case .bytes: (key, asked) = ("budget", "\(limit) bytes")
         case .bitsPerWeight(let b): (key, asked) = ("bpw", "\(b) bits per weight (\(limit) bytes)")
         }
-        func bpw(_ n: Int) -> String { String(format: "%.2f", Double(n) * 8 / Double(max(parameters, 1))) }
-        let reach =
-            "reachable: \(range.lowerBound)–\(range.upperBound) bytes, "
-            + "\(bpw(range.lowerBound))–\(bpw(range.upperBound)) bits per weight"
+        let reach = describe(range, parameters: parameters)
         if limit < range.lowerBound {
             throw RecipeError("\(path).\(key)", "\(asked) is below the smallest GGUF these types allow (\(reach))")
         }
