@@ -10,11 +10,11 @@ extension RunPlan {
         guard !budgeted.isEmpty else { return }
         let start = DispatchTime.now()
         let pieces = fileOrder.flatMap { ggufPieces($0.tensor) }
-        let names = GGUFMix.Model(layout: ggufLayout, names: pieces.map { ggufName($0.name) })
+        let mixModel = GGUFMix.Model(layout: ggufLayout, names: pieces.map { ggufName($0.name) })
         var free = [Set<String>](repeating: [], count: slots.count)
         for i in budgeted {
             for p in pieces
-            where GGUFBudget.chooses(p, export: slots[i].export, ggufName: ggufName(p.name), model: names) {
+            where GGUFBudget.chooses(p, export: slots[i].export, ggufName: ggufName(p.name), model: mixModel) {
                 free[i].insert(p.name)
             }
         }
