@@ -1,5 +1,6 @@
 """What the ops/bench.d renderers share: reading JSON-lines rows, a median, and an evaluation's ratio."""
 import json
+import os
 
 
 def read_rows(path):
@@ -27,3 +28,10 @@ def block_params(c):
     kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])] * n)
     ffn = c.get("layer_intermediate_sizes", [c["intermediate_size"]] * n)
     return sum(h * (2 * heads[i] * d + 2 * kv[i] * d) + 3 * h * ffn[i] for i in range(n))
+
+
+def prompt_speeds(d):
+    """prompt(name, type): a structured row's llama.cpp prompt tokens/s from DIR/speed-{f32,q8_0}.json
+    (llama_cpp_prompt_speed.py, by file path), None where the run did not measure it."""
+    speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
+    return lambda name, t: speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))

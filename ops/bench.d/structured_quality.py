@@ -3,25 +3,15 @@ structured_quality.py ROWS.jsonl CPU-LINE DIR.
 
 What each structured method does to SmolLM2-135M's quality and size, and the issue's targets,
 each checked against the figures of this run (DIR/speed-*.json hold the prompt speeds)."""
-import json
-import os
 import sys
 
-from report_rows import block_params, ratio
+from report_rows import block_params, prompt_speeds, ratio, read_rows
 
-rows = {r["name"]: r for r in (json.loads(line) for line in open(sys.argv[1]) if line.strip())}
+rows = {r["name"]: r for r in read_rows(sys.argv[1])}
 cpu, d = sys.argv[2], sys.argv[3]
-speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
-
-
-
-
+prompt = prompt_speeds(d)
 dense = rows["dense"]
 base = block_params(dense["config"])
-
-
-def prompt(name, t):
-    return speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))
 
 
 def met(ok):

@@ -4,32 +4,22 @@ One row per model (the dense one first): Squeeze's evaluation against the dense 
 sizes, the blocks' parameters, and llama.cpp's perplexity and prompt tokens/s on its F32 and Q8_0
 GGUFs, all on the same 16 held-out windows of 256 tokens; DIR/speed-f32.json and speed-q8_0.json
 hold the prompt speeds measured interleaved (llama_cpp_prompt_speed.py), by file path."""
-import os
-import json
 import sys
-
-from report_rows import block_params
 from datetime import datetime, timezone
 
-rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+from report_rows import block_params, prompt_speeds, read_rows
+
+rows = read_rows(sys.argv[1])
 cpu, threads, d = sys.argv[2], sys.argv[3], sys.argv[4]
-speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
-
-
-def prompt(name, t):
-    """Prompt tokens/s of a row's file of type t, or None where the run did not measure it."""
-    return speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))
+prompt = prompt_speeds(d)
 
 
 def speed_cell(name, t, base):
     v = prompt(name, t)
     return "—" if v is None else f"{v:.0f} ({v / base:.2f}×)"
 
+
 dense = next(r for r in rows if r["name"] == "dense")
-
-
-
-
 base = block_params(dense["config"])
 print(f"## Structured pruning ({datetime.now(timezone.utc):%Y-%m-%d}, {threads} threads, release build)")
 print()
