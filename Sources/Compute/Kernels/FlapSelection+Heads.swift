@@ -4,7 +4,7 @@ import Foundation
 /// heads go in units that keep grouped-query attention valid (`FlapPrune.Heads`).
 extension FlapSelection {
     /// One block's share of a uniform ratio: attention units and FFN channels to remove.
-    public struct BlockCut: Sendable, Equatable {
+    public struct UniformShare: Sendable, Equatable {
         /// Attention units removed (query heads per KV group, or KV groups).
         public var units: Int
         /// The most units the block can give while keeping one.
@@ -13,31 +13,30 @@ extension FlapSelection {
         public var channels: Int
     }
 
-    /// Parameters of one attention unit of block i: a query head from every KV group (its q_proj
-    /// rows and o_proj columns), or a KV group (its query heads, plus its k_proj and v_proj rows).
-    static func unitParameters(_ c: LlamaConfig, layer i: Int, heads: FlapPrune.Heads) -> Int {
+    /// Parameters of one attention unit of block i — a query head from every KV group (its q_proj
+    /// rows and o_proj columns), or a KV group (its query heads, plus its k_proj and v_proj rows) —
+    /// and how many units the block can give while keeping one.
+    static func units(_ c: LlamaConfig, layer i: Int, heads: FlapPrune.Heads) -> (parameters: Int, most: Int) {
         let s = c.shape(i)
         let perGroup = s.heads / s.kvHeads
         switch heads {
-        case .none: return 0
-        case .query: return 2 * s.kvHeads * c.headDim * c.hidden
-        case .group: return (2 * perGroup + 2) * c.headDim * c.hidden
+        case .none: return (0, 0)
+        case .query: return (2 * s.kvHeads * c.headDim * c.hidden, perGroup - 1)
+        case .group: return ((2 * perGroup + 2) * c.headDim * c.hidden, s.kvHeads - 1)
         }
     }
 
     /// Block i's cut when `ratio` of its linear parameters go: round(ratio × attention parameters ÷
     /// a unit's) whole units from the attention, the rest of the share as FFN channels (3 × hidden each).
-    public static func uniformCut(ratio: Double, config c: LlamaConfig, layer i: Int, heads: FlapPrune.Heads)
-        -> BlockCut
+    public static func uniformShare(ratio: Double, config c: LlamaConfig, layer i: Int, heads: FlapPrune.Heads)
+        -> UniformShare
     {
-        let s = c.shape(i)
         let attention = c.hidden * (2 * c.qWidth(i) + 2 * c.kvWidth(i))
-        let block = attention + 3 * c.hidden * s.intermediate
-        let unit = unitParameters(c, layer: i, heads: heads)
+        let block = attention + 3 * c.hidden * c.intermediate(i)
+        let (unit, maxUnits) = units(c, layer: i, heads: heads)
         let units = unit == 0 ? 0 : Int((ratio * Double(attention) / Double(unit)).rounded())
-        let maxUnits = heads == .query ? s.heads / s.kvHeads - 1 : heads == .group ? s.kvHeads - 1 : 0
         let rest = ratio * Double(block) - Double(min(units, maxUnits) * unit)
-        return BlockCut(
+        return UniformShare(
             units: units, maxUnits: maxUnits, channels: max(0, Int((rest / Double(3 * c.hidden)).rounded())))
     }
 

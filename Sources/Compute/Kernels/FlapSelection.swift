@@ -65,7 +65,7 @@ public enum FlapSelection {
         _ block: Channels, fraction: Double, multiple: Int, score: FlapPrune.Score = .fluctuation
     ) -> [Int] {
         let count = Int((Double(block.mean.count) * (1 - fraction)).rounded())
-        return keep(standardised(block, score: score), count: count, multiple: multiple)
+        return keepBest(block, count: count, multiple: multiple, score: score)
     }
 
     /// The `count` best channels of one block (rounded to a multiple), ascending.

@@ -38,26 +38,10 @@ public enum Manifest {
             "timings": timings,
             "blas_core": blasCore
         ]
-        if let st = result.structure,
-            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(st)) as? [String: Any]
-        {
-            m["structure"] = o
-        }
-        if !result.budgets.isEmpty,
-            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(result.budgets)) as? [Any]
-        {
-            m["gguf_budgets"] = o
-        }
-        if let s = result.slice,
-            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(s)) as? [String: Any]
-        {
-            m["slice"] = o
-        }
-        if let a = result.awq,
-            let o = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(a)) as? [String: Any]
-        {
-            m["awq"] = o
-        }
+        if let st = result.structure { m["structure"] = try plain(st) }
+        if !result.budgets.isEmpty { m["gguf_budgets"] = try plain(result.budgets) }
+        if let s = result.slice { m["slice"] = try plain(s) }
+        if let a = result.awq { m["awq"] = try plain(a) }
         if !result.quantizedInput.isEmpty {
             // The input's own lossy types: every metric compares against the model they decode to.
             m["input"] =
@@ -67,11 +51,16 @@ public enum Manifest {
                 ] as [String: Any]
         }
         if let e = result.evaluation {
-            m["evaluation"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(e))
+            m["evaluation"] = try plain(e)
         }
         for (k, v) in extra { m[k] = v }
         let data = try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys])
         let sha = try FileOps.writeFile(dir + "/" + fileName, data)
         return OutputRecord(path: fileName, bytes: Int64(data.count), sha256: sha, format: "manifest")
+    }
+
+    /// A summary's JSON as the plain objects the manifest dictionary holds.
+    private static func plain<T: Encodable>(_ value: T) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(value))
     }
 }

@@ -24,13 +24,7 @@ extension RecipeValidator {
                 if case .quantize = st { target = true }
             case .export(let e) where e.format == .gguf:
                 target = true
-                let source: String? =
-                    switch e.importance {
-                    case .file?: "a file's"
-                    case .job?: "a job's"
-                    default: nil
-                    }
-                if let source {
+                if let source = e.importance?.collectedElsewhere {
                     throw RecipeError(
                         "stages[\(j)].export.imatrix",
                         "\(source) importance matrix was collected on inputs that awq rescales: use imatrix: true")

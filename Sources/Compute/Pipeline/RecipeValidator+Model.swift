@@ -112,7 +112,7 @@ extension RecipeValidator {
         let spare = (0..<c.layers).reduce(0) { $0 + c.intermediate($1) - m.multiple }
         if m.heads != .none {
             for i in 0..<c.layers {
-                let cut = FlapSelection.uniformCut(ratio: m.ratio, config: c, layer: i, heads: m.heads)
+                let cut = FlapSelection.uniformShare(ratio: m.ratio, config: c, layer: i, heads: m.heads)
                 let s = c.shape(i)
                 if m.heads == .query && s.heads == s.kvHeads {
                     throw RecipeError(

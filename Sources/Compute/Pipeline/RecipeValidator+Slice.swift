@@ -25,15 +25,11 @@ extension RecipeValidator {
                 if j < at {
                     throw RecipeError(path, "slice must come before stages[\(j)]: it changes the shapes of the tensors")
                 }
-            case .export(let e) where e.format == .gguf:
-                switch e.importance {
-                case .file?, .job?:
-                    throw RecipeError(
-                        "stages[\(j)].export.imatrix",
-                        "an importance matrix collected on the unrotated model does not fit the sliced one: "
-                            + "use imatrix: true")
-                default: continue
-                }
+            case .export(let e) where e.format == .gguf && e.importance?.collectedElsewhere != nil:
+                throw RecipeError(
+                    "stages[\(j)].export.imatrix",
+                    "an importance matrix collected on the unrotated model does not fit the sliced one: "
+                        + "use imatrix: true")
             default: continue
             }
         }

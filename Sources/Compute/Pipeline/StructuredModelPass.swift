@@ -89,7 +89,7 @@ enum StructuredModelPass {
                         i, s.ffn,
                         FlapSelection.keepUniform(s.ffn, fraction: fraction, multiple: m.multiple, score: m.score))
                 } else {
-                    let share = FlapSelection.uniformCut(ratio: m.ratio, config: c, layer: i, heads: m.heads)
+                    let share = FlapSelection.uniformShare(ratio: m.ratio, config: c, layer: i, heads: m.heads)
                     let shape = c.shape(i)
                     b = cut(
                         i, s.ffn,
@@ -244,8 +244,8 @@ enum StructuredModelPass {
     }
 
     /// config.json with the per-block widths (and the residual width and tying a slice changes): the
-    /// input's own (every other key kept) for a Hugging
-    /// Face input, one made from the GGUF's keys otherwise; the input's tokenizer files beside it.
+    /// input's own (every other key kept) for a Hugging Face input, one made from the GGUF's keys
+    /// otherwise; the input's tokenizer files beside it.
     static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
         let generated = try files.huggingFaceFiles()
         let c = files.config

@@ -57,26 +57,33 @@ public struct Recipe: Equatable, Sendable {
     }
     /// Whether the recipe exports `format`.
     public func exports(_ format: ExportStage.Format) -> Bool { stageIndex(exporting: format) != nil }
-    /// The stage that reshapes the model before any unit runs (`prune: {method: flap}`), if any.
-    public var structuralPrune: (index: Int, method: FlapPrune)? {
+    /// The first stage `match` gives a value for, with its index.
+    private func first<T>(_ match: (Stage) -> T?) -> (Int, T)? {
         for (i, s) in stages.enumerated() {
-            if case .prune(let p) = s, let m = p.method as? FlapPrune { return (i, m) }
+            if let v = match(s) { return (i, v) }
         }
         return nil
+    }
+    /// The stage that reshapes the model before any unit runs (`prune: {method: flap}`), if any.
+    public var structuralPrune: (index: Int, method: FlapPrune)? {
+        first {
+            if case .prune(let p) = $0 { return p.method as? FlapPrune }
+            return nil
+        }
     }
     /// The `awq` stage, if any (at most one), with its index.
     public var awq: (index: Int, stage: AWQStage)? {
-        for (i, s) in stages.enumerated() {
-            if case .awq(let a) = s { return (i, a) }
+        first {
+            if case .awq(let a) = $0 { return a }
+            return nil
         }
-        return nil
     }
     /// The `slice` stage, if any (at most one), with its index.
     public var slice: (index: Int, stage: SliceStage)? {
-        for (i, s) in stages.enumerated() {
-            if case .slice(let a) = s { return (i, a) }
+        first {
+            if case .slice(let a) = $0 { return a }
+            return nil
         }
-        return nil
     }
     /// Whether a stage compresses units on their calibration inputs (a structural stage does its own pass).
     public var calibratesUnits: Bool {

@@ -115,6 +115,16 @@ public struct ExportStage: Equatable, Sendable {
         /// `imatrix: {job: KEY}`: the imatrix.gguf that the job with idempotency key KEY published (a
         /// dependency of this job; the worker resolves it to a file before the recipe runs).
         case job(String)
+
+        /// "a file's" or "a job's" for a matrix collected outside this recipe (on the unchanged
+        /// model's inputs), nil for one the recipe collects itself.
+        public var collectedElsewhere: String? {
+            switch self {
+            case .calibration: return nil
+            case .file: return "a file's"
+            case .job: return "a job's"
+            }
+        }
     }
 
     public init(format: Format, dtype: DType? = nil, ggufType: GGUFType = .q8_0, ggufFallback: GGUFType = .f32) {
