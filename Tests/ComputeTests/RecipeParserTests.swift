@@ -117,11 +117,11 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt}}, {calibrate: {dataset: d.txt}}, {export: {}}]", "stages[1].calibrate: a recipe has at most one calibrate stage"),
         ("stages: [{distill: {}}, {export: {}}]", "stages[0].distill: needs an earlier calibrate stage"),
         ("stages: [{calibrate: {dataset: d.txt}}, {distill: {iterations: 0}}, {export: {}}]", "stages[1].distill.iterations: 0 is not in [1, 1000]"),
-        ("stages: [{evaluate: {dataset: d.txt}}, {export: {format: compressed}}]", "stages: evaluate measures the safetensors export"),
+        ("stages: [{evaluate: {dataset: d.txt}}, {export: {format: compressed}}]", "stages: a compressed export needs a quantize stage"),
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
         ("stages: [{calibrate: {dataset: d.txt, hessian: fp16}}, {export: {}}]", "stages[0].calibrate.hessian: fp16 is not one of f32, bf16"),
         ("stages: [{quantize: {method: gptq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: gptq needs an earlier calibrate stage"),
-        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to method gptq, not method rtn (which takes bits, granularity, group_size, ignore, method, observer, scheme, targets)"),
+        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to methods gptq, vptq, not method rtn (which takes bits, granularity, group_size, ignore, method, observer, scheme, targets)"),
         ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),
         ("stages: [{quantize: {method: awq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: awq is not one of rtn, gptq"),
     ])

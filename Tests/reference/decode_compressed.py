@@ -9,6 +9,10 @@ T.zeros (asymmetric), recompute codes, scales and zero points from SOURCE with n
 on any mismatch. Tensors quantized with GPTQ (metadata "method": "gptq") have codes that depend on
 the calibration data, so for them only the layout is checked: codes in range, one scale (and
 zero) per group, and the dense export equal to (code - zero) * scale from the file itself.
+VPTQ tensors ("method": "vptq") are decoded from their parts alone: per codebook the indices
+(packed at log2(entries) bits each along every row, lowest bits first, rows padded to whole bytes)
+and the F16 entries, then value = scale[row] * (entry + residual entry) in float32; every index
+must be within its codebook, and with --dense the dense export must equal the decoded values.
 Usage: decode_compressed.py SOURCE.safetensors COMPRESSED.safetensors [--dense DENSE]
 """
 import argparse
@@ -72,6 +76,34 @@ def unpack(packed, shape, pbits):
     return out[:, :n].reshape(shape)
 
 
+def unpack_indices(packed, rows, groups, bits):
+    """Indices of `bits` bits each, packed along each row, the first in the lowest bits."""
+    b = np.unpackbits(packed.reshape(rows, -1), axis=1, bitorder="little")[:, : groups * bits]
+    weights = (1 << np.arange(bits, dtype=np.int64))
+    return (b.reshape(rows, groups, bits).astype(np.int64) * weights).sum(axis=2)
+
+
+def decode_vptq(c, name, m, errors):
+    """The float32 values a VPTQ tensor decodes to."""
+    rows, cols = m["shape"]
+    v = m["vector"]
+    books = [(".vq_", m["centroids"])] + ([(".vq_residual_", m["residual"])] if m["residual"] else [])
+    total = np.zeros((rows, cols // v, v), dtype=np.float32)
+    for prefix, entries in books:
+        bits = max(1, (entries - 1).bit_length())
+        idx = unpack_indices(c.get_tensor(name + prefix + "indices"), rows, cols // v, bits)
+        book = c.get_tensor(name + prefix + "codebook").astype(np.float32)
+        if book.shape != (entries, v):
+            errors.append(f"{name}: {prefix}codebook is {book.shape}, expected {(entries, v)}")
+            return None
+        if idx.max(initial=0) >= entries:
+            errors.append(f"{name}: index beyond the {entries}-entry codebook")
+            return None
+        total = total + book[idx]
+    scales = c.get_tensor(name + ".vq_scales").astype(np.float32)
+    return (scales[:, None, None] * total).astype(np.float32).reshape(rows, cols)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source")
@@ -83,6 +115,14 @@ def main():
         meta = json.loads(c.metadata()["squeeze.quantization"])
         dense = safe_open(a.dense, framework="np") if a.dense else None
         for name, m in sorted(meta.items()):
+            if m.get("method") == "vptq":
+                deq = decode_vptq(c, name, m, errors)
+                if deq is not None and dense is not None:
+                    d = dense.get_tensor(name)
+                    if d.tobytes() != deq.astype(d.dtype).tobytes():
+                        errors.append(f"{name}: dense export differs from the decoded vectors")
+                checked += 1
+                continue
             shape, bits, scheme = tuple(m["shape"]), m["bits"], m["scheme"]
             codes = unpack(c.get_tensor(name + ".qweight"), shape, m["packed_bits"])
             scales = c.get_tensor(name + ".scales").reshape(-1)

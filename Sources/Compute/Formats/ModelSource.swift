@@ -1,7 +1,8 @@
 import Foundation
 
-/// A model on disk: one safetensors file, a sharded index, a directory holding either plus
-/// config and tokenizer files (which are carried over to outputs), or a Llama GGUF file.
+/// A model on disk: one safetensors file (Squeeze's compressed export read as the dense model it
+/// stands for), a sharded index, a directory holding either plus config and tokenizer files (which
+/// are carried over to outputs), or a Llama GGUF file.
 public struct ModelSource: Sendable {
     public enum Format: String, Sendable { case safetensors, gguf }
 
@@ -74,7 +75,9 @@ public struct ModelSource: Sendable {
                             : "directory has \(st.count) .safetensors files and no \(Self.indexName)", file: rawPath)
                 }
                 indexFile = nil
-                shards = [Shard(name: st[0], path: path + "/" + st[0])]
+                // A compressed export is read as the dense model it stands for, and written as one.
+                let name = st[0] == CompressedLayout.fileName ? "model.safetensors" : st[0]
+                shards = [Shard(name: name, path: path + "/" + st[0])]
             }
         } else if path.hasSuffix(".index.json") {
             indexFile = path
@@ -99,7 +102,10 @@ public struct ModelSource: Sendable {
             if let ct = compressedTensors {
                 return try shards.map { try CompressedTensorsFile(path: $0.path, config: ct) }
             }
-            return try shards.map { try SafeTensorsReader(path: $0.path) }
+            return try shards.map {
+                let reader = try SafeTensorsReader(path: $0.path)
+                return CompressedFile.isCompressed(reader) ? try CompressedFile(reader: reader) : reader
+            }
         }
     }
 
@@ -135,6 +141,9 @@ public struct ModelSource: Sendable {
         var seen = Set<String>()
         return try shards.flatMap { s in
             let h = try SafeTensorsHeader.read(path: s.path)
+            if h.metadata["squeeze.format"] == CompressedFile.format {
+                return try CompressedFile(reader: SafeTensorsReader(path: s.path)).tensors
+            }
             for t in h.tensors where !seen.insert(t.name).inserted {
                 throw ComputeError(
                     .corruptHeader, "tensor appears in more than one shard", file: s.path, tensor: t.name)

@@ -19,6 +19,7 @@ public enum CompressedLayout {
     /// The safetensors entries `t` becomes.
     public static func plan(_ t: TensorInfo, stage: QuantizeStage?) -> [(name: String, dtype: DType, shape: [Int])] {
         guard let q = stage else { return [(t.name, t.dtype, t.shape)] }
+        if case .vptq(let o) = q.method { return vectorPlan(t, o) }
         let rowLength = max(t.shape.last ?? 1, 1)
         let perByte = 8 / RTNQuantizer.packedBits(q.bits)
         var out: [(name: String, dtype: DType, shape: [Int])] = [
@@ -26,6 +27,36 @@ public enum CompressedLayout {
             (t.name + ".scales", .F32, groupShape(t, q))
         ]
         if !q.symmetric { out.append((t.name + ".zeros", .U8, groupShape(t, q))) }
+        return out
+    }
+
+    /// A VPTQ tensor's entries: per codebook the packed indices ([rows, bytes per row]) and the entries
+    /// (F16 [entries, vector]), first codebook first, then the row scales (F16 [rows]).
+    static func vectorPlan(_ t: TensorInfo, _ o: VPTQ.Options) -> [(name: String, dtype: DType, shape: [Int])] {
+        let (rows, cols) = RunPlan.matrixShape(t)
+        var out = [(name: String, dtype: DType, shape: [Int])]()
+        for (b, entries) in o.books.enumerated() {
+            let prefix = t.name + (b == 0 ? ".vq_" : ".vq_residual_")
+            let rowBytes = (cols / o.vector * VPTQ.indexBits(entries) + 7) / 8
+            out.append((prefix + "indices", .U8, [rows, rowBytes]))
+            out.append((prefix + "codebook", .F16, [entries, o.vector]))
+        }
+        out.append((t.name + ".vq_scales", .F16, [rows]))
+        return out
+    }
+
+    /// A VPTQ tensor's entries' bytes, in plan order.
+    static func encode(_ t: TensorInfo, options o: VPTQ.Options, result r: VPTQ.Result) -> [UInt8] {
+        let (rows, cols) = RunPlan.matrixShape(t)
+        var out = [UInt8]()
+        func half(_ values: [Float]) {
+            for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
+        }
+        for (b, entries) in o.books.enumerated() {
+            out += VPTQ.pack(r.indices[b], rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
+            half(r.codebooks[b])
+        }
+        half(r.scales)
         return out
     }
 
@@ -42,6 +73,14 @@ public enum CompressedLayout {
         var q = [String: Any]()
         for t in tensors {
             guard let st = recipe.quantizeStages.last(where: { $0.selector.matches(t.name) }) else { continue }
+            if case .vptq(let o) = st.method {
+                q[t.name] =
+                    [
+                        "method": "vptq", "vector": o.vector, "centroids": o.centroids, "residual": o.residual,
+                        "shape": t.shape, "dtype": t.dtype.rawValue, "act_order": o.actOrder
+                    ] as [String: Any]
+                continue
+            }
             var e: [String: Any] = [
                 "bits": st.bits, "scheme": st.symmetric ? "symmetric" : "asymmetric", "shape": t.shape,
                 "dtype": t.dtype.rawValue, "packed_bits": RTNQuantizer.packedBits(st.bits),

@@ -92,7 +92,7 @@ extension RecipeRunner {
 
     /// Measures an output just written against the input, with the model's family: a decoder's
     /// last GGUF export when there is one (the file llama.cpp would run), else the dense export,
-    /// else the compressed-tensors export.
+    /// else the compressed-tensors export, else the compressed export.
     /// A decoder's `reference` is read, or with `save_reference` written into `outputDir` and
     /// returned; `modelSHA256` is the input's checksum a reference carries.
     func evaluate(
@@ -117,8 +117,12 @@ extension RecipeRunner {
             // The compressed-tensors directory, read back as transformers would load it.
             files = [CompressedTensorsLayout.filePath]
             out = [try CompressedTensorsFile(path: outputDir + "/" + CompressedTensorsLayout.filePath, config: ct)]
+        } else if outputs.contains(where: { $0.path == CompressedLayout.fileName }) {
+            // The compressed export, decoded as `squeeze run --model` reads it.
+            files = [CompressedLayout.fileName]
+            out = [try CompressedFile(reader: SafeTensorsReader(path: outputDir + "/" + CompressedLayout.fileName))]
         } else {
-            throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors or compressed-tensors export")
+            throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors or a compressed export")
         }
         let original = ModelWeights(readers: readers), compressed = ModelWeights(readers: out)
         var e: Evaluation

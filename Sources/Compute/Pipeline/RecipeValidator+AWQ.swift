@@ -21,7 +21,12 @@ extension RecipeValidator {
                 if j < at {
                     throw RecipeError(path, "awq must come before stages[\(j)]: it scales the input model's weights")
                 }
-                if case .quantize = st { target = true }
+                if case .quantize(let q) = st {
+                    if case .vptq = q.method {
+                        throw RecipeError(path, "awq scales for an integer grid; vptq (stages[\(j)]) has codebooks")
+                    }
+                    target = true
+                }
             case .export(let e) where e.format == .gguf:
                 target = true
                 if let source = e.importance?.collectedElsewhere {

@@ -221,7 +221,7 @@ extension RecipeValidator {
                 sel = d.selector
                 path = "stages[\(j)].distill.targets"
             }
-            if case .quantize(let q) = st, case .gptq = q.method {
+            if case .quantize(let q) = st, q.method.usesHessian {
                 sel = q.selector
                 path = "stages[\(j)].quantize.targets"
             }
@@ -234,7 +234,7 @@ extension RecipeValidator {
                 throw RecipeError(
                     path,
                     "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq, "
-                        + "svd-llm, asvd and distill need its calibration inputs; add it to ignore)"
+                        + "vptq, svd-llm, asvd and distill need its calibration inputs; add it to ignore)"
                 )
             }
         }

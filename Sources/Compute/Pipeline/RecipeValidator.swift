@@ -16,6 +16,14 @@ public enum RecipeValidator {
             if case .quantize(let q) = stage {
                 let path = "stages[\(i)].quantize"
                 let matched = try selected(q.selector, tensors, at: path, verb: "quantized")
+                if case .vptq(let o) = q.method {
+                    for t in matched where (t.shape.last ?? 0) % o.vector != 0 {
+                        throw RecipeError(
+                            "\(path).vector",
+                            "tensor \(t.name) has rows of \(t.shape.last ?? 0) values, not a multiple of \(o.vector)")
+                    }
+                    continue
+                }
                 switch q.granularity {
                 case .group(let g):
                     for t in matched where (t.shape.last ?? 0) % g != 0 {

@@ -9,6 +9,8 @@ struct TensorTransform {
     /// What the stages produced besides the values left in the work buffer.
     struct Result {
         var codes: RTNQuantizer.Result?
+        /// VPTQ's indices, codebooks and row scales.
+        var vectors: VPTQ.Result?
         var factors: LowRank.Factors?
         var rank: Int?
         /// The dampening SparseGPT's Hessian needed when the recipe's was not enough.
@@ -25,7 +27,19 @@ struct TensorTransform {
             case .prune(let st): if let d = try prune(t, work, st, calibration: calibration) { out.dampUsed = d }
             case .distill(let d):
                 try distill(t, work, d, calibration: needCalibration("distill", calibration, t), original: original)
-            case .quantize(let q): out.codes = try quantize(t, work, q, calibration: calibration)
+            case .quantize(let q):
+                if case .vptq(let o) = q.method {
+                    let c = try needCalibration("vptq", calibration, t)
+                    let (rows, cols) = RunPlan.matrixShape(t)
+                    let h = try c.inputHessian(threads: threads)
+                    out.vectors = try VPTQ.quantize(
+                        work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, options: o, factors: h.factors,
+                        threads: threads, tensor: t.name)
+                    out.codes = nil
+                } else {
+                    out.codes = try quantize(t, work, q, calibration: calibration)
+                    out.vectors = nil
+                }
             case .lowrank(let l):
                 let (rows, cols) = RunPlan.matrixShape(t)
                 let w = UnsafeBufferPointer(work)
@@ -140,6 +154,8 @@ struct TensorTransform {
                 work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
                 granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
                 factors: h.factors, threads: threads, tensor: t.name)
+        case .vptq:
+            throw ComputeError(.internalError, "vptq is not a grid quantizer", tensor: t.name)
         }
     }
 }

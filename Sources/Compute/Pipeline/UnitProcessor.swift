@@ -145,11 +145,18 @@ struct UnitProcessor {
                     e.bytesOut = out.count
                 }
             case .compressed, .compressedTensors:
-                if let q = plan.lastQuantize(for: t), let c = done.codes {
-                    let bytes =
-                        slot.kind == .compressed
-                        ? CompressedLayout.encode(t, stage: q, result: c)
-                        : CompressedTensorsLayout.encode(t, stage: q, result: c)
+                if let q = plan.lastQuantize(for: t), done.codes != nil || done.vectors != nil {
+                    let bytes: [UInt8]
+                    if case .vptq(let o) = q.method, let v = done.vectors {
+                        bytes = CompressedLayout.encode(t, options: o, result: v)
+                    } else if let c = done.codes {
+                        bytes =
+                            slot.kind == .compressed
+                            ? CompressedLayout.encode(t, stage: q, result: c)
+                            : CompressedTensorsLayout.encode(t, stage: q, result: c)
+                    } else {
+                        throw ComputeError(.internalError, "no codes for the \(q.method.name) export", tensor: t.name)
+                    }
                     out = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 64)
                     bytes.withUnsafeBytes { out.copyMemory(from: $0) }
                     e.bits = Double(bytes.count * 8) / Double(numel)

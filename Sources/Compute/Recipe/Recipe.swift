@@ -91,7 +91,7 @@ public struct Recipe: Equatable, Sendable {
             switch $0 {
             case .prune(let p): return p.method.isCalibrated && !p.method.isStructural
             case .quantize(let q):
-                if case .gptq = q.method { return true }
+                if q.method.usesHessian { return true }
                 return false
             case .distill: return true
             case .lowrank(let l): return l.isCalibrated
@@ -115,7 +115,7 @@ public struct Recipe: Equatable, Sendable {
             switch s {
             case .prune(let p): p.method.addNeeds(to: &n)
             case .quantize(let q):
-                if case .gptq = q.method { n.gram = true }
+                if q.method.usesHessian { n.gram = true }
             case .lowrank(let l): l.addNeeds(to: &n)
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }

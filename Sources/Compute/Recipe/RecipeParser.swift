@@ -81,6 +81,11 @@ public enum RecipeParser {
                 "stages", "a compressed-tensors export needs a quantize stage (it stores packed codes and scales)")
         }
         for (i, st) in stages.enumerated() {
+            if case .quantize(let q) = st, case .vptq = q.method {
+                throw RecipeError(
+                    "stages[\(i)].quantize.method",
+                    "vptq: compressed-tensors has no vector codebooks (export compressed, safetensors or gguf)")
+            }
             guard case .quantize(let q) = st, q.granularity == .tensor else { continue }
             throw RecipeError(
                 "stages[\(i)].quantize.granularity",
@@ -147,10 +152,10 @@ public enum RecipeParser {
                         "stages[\(i)].prune.method", "\(method.name) needs an earlier calibrate stage (\(why))")
                 }
             case .quantize(let q):
-                if case .gptq = q.method, calibrateAt == nil {
+                if q.method.usesHessian, calibrateAt == nil {
                     throw RecipeError(
                         "stages[\(i)].quantize.method",
-                        "gptq needs an earlier calibrate stage (it uses the inputs' Hessian)")
+                        "\(q.method.name) needs an earlier calibrate stage (it uses the inputs' Hessian)")
                 }
             case .export(let e):
                 if e.errorFeedback, calibrateAt == nil {
@@ -187,10 +192,11 @@ public enum RecipeParser {
             }
         }
         let r = Recipe(stages: stages)
-        if r.evaluation != nil && !r.exports(.safetensors) && !r.exports(.gguf) && !r.exports(.compressedTensors) {
+        let measurable: [ExportStage.Format] = [.safetensors, .gguf, .compressedTensors, .compressed]
+        if r.evaluation != nil && !measurable.contains(where: r.exports) {
             throw RecipeError(
                 "stages",
-                "evaluate measures the safetensors export (or a decoder's GGUF or compressed-tensors export): add "
+                "evaluate measures the safetensors export (or a decoder's GGUF or compressed export): add "
                     + "`- export: {format: safetensors}`"
             )
         }

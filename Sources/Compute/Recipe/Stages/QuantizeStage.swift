@@ -1,15 +1,26 @@
 import Foundation
 
 /// `quantize`: integer quantization on the round-to-nearest grid — plain RTN, or GPTQ (error
-/// feedback through the calibration Hessian; needs `calibrate`). The tensor continues through the
-/// recipe as its dequantized values, and a `compressed` export stores the packed codes and scales.
+/// feedback through the calibration Hessian; needs `calibrate`) — or VPTQ's vector codebooks (needs
+/// `calibrate`). The tensor continues through the recipe as its dequantized values, and a
+/// `compressed` export stores the packed codes and scales (or indices and codebooks).
 public struct QuantizeStage: Equatable, Sendable {
     public enum Method: Equatable, Sendable {
         case rtn
         /// `damp`: fraction of the Hessian's mean diagonal added to its diagonal.
         case gptq(damp: Double)
+        /// Vector codebooks with GPTQ-style error feedback (the integer grid's fields do not apply).
+        case vptq(VPTQ.Options)
 
-        var name: String { self == .rtn ? "rtn" : "gptq" }
+        var name: String {
+            switch self {
+            case .rtn: return "rtn"
+            case .gptq: return "gptq"
+            case .vptq: return "vptq"
+            }
+        }
+        /// Whether the method reads the calibration inputs' Hessian.
+        var usesHessian: Bool { self != .rtn }
     }
     public var bits: Int
     public var symmetric: Bool
@@ -36,21 +47,34 @@ public struct QuantizeStage: Equatable, Sendable {
 extension QuantizeStage: StageOptions {
     /// The keys of the integer grid, which every method reads.
     static let gridKeys = ["bits", "scheme", "granularity", "group_size", "observer"]
-    /// Each method's own keys besides the grid's.
-    static let methodKeys = ["rtn": [String](), "gptq": ["damp", "act_order"]]
-    public static let keys = ["method"] + gridKeys + ["damp", "act_order", "targets", "ignore"]
+    /// Each method's own keys.
+    static let methodKeys = [
+        "rtn": gridKeys, "gptq": gridKeys + ["damp", "act_order"],
+        "vptq": ["vector", "centroids", "residual", "iterations", "damp", "act_order"]
+    ]
+    public static let keys =
+        ["method"] + gridKeys + [
+            "damp", "act_order", "vector", "centroids", "residual", "iterations", "targets", "ignore"
+        ]
 
     public init(from decoder: Decoder) throws {
         let head = try OptionReader(decoder, allowed: nil)
         let name = try head.string("method") ?? "rtn"
         guard let own = Self.methodKeys[name] else {
-            throw RecipeError(head.at("method"), "\(name) is not one of rtn, gptq")
+            throw RecipeError(head.at("method"), "\(name) is not one of rtn, gptq, vptq")
         }
         let others = Self.methodKeys.filter { $0.key != name }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         let elsewhere = OptionReader.owners(others, kind: "method")
         let r = try OptionReader(
-            decoder, allowed: ["method"] + Self.gridKeys + own + ["targets", "ignore"],
-            elsewhere: elsewhere, owner: "method \(name)")
+            decoder, allowed: ["method"] + own + ["targets", "ignore"], elsewhere: elsewhere, owner: "method \(name)")
+        if name == "vptq" {
+            (bits, symmetric, granularity) = (0, true, .channel)
+            let o = try Self.vptq(r)
+            method = .vptq(o)
+            actOrder = o.actOrder
+            selector = try TensorSelector(r)
+            return
+        }
         if name == "gptq" {
             let damp = try r.number("damp") ?? 0.01
             guard damp > 0 && damp <= 1 else {
@@ -97,9 +121,46 @@ extension QuantizeStage: StageOptions {
         }
     }
 
+    /// `vector`, `centroids`, `residual`, `iterations`, `damp` and `act_order` of method vptq.
+    private static func vptq(_ r: OptionReader) throws -> VPTQ.Options {
+        var o = VPTQ.Options()
+        o.vector = try r.integer("vector") ?? o.vector
+        guard [2, 4, 6, 8, 12, 16].contains(o.vector) else {
+            throw RecipeError(r.at("vector"), "\(o.vector) is not one of 2, 4, 6, 8, 12, 16")
+        }
+        for (key, least) in [("centroids", 16), ("residual", 0)] {
+            guard let n = try r.integer(key) else { continue }
+            guard n == 0 && least == 0 || (16...65536).contains(n) && n & (n - 1) == 0 else {
+                throw RecipeError(
+                    r.at(key), "\(n) is not a power of two from 16 to 65536\(least == 0 ? " (or 0)" : "")")
+            }
+            if key == "centroids" { o.centroids = n } else { o.residual = n }
+        }
+        o.iterations = try r.integer("iterations") ?? o.iterations
+        guard (1...100).contains(o.iterations) else {
+            throw RecipeError(r.at("iterations"), "\(o.iterations) is not in 1...100")
+        }
+        o.damp = try r.number("damp") ?? o.damp
+        guard o.damp > 0 && o.damp <= 1 else {
+            throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(o.damp)) is not in (0, 1]")
+        }
+        o.actOrder = try r.flag("act_order") ?? o.actOrder
+        return o
+    }
+
     public func encode(to encoder: Encoder) throws {
         var w = OptionWriter(encoder)
         try w.put("method", method.name)
+        if case .vptq(let o) = method {
+            try w.put("vector", o.vector)
+            try w.put("centroids", o.centroids)
+            try w.put("residual", o.residual)
+            try w.put("iterations", o.iterations)
+            try w.put("damp", o.damp)
+            try w.put("act_order", o.actOrder)
+            try selector.write(&w)
+            return
+        }
         try w.put("bits", bits)
         try w.put("scheme", symmetric ? "symmetric" : "asymmetric")
         switch granularity {

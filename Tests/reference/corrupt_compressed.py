@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Write a hostile copy of a VPTQ compressed export (model.compressed.safetensors).
+
+Modes, each on the first VPTQ tensor T (sorted by name):
+  beyond    T's codebook cut to 200 entries (metadata says 200) and one index set to 255
+  shape     T.vq_scales one value short
+  missing   T.vq_codebook removed
+  truncate  the file cut in the middle of its data
+Usage: corrupt_compressed.py IN OUT MODE
+"""
+import json
+import sys
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+
+def main():
+    src, dst, mode = sys.argv[1:4]
+    if mode == "truncate":
+        data = open(src, "rb").read()
+        open(dst, "wb").write(data[: len(data) // 2])
+        return
+    with safe_open(src, framework="np") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    q = json.loads(meta["squeeze.quantization"])
+    name = sorted(k for k, v in q.items() if v.get("method") == "vptq")[0]
+    if mode == "beyond":
+        tensors[name + ".vq_codebook"] = np.ascontiguousarray(tensors[name + ".vq_codebook"][:200])
+        q[name]["centroids"] = 200
+        idx = tensors[name + ".vq_indices"].copy()
+        idx[0, 0] = 255
+        tensors[name + ".vq_indices"] = idx
+    elif mode == "shape":
+        tensors[name + ".vq_scales"] = np.ascontiguousarray(tensors[name + ".vq_scales"][:-1])
+    elif mode == "missing":
+        del tensors[name + ".vq_codebook"]
+    else:
+        sys.exit(f"unknown mode {mode}")
+    meta["squeeze.quantization"] = json.dumps(q, sort_keys=True)
+    save_file(tensors, dst, metadata=meta)
+
+
+if __name__ == "__main__":
+    main()
