@@ -12,6 +12,9 @@ struct Generate: ParsableCommand {
         help: "Model: a Hugging Face directory (config.json, tokenizer.json, safetensors) or a Llama GGUF file.")
     var model: String
 
+    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
+    var size: String?
+
     @Argument(help: "The prompt.")
     var prompt: String
 
@@ -27,7 +30,9 @@ struct Generate: ParsableCommand {
     func run() throws {
         try oneLine {
             guard tokens >= 1 && tokens <= 4096 else { throw CLIError("--tokens must be between 1 and 4096") }
-            let source = try ModelSource(path: model)
+            var source = try ModelSource(path: model)
+            source.stackSize = try StackSize.option(size)
+            if let line = try source.stackLoadLine() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             guard DecoderModelFiles.isDecoder(source) else {
                 throw CLIError(
                     "\(model) is not a decoder model (a GGUF, or config.json with a …ForCausalLM architecture)")

@@ -9,6 +9,9 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Model: a .safetensors file, a sharded index, or a model directory.")
     var model: String
 
+    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
+    var size: String?
+
     @Option(name: .long, help: "Recipe file (YAML or JSON).")
     var recipe: String
 
@@ -26,7 +29,9 @@ struct Run: ParsableCommand {
                 throw CLIError("invalid recipe \(recipe): \(e)")
             }
             r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
-            let source = try ModelSource(path: model)
+            var source = try ModelSource(path: model)
+            source.stackSize = try StackSize.option(size)
+            if let line = try source.stackLoadLine() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             let tensors = try source.readTensors()
             let family: ModelFamily?
             do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e

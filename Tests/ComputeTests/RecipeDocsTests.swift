@@ -12,7 +12,7 @@ import Testing
     static var expected: [(heading: String, keys: [String])] {
         var out: [(String, [String])] = [("`prune` (every method)", PruneStage.sharedKeys)]
         for m in PruneStage.methods { out.append(("`prune`, method `\(m.name)`", m.keys)) }
-        out += [("`quantize`", QuantizeStage.keys), ("`lowrank`", LowRankStage.keys), ("`awq`", AWQStage.keys), ("`slice`", SliceStage.keys),
+        out += [("`quantize`", QuantizeStage.keys), ("`lowrank`", LowRankStage.keys), ("`awq`", AWQStage.keys), ("`slice`", SliceStage.keys), ("`decompose`", DecomposeStage.keys),
                 ("`calibrate`", CalibrateStage.keys),
                 ("`distill`", DistillStage.keys), ("`evaluate`", EvaluateStage.keys)]
         for f in ExportStage.Format.allCases {

@@ -4,7 +4,8 @@ import TestSupport
 
 /// `quantize: {method: vptq}` on a tiny random Llama: the compressed export decoded by an independent
 /// numpy reader equals the dense export, the same bytes for 1 and 2 threads, the export read back as
-/// a model input, hostile compressed files and impossible recipes refused with one line.
+/// a model input, a worker killed mid-job resuming to the same bytes, hostile compressed files and
+/// impossible recipes refused with one line.
 @Suite struct VectorQuantizationTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
     var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
@@ -98,6 +99,39 @@ import TestSupport
         #expect(e2.status == 0, "\(e2.stderr)")
         #expect(ppl(out) != nil && ppl(out) == ppl(dense) && ppl(out) == ppl(env.scratch + "/e2"),
                 "\(String(describing: ppl(out))) \(String(describing: ppl(dense))) \(String(describing: ppl(env.scratch + "/e2")))")
+    }
+
+    /// kill -9 of the worker three times once it has recorded units: the job resumes from its checkpoints
+    /// and publishes the compressed export an uninterrupted `squeeze run` writes.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aKilledVPTQJobResumesByteIdentically() throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let r = try recipe(env, "centroids: 64, residual: 16, ", exports: "  - export: {format: compressed}")
+        let id = try env.submit(["--model", hf, "--recipe", r, "--max-attempts", "10"])
+        func checkpoints() -> Int {
+            Int((try? env.scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0
+        }
+        func state() -> String? { try? env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) }
+        for kill in 0..<3 where state() != "succeeded" {
+            let before = checkpoints()
+            let w = try env.startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "150"])
+            let progressed = waitUntil(timeout: 60) { checkpoints() > before || state() == "succeeded" }
+            w.signal(SIGKILL)
+            #expect(w.wait(timeout: 10))
+            _ = w.finish()
+            #expect(progressed, "kill \(kill): no unit recorded after \(before)")
+        }
+        #expect(state() != "succeeded", "the job finished before the third kill")
+        let last = try env.startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
+        #expect(last.wait(timeout: 300))
+        #expect(last.finish().status == 0)
+        #expect(state() == "succeeded")
+        let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
+        let local = env.scratch + "/local"
+        #expect(try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", local]).status == 0)
+        let published = FileManager.default.contents(atPath: env.artifactRoot + "/\(out)/model.compressed.safetensors")
+        #expect(published != nil && published == FileManager.default.contents(atPath: local + "/model.compressed.safetensors"))
     }
 
     /// An index beyond its codebook, a part of the wrong shape, a missing codebook and a truncated file are

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Write a hostile copy of a VPTQ compressed export (model.compressed.safetensors).
 
-Modes, each on the first VPTQ tensor T (sorted by name):
+Modes, each on the first VPTQ tensor T (sorted by name; stack-shape: the first BitStack tensor):
   beyond    T's codebook cut to 200 entries (metadata says 200) and one index set to 255
   shape     T.vq_scales one value short
   missing   T.vq_codebook removed
   truncate  the file cut in the middle of its data
+  stack-shape  T.bs_u.0 one row short
 Usage: corrupt_compressed.py IN OUT MODE
 """
 import json
@@ -26,8 +27,11 @@ def main():
         meta = dict(f.metadata())
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     q = json.loads(meta["squeeze.quantization"])
-    name = sorted(k for k, v in q.items() if v.get("method") == "vptq")[0]
-    if mode == "beyond":
+    method = "bitstack" if mode.startswith("stack") else "vptq"
+    name = sorted(k for k, v in q.items() if v.get("method") == method)[0]
+    if mode == "stack-shape":
+        tensors[name + ".bs_u.0"] = np.ascontiguousarray(tensors[name + ".bs_u.0"][:-1])
+    elif mode == "beyond":
         tensors[name + ".vq_codebook"] = np.ascontiguousarray(tensors[name + ".vq_codebook"][:200])
         q[name]["centroids"] = 200
         idx = tensors[name + ".vq_indices"].copy()

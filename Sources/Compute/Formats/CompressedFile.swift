@@ -33,7 +33,13 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
     /// Whether `reader`'s metadata marks it as a compressed export.
     static func isCompressed(_ reader: SafeTensorsReader) -> Bool { reader.metadata["squeeze.format"] == format }
 
-    public init(reader: SafeTensorsReader) throws {
+    /// Blocks loaded per BitStack tensor (all of them without a size).
+    private var stackCounts = [String: Int]()
+    /// What a BitStack file loads: blocks of all, bytes and bits per weight (nil for other files).
+    public private(set) var stackLoad: (blocks: Int, of: Int, bytes: Int, bpw: Double)?
+
+    /// `size` chooses the prefix of a BitStack file (StackOrder); other files ignore it.
+    public init(reader: SafeTensorsReader, size: StackSize? = nil) throws {
         self.reader = reader
         let path = reader.path
         stored = Dictionary(reader.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -67,6 +73,26 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         tensors = infos
         quantized = byName
         quantizedTensors = byName.keys.sorted().map { "\($0): \(Self.describe(byName[$0]!.stage))" }
+        let stacks = try byName.values.compactMap { q -> StackOrder.Matrix? in
+            guard case .bitstack = q.stage.method else { return nil }
+            let errors = try reader.withData(q.parts[1]) { raw in
+                (0..<q.parts[1].numel).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                }
+            }
+            let block = q.parts[2...4].reduce(0) { $0 + $1.end - $1.begin }
+            return .init(
+                name: q.info.name, numel: q.info.numel, fixedBytes: q.parts[0...1].reduce(0) { $0 + $1.end - $1.begin },
+                blockBytes: block, errors: errors)
+        }
+        if !stacks.isEmpty {
+            let other = reader.tensors.filter { !parts.contains($0.name) }.reduce(0) { $0 + $1.end - $1.begin }
+            let order = StackOrder(stacks, otherBytes: other)
+            let counts = try order.counts(size, file: path)
+            for (m, c) in zip(order.matrices, counts) { stackCounts[m.name] = c }
+            let (bytes, bpw) = order.measure(counts)
+            stackLoad = (counts.reduce(0, +), order.matrices.reduce(0) { $0 + $1.errors.count }, bytes, bpw)
+        }
     }
 
     /// One description of `squeeze.quantization`, checked against the parts the file holds.
@@ -93,6 +119,13 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             (o.vector, o.centroids, o.residual) = (v, k, r)
             o.actOrder = e["act_order"] as? Bool ?? false
             stage = QuantizeStage(bits: 0, symmetric: true, granularity: .channel, method: .vptq(o), selector: selector)
+        case "bitstack":
+            guard let blocks = e["blocks"] as? Int, let rank = e["rank"] as? Int, (1...64).contains(blocks),
+                (1...256).contains(rank), shape.count == 2
+            else { throw bad("squeeze.quantization: bitstack needs a 2-D shape, blocks (1-64) and rank (1-256)") }
+            stage = QuantizeStage(
+                bits: 0, symmetric: true, granularity: .channel, method: .bitstack(blocks: blocks, rank: rank),
+                selector: selector)
         case "rtn", "gptq":
             guard let bits = e["bits"] as? Int, [2, 3, 4, 8].contains(bits),
                 let scheme = e["scheme"] as? String, scheme == "symmetric" || scheme == "asymmetric"
@@ -110,7 +143,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             }
             stage = QuantizeStage(
                 bits: bits, symmetric: scheme == "symmetric", granularity: granularity, selector: selector)
-        default: throw bad("squeeze.quantization: method must be rtn, gptq or vptq")
+        default: throw bad("squeeze.quantization: method must be rtn, gptq, vptq or bitstack")
         }
         let info = TensorInfo(name: name, dtype: dtype, shape: shape, begin: 0, end: 0)
         var parts = [TensorInfo]()
@@ -145,6 +178,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
     }
 
     private static func describe(_ q: QuantizeStage) -> String {
+        if case .bitstack(let blocks, let rank) = q.method { return "bitstack \(blocks) blocks of rank \(rank)" }
         if case .vptq(let o) = q.method {
             return "vptq vector \(o.vector), \(o.centroids)\(o.residual > 0 ? " + \(o.residual)" : "") entries"
         }
@@ -185,6 +219,16 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
                 out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: dtype, into: $0, threads: 1) }
             }
             return out
+        }
+        if case .bitstack(let blocks, let rank) = q.stage.method {
+            var stack = BitStack.Result(scales: floats(0, .F16), signs: [], u: [], v: [], errors: [])
+            for k in 0..<blocks {
+                stack.signs.append(raw[2 + 3 * k])
+                stack.u.append(floats(3 + 3 * k, .F16))
+                stack.v.append(floats(4 + 3 * k, .F16))
+            }
+            let count = stackCounts[q.info.name] ?? blocks
+            return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
         }
         if case .vptq(let o) = q.stage.method {
             var result = VPTQ.Result(codebooks: [], indices: [], scales: floats(q.parts.count - 1, .F16))

@@ -24,6 +24,8 @@ public struct ModelSource: Sendable {
     /// A compressed-tensors directory's quantization (config.json `quantization_config`): its
     /// shards are read as the dense model they stand for (CompressedTensorsFile).
     public private(set) var compressedTensors: CompressedTensorsFile.Config?
+    /// The size a BitStack compressed export is loaded at (`--size`); nil loads every block.
+    public var stackSize: StackSize?
 
     public static let indexName = "model.safetensors.index.json"
 
@@ -104,7 +106,8 @@ public struct ModelSource: Sendable {
             }
             return try shards.map {
                 let reader = try SafeTensorsReader(path: $0.path)
-                return CompressedFile.isCompressed(reader) ? try CompressedFile(reader: reader) : reader
+                return CompressedFile.isCompressed(reader)
+                    ? try CompressedFile(reader: reader, size: stackSize) : reader
             }
         }
     }
@@ -142,7 +145,7 @@ public struct ModelSource: Sendable {
         return try shards.flatMap { s in
             let h = try SafeTensorsHeader.read(path: s.path)
             if h.metadata["squeeze.format"] == CompressedFile.format {
-                return try CompressedFile(reader: SafeTensorsReader(path: s.path)).tensors
+                return try CompressedFile(reader: SafeTensorsReader(path: s.path), size: stackSize).tensors
             }
             for t in h.tensors where !seen.insert(t.name).inserted {
                 throw ComputeError(

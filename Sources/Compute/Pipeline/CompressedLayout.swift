@@ -20,6 +20,7 @@ public enum CompressedLayout {
     public static func plan(_ t: TensorInfo, stage: QuantizeStage?) -> [(name: String, dtype: DType, shape: [Int])] {
         guard let q = stage else { return [(t.name, t.dtype, t.shape)] }
         if case .vptq(let o) = q.method { return vectorPlan(t, o) }
+        if case .bitstack(let blocks, let rank) = q.method { return stackPlan(t, blocks: blocks, rank: rank) }
         let rowLength = max(t.shape.last ?? 1, 1)
         let perByte = 8 / RTNQuantizer.packedBits(q.bits)
         var out: [(name: String, dtype: DType, shape: [Int])] = [
@@ -60,6 +61,37 @@ public enum CompressedLayout {
         return out
     }
 
+    /// A BitStack tensor's entries: the column scales (F16 [cols]), each block's output error (F32 [blocks]),
+    /// then per block k its packed signs (U8 [rows, ceil(cols / 8)]), U (F16 [rows, rank]) and V (F16 [rank, cols]).
+    static func stackPlan(_ t: TensorInfo, blocks: Int, rank: Int) -> [(name: String, dtype: DType, shape: [Int])] {
+        let (rows, cols) = RunPlan.matrixShape(t)
+        var out: [(name: String, dtype: DType, shape: [Int])] = [
+            (t.name + ".bs_scales", .F16, [cols]), (t.name + ".bs_errors", .F32, [blocks])
+        ]
+        for k in 0..<blocks {
+            out.append((t.name + ".bs_signs.\(k)", .U8, [rows, (cols + 7) / 8]))
+            out.append((t.name + ".bs_u.\(k)", .F16, [rows, rank]))
+            out.append((t.name + ".bs_v.\(k)", .F16, [rank, cols]))
+        }
+        return out
+    }
+
+    /// A BitStack tensor's entries' bytes, in plan order.
+    static func encode(stack r: BitStack.Result) -> [UInt8] {
+        var out = [UInt8]()
+        func half(_ values: [Float]) {
+            for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
+        }
+        half(r.scales)
+        for e in r.errors { withUnsafeBytes(of: e.bitPattern.littleEndian) { out += $0 } }
+        for k in r.signs.indices {
+            out += r.signs[k]
+            half(r.u[k])
+            half(r.v[k])
+        }
+        return out
+    }
+
     /// Packed codes, scales and zeros of one quantized tensor, concatenated in plan order.
     static func encode(_ t: TensorInfo, stage q: QuantizeStage, result r: RTNQuantizer.Result) -> [UInt8] {
         var out = RTNQuantizer.pack(r.codes, rowLength: max(t.shape.last ?? 1, 1), bits: q.bits)
@@ -72,7 +104,15 @@ public enum CompressedLayout {
     static func metadata(_ tensors: [TensorInfo], recipe: Recipe, base: [String: String]) -> [String: String] {
         var q = [String: Any]()
         for t in tensors {
-            guard let st = recipe.quantizeStages.last(where: { $0.selector.matches(t.name) }) else { continue }
+            guard let st = recipe.compression(for: t.name) else { continue }
+            if case .bitstack(let blocks, let rank) = st.method {
+                q[t.name] =
+                    [
+                        "method": "bitstack", "blocks": blocks, "rank": rank, "shape": t.shape,
+                        "dtype": t.dtype.rawValue
+                    ] as [String: Any]
+                continue
+            }
             if case .vptq(let o) = st.method {
                 q[t.name] =
                     [

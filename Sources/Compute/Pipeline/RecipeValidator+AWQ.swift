@@ -15,6 +15,8 @@ extension RecipeValidator {
         for (j, st) in recipe.stages.enumerated() where j != at {
             switch st {
             case .awq: throw RecipeError("stages[\(j)].awq", "a recipe has one awq stage")
+            case .decompose:
+                throw RecipeError(path, "awq scales for an integer grid; decompose (stages[\(j)]) makes a BitStack")
             case .prune(let p) where p.method.isStructural:
                 throw RecipeError(path, "awq does not combine with flap (stages[\(j)])")
             case .prune, .quantize, .lowrank, .distill:

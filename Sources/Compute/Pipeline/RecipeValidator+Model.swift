@@ -221,6 +221,10 @@ extension RecipeValidator {
                 sel = d.selector
                 path = "stages[\(j)].distill.targets"
             }
+            if case .decompose(let d) = st {
+                sel = d.selector
+                path = "stages[\(j)].decompose.targets"
+            }
             if case .quantize(let q) = st, q.method.usesHessian {
                 sel = q.selector
                 path = "stages[\(j)].quantize.targets"
@@ -234,7 +238,7 @@ extension RecipeValidator {
                 throw RecipeError(
                     path,
                     "matches \(t.name), which is not a linear layer's weight of the \(what) (wanda, sparsegpt, gptq, "
-                        + "vptq, svd-llm, asvd and distill need its calibration inputs; add it to ignore)"
+                        + "vptq, decompose, svd-llm, asvd and distill need its calibration inputs; add it to ignore)"
                 )
             }
         }

@@ -41,6 +41,10 @@ public enum RecipeValidator {
                 }
                 continue
             }
+            if case .decompose(let d) = stage {
+                _ = try selected(d.selector, tensors, at: "stages[\(i)].decompose", verb: "decomposed")
+                continue
+            }
             if case .lowrank(let l) = stage {
                 let path = "stages[\(i)].lowrank"
                 let matched = try selected(l.selector, tensors, at: path, verb: "factorized")

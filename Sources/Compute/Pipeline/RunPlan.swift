@@ -45,9 +45,7 @@ struct RunPlan {
     func stages(for t: TensorInfo) -> [Stage] { recipe.stages.filter { $0.selector?.matches(t.name) ?? false } }
 
     /// The last quantize stage that selects `t` (the one whose codes the compressed export stores).
-    func lastQuantize(for t: TensorInfo) -> QuantizeStage? {
-        recipe.quantizeStages.last { $0.selector.matches(t.name) }
-    }
+    func lastQuantize(for t: TensorInfo) -> QuantizeStage? { recipe.compression(for: t.name) }
 
     /// The dtype the dense export writes `t` in.
     func denseDType(_ t: TensorInfo) -> DType {

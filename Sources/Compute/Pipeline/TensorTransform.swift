@@ -11,6 +11,8 @@ struct TensorTransform {
         var codes: RTNQuantizer.Result?
         /// VPTQ's indices, codebooks and row scales.
         var vectors: VPTQ.Result?
+        /// BitStack's blocks.
+        var stack: BitStack.Result?
         var factors: LowRank.Factors?
         var rank: Int?
         /// The dampening SparseGPT's Hessian needed when the recipe's was not enough.
@@ -65,6 +67,15 @@ struct TensorTransform {
                     }
                     out.factors = f
                 }
+            case .decompose(let d):
+                let c = try needCalibration("decompose", calibration, t)
+                let (rows, cols) = RunPlan.matrixShape(t)
+                let norms = try c.inputNorms(threads: threads)
+                let meanSquares = norms.map { Float($0 * $0 / Double(max(c.tokens, 1))) }
+                out.stack = try BitStack.decompose(
+                    work, rows: rows, cols: cols, meanSquares: meanSquares, blocks: d.blocks, rank: d.rank,
+                    tensor: t.name)
+                (out.codes, out.vectors) = (nil, nil)
             case .awq, .slice, .calibrate, .evaluate, .export: break
             }
         }
@@ -154,8 +165,8 @@ struct TensorTransform {
                 work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
                 granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
                 factors: h.factors, threads: threads, tensor: t.name)
-        case .vptq:
-            throw ComputeError(.internalError, "vptq is not a grid quantizer", tensor: t.name)
+        case .vptq, .bitstack:
+            throw ComputeError(.internalError, "\(q.method.name) is not a grid quantizer", tensor: t.name)
         }
     }
 }

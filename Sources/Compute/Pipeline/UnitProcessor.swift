@@ -145,9 +145,11 @@ struct UnitProcessor {
                     e.bytesOut = out.count
                 }
             case .compressed, .compressedTensors:
-                if let q = plan.lastQuantize(for: t), done.codes != nil || done.vectors != nil {
+                if let q = plan.lastQuantize(for: t), done.codes != nil || done.vectors != nil || done.stack != nil {
                     let bytes: [UInt8]
-                    if case .vptq(let o) = q.method, let v = done.vectors {
+                    if case .bitstack = q.method, let s = done.stack {
+                        bytes = CompressedLayout.encode(stack: s)
+                    } else if case .vptq(let o) = q.method, let v = done.vectors {
                         bytes = CompressedLayout.encode(t, options: o, result: v)
                     } else if let c = done.codes {
                         bytes =

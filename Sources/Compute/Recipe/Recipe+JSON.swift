@@ -35,6 +35,7 @@ extension Stage: Codable {
         ("lowrank", { .lowrank(try LowRankStage(from: $0)) }),
         ("awq", { .awq(try AWQStage(from: $0)) }),
         ("slice", { .slice(try SliceStage(from: $0)) }),
+        ("decompose", { .decompose(try DecomposeStage(from: $0)) }),
         ("calibrate", { .calibrate(try CalibrateStage(from: $0)) }),
         ("distill", { .distill(try DistillStage(from: $0)) }),
         ("evaluate", { .evaluate(try EvaluateStage(from: $0)) }),
@@ -63,6 +64,7 @@ extension Stage: Codable {
         case .lowrank(let l): try l.encode(to: inner)
         case .awq(let a): try a.encode(to: inner)
         case .slice(let s): try s.encode(to: inner)
+        case .decompose(let d): try d.encode(to: inner)
         case .calibrate(let c): try c.encode(to: inner)
         case .distill(let d): try d.encode(to: inner)
         case .evaluate(let e): try e.encode(to: inner)
@@ -78,6 +80,7 @@ extension Stage: Codable {
         case .lowrank: return "lowrank"
         case .awq: return "awq"
         case .slice: return "slice"
+        case .decompose: return "decompose"
         case .calibrate: return "calibrate"
         case .distill: return "distill"
         case .evaluate: return "evaluate"

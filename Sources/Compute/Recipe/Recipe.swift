@@ -85,6 +85,16 @@ public struct Recipe: Equatable, Sendable {
             return nil
         }
     }
+    /// How the compressed export stores tensor `name`: the last quantize stage selecting it, or a later
+    /// decompose stage's stack; nil when neither selects it.
+    func compression(for name: String) -> QuantizeStage? {
+        for st in stages.reversed() {
+            if case .quantize(let q) = st, q.selector.matches(name) { return q }
+            if case .decompose(let d) = st, d.selector.matches(name) { return d.asCompression }
+        }
+        return nil
+    }
+
     /// Whether a stage compresses units on their calibration inputs (a structural stage does its own pass).
     public var calibratesUnits: Bool {
         stages.contains {
@@ -93,7 +103,7 @@ public struct Recipe: Equatable, Sendable {
             case .quantize(let q):
                 if q.method.usesHessian { return true }
                 return false
-            case .distill: return true
+            case .distill, .decompose: return true
             case .lowrank(let l): return l.isCalibrated
             case .export(let e): return e.errorFeedback || e.importance == .calibration
             default: return false
@@ -117,6 +127,7 @@ public struct Recipe: Equatable, Sendable {
             case .quantize(let q):
                 if q.method.usesHessian { n.gram = true }
             case .lowrank(let l): l.addNeeds(to: &n)
+            case .decompose: n.norms = true
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }
                 if e.errorFeedback { n.gram = true }
@@ -134,6 +145,7 @@ public enum Stage: Equatable, Sendable {
     case lowrank(LowRankStage)
     case awq(AWQStage)
     case slice(SliceStage)
+    case decompose(DecomposeStage)
     case calibrate(CalibrateStage)
     case distill(DistillStage)
     case evaluate(EvaluateStage)
@@ -146,6 +158,7 @@ public enum Stage: Equatable, Sendable {
         case .quantize(let q): return q.selector
         case .lowrank(let l): return l.selector
         case .distill(let d): return d.selector
+        case .decompose(let d): return d.selector
         case .awq, .slice, .calibrate, .evaluate, .export: return nil
         }
     }

@@ -53,9 +53,17 @@ public enum RecipeParser {
             throw RecipeError(
                 "stages", "no export stage: add `- export: {format: safetensors}` so the job produces an artifact")
         }
-        if recipe.exportStages.contains(where: { $0.format == .compressed }) && recipe.quantizeStages.isEmpty {
+        let decomposes = stages.contains {
+            if case .decompose = $0 { return true }
+            return false
+        }
+        if recipe.exports(.compressed) && recipe.quantizeStages.isEmpty && !decomposes {
             throw RecipeError(
                 "stages", "a compressed export needs a quantize stage (it stores packed codes and scales)")
+        }
+        if decomposes && !recipe.exports(.compressed) {
+            throw RecipeError(
+                "stages", "decompose stores its stack in the compressed export: add `- export: {format: compressed}`")
         }
         if recipe.exportStages.contains(where: { $0.format == .compressedTensors }) {
             try checkCompressedTensors(recipe, stages: stages)
@@ -76,6 +84,12 @@ public enum RecipeParser {
 
     /// A compressed-tensors export stores what quantize stages produce as group or channel scales.
     static func checkCompressedTensors(_ recipe: Recipe, stages: [Stage]) throws {
+        for (i, st) in stages.enumerated() {
+            guard case .decompose = st else { continue }
+            throw RecipeError(
+                "stages[\(i)].decompose",
+                "compressed-tensors has no BitStack blocks (export compressed, safetensors or gguf)")
+        }
         guard !recipe.quantizeStages.isEmpty else {
             throw RecipeError(
                 "stages", "a compressed-tensors export needs a quantize stage (it stores packed codes and scales)")
@@ -133,6 +147,12 @@ public enum RecipeParser {
                 if calibrateAt == nil {
                     throw RecipeError(
                         "stages[\(i)].slice", "needs an earlier calibrate stage (it rotates by the calibration inputs)")
+                }
+            case .decompose:
+                if calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].decompose",
+                        "needs an earlier calibrate stage (it scales and orders blocks by the calibration inputs)")
                 }
             case .awq:
                 if calibrateAt == nil {

@@ -11,12 +11,15 @@ public struct QuantizeStage: Equatable, Sendable {
         case gptq(damp: Double)
         /// Vector codebooks with GPTQ-style error feedback (the integer grid's fields do not apply).
         case vptq(VPTQ.Options)
+        /// A `decompose` stage's stack as the compressed export stores it (never parsed from `quantize`).
+        case bitstack(blocks: Int, rank: Int)
 
         var name: String {
             switch self {
             case .rtn: return "rtn"
             case .gptq: return "gptq"
             case .vptq: return "vptq"
+            case .bitstack: return "bitstack"
             }
         }
         /// Whether the method reads the calibration inputs' Hessian.

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `decompose: {method: bitstack}` on a tiny random Llama: one job writes the stack once; `run --model` of
+/// it with `--size` loads the prefix an independent numpy decoder computes (order, counts and bytes), at
+/// several sizes without recompressing; sizes out of range, hostile stacks and impossible recipes refused.
+@Suite struct BitStackCLITests {
+    static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
+    var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
+
+    func stack(_ env: SqueezeEnv) throws -> (hf: String, out: String) {
+        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "2", "--seed", "8"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let r = try env.write("bs.yaml", """
+            stages:
+              - calibrate: {dataset: \(pydoc), samples: 8, seq_len: 64}
+              - decompose: {method: bitstack, blocks: 6, rank: 4, targets: ["model.layers.*.weight"], ignore: ["*norm*"]}
+              - export: {format: compressed}
+            """)
+        let out = env.scratch + "/out"
+        let run = try env.squeeze(["run", "--model", env.scratch + "/m/hf", "--recipe", r, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        return (env.scratch + "/m/hf", out)
+    }
+
+    /// Three sizes from one stack: the dense weights each loads are numpy's prefix byte for byte, and a
+    /// larger size loads more blocks.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func anySizeLoadsThePrefixNumpyComputes() throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        var blocks = [Int]()
+        for size in ["2.5", "4", "all"] {
+            let d = env.scratch + "/d-\(size)"
+            var args = ["run", "--model", out + "/model.compressed.safetensors", "--recipe", dense, "--out", d]
+            if size != "all" { args += ["--size", size + "bpw"] }
+            let r = try env.squeeze(args)
+            #expect(r.status == 0, "\(r.stderr)")
+            let c = try env.python("check_bitstack.py", [out + "/model.compressed.safetensors", size, d + "/model.safetensors"])
+            #expect(c.status == 0, "\(size): \(c.stdout) \(c.stderr.suffix(300))")
+            let j = try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any]
+            blocks.append(j?["blocks"] as? Int ?? 0)
+        }
+        #expect(blocks[0] < blocks[1] && blocks[1] < blocks[2] && blocks[2] == 14 * 6, "\(blocks)")
+    }
+
+    /// A size below the stack's smallest model names the range; text that is no size is refused.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("1bpw", "is below the smallest model of this stack: it loads from"), ("lots", "--size lots is not a size"),
+    ])
+    func sizesOutOfRangeAreRefused(_ size: String, _ expected: String) throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let r = try env.squeeze(["run", "--model", out + "/model.compressed.safetensors", "--size", size, "--recipe", dense, "--out", env.scratch + "/d"])
+        #expect(r.status != 0 && r.stderr.contains(expected), "\(r.stderr)")
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
+    /// A truncated stack and a block of the wrong shape are refused in one line naming the file or tensor.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
+        ("truncate", "bad.safetensors"), ("stack-shape", ".bs_u.0 is F16"),
+    ])
+    func hostileStacksAreRefused(_ mode: String, _ expected: String) throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let bad = env.scratch + "/bad.safetensors"
+        let made = try env.python("corrupt_compressed.py", [out + "/model.compressed.safetensors", bad, mode])
+        #expect(made.status == 0, "\(made.stderr)")
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let r = try env.squeeze(["run", "--model", bad, "--size", "3bpw", "--recipe", dense, "--out", env.scratch + "/d"], timeout: 60)
+        #expect(r.status != 0 && r.stderr.contains(expected), "\(r.stderr)")
+        #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func impossibleDecomposeRecipesAreRefused() throws {
+        let env = try SqueezeEnv.create()
+        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "2", "--seed", "8"])
+        #expect(made.status == 0)
+        let cal = "  - calibrate: {dataset: \(pydoc)}\n"
+        let d = "  - decompose: {method: bitstack, targets: [\"model.layers.*.weight\"], ignore: [\"*norm*\"]}\n"
+        for (text, expected) in [
+            ("stages:\n" + d + "  - export: {format: compressed}\n", "needs an earlier calibrate stage"),
+            ("stages:\n" + cal + d + "  - export: {format: safetensors}\n", "decompose stores its stack in the compressed export"),
+            ("stages:\n" + cal + d + "  - export: {format: compressed}\n  - export: {format: compressed-tensors}\n", "compressed-tensors has no BitStack blocks"),
+            ("stages:\n" + cal + "  - decompose: {method: svd}\n  - export: {format: compressed}\n", "svd is not one of bitstack"),
+            ("stages:\n" + cal + "  - decompose: {blocks: 0}\n  - export: {format: compressed}\n", "0 is not in [1, 64]"),
+        ] {
+            let r = try env.squeeze(["submit", "--model", env.scratch + "/m/hf", "--recipe", try env.write("v.yaml", text)])
+            #expect(r.status != 0 && r.stderr.contains(expected), "\(r.stderr)")
+        }
+    }
+}
