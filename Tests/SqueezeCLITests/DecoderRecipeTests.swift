@@ -37,6 +37,8 @@ import TestSupport
             .replacingOccurrences(of: "samples: 128, seq_len: 256", with: "samples: 4, seq_len: 32")
             .replacingOccurrences(of: "samples: 16, seq_len: 256", with: "samples: 2, seq_len: 64")
             .replacingOccurrences(of: "iterations: 40", with: "iterations: 2")
+            .replacingOccurrences(of: "method: vptq,", with: "method: vptq, iterations: 4,")
+            .replacingOccurrences(of: "blocks: 16, rank: 8", with: "blocks: 4, rank: 8")
             .replacingOccurrences(of: ".run/datasets/", with: TestConfiguration.repoRoot + "/.run/datasets/")
         let r = try env.write(recipe, text)
         let out = env.scratch + "/out"

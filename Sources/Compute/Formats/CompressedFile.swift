@@ -116,6 +116,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
                 throw bad(
                     "squeeze.quantization: vptq needs a 2-D shape, vector dividing its rows, centroids and residual")
             }
+            guard shape[0] * shape[1] <= 1 << 28 else { throw bad("squeeze.quantization: more than 2^28 values") }
             (o.vector, o.centroids, o.residual) = (v, k, r)
             o.actOrder = e["act_order"] as? Bool ?? false
             stage = QuantizeStage(bits: 0, symmetric: true, granularity: .channel, method: .vptq(o), selector: selector)
@@ -123,6 +124,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             guard let blocks = e["blocks"] as? Int, let rank = e["rank"] as? Int, (1...64).contains(blocks),
                 (1...256).contains(rank), shape.count == 2
             else { throw bad("squeeze.quantization: bitstack needs a 2-D shape, blocks (1-64) and rank (1-256)") }
+            guard shape[0] * shape[1] <= 1 << 28 else { throw bad("squeeze.quantization: more than 2^28 values") }
             stage = QuantizeStage(
                 bits: 0, symmetric: true, granularity: .channel, method: .bitstack(blocks: blocks, rank: rank),
                 selector: selector)
@@ -212,6 +214,24 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
     /// The decoded F32 values of one quantized tensor.
     private func decode(_ q: Quantized) throws -> [Float] {
         let (rows, cols) = RunPlan.matrixShape(q.info)
+        if case .bitstack(let blocks, let rank) = q.stage.method {
+            // Only the parts of the blocks this size loads are read.
+            let count = stackCounts[q.info.name] ?? blocks
+            func half(_ p: TensorInfo) throws -> [Float] {
+                try reader.withData(p) { b in
+                    var out = [Float](repeating: 0, count: p.numel)
+                    out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: .F16, into: $0, threads: 1) }
+                    return out
+                }
+            }
+            var stack = BitStack.Result(scales: try half(q.parts[0]), signs: [], u: [], v: [], errors: [])
+            for k in 0..<count {
+                stack.signs.append(try reader.withData(q.parts[2 + 3 * k]) { Array($0) })
+                stack.u.append(try half(q.parts[3 + 3 * k]))
+                stack.v.append(try half(q.parts[4 + 3 * k]))
+            }
+            return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
+        }
         let raw = try q.parts.map { p in try reader.withData(p) { Array($0) } }
         func floats(_ k: Int, _ dtype: DType) -> [Float] {
             var out = [Float](repeating: 0, count: q.parts[k].numel)
@@ -219,16 +239,6 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
                 out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: dtype, into: $0, threads: 1) }
             }
             return out
-        }
-        if case .bitstack(let blocks, let rank) = q.stage.method {
-            var stack = BitStack.Result(scales: floats(0, .F16), signs: [], u: [], v: [], errors: [])
-            for k in 0..<blocks {
-                stack.signs.append(raw[2 + 3 * k])
-                stack.u.append(floats(3 + 3 * k, .F16))
-                stack.v.append(floats(4 + 3 * k, .F16))
-            }
-            let count = stackCounts[q.info.name] ?? blocks
-            return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
         }
         if case .vptq(let o) = q.stage.method {
             var result = VPTQ.Result(codebooks: [], indices: [], scales: floats(q.parts.count - 1, .F16))

@@ -47,23 +47,48 @@ struct StackOrder {
     let steps: [Int]
 
     init(_ m: [Matrix], otherBytes: Int) {
-        matrices = m.sorted { $0.name < $1.name }
+        let matrices = m.sorted { $0.name < $1.name }
+        self.matrices = matrices
         self.otherBytes = otherBytes
         var next = matrices.map { _ in 1 }
         var steps = [Int]()
-        while true {
-            var best: Int?
-            var bestGain = -Double.infinity
-            for (i, mat) in matrices.enumerated() where next[i] < mat.errors.count {
-                let gain = (Double(mat.errors[next[i] - 1]) - Double(mat.errors[next[i]])) / Double(mat.blockBytes)
-                if best == nil || gain > bestGain {
-                    best = i
-                    bestGain = gain
-                }
+        // A max-heap of each matrix's next block by error removed per byte (ties: the lower index).
+        func gain(_ i: Int) -> Double {
+            let m = matrices[i]
+            return (Double(m.errors[next[i] - 1]) - Double(m.errors[next[i]])) / Double(m.blockBytes)
+        }
+        var heap = [(gain: Double, index: Int)]()
+        func before(_ a: (gain: Double, index: Int), _ b: (gain: Double, index: Int)) -> Bool {
+            a.gain != b.gain ? a.gain > b.gain : a.index < b.index
+        }
+        func push(_ e: (gain: Double, index: Int)) {
+            heap.append(e)
+            var c = heap.count - 1
+            while c > 0 && before(heap[c], heap[(c - 1) / 2]) {
+                heap.swapAt(c, (c - 1) / 2)
+                c = (c - 1) / 2
             }
-            guard let b = best else { break }
+        }
+        func pop() -> Int {
+            let top = heap[0].index
+            heap[0] = heap[heap.count - 1]
+            heap.removeLast()
+            var p = 0
+            while true {
+                var best = p
+                for c in [2 * p + 1, 2 * p + 2] where c < heap.count && before(heap[c], heap[best]) { best = c }
+                if best == p { break }
+                heap.swapAt(p, best)
+                p = best
+            }
+            return top
+        }
+        for i in matrices.indices where matrices[i].errors.count > 1 { push((gain(i), i)) }
+        while !heap.isEmpty {
+            let b = pop()
             steps.append(b)
             next[b] += 1
+            if next[b] < matrices[b].errors.count { push((gain(b), b)) }
         }
         self.steps = steps
     }

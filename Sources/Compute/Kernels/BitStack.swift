@@ -77,15 +77,33 @@ public enum BitStack {
     }
 
     /// sign ⊙ (U·V), U·V summed term by term (t = 0 first).
-    static func product(_ u: [Float], _ v: [Float], signs: [UInt8], rows: Int, cols: Int, rank: Int) -> [Float] {
+    /// Rows run in fixed chunks over `threads` (each value is computed alone, so any thread count gives the same bytes).
+    static func product(
+        _ u: [Float], _ v: [Float], signs: [UInt8], rows: Int, cols: Int, rank: Int,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) -> [Float] {
         let rowBytes = (cols + 7) / 8
         var out = [Float](repeating: 0, count: rows * cols)
-        for i in 0..<rows {
-            for j in 0..<cols {
-                var m: Float = 0
-                for t in 0..<rank { m = m + u[i * rank + t] * v[t * cols + j] }
-                let positive = signs[i * rowBytes + j / 8] >> UInt8(j % 8) & 1 == 1
-                out[i * cols + j] = positive ? m : -m
+        let chunks = Parallel.chunks(rows, chunk: 32)
+        out.withUnsafeMutableBufferPointer { o in
+            u.withUnsafeBufferPointer { up in
+                v.withUnsafeBufferPointer { vp in
+                    signs.withUnsafeBufferPointer { sp in
+                        Parallel.forEach(chunks.count, threads: threads) { c in
+                            for i in chunks[c] {
+                                let row = o.baseAddress! + i * cols
+                                for t in 0..<rank {
+                                    let ut = up[i * rank + t]
+                                    let vt = vp.baseAddress! + t * cols
+                                    for j in 0..<cols { row[j] = row[j] + ut * vt[j] }
+                                }
+                                for j in 0..<cols where sp[i * rowBytes + j / 8] >> UInt8(j % 8) & 1 == 0 {
+                                    row[j] = -row[j]
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return out
