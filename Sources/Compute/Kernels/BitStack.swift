@@ -77,7 +77,7 @@ public enum BitStack {
     }
 
     /// sign ⊙ (U·V), U·V summed term by term (t = 0 first).
-    /// Rows run in fixed chunks over `threads` (each value is computed alone, so any thread count gives the same bytes).
+    /// Rows run in fixed chunks over `threads` (each value is computed alone: the same bytes for any count).
     static func product(
         _ u: [Float], _ v: [Float], signs: [UInt8], rows: Int, cols: Int, rank: Int,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
