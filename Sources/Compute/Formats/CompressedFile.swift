@@ -192,23 +192,13 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             guard let s = stored[t.name] else { throw ComputeError(.notFound, "no tensor \(t.name)", file: path) }
             return try reader.withData(s, body)
         }
-        let values = try decode(q)
-        guard q.info.dtype != .F32 else { return try values.withUnsafeBytes(body) }
-        var out = [UInt8](repeating: 0, count: values.count * q.info.dtype.size)
-        values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBytes { DTypeCodec.encode(src, dtype: q.info.dtype, into: $0, threads: 1) }
-        }
-        return try out.withUnsafeBytes(body)
+        return try DTypeCodec.withEncoded(try decode(q), as: q.info.dtype, body)
     }
 
     public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws
         -> R
     {
-        try withData(t) { raw in
-            let size = t.dtype.size
-            return try body(
-                UnsafeRawBufferPointer(rebasing: raw[(elements.lowerBound * size)..<(elements.upperBound * size)]))
-        }
+        try withData(t) { try body(DTypeCodec.slice($0, elements: elements, size: t.dtype.size)) }
     }
 
     /// The decoded F32 values of one quantized tensor.

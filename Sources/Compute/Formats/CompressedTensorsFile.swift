@@ -184,22 +184,13 @@ public final class CompressedTensorsFile: TensorFile, @unchecked Sendable {
         }
         var values = [Float](repeating: 0, count: p.rows * p.cols)
         try dequantize(p, into: &values)
-        guard p.scale.dtype != .F32 else { return try values.withUnsafeBytes(body) }
-        var out = [UInt8](repeating: 0, count: values.count * p.scale.dtype.size)
-        values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBytes { DTypeCodec.encode(src, dtype: p.scale.dtype, into: $0, threads: 1) }
-        }
-        return try out.withUnsafeBytes(body)
+        return try DTypeCodec.withEncoded(values, as: p.scale.dtype, body)
     }
 
     public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws
         -> R
     {
-        try withData(t) { raw in
-            let size = t.dtype.size
-            return try body(
-                UnsafeRawBufferPointer(rebasing: raw[(elements.lowerBound * size)..<(elements.upperBound * size)]))
-        }
+        try withData(t) { try body(DTypeCodec.slice($0, elements: elements, size: t.dtype.size)) }
     }
 
     /// (q − zero point) × scale in F32 for every value of one module.

@@ -69,3 +69,22 @@ public enum DTypeCodec {
         return z
     }
 }
+
+extension DTypeCodec {
+    /// `values` in `dtype` (F32 as they are), handed to `body`: a decoded tensor as its file presents it.
+    static func withEncoded<R>(_ values: [Float], as dtype: DType, _ body: (UnsafeRawBufferPointer) throws -> R)
+        rethrows -> R
+    {
+        guard dtype != .F32 else { return try values.withUnsafeBytes(body) }
+        var out = [UInt8](repeating: 0, count: values.count * dtype.size)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBytes { encode(src, dtype: dtype, into: $0, threads: 1) }
+        }
+        return try out.withUnsafeBytes(body)
+    }
+
+    /// The bytes of `elements` within a whole tensor's bytes `raw` of `size`-byte values.
+    static func slice(_ raw: UnsafeRawBufferPointer, elements: Range<Int>, size: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: raw[(elements.lowerBound * size)..<(elements.upperBound * size)])
+    }
+}
