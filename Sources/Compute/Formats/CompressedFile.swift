@@ -75,11 +75,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         quantizedTensors = byName.keys.sorted().map { "\($0): \(Self.describe(byName[$0]!.stage))" }
         let stacks = try byName.values.compactMap { q -> StackOrder.Matrix? in
             guard case .bitstack = q.stage.method else { return nil }
-            let errors = try reader.withData(q.parts[1]) { raw in
-                (0..<q.parts[1].numel).map {
-                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
-                }
-            }
+            let errors = try Self.floats(q.parts[1], reader: reader)
             let block = q.parts[2...4].reduce(0) { $0 + $1.end - $1.begin }
             return .init(
                 name: q.info.name, numel: q.info.numel, fixedBytes: q.parts[0...1].reduce(0) { $0 + $1.end - $1.begin },
@@ -116,18 +112,14 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
                 throw bad(
                     "squeeze.quantization: vptq needs a 2-D shape, vector dividing its rows, centroids and residual")
             }
-            guard shape[0] * shape[1] <= 1 << 28 else { throw bad("squeeze.quantization: more than 2^28 values") }
             (o.vector, o.centroids, o.residual) = (v, k, r)
             o.actOrder = e["act_order"] as? Bool ?? false
-            stage = QuantizeStage(bits: 0, symmetric: true, granularity: .channel, method: .vptq(o), selector: selector)
+            stage = QuantizeStage(withoutGrid: .vptq(o), selector: selector)
         case "bitstack":
             guard let blocks = e["blocks"] as? Int, let rank = e["rank"] as? Int, (1...64).contains(blocks),
                 (1...256).contains(rank), shape.count == 2
             else { throw bad("squeeze.quantization: bitstack needs a 2-D shape, blocks (1-64) and rank (1-256)") }
-            guard shape[0] * shape[1] <= 1 << 28 else { throw bad("squeeze.quantization: more than 2^28 values") }
-            stage = QuantizeStage(
-                bits: 0, symmetric: true, granularity: .channel, method: .bitstack(blocks: blocks, rank: rank),
-                selector: selector)
+            stage = QuantizeStage(withoutGrid: .bitstack(blocks: blocks, rank: rank), selector: selector)
         case "rtn", "gptq":
             guard let bits = e["bits"] as? Int, [2, 3, 4, 8].contains(bits),
                 let scheme = e["scheme"] as? String, scheme == "symmetric" || scheme == "asymmetric"
@@ -146,6 +138,9 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             stage = QuantizeStage(
                 bits: bits, symmetric: scheme == "symmetric", granularity: granularity, selector: selector)
         default: throw bad("squeeze.quantization: method must be rtn, gptq, vptq or bitstack")
+        }
+        guard stage.method.hasGrid || shape.reduce(1, *) <= 1 << 28 else {
+            throw bad("squeeze.quantization: more than 2^28 values")
         }
         let info = TensorInfo(name: name, dtype: dtype, shape: shape, begin: 0, end: 0)
         var parts = [TensorInfo]()
@@ -201,63 +196,62 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         try withData(t) { try body(DTypeCodec.slice($0, elements: elements, size: t.dtype.size)) }
     }
 
-    /// The decoded F32 values of one quantized tensor.
-    private func decode(_ q: Quantized) throws -> [Float] {
-        let (rows, cols) = RunPlan.matrixShape(q.info)
-        if case .bitstack(let blocks, let rank) = q.stage.method {
-            // Only the parts of the blocks this size loads are read.
-            let count = stackCounts[q.info.name] ?? blocks
-            func half(_ p: TensorInfo) throws -> [Float] {
-                try reader.withData(p) { b in
-                    var out = [Float](repeating: 0, count: p.numel)
-                    out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: .F16, into: $0, threads: 1) }
-                    return out
-                }
-            }
-            var stack = BitStack.Result(scales: try half(q.parts[0]), signs: [], u: [], v: [], errors: [])
-            for k in 0..<count {
-                stack.signs.append(try reader.withData(q.parts[2 + 3 * k]) { Array($0) })
-                stack.u.append(try half(q.parts[3 + 3 * k]))
-                stack.v.append(try half(q.parts[4 + 3 * k]))
-            }
-            return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
-        }
-        let raw = try q.parts.map { p in try reader.withData(p) { Array($0) } }
-        func floats(_ k: Int, _ dtype: DType) -> [Float] {
-            var out = [Float](repeating: 0, count: q.parts[k].numel)
-            raw[k].withUnsafeBytes { b in
-                out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: dtype, into: $0, threads: 1) }
-            }
+    /// One part's values in F32.
+    private static func floats(_ p: TensorInfo, reader: SafeTensorsReader) throws -> [Float] {
+        try reader.withData(p) { b in
+            var out = [Float](repeating: 0, count: p.numel)
+            out.withUnsafeMutableBufferPointer { DTypeCodec.decode(b, dtype: p.dtype, into: $0, threads: 1) }
             return out
         }
-        if case .vptq(let o) = q.stage.method {
-            var result = VPTQ.Result(codebooks: [], indices: [], scales: floats(q.parts.count - 1, .F16))
+    }
+
+    /// The decoded F32 values of one quantized tensor; only the parts it needs are read (a BitStack's
+    /// blocks up to the size loaded).
+    private func decode(_ q: Quantized) throws -> [Float] {
+        let (rows, cols) = RunPlan.matrixShape(q.info)
+        func floats(_ k: Int) throws -> [Float] { try Self.floats(q.parts[k], reader: reader) }
+        func bytes(_ k: Int) throws -> [UInt8] { try reader.withData(q.parts[k]) { Array($0) } }
+        switch q.stage.method {
+        case .bitstack(let blocks, let rank):
+            let count = stackCounts[q.info.name] ?? blocks
+            var stack = BitStack.Result(scales: try floats(0), signs: [], u: [], v: [], errors: [])
+            for k in 0..<count {
+                stack.signs.append(try bytes(2 + 3 * k))
+                stack.u.append(try floats(3 + 3 * k))
+                stack.v.append(try floats(4 + 3 * k))
+            }
+            return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
+        case .vptq(let o):
+            var result = VPTQ.Result(codebooks: [], indices: [], scales: try floats(q.parts.count - 1))
             for (b, entries) in o.books.enumerated() {
-                let indices = raw[2 * b].withUnsafeBytes {
+                let indices = try bytes(2 * b).withUnsafeBytes {
                     VPTQ.unpack($0, rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
                 }
                 result.indices.append(indices)
-                result.codebooks.append(floats(2 * b + 1, .F16))
+                result.codebooks.append(try floats(2 * b + 1))
             }
             return VPTQ.decode(result, rows: rows, cols: cols, vector: o.vector)
-        }
-        let st = q.stage
-        let pb = RTNQuantizer.packedBits(st.bits)
-        let perByte = 8 / pb
-        let rowBytes = (cols + perByte - 1) / perByte
-        let scales = floats(1, .F32)
-        let groupLength = RTNQuantizer.groupLength(st.granularity, shape: q.info.shape)
-        var out = [Float](repeating: 0, count: rows * cols)
-        for r in 0..<rows {
-            for c in 0..<cols {
-                let byte = raw[0][r * rowBytes + c / perByte]
-                let code = Float(Int(byte >> UInt8(pb * (c % perByte))) & ((1 << pb) - 1))
-                let g = (r * cols + c) / groupLength
-                let zero = st.symmetric ? Float(1 << (st.bits - 1)) : Float(raw[2][g])
-                out[r * cols + c] = RTNQuantizer.value(code, scale: scales[g], zero: zero)
+        case .rtn, .gptq:
+            let st = q.stage
+            let pb = RTNQuantizer.packedBits(st.bits)
+            let perByte = 8 / pb
+            let rowBytes = (cols + perByte - 1) / perByte
+            let codes = try bytes(0)
+            let scales = try floats(1)
+            let zeros = st.symmetric ? [] : try bytes(2)
+            let groupLength = RTNQuantizer.groupLength(st.granularity, shape: q.info.shape)
+            var out = [Float](repeating: 0, count: rows * cols)
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let byte = codes[r * rowBytes + c / perByte]
+                    let code = Float(Int(byte >> UInt8(pb * (c % perByte))) & ((1 << pb) - 1))
+                    let g = (r * cols + c) / groupLength
+                    let zero = st.symmetric ? Float(1 << (st.bits - 1)) : Float(zeros[g])
+                    out[r * cols + c] = RTNQuantizer.value(code, scale: scales[g], zero: zero)
+                }
             }
+            return out
         }
-        return out
     }
 
     /// The safetensors file's bytes, as stored.

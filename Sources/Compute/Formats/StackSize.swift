@@ -46,49 +46,32 @@ struct StackOrder {
     /// The matrix of each block after the first ones, in loading order.
     let steps: [Int]
 
+    /// A matrix's next block: the error it removes per byte, and the matrix.
+    struct BlockCandidate: HeapOrdered {
+        var gain: Double
+        var index: Int
+
+        func precedes(_ o: BlockCandidate) -> Bool { gain != o.gain ? gain > o.gain : index < o.index }
+    }
+
     init(_ m: [Matrix], otherBytes: Int) {
         let matrices = m.sorted { $0.name < $1.name }
         self.matrices = matrices
         self.otherBytes = otherBytes
         var next = matrices.map { _ in 1 }
         var steps = [Int]()
-        // A max-heap of each matrix's next block by error removed per byte (ties: the lower index).
-        func gain(_ i: Int) -> Double {
+        // Each matrix's next block, the one removing the most error per byte first (ties: the lower index).
+        func candidate(_ i: Int) -> BlockCandidate {
             let m = matrices[i]
-            return (Double(m.errors[next[i] - 1]) - Double(m.errors[next[i]])) / Double(m.blockBytes)
+            return .init(
+                gain: (Double(m.errors[next[i] - 1]) - Double(m.errors[next[i]])) / Double(m.blockBytes), index: i)
         }
-        var heap = [(gain: Double, index: Int)]()
-        func before(_ a: (gain: Double, index: Int), _ b: (gain: Double, index: Int)) -> Bool {
-            a.gain != b.gain ? a.gain > b.gain : a.index < b.index
-        }
-        func push(_ e: (gain: Double, index: Int)) {
-            heap.append(e)
-            var c = heap.count - 1
-            while c > 0 && before(heap[c], heap[(c - 1) / 2]) {
-                heap.swapAt(c, (c - 1) / 2)
-                c = (c - 1) / 2
-            }
-        }
-        func pop() -> Int {
-            let top = heap[0].index
-            heap[0] = heap[heap.count - 1]
-            heap.removeLast()
-            var p = 0
-            while true {
-                var best = p
-                for c in [2 * p + 1, 2 * p + 2] where c < heap.count && before(heap[c], heap[best]) { best = c }
-                if best == p { break }
-                heap.swapAt(p, best)
-                p = best
-            }
-            return top
-        }
-        for i in matrices.indices where matrices[i].errors.count > 1 { push((gain(i), i)) }
-        while !heap.isEmpty {
-            let b = pop()
+        var heap = Heap<BlockCandidate>()
+        for i in matrices.indices where matrices[i].errors.count > 1 { heap.push(candidate(i)) }
+        while let b = heap.pop()?.index {
             steps.append(b)
             next[b] += 1
-            if next[b] < matrices[b].errors.count { push((gain(b), b)) }
+            if next[b] < matrices[b].errors.count { heap.push(candidate(b)) }
         }
         self.steps = steps
     }

@@ -50,15 +50,17 @@ public enum CompressedLayout {
     static func encode(_ t: TensorInfo, options o: VPTQ.Options, result r: VPTQ.Result) -> [UInt8] {
         let (rows, cols) = RunPlan.matrixShape(t)
         var out = [UInt8]()
-        func half(_ values: [Float]) {
-            for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
-        }
         for (b, entries) in o.books.enumerated() {
             out += VPTQ.pack(r.indices[b], rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
-            half(r.codebooks[b])
+            appendHalf(r.codebooks[b], to: &out)
         }
-        half(r.scales)
+        appendHalf(r.scales, to: &out)
         return out
+    }
+
+    /// `values` as little-endian F16, appended to `out`.
+    private static func appendHalf(_ values: [Float], to out: inout [UInt8]) {
+        for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
     }
 
     /// A BitStack tensor's entries: the column scales (F16 [cols]), each block's output error (F32 [blocks]),
@@ -79,15 +81,12 @@ public enum CompressedLayout {
     /// A BitStack tensor's entries' bytes, in plan order.
     static func encode(stack r: BitStack.Result) -> [UInt8] {
         var out = [UInt8]()
-        func half(_ values: [Float]) {
-            for v in values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
-        }
-        half(r.scales)
+        appendHalf(r.scales, to: &out)
         for e in r.errors { withUnsafeBytes(of: e.bitPattern.littleEndian) { out += $0 } }
         for k in r.signs.indices {
             out += r.signs[k]
-            half(r.u[k])
-            half(r.v[k])
+            appendHalf(r.u[k], to: &out)
+            appendHalf(r.v[k], to: &out)
         }
         return out
     }

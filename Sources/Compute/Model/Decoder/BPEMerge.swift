@@ -31,11 +31,11 @@ enum BPEMerge {
         next[syms.count - 1] = -1
         var prev = Array(-1..<(syms.count - 1))
         var alive = [Bool](repeating: true, count: syms.count)
-        var heap = PairHeap()
+        var heap = Heap<MergeCandidate>()
         func push(_ left: Int) {
             let right = next[left]
             guard right >= 0, let m = rules[pairKey(syms[left], syms[right])] else { return }
-            heap.push(PairHeap.Entry(rank: m.rank, left: Int32(left), leftID: syms[left], rightID: syms[right]))
+            heap.push(MergeCandidate(rank: m.rank, left: Int32(left), leftID: syms[left], rightID: syms[right]))
         }
         for i in 0..<(syms.count - 1) { push(i) }
         while let e = heap.pop() {

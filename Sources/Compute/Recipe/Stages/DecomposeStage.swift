@@ -16,9 +16,7 @@ public struct DecomposeStage: Equatable, Sendable {
 
     /// The compressed export's description of a decomposed tensor (its entries and decoding).
     var asCompression: QuantizeStage {
-        QuantizeStage(
-            bits: 0, symmetric: true, granularity: .channel, method: .bitstack(blocks: blocks, rank: rank),
-            selector: selector)
+        QuantizeStage(withoutGrid: .bitstack(blocks: blocks, rank: rank), selector: selector)
     }
 }
 

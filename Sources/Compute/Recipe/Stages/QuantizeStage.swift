@@ -24,6 +24,13 @@ public struct QuantizeStage: Equatable, Sendable {
         }
         /// Whether the method reads the calibration inputs' Hessian.
         var usesHessian: Bool { self != .rtn }
+        /// Whether the method stores codes on the integer grid (bits, scheme, granularity).
+        var hasGrid: Bool {
+            switch self {
+            case .rtn, .gptq: return true
+            case .vptq, .bitstack: return false
+            }
+        }
     }
     public var bits: Int
     public var symmetric: Bool
@@ -44,6 +51,13 @@ public struct QuantizeStage: Equatable, Sendable {
         self.granularity = granularity
         self.method = method
         self.selector = selector
+    }
+}
+
+extension QuantizeStage {
+    /// A stage whose method stores no integer grid (VPTQ's codebooks, a BitStack): the grid fields are unused.
+    init(withoutGrid method: Method, selector: TensorSelector) {
+        self.init(bits: 0, symmetric: true, granularity: .channel, method: method, selector: selector)
     }
 }
 
@@ -71,11 +85,9 @@ extension QuantizeStage: StageOptions {
         let r = try OptionReader(
             decoder, allowed: ["method"] + own + ["targets", "ignore"], elsewhere: elsewhere, owner: "method \(name)")
         if name == "vptq" {
-            (bits, symmetric, granularity) = (0, true, .channel)
             let o = try Self.vptq(r)
-            method = .vptq(o)
+            self = QuantizeStage(withoutGrid: .vptq(o), selector: try TensorSelector(r))
             actOrder = o.actOrder
-            selector = try TensorSelector(r)
             return
         }
         if name == "gptq" {

@@ -1,20 +1,15 @@
-/// A binary min-heap of BPE merge candidates ordered by (rank, left position): the lowest-ranked
-/// pair first and, among equal ranks, the leftmost, as the merge loop of `tokenizers` picks them.
-struct PairHeap {
-    struct Entry {
-        var rank: Int32
-        /// Index of the pair's left symbol (symbols keep their first index when merged).
-        var left: Int32
-        /// The pair's ids when pushed; an entry whose symbols changed since is stale.
-        var leftID: Int32
-        var rightID: Int32
+/// What a `Heap` orders: `precedes` is true when `self` must come out before `other`.
+protocol HeapOrdered {
+    func precedes(_ other: Self) -> Bool
+}
 
-        func precedes(_ o: Entry) -> Bool { rank != o.rank ? rank < o.rank : left < o.left }
-    }
+/// A binary heap: `pop` returns the element that precedes every other one.
+struct Heap<Element: HeapOrdered> {
+    private var items = [Element]()
 
-    private var items = [Entry]()
+    var isEmpty: Bool { items.isEmpty }
 
-    mutating func push(_ e: Entry) {
+    mutating func push(_ e: Element) {
         items.append(e)
         var i = items.count - 1
         while i > 0 {
@@ -25,7 +20,7 @@ struct PairHeap {
         }
     }
 
-    mutating func pop() -> Entry? {
+    mutating func pop() -> Element? {
         guard let top = items.first else { return nil }
         let last = items.removeLast()
         guard !items.isEmpty else { return top }
