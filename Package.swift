@@ -42,8 +42,9 @@ let package = Package(
             dependencies: ["CBLAS", "CKernels", "COpenSSL", .product(name: "Yams", package: "Yams")],
             swiftSettings: [
                 .swiftLanguageMode(.v5),
-                // Kernels are the hot path: optimize them in debug builds too (tests run debug builds).
-                .unsafeFlags(["-O"], .when(configuration: .debug)),
+                // Kernels are the hot path: optimize them in debug builds too, for the same CPUs (every test runs
+                // the debug build; -O keeps the bounds and overflow checks that -Ounchecked drops).
+                .unsafeFlags(["-O"] + cpuFlags, .when(configuration: .debug)),
                 .unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release)),
             ]
         ),

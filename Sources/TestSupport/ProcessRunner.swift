@@ -43,6 +43,9 @@ public enum ProcessRunner {
         let id = UUID().uuidString
         let outPath = "\(dir)/\(id).out", errPath = "\(dir)/\(id).err"
         var environment = ProcessInfo.processInfo.environment
+        // Tests run four at once on the machine's cores: a reference's OpenBLAS threads would only spin
+        // against them (numpy's import alone costs 0.33 CPU seconds with two, 0.18 with one).
+        if environment["OPENBLAS_NUM_THREADS"] == nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
         for (k, v) in env { environment[k] = v }
         let pid = try Spawn.launch(executable, args, environment: environment, stdout: outPath, stderr: errPath)
         let label = CPUTimeLog.Label(test: Test.current.map { "\($0.id)" } ?? "-", executable: executable)

@@ -12,9 +12,6 @@ import TestSupport
             .filter { $0.hasSuffix(".yaml") }.sorted()
     }
 
-    /// Run by ops/test against the release binary (SmolLM2 is too slow for the debug build).
-    static let release = TestConfiguration.binary.contains("/release/")
-
     /// SmolLM2's first 4 blocks (ops/lib.sh makes it): real weights and shapes at 42M parameters, so
     /// the seven recipes take under a minute of CPU instead of three; ops/demo and ops/bench run the whole model.
     static let blocks = 4
@@ -30,7 +27,7 @@ import TestSupport
         }.joined(separator: "\n")
     }
 
-    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"), arguments: recipes)
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: recipes)
     func shippedDecoderRecipeRunsOnSmolLM2(recipe: String) throws {
         let env = try SqueezeEnv.create()
         let text = Self.forShortModel(try String(contentsOfFile: TestConfiguration.repoRoot + "/recipes/decoder/" + recipe, encoding: .utf8))

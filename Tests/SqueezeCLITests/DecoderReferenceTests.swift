@@ -22,13 +22,8 @@ import TestSupport
 
         """
 
-    /// The real SmolLM2 cases run in ops/test's release phase (the debug build is ten times slower
-    /// on a 135M-parameter model); the tiny models run in both.
-    static let release = TestConfiguration.binary.contains("/release/")
-
     /// (model to read, HF directory with the reference tokenizer.json and weights)
-    static let models: [(String, String)] = allModels.filter { release || !$0.0.hasPrefix("smollm2") }
-    static let allModels: [(String, String)] = [
+    static let models: [(String, String)] = [
         ("smollm2/smollm2-hf", "smollm2/smollm2-hf"), ("smollm2/smollm2-f32.gguf", "smollm2/smollm2-hf"),
         // The package's file as shipped: Q4_1 and Q8_0 blocks decoded by Squeeze, against gguf-py's decoding.
         ("smollm2/smollm2-q4_1.gguf", "smollm2/smollm2-hf"),
@@ -178,7 +173,7 @@ import TestSupport
     /// An F32 GGUF export of the real model: llama.cpp loads it, tokenizes as Squeeze does, its
     /// logits match Squeeze's forward pass, and greedy generation gives the same tokens; gguf-py
     /// reads back every key and tensor.
-    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"))
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func llamaCppRunsTheGGUFExport() throws {
         let env = try SqueezeEnv.create()
         let recipe = try env.write("f32.yaml", "stages:\n  - export: {format: gguf, type: f32}\n")
@@ -226,7 +221,7 @@ import TestSupport
 
     /// The package's Q4_1 GGUF as input: the manifest says which tensors were stored quantized,
     /// and its Q8_0 re-export (tokenizer keys carried over) loads and agrees in llama.cpp.
-    @Test(.enabled(if: llama != nil && release, "needs SQUEEZE_LLAMA_DIR and the release binary (ops/test's second phase)"))
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aQuantizedGGUFInputIsRecordedAndReexported() throws {
         let env = try SqueezeEnv.create()
         let recipe = try env.write("q8.yaml", "stages:\n  - export: {format: gguf, type: q8_0}\n")
