@@ -34,16 +34,43 @@ import TestSupport
         var blocks = [Int]()
         for size in ["2.5", "4", "all"] {
             let d = env.scratch + "/d-\(size)"
-            var args = ["run", "--model", out + "/model.compressed.safetensors", "--recipe", dense, "--out", d]
+            var args = ["run", "--model", out + "/stack.safetensors", "--recipe", dense, "--out", d]
             if size != "all" { args += ["--size", size + "bpw"] }
             let r = try env.squeeze(args)
             #expect(r.status == 0, "\(r.stderr)")
-            let c = try env.python("check_bitstack.py", [out + "/model.compressed.safetensors", size, d + "/model.safetensors"])
+            let c = try env.python("check_bitstack.py", [out + "/stack.safetensors", size, d + "/model.safetensors"])
             #expect(c.status == 0, "\(size): \(c.stdout) \(c.stderr.suffix(300))")
             let j = try JSONSerialization.jsonObject(with: Data(c.stdout.utf8)) as? [String: Any]
             blocks.append(j?["blocks"] as? Int ?? 0)
         }
         #expect(blocks[0] < blocks[1] && blocks[1] < blocks[2] && blocks[2] == 14 * 6, "\(blocks)")
+    }
+
+    /// The job writes its size table beside the stack: every row's `--size`, given to `run --model` of the
+    /// output directory, loads exactly the row's blocks and bytes; rows grow from the smallest model to
+    /// the whole stack.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func theSizeTableSaysWhatEachSizeLoads() throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let data = try Data(contentsOf: URL(fileURLWithPath: out + "/stack-sizes.json"))
+        let table = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let rows = try #require(table["sizes"] as? [[String: Any]])
+        #expect(table["file"] as? String == "stack.safetensors" && table["blocks"] as? Int == 14 * 6, "\(table)")
+        let bytes = rows.compactMap { $0["bytes"] as? Int }, blocks = rows.compactMap { $0["blocks"] as? Int }
+        #expect(rows.count >= 4 && bytes.count == rows.count && zip(bytes, bytes.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(blocks.first == 14 && blocks.last == 14 * 6, "\(blocks)")
+        let manifest = try String(contentsOfFile: out + "/manifest.json", encoding: .utf8)
+        #expect(manifest.contains("stack-sizes.json") && !manifest.contains("model.compressed.safetensors"))
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        for (i, row) in [rows[0], rows[rows.count / 2], rows[rows.count - 1]].enumerated() {
+            let size = try #require(row["size"] as? String)
+            let r = try env.squeeze(["run", "--model", out, "--size", size, "--recipe", dense, "--out", env.scratch + "/t\(i)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let line = "bitstack: \(row["blocks"] as? Int ?? -1) of \(14 * 6) blocks, \(row["bytes"] as? Int ?? -1) bytes"
+            #expect(r.stderr.contains(line), "\(size): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: env.scratch + "/t\(i)/stack-sizes.json"))
+        }
     }
 
     /// A size below the stack's smallest model names the range; text that is no size is refused.
@@ -54,7 +81,7 @@ import TestSupport
         let env = try SqueezeEnv.create()
         let (_, out) = try stack(env)
         let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
-        let r = try env.squeeze(["run", "--model", out + "/model.compressed.safetensors", "--size", size, "--recipe", dense, "--out", env.scratch + "/d"])
+        let r = try env.squeeze(["run", "--model", out + "/stack.safetensors", "--size", size, "--recipe", dense, "--out", env.scratch + "/d"])
         #expect(r.status != 0 && r.stderr.contains(expected), "\(r.stderr)")
         #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
     }
@@ -67,7 +94,7 @@ import TestSupport
         let env = try SqueezeEnv.create()
         let (_, out) = try stack(env)
         let bad = env.scratch + "/bad.safetensors"
-        let made = try env.python("corrupt_compressed.py", [out + "/model.compressed.safetensors", bad, mode])
+        let made = try env.python("corrupt_compressed.py", [out + "/stack.safetensors", bad, mode])
         #expect(made.status == 0, "\(made.stderr)")
         let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
         let r = try env.squeeze(["run", "--model", bad, "--size", "3bpw", "--recipe", dense, "--out", env.scratch + "/d"], timeout: 60)

@@ -28,7 +28,7 @@ if len(sys.argv) > 5 and sys.argv[5] == "--stack":
     line = open(sys.argv[6]).read()
     got = re.search(r"bitstack: (\d+) of (\d+) blocks, (\d+) bytes \(([0-9.]+) bpw\)", line)
     stack_wall, stack_rss = open(sys.argv[7]).read().split()[-2:]
-    row.update({"file": f"model.compressed.safetensors, {got.group(1)} of {got.group(2)} blocks",
+    row.update({"file": f"stack.safetensors, {got.group(1)} of {got.group(2)} blocks",
                 "bytes": int(got.group(3)), "bpw": float(got.group(4)), "load_s": row["compute_s"],
                 "compute_s": float(stack_wall), "rss_mb": int(stack_rss) / 1024, "stack": True})
     ev["mean_kl"] = None

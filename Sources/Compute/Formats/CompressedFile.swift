@@ -37,6 +37,8 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
     private var stackCounts = [String: Int]()
     /// What a BitStack file loads: blocks of all, bytes and bits per weight (nil for other files).
     public private(set) var stackLoad: (blocks: Int, of: Int, bytes: Int, bpw: Double)?
+    /// A BitStack file's loading order (nil for other files).
+    private(set) var stackOrder: StackOrder?
 
     /// `size` chooses the prefix of a BitStack file (StackOrder); other files ignore it.
     public init(reader: SafeTensorsReader, size: StackSize? = nil) throws {
@@ -84,6 +86,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         if !stacks.isEmpty {
             let other = reader.tensors.filter { !parts.contains($0.name) }.reduce(0) { $0 + $1.end - $1.begin }
             let order = StackOrder(stacks, otherBytes: other)
+            stackOrder = order
             let counts = try order.counts(size, file: path)
             for (m, c) in zip(order.matrices, counts) { stackCounts[m.name] = c }
             let (bytes, bpw) = order.measure(counts)

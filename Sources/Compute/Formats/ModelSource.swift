@@ -40,7 +40,9 @@ public struct ModelSource: Sendable {
         if isDir.boolValue {
             let entries = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
             var extras = [String]()
-            for e in entries where !e.hasSuffix(".safetensors") && e != Self.indexName && !e.hasPrefix(".") {
+            // (A stack's size table describes the stack, not the model read from it.)
+            let skipped: Set<String> = [Self.indexName, CompressedLayout.sizeTableName]
+            for e in entries where !e.hasSuffix(".safetensors") && !skipped.contains(e) && !e.hasPrefix(".") {
                 let full = path + "/" + e
                 guard e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") else {
                     continue
@@ -78,7 +80,7 @@ public struct ModelSource: Sendable {
                 }
                 indexFile = nil
                 // A compressed export is read as the dense model it stands for, and written as one.
-                let name = st[0] == CompressedLayout.fileName ? "model.safetensors" : st[0]
+                let name = CompressedLayout.fileNames.contains(st[0]) ? "model.safetensors" : st[0]
                 shards = [Shard(name: name, path: path + "/" + st[0])]
             }
         } else if path.hasSuffix(".index.json") {

@@ -7,6 +7,21 @@ import Foundation
 /// describes each quantized tensor as JSON.
 public enum CompressedLayout {
     public static let fileName = "model.compressed.safetensors"
+    /// A BitStack export's file: the whole stack once, loaded at any size (`--size`).
+    public static let stackFileName = "stack.safetensors"
+    /// The size table written beside a stack (StackSizeTable).
+    public static let sizeTableName = "stack-sizes.json"
+    /// The names a compressed export may have.
+    public static let fileNames = [fileName, stackFileName]
+
+    /// The compressed export's name: a stack's when any tensor is decomposed by BitStack.
+    static func exportName(_ tensors: [TensorInfo], stage: (TensorInfo) -> QuantizeStage?) -> String {
+        let stacked = tensors.contains { t in
+            guard case .bitstack? = stage(t)?.method else { return false }
+            return true
+        }
+        return stacked ? stackFileName : fileName
+    }
 
     static func groupShape(_ t: TensorInfo, _ q: QuantizeStage) -> [Int] {
         switch q.granularity {

@@ -10,6 +10,8 @@ final class OutputWriters {
     private let dense: [SafeTensorsWriter]
     private let gguf: [Int: GGUFWriter]
     private let compressed: SafeTensorsWriter?
+    /// The compressed export's file name (a BitStack model's: the stack's).
+    private let compressedName: String
     private let compressedTensors: SafeTensorsWriter?
 
     init(plan: RunPlan, model: ModelSource, readers: [any TensorFile], outputDir: String) throws {
@@ -47,10 +49,12 @@ final class OutputWriters {
                 })
         }
         gguf = g
+        let outputs = order.flatMap { plan.outputTensors($0) }
+        compressedName = CompressedLayout.exportName(outputs) { plan.lastQuantize(for: $0) }
         compressed =
             try plan.slots.contains { $0.kind == .compressed }
             ? SafeTensorsWriter(
-                path: outputDir + "/" + CompressedLayout.fileName,
+                path: outputDir + "/" + compressedName,
                 tensors: order.flatMap { t in
                     plan.outputTensors(t).flatMap { CompressedLayout.plan($0, stage: plan.lastQuantize(for: $0)) }
                 },
@@ -108,8 +112,8 @@ final class OutputWriters {
         }
     }
 
-    /// Closes every file; records in output order: dense shards, GGUF exports, compressed,
-    /// compressed-tensors.
+    /// Closes every file; records in output order: dense shards, GGUF exports, compressed (a stack:
+    /// with its size table), compressed-tensors.
     func finish() throws -> [OutputRecord] {
         var out = [OutputRecord]()
         for (s, w) in dense.enumerated() {
@@ -122,9 +126,10 @@ final class OutputWriters {
         }
         if let w = compressed {
             let (bytes, sha) = try w.finish()
-            out.append(
-                OutputRecord(
-                    path: CompressedLayout.fileName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+            out.append(OutputRecord(path: compressedName, bytes: bytes, sha256: sha, format: "compressed-safetensors"))
+            if compressedName == CompressedLayout.stackFileName {
+                out.append(try StackSizeTable.write(stack: outputDir + "/" + compressedName, in: outputDir))
+            }
         }
         if let w = compressedTensors {
             let (bytes, sha) = try w.finish()

@@ -117,10 +117,10 @@ extension RecipeRunner {
             // The compressed-tensors directory, read back as transformers would load it.
             files = [CompressedTensorsLayout.filePath]
             out = [try CompressedTensorsFile(path: outputDir + "/" + CompressedTensorsLayout.filePath, config: ct)]
-        } else if outputs.contains(where: { $0.path == CompressedLayout.fileName }) {
-            // The compressed export, decoded as `squeeze run --model` reads it.
-            files = [CompressedLayout.fileName]
-            out = [try CompressedFile(reader: SafeTensorsReader(path: outputDir + "/" + CompressedLayout.fileName))]
+        } else if let c = outputs.first(where: { CompressedLayout.fileNames.contains($0.path) }) {
+            // The compressed export, decoded as `squeeze run --model` reads it (a stack: whole).
+            files = [c.path]
+            out = [try CompressedFile(reader: SafeTensorsReader(path: outputDir + "/" + c.path))]
         } else {
             throw ComputeError(.invalidRecipe, "evaluate needs the dense safetensors or a compressed export")
         }
