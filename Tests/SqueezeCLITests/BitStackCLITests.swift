@@ -73,6 +73,29 @@ import TestSupport
         }
     }
 
+    /// `logits --size` runs the forward pass on the prefix a size loads: the same logits, bit for bit, as
+    /// the dense model `run --size` writes at that size, and other logits than the whole stack's.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func logitsAtASizeAreThoseOfThePrefix() throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let d = env.scratch + "/d"
+        let r = try env.squeeze(["run", "--model", out, "--size", "3bpw", "--recipe", dense, "--out", d])
+        #expect(r.status == 0, "\(r.stderr)")
+        func logits(_ model: String, _ size: String?, _ name: String) throws -> Data? {
+            let bin = env.scratch + "/" + name
+            var args = ["logits", "--model", model, "--dataset", pydoc, "--samples", "2", "--seq-len", "32", "--out", bin]
+            if let size { args += ["--size", size] }
+            let l = try env.squeeze(args)
+            #expect(l.status == 0, "\(l.stderr)")
+            return FileManager.default.contents(atPath: bin)
+        }
+        let atSize = try logits(out, "3bpw", "size.bin"), prefix = try logits(d, nil, "dense.bin")
+        let whole = try logits(out, nil, "whole.bin")
+        #expect(atSize != nil && atSize == prefix && atSize != whole)
+    }
+
     /// A size below the stack's smallest model names the range; text that is no size is refused.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("1bpw", "is below the smallest model of this stack: it loads from"), ("lots", "--size lots is not a size"),
