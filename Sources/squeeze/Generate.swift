@@ -12,8 +12,7 @@ struct Generate: ParsableCommand {
         help: "Model: a Hugging Face directory (config.json, tokenizer.json, safetensors) or a Llama GGUF file.")
     var model: String
 
-    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
-    var size: String?
+    @OptionGroup var stack: StackSizeOption
 
     @Argument(help: "The prompt.")
     var prompt: String
@@ -30,9 +29,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         try oneLine {
             guard tokens >= 1 && tokens <= 4096 else { throw CLIError("--tokens must be between 1 and 4096") }
-            var source = try ModelSource(path: model)
-            source.stackSize = try StackSize.option(size)
-            if let line = try source.stackLoadLine() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            let source = try stack.source(model)
             guard DecoderModelFiles.isDecoder(source) else {
                 throw CLIError(
                     "\(model) is not a decoder model (a GGUF, or config.json with a …ForCausalLM architecture)")

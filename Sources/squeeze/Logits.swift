@@ -25,16 +25,13 @@ struct Logits: ParsableCommand {
     @Flag(name: .long, help: "Run the forward pass and every logit but keep none: print tokens per second (JSON).")
     var speed = false
 
-    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
-    var size: String?
+    @OptionGroup var stack: StackSizeOption
 
     func run() throws {
         try oneLine {
             let p = try w.windowPart()
             let (samples, seqLen, threads) = (w.samples, w.seqLen, w.threads)
-            var source = try ModelSource(path: w.model)
-            source.stackSize = try StackSize.option(size)
-            if let line = try source.stackLoadLine() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            let source = try stack.source(w.model)
             let files = try DecoderModelFiles(model: source)
             if allTokens {
                 let text = try InputFile.text(of: w.dataset, what: "dataset", limit: InputFile.datasetLimit)

@@ -9,8 +9,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Model: a .safetensors file, a sharded index, or a model directory.")
     var model: String
 
-    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
-    var size: String?
+    @OptionGroup var stack: StackSizeOption
 
     @Option(name: .long, help: "Recipe file (YAML or JSON).")
     var recipe: String
@@ -29,9 +28,7 @@ struct Run: ParsableCommand {
                 throw CLIError("invalid recipe \(recipe): \(e)")
             }
             r = r.resolvingDatasets(against: FileManager.default.currentDirectoryPath)
-            var source = try ModelSource(path: model)
-            source.stackSize = try StackSize.option(size)
-            if let line = try source.stackLoadLine() { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            let source = try stack.source(model)
             let tensors = try source.readTensors()
             let family: ModelFamily?
             do { family = try RecipeValidator.validateAll(r, model: source, tensors: tensors) } catch let e

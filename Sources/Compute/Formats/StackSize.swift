@@ -78,13 +78,12 @@ struct StackOrder {
 
     /// Bytes and bits per weight with `counts` blocks per matrix.
     func measure(_ counts: [Int]) -> (bytes: Int, bpw: Double) {
-        var stack = 0
-        var numel = 0
-        for (i, m) in matrices.enumerated() {
-            stack += m.fixedBytes + counts[i] * m.blockBytes
-            numel += m.numel
-        }
-        return (otherBytes + stack, Double(stack * 8) / Double(max(numel, 1)))
+        measure(stackBytes: zip(matrices, counts).reduce(0) { $0 + $1.0.fixedBytes + $1.1 * $1.0.blockBytes })
+    }
+
+    /// Bytes and bits per weight when the matrices load `stackBytes` of their stacks (scales, errors, blocks).
+    func measure(stackBytes: Int) -> (bytes: Int, bpw: Double) {
+        (otherBytes + stackBytes, Double(stackBytes * 8) / Double(max(matrices.reduce(0) { $0 + $1.numel }, 1)))
     }
 
     /// Blocks per matrix (in `matrices` order) of the longest prefix within `size`, every block without one.

@@ -16,16 +16,16 @@ public enum StackSizeTable {
     /// The rows of `order`: its smallest model, the longest prefix within each quarter bit per weight
     /// above it (once per distinct prefix), and the whole stack.
     static func rows(_ order: StackOrder, step: Double = 0.25) -> [Row] {
-        let numel = Double(max(order.matrices.reduce(0) { $0 + $1.numel }, 1))
         var next = order.matrices.map { _ in 1 }
         var stack = order.matrices.reduce(0) { $0 + $1.fixedBytes + $1.blockBytes }
         var error = order.matrices.reduce(0.0) { $0 + Double($1.errors[0]) }
         var blocks = order.matrices.count
-        func bpw(_ bytes: Int) -> Double { Double(bytes * 8) / numel }
+        func bpw(_ stackBytes: Int) -> Double { order.measure(stackBytes: stackBytes).bpw }
         func row(_ size: String) -> Row {
-            Row(size: size, bytes: order.otherBytes + stack, bitsPerWeight: bpw(stack), blocks: blocks, error: error)
+            let (bytes, bpw) = order.measure(stackBytes: stack)
+            return Row(size: size, bytes: bytes, bitsPerWeight: bpw, blocks: blocks, error: error)
         }
-        var rows = [row(String(order.otherBytes + stack))]
+        var rows = [row(String(order.measure(stackBytes: stack).bytes))]
         var limit = ((bpw(stack) / step).rounded(.down) + 1) * step
         for b in order.steps {
             let m = order.matrices[b]
@@ -39,7 +39,7 @@ public enum StackSizeTable {
             next[b] += 1
             blocks += 1
         }
-        if rows.last?.blocks != blocks { rows.append(row(String(order.otherBytes + stack))) }
+        if rows.last?.blocks != blocks { rows.append(row(String(order.measure(stackBytes: stack).bytes))) }
         return rows
     }
 
