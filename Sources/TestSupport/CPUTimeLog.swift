@@ -14,8 +14,12 @@ enum CPUTimeLog {
 
     /// Appends one tab-separated line: test, CPU seconds (user + system), wall seconds, program.
     static func record(_ label: Label, usage: rusage, wall: Double) {
+        record(label, cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime), wall: wall)
+    }
+
+    /// Appends one line for a process whose CPU seconds (user + system) are known.
+    static func record(_ label: Label, cpu: Double, wall: Double) {
         guard let path = ProcessInfo.processInfo.environment["SQUEEZE_TEST_CPU_LOG"] else { return }
-        let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime)
         let program = (label.executable as NSString).lastPathComponent
         let line = "\(label.test)\t\(String(format: "%.2f", cpu))\t\(String(format: "%.2f", wall))\t\(program)\n"
         // Appending mode: the two CLI test processes write to the same file, a line at a time.

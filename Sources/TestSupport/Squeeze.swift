@@ -80,11 +80,15 @@ public final class SqueezeEnv: Sendable {
         try ProcessRunner.start(binary, args, env: environment)
     }
 
-    /// Runs a script from Tests/reference with the test Python.
+    /// Runs a script from Tests/reference with the test Python, in a fork of the test process's
+    /// Python fork server where that runs (numpy, safetensors and gguf already imported).
     @discardableResult
-    public func python(_ script: String, _ args: [String]) throws -> ProcessResult {
-        try ProcessRunner.run(
-            TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args)
+    public func python(_ script: String, _ args: [String], timeout: Double = 300) throws -> ProcessResult {
+        let path = TestConfiguration.repoRoot + "/Tests/reference/" + script
+        if let server = PythonForkServer.shared {
+            return try server.run(path, args, env: [:], timeout: timeout)
+        }
+        return try ProcessRunner.run(TestConfiguration.python, [path] + args, timeout: timeout)
     }
 
     /// Runs a script from the repository (path relative to its root) with the peer Python (tests
