@@ -10,7 +10,9 @@ extension JobExecutor {
         // resident size follows its current job rather than the sum of its allocators' caches.
         defer { releaseFreeMemory() }
         let stored = try RecipeParser.parse(stored: job.recipeJSON)
-        let model = try ModelSource(path: job.inputPath)
+        var model = try ModelSource(path: job.inputPath)
+        // A BitStack stack submitted at a size loads that prefix (checked at submit).
+        if job.inputSize != nil, let line = try model.load(size: job.inputSize) { log.info("input", ("stack", line)) }
         try PathPolicy(roots: cfg.inputRoots).check(model: model)
         for d in stored.datasets { try PathPolicy(roots: cfg.inputRoots).check(d) }
         // A dependency's published importance matrix or evaluation reference: our own output under the artifact root.
@@ -36,6 +38,7 @@ extension JobExecutor {
             let result = try compute(recipe, model: model, staging: staging, work: work)
             let manifest = try Manifest.write(
                 dir: staging, recipe: recipe, inputPath: job.inputPath, result: result, threads: cfg.threads,
+                inputSize: job.inputSize,
                 extra: [
                     "job_id": job.id.uuidString.lowercased(), "attempt": String(job.attempt),
                     "worker": cfg.id

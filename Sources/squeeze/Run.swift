@@ -59,7 +59,8 @@ struct Run: ParsableCommand {
                     FileHandle.standardError.write(Data((e.summary + "\n").utf8))
                 }
                 _ = try Manifest.write(
-                    dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads)
+                    dir: staging, recipe: r, inputPath: source.path, result: result, threads: threads,
+                    inputSize: stack.size)
                 try FileOps.fsyncDirectory(staging)
                 guard rename(staging, out) == 0 else {
                     throw CLIError("cannot rename output into \(out): \(String(cString: strerror(errno)))")

@@ -50,7 +50,8 @@ struct Show: ParsableCommand {
         return [
             "id": j.id.uuidString.lowercased(), "kind": j.kind, "state": j.state, "attempt": j.attempt,
             "max_attempts": j.maxAttempts,
-            "priority": j.priority, "input_path": j.inputPath, "output_path": opt(j.outputPath), "error": opt(j.error),
+            "priority": j.priority, "input_path": j.inputPath, "input_size": opt(j.inputSize),
+            "output_path": opt(j.outputPath), "error": opt(j.error),
             "error_code": opt(j.errorCode), "units_done": opt(j.unitsDone), "units_total": opt(j.unitsTotal),
             "worker_id": opt(j.workerID),
             "cancel_requested": j.cancelRequested, "batch_id": opt(j.batchID), "idempotency_key": opt(j.idempotencyKey),
@@ -89,6 +90,7 @@ struct Show: ParsableCommand {
         print("job       \(j.id.uuidString.lowercased())  (\(j.kind))")
         print("state     \(j.state)  attempt \(j.attempt)/\(j.maxAttempts)  priority \(j.priority)")
         print("input     \(TextRules.display(j.inputPath))")
+        if let size = j.inputSize { print("size      \(TextRules.display(size))") }
         if let o = j.outputPath { print("output    \(o)") }
         if let t = j.unitsTotal { print("progress  \(j.unitsDone ?? 0)/\(t) units") }
         if let e = j.error { print("error     [\(j.errorCode ?? "?")] \(TextRules.display(e))") }

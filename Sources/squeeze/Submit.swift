@@ -20,6 +20,9 @@ struct Submit: ParsableCommand {
     @Option(name: .long, help: "Recipe file (YAML or JSON).")
     var recipe: String?
 
+    @Option(name: .long, help: "A BitStack model's size to load: 60MB, 1.5G, bytes, or bits per weight (3bpw).")
+    var size: String?
+
     @Option(name: .long, help: "A batch manifest (YAML/JSON list of {model, recipe, priority, key}).")
     var manifest: String?
 
@@ -94,6 +97,9 @@ struct Submit: ParsableCommand {
             guard recipe != nil else { throw ValidationError("--recipe is required") }
         }
         if idempotencyKey != nil && count > 1 { throw ValidationError("--key cannot be combined with --count") }
+        if size != nil && (noop || manifest != nil) {
+            throw ValidationError("--size goes with --model (a manifest entry takes its own size)")
+        }
     }
 
     var policy: PathPolicy {
@@ -124,7 +130,7 @@ struct Submit: ParsableCommand {
                 batch = batch ?? (manifest as NSString).lastPathComponent
             } else {
                 var j = try CompressJobBuilder.build(
-                    model: model!, recipeFile: recipe!, checksum: !noChecksum, policy: policy)
+                    model: model!, recipeFile: recipe!, checksum: !noChecksum, policy: policy, size: size)
                 j.priority = priority
                 j.maxAttempts = maxAttempts
                 j.delaySeconds = delay
@@ -178,6 +184,7 @@ extension Submit {
             if let m = j.memoryEstimate { r["memory_estimate"] = m }
             if let u = j.unitsTotal { r["units"] = u }
             if let k = j.idempotencyKey { r["key"] = k }
+            if let s = j.inputSize { r["size"] = s }
             return r
         }
         if json {
@@ -192,7 +199,8 @@ extension Submit {
         )
         for j in jobs.prefix(20) {
             let mem = j.memoryEstimate.map { String(format: " memory~%.0f MiB", Double($0) / 1_048_576) } ?? ""
-            print("  \(j.kind) \(TextRules.display(j.inputPath)) priority=\(j.priority)\(mem)")
+            let size = j.inputSize.map { " size=" + TextRules.display($0) } ?? ""
+            print("  \(j.kind) \(TextRules.display(j.inputPath))\(size) priority=\(j.priority)\(mem)")
         }
     }
 }

@@ -96,6 +96,66 @@ import TestSupport
         #expect(atSize != nil && atSize == prefix && atSize != whole)
     }
 
+    /// A batch over sizes from one stack, with no recompression: jobs submitted with `--size` or a manifest
+    /// entry's `size` publish the dense model `run --size` writes at that size, byte for byte; the job row,
+    /// `show` and the artifact's manifest say the size; the whole stack loads without one.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func jobsSubmittedAtASizeLoadThatPrefix() throws {
+        let env = try SqueezeEnv.create()
+        let (_, out) = try stack(env)
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let one = try env.submit(["--model", out, "--size", "3bpw", "--recipe", dense, "--key", "s3"])
+        #expect(!one.isEmpty)
+        let manifest = try env.write("sizes.yaml", """
+            - {model: \(out), recipe: \(dense), size: 2.5bpw, key: s2.5}
+            - {model: \(out), recipe: \(dense), size: 4bpw, key: s4}
+            - {model: \(out), recipe: \(dense), key: all}
+            """)
+        #expect(try env.squeeze(["submit", "--manifest", manifest]).status == 0)
+        try env.drain()
+        var models = Set<Data>()
+        for (key, size) in [("s2.5", "2.5bpw"), ("s3", "3bpw"), ("s4", "4bpw"), ("all", nil)] {
+            let state = try env.scalar("SELECT state || ' ' || coalesce(input_size, '-') FROM jobs WHERE idempotency_key = $1", [key])
+            #expect(state == "succeeded " + (size ?? "-"), "\(key): \(state ?? "no job")")
+            let rel = try env.scalar("SELECT output_path FROM jobs WHERE idempotency_key = $1", [key]) ?? "?"
+            let published = FileManager.default.contents(atPath: env.artifactRoot + "/" + rel + "/model.safetensors")
+            let local = env.scratch + "/local-\(key)"
+            let r = try env.squeeze(["run", "--model", out, "--recipe", dense, "--out", local] + (size.map { ["--size", $0] } ?? []))
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(published != nil && published == FileManager.default.contents(atPath: local + "/model.safetensors"), "\(key)")
+            if let published { models.insert(published) }
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: env.artifactRoot + "/" + rel + "/manifest.json"))) as? [String: Any]
+            #expect((m?["input"] as? [String: Any])?["size"] as? String == size, "\(key): \(m?["input"] ?? "")")
+        }
+        #expect(models.count == 4, "four sizes, four models")
+        let shown = try env.squeeze(["show", one])
+        #expect(shown.stdout.contains("size      3bpw"), "\(shown.stdout)")
+    }
+
+    /// `submit --size` on a model that is no stack, below the stack's smallest model, or a manifest size
+    /// that is no size: one line, and nothing is inserted.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func impossibleSizesAreRefusedAtSubmit() throws {
+        let env = try SqueezeEnv.create()
+        let (hf, out) = try stack(env)
+        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let bad = try env.write("bad.yaml", "- {model: \(out), recipe: \(dense), size: [1]}\n")
+        for (args, expected) in [
+            (["--model", hf, "--size", "3bpw"], "--size 3bpw: not a BitStack stack"),
+            (["--model", out, "--size", "1bpw"], "is below the smallest model of this stack: it loads from"),
+            (["--model", out, "--size", "lots"], "--size lots is not a size"),
+            (["--manifest", bad], "entry 0: size must be a size"),
+        ] {
+            let r = try env.squeeze(["submit"] + args + (args.contains("--model") ? ["--recipe", dense] : []))
+            #expect(r.status != 0 && r.stderr.contains(expected), "\(args): \(r.stderr)")
+            #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")
+        }
+        // A usage error (ArgumentParser adds its usage lines).
+        let noop = try env.squeeze(["submit", "--noop", "--size", "3bpw"])
+        #expect(noop.status != 0 && noop.stderr.hasPrefix("Error: --size goes with --model"), "\(noop.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+    }
+
     /// A size below the stack's smallest model names the range; text that is no size is refused.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("1bpw", "is below the smallest model of this stack: it loads from"), ("lots", "--size lots is not a size"),

@@ -40,8 +40,9 @@ public struct ModelSource: Sendable {
         if isDir.boolValue {
             let entries = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
             var extras = [String]()
-            // (A stack's size table describes the stack, not the model read from it.)
-            let skipped: Set<String> = [Self.indexName, CompressedLayout.sizeTableName]
+            // (A stack's size table describes the stack, not the model read from it; an earlier job's manifest
+            // describes that job, and this job writes its own.)
+            let skipped: Set<String> = [Self.indexName, CompressedLayout.sizeTableName, Manifest.fileName]
             for e in entries where !e.hasSuffix(".safetensors") && !skipped.contains(e) && !e.hasPrefix(".") {
                 let full = path + "/" + e
                 guard e.hasSuffix(".json") || e.hasSuffix(".txt") || e.hasSuffix(".model") || e.hasSuffix(".md") else {

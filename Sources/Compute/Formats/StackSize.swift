@@ -129,6 +129,20 @@ extension StackSize {
 }
 
 extension ModelSource {
+    /// Loads this model at `size` (`--size`, nil: whole) and returns its load line; nil for a model that is not a
+    /// BitStack stack, which a size is refused for.
+    public mutating func load(size text: String?) throws -> String? {
+        stackSize = try StackSize.option(text)
+        let line = try stackLoadLine()
+        if let text, line == nil {
+            throw ComputeError(
+                .invalidRecipe,
+                "--size \(TextRules.display(text)): not a BitStack stack (only a stack.safetensors loads at a size)",
+                file: path)
+        }
+        return line
+    }
+
     /// "bitstack: N of M blocks, B bytes (X bpw)" for a BitStack input, as `--size` loads it; nil for other models.
     public func stackLoadLine() throws -> String? {
         guard format == .safetensors, compressedTensors == nil else { return nil }

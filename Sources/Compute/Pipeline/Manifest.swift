@@ -8,10 +8,10 @@ public enum Manifest {
     /// outputs are byte-identical for any thread count on one kernel, and may differ between kernels.
     public static var blasCore: String { BLAS.coreName }
 
-    /// Writes the manifest (fsynced) and returns its record.
+    /// Writes the manifest (fsynced) and returns its record; `inputSize` is the `--size` a BitStack input loaded at.
     public static func write(
         dir: String, recipe: Recipe, inputPath: String, result: RecipeRunner.Result,
-        threads: Int, extra: [String: String] = [:]
+        threads: Int, inputSize: String? = nil, extra: [String: String] = [:]
     ) throws -> OutputRecord {
         var timings: [String: Any] = ["total_s": result.elapsedSeconds, "threads": threads]
         // A calibrated run's compression alone, as peers time theirs (`RecipeRunner.Result.calibrationSeconds`).
@@ -49,6 +49,11 @@ public enum Manifest {
                     "path": inputPath, "bytes": result.inputBytes, "sha256": result.inputSHA256,
                     "quantized_tensors": result.quantizedInput
                 ] as [String: Any]
+        }
+        // The size a BitStack input was loaded at (`--size`), as given.
+        if let inputSize, var input = m["input"] as? [String: Any] {
+            input["size"] = inputSize
+            m["input"] = input
         }
         if let e = result.evaluation {
             m["evaluation"] = try plain(e)

@@ -7,6 +7,8 @@ public struct NewJob: Sendable {
     public var inputPath: String
     public var inputSHA256: String?
     public var inputBytes: Int64?
+    /// The size a BitStack input is loaded at (`--size`), as submitted; nil for other inputs.
+    public var inputSize: String?
     public var priority: Int = 0
     public var maxAttempts: Int = 3
     public var delaySeconds: Double = 0
@@ -44,16 +46,19 @@ public struct ClaimedJob: Sendable {
     public let maxAttempts: Int
     public let releases: Int
     public let memoryEstimate: Int64?
+    /// The size a BitStack input is loaded at, as submitted; nil for other inputs.
+    public let inputSize: String?
 
     public init(
         id: UUID, attempt: Int, kind: String, recipeJSON: String, inputPath: String, inputSHA256: String?,
         maxAttempts: Int,
-        releases: Int, memoryEstimate: Int64?
+        releases: Int, memoryEstimate: Int64?, inputSize: String? = nil
     ) {
         (self.id, self.attempt, self.kind, self.recipeJSON, self.inputPath) = (id, attempt, kind, recipeJSON, inputPath)
         (self.inputSHA256, self.maxAttempts, self.releases, self.memoryEstimate) = (
             inputSHA256, maxAttempts, releases, memoryEstimate
         )
+        self.inputSize = inputSize
     }
 }
 

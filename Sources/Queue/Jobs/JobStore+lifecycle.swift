@@ -20,7 +20,7 @@ extension JobStore {
                 WHERE id = ANY($1::uuid[]) AND state = 'queued' AND run_after <= now() AND NOT cancel_requested
                   AND ($4::bigint IS NULL OR memory_estimate IS NULL OR memory_estimate <= $4::bigint)
                 RETURNING id, attempt, kind, recipe::text AS recipe, input_path, input_sha256, max_attempts, releases,
-                          memory_estimate
+                          memory_estimate, input_size
             ), a AS (
                 INSERT INTO job_attempts (job_id, attempt, worker_id, blas_core) SELECT id, attempt, $2, $5 FROM c
             ), e AS (
@@ -34,7 +34,8 @@ extension JobStore {
                 id: try r.decode("id"), attempt: try r.decode("attempt"), kind: try r.decode("kind"),
                 recipeJSON: try r.decode("recipe"), inputPath: try r.decode("input_path"),
                 inputSHA256: try r.decode("input_sha256", as: String?.self), maxAttempts: try r.decode("max_attempts"),
-                releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self))
+                releases: try r.decode("releases"), memoryEstimate: try r.decode("memory_estimate", as: Int64?.self),
+                inputSize: try r.decode("input_size", as: String?.self))
         }
         // In the order asked (the ready set's order: best first).
         let order = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })

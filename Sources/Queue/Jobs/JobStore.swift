@@ -32,13 +32,14 @@ public struct JobStore {
                 let rows = try tx.query(
                     """
                     INSERT INTO jobs (id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
-                        run_after, idempotency_key, memory_estimate, units_total, batch_id)
+                        run_after, idempotency_key, memory_estimate, units_total, batch_id, input_size)
                     SELECT id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts,
-                        now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total, $13::uuid
+                        now() + make_interval(secs => delay_s), idempotency_key, memory_estimate, units_total,
+                        $13::uuid, input_size
                     FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::bigint[], $7::int[],
-                        $8::int[], $9::float8[], $10::text[], $11::bigint[], $12::int[])
+                        $8::int[], $9::float8[], $10::text[], $11::bigint[], $12::int[], $14::text[])
                         AS t(id, kind, recipe, input_path, input_sha256, input_bytes, priority, max_attempts, delay_s,
-                            idempotency_key, memory_estimate, units_total)
+                            idempotency_key, memory_estimate, units_total, input_size)
                     ON CONFLICT (idempotency_key) DO NOTHING
                     RETURNING id, priority, seq, run_after <= now() AS due
                     """,
@@ -47,7 +48,8 @@ public struct JobStore {
                         chunk.map(\.inputSHA256),
                         chunk.map(\.inputBytes), chunk.map(\.priority), chunk.map(\.maxAttempts),
                         chunk.map(\.delaySeconds),
-                        chunk.map(\.idempotencyKey), chunk.map(\.memoryEstimate), chunk.map(\.unitsTotal), batchID
+                        chunk.map(\.idempotencyKey), chunk.map(\.memoryEstimate), chunk.map(\.unitsTotal), batchID,
+                        chunk.map(\.inputSize)
                     ])
                 // A statement of its own, after the jobs exist: a submitter's event must name its own job,
                 // which a sibling statement of the insert could not yet see (migration 0010).

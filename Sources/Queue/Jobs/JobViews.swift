@@ -22,6 +22,8 @@ public enum JobViews {
         public let batchID: String?, idempotencyKey: String?, createdAt: String, startedAt: String?,
             finishedAt: String?, runAfter: String
         public let recipeJSON: String
+        /// The size a BitStack input is loaded at (`--size`); nil for other inputs.
+        public let inputSize: String?
     }
     public struct Attempt: Sendable {
         public let attempt: Int, workerID: String, startedAt: String, endedAt: String?, outcome: String?, error: String?
@@ -143,7 +145,7 @@ extension JobStore {
             """
             SELECT id, kind, state, attempt, max_attempts, priority, input_path, output_path, error, error_code,
                    units_done, units_total, worker_id, cancel_requested, batch_id, idempotency_key,
-                   created_at, started_at, finished_at, run_after, recipe::text AS recipe
+                   created_at, started_at, finished_at, run_after, recipe::text AS recipe, input_size
             FROM jobs WHERE id = $1
             """, [id]
         ).first.map { r in
@@ -163,7 +165,8 @@ extension JobStore {
                 createdAt: try r.decode("created_at"),
                 startedAt: try r.decode("started_at", as: String?.self),
                 finishedAt: try r.decode("finished_at", as: String?.self),
-                runAfter: try r.decode("run_after"), recipeJSON: try r.decode("recipe"))
+                runAfter: try r.decode("run_after"), recipeJSON: try r.decode("recipe"),
+                inputSize: try r.decode("input_size", as: String?.self))
         }
     }
 

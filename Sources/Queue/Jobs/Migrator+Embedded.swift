@@ -14,6 +14,7 @@ extension Migrator {
         ("0009_dashboard_views.sql", PackageResources._009_dashboard_views_sql),
         ("0010_insert_guards.sql", PackageResources._010_insert_guards_sql),
         ("0011_model_bytes.sql", PackageResources._011_model_bytes_sql),
-        ("0012_job_dependencies.sql", PackageResources._012_job_dependencies_sql)
+        ("0012_job_dependencies.sql", PackageResources._012_job_dependencies_sql),
+        ("0013_input_size.sql", PackageResources._013_input_size_sql)
     ].map { ($0.0, String(decoding: $0.1, as: UTF8.self)) }
 }

@@ -42,7 +42,8 @@ public enum ManifestEntries {
             guard let e = raw as? [String: Any] else {
                 throw SubmitError("manifest \(file): entry \(i) is not a mapping")
             }
-            for k in e.keys where !["model", "recipe", "priority", "key", "max_attempts", "needs"].contains(k) {
+            let known = ["model", "recipe", "size", "priority", "key", "max_attempts", "needs"]
+            for k in e.keys where !known.contains(k) {
                 throw SubmitError("manifest \(file): entry \(i): unknown key \(k)")
             }
             guard let model = e["model"] as? String, let recipe = e["recipe"] as? String else {
@@ -53,7 +54,8 @@ public enum ManifestEntries {
                     "manifest \(file): entry \(i): \(field) \(TextRules.printable(v)) contains a NUL byte")
             }
             let modelPath = model.hasPrefix("/") ? model : (base.isEmpty ? model : base + "/" + model)
-            let cacheKey = modelPath + "\u{0}" + recipe
+            let size = try Self.size(e["size"], at: "manifest \(file): entry \(i)")
+            let cacheKey = modelPath + "\u{0}" + recipe + "\u{0}" + (size ?? "")
             var j: NewJob
             do {
                 if let c = recipeCache[cacheKey] {
@@ -61,7 +63,7 @@ public enum ManifestEntries {
                 } else {
                     j = try CompressJobBuilder.build(
                         model: modelPath, recipeFile: recipe, checksum: defaults.checksum,
-                        policy: policy, recipeBase: base.isEmpty ? "." : base)
+                        policy: policy, recipeBase: base.isEmpty ? "." : base, size: size)
                     recipeCache[cacheKey] = j
                 }
             } catch { throw SubmitError("manifest \(file): entry \(i): \(error)") }
@@ -142,6 +144,16 @@ public enum ManifestEntries {
             throw SubmitError("\(at): \(field) \(n) is out of \(range.lowerBound)...\(range.upperBound)")
         }
         return n
+    }
+
+    /// `size`, the size a BitStack model is loaded at: a string (60MB, 3bpw) or a byte count; nil when absent.
+    static func size(_ v: Any?, at: String) throws -> String? {
+        switch v {
+        case nil: return nil
+        case let s as String where !s.isEmpty && s.utf8.count <= 64 && !s.utf8.contains(0): return s
+        case let n as Int: return String(n)
+        default: throw SubmitError("\(at): size must be a size such as 60MB, 1.5G, a byte count or 3bpw")
+        }
     }
 
     /// The idempotency key: a string or an integer (written as its decimal text), at most 1,000 bytes, no NUL.
