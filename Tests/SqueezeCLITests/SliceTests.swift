@@ -4,7 +4,8 @@ import TestSupport
 
 /// `slice` (SliceGPT, uniform): the residual stream rotated by its principal components and sliced,
 /// checked against numpy (the same rotation; ratio 0 leaves the logits unchanged), the sliced model
-/// a plain Llama GGUF whose logits llama.cpp reproduces, and impossible recipes refused at submit.
+/// a plain Llama GGUF whose logits llama.cpp reproduces, a killed job resuming byte-identically, and
+/// impossible recipes refused at submit.
 @Suite struct SliceTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
     static let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"]
@@ -28,6 +29,45 @@ import TestSupport
 
     /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
     /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes, with and without the readers' refit.
+    /// A slice job (with GPTQ and a GGUF export after it) whose worker is killed with SIGKILL three times
+    /// mid-way resumes from its checkpoints and publishes the files `squeeze run` writes, byte for byte.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aSliceJobKilledThreeTimesResumesByteIdentically() throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let r = try recipe(env, "ratio: 0.25", """
+              - quantize: {method: gptq, bits: 4, granularity: group, group_size: 32, targets: ["blk.*.weight"], ignore: ["*norm*"]}
+              - export: {format: gguf, type: q8_0}
+            """)
+        let id = try env.submit(["--model", hf, "--recipe", r, "--max-attempts", "10"])
+        func checkpoints() -> Int { Int((try? env.scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0 }
+        for kill in 0..<3 {
+            let w = try env.startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "40"])
+            let target = checkpoints() + Int.random(in: 1...3)
+            let reached = waitUntil(timeout: 120) { checkpoints() >= target }
+            Thread.sleep(forTimeInterval: Double.random(in: 0...0.1))
+            w.signal(SIGKILL)
+            #expect(w.wait(timeout: 10))
+            _ = w.finish()
+            #expect(reached, "kill \(kill): no progress to \(target) checkpoints")
+        }
+        let last = try env.startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
+        #expect(last.wait(timeout: 300))
+        #expect(last.finish().status == 0)
+        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+        #expect(Int(try env.scalar("SELECT count(*) FROM job_attempts WHERE job_id = $1::uuid", [id]) ?? "0") ?? 0 >= 4)
+        let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
+        let local = env.scratch + "/local"
+        #expect(try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", local]).status == 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: local).filter { $0 != "manifest.json" }
+        #expect(files.contains("model-q8_0.gguf") && files.contains("config.json"), "\(files)")
+        for f in files {
+            let a = FileManager.default.contents(atPath: env.artifactRoot + "/\(out)/\(f)")
+            #expect(a != nil && a == FileManager.default.contents(atPath: local + "/" + f), "\(f) differs")
+        }
+        #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/\(out)/.staged-input"))
+    }
+
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("0", 128, "true"), ("0.25", 96, "true"), ("0.25", 96, "false"),
     ])
