@@ -98,12 +98,17 @@ import TestSupport
 
     /// A batch over sizes from one stack, with no recompression: jobs submitted with `--size` or a manifest
     /// entry's `size` publish the dense model `run --size` writes at that size, byte for byte; the job row,
-    /// `show` and the artifact's manifest say the size; the whole stack loads without one.
+    /// `show` and the artifact's manifest say the size, and job_quality's model_bytes is what the size loads
+    /// (the batch's size-against-quality chart); the whole stack loads without one.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func jobsSubmittedAtASizeLoadThatPrefix() throws {
         let env = try SqueezeEnv.create()
         let (_, out) = try stack(env)
-        let dense = try env.write("dense.yaml", "stages:\n  - export: {format: safetensors}\n")
+        let dense = try env.write("dense.yaml", """
+            stages:
+              - evaluate: {dataset: \(pydoc), samples: 2, seq_len: 32}
+              - export: {format: safetensors}
+            """)
         let one = try env.submit(["--model", out, "--size", "3bpw", "--recipe", dense, "--key", "s3"])
         #expect(!one.isEmpty)
         let manifest = try env.write("sizes.yaml", """
@@ -123,6 +128,9 @@ import TestSupport
             let r = try env.squeeze(["run", "--model", out, "--recipe", dense, "--out", local] + (size.map { ["--size", $0] } ?? []))
             #expect(r.status == 0, "\(r.stderr)")
             #expect(published != nil && published == FileManager.default.contents(atPath: local + "/model.safetensors"), "\(key)")
+            let loaded = try r.stderr.firstMatch(of: Regex("blocks, ([0-9]+) bytes")).map { String($0.output[1].substring ?? "") }
+            let bytes = try env.scalar("SELECT model_bytes FROM job_quality q JOIN jobs j ON j.id = q.job_id WHERE j.idempotency_key = $1", [key])
+            #expect(loaded != nil && bytes == loaded, "\(key): job_quality says \(bytes ?? "nothing"), the stack loads \(loaded ?? "?")")
             if let published { models.insert(published) }
             let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: env.artifactRoot + "/" + rel + "/manifest.json"))) as? [String: Any]
             #expect((m?["input"] as? [String: Any])?["size"] as? String == size, "\(key): \(m?["input"] ?? "")")

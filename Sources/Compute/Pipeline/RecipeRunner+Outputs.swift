@@ -138,6 +138,12 @@ extension RecipeRunner {
             e = try family.evaluate(ev, dataset: dataset, original: original, compressed: compressed, threads: threads)
         }
         e.modelBytes = outputs.filter { files.contains($0.path) }.reduce(0) { $0 + $1.bytes }
+        // A BitStack stack evaluated through its dense export: the model a user loads is the stack at its size.
+        if files == model.shards.map(\.name),
+            let load = readers.lazy.compactMap({ ($0 as? CompressedFile)?.stackLoad }).first
+        {
+            e.modelBytes = Int64(load.bytes)
+        }
         return (e, written)
     }
 }
