@@ -77,6 +77,28 @@ import Testing
         #expect(e < linearOutputError(x, w, single), "a residual codebook did not help")
     }
 
+    /// Outlier columns: the groups of the largest Hessian diagonal kept at F16, the indices covering the rest;
+    /// the work buffer is what the result decodes to, and the output error is below the same codebook sizes'
+    /// without outliers.
+    @Test func outlierColumnsAreTheHeaviestGroupsKeptAtF16() throws {
+        let (x, w) = correlatedProblem(seed: 14, tokens: 512, n: 160, out: 48)
+        var o = Self.options()
+        o.outliers = 24
+        let (q, r) = try Self.run(w, x, o, threads: 2)
+        #expect(VPTQ.decode(r, rows: 48, cols: 160, vector: 8) == q)
+        let gram = BLAS.gram(x.data, rows: x.rows, n: x.width, threads: 1)
+        var energy = [Float](repeating: 0, count: 20)
+        for c in 0..<160 { energy[c / 8] += gram[c * 160 + c] }
+        let order: [Int] = (0..<20).sorted { a, b in energy[a] != energy[b] ? energy[a] > energy[b] : a < b }
+        let heaviest: [Int] = order.prefix(3).sorted()
+        let columns: [Int32] = heaviest.flatMap { g in (0..<8).map { d in Int32(g * 8 + d) } }
+        #expect(r.outlierColumns == columns)
+        #expect(r.outliers.count == 48 * 24 && r.outliers.allSatisfy { Float(Float16($0)) == $0 })
+        #expect(r.indices.allSatisfy { $0.count == 48 * 17 })
+        let (plain, _) = try Self.run(w, x, Self.options(), threads: 2)
+        #expect(linearOutputError(x, w, q) < linearOutputError(x, w, plain), "outliers did not help")
+    }
+
     /// Packed indices unpack to the same values for every index width.
     @Test(arguments: [4, 7, 8, 12, 16])
     func packedIndicesRoundTrip(bits: Int) {

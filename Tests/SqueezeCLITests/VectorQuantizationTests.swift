@@ -30,11 +30,12 @@ import TestSupport
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))) as! [String: Any]
     }
 
-    /// Two codebooks and one, with and without act order: numpy decodes the indices, codebooks and scales to
-    /// exactly the dense export, one and two threads write the same file, and the bits per weight the
-    /// manifest reports count the codebooks and scales.
+    /// Two codebooks and one, with and without act order, with outlier columns: numpy decodes the indices,
+    /// codebooks, scales and outliers to exactly the dense export, one and two threads write the same file, and
+    /// the bits per weight the manifest reports count the codebooks, scales and outliers.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         "", "centroids: 64, residual: 0, act_order: false, ", "vector: 4, centroids: 32, residual: 16, ",
+        "outliers: 16, centroids: 32, residual: 16, act_order: false, ",
     ])
     func compressedVectorsDecodeAsNumpyDoes(_ vptq: String) throws {
         let env = try SqueezeEnv.create()
@@ -52,12 +53,14 @@ import TestSupport
         // q_proj is 128 × 128: indices, codebooks (F16) and one F16 scale per row, in bits per weight.
         let units = try manifest(out)["layers"] as? [[String: Any]] ?? []
         let q = units.first { ($0["tensor"] as? String) == "model.layers.0.self_attn.q_proj.weight" }
-        let books = vptq.isEmpty ? [(256, 8), (256, 8)] : vptq.hasPrefix("centroids") ? [(64, 8)] : [(32, 4), (16, 4)]
+        let books = vptq.isEmpty ? [(256, 8), (256, 8)] : vptq.hasPrefix("centroids") ? [(64, 8)]
+            : vptq.hasPrefix("outliers") ? [(32, 8), (16, 8)] : [(32, 4), (16, 4)]
         let v = books[0].1
-        var bytes = 128 * 2
+        let outliers = vptq.hasPrefix("outliers") ? 16 : 0
+        var bytes = 128 * 2 + outliers * 4 + 128 * outliers * 2
         for (entries, _) in books {
             let bits = Int.bitWidth - (entries - 1).leadingZeroBitCount
-            bytes += 128 * ((128 / v * bits + 7) / 8) + entries * v * 2
+            bytes += 128 * (((128 - outliers) / v * bits + 7) / 8) + entries * v * 2
         }
         #expect(abs((q?["bits"] as? Double ?? 0) - Double(bytes * 8) / Double(128 * 128)) < 1e-9, "\(String(describing: q))")
     }
@@ -134,17 +137,17 @@ import TestSupport
         #expect(published != nil && published == FileManager.default.contents(atPath: local + "/model.compressed.safetensors"))
     }
 
-    /// An index beyond its codebook, a part of the wrong shape, a missing codebook and a truncated file are
-    /// each refused in one line naming the file or tensor, with a non-zero exit.
+    /// An index beyond its codebook, a part of the wrong shape, a missing codebook, outlier columns out of order
+    /// and a truncated file are each refused in one line naming the file or tensor, with a non-zero exit.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("beyond", "is beyond the codebook's 200 entries"), ("shape", ".vq_scales is F16"), ("missing", ".vq_codebook is missing"),
-        ("truncate", "model.compressed.safetensors"),
+        ("truncate", "model.compressed.safetensors"), ("outliers", "vq_outlier_columns: column 63 at 0 is not an ascending whole vector of the 256 columns"),
     ])
     func hostileCompressedFilesAreRefused(_ mode: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
         let out = env.scratch + "/out"
-        let r = try recipe(env, "centroids: 256, residual: 0, ", exports: "  - export: {format: compressed}")
+        let r = try recipe(env, "centroids: 256, residual: 0, outliers: 16, ", exports: "  - export: {format: compressed}")
         #expect(try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out]).status == 0)
         let bad = env.scratch + "/bad/model.compressed.safetensors"
         try FileManager.default.createDirectory(atPath: env.scratch + "/bad", withIntermediateDirectories: true)
@@ -160,7 +163,8 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("bits: 2, ", "belongs to methods gptq, rtn"), ("vector: 5, ", "5 is not one of 2, 4, 6, 8, 12, 16"),
         ("centroids: 100, ", "100 is not a power of two from 16 to 65536"), ("residual: 7, ", "(or 0)"),
-        ("vector: 12, ", "values, not a multiple of 12"),
+        ("vector: 12, ", "values, not a multiple of 12"), ("outliers: 12, ", "12 is not a multiple of vector 8"),
+        ("outliers: 128, ", "128 outlier columns leave tensor model.layers.0"),
     ])
     func impossibleVPTQRecipesAreRefusedAtSubmit(_ vptq: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()

@@ -5,6 +5,7 @@ Modes, each on the first VPTQ tensor T (sorted by name; stack-shape: the first B
   beyond    T's codebook cut to 200 entries (metadata says 200) and one index set to 255
   shape     T.vq_scales one value short
   missing   T.vq_codebook removed
+  outliers  T.vq_outlier_columns reversed (no longer ascending whole vectors)
   truncate  the file cut in the middle of its data
   stack-shape  T.bs_u.0 one row short
 Usage: corrupt_compressed.py IN OUT MODE
@@ -41,6 +42,8 @@ def main():
         tensors[name + ".vq_scales"] = np.ascontiguousarray(tensors[name + ".vq_scales"][:-1])
     elif mode == "missing":
         del tensors[name + ".vq_codebook"]
+    elif mode == "outliers":
+        tensors[name + ".vq_outlier_columns"] = np.ascontiguousarray(tensors[name + ".vq_outlier_columns"][::-1])
     else:
         sys.exit(f"unknown mode {mode}")
     meta["squeeze.quantization"] = json.dumps(q, sort_keys=True)

@@ -13,6 +13,8 @@ VPTQ tensors ("method": "vptq") are decoded from their parts alone: per codebook
 (packed at log2(entries) bits each along every row, lowest bits first, rows padded to whole bytes)
 and the F16 entries, then value = scale[row] * (entry + residual entry) in float32; every index
 must be within its codebook, and with --dense the dense export must equal the decoded values.
+With "outliers": o, the indices cover the groups that are not outliers (ascending) and each outlier
+column (vq_outlier_columns, ascending whole vectors) is scale[row] * vq_outliers[row, m].
 Usage: decode_compressed.py SOURCE.safetensors COMPRESSED.safetensors [--dense DENSE]
 """
 import argparse
@@ -87,11 +89,24 @@ def decode_vptq(c, name, m, errors):
     """The float32 values a VPTQ tensor decodes to."""
     rows, cols = m["shape"]
     v = m["vector"]
+    o = m.get("outliers", 0)
     books = [(".vq_", m["centroids"])] + ([(".vq_residual_", m["residual"])] if m["residual"] else [])
-    total = np.zeros((rows, cols // v, v), dtype=np.float32)
+    if o:
+        columns = c.get_tensor(name + ".vq_outlier_columns").astype(np.int64)
+        outliers = c.get_tensor(name + ".vq_outliers").astype(np.float32)
+        starts = columns.reshape(-1, v)
+        if (columns.shape != (o,) or outliers.shape != (rows, o) or np.any(np.diff(columns) <= 0)
+                or np.any(starts[:, 0] % v) or np.any(starts - starts[:, :1] != np.arange(v))
+                or columns.max() >= cols):
+            errors.append(f"{name}: outlier columns are not ascending whole vectors of the row")
+            return None
+        coded = np.setdiff1d(np.arange(cols // v), starts[:, 0] // v)
+    else:
+        coded = np.arange(cols // v)
+    total = np.zeros((rows, len(coded), v), dtype=np.float32)
     for prefix, entries in books:
         bits = max(1, (entries - 1).bit_length())
-        idx = unpack_indices(c.get_tensor(name + prefix + "indices"), rows, cols // v, bits)
+        idx = unpack_indices(c.get_tensor(name + prefix + "indices"), rows, len(coded), bits)
         book = c.get_tensor(name + prefix + "codebook").astype(np.float32)
         if book.shape != (entries, v):
             errors.append(f"{name}: {prefix}codebook is {book.shape}, expected {(entries, v)}")
@@ -101,7 +116,12 @@ def decode_vptq(c, name, m, errors):
             return None
         total = total + book[idx]
     scales = c.get_tensor(name + ".vq_scales").astype(np.float32)
-    return (scales[:, None, None] * total).astype(np.float32).reshape(rows, cols)
+    out = np.zeros((rows, cols // v, v), dtype=np.float32)
+    out[:, coded, :] = scales[:, None, None] * total
+    out = out.reshape(rows, cols)
+    if o:
+        out[:, columns] = scales[:, None] * outliers
+    return out.astype(np.float32)
 
 
 def main():

@@ -108,14 +108,16 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         switch e["method"] as? String {
         case "vptq":
             var o = VPTQ.Options()
+            let outliers = e["outliers"] as? Int ?? 0
             guard let v = e["vector"] as? Int, let k = e["centroids"] as? Int, let r = e["residual"] as? Int,
                 (1...64).contains(v), shape.count == 2, shape[1] % v == 0, (2...65536).contains(k),
-                r == 0 || (2...65536).contains(r)
+                r == 0 || (2...65536).contains(r), outliers >= 0, outliers % v == 0, outliers < shape[1]
             else {
                 throw bad(
-                    "squeeze.quantization: vptq needs a 2-D shape, vector dividing its rows, centroids and residual")
+                    "squeeze.quantization: vptq needs a 2-D shape, vector dividing its rows, centroids and residual, "
+                        + "outliers a multiple of vector below the row length")
             }
-            (o.vector, o.centroids, o.residual) = (v, k, r)
+            (o.vector, o.centroids, o.residual, o.outliers) = (v, k, r, outliers)
             o.actOrder = e["act_order"] as? Bool ?? false
             stage = QuantizeStage(withoutGrid: .vptq(o), selector: selector)
         case "bitstack":
@@ -159,28 +161,55 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
         return q
     }
 
-    /// Every index within its codebook (only a codebook whose size is not a power of two can be exceeded).
+    /// Every index within its codebook (only a codebook whose size is not a power of two can be exceeded), and
+    /// the outlier columns ascending whole groups of the row.
     private static func checkIndices(_ q: Quantized, reader: SafeTensorsReader) throws {
         guard case .vptq(let o) = q.stage.method else { return }
         let (rows, cols) = RunPlan.matrixShape(q.info)
+        let groups = (cols - o.outliers) / o.vector
         for (b, entries) in o.books.enumerated() where entries & (entries - 1) != 0 {
             let part = q.parts[2 * b]
             let indices = try reader.withData(part) {
-                VPTQ.unpack($0, rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
+                VPTQ.unpack($0, rows: rows, groups: groups, bits: VPTQ.indexBits(entries))
             }
             if let i = indices.firstIndex(where: { Int($0) >= entries }) {
                 throw ComputeError(
                     .corruptHeader,
-                    "\(part.name): index \(indices[i]) at row \(i / (cols / o.vector)) is beyond the codebook's "
+                    "\(part.name): index \(indices[i]) at row \(i / groups) is beyond the codebook's "
                         + "\(entries) entries", file: reader.path, tensor: q.info.name)
             }
+        }
+        guard o.outliers > 0 else { return }
+        let part = q.parts[2 * o.books.count + 1]
+        let columns = try outlierColumns(part, reader: reader)
+        for (j, c) in columns.enumerated() {
+            // Ascending, in range, and whole vectors: column j of group j / vector is that group's j % vector-th.
+            let first = j % o.vector == 0
+            let ok =
+                (0..<cols).contains(Int(c)) && (j == 0 || c > columns[j - 1])
+                && (first ? Int(c) % o.vector == 0 : c == columns[j - 1] + 1)
+            guard ok else {
+                throw ComputeError(
+                    .corruptHeader,
+                    "\(part.name): column \(c) at \(j) is not an ascending whole vector of the \(cols) columns",
+                    file: reader.path, tensor: q.info.name)
+            }
+        }
+    }
+
+    /// A VPTQ tensor's outlier columns (I32, little-endian).
+    private static func outlierColumns(_ p: TensorInfo, reader: SafeTensorsReader) throws -> [Int32] {
+        try reader.withData(p) { b in
+            (0..<p.numel).map { Int32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
         }
     }
 
     private static func describe(_ q: QuantizeStage) -> String {
         if case .bitstack(let blocks, let rank) = q.method { return "bitstack \(blocks) blocks of rank \(rank)" }
         if case .vptq(let o) = q.method {
-            return "vptq vector \(o.vector), \(o.centroids)\(o.residual > 0 ? " + \(o.residual)" : "") entries"
+            let outliers = o.outliers > 0 ? ", \(o.outliers) outlier columns" : ""
+            return
+                "vptq vector \(o.vector), \(o.centroids)\(o.residual > 0 ? " + \(o.residual)" : "") entries\(outliers)"
         }
         return "int\(q.bits) \(q.symmetric ? "symmetric" : "asymmetric") \(q.method.name)"
     }
@@ -225,10 +254,14 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             }
             return BitStack.decode(stack, count: count, rows: rows, cols: cols, rank: rank)
         case .vptq(let o):
-            var result = VPTQ.Result(codebooks: [], indices: [], scales: try floats(q.parts.count - 1))
+            var result = VPTQ.Result(codebooks: [], indices: [], scales: try floats(2 * o.books.count))
+            if o.outliers > 0 {
+                result.outlierColumns = try Self.outlierColumns(q.parts[2 * o.books.count + 1], reader: reader)
+                result.outliers = try floats(2 * o.books.count + 2)
+            }
             for (b, entries) in o.books.enumerated() {
                 let indices = try bytes(2 * b).withUnsafeBytes {
-                    VPTQ.unpack($0, rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
+                    VPTQ.unpack($0, rows: rows, groups: (cols - o.outliers) / o.vector, bits: VPTQ.indexBits(entries))
                 }
                 result.indices.append(indices)
                 result.codebooks.append(try floats(2 * b + 1))

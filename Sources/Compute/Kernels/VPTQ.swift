@@ -24,6 +24,9 @@ public enum VPTQ {
         public var actOrder = true
         /// Fraction of the Hessian's mean diagonal added to its diagonal.
         public var damp = 0.01
+        /// Input columns kept at F16 instead of codebook entries (a multiple of `vector`: the groups of the
+        /// largest Hessian diagonal, visited first); 0 for none.
+        public var outliers = 0
 
         public init() {}
 
@@ -31,12 +34,15 @@ public enum VPTQ {
         var books: [Int] { residual > 0 ? [centroids, residual] : [centroids] }
     }
 
-    /// One quantized matrix: per codebook its entries (F16 values) and each vector's index, rows × groups in
-    /// stored order; one scale per row (F16 values).
+    /// One quantized matrix: per codebook its entries (F16 values) and each vector's index, rows × the groups
+    /// that are not outliers, in stored order; one scale per row (F16 values); the outlier columns
+    /// (ascending) and their values at unit RMS, rows × outlier columns (F16 values).
     public struct Result: Sendable {
         public var codebooks: [[Float]]
         public var indices: [[Int32]]
         public var scales: [Float]
+        public var outlierColumns: [Int32] = []
+        public var outliers: [Float] = []
     }
 
     /// k-means seed: fixed, so a matrix's codebooks depend only on its weights and inputs.
@@ -58,6 +64,11 @@ public enum VPTQ {
             throw ComputeError(.shapeMismatch, "\(cols) columns are not a multiple of vector \(v)", tensor: tensor)
         }
         let groups = cols / v
+        guard o.outliers % v == 0, o.outliers < cols else {
+            throw ComputeError(
+                .shapeMismatch, "outliers \(o.outliers) must be a multiple of vector \(v) below \(cols) columns",
+                tensor: tensor)
+        }
         // Row scales (F16) and the unit-RMS rows; a row whose scale is 0 or not finite decodes to zeros.
         var scales = [Float](repeating: 0, count: rows)
         var unit = [Float](repeating: 0, count: rows * cols)
@@ -70,29 +81,37 @@ public enum VPTQ {
             for c in 0..<cols { unit[r * cols + c] = w[r * cols + c] / s }
         }
         let diag = (0..<cols).map { g[$0 * cols + $0] }
+        // Groups by decreasing Hessian diagonal: the first `outliers / vector` are kept at F16.
+        let energy = (0..<groups).map { gi in (0..<v).reduce(Float(0)) { $0 + diag[gi * v + $1] } }
+        let byEnergy = (0..<groups).sorted { a, b in energy[a] != energy[b] ? energy[a] > energy[b] : a < b }
+        let exact = o.outliers / v
+        var isOutlier = [Bool](repeating: false, count: groups)
+        for gi in byEnergy.prefix(exact) { isOutlier[gi] = true }
         let codebooks = learnCodebooks(
-            unit, scales: scales, diag: diag, rows: rows, cols: cols, options: o, threads: threads)
-        // Group order, and the columns it visits.
-        var order = Array(0..<groups)
-        if o.actOrder {
-            let energy = (0..<groups).map { gi in (0..<v).reduce(Float(0)) { $0 + diag[gi * v + $1] } }
-            order.sort { a, b in energy[a] != energy[b] ? energy[a] > energy[b] : a < b }
-        }
+            unit, scales: scales, diag: diag, rows: rows, cols: cols, options: o, skip: isOutlier, threads: threads)
+        // Group order, and the columns it visits: outliers first, then the rest (by energy with act order).
+        let order =
+            Array(byEnergy.prefix(exact)) + (o.actOrder ? byEnergy : Array(0..<groups)).filter { !isOutlier[$0] }
+        let permuted = o.actOrder || exact > 0
         let perm = order.flatMap { ($0 * v)..<($0 * v + v) }
         var gp = g
         var wp = unit
-        if o.actOrder {
+        if permuted {
             gp = perm.flatMap { i in perm.map { j in g[i * cols + j] } }
             wp = (0..<rows).flatMap { r in perm.map { unit[r * cols + $0] } }
         }
         let u = try wp.withUnsafeMutableBufferPointer {
             try CalibrationHessian.inverseFactor(
                 gram: gp, tokens: tokens, cols: cols, damp: o.damp, weight: $0, rows: rows, threads: threads,
-                shared: o.actOrder ? nil : factors, ordered: false, tensor: tensor
+                shared: permuted ? nil : factors, ordered: false, tensor: tensor
             ).u
         }
-        let sweep = VectorSweep(u: u, cols: cols, vector: v, codebooks: codebooks)
-        var indices = [[Int32]](repeating: [Int32](repeating: 0, count: rows * groups), count: codebooks.count)
+        let sweep = VectorSweep(u: u, cols: cols, vector: v, codebooks: codebooks, exact: exact)
+        // Each kept group's slot among the stored (non-outlier) groups.
+        let kept = groups - exact
+        var slot = [Int](repeating: -1, count: groups)
+        for (i, gi) in (0..<groups).filter({ !isOutlier[$0] }).enumerated() { slot[gi] = i }
+        var indices = [[Int32]](repeating: [Int32](repeating: 0, count: rows * kept), count: codebooks.count)
         let chunks = Parallel.chunks(rows, chunk: 32)
         let perChunk = UnsafeMutableBufferPointer<[[Int32]]>.allocate(capacity: chunks.count)
         perChunk.initialize(repeating: [])
@@ -105,26 +124,36 @@ public enum VPTQ {
         for (ci, range) in chunks.enumerated() {
             for b in 0..<codebooks.count {
                 for (k, r) in range.enumerated() {
-                    for (position, gi) in order.enumerated() {
-                        indices[b][r * groups + gi] = perChunk[ci][b][k * groups + position]
+                    for (position, gi) in order.enumerated() where !isOutlier[gi] {
+                        indices[b][r * kept + slot[gi]] = perChunk[ci][b][k * groups + position]
                     }
                 }
             }
         }
-        // The decoded weights, in stored column order: scale · (entry + residual entry).
+        // The decoded weights, in stored column order: scale · (entry + residual entry), or scale · the F16 value.
         for r in 0..<rows {
             for (position, c) in perm.enumerated() { w[r * cols + c] = scales[r] * wp[r * cols + position] }
         }
-        return Result(codebooks: codebooks, indices: indices, scales: scales)
+        var result = Result(codebooks: codebooks, indices: indices, scales: scales)
+        // Outlier columns ascending, with their values at unit RMS (the first positions visited).
+        var position = [Int](repeating: 0, count: cols)
+        for (p, c) in perm.enumerated() { position[c] = p }
+        let columns = (0..<cols).filter { isOutlier[$0 / v] }
+        result.outlierColumns = columns.map { Int32($0) }
+        result.outliers = (0..<rows).flatMap { r in columns.map { wp[r * cols + position[$0]] } }
+        return result
     }
 
     /// The codebooks (F16 values): k-means on the unit-RMS vectors, then on what the first codebook leaves.
-    /// Each vector value weighs its row's squared scale times its column's Hessian diagonal.
+    /// Each vector value weighs its row's squared scale times its column's Hessian diagonal; the groups in
+    /// `skip` (the outliers, kept at F16) do not train.
     private static func learnCodebooks(
-        _ unit: [Float], scales: [Float], diag: [Float], rows: Int, cols: Int, options o: Options, threads: Int
+        _ unit: [Float], scales: [Float], diag: [Float], rows: Int, cols: Int, options o: Options, skip: [Bool],
+        threads: Int
     ) -> [[Float]] {
         let v = o.vector
         let n = rows * cols / v
+        let groups = cols / v
         var weights = [Float](repeating: 0, count: rows * cols)
         for r in 0..<rows {
             for c in 0..<cols { weights[r * cols + c] = scales[r] * scales[r] * diag[c] }
@@ -134,7 +163,7 @@ public enum VPTQ {
         for (b, entries) in o.books.enumerated() {
             // An evenly strided sample of the vectors trains the codebook.
             let stride = max(1, n / (entries * trainingVectorsPerEntry))
-            let picks = Swift.stride(from: 0, to: n, by: stride)
+            let picks = Swift.stride(from: 0, to: n, by: stride).filter { !skip[$0 % groups] }
             let xs = picks.flatMap { target[($0 * v)..<($0 * v + v)] }
             let ws = picks.flatMap { weights[($0 * v)..<($0 * v + v)] }
             var book = VectorKMeans.train(
@@ -153,19 +182,29 @@ public enum VPTQ {
         return books
     }
 
-    /// The rows × cols values a result decodes to: scale · (entry + residual entry) per value.
+    /// The rows × cols values a result decodes to: scale · (entry + residual entry) per value, scale · the
+    /// stored value in an outlier column.
     public static func decode(_ r: Result, rows: Int, cols: Int, vector v: Int) -> [Float] {
         let groups = cols / v
+        var isOutlier = [Bool](repeating: false, count: groups)
+        for c in r.outlierColumns { isOutlier[Int(c) / v] = true }
+        let kept = groups - r.outlierColumns.count / v
+        let k = r.outlierColumns.count
         var out = [Float](repeating: 0, count: rows * cols)
         for row in 0..<rows {
-            for gi in 0..<groups {
+            var slot = 0
+            for gi in 0..<groups where !isOutlier[gi] {
                 for d in 0..<v {
                     var sum: Float = 0
                     for (b, book) in r.codebooks.enumerated() {
-                        sum += book[Int(r.indices[b][row * groups + gi]) * v + d]
+                        sum += book[Int(r.indices[b][row * kept + slot]) * v + d]
                     }
                     out[row * cols + gi * v + d] = r.scales[row] * sum
                 }
+                slot += 1
+            }
+            for (j, c) in r.outlierColumns.enumerated() {
+                out[row * cols + Int(c)] = r.scales[row] * r.outliers[row * k + j]
             }
         }
         return out

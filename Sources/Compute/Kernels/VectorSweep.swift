@@ -6,23 +6,26 @@ import Foundation
 /// minimise ‖(x − q) · U_BB⁻¹‖² (U the upper Cholesky factor of H⁻¹): the first codebook's nearest
 /// entry, or with a residual codebook the best pair among the first codebook's four nearest entries and
 /// the residual entry nearest to what each leaves. The scaled error E = (x − q)·U_BB⁻¹
-/// updates the later columns by −E·U_B,later.
+/// updates the later columns by −E·U_B,later. The first `exact` groups (VPTQ's outlier columns) are
+/// rounded to F16 instead, their error fed forward the same way.
 struct VectorSweep {
     let u: [Float]
     let cols: Int
     let vector: Int
     let codebooks: [[Float]]
+    let exact: Int
     /// Per group: M = U_BB⁻¹ (vector × vector, upper triangular) and the metric A = M·Mᵀ.
     private let inverse: [[Float]]
     private let metric: [[Float]]
     /// Columns per lazy-update block: a whole number of groups.
     private let block: Int
 
-    init(u: [Float], cols: Int, vector v: Int, codebooks: [[Float]]) {
+    init(u: [Float], cols: Int, vector v: Int, codebooks: [[Float]], exact: Int = 0) {
         self.u = u
         self.cols = cols
         self.vector = v
         self.codebooks = codebooks
+        self.exact = exact
         block = max(1, 128 / v) * v
         var inverse = [[Float]]()
         var metric = [[Float]]()
@@ -74,12 +77,16 @@ struct VectorSweep {
                         q[k * v + d] = 0
                     }
                 }
-                let picks = entries(x, rows: n, metric: metric[gi])
-                for k in 0..<n {
-                    for (b, book) in codebooks.enumerated() {
-                        let e = Int(picks[b][k])
-                        indices[b][k * groups + gi] = picks[b][k]
-                        for d in 0..<v { q[k * v + d] += book[e * v + d] }
+                if gi < exact {
+                    for i in 0..<(n * v) { q[i] = Float(Float16(x[i])) }
+                } else {
+                    let picks = entries(x, rows: n, metric: metric[gi])
+                    for k in 0..<n {
+                        for (b, book) in codebooks.enumerated() {
+                            let e = Int(picks[b][k])
+                            indices[b][k * groups + gi] = picks[b][k]
+                            for d in 0..<v { q[k * v + d] += book[e * v + d] }
+                        }
                     }
                 }
                 let m = inverse[gi]

@@ -46,18 +46,24 @@ public enum CompressedLayout {
         return out
     }
 
-    /// A VPTQ tensor's entries: per codebook the packed indices ([rows, bytes per row]) and the entries
-    /// (F16 [entries, vector]), first codebook first, then the row scales (F16 [rows]).
+    /// A VPTQ tensor's entries: per codebook the packed indices of the groups that are not outliers
+    /// ([rows, bytes per row]) and the entries (F16 [entries, vector]), first codebook first, then the row
+    /// scales (F16 [rows]); with outliers, their columns (I32 [outliers], ascending) and values at unit RMS
+    /// (F16 [rows, outliers]).
     static func vectorPlan(_ t: TensorInfo, _ o: VPTQ.Options) -> [(name: String, dtype: DType, shape: [Int])] {
         let (rows, cols) = RunPlan.matrixShape(t)
         var out = [(name: String, dtype: DType, shape: [Int])]()
         for (b, entries) in o.books.enumerated() {
             let prefix = t.name + (b == 0 ? ".vq_" : ".vq_residual_")
-            let rowBytes = (cols / o.vector * VPTQ.indexBits(entries) + 7) / 8
+            let rowBytes = ((cols - o.outliers) / o.vector * VPTQ.indexBits(entries) + 7) / 8
             out.append((prefix + "indices", .U8, [rows, rowBytes]))
             out.append((prefix + "codebook", .F16, [entries, o.vector]))
         }
         out.append((t.name + ".vq_scales", .F16, [rows]))
+        if o.outliers > 0 {
+            out.append((t.name + ".vq_outlier_columns", .I32, [o.outliers]))
+            out.append((t.name + ".vq_outliers", .F16, [rows, o.outliers]))
+        }
         return out
     }
 
@@ -66,10 +72,15 @@ public enum CompressedLayout {
         let (rows, cols) = RunPlan.matrixShape(t)
         var out = [UInt8]()
         for (b, entries) in o.books.enumerated() {
-            out += VPTQ.pack(r.indices[b], rows: rows, groups: cols / o.vector, bits: VPTQ.indexBits(entries))
+            out += VPTQ.pack(
+                r.indices[b], rows: rows, groups: (cols - o.outliers) / o.vector, bits: VPTQ.indexBits(entries))
             appendHalf(r.codebooks[b], to: &out)
         }
         appendHalf(r.scales, to: &out)
+        if o.outliers > 0 {
+            for c in r.outlierColumns { withUnsafeBytes(of: c.littleEndian) { out += $0 } }
+            appendHalf(r.outliers, to: &out)
+        }
         return out
     }
 
@@ -128,11 +139,12 @@ public enum CompressedLayout {
                 continue
             }
             if case .vptq(let o) = st.method {
-                q[t.name] =
-                    [
-                        "method": "vptq", "vector": o.vector, "centroids": o.centroids, "residual": o.residual,
-                        "shape": t.shape, "dtype": t.dtype.rawValue, "act_order": o.actOrder
-                    ] as [String: Any]
+                var e: [String: Any] = [
+                    "method": "vptq", "vector": o.vector, "centroids": o.centroids, "residual": o.residual,
+                    "shape": t.shape, "dtype": t.dtype.rawValue, "act_order": o.actOrder
+                ]
+                if o.outliers > 0 { e["outliers"] = o.outliers }
+                q[t.name] = e
                 continue
             }
             var e: [String: Any] = [

@@ -22,6 +22,12 @@ public enum RecipeValidator {
                             "\(path).vector",
                             "tensor \(t.name) has rows of \(t.shape.last ?? 0) values, not a multiple of \(o.vector)")
                     }
+                    for t in matched where (t.shape.last ?? 0) <= o.outliers {
+                        throw RecipeError(
+                            "\(path).outliers",
+                            "\(o.outliers) outlier columns leave tensor \(t.name) (rows of \(t.shape.last ?? 0)) "
+                                + "none to quantize")
+                    }
                     continue
                 }
                 switch q.granularity {

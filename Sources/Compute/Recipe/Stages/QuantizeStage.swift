@@ -67,11 +67,11 @@ extension QuantizeStage: StageOptions {
     /// Each method's own keys.
     static let methodKeys = [
         "rtn": gridKeys, "gptq": gridKeys + ["damp", "act_order"],
-        "vptq": ["vector", "centroids", "residual", "iterations", "damp", "act_order"]
+        "vptq": ["vector", "centroids", "residual", "iterations", "damp", "act_order", "outliers"]
     ]
     public static let keys =
         ["method"] + gridKeys + [
-            "damp", "act_order", "vector", "centroids", "residual", "iterations", "targets", "ignore"
+            "damp", "act_order", "vector", "centroids", "residual", "iterations", "outliers", "targets", "ignore"
         ]
 
     public init(from decoder: Decoder) throws {
@@ -136,7 +136,7 @@ extension QuantizeStage: StageOptions {
         }
     }
 
-    /// `vector`, `centroids`, `residual`, `iterations`, `damp` and `act_order` of method vptq.
+    /// `vector`, `centroids`, `residual`, `iterations`, `damp`, `act_order` and `outliers` of method vptq.
     private static func vptq(_ r: OptionReader) throws -> VPTQ.Options {
         var o = VPTQ.Options()
         o.vector = try r.integer("vector") ?? o.vector
@@ -160,6 +160,10 @@ extension QuantizeStage: StageOptions {
             throw RecipeError(r.at("damp"), "\(RecipeParser.fmt(o.damp)) is not in (0, 1]")
         }
         o.actOrder = try r.flag("act_order") ?? o.actOrder
+        o.outliers = try r.integer("outliers") ?? o.outliers
+        guard o.outliers >= 0, o.outliers % o.vector == 0 else {
+            throw RecipeError(r.at("outliers"), "\(o.outliers) is not a multiple of vector \(o.vector) (or 0)")
+        }
         return o
     }
 
@@ -173,6 +177,7 @@ extension QuantizeStage: StageOptions {
             try w.put("iterations", o.iterations)
             try w.put("damp", o.damp)
             try w.put("act_order", o.actOrder)
+            try w.put("outliers", o.outliers)
             try selector.write(&w)
             return
         }
