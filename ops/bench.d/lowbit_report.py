@@ -42,6 +42,11 @@ if v and g2 and g3:
     t = v["compute_s"] / g2["compute_s"]
     print(f"- Target VPTQ time ≤ 5× GPTQ's: {v['compute_s']:.0f} s against {g2['compute_s']:.0f} s (int2), "
           f"{t:.1f}× — {'met' if t <= 5 else 'not met'}.")
+o = by.get("vptq-outliers")
+if v and o:
+    better = "better" if ratio(o) < ratio(v) else "no better"
+    print(f"- VPTQ outlier columns (8 per matrix at F16): {o['bpw']:.3f} bits, {ratio(o):.3f}× against the default's "
+          f"{v['bpw']:.3f} bits, {ratio(v):.3f}× — {better}, and {'within' if o['bpw'] <= 2.3 else 'over'} 2.3 bits.")
 stacks = [r for r in rows if r.get("stack")]
 gptq = [r for r in rows if r["name"].startswith("gptq-")]
 if stacks and gptq:
