@@ -95,16 +95,7 @@ private func connectUnix(_ path: String) -> Int32? {
     withUnsafeMutableBytes(of: &addr.sun_path) { raw in
         for (i, b) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = b }
     }
-    let ok = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-        }
-    }
-    guard ok == 0 else {
-        close(fd)
-        return nil
-    }
-    return fd
+    return connected(fd, to: &addr)
 }
 
 private func writeAll(_ fd: Int32, _ data: Data) throws {

@@ -91,21 +91,7 @@ import TestSupport
               - export: {format: gguf, type: q8_0}
             """)
         let id = try env.submit(["--model", hf, "--recipe", r, "--max-attempts", "10"])
-        func checkpoints() -> Int { Int((try? env.scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0 }
-        for kill in 0..<3 {
-            let w = try env.startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "40"])
-            let target = checkpoints() + Int.random(in: 1...3)
-            let reached = waitUntil(timeout: 120) { checkpoints() >= target }
-            Thread.sleep(forTimeInterval: Double.random(in: 0...0.1))
-            w.signal(SIGKILL)
-            #expect(w.wait(timeout: 10))
-            _ = w.finish()
-            #expect(reached, "kill \(kill): no progress to \(target) checkpoints")
-        }
-        let last = try env.startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
-        #expect(last.wait(timeout: 300))
-        #expect(last.finish().status == 0)
-        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+        try env.finishAfterKills(id)
         #expect(try env.scalar("SELECT units_total FROM jobs WHERE id = $1::uuid", [id]) == "36", "30 tensors and 2 biases per block")
         let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
         let local = env.scratch + "/local"

@@ -41,6 +41,28 @@ extension SqueezeEnv {
         return r
     }
 
+    /// Kills a worker running job `id` with SIGKILL three times, each once 1 to 3 more units are checkpointed,
+    /// then finishes the job with one more worker; expects it succeeded.
+    func finishAfterKills(_ id: String) throws {
+        func checkpoints() -> Int {
+            Int((try? scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0
+        }
+        for kill in 0..<3 {
+            let w = try startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "40"])
+            let target = checkpoints() + Int.random(in: 1...3)
+            let reached = waitUntil(timeout: 120) { checkpoints() >= target }
+            Thread.sleep(forTimeInterval: Double.random(in: 0...0.1))
+            w.signal(SIGKILL)
+            #expect(w.wait(timeout: 10))
+            _ = w.finish()
+            #expect(reached, "kill \(kill): no progress to \(target) checkpoints")
+        }
+        let last = try startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
+        #expect(last.wait(timeout: 300))
+        #expect(last.finish().status == 0)
+        #expect(try scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+    }
+
     func scalar(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> String? {
         try db.connect().query(sql, params).first?.values.first ?? nil
     }

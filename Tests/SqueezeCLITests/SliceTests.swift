@@ -27,8 +27,6 @@ import TestSupport
             """ + rest)
     }
 
-    /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
-    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes, with and without the readers' refit.
     /// A slice job (with GPTQ and a GGUF export after it) whose worker is killed with SIGKILL three times
     /// mid-way resumes from its checkpoints and publishes the files `squeeze run` writes, byte for byte.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
@@ -40,21 +38,7 @@ import TestSupport
               - export: {format: gguf, type: q8_0}
             """)
         let id = try env.submit(["--model", hf, "--recipe", r, "--max-attempts", "10"])
-        func checkpoints() -> Int { Int((try? env.scalar("SELECT count(*) FROM job_checkpoints WHERE job_id = $1::uuid", [id])) ?? "0") ?? 0 }
-        for kill in 0..<3 {
-            let w = try env.startSqueeze(["worker", "--lease-seconds", "1", "--unit-delay-ms", "40"])
-            let target = checkpoints() + Int.random(in: 1...3)
-            let reached = waitUntil(timeout: 120) { checkpoints() >= target }
-            Thread.sleep(forTimeInterval: Double.random(in: 0...0.1))
-            w.signal(SIGKILL)
-            #expect(w.wait(timeout: 10))
-            _ = w.finish()
-            #expect(reached, "kill \(kill): no progress to \(target) checkpoints")
-        }
-        let last = try env.startSqueeze(["worker", "--lease-seconds", "1", "--exit-when-idle"])
-        #expect(last.wait(timeout: 300))
-        #expect(last.finish().status == 0)
-        #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
+        try env.finishAfterKills(id)
         #expect(Int(try env.scalar("SELECT count(*) FROM job_attempts WHERE job_id = $1::uuid", [id]) ?? "0") ?? 0 >= 4)
         let out = try env.scalar("SELECT output_path FROM jobs WHERE id = $1::uuid", [id]) ?? "?"
         let local = env.scratch + "/local"
@@ -68,6 +52,8 @@ import TestSupport
         #expect(!FileManager.default.fileExists(atPath: env.artifactRoot + "/\(out)/.staged-input"))
     }
 
+    /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
+    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes, with and without the readers' refit.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
         ("0", 128, "true"), ("0.25", 96, "true"), ("0.25", 96, "false"),
     ])
