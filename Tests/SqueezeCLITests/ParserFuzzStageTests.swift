@@ -4,7 +4,7 @@ import TestSupport
 
 /// The fuzz stage: for each parser, the hostile corpus and then seeded mutations for a time
 /// budget (SQUEEZE_FUZZ_SECONDS, default 60), each input in its own `squeeze` process, which must
-/// exit below 128, within 10 s, under 1 GB peak RSS (Tests/reference/fuzz_cli.py).
+/// exit below 128, within 10 CPU seconds and 60 s, under 1 GB peak RSS (Tests/reference/fuzz_cli.py).
 @Suite struct ParserFuzzStageTests {
     static var seconds: String { ProcessInfo.processInfo.environment["SQUEEZE_FUZZ_SECONDS"] ?? "60" }
 
