@@ -38,18 +38,43 @@ public enum ProcessRunner {
     public static func start(_ executable: String, _ args: [String], env: [String: String] = [:]) throws
         -> RunningProcess
     {
-        let dir = TestConfiguration.scratch + "/proc"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let id = UUID().uuidString
-        let outPath = "\(dir)/\(id).out", errPath = "\(dir)/\(id).err"
-        var environment = ProcessInfo.processInfo.environment
-        // Tests run four at once on the machine's cores: a reference's OpenBLAS threads would only spin
-        // against them (numpy's import alone costs 0.33 CPU seconds with two, 0.18 with one).
-        if environment["OPENBLAS_NUM_THREADS"] == nil { environment["OPENBLAS_NUM_THREADS"] = "1" }
-        for (k, v) in env { environment[k] = v }
+        let (outPath, errPath) = try outputFiles()
+        let environment = ProcessInfo.processInfo.environment.merging(childEnvironment(env)) { $1 }
         let pid = try Spawn.launch(executable, args, environment: environment, stdout: outPath, stderr: errPath)
         let label = CPUTimeLog.Label(test: Test.current.map { "\($0.id)" } ?? "-", executable: executable)
         return RunningProcess(pid: pid, outPath: outPath, errPath: errPath, label: label)
+    }
+}
+
+extension ProcessRunner {
+    /// New files in the scratch directory for a child's stdout and stderr.
+    static func outputFiles() throws -> (out: String, err: String) {
+        let dir = TestConfiguration.scratch + "/proc"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let id = UUID().uuidString
+        return ("\(dir)/\(id).out", "\(dir)/\(id).err")
+    }
+
+    /// What a child's environment adds to this process's: `env`, and one OpenBLAS thread unless either sets a
+    /// number. Tests run four at once on the machine's cores: a reference's OpenBLAS threads would only spin
+    /// against them (numpy's import alone costs 0.33 CPU seconds with two, 0.18 with one).
+    static func childEnvironment(_ env: [String: String]) -> [String: String] {
+        var added = env
+        if ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] == nil && env["OPENBLAS_NUM_THREADS"] == nil {
+            added["OPENBLAS_NUM_THREADS"] = "1"
+        }
+        return added
+    }
+}
+
+extension ProcessResult {
+    /// The result of a child that exited with `status`, its output read from (and then removed with) its files.
+    static func collect(status: Int32, out outPath: String, err errPath: String) -> ProcessResult {
+        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+        return ProcessResult(status: status, stdout: out, stderr: err)
     }
 }
 
@@ -113,10 +138,6 @@ public final class RunningProcess: @unchecked Sendable {
             while exitStatus == nil { exited.wait() }
             return exitStatus!
         }
-        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(atPath: outPath)
-        try? FileManager.default.removeItem(atPath: errPath)
-        return ProcessResult(status: status, stdout: out, stderr: err)
+        return ProcessResult.collect(status: status, out: outPath, err: errPath)
     }
 }

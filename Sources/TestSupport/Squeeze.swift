@@ -81,7 +81,7 @@ public final class SqueezeEnv: Sendable {
     }
 
     /// Runs a script from Tests/reference with the test Python, in a fork of the test process's
-    /// Python fork server where that runs (numpy, safetensors and gguf already imported).
+    /// Python fork server where that runs (numpy, safetensors, gguf and ml_dtypes already imported).
     @discardableResult
     public func python(_ script: String, _ args: [String], timeout: Double = 300) throws -> ProcessResult {
         let path = TestConfiguration.repoRoot + "/Tests/reference/" + script

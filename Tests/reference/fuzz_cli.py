@@ -34,7 +34,6 @@ def run(binary, args, env):
         resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
         # SIGXCPU at the CPU limit, SIGKILL a second later.
         resource.setrlimit(resource.RLIMIT_CPU, (HANG_CPU_S, HANG_CPU_S + 1))
-    t0 = time.monotonic()
     p = subprocess.Popen([binary] + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limits)
     hung = threading.Event()
 
@@ -147,7 +146,7 @@ def main():
                 inputs.append(("corpus", f"{a.corpus}/{n}"))
     rng = random.Random(a.seed)
     base = seeds(a.kind, repo, a.work)
-    findings, n, worst_rss, worst_s = [], 0, 0, 0.0
+    findings, n, worst_rss, worst_cpu = [], 0, 0, 0.0
     deadline = time.monotonic() + a.seconds
     i = 0
     while True:
@@ -161,9 +160,9 @@ def main():
                 f.write(mutate_bytes(rng.choice(base), rng, a.kind in ("recipe", "manifest")))
             origin = f"mutation {i}"
             i += 1
-        code, secs, rss, err, hung = run(a.binary, command(a.kind, path, a.work), env)
+        code, cpu, rss, err, hung = run(a.binary, command(a.kind, path, a.work), env)
         n += 1
-        worst_rss, worst_s = max(worst_rss, rss), max(worst_s, secs)
+        worst_rss, worst_cpu = max(worst_rss, rss), max(worst_cpu, cpu)
         bound = RSS_LIMIT_KB if origin != "corpus" else min(RSS_LIMIT_KB, 3 * os.path.getsize(path) // 1024 + BASE_RSS_KB)
         problem = ("hang (killed after 10 s)" if hung else f"exit status {code}" if code >= 128 or code < 0
                    else f"peak RSS {rss // 1024} MiB over {bound // 1024} MiB" if rss > bound else None)
@@ -173,7 +172,7 @@ def main():
                 os.replace(path, keep)
             findings.append(f"{origin} ({keep if origin.startswith('mutation') else path}): {problem}: {err.strip()[-200:]}")
     print(f"fuzz {a.kind}: {n} inputs ({i} mutations, seed {a.seed}), worst peak RSS {worst_rss // 1024} MiB, "
-          f"most CPU {worst_s:.2f} s, {len(findings)} findings")
+          f"most CPU {worst_cpu:.2f} s, {len(findings)} findings")
     for f in findings[:20]:
         print("  FINDING", f)
     sys.exit(1 if findings else 0)

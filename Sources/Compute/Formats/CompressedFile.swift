@@ -166,7 +166,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
     private static func checkIndices(_ q: Quantized, reader: SafeTensorsReader) throws {
         guard case .vptq(let o) = q.stage.method else { return }
         let (rows, cols) = RunPlan.matrixShape(q.info)
-        let groups = (cols - o.outliers) / o.vector
+        let groups = o.codedGroups(cols: cols)
         for (b, entries) in o.books.enumerated() where entries & (entries - 1) != 0 {
             let part = q.parts[2 * b]
             let indices = try reader.withData(part) {
@@ -261,7 +261,7 @@ public final class CompressedFile: TensorFile, @unchecked Sendable {
             }
             for (b, entries) in o.books.enumerated() {
                 let indices = try bytes(2 * b).withUnsafeBytes {
-                    VPTQ.unpack($0, rows: rows, groups: (cols - o.outliers) / o.vector, bits: VPTQ.indexBits(entries))
+                    VPTQ.unpack($0, rows: rows, groups: o.codedGroups(cols: cols), bits: VPTQ.indexBits(entries))
                 }
                 result.indices.append(indices)
                 result.codebooks.append(try floats(2 * b + 1))

@@ -32,6 +32,9 @@ public enum VPTQ {
 
         /// Codebook sizes, first codebook first.
         var books: [Int] { residual > 0 ? [centroids, residual] : [centroids] }
+
+        /// Vectors per row that take codebook indices: those of the columns that are not outliers.
+        func codedGroups(cols: Int) -> Int { (cols - outliers) / vector }
     }
 
     /// One quantized matrix: per codebook its entries (F16 values) and each vector's index, rows × the groups
@@ -108,7 +111,7 @@ public enum VPTQ {
         }
         let sweep = VectorSweep(u: u, cols: cols, vector: v, codebooks: codebooks, exact: exact)
         // Each kept group's slot among the stored (non-outlier) groups.
-        let kept = groups - exact
+        let kept = o.codedGroups(cols: cols)
         var slot = [Int](repeating: -1, count: groups)
         for (i, gi) in (0..<groups).filter({ !isOutlier[$0] }).enumerated() { slot[gi] = i }
         var indices = [[Int32]](repeating: [Int32](repeating: 0, count: rows * kept), count: codebooks.count)

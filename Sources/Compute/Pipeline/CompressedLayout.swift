@@ -55,7 +55,7 @@ public enum CompressedLayout {
         var out = [(name: String, dtype: DType, shape: [Int])]()
         for (b, entries) in o.books.enumerated() {
             let prefix = t.name + (b == 0 ? ".vq_" : ".vq_residual_")
-            let rowBytes = ((cols - o.outliers) / o.vector * VPTQ.indexBits(entries) + 7) / 8
+            let rowBytes = (o.codedGroups(cols: cols) * VPTQ.indexBits(entries) + 7) / 8
             out.append((prefix + "indices", .U8, [rows, rowBytes]))
             out.append((prefix + "codebook", .F16, [entries, o.vector]))
         }
@@ -72,8 +72,7 @@ public enum CompressedLayout {
         let (rows, cols) = RunPlan.matrixShape(t)
         var out = [UInt8]()
         for (b, entries) in o.books.enumerated() {
-            out += VPTQ.pack(
-                r.indices[b], rows: rows, groups: (cols - o.outliers) / o.vector, bits: VPTQ.indexBits(entries))
+            out += VPTQ.pack(r.indices[b], rows: rows, groups: o.codedGroups(cols: cols), bits: VPTQ.indexBits(entries))
             appendHalf(r.codebooks[b], to: &out)
         }
         appendHalf(r.scales, to: &out)
