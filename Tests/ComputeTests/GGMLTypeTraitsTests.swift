@@ -24,7 +24,10 @@ import Testing
     }
 
     @Test func everyWrittenTypeReadsBackWithinItsStep() {
-        let values = (0..<1024).map { i in Float(sin(Double(i) * 0.37)) * Float(1 + i % 5) }
+        let values: [Float] = (0..<1024).map { (i: Int) -> Float in
+            let wave: Double = sin(Double(i) * 0.37)
+            return Float(wave) * Float(1 + i % 5)
+        }
         for t in GGMLType.allCases where t.traits.encode != nil {
             #expect(t.traits.decode != nil, "\(t.name) is written but cannot be read")
             var bytes = [UInt8](repeating: 0, count: t.traits.rowBytes(values.count)!)

@@ -87,7 +87,7 @@ import Testing
         var rng = SplitMix(seed: 7)
         let rows = 600
         let cols = 512
-        let w = (0..<rows * cols).map { _ in Float(Double(rng.next() % 20001) / 10000 - 1) }
+        let w: [Float] = (0..<rows * cols).map { _ -> Float in Float(Double(rng.next() % 20001) / 10000 - 1) }
         let types: [GGMLType] = [.q2_K, .q3_K, .q4_0, .q5_0, .q6_K, .q8_0, .f16]
         let errors = w.withUnsafeBufferPointer {
             GGUFBudget.errors($0, rows: rows, cols: cols, importance: nil, types: types, threads: 2)

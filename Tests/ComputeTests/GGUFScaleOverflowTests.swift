@@ -7,11 +7,20 @@ import Testing
 /// and the same tensor given f32 by `tensor_types` goes through. Legacy types write what ggml's C
 /// writes (GGUFReferenceTests pins that against gguf-py), so Q8_0 of the same values succeeds.
 @Suite struct GGUFScaleOverflowTests {
+    /// 512 values: small ones, then ±2e9 (the second super-block).
+    static func values() -> [Float] {
+        (0..<512).map { (i: Int) -> Float in
+            let big: Float = i % 2 == 0 ? 2e9 : -2e9
+            let small: Float = Float(i % 7) * 0.1
+            return i < 256 ? small : big
+        }
+    }
+
     /// A model with one 2×256 matrix whose second super-block holds ±2e9.
     static func model() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squeeze-overflow-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let v = (0..<512).map { i -> Float in i < 256 ? Float(i % 7) * 0.1 : (i % 2 == 0 ? 2e9 : -2e9) }
+        let v = Self.values()
         let json = "{\"big.weight\":{\"dtype\":\"F32\",\"shape\":[2,256],\"data_offsets\":[0,\(v.count * 4)]}}"
         var head = Array(json.utf8)
         while head.count % 8 != 0 { head.append(0x20) }
@@ -66,7 +75,7 @@ import Testing
         let reader = try GGUFReader(path: out + "/model-q8_0.gguf")
         let t = try #require(reader.tensors.first { $0.name == "big.weight" })
         let bytes = try reader.withData(t) { Array($0) }
-        let values = (0..<512).map { i -> Float in i < 256 ? Float(i % 7) * 0.1 : (i % 2 == 0 ? 2e9 : -2e9) }
+        let values = Self.values()
         #expect(bytes == Self.q8_0Reference(values))
         #expect(bytes[34 * 8 ..< 34 * 8 + 2] == [0x00, 0x7C], "the overflowing block's scale is +inf, as ggml writes it")
     }

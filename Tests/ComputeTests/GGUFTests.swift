@@ -11,7 +11,7 @@ import Testing
 
     @Test func writesAndReadsBack() throws {
         let path = Self.dir + "/rt.gguf"
-        let values = (0..<128).map { Float($0) / 10 - 6 }
+        let values: [Float] = (0..<128).map { (i: Int) -> Float in Float(i) / 10 - 6 }
         var q = [UInt8](repeating: 0, count: 4 * 34)
         values.withUnsafeBufferPointer { src in q.withUnsafeMutableBytes { GGMLQuantizer.quantizeQ8_0(src, into: $0, threads: 2) } }
         let w = try GGUFWriter(path: path, metadata: [("general.name", .string("t")), ("k.arr", .array(.int32([1, 2]))), ("f", .float64(0.5))],
@@ -31,7 +31,8 @@ import Testing
         var back = [Float](repeating: 0, count: 128)
         try back.withUnsafeMutableBufferPointer { dst in try r.withData(r.tensors[0]) { GGMLQuantizer.dequantizeQ8_0($0, count: 128, into: dst) } }
         // Error per value is at most d/2 (d = block amax / 127, largest amax 6.7) plus the fp16 rounding of d.
-        for (a, b) in zip(values, back) { #expect(abs(a - b) <= 6.7 / 127 / 2 * 1.01 + 1e-3) }
+        let bound: Float = 6.7 / 127 / 2 * 1.01 + 1e-3
+        for (a, b) in zip(values, back) { #expect(abs(a - b) <= bound) }
     }
 
     func hostile(_ name: String, _ build: (inout [UInt8]) -> Void, _ fragment: String) {

@@ -20,8 +20,8 @@ import Testing
             let k = MagnitudePruning.pruneCount(sparsity: s, numel: n)
             let y = pruned(x, k: k, threads: 2)
             #expect(y.filter { $0 == 0 }.count == k)
-            let keptMin = zip(x, y).filter { $0.1 != 0 }.map { abs($0.0) }.min() ?? .infinity
-            let prunedMax = zip(x, y).filter { $0.1 == 0 }.map { abs($0.0) }.max() ?? 0
+            let keptMin: Float = zip(x, y).filter { (_, b) in b != 0 }.map { (a, _) in abs(a) }.min() ?? .infinity
+            let prunedMax: Float = zip(x, y).filter { (_, b) in b == 0 }.map { (a, _) in abs(a) }.max() ?? 0
             #expect(prunedMax <= keptMin)
             #expect(zip(x, y).allSatisfy { $0.1 == 0 || $0.0 == $0.1 })
         }

@@ -65,7 +65,8 @@ import Testing
         #expect(r.exportStages[0].dtype == .F16)
     }
 
-    @Test(arguments: [
+    /// A bad recipe and the path-naming message its parse error contains.
+    static let errorCases: [(String, String)] = [
         ("stages: [{prune: {sparsity: 1.5}}, {export: {}}]", "stages[0].prune.sparsity: 1.5 is not in [0, 1)"),
         ("stages: [{shrink: {}}, {export: {}}]", "stages[0].shrink: unknown stage"),
         ("stages: [{prune: {sparsity: 0.5, colour: red}}, {export: {}}]", "stages[0].prune.colour: unknown key"),
@@ -124,7 +125,9 @@ import Testing
         ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to methods gptq, vptq, not method rtn (which takes bits, granularity, group_size, ignore, method, observer, scheme, targets)"),
         ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),
         ("stages: [{quantize: {method: awq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: awq is not one of rtn, gptq"),
-    ])
+    ]
+
+    @Test(arguments: errorCases)
     func errorsNameThePath(_ text: String, _ expected: String) {
         do {
             _ = try RecipeParser.parse(text)

@@ -115,7 +115,7 @@ import Testing
     @Test func kMeansIsDeterministicAndConverges() {
         var rng = SplitMix(seed: 5)
         let x = (0..<(3000 * 4)).map { _ in rng.gaussian() }
-        let w = (0..<(3000 * 4)).map { i in Float(1 + i % 4) }
+        let w: [Float] = (0..<(3000 * 4)).map { (i: Int) -> Float in Float(1 + i % 4) }
         func distortion(_ book: [Float]) -> Float {
             VectorKMeans.nearest(x, weights: w, dim: 4, codebook: book, threads: 1).distance.reduce(0, +)
         }
