@@ -109,9 +109,9 @@ ensure_llama_fixtures() {
     [ -s "$LLAMA_DIR/tiny-qwen2/hf/model.safetensors" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-qwen2" --bias --untied --seed 9
     # Llama 2's tokenizer kind: SentencePiece-style BPE with byte fallback (tokenizer.json in two forms, GGUF).
     [ -s "$LLAMA_DIR/tiny-spm/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-spm" --spm --seed 11
-    # Hidden 512 (every row a multiple of 256, so k-quants apply to every matrix), 8 blocks (the
+    # Hidden 256 (every row a multiple of 256, so k-quants apply to every matrix), 8 blocks (the
     # mixes' layer rules), one matrix of adversarial super-blocks.
-    [ -s "$LLAMA_DIR/tiny-512/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-512" --hidden 512 --blocks 8 --ffn 768 --untied --seed 10 --adversarial blk.1.ffn_up.weight
+    [ -s "$LLAMA_DIR/tiny-256/model.gguf" ] || "$py" "$mk" tiny "$LLAMA_DIR/tiny-256" --hidden 256 --blocks 8 --ffn 512 --untied --seed 10 --adversarial blk.1.ffn_up.weight
 }
 
 # Writes the calibration / evaluation corpus every CPython has (pydoc_data.topics, ~465 KB of

@@ -114,7 +114,7 @@ import TestSupport
         #expect(s.stderr.contains("stages[0].awq: needs an earlier calibrate stage"), "\(s.stderr)")
     }
 
-    /// tiny-512's blk.1.ffn_up holds 600,000s, beyond Q4_0's fp16 scale: the search fails the run with
+    /// tiny-256's blk.1.ffn_up holds 600,000s, beyond Q4_0's fp16 scale: the search fails the run with
     /// one line naming the block instead of writing NaN into the manifest.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func aWeightBeyondItsTypeFailsTheSearchWithOneLine() throws {
@@ -123,7 +123,7 @@ import TestSupport
               - awq: {grid: 2, clip: false}
               - export: {format: gguf, type: q4_0}
             """)
-        let run = try env.squeeze(["run", "--model", Self.llama! + "/tiny-512/hf", "--recipe", r, "--out", env.scratch + "/o"])
+        let run = try env.squeeze(["run", "--model", Self.llama! + "/tiny-256/hf", "--recipe", r, "--out", env.scratch + "/o"])
         #expect(run.status != 0)
         #expect(run.stderr.contains("awq: block 1's mlp output error is not finite"), "\(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: env.scratch + "/o"))

@@ -85,7 +85,7 @@ import TestSupport
         try expectRefused(env, model: env.scratch + "/bad/model.gguf", recipe: try calibratedRecipe(env), expected + ["model.gguf"])
     }
 
-    /// tiny-512's blk.1.ffn_up holds 600,000s: Q4_0's fp16 scale overflows (llama.cpp writes such a
+    /// tiny-256's blk.1.ffn_up holds 600,000s: Q4_0's fp16 scale overflows (llama.cpp writes such a
     /// file too), and the evaluation of that file fails the run with one line instead of a JSON error.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func anEvaluationThatIsNotFiniteFailsWithOneLine() throws {
@@ -95,7 +95,7 @@ import TestSupport
               - evaluate: {dataset: \(TestConfiguration.repoRoot)/.run/datasets/pydoc.txt, samples: 2, seq_len: 64}
               - export: {format: gguf, type: q4_0}
             """)
-        let r = try env.squeeze(["run", "--model", Self.llama! + "/tiny-512/hf", "--recipe", recipe, "--out", env.scratch + "/o"])
+        let r = try env.squeeze(["run", "--model", Self.llama! + "/tiny-256/hf", "--recipe", recipe, "--out", env.scratch + "/o"])
         #expect(r.status != 0)
         #expect(r.stderr.contains("evaluate: the compressed model's perplexity is not finite"), "\(r.stderr)")
         #expect(!r.stderr.contains("EncodingError"), "\(r.stderr)")

@@ -25,7 +25,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func calibratedImatrixMatchesLlamaQuantize() throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/tiny-512/model.gguf"
+        let model = Self.llama! + "/tiny-256/model.gguf"
         let recipe = try env.write("cal.yaml", """
             stages:
               - calibrate: {dataset: \(Self.dataset), samples: 8, seq_len: 64}
@@ -58,12 +58,12 @@ import TestSupport
     }
 
     /// (model, imatrix format, type, LLAMA_FTYPE_MOSTLY_*, pure): every type that uses an importance
-    /// matrix, k-quants and IQ4_XS on the hidden-512 model (with its adversarial super-blocks), legacy
+    /// matrix, k-quants and IQ4_XS on the hidden-256 model (with its adversarial super-blocks), legacy
     /// types, IQ4_NL and the Q5_1/Q8_0 fallbacks on the hidden-64 one (Q5_0: SmolLM2's fallbacks in DecoderRecipeTests).
     static let cases: [(String, String, String, Int, Bool)] = [
-        ("tiny-512", "dat", "q2_k", 10, true), ("tiny-512", "gguf", "q3_k_m", 12, false), ("tiny-512", "gguf", "q6_k", 18, false),
+        ("tiny-256", "dat", "q2_k", 10, true), ("tiny-256", "gguf", "q3_k_m", 12, false), ("tiny-256", "gguf", "q6_k", 18, false),
         ("tiny", "gguf", "q4_0", 2, true), ("tiny", "dat", "q4_1", 3, true), ("tiny", "dat", "q5_k_m", 17, false),
-        ("tiny-512", "gguf", "iq4_xs", 30, false), ("tiny", "dat", "iq4_nl", 25, false),
+        ("tiny-256", "gguf", "iq4_xs", 30, false), ("tiny", "dat", "iq4_nl", 25, false),
     ]
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: cases.map(\.2))
@@ -84,13 +84,13 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func imatrixForAnotherModelIsRefusedAtSubmit() throws {
         let env = try SqueezeEnv.create()
-        let tiny = Self.llama! + "/tiny/model.gguf", tiny512 = Self.llama! + "/tiny-512/model.gguf"
+        let tiny = Self.llama! + "/tiny/model.gguf", tiny256 = Self.llama! + "/tiny-256/model.gguf"
         let wide = env.scratch + "/wide.gguf", unknown = env.scratch + "/unknown.dat", columns = env.scratch + "/columns.gguf"
-        #expect(try env.python("make_imatrix.py", [tiny512, wide]).status == 0)
+        #expect(try env.python("make_imatrix.py", [tiny256, wide]).status == 0)
         #expect(try env.python("make_imatrix.py", [tiny, unknown, "--unknown-name"]).status == 0)
         #expect(try env.python("make_imatrix.py", [tiny, columns, "--other-columns"]).status == 0)
         let corrupt = try env.write("corrupt.dat", "not an imatrix")
-        for (file, expected) in [(wide, "has 512 columns, the model's blk.0.attn_k.weight has 64"), (unknown, "blk.99.attn_q.weight"), (columns, "has 65 columns, the model's"),
+        for (file, expected) in [(wide, "has 256 columns, the model's blk.0.attn_k.weight has 64"), (unknown, "blk.99.attn_q.weight"), (columns, "has 65 columns, the model's"),
                                  (corrupt, "neither a GGUF imatrix nor a legacy .dat")] {
             let recipe = try env.write("bad.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, imatrix: \(file)}\n")
             let s = try env.squeeze(["submit", "--model", tiny, "--recipe", recipe])
@@ -113,7 +113,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func poisonedImatrixEntriesAreRefusedOrIgnored() throws {
         let env = try SqueezeEnv.create()
-        let tiny = Self.llama! + "/tiny-512/model.gguf"
+        let tiny = Self.llama! + "/tiny-256/model.gguf"
         for (kind, expected) in [("nan", "column 0 is nan, not finite"), ("inf", "column 0 is inf, not finite"),
                                  ("huge", "column 0 is 1.953125e+35, over 1e30"),
                                  ("negative", "column 0 is -0.001953125, negative")] {

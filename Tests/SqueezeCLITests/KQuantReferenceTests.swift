@@ -4,7 +4,7 @@ import TestSupport
 
 /// GGUF k-quants and llama-quantize's mixes against the real llama.cpp: `llama_model_quantize` on
 /// the same F32 GGUF must give every tensor the same type and the same bytes. The random Llama
-/// with hidden 512 (one matrix of adversarial super-blocks) exercises every k-quant on every
+/// with hidden 256 (one matrix of adversarial super-blocks) exercises every k-quant on every
 /// matrix; the real SmolLM2 (hidden 576) exercises the legacy fallbacks.
 @Suite struct KQuantReferenceTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
@@ -35,7 +35,7 @@ import TestSupport
     func everyTypeAndMixMatchesLlamaQuantize(type: String) throws {
         let env = try SqueezeEnv.create()
         let (_, ftype, pure) = Self.tiny.first { $0.0 == type }!
-        let model = Self.llama! + "/tiny-512/model.gguf"
+        let model = Self.llama! + "/tiny-256/model.gguf"
         let one = try export(env, model, type, threads: 1)
         try sameAsLlamaCpp(env, model, one, ftype: ftype, pure: pure)
         // Each type's quantizer splits its rows over the threads; the mixes and pure IQ4 files reuse those
@@ -46,7 +46,7 @@ import TestSupport
     }
 
     /// SmolLM2's 576-wide rows take llama.cpp's fallbacks (Q5_0, Q5_1, Q8_0, and IQ4_NL for Q3_K and
-    /// IQ4_XS) in every mix; these four mixes take each fallback (Q4_K_S and Q6_K add none; tiny-512 runs
+    /// IQ4_XS) in every mix; these four mixes take each fallback (Q4_K_S and Q6_K add none; tiny-256 runs
     /// them); its first 4 blocks (ops/lib.sh's smollm2-4: the real shapes and weights, the layer rules on
     /// 4 layers) keep each llama-quantize run to a third of the whole model's cost.
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"),
@@ -85,7 +85,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func outputAndEmbeddingTypesMatchLlamaQuantize() throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/tiny-512/model.gguf"
+        let model = Self.llama! + "/tiny-256/model.gguf"
         let recipe = try env.write("o.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, output_type: q5_k, embedding_type: q8_0}\n")
         let out = env.scratch + "/o"
         #expect(try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out]).status == 0)
@@ -98,7 +98,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func tensorTypeOverrides() throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/tiny-512/model.gguf"
+        let model = Self.llama! + "/tiny-256/model.gguf"
         let recipe = try env.write("t.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, tensor_types: {'*attn_v*': q8_0, 'model.layers.0.mlp.down_proj.weight': q2_k}}\n")
         let out = env.scratch + "/t"
         let r = try env.squeeze(["run", "--model", model, "--recipe", recipe, "--out", out])
@@ -116,7 +116,7 @@ import TestSupport
             let s = try env.squeeze(["submit", "--model", smol, "--recipe", bad, "--dry-run"])
             #expect(s.status != 0 && s.stderr.contains(expected) && s.stderr.contains("stages[0].export"), "\(overrides): \(s.stderr)")
         }
-        // allow_fallback: false refuses SmolLM2 (rows of 576) at submit; the hidden-512 model passes.
+        // allow_fallback: false refuses SmolLM2 (rows of 576) at submit; the hidden-256 model passes.
         let strict = try env.write("strict.yaml", "stages:\n  - export: {format: gguf, type: q4_k_m, allow_fallback: false}\n")
         let s = try env.squeeze(["submit", "--model", smol, "--recipe", strict, "--dry-run"])
         #expect(s.status != 0 && s.stderr.contains("allow_fallback is false") && s.stderr.contains("rows of 576 values"), "\(s.stderr)")

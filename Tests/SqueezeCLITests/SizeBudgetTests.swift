@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// GGUF exports to a size budget (`budget:` / `bpw:`) through the CLI, on the hidden-512 Llama (its
+/// GGUF exports to a size budget (`budget:` / `bpw:`) through the CLI, on the hidden-256 Llama (its
 /// rows take every type, k-quants included) with an importance matrix from a calibrate run: each file
 /// fits its budget, larger budgets buy more bytes and other types, the same bytes for any thread
 /// count, budgets out of reach are refused at submit naming the reachable range; and llama.cpp runs
@@ -36,7 +36,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func budgetedFilesFitAndLlamaCppRunsThem() throws {
         let env = try SqueezeEnv.create()
-        let model = Self.llama! + "/tiny-512/hf"
+        let model = Self.llama! + "/tiny-256/hf"
         let cal = try env.write(
             "cal.yaml",
             """
@@ -98,7 +98,7 @@ import TestSupport
         #expect(bpw.bytes <= Int(5.5 * Double(values) / 8) && bpw.path.hasSuffix("model-bpw-5.5.gguf"), "\(bpw.bytes)")
 
         // llama.cpp runs budgeted files and gives about Squeeze's logits for them (on the small Llama:
-        // the hidden-512 one's random activations overflow llama.cpp's F16 and 8-bit activation paths).
+        // the hidden-256 one's random activations overflow llama.cpp's F16 and 8-bit activation paths).
         // The smallest file is 4.5 bits everywhere, where llama.cpp's 8-bit rounding of activations moves
         // this random model's small logits by up to 0.29 of their largest: 0.35, with 85% of the argmaxes.
         let tiny = Self.llama! + "/tiny/hf"
