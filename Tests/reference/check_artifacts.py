@@ -9,7 +9,7 @@ import os
 import sys
 
 import ml_dtypes  # noqa: F401
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 from safetensors import safe_open
 
 

@@ -15,7 +15,7 @@ import sys
 import ml_dtypes  # noqa: F401
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 from gguf.quants import quantize
 from safetensors import safe_open
 

@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 import numpy as np
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize
 

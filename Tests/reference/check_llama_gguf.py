@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 from gguf.quants import dequantize
 
 

@@ -8,7 +8,7 @@
 import sys
 
 import numpy as np
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 
 
 def tensor(path, name):

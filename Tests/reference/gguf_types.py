@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from gguf import GGUFReader
+from gguf_fast import GGUFReader
 
 
 def main():

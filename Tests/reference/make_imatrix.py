@@ -13,7 +13,8 @@
 import sys
 
 import numpy as np
-from gguf import GGUFReader, GGUFWriter
+from gguf import GGUFWriter
+from gguf_fast import GGUFReader
 
 
 def main():

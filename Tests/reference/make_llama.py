@@ -30,7 +30,8 @@ import sys
 import numpy as np
 
 import gguf
-from gguf import GGUFReader, GGUFValueType, GGUFWriter
+from gguf import GGUFValueType, GGUFWriter
+from gguf_fast import GGUFReader
 
 
 def smollm2_gguf_path():

@@ -23,7 +23,7 @@ def data_offset(path):
         if path.endswith(".safetensors"):
             return 8 + struct.unpack("<Q", f.read(8))[0]
     if path.endswith(".gguf"):
-        from gguf import GGUFReader
+        from gguf_fast import GGUFReader
         r = GGUFReader(path)
         return min((t.data_offset for t in r.tensors), default=os.path.getsize(path))
     return 0
