@@ -3,8 +3,14 @@ import Foundation
 /// A test's private Squeeze environment: its own database, Redis key prefix and artifact root.
 /// Its scratch directory and database are deleted when the last reference goes (outputs of real
 /// models take hundreds of MB each and CI's disk may be small); `SQUEEZE_KEEP_SCRATCH=1` keeps them.
+/// The database on the shared cluster is created on first use: a test that only runs the local
+/// commands (`run`, `inspect`, `logits`, `generate`, `embed`) never needs one.
 public final class SqueezeEnv: Sendable {
-    public let db: TestDatabase
+    private let database: LazyDatabase
+    /// The test's database, created now if it is not yet.
+    public var db: TestDatabase {
+        get throws { try database.created() }
+    }
     public let redisURL: String
     public let redisPrefix: String
     public let artifactRoot: String
@@ -15,11 +21,11 @@ public final class SqueezeEnv: Sendable {
     public let binary: String
 
     init(
-        db: TestDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String,
+        database: LazyDatabase, redisURL: String, redisPrefix: String, artifactRoot: String, scratch: String,
         sharedCluster: Bool, binary: String
     ) {
         self.binary = binary
-        self.db = db
+        self.database = database
         self.sharedCluster = sharedCluster
         self.redisURL = redisURL
         self.redisPrefix = redisPrefix
@@ -30,7 +36,7 @@ public final class SqueezeEnv: Sendable {
     deinit {
         if ProcessInfo.processInfo.environment["SQUEEZE_KEEP_SCRATCH"] == nil {
             try? FileManager.default.removeItem(atPath: scratch)
-            if sharedCluster { db.drop() }
+            if sharedCluster { database.dropIfCreated() }
         }
     }
 
@@ -39,27 +45,36 @@ public final class SqueezeEnv: Sendable {
     public static func create(
         postgres: PrivatePostgres? = nil, redisURL: String = TestConfiguration.redisURL, checked: Bool = false
     ) throws -> SqueezeEnv {
-        let db: TestDatabase
+        let database: LazyDatabase
         if let pg = postgres {
             let name = "squeeze_test_" + UUID().uuidString.prefix(8).lowercased()
-            db = TestDatabase(name: name, url: try pg.createDatabase(name))
+            database = LazyDatabase(created: TestDatabase(name: name, url: try pg.createDatabase(name)))
         } else {
-            db = try TestDatabase.create()
+            database = LazyDatabase(planned: TestDatabase.planned())
         }
         let id = UUID().uuidString.prefix(8).lowercased()
-        let scratch = TestConfiguration.scratch + "/" + db.name
+        let scratch = TestConfiguration.scratch + "/" + database.planned.name
         try FileManager.default.createDirectory(
             atPath: scratch + "/artifacts/models", withIntermediateDirectories: true)
         return SqueezeEnv(
-            db: db, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts",
+            database: database, redisURL: redisURL, redisPrefix: "test-\(id)", artifactRoot: scratch + "/artifacts",
             scratch: scratch,
             sharedCluster: postgres == nil, binary: checked ? TestConfiguration.checkedBinary : TestConfiguration.binary
         )
     }
 
+    /// The variables every squeeze process gets (the database created first).
     public var environment: [String: String] {
-        [
-            "SQUEEZE_DATABASE_URL": db.url, "SQUEEZE_REDIS_URL": redisURL,
+        get throws { try environment(creatingDatabase: true) }
+    }
+
+    /// Subcommands that never open the database.
+    static let localCommands: Set<String> = ["run", "inspect", "logits", "generate", "embed"]
+
+    func environment(creatingDatabase: Bool) throws -> [String: String] {
+        let url = creatingDatabase ? try database.created().url : database.planned.url
+        return [
+            "SQUEEZE_DATABASE_URL": url, "SQUEEZE_REDIS_URL": redisURL,
             "SQUEEZE_REDIS_PREFIX": redisPrefix, "SQUEEZE_ARTIFACT_ROOT": artifactRoot,
             "SQUEEZE_INPUT_ROOTS": [
                 scratch, ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"] ?? "",
@@ -72,12 +87,13 @@ public final class SqueezeEnv: Sendable {
     /// Runs `squeeze args...` to completion.
     @discardableResult
     public func squeeze(_ args: [String], timeout: Double = 300) throws -> ProcessResult {
-        try ProcessRunner.run(binary, args, env: environment, timeout: timeout)
+        let local = args.first.map { Self.localCommands.contains($0) } ?? false
+        return try ProcessRunner.run(binary, args, env: try environment(creatingDatabase: !local), timeout: timeout)
     }
 
     /// Starts `squeeze args...` in the background.
     public func startSqueeze(_ args: [String]) throws -> RunningProcess {
-        try ProcessRunner.start(binary, args, env: environment)
+        try ProcessRunner.start(binary, args, env: try environment)
     }
 
     /// Runs a script from Tests/reference with the test Python, in a fork of the test process's

@@ -14,10 +14,21 @@ public struct TestDatabase: Sendable {
     /// Creates `squeeze_test_<random>` as a copy of the migrated template (one per set of
     /// migrations, built once), instead of applying every migration again for each test.
     public static func create() throws -> TestDatabase {
+        let db = planned()
+        try db.createFromTemplate()
+        return db
+    }
+
+    /// A new `squeeze_test_<random>` name and URL on the shared cluster, not yet created.
+    static func planned() -> TestDatabase {
         let name = "squeeze_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        try onAdmin("CREATE DATABASE", name, "TEMPLATE \(try template())")
         let url = TestDatabase.url(replacingDatabaseIn: TestConfiguration.adminURL, with: name)
         return TestDatabase(name: name, url: url)
+    }
+
+    /// Creates this database as a copy of the migrated template.
+    func createFromTemplate() throws {
+        try TestDatabase.onAdmin("CREATE DATABASE", name, "TEMPLATE \(try TestDatabase.template())")
     }
 
     private static let templateLock = NSLock()

@@ -9,7 +9,7 @@ import TestSupport
         let model = try env.makeModel()
         let recipe = try env.write("r.yaml", "stages:\n  - export: {format: safetensors}\n")
         let out = env.scratch + "/out-\(UUID().uuidString.prefix(6))"
-        var e = env.environment
+        var e = try env.environment
         e.removeValue(forKey: "OPENBLAS_CORETYPE")
         for (k, v) in extra { e[k] = v }
         let r = try ProcessRunner.run(TestConfiguration.binary, ["run", "--model", model, "--recipe", recipe, "--out", out], env: e)

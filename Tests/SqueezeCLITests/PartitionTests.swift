@@ -26,8 +26,8 @@ import TestSupport
         let id = try env.submit(["--model", model, "--recipe", recipe])
 
         // A, in the namespace, sees the servers only through the links.
-        var remote = env.environment
-        remote["SQUEEZE_DATABASE_URL"] = env.db.url.replacingOccurrences(of: "127.0.0.1", with: pgLink.hostAddress)
+        var remote = try env.environment
+        remote["SQUEEZE_DATABASE_URL"] = try env.db.url.replacingOccurrences(of: "127.0.0.1", with: pgLink.hostAddress)
         remote["SQUEEZE_REDIS_URL"] = "redis://\(redisLink.hostAddress):\(redis.port)/0"
         let cmd = net.command([TestConfiguration.binary, "worker", "--lease-seconds", "3", "--unit-delay-ms", "400",
                                "--id", "A", "--connect-timeout", "120"])

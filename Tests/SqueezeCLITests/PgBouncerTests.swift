@@ -16,11 +16,12 @@ import TestSupport
         let dir = "/tmp/squeeze-pgb-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         chmod(dir, 0o777)
-        let server = URLComponents(string: env.db.url)!
+        let db = try env.db
+        let server = URLComponents(string: db.url)!
         let port = Int.random(in: 20000...29999)
         try """
             [databases]
-            \(env.db.name) = host=\(server.host ?? "127.0.0.1") port=\(server.port ?? 5432) dbname=\(env.db.name) user=\(server.user ?? "postgres")
+            \(db.name) = host=\(server.host ?? "127.0.0.1") port=\(server.port ?? 5432) dbname=\(db.name) user=\(server.user ?? "postgres")
             [pgbouncer]
             listen_addr = 127.0.0.1
             listen_port = \(port)
@@ -89,11 +90,12 @@ import TestSupport
         #expect(try cli(["status"]).status == 0, "the CLI through pgbouncer")
 
         // Watch the pool the whole time.
+        let dbName = try env.db.name
         let watching = NSLock()
         var maxServers = 0, samples = 0, done = false
         let watcher = Thread {
             while !watching.withLock({ done }) {
-                if let n = Self.serverConnections(port: port, db: env.db.name) { watching.withLock { maxServers = max(maxServers, n); samples += 1 } }
+                if let n = Self.serverConnections(port: port, db: dbName) { watching.withLock { maxServers = max(maxServers, n); samples += 1 } }
                 Thread.sleep(forTimeInterval: 0.1)
             }
         }

@@ -7,8 +7,8 @@ import TestSupport
 /// or squeeze_monitor run the real CLI and are refused, by PostgreSQL, what they must not do.
 @Suite struct RolesTests {
     /// The test database's URL as login role `user` (the test cluster trusts loopback logins).
-    static func url(_ env: SqueezeEnv, as user: String) -> String {
-        var c = URLComponents(string: env.db.url)!
+    static func url(_ env: SqueezeEnv, as user: String) throws -> String {
+        var c = URLComponents(string: try env.db.url)!
         c.user = user
         c.password = nil
         return c.string!

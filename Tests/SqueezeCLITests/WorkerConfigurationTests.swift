@@ -21,7 +21,7 @@ import TestSupport
 
     @Test func permanentPostgresErrorsExitAtOnce() throws {
         let env = try SqueezeEnv.create()
-        let url = env.db.url
+        let url = try env.db.url
         let base = url[..<url.range(of: "/", options: .backwards)!.lowerBound]
         try expectWorkerRefuses(env, ["SQUEEZE_DATABASE_URL": base + "/squeeze_no_such_db"], "database \"squeeze_no_such_db\" does not exist")
         try expectWorkerRefuses(env, ["SQUEEZE_DATABASE_URL": url.replacingOccurrences(of: "postgres@", with: "nosuchrole@")],
@@ -35,7 +35,7 @@ import TestSupport
     @Test func aWrongPostgresPasswordExitsAtOnce() throws {
         let pg = try PrivatePostgres(password: "right-password")
         let env = try SqueezeEnv.create(postgres: pg)
-        let wrong = env.db.url.replacingOccurrences(of: ":right-password@", with: ":wrong-password@")
+        let wrong = try env.db.url.replacingOccurrences(of: ":right-password@", with: ":wrong-password@")
         try expectWorkerRefuses(env, ["SQUEEZE_DATABASE_URL": wrong], "password authentication failed")
         // The right one works.
         #expect(try env.squeeze(["status"]).status == 0)
