@@ -9,7 +9,7 @@ import os
 import sys
 
 import ml_dtypes  # noqa: F401
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 from safetensors import safe_open
 
 
@@ -36,7 +36,7 @@ def main():
                         loaded["tensors"] += 1
                 loaded["safetensors"] += 1
             elif p.endswith(".gguf"):
-                r = GGUFReader(p)
+                r = GGUFTensorReader(p)
                 loaded["tensors"] += len(r.tensors)
                 loaded["gguf"] += 1
         if len(manifest["layers"]) == 0:

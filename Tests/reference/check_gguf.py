@@ -15,7 +15,7 @@ import sys
 import ml_dtypes  # noqa: F401
 import numpy as np
 from gguf import GGMLQuantizationType as Q
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 from gguf.quants import quantize
 from safetensors import safe_open
 
@@ -51,7 +51,7 @@ def main():
     a = ap.parse_args()
     qtype = {"q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_1": Q.Q4_1, "q5_0": Q.Q5_0, "q5_1": Q.Q5_1, "f16": Q.F16, "f32": Q.F32}[a.type]
     fb = {"f32": Q.F32, "f16": Q.F16}[a.fallback]
-    reader = GGUFReader(a.gguf)
+    reader = GGUFTensorReader(a.gguf)
     bert = any(t.name == "token_embd.weight" for t in reader.tensors)  # llama.cpp's names (a generic file keeps the input's)
     # A BERT GGUF holds the converter's names; the pooler and position ids are left out, the
     # position and token-type embeddings and 1-D tensors stay float (as llama.cpp's quantize does).

@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 import numpy as np
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 from gguf.constants import GGMLQuantizationType
 from gguf.quants import dequantize
 
@@ -37,7 +37,7 @@ def load_imatrix(path):
         magic = f.read(4)
     out = {}
     if magic == b"GGUF":
-        r = GGUFReader(path)
+        r = GGUFTensorReader(path)
         ts = {t.name: np.asarray(t.data, dtype=np.float32).reshape(-1) for t in r.tensors}
         for name, sums in ts.items():
             if name.endswith(".in_sum2"):
@@ -106,8 +106,8 @@ def llama_file(f32, ftype, pure, output_type=None, embedding_type=None, imatrix=
 
 def compare_file(f32, mine_path, ftype, pure, output_type=None, embedding_type=None, imatrix=None):
     out = llama_file(f32, ftype, pure, output_type, embedding_type, imatrix)
-    ref = {t.name: t for t in GGUFReader(out).tensors}
-    mine = {t.name: t for t in GGUFReader(mine_path).tensors}
+    ref = {t.name: t for t in GGUFTensorReader(out).tensors}
+    mine = {t.name: t for t in GGUFTensorReader(mine_path).tensors}
     bad, types = [], {}
     if set(ref) != set(mine):
         bad.append({"names only in one file": sorted(set(ref) ^ set(mine))[:10]})
@@ -129,7 +129,7 @@ def compare_errors(source, gguf_path, manifest):
     with open(manifest) as f:
         metrics = {m["tensor"]: m["relative_error"] for m in json.load(f)["layers"]}
     bad, checked = [], 0
-    for t in GGUFReader(gguf_path).tensors:
+    for t in GGUFTensorReader(gguf_path).tensors:
         if int(t.tensor_type) in (0, 1, 30) or t.name not in metrics:
             continue
         x = src[t.name].astype(np.float64)

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Process-level fuzzing of Squeeze's parsers through the real CLI.
 
-Each input (the hostile corpus first, then seeded mutations of valid seeds until the time budget
-is spent) runs in its own `squeeze` process; every one must exit with a status below 128 (no
-crash, no signal), within 10 s of CPU time and 60 s of wall time (no hang: a spinning process
-hits the first, a blocked one the second; CPU time, because the tests run this beside other
-suites on two cores, where a 3 s parse can wait 10 s for a core), with a peak RSS under 1 GB; a
-corpus file must also stay within 3x its own size plus a constant (no amplification).
+Each input (the hostile corpus first, then seeded mutations of valid seeds for --seconds after it)
+runs in its own `squeeze` process; every one must exit with a status below 128 (no crash, no
+signal), within 10 s of CPU time and 60 s of wall time (no hang: a spinning process hits the
+first, a blocked one the second; CPU time, because the tests run this beside other suites on two
+cores, where a 3 s parse can wait 10 s for a core), with a peak RSS under 1 GB; a corpus file must
+also stay within 3x its own size plus a constant (no amplification).
 
 Usage: fuzz_cli.py BINARY KIND WORKDIR [--seconds 60] [--seed 1] [--corpus DIR]
 KIND: safetensors | gguf | recipe | manifest. Prints one summary line; exits 1 on any finding.
@@ -147,12 +147,13 @@ def main():
     rng = random.Random(a.seed)
     base = seeds(a.kind, repo, a.work)
     findings, n, worst_rss, worst_cpu = [], 0, 0, 0.0
-    deadline = time.monotonic() + a.seconds
+    deadline = None  # the mutations' time budget starts when the corpus is done
     i = 0
     while True:
         if inputs:
             origin, path = inputs.pop(0)
         else:
+            deadline = deadline or time.monotonic() + a.seconds
             if time.monotonic() > deadline:
                 break
             path = f"{a.work}/input{ext}"

@@ -8,11 +8,11 @@
 import sys
 
 import numpy as np
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 
 
 def tensor(path, name):
-    for t in GGUFReader(path).tensors:
+    for t in GGUFTensorReader(path).tensors:
         if t.name == name:
             return t
     sys.exit(f"{path}: no tensor {name}")
@@ -21,7 +21,7 @@ def tensor(path, name):
 def main():
     a, b, name = sys.argv[1:4]
     if name == "--all":
-        ra, rb = {t.name: t for t in GGUFReader(a).tensors}, {t.name: t for t in GGUFReader(b).tensors}
+        ra, rb = {t.name: t for t in GGUFTensorReader(a).tensors}, {t.name: t for t in GGUFTensorReader(b).tensors}
         na, nb = sorted(ra), sorted(rb)
         if na != nb:
             sys.exit(f"tensor names differ: {len(na)} against {len(nb)}")

@@ -7,12 +7,12 @@ import json
 import os
 import sys
 
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 
 
 def main():
     path = sys.argv[1]
-    r = GGUFReader(path)
+    r = GGUFTensorReader(path)
     field = r.fields.get("general.file_type")
     file_type = int(field.parts[field.data[0]][0]) if field is not None else None
     types = {t.name: t.tensor_type.name for t in r.tensors}

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 from gguf import GGUFWriter
-from gguf_fast import GGUFReader
+from gguf_fast import GGUFTensorReader
 
 
 def main():
@@ -23,7 +23,7 @@ def main():
     seed = int(rest[rest.index("--seed") + 1]) if "--seed" in rest else 1
     rng = np.random.default_rng(seed)
     entries = {}
-    for t in GGUFReader(model).tensors:
+    for t in GGUFTensorReader(model).tensors:
         if t.name.startswith("blk.") and len(t.shape) == 2:
             cols = int(t.shape[0])
             entries[t.name] = (rng.lognormal(0.0, 1.5, cols) * 512).astype(np.float32)

@@ -23,8 +23,8 @@ def data_offset(path):
         if path.endswith(".safetensors"):
             return 8 + struct.unpack("<Q", f.read(8))[0]
     if path.endswith(".gguf"):
-        from gguf_fast import GGUFReader
-        r = GGUFReader(path)
+        from gguf_fast import GGUFTensorReader
+        r = GGUFTensorReader(path)
         return min((t.data_offset for t in r.tensors), default=os.path.getsize(path))
     return 0
 
