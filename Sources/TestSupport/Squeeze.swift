@@ -120,10 +120,12 @@ public final class SqueezeEnv: Sendable {
     /// the libstdc++ shim `SQUEEZE_LLAMA_CPP_SHIM` that Debian 12 needs).
     @discardableResult
     public func pythonLlamaCpp(_ script: String, _ args: [String]) throws -> ProcessResult {
-        let shim = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_CPP_SHIM"] ?? ""
-        return try ProcessRunner.run(
-            TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/" + script] + args,
-            env: ["LD_PRELOAD": shim, "LLAMA_CPP_BACKEND": "cpu"])
+        let path = TestConfiguration.repoRoot + "/Tests/reference/" + script
+        let env = PythonForkServer.llamaEnvironment
+        if let server = PythonForkServer.llama {
+            return try server.run(path, args, env: env, timeout: 300)
+        }
+        return try ProcessRunner.run(TestConfiguration.python, [path] + args, env: env)
     }
 
     /// Writes a file into the scratch directory and returns its path.

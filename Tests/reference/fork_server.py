@@ -105,6 +105,9 @@ def serve_one(conn):
 
 def main():
     path = sys.argv[1]
+    if "--llama" in sys.argv[2:]:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import llama_cpp_check  # noqa: F401
     parent = os.getppid()
     if os.path.exists(path):
         os.unlink(path)

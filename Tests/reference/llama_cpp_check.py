@@ -24,11 +24,15 @@ import numpy as np
 
 
 def load_lib():
-    d = importlib.util.find_spec("llama").submodule_search_locations[0]
-    so = next(f for f in os.listdir(d) if f.startswith("_llama_cpp_cpu") and f.endswith(".so"))
-    spec = importlib.util.spec_from_file_location("_llama_cpp_cpu", os.path.join(d, so))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
+    """llama.cpp's CPU library, loaded once per interpreter (the test fork server loads it before forking)."""
+    m = sys.modules.get("_llama_cpp_cpu")
+    if m is None:
+        d = importlib.util.find_spec("llama").submodule_search_locations[0]
+        so = next(f for f in os.listdir(d) if f.startswith("_llama_cpp_cpu") and f.endswith(".so"))
+        spec = importlib.util.spec_from_file_location("_llama_cpp_cpu", os.path.join(d, so))
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        sys.modules["_llama_cpp_cpu"] = m
     return m.lib, m.ffi
 
 
@@ -55,7 +59,10 @@ def open_model(path, n_ctx, embeddings=False):
     cp.n_ctx = n_ctx
     cp.n_batch = n_ctx
     cp.n_ubatch = n_ctx
-    cp.n_threads = cp.n_threads_batch = os.cpu_count() or 1
+    # One thread: the checks run beside other tests on every core, where ggml's threads spin at each
+    # barrier waiting for a descheduled peer (1.1 CPU seconds per check with two threads, 0.7 with one;
+    # every row's dot products run on one thread either way, so the logits are the same).
+    cp.n_threads = cp.n_threads_batch = 1
     cp.type_k = cp.type_v = 0  # F32 KV cache (the default F16 rounds keys and values)
     if embeddings:
         cp.embeddings = True
