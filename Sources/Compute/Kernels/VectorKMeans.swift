@@ -95,13 +95,14 @@ enum VectorKMeans {
                                         base[r] += wv * xv * xv
                                     }
                                 }
+                                // Added into zeros: the same bytes without OpenBLAS's pass that zeroes C.
                                 var scores = [Float](repeating: 0, count: range.count * k)
                                 left.withUnsafeBufferPointer { lp in
                                     scores.withUnsafeMutableBufferPointer { sp in
                                         BLAS.gemm(
                                             m: range.count, n: k, k: 2 * dim, a: lp.baseAddress!, lda: 2 * dim,
                                             b: rp.baseAddress!, ldb: 2 * dim, bTransposed: true, c: sp.baseAddress!,
-                                            ldc: k)
+                                            ldc: k, beta: 1)
                                     }
                                 }
                                 for (r, i) in range.enumerated() {

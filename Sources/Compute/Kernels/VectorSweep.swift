@@ -165,12 +165,7 @@ struct VectorSweep {
                     let c = k * beam + j
                     let (e, score) = VectorKMeans.argmin(sp.baseAddress! + c * k1, count: k1)
                     // The pair's error: the residual search's score plus rAr of what the first entry left.
-                    var rar: Float = 0
-                    for i in 0..<v {
-                        var ra: Float = 0
-                        for d in 0..<v { ra += left[c * v + d] * a[d * v + i] }
-                        rar += ra * left[c * v + i]
-                    }
+                    let rar = Self.quadratic(left, at: c * v, a, v)
                     if j == 0 || score + rar < best {
                         best = score + rar
                         out[0][k] = candidates[c]
@@ -182,41 +177,76 @@ struct VectorSweep {
         return out
     }
 
+    /// r·A·rᵀ for the `v` values of `r` from `start` (A is v × v), summed as the scalar loops did.
+    private static func quadratic(_ r: [Float], at start: Int, _ a: [Float], _ v: Int) -> Float {
+        r.withUnsafeBufferPointer { rp in
+            a.withUnsafeBufferPointer { ap in
+                let x = rp.baseAddress! + start
+                let am = ap.baseAddress!
+                var rar: Float = 0
+                for i in 0..<v {
+                    var ra: Float = 0
+                    for d in 0..<v { ra += x[d] * am[d &* v &+ i] }
+                    rar += ra * x[i]
+                }
+                return rar
+            }
+        }
+    }
+
     /// Entries of the first codebook tried with the residual codebook, per vector.
     static let beam = 4
 
-    /// Per row and entry of `book`: (x − c)·A·(x − c)ᵀ − x·A·xᵀ = c·A·cᵀ − 2·(x·A)·cᵀ.
+    /// Per row and entry of `book`: (x − c)·A·(x − c)ᵀ − x·A·xᵀ = c·A·cᵀ − 2·(x·A)·cᵀ,
+    /// as one product [x·A | 1] · [−2c | c·A·cᵀ]ᵀ added into zeros (the same bytes as scaling
+    /// the product by −2 and adding the norms after it: doubling is exact, the norm is the
+    /// last term of each sum).
     private func scores(_ x: [Float], rows n: Int, book: [Float], metric a: [Float]) -> [Float] {
         let v = vector
+        let k = v + 1
         let entries = book.count / v
-        var norms = [Float](repeating: 0, count: entries)
-        for e in 0..<entries {
-            var sum: Float = 0
-            for i in 0..<v {
-                var ca: Float = 0
-                for j in 0..<v { ca += book[e * v + j] * a[j * v + i] }
-                sum += ca * book[e * v + i]
+        var right = [Float](repeating: 0, count: entries * k)
+        var left = [Float](repeating: 1, count: n * k)
+        // Through pointers: these small products cost more than the product below with bounds checks.
+        a.withUnsafeBufferPointer { ap in
+            let am = ap.baseAddress!
+            book.withUnsafeBufferPointer { bp in
+                right.withUnsafeMutableBufferPointer { rp in
+                    for e in 0..<entries {
+                        let c = bp.baseAddress! + e &* v
+                        let out = rp.baseAddress! + e &* k
+                        var sum: Float = 0
+                        for i in 0..<v {
+                            var ca: Float = 0
+                            for j in 0..<v { ca += c[j] * am[j &* v &+ i] }
+                            sum += ca * c[i]
+                            out[i] = -2 * c[i]
+                        }
+                        out[v] = sum
+                    }
+                }
             }
-            norms[e] = sum
-        }
-        var y = [Float](repeating: 0, count: n * v)
-        for k in 0..<n {
-            for i in 0..<v {
-                var sum: Float = 0
-                for j in 0..<v { sum += x[k * v + j] * a[j * v + i] }
-                y[k * v + i] = sum
+            x.withUnsafeBufferPointer { xp in
+                left.withUnsafeMutableBufferPointer { lp in
+                    for r in 0..<n {
+                        let row = xp.baseAddress! + r &* v
+                        let out = lp.baseAddress! + r &* k
+                        for i in 0..<v {
+                            var sum: Float = 0
+                            for j in 0..<v { sum += row[j] * am[j &* v &+ i] }
+                            out[i] = sum
+                        }
+                    }
+                }
             }
         }
         var scores = [Float](repeating: 0, count: n * entries)
-        y.withUnsafeBufferPointer { yp in
-            book.withUnsafeBufferPointer { bp in
+        left.withUnsafeBufferPointer { lp in
+            right.withUnsafeBufferPointer { rp in
                 scores.withUnsafeMutableBufferPointer { sp in
                     BLAS.gemm(
-                        m: n, n: entries, k: v, a: yp.baseAddress!, lda: v, b: bp.baseAddress!, ldb: v,
-                        bTransposed: true, c: sp.baseAddress!, ldc: entries, alpha: -2)
-                    for k in 0..<n {
-                        for e in 0..<entries { sp[k * entries + e] += norms[e] }
-                    }
+                        m: n, n: entries, k: k, a: lp.baseAddress!, lda: k, b: rp.baseAddress!, ldb: k,
+                        bTransposed: true, c: sp.baseAddress!, ldc: entries, beta: 1)
                 }
             }
         }
