@@ -11,6 +11,9 @@ Protocol, one Unix-socket connection per script: the client sends one JSON line
 {"status": S, "cpu": seconds} when the script has exited (S: the exit code, or the number of the
 signal that killed it). A line "signal N" from the client sends signal N to the script while it
 runs. The server exits when the process that started it does.
+
+With --llama (started with LD_PRELOAD naming the libstdc++ shim that llama_cpp_check.py needs), the
+server also loads llama.cpp's CPU library (llama_cpp_check) before forking; its scripts share it.
 """
 
 import atexit
