@@ -120,6 +120,7 @@ def compare_file(f32, mine_path, ftype, pure, output_type=None, embedding_type=N
         elif np.asarray(a.data).tobytes() != np.asarray(b.data).tobytes():
             bad.append({"tensor": name, "type": tn, "bytes": "differ"})
     os.remove(out)
+    os.rmdir(os.path.dirname(out))
     return {"ok": not bad, "llama_types": types, "mismatches": bad[:10]}
 
 
