@@ -206,26 +206,14 @@ struct VectorSweep {
         let k = v + 1
         let entries = book.count / v
         var right = [Float](repeating: 0, count: entries * k)
+        for e in 0..<entries {
+            for i in 0..<v { right[e * k + i] = -2 * book[e * v + i] }
+            right[e * k + v] = Self.quadratic(book, at: e * v, a, v)
+        }
         var left = [Float](repeating: 1, count: n * k)
         // Through pointers: these small products cost more than the product below with bounds checks.
         a.withUnsafeBufferPointer { ap in
             let am = ap.baseAddress!
-            book.withUnsafeBufferPointer { bp in
-                right.withUnsafeMutableBufferPointer { rp in
-                    for e in 0..<entries {
-                        let c = bp.baseAddress! + e &* v
-                        let out = rp.baseAddress! + e &* k
-                        var sum: Float = 0
-                        for i in 0..<v {
-                            var ca: Float = 0
-                            for j in 0..<v { ca += c[j] * am[j &* v &+ i] }
-                            sum += ca * c[i]
-                            out[i] = -2 * c[i]
-                        }
-                        out[v] = sum
-                    }
-                }
-            }
             x.withUnsafeBufferPointer { xp in
                 left.withUnsafeMutableBufferPointer { lp in
                     for r in 0..<n {
