@@ -100,11 +100,7 @@ public final class SqueezeEnv: Sendable {
     /// Python fork server where that runs (numpy, safetensors, gguf and ml_dtypes already imported).
     @discardableResult
     public func python(_ script: String, _ args: [String], timeout: Double = 300) throws -> ProcessResult {
-        let path = TestConfiguration.repoRoot + "/Tests/reference/" + script
-        if let server = PythonForkServer.shared {
-            return try server.run(path, args, env: [:], timeout: timeout)
-        }
-        return try ProcessRunner.run(TestConfiguration.python, [path] + args, timeout: timeout)
+        try reference(script, args, on: PythonForkServer.shared, env: [:], timeout: timeout)
     }
 
     /// Runs a script from the repository (path relative to its root) with the peer Python (tests
@@ -120,12 +116,18 @@ public final class SqueezeEnv: Sendable {
     /// the libstdc++ shim `SQUEEZE_LLAMA_CPP_SHIM` that Debian 12 needs).
     @discardableResult
     public func pythonLlamaCpp(_ script: String, _ args: [String]) throws -> ProcessResult {
+        try reference(script, args, on: PythonForkServer.llama, env: PythonForkServer.llamaEnvironment, timeout: 300)
+    }
+
+    /// Runs Tests/reference/`script` in a fork of `server`, or as a plain process where it could not start.
+    private func reference(
+        _ script: String, _ args: [String], on server: PythonForkServer?, env: [String: String], timeout: Double
+    ) throws -> ProcessResult {
         let path = TestConfiguration.repoRoot + "/Tests/reference/" + script
-        let env = PythonForkServer.llamaEnvironment
-        if let server = PythonForkServer.llama {
-            return try server.run(path, args, env: env, timeout: 300)
+        if let server {
+            return try server.run(path, args, env: env, timeout: timeout)
         }
-        return try ProcessRunner.run(TestConfiguration.python, [path] + args, env: env)
+        return try ProcessRunner.run(TestConfiguration.python, [path] + args, env: env, timeout: timeout)
     }
 
     /// Writes a file into the scratch directory and returns its path.
