@@ -3,8 +3,8 @@
 GGUFReader slices its `np.memmap` once per key, string and array element, and numpy runs Python
 code (memmap's __array_finalize__ and __getitem__) on every slice of a memmap: opening a GGUF with
 SmolLM2's 49,152-token vocabulary took 4.7 CPU seconds, 1.7 s on a plain view of the same
-read-only map. Use `from gguf_fast import GGUFReader` where `from gguf import GGUFReader` was, and GGUFTensorReader
-where only the tensors (and scalar keys) are read.
+read-only map. Use `from gguf_fast import GGUFReader` where `from gguf import GGUFReader` was, and
+GGUFTensorReader where only the tensors (and scalar keys) are read.
 """
 import struct
 
