@@ -1,9 +1,11 @@
 import Foundation
 import Queue
 
-/// The supervisor thread: renews leases every lease/3, reads cancel flags back, heartbeats the
-/// worker row, runs reconciler passes and disk sweeps. It owns its store (its own PostgreSQL
-/// connection) and is given the running jobs, where hints go and the worker's state to report.
+/// The supervisor's two threads. The lease thread heartbeats the worker row, renews leases every
+/// lease/3 and reads cancel flags back; the housekeeping thread runs reconciler passes and disk
+/// sweeps. Each owns its store (its own PostgreSQL connection), so a slow reconciler pass or
+/// sweep never delays a renewal. It is given the running jobs, where hints go and the worker's
+/// state to report.
 final class LeaseSupervisor: @unchecked Sendable {
     /// The intervals it keeps and the worker row it heartbeats.
     struct Settings {
@@ -20,6 +22,9 @@ final class LeaseSupervisor: @unchecked Sendable {
 
     private let settings: Settings
     private let active: ActiveJobs
+    /// Heartbeats and renewals.
+    private let leaseStore: SupervisorStore
+    /// Reconciler passes and the disk sweeper's job states.
     private let store: SupervisorStore
     private let hints: HintSink
     private let publisher: ArtifactPublisher
@@ -29,15 +34,17 @@ final class LeaseSupervisor: @unchecked Sendable {
     private let state: () -> WorkerState
     private let done = NSCondition()
     private var stopped = false
-    private var finished = false
+    private var running = 0
 
     init(
-        settings: Settings, active: ActiveJobs, store: SupervisorStore, hints: HintSink, publisher: ArtifactPublisher,
-        log: Log, metrics: WorkerMetrics, state: @escaping () -> WorkerState
+        settings: Settings, active: ActiveJobs, stores: (leases: SupervisorStore, housekeeping: SupervisorStore),
+        hints: HintSink, publisher: ArtifactPublisher, log: Log, metrics: WorkerMetrics,
+        state: @escaping () -> WorkerState
     ) {
         self.settings = settings
         self.active = active
-        self.store = store
+        self.leaseStore = stores.leases
+        self.store = stores.housekeeping
         self.hints = hints
         self.publisher = publisher
         self.log = log
@@ -45,12 +52,30 @@ final class LeaseSupervisor: @unchecked Sendable {
         self.state = state
     }
 
+    /// Starts the lease thread and the housekeeping thread.
+    func start() {
+        done.withLock { running = 2 }
+        let leases = Thread { [self] in
+            runLeases()
+            finished()
+        }
+        leases.name = "squeeze-leases"
+        leases.start()
+        let housekeeping = Thread { [self] in
+            runHousekeeping()
+            finished()
+        }
+        housekeeping.name = "squeeze-supervisor"
+        housekeeping.start()
+    }
+
     func stop() {
         done.lock()
         stopped = true
         done.broadcast()
         // bounded: a stuck renewal must not block exit
-        if !finished { _ = done.wait(until: Date().addingTimeInterval(5)) }
+        let until = Date().addingTimeInterval(5)
+        while running > 0, done.wait(until: until) {}
         done.unlock()
     }
 
@@ -62,14 +87,35 @@ final class LeaseSupervisor: @unchecked Sendable {
         return !stopped
     }
 
-    func run() {
+    private func finished() {
+        done.lock()
+        running -= 1
+        done.broadcast()
+        done.unlock()
+    }
+
+    /// Renews every lease/3, timed from the start of the last successful renewal (so a slow
+    /// round trip does not stretch the period); after a failure, retries within a second.
+    func runLeases() {
+        let period = settings.leaseSeconds / 3
+        repeat {
+            let started = Date()
+            let wait = renew() ? period - Date().timeIntervalSince(started) : min(period, 1.0)
+            if wait <= 0 { continue }
+            if !sleep(wait) { break }
+        } while !isStopped
+        leaseStore.reset()
+    }
+
+    /// Reconciler passes every `reconcileSeconds` (a full sweep every fifth) and disk sweeps
+    /// every `sweepSeconds`, both at once on start.
+    func runHousekeeping() {
         let cfg = settings
-        var lastRenew = Date.distantPast, lastReconcile = Date.distantPast, lastSweep = Date.distantPast
+        var lastReconcile = Date.distantPast
+        var lastSweep = Date.distantPast
         var passes = 0
-        let tick = min(cfg.leaseSeconds / 3, cfg.reconcileSeconds, 1.0)
         repeat {
             let now = Date()
-            if now.timeIntervalSince(lastRenew) >= cfg.leaseSeconds / 3, renew() { lastRenew = now }
             if now.timeIntervalSince(lastReconcile) >= cfg.reconcileSeconds {
                 lastReconcile = now
                 passes += 1
@@ -79,13 +125,11 @@ final class LeaseSupervisor: @unchecked Sendable {
                 lastSweep = now
                 sweepDisk()
             }
-        } while sleep(tick)
+        } while sleep(min(cfg.reconcileSeconds, 1.0))
         store.reset()
-        done.lock()
-        finished = true
-        done.broadcast()
-        done.unlock()
     }
+
+    private var isStopped: Bool { done.withLock { stopped } }
 
     /// Heartbeats the worker row and renews the leases of running jobs; a job whose lease is
     /// gone is marked lost, unless it is writing its completion (which may just have made it
@@ -96,8 +140,8 @@ final class LeaseSupervisor: @unchecked Sendable {
         let jobs = active.all
         do {
             let at = Date()
-            try store.heartbeat(worker: cfg.workerID, state: state())
-            let held = try store.renew(jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
+            try leaseStore.heartbeat(worker: cfg.workerID, state: state())
+            let held = try leaseStore.renew(jobs.map { ($0.job.id, $0.job.attempt) }, leaseSeconds: cfg.leaseSeconds)
             for j in jobs {
                 if let cancel = held[j.job.id] {
                     j.renewed(leaseSeconds: cfg.leaseSeconds, at: at, cancel: cancel)
@@ -109,7 +153,7 @@ final class LeaseSupervisor: @unchecked Sendable {
             }
             return true
         } catch {
-            store.reset()
+            leaseStore.reset()
             metrics.leaseRenewFailures.increment()
             log.warning("lease renewal failed", ("error", String(describing: error)))
             return false

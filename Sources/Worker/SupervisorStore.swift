@@ -14,12 +14,14 @@ protocol SupervisorStore: AnyObject {
     func reset()
 }
 
-/// The supervisor's store over its own PostgreSQL connection.
+/// The supervisor's store over a PostgreSQL connection: its own (leases), or one it shares (housekeeping).
 final class PostgresSupervisorStore: SupervisorStore {
     private let db: SharedPostgres
     private let store = JobStore()
 
     init(url: String) { db = SharedPostgres(url: url) }
+
+    init(db: SharedPostgres) { self.db = db }
 
     func heartbeat(worker: String, state: WorkerState) throws {
         try db.with { try WorkerRegistry().heartbeat($0, id: worker, state: state) }

@@ -5,8 +5,9 @@ import Queue
 /// A worker process: claims jobs hinted by Redis, holds their leases, runs them, publishes artifacts.
 ///
 /// Threads, not the Swift cooperative pool: the claim loop (main thread, Redis connection 1),
-/// the supervisor (leases, heartbeat, reconciler; PostgreSQL connection 1), and one thread per
-/// running job sharing PostgreSQL connection 2 and Redis connection 2 under locks.
+/// the supervisor's lease thread (heartbeat, renewals; PostgreSQL connection 1) and housekeeping
+/// thread (reconciler, disk sweeps), and one thread per running job; all but the lease thread
+/// share PostgreSQL connection 2 and Redis connection 2 under locks.
 public final class Worker: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var databaseURL: String
@@ -97,12 +98,11 @@ public final class Worker: @unchecked Sendable {
             "worker started", ("concurrency", String(config.concurrency)), ("threads", String(config.threads)),
             ("lease_s", String(config.leaseSeconds)))
         let supervisor = LeaseSupervisor(
-            settings: .init(config), active: active, store: PostgresSupervisorStore(url: config.databaseURL),
+            settings: .init(config), active: active,
+            stores: (PostgresSupervisorStore(url: config.databaseURL), PostgresSupervisorStore(db: jobDB)),
             hints: pushRedis, publisher: publisher, log: log, metrics: metrics
         ) { [unowned self] in Self.heartbeatState(stopping: stop.isSet, canClaim: canClaim) }
-        let supThread = Thread { supervisor.run() }
-        supThread.name = "squeeze-supervisor"
-        supThread.start()
+        supervisor.start()
         defer { supervisor.stop() }
 
         let executor = JobExecutor.Collaborators(

@@ -33,6 +33,26 @@ import Testing
         func reset() { resets += 1 }
     }
 
+    /// Counts renewals (thread-safe); a reconciler pass blocks until `release` is signalled.
+    final class ThreadedStore: SupervisorStore {
+        private let lock = NSLock()
+        private var renewals = 0
+        let release = DispatchSemaphore(value: 0)
+        var renewCount: Int { lock.withLock { renewals } }
+
+        func heartbeat(worker: String, state: WorkerState) throws {}
+        func renew(_ leases: [(id: UUID, attempt: Int)], leaseSeconds: Double) throws -> [UUID: Bool] {
+            lock.withLock { renewals += 1 }
+            return [:]
+        }
+        func reconcile(fullSweep: Bool) throws -> JobStore.ReconcileResult {
+            release.wait()
+            return JobStore.ReconcileResult()
+        }
+        func states(_ jobs: [UUID]) throws -> [UUID: (state: String, attempt: Int)] { [:] }
+        func reset() {}
+    }
+
     final class FakeHints: HintSink {
         var pushed = [UUID]()
         func push(_ items: [(id: UUID, score: Double)]) throws { pushed += items.map(\.id) }
@@ -46,13 +66,14 @@ import Testing
         var state = WorkerState.running
         let supervisor: LeaseSupervisor!
 
-        init() throws {
+        init(leaseSeconds: Double = 15, stores: (SupervisorStore, SupervisorStore)? = nil) throws {
             let root = NSTemporaryDirectory() + "sup-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-            let cfg = Worker.Configuration(databaseURL: "-", redisURL: "-", artifactRoot: root)
+            var cfg = Worker.Configuration(databaseURL: "-", redisURL: "-", artifactRoot: root)
+            cfg.leaseSeconds = leaseSeconds
             var current: (() -> WorkerState)?
             supervisor = LeaseSupervisor(
-                settings: .init(cfg), active: active, store: store, hints: hints, publisher: try ArtifactPublisher(root: root),
+                settings: .init(cfg), active: active, stores: stores ?? (store, store), hints: hints, publisher: try ArtifactPublisher(root: root),
                 log: Log(level: .error), metrics: WorkerMetrics()) { current!() }
             current = { [unowned self] in self.state }
         }
@@ -103,6 +124,21 @@ import Testing
         rig.store.due = due.map { ($0, 1.0) }
         rig.supervisor.reconcile(fullSweep: true)
         #expect(rig.hints.pushed == due)
+    }
+
+    /// The lease thread renews while a reconciler pass is stuck (a slow pass once cost a busy
+    /// worker its 3 s lease: renewals waited behind it on one thread).
+    @Test func aStuckReconcilerPassDoesNotDelayRenewals() throws {
+        let store = ThreadedStore()
+        let rig = try Rig(leaseSeconds: 0.3, stores: (store, store))
+        rig.supervisor.start()
+        defer {
+            store.release.signal()
+            rig.supervisor.stop()
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while store.renewCount < 5, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(store.renewCount >= 5, "renewals stopped while the reconciler pass was stuck")
     }
 
     @Test func theWorkersStateFromItsFlags() {
