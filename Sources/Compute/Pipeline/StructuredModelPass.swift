@@ -247,9 +247,8 @@ enum StructuredModelPass {
     /// input's own (every other key kept) for a Hugging Face input, one made from the GGUF's keys
     /// otherwise; the input's tokenizer files beside it.
     static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
-        let generated = try files.huggingFaceFiles()
         let c = files.config
-        var config = generated.first { $0.name == "config.json" }!.data
+        var config = try files.huggingFaceConfig()
         if let original = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
             let data = FileManager.default.contents(atPath: original),
             var o = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -272,8 +271,7 @@ enum StructuredModelPass {
             try FileManager.default.copyItem(atPath: f, toPath: dir + "/" + name)
         }
         if !copied.contains(where: { $0.hasSuffix("/tokenizer.json") }) {
-            try generated.first { $0.name == "tokenizer.json" }!.data.write(
-                to: URL(fileURLWithPath: dir + "/tokenizer.json"))
+            try files.huggingFaceTokenizer().write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
         }
     }
 }

@@ -4,6 +4,11 @@ extension DecoderModelFiles {
     /// config.json and tokenizer.json of a Hugging Face directory for this model (written beside
     /// the weights when a GGUF input is exported as safetensors); keys sorted, so bytes are stable.
     public func huggingFaceFiles() throws -> [(name: String, data: Data)] {
+        [("config.json", try huggingFaceConfig()), ("tokenizer.json", try huggingFaceTokenizer())]
+    }
+
+    /// config.json alone (writing tokenizer.json, a large sorted object, takes seconds).
+    func huggingFaceConfig() throws -> Data {
         let c = config
         var cfg: [String: Any] = [
             "architectures": [c.architecture], "model_type": c.architecture == "Qwen2ForCausalLM" ? "qwen2" : "llama",
@@ -20,8 +25,11 @@ extension DecoderModelFiles {
         if c.outputBias { cfg[LlamaConfig.layerKeys.outputBias] = true }
         if let b = config.bosTokenID ?? tokenizer.bos { cfg["bos_token_id"] = Int(b) }
         if let e = config.eosTokenID ?? tokenizer.eos { cfg["eos_token_id"] = Int(e) }
-        return [("config.json", try Self.json(cfg)), ("tokenizer.json", try Self.json(tokenizer.tokenizerJSON()))]
+        return try Self.json(cfg)
     }
+
+    /// tokenizer.json, as the `tokenizers` package reads it.
+    func huggingFaceTokenizer() throws -> Data { try Self.json(tokenizer.tokenizerJSON()) }
 
     private static func json(_ o: Any) throws -> Data {
         var d = try JSONSerialization.data(
