@@ -154,6 +154,12 @@ public final class GGUFReader: @unchecked Sendable {
         try file.withBytes(at: t.offset, count: t.byteCount, body)
     }
 
+    /// Reads the bytes `bytes` (within the tensor's) of a tensor.
+    public func withData<R>(_ t: Tensor, bytes: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        precondition(bytes.lowerBound >= 0 && bytes.upperBound <= t.byteCount)
+        return try file.withBytes(at: t.offset + bytes.lowerBound, count: bytes.count, body)
+    }
+
     /// Reads the whole file in order, a chunk at a time (for its checksum).
     public func forEachChunk(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try file.forEachChunk(1 << 22, body)

@@ -80,10 +80,34 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         }
     }
 
+    /// Whether `withData(_:elements:)` reads rows of `width` elements of `t` alone (whole blocks
+    /// in GGUF order), not from the whole tensor.
+    public func readsRowsAlone(_ t: TensorInfo, width: Int) -> Bool {
+        guard let g = source[t.name], width > 0 else { return false }
+        return LlamaNames.permutedHeads(t.name, config) == nil && width % g.type.block.count == 0
+    }
+
+    /// Whole blocks of a tensor stored in GGUF order are read (and decoded) alone; other ranges
+    /// come from the whole tensor.
     public func withData<R>(_ t: TensorInfo, elements: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) throws
         -> R
     {
         let size = t.dtype.size
+        if let g = source[t.name], LlamaNames.permutedHeads(t.name, config) == nil, elements.upperBound <= t.numel,
+            elements.lowerBound % g.type.block.count == 0, elements.upperBound % g.type.block.count == 0
+        {
+            let (count, bytes) = g.type.block
+            let range = (elements.lowerBound / count * bytes)..<(elements.upperBound / count * bytes)
+            return try reader.withData(g, bytes: range) { raw in
+                if count == 1 { return try body(raw) }
+                let out = UnsafeMutableRawBufferPointer.allocate(
+                    byteCount: max(elements.count * size, 1), alignment: 64)
+                defer { out.deallocate() }
+                let dst = UnsafeMutableRawBufferPointer(rebasing: out[0..<(elements.count * size)])
+                Self.decode(raw, type: g.type, count: elements.count, into: dst)
+                return try body(UnsafeRawBufferPointer(dst))
+            }
+        }
         return try withData(t) {
             try body(UnsafeRawBufferPointer(rebasing: $0[(elements.lowerBound * size)..<(elements.upperBound * size)]))
         }

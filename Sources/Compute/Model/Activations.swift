@@ -97,4 +97,21 @@ public protocol WeightSupplier: AnyObject {
     func tensor(_ name: String, count: Int) throws -> [Float]
     /// The [out, in] weight of linear layer `base` (tensor `base.weight`), given its input.
     func linear(_ base: String, out: Int, in: Int, input: Activations) throws -> [Float]
+    /// Rows `ids` (each in bounds) of the [count / width, width] tensor `name`, packed in that order.
+    func rows(_ name: String, width: Int, count: Int, ids: [Int]) throws -> [Float]
+}
+
+extension WeightSupplier {
+    /// From the whole tensor.
+    public func rows(_ name: String, width: Int, count: Int, ids: [Int]) throws -> [Float] {
+        gatherRows(try tensor(name, count: count), width: width, ids: ids)
+    }
+}
+
+/// Rows `ids` of a [*, width] table, packed in that order.
+func gatherRows(_ table: [Float], width: Int, ids: [Int]) -> [Float] {
+    var out = [Float]()
+    out.reserveCapacity(ids.count * width)
+    for id in ids { out.append(contentsOf: table[(id * width)..<((id + 1) * width)]) }
+    return out
 }

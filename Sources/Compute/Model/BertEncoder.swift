@@ -25,18 +25,21 @@ public struct BertEncoder: Sendable {
                 .shapeMismatch,
                 "calibration batch is not \(samples) × \(seqLen) tokens (at most \(config.maxPositions))")
         }
-        let words = try w.tensor(config.embedding("word_embeddings.weight"), count: vocabSize * h)
+        if let id = ids.joined().first(where: { $0 < 0 || Int($0) >= vocabSize }) {
+            throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocabSize)")
+        }
+        // Only the rows of the ids used.
+        let used = Array(Set(ids.joined().map { Int($0) })).sorted()
+        let slot = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
+        let words = try w.rows(config.embedding("word_embeddings.weight"), width: h, count: vocabSize * h, ids: used)
         let pos = try w.tensor(config.embedding("position_embeddings.weight"), count: config.maxPositions * h)
         let typ = try w.tensor(config.embedding("token_type_embeddings.weight"), count: config.typeVocabSize * h)
         var x = [Float](repeating: 0, count: samples * seqLen * h)
         for s in 0..<samples {
             for t in 0..<seqLen {
-                let id = Int(ids[s][t])
-                guard id >= 0 && id < vocabSize else {
-                    throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocabSize)")
-                }
+                let word = slot[Int(ids[s][t])]! * h
                 let row = (s * seqLen + t) * h
-                for j in 0..<h { x[row + j] = words[id * h + j] + pos[t * h + j] + typ[j] }
+                for j in 0..<h { x[row + j] = words[word + j] + pos[t * h + j] + typ[j] }
             }
         }
         var a = Activations(data: x, rows: samples * seqLen, width: h)
