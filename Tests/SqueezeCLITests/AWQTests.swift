@@ -64,7 +64,7 @@ import TestSupport
         let env = try SqueezeEnv.create()
         var hf = Self.llama! + "/\(model)/hf"
         if model == "mha" {
-            let made = try env.python("make_llama.py", ["tiny", env.scratch + "/mha", "--shapes", "128:4:4,128:4:4", "--bias", "--seed", "5"])
+            let made = try env.madeLlama(env.scratch + "/mha", ["--shapes", "128:4:4,128:4:4", "--bias", "--seed", "5"])
             #expect(made.status == 0, "\(made.stderr)")
             hf = env.scratch + "/mha/hf"
         }

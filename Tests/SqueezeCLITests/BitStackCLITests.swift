@@ -10,7 +10,7 @@ import TestSupport
     var pydoc: String { TestConfiguration.repoRoot + "/.run/datasets/pydoc.txt" }
 
     func stack(_ env: SqueezeEnv) throws -> (hf: String, out: String) {
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "2", "--seed", "8"])
+        let made = try env.madeLlama(env.scratch + "/m", ["--hidden", "128", "--blocks", "2", "--seed", "8"])
         #expect(made.status == 0, "\(made.stderr)")
         let r = try env.write("bs.yaml", """
             stages:
@@ -196,7 +196,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func impossibleDecomposeRecipesAreRefused() throws {
         let env = try SqueezeEnv.create()
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "2", "--seed", "8"])
+        let made = try env.madeLlama(env.scratch + "/m", ["--hidden", "128", "--blocks", "2", "--seed", "8"])
         #expect(made.status == 0)
         let cal = "  - calibrate: {dataset: \(pydoc)}\n"
         let d = "  - decompose: {method: bitstack, targets: [\"model.layers.*.weight\"], ignore: [\"*norm*\"]}\n"

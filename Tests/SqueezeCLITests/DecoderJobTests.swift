@@ -17,7 +17,7 @@ import TestSupport
     func sparseGPTMatchesTheAuthorsAlgorithmInNumpy(pattern: String) throws {
         let env = try SqueezeEnv.create()
         // Hidden 256: two 128-column blocks, so the lazy update between blocks is exercised.
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/wide", "--hidden", "256", "--seed", "3"])
+        let made = try env.madeLlama(env.scratch + "/wide", ["--hidden", "256", "--seed", "3"])
         #expect(made.status == 0, "\(made.stderr)")
         let how = pattern.contains(":") ? "n: 2, m: 4" : "sparsity: \(pattern)"
         let r = try recipe(env, "sg.yaml", """
@@ -132,7 +132,7 @@ import TestSupport
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
     func decoderJobKilledTenTimesAtRandomPointsResumesByteIdentically() throws {
         let env = try SqueezeEnv.create()
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/deep", "--untied", "--blocks", "6", "--seed", "11"])
+        let made = try env.madeLlama(env.scratch + "/deep", ["--untied", "--blocks", "6", "--seed", "11"])
         #expect(made.status == 0, "\(made.stderr)")
         let r = try recipe(env, "r.yaml", """
               - calibrate: {dataset: \(pydoc), samples: 4, seq_len: 32}

@@ -11,7 +11,7 @@ import TestSupport
 
     /// A random Llama with three blocks of 256 FFN channels (hidden 128).
     func model(_ env: SqueezeEnv) throws -> String {
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "3", "--untied", "--seed", "4"])
+        let made = try env.madeLlama(env.scratch + "/m", ["--hidden", "128", "--blocks", "3", "--untied", "--seed", "4"])
         #expect(made.status == 0, "\(made.stderr)")
         return env.scratch + "/m/hf"
     }

@@ -13,9 +13,8 @@ import TestSupport
     /// Three blocks of different widths (FFN 96 / 64 / 128, heads 4:2, 2:1, 4:2) with output biases.
     func makeModel(_ env: SqueezeEnv) throws -> String {
         let dir = env.scratch + "/shaped"
-        let made = try env.python(
-            "make_llama.py",
-            ["tiny", dir, "--untied", "--blocks", "3", "--shapes", "96:4:2,64:2:1,128:4:2", "--output-bias", "--seed", "3"])
+        let made = try env.madeLlama(
+            dir, ["--untied", "--blocks", "3", "--shapes", "96:4:2,64:2:1,128:4:2", "--output-bias", "--seed", "3"])
         #expect(made.status == 0, "\(made.stderr)")
         return dir
     }
@@ -83,7 +82,7 @@ import TestSupport
     func aLayerWhoseHeadsAreNotAMultipleOfItsKVHeadsIsRefusedNamingIt() throws {
         let env = try SqueezeEnv.create()
         let dir = env.scratch + "/bad"
-        let made = try env.python("make_llama.py", ["tiny", dir, "--blocks", "2", "--shapes", "96:4:2,64:3:2"])
+        let made = try env.madeLlama(dir, ["--blocks", "2", "--shapes", "96:4:2,64:3:2"])
         #expect(made.status == 0, "\(made.stderr)")
         let recipe = try env.write("r.yaml", "stages:\n  - export: {format: gguf, type: f32}\n")
         for model in [dir + "/hf", dir + "/model.gguf"] {

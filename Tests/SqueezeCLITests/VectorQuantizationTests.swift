@@ -12,7 +12,7 @@ import TestSupport
 
     /// A random Llama with two blocks, hidden 128.
     func model(_ env: SqueezeEnv) throws -> String {
-        let made = try env.python("make_llama.py", ["tiny", env.scratch + "/m", "--hidden", "128", "--blocks", "2", "--seed", "6"])
+        let made = try env.madeLlama(env.scratch + "/m", ["--hidden", "128", "--blocks", "2", "--seed", "6"])
         #expect(made.status == 0, "\(made.stderr)")
         return env.scratch + "/m/hf"
     }
