@@ -13,6 +13,7 @@ model's per-layer widths and o_proj / down_proj biases as Squeeze's config.json 
       1e-4 of the largest logit magnitude (max |Δ| / max |ref|).
 Prints JSON; exit 1 on failure.
 """
+import hashlib
 import json
 import os
 import sys
@@ -23,10 +24,27 @@ from tokenizers import Tokenizer
 
 
 def encode(hf_dir, text):
-    tok = Tokenizer.from_file(os.path.join(hf_dir, "tokenizer.json"))
+    """The package's ids of `text`; kept under $SQUEEZE_TEST_SCRATCH/token-ids, keyed by the
+    tokenizer.json's and the text's bytes, where that is set (several models share a tokenizer)."""
+    tokenizer_json = open(os.path.join(hf_dir, "tokenizer.json"), "rb").read()
+    scratch = os.environ.get("SQUEEZE_TEST_SCRATCH")
+    cached = None
+    if scratch:
+        key = hashlib.sha256(hashlib.sha256(tokenizer_json).digest() + text.encode("utf-8")).hexdigest()
+        cached = os.path.join(scratch, "token-ids", key + ".json")
+        if os.path.exists(cached):
+            return json.load(open(cached))
+    tok = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
     tok.no_truncation()
     tok.no_padding()
-    return tok.encode(text, add_special_tokens=False).ids
+    ids = tok.encode(text, add_special_tokens=False).ids
+    if cached:
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        tmp = f"{cached}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(ids, f)
+        os.replace(tmp, cached)
+    return ids
 
 
 def framing(hf_dir):
