@@ -124,13 +124,28 @@ public enum RTNQuantizer {
         return (s, s.isFinite && s != 0 ? min(max((-(p * lo) / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
     }
 
-    /// Σ (x̂ − x)² of a group on the grid (s, z).
+    /// Σ (x̂ − x)² of a group on the grid (s, z): eight codes at a time, the squares added in
+    /// order, so the sum is the one value-at-a-time code gives.
     @inline(__always)
     static func squaredError(_ x: UnsafeBufferPointer<Float>, _ p: (scale: Float, zero: Float), bits: Int) -> Float {
         var e: Float = 0
-        for v in x {
+        var i = 0
+        if let base = x.baseAddress, x.count >= 8 {
+            let s = SIMD8<Float>(repeating: p.scale)
+            let z = SIMD8<Float>(repeating: p.zero)
+            while i + 8 <= x.count {
+                let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+                let d = (code(v, scale: s, zero: z, bits: bits) - z) * s - v
+                let dd = d * d
+                for k in 0..<8 { e += dd[k] }
+                i += 8
+            }
+        }
+        while i < x.count {
+            let v = x[i]
             let d = (code(v, scale: p.scale, zero: p.zero, bits: bits) - p.zero) * p.scale - v
             e += d * d
+            i += 1
         }
         return e
     }
