@@ -3,9 +3,9 @@ import Queue
 
 /// The supervisor's two threads. The lease thread heartbeats the worker row, renews leases every
 /// lease/3 and reads cancel flags back; the housekeeping thread runs reconciler passes and disk
-/// sweeps. Each owns its store (its own PostgreSQL connection), so a slow reconciler pass or
-/// sweep never delays a renewal. It is given the running jobs, where hints go and the worker's
-/// state to report.
+/// sweeps. The lease thread's store has a PostgreSQL connection of its own, so a slow reconciler
+/// pass or sweep never delays a renewal; the housekeeping store uses the one the worker's other
+/// threads share. It is given the running jobs, where hints go and the worker's state to report.
 final class LeaseSupervisor: @unchecked Sendable {
     /// The intervals it keeps and the worker row it heartbeats.
     struct Settings {
@@ -126,7 +126,7 @@ final class LeaseSupervisor: @unchecked Sendable {
                 sweepDisk()
             }
         } while sleep(min(cfg.reconcileSeconds, 1.0))
-        store.reset()
+        // Its connection is the worker's shared one, which the worker goes on using: not closed here.
     }
 
     private var isStopped: Bool { done.withLock { stopped } }

@@ -83,8 +83,13 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
     /// Whether `withData(_:elements:)` reads rows of `width` elements of `t` alone (whole blocks
     /// in GGUF order), not from the whole tensor.
     public func readsRowsAlone(_ t: TensorInfo, width: Int) -> Bool {
-        guard let g = source[t.name], width > 0 else { return false }
-        return LlamaNames.permutedHeads(t.name, config) == nil && width % g.type.block.count == 0
+        guard let g = unpermuted(t), width > 0 else { return false }
+        return width % g.type.block.count == 0
+    }
+
+    /// The stored tensor of `t` when its rows are in the same order in the file as in `t`.
+    private func unpermuted(_ t: TensorInfo) -> GGUFReader.Tensor? {
+        LlamaNames.permutedHeads(t.name, config) == nil ? source[t.name] : nil
     }
 
     /// Whole blocks of a tensor stored in GGUF order are read (and decoded) alone; other ranges
@@ -93,8 +98,8 @@ public final class GGUFTensorFile: TensorFile, @unchecked Sendable {
         -> R
     {
         let size = t.dtype.size
-        if let g = source[t.name], LlamaNames.permutedHeads(t.name, config) == nil, elements.upperBound <= t.numel,
-            elements.lowerBound % g.type.block.count == 0, elements.upperBound % g.type.block.count == 0
+        if let g = unpermuted(t), elements.upperBound <= t.numel, elements.lowerBound % g.type.block.count == 0,
+            elements.upperBound % g.type.block.count == 0
         {
             let (count, bytes) = g.type.block
             let range = (elements.lowerBound / count * bytes)..<(elements.upperBound / count * bytes)

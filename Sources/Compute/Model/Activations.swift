@@ -108,6 +108,27 @@ extension WeightSupplier {
     }
 }
 
+/// The rows of a [vocab, width] embedding table that a batch of token ids uses, read once each.
+struct UsedRows {
+    let values: [Float]
+    private let width: Int
+    private let slot: [Int32: Int]
+
+    /// Refuses an id outside the vocabulary before reading anything.
+    init(_ ids: [[Int32]], of name: String, vocab: Int, width: Int, from w: WeightSupplier) throws {
+        if let id = ids.joined().first(where: { $0 < 0 || Int($0) >= vocab }) {
+            throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocab)")
+        }
+        let used = Set(ids.joined()).sorted()
+        slot = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
+        values = try w.rows(name, width: width, count: vocab * width, ids: used.map { Int($0) })
+        self.width = width
+    }
+
+    /// Where the row of `id` (one of the batch's) starts in `values`.
+    func offset(of id: Int32) -> Int { slot[id]! * width }
+}
+
 /// Rows `ids` of a [*, width] table, packed in that order.
 func gatherRows(_ table: [Float], width: Int, ids: [Int]) -> [Float] {
     var out = [Float]()

@@ -25,21 +25,17 @@ public struct BertEncoder: Sendable {
                 .shapeMismatch,
                 "calibration batch is not \(samples) × \(seqLen) tokens (at most \(config.maxPositions))")
         }
-        if let id = ids.joined().first(where: { $0 < 0 || Int($0) >= vocabSize }) {
-            throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocabSize)")
-        }
         // Only the rows of the ids used.
-        let used = Array(Set(ids.joined().map { Int($0) })).sorted()
-        let slot = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
-        let words = try w.rows(config.embedding("word_embeddings.weight"), width: h, count: vocabSize * h, ids: used)
+        let words = try UsedRows(
+            ids, of: config.embedding("word_embeddings.weight"), vocab: vocabSize, width: h, from: w)
         let pos = try w.tensor(config.embedding("position_embeddings.weight"), count: config.maxPositions * h)
         let typ = try w.tensor(config.embedding("token_type_embeddings.weight"), count: config.typeVocabSize * h)
         var x = [Float](repeating: 0, count: samples * seqLen * h)
         for s in 0..<samples {
             for t in 0..<seqLen {
-                let word = slot[Int(ids[s][t])]! * h
+                let word = words.offset(of: ids[s][t])
                 let row = (s * seqLen + t) * h
-                for j in 0..<h { x[row + j] = words[word + j] + pos[t * h + j] + typ[j] }
+                for j in 0..<h { x[row + j] = words.values[word + j] + pos[t * h + j] + typ[j] }
             }
         }
         var a = Activations(data: x, rows: samples * seqLen, width: h)

@@ -248,7 +248,7 @@ enum StructuredModelPass {
     /// otherwise; the input's tokenizer files beside it.
     static func writeConfig(model: ModelSource, files: DecoderModelFiles, to dir: String) throws {
         let c = files.config
-        var config = try files.huggingFaceConfig()
+        let config: Data
         if let original = model.extraFiles.first(where: { $0.hasSuffix("/config.json") }),
             let data = FileManager.default.contents(atPath: original),
             var o = try JSONSerialization.jsonObject(with: data) as? [String: Any]
@@ -262,6 +262,8 @@ enum StructuredModelPass {
             o["tie_word_embeddings"] = c.tied
             o["torch_dtype"] = "float32"
             config = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .prettyPrinted])
+        } else {
+            config = try files.huggingFaceConfig()
         }
         try config.write(to: URL(fileURLWithPath: dir + "/config.json"))
         let copied = model.extraFiles.filter { !$0.hasSuffix("/config.json") }

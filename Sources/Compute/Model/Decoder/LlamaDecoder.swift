@@ -38,21 +38,14 @@ public struct LlamaDecoder: Sendable {
         guard ids.count == samples, ids.allSatisfy({ $0.count == seqLen }) else {
             throw ComputeError(.shapeMismatch, "token batch is not \(samples) × \(seqLen) tokens")
         }
-        for row in ids {
-            if let id = row.first(where: { $0 < 0 || Int($0) >= vocab }) {
-                throw ComputeError(.corruptData, "token id \(id) is outside the vocabulary of \(vocab)")
-            }
-        }
         // Only the rows of the ids used (a vocabulary's table is most of a small model's bytes).
-        let used = Array(Set(ids.joined().map { Int($0) })).sorted()
-        let slot = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($0.element, $0.offset) })
-        let table = try w.rows(LlamaNames.embedding, width: h, count: vocab * h, ids: used)
+        let table = try UsedRows(ids, of: LlamaNames.embedding, vocab: vocab, width: h, from: w)
         var x = Activations.unfilled(rows: samples * seqLen, width: h).data  // every row is copied below
-        table.withUnsafeBufferPointer { tp in
+        table.values.withUnsafeBufferPointer { tp in
             x.withUnsafeMutableBufferPointer { xp in
                 Parallel.forEach(samples, threads: threads) { s in
                     for (t, id) in ids[s].enumerated() {
-                        let from = tp.baseAddress! + slot[Int(id)]! * h
+                        let from = tp.baseAddress! + table.offset(of: id)
                         (xp.baseAddress! + (s * seqLen + t) * h).update(from: from, count: h)
                     }
                 }
