@@ -44,11 +44,9 @@ public struct TestDatabase: Sendable {
         defer { templateLock.unlock() }
         if let templateName { return templateName }
         let dir = URL(fileURLWithPath: TestConfiguration.repoRoot + "/migrations")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = fnv1a([UInt8]())
         for f in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where f.hasSuffix(".sql") {
-            for b in Array(f.utf8) + Array(try Data(contentsOf: dir.appendingPathComponent(f))) {
-                hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3
-            }
+            hash = fnv1a(Array(f.utf8) + Array(try Data(contentsOf: dir.appendingPathComponent(f))), from: hash)
         }
         let name = "squeeze_tmpl_" + String(hash, radix: 16)
         let admin = try PostgresConnection(url: TestConfiguration.adminURL)

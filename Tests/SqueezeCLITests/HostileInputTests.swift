@@ -7,17 +7,13 @@ import TestSupport
 /// FIFOs, hostile YAML, unbounded shapes, NUL bytes, out-of-range manifest fields.
 @Suite struct HostileInputTests {
     /// The hostile corpus (Tests/reference/hostile_inputs.py), written once per test run.
-    /// Made once per run, by whichever test process gets there first: built under another name and
-    /// renamed, so a process never reads files another is still writing (the fuzz stage and this
-    /// suite may run in different processes).
+    /// Made once per run by whichever test process gets there first (`MadeOnce`: the fuzz stage and
+    /// this suite may run in different processes).
     static let corpus: String = {
         let d = TestConfiguration.scratch + "/hostile-corpus"
-        if !FileManager.default.fileExists(atPath: d) {
-            let building = d + ".building-\(getpid())"
-            try? FileManager.default.removeItem(atPath: building)
-            _ = try? ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/hostile_inputs.py", building])
-            // Another process finished first: keep its corpus.
-            if rename(building, d) != 0 { try? FileManager.default.removeItem(atPath: building) }
+        _ = MadeOnce.directory(d) { building in
+            let r = try? ProcessRunner.run(TestConfiguration.python, [TestConfiguration.repoRoot + "/Tests/reference/hostile_inputs.py", building])
+            return r?.status == 0
         }
         return d
     }()
