@@ -19,8 +19,6 @@ final class PostgresSupervisorStore: SupervisorStore {
     private let db: SharedPostgres
     private let store = JobStore()
 
-    init(url: String) { db = SharedPostgres(url: url) }
-
     init(db: SharedPostgres) { self.db = db }
 
     func heartbeat(worker: String, state: WorkerState) throws {

@@ -36,6 +36,9 @@ public final class Worker: @unchecked Sendable {
         public var unitDelayMS = 0
         /// How unit checkpoints reach the disk (write-behind by default; `off` only to measure their cost).
         public var checkpoints = CheckpointMode.writeBehind
+        /// Seconds one of the worker's transactions may wait on the worker before PostgreSQL ends its session:
+        /// a stopped or cut-off worker releases the row and reconciler locks it held (the lease, at least 5 s).
+        public var transactionIdleSeconds: Double { max(leaseSeconds, 5) }
         public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
 
         public init(databaseURL: String, redisURL: String, artifactRoot: String) {
@@ -67,7 +70,7 @@ public final class Worker: @unchecked Sendable {
     }
 
     public convenience init(config: Configuration, log: Log, stop: StopFlag) throws {
-        let db = SharedPostgres(url: config.databaseURL)
+        let db = SharedPostgres(url: config.databaseURL, idleInTransactionTimeout: config.transactionIdleSeconds)
         try self.init(
             config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db, workerID: config.id)
         )
@@ -99,7 +102,12 @@ public final class Worker: @unchecked Sendable {
             ("lease_s", String(config.leaseSeconds)))
         let supervisor = LeaseSupervisor(
             settings: .init(config), active: active,
-            stores: (PostgresSupervisorStore(url: config.databaseURL), PostgresSupervisorStore(db: jobDB)),
+            stores: (
+                PostgresSupervisorStore(
+                    db: SharedPostgres(url: config.databaseURL, idleInTransactionTimeout: config.transactionIdleSeconds)
+                ),
+                PostgresSupervisorStore(db: jobDB)
+            ),
             hints: pushRedis, publisher: publisher, log: log, metrics: metrics
         ) { [unowned self] in Self.heartbeatState(stopping: stop.isSet, canClaim: canClaim) }
         supervisor.start()

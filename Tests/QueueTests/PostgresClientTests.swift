@@ -113,3 +113,37 @@ import TestSupport
         } catch { Issue.record("\(error)") }
     }
 }
+
+/// A client stopped inside a transaction (SIGSTOP, a paused VM, a cut cable) must not hold its locks
+/// past `idleInTransactionTimeout`: workers set it, so a stalled worker cannot block the reconciler.
+@Suite struct IdleTransactionTests {
+    @Test func aClientStalledInATransactionLosesItsSessionAndItsLocks() throws {
+        let test = try TestDatabase.create()
+        let stalled = SharedPostgres(url: test.url, idleInTransactionTimeout: 0.3)
+        let other = try test.connect()
+        let lock: Int64 = 0x5351_5245_434F
+        func otherGetsLock() throws -> Bool {
+            try other.transaction { try $0.query("SELECT pg_try_advisory_xact_lock($1) AS ok", [lock])[0].decode("ok") }
+        }
+        #expect(throws: PostgresError.self) {
+            try stalled.with { db in
+                try db.transaction { tx in
+                    try tx.query("SELECT pg_advisory_xact_lock($1)", [lock])
+                    #expect(try otherGetsLock() == false)
+                    Thread.sleep(forTimeInterval: 1.0)  // stalled past the limit
+                    #expect(try otherGetsLock() == true)
+                    try tx.query("SELECT 1")  // the session is gone
+                }
+            }
+        }
+        // A plain connection keeps its transaction however long it waits.
+        let patient = try test.connect()
+        try patient.transaction { tx in
+            try tx.query("SELECT pg_advisory_xact_lock($1)", [lock])
+            Thread.sleep(forTimeInterval: 0.6)
+            #expect(try otherGetsLock() == false)
+        }
+        // The stalled client's next transaction reconnects.
+        #expect(try stalled.with { try $0.query("SELECT 1 AS one")[0].decode("one", as: Int.self) } == 1)
+    }
+}

@@ -10,6 +10,9 @@ public final class PostgresConnection {
     private var conn: OpaquePointer?
     /// Statement timeout applied per statement via libpq option at connect (milliseconds, 0 = none).
     public let connectTimeoutSeconds: Int
+    /// Seconds a transaction may wait on this client before the server ends the session (nil: no limit).
+    /// A stopped or cut-off client then releases its row and advisory locks instead of holding them.
+    public var idleInTransactionTimeout: Double?
 
     /// Connects to a `postgres://` URL or a libpq conninfo string.
     public init(url: String, connectTimeoutSeconds: Int = 5) throws {
@@ -181,6 +184,11 @@ public final class PostgresConnection {
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         try query("BEGIN")
         do {
+            if let t = idleInTransactionTimeout {
+                // Local to this transaction, so it holds behind a transaction-pooling PgBouncer too.
+                let ms = String(max(1, Int((t * 1000).rounded())))
+                try query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [ms])
+            }
             let v = try body(self)
             try query("COMMIT")
             return v

@@ -6,15 +6,23 @@ import Foundation
 public final class SharedPostgres: @unchecked Sendable {
     private let lock = NSLock()
     private let url: String
+    private let idleInTransactionTimeout: Double?
     private var connection: PostgresConnection?
 
-    public init(url: String) { self.url = url }
+    /// `idleInTransactionTimeout`: see `PostgresConnection.idleInTransactionTimeout`.
+    public init(url: String, idleInTransactionTimeout: Double? = nil) {
+        self.url = url
+        self.idleInTransactionTimeout = idleInTransactionTimeout
+    }
 
     /// Runs `body` with exclusive use of the connection, connecting lazily.
     public func with<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        if connection == nil { connection = try PostgresConnection(url: url) }
+        if connection == nil {
+            connection = try PostgresConnection(url: url)
+            connection?.idleInTransactionTimeout = idleInTransactionTimeout
+        }
         return try body(connection!)
     }
 
