@@ -110,7 +110,7 @@ import TestSupport
         let id = try env.submit(["--model", Self.llama! + "/tiny/model.gguf", "--recipe", r])
         try env.drain()
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "succeeded")
-        let row = try env.db.connect().query("""
+        let row = try env.query("""
             SELECT perplexity, original_perplexity, perplexity_ratio, mean_kl, top1_agreement, scored_tokens, mean_cosine
             FROM job_quality WHERE job_id = $1::uuid
             """, [id]).first

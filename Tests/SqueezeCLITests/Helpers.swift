@@ -64,6 +64,6 @@ extension SqueezeEnv {
     }
 
     func scalar(_ sql: String, _ params: [PostgresEncodable?] = []) throws -> String? {
-        try db.connect().query(sql, params).first?.values.first ?? nil
+        try query(sql, params).first?.values.first ?? nil
     }
 }

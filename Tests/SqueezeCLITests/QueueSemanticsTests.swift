@@ -35,7 +35,7 @@ import TestSupport
         var order = [String]()
         for p in [0, 0, 5, -5, 5, 0] { order.append(try env.submit(["--noop", "--priority=\(p)"]) + ":\(p)") }
         #expect(try env.drain(["--concurrency", "1"]).status == 0)
-        let ran = try env.db.connect().query("SELECT job_id::text AS id FROM job_attempts ORDER BY started_at").compactMap { $0["id"] }
+        let ran = try env.query("SELECT job_id::text AS id FROM job_attempts ORDER BY started_at").compactMap { $0["id"] }
         let byID = Dictionary(uniqueKeysWithValues: order.map { ($0.split(separator: ":")[0].description, $0) })
         let expected = [2, 4, 0, 1, 5, 3].map { order[$0] }
         #expect(ran.map { byID[$0]! } == expected)
@@ -57,7 +57,7 @@ import TestSupport
         let id = try env.submit(["--noop", "--fail-times", "100", "--max-attempts", "3"])
         #expect(try env.drain(["--retry-base-seconds", "0.1"]).status == 0)
         #expect(try env.scalar("SELECT state FROM jobs WHERE id = $1::uuid", [id]) == "dead")
-        let attempts = try env.db.connect().query("SELECT attempt, outcome, error FROM job_attempts WHERE job_id = $1::uuid ORDER BY attempt", [id])
+        let attempts = try env.query("SELECT attempt, outcome, error FROM job_attempts WHERE job_id = $1::uuid ORDER BY attempt", [id])
         #expect(attempts.map { $0["outcome"] } == ["retry", "retry", "dead"])
         for (i, a) in attempts.enumerated() { #expect(a["error"]?.contains("planned failure on attempt \(i + 1)") == true) }
         #expect(try count(env, "SELECT count(*) FROM failing_jobs WHERE job_id = $1::uuid", [id]) == 1)

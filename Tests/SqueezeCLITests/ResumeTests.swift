@@ -8,7 +8,7 @@ import TestSupport
 @Suite struct ResumeTests {
     func checkpoints(_ env: SqueezeEnv, _ id: String) throws -> [String: String] {
         var out = [String: String]()
-        for r in try env.db.connect().query("SELECT unit, attempt FROM job_checkpoints WHERE job_id = $1::uuid", [id]) {
+        for r in try env.query("SELECT unit, attempt FROM job_checkpoints WHERE job_id = $1::uuid", [id]) {
             out[r["unit"]!] = r["attempt"]!
         }
         return out
