@@ -35,7 +35,7 @@ struct Logits: ParsableCommand {
             let files = try DecoderModelFiles(model: source)
             if allTokens {
                 let text = try InputFile.text(of: w.dataset, what: "dataset", limit: InputFile.datasetLimit)
-                printJSON(["ids": files.tokenizer.encode(text).map { Int($0) }])
+                printTokenIDs(files.tokenizer.encode(text))
                 return
             }
             let ids = try CalibrationText.batches(
@@ -74,7 +74,7 @@ struct Logits: ParsableCommand {
                     throw CLIError("cannot write \(out)")
                 }
             }
-            printJSON(["ids": ids.map { row in row.map { Int($0) } }, "vocab": files.config.vocabSize])
+            printTokenIDs(rows: ids, vocab: files.config.vocabSize)
         }
     }
 }
