@@ -9,8 +9,8 @@ import Worker
 struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Submit one calibration and a GGUF export per type from it (and compressed-tensors GPTQ jobs), as one "
-            + "batch; print size against quality.",
+            "Submit one calibration and a GGUF export per type or size budget from it (and compressed-tensors GPTQ "
+            + "jobs), as one batch; print size against quality.",
         discussion:
             "The first job calibrates (importance matrix) and writes the first type; every other type waits for it "
             + "(imatrix: {job: KEY}) and only quantizes and evaluates, reading the original model's logits that the "
@@ -35,6 +35,13 @@ struct Sweep: ParsableCommand {
                 + "(e.g. int4-g64,int8); each job calibrates on its own and evaluates against the first job's "
                 + "reference."))
     var compressedTensors = ""
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "GGUF exports to a size budget, comma-separated: a size (90MB, 1.5G, bytes) or bits per weight "
+                + "(4.25bpw); each reads the first job's importance matrix and reference, like the types."))
+    var budgets = ""
 
     @Option(name: .long, help: "Calibration windows.")
     var samples = 128
@@ -82,6 +89,24 @@ struct Sweep: ParsableCommand {
             throw CLIError("--types: \(TextRules.display(t)) is not one of \(known.joined(separator: ", "))")
         }
         return list
+    }
+
+    /// The budgets asked for, each as the export stage's option (`budget: "90MB"` or `bpw: 4.25`) with its name.
+    func budgetList() throws -> [(name: String, option: String)] {
+        let names = budgets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard names.count == Set(names).count else { throw CLIError("--budgets must list each budget once") }
+        return try names.map { b in
+            guard !b.isEmpty, b.utf8.count <= 32, b.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." }) else {
+                throw CLIError("--budgets: \(TextRules.display(b)) is not a size (90MB) or bits per weight (4.25bpw)")
+            }
+            if b.lowercased().hasSuffix("bpw") {
+                guard let v = Double(b.dropLast(3)), v > 0 else {
+                    throw CLIError("--budgets: \(TextRules.display(b)) is not a positive number of bits per weight")
+                }
+                return ("budget-\(b)", "bpw: \(v)")
+            }
+            return ("budget-\(b)", "budget: \(Self.quoted(b))")
+        }
     }
 
     /// One `--compressed-tensors` entry: bits, group size (nil: per channel) and symmetry.
@@ -157,6 +182,13 @@ struct Sweep: ParsableCommand {
                       - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
                     """
                 jobs.append(try job(text, name: t, key: i == 0 ? calibrationKey : "\(batch):\(t)", policy: policy))
+            }
+            for (name, option) in try budgetList() {
+                let text = """
+                    stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
+                      - export: {format: gguf, \(option), imatrix: {job: \(Self.quoted(calibrationKey))}}
+                    """
+                jobs.append(try job(text, name: name, key: "\(batch):\(name)", policy: policy))
             }
             for (name, scheme) in try schemeList() {
                 let text = """

@@ -101,4 +101,23 @@ import Testing
         }
         #expect(abs(weighted[0] / errors[5] - 10) < 1e-3, "\(weighted[0]) against \(errors[5])")
     }
+
+    /// A weight past F16's range (SmolLM2-like fixtures plant such outliers) rules F16 out for its matrix,
+    /// found in whichever row it sits; the block types, whose scales stay small, still hold it.
+    @Test func aTypeThatCannotHoldTheExtremeRowsIsNoOption() {
+        let rows = 8
+        let cols = 256
+        var w = (0..<(rows * cols)).map { Float(($0 * 37) % 19) / 19 - 0.5 }
+        w[5 * cols + 17] = 70_000
+        w[2 * cols + 3] = -3
+        w.withUnsafeBufferPointer { b in
+            let extremes = GGUFBudget.extremeRows(b, cols: cols)
+            #expect(extremes == [5, 2])
+            #expect(!GGUFBudget.represents(b, rows: extremes, cols: cols, type: .f16, importance: nil))
+            for type in [GGMLType.q8_0, .q4_0, .q4_K, .q6_K] {
+                #expect(GGUFBudget.represents(b, rows: extremes, cols: cols, type: type, importance: nil), "\(type)")
+            }
+            #expect(GGUFBudget.represents(b, rows: [0, 1], cols: cols, type: .f16, importance: nil))
+        }
+    }
 }

@@ -125,4 +125,56 @@ import TestSupport
             #expect(check.status == 0, "budget \(b): \(check.stdout) \(check.stderr.suffix(600))")
         }
     }
+
+    /// `squeeze sweep --budgets`: one budgeted export per size beside the types, each reading the first job's
+    /// importance matrix and reference; every file fits its budget, and the dashboard's batch page plots size
+    /// against quality with one point per evaluated export.
+    @Test(.enabled(if: llama != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"),
+                   "needs SQUEEZE_LLAMA_DIR and curl (set up by ops/test)"))
+    func aSweepOverBudgetsChartsSizeAgainstQuality() throws {
+        let env = try SqueezeEnv.create()
+        let model = Self.llama! + "/tiny-256/hf"
+        func sweep(_ budgets: String) -> [String] {
+            ["sweep", "--model", model, "--dataset", pydoc, "--types", "q8_0", "--budgets", budgets, "--samples", "8",
+             "--seq-len", "64", "--eval-samples", "2", "--name", "budgets", "--json",
+             "--input-root", TestConfiguration.repoRoot + "/.run"]
+        }
+        // Out of reach: refused at submit with the reachable range, nothing queued.
+        let low = try env.squeeze(sweep("1M"))
+        #expect(low.status != 0 && low.stderr.contains("is below the smallest GGUF"), "\(low.stderr)")
+        let bad = try env.squeeze(sweep("90XB"))
+        #expect(bad.status != 0 && bad.stderr.contains("90XB is not a size"), "\(bad.stderr)")
+        #expect(try env.scalar("SELECT count(*) FROM jobs") == "0")
+        let range = low.stderr.split(separator: "reachable: ").last?.split(separator: " ").first?
+            .split(separator: "–").compactMap { Int($0) } ?? []
+        try #require(range.count == 2, "\(low.stderr)")
+        let sizes = [range[0] + (range[1] - range[0]) / 6, range[0] + (range[1] - range[0]) / 2]
+
+        let run = try env.startSqueeze(sweep(sizes.map(String.init).joined(separator: ",") + ",5bpw") + ["--wait"])
+        #expect(try waitUntil(timeout: 60) { try env.scalar("SELECT count(*) FROM jobs") == "4" })
+        #expect(try env.scalar("SELECT count(*) FROM jobs WHERE state = 'waiting'") == "3")
+        try env.drain()
+        #expect(run.wait(timeout: 120))
+        let out = run.finish()
+        try #require(out.status == 0, "\(out.stderr) \(out.stdout)")
+        let table = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        let rows = table["rows"] as? [[String: Any]] ?? []
+        let bytes = Dictionary(uniqueKeysWithValues: rows.map { ($0["type"] as? String ?? "?", $0["model_bytes"] as? Int ?? -1) })
+        #expect(Set(bytes.keys) == Set(["q8_0", "budget-5bpw"] + sizes.map { "budget-\($0)" }), "\(rows)")
+        for s in sizes { #expect((1...s).contains(bytes["budget-\(s)"] ?? -1), "budget \(s): \(bytes)") }
+        #expect(bytes["budget-\(sizes[0])"]! <= bytes["budget-\(sizes[1])"]!, "\(bytes)")
+        #expect(rows.allSatisfy { ($0["perplexity"] as? Double)?.isFinite == true }, "\(rows)")
+
+        // The batch page: one scatter point per evaluated export, each linking to its job.
+        let batch = try #require(table["batch_id"] as? String)
+        let (dash, base) = try DashboardPageTests.start(env, databaseURL: env.db.url, ["--listen", "127.0.0.1:0"])
+        defer { dash.signal(SIGTERM); _ = dash.finish() }
+        try #require(!base.isEmpty, "dashboard did not start: \(dash.stderrSoFar)")
+        let page = try httpGet(base + "/batches/" + batch)
+        #expect(page.status == 200 && page.body.contains("Size against quality"))
+        #expect(page.body.components(separatedBy: "<circle").count - 1 == 4, "one point per evaluated export")
+        for r in try env.query("SELECT id::text AS id FROM jobs WHERE idempotency_key LIKE 'budgets:budget-%'") {
+            #expect(page.body.contains("href=\"/jobs/\(r["id"] ?? "?")\""), "the chart links job \(r["id"] ?? "?")")
+        }
+    }
 }

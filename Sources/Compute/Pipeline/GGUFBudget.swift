@@ -5,7 +5,8 @@ import Foundation
 /// The predicted loss is the sum over matrices of their importance-weighted squared error
 /// Σ_c m_c Σ_r (w − q(w))², m_c the importance matrix's mean square of input column c (the matrix's
 /// output error per token under a diagonal Hessian; m = 1 without an importance matrix), measured
-/// by each type's own quantizer on up to `sampleRows` rows spread over the matrix.
+/// by each type's own quantizer on up to `sampleRows` rows spread over the matrix. A type that cannot hold
+/// the matrix's extreme rows finitely is no option for it (F32 is, when no type can).
 enum GGUFBudget {
     /// The types a budget chooses among (those whose blocks the rows fill).
     static let types: [GGMLType] = [
@@ -38,6 +39,36 @@ enum GGUFBudget {
 
     /// The types rows of `cols` values can take.
     static func types(cols: Int) -> [GGMLType] { types.filter { cols % $0.block.count == 0 } }
+
+    /// The rows holding a matrix's largest and its smallest value: the blocks whose range a type fails first.
+    static func extremeRows(_ w: UnsafeBufferPointer<Float>, cols: Int) -> [Int] {
+        var high = 0
+        var low = 0
+        for i in w.indices {
+            if w[i] > w[high] { high = i }
+            if w[i] < w[low] { low = i }
+        }
+        return high / cols == low / cols ? [high / cols] : [high / cols, low / cols]
+    }
+
+    /// Whether `type` encodes these rows of the matrix to finite values only: a value past F16's range, or a
+    /// block whose fp16 scale or minimum overflows, decodes to infinity (`extremeRows` are the ones to give).
+    static func represents(
+        _ w: UnsafeBufferPointer<Float>, rows: [Int], cols: Int, type: GGMLType, importance: [Float]?
+    ) -> Bool {
+        let sample = rows.flatMap { r in Array(w[(r * cols)..<((r + 1) * cols)]) }
+        var encoded = [UInt8](repeating: 0, count: type.byteCount(numel: sample.count, rowLength: cols)!)
+        var decoded = [Float](repeating: 0, count: sample.count)
+        sample.withUnsafeBufferPointer { src in
+            encoded.withUnsafeMutableBytes { dst in
+                GGUFPlanner.encode(src, type: type, into: dst, importance: importance, threads: 1)
+            }
+        }
+        encoded.withUnsafeBytes { src in
+            decoded.withUnsafeMutableBufferPointer { GGUFPlanner.decode(src, type: type, into: $0) }
+        }
+        return decoded.allSatisfy(\.isFinite)
+    }
 
     static func padded(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 

@@ -27,11 +27,20 @@ extension RunPlan {
                 defer { work.deallocate() }
                 try r.withData(t) { DTypeCodec.decode($0, dtype: t.dtype, into: work, threads: threads) }
                 if recipe.calibration == nil { _ = try transform.run(t, work, stages: stages(for: t)[...]) }
+                let extremes = GGUFBudget.extremeRows(UnsafeBufferPointer(work), cols: cols)
                 for i in budgeted where free[i].contains(t.name) {
-                    let types = GGUFBudget.types(cols: cols)
-                    let errors = GGUFBudget.errors(
-                        UnsafeBufferPointer(work), rows: rows, cols: cols,
-                        importance: budgetImportance(slots[i], t), types: types, threads: threads)
+                    let importance = budgetImportance(slots[i], t)
+                    let held = GGUFBudget.types(cols: cols).filter { ty in
+                        GGUFBudget.represents(
+                            UnsafeBufferPointer(work), rows: extremes, cols: cols, type: ty, importance: importance)
+                    }
+                    let types = held.isEmpty ? [GGMLType.f32] : held
+                    let errors =
+                        held.isEmpty
+                        ? [0]
+                        : GGUFBudget.errors(
+                            UnsafeBufferPointer(work), rows: rows, cols: cols, importance: importance, types: types,
+                            threads: threads)
                     options[i][t.name] = zip(types, errors).map { ty, e in
                         GGUFBudget.Option(
                             type: ty, bytes: GGUFBudget.padded(ty.byteCount(numel: t.numel, rowLength: cols)!), error: e
