@@ -39,6 +39,11 @@ public final class Worker: @unchecked Sendable {
         /// Seconds one of the worker's transactions may wait on the worker before PostgreSQL ends its session:
         /// a stopped or cut-off worker releases the row and reconciler locks it held (the lease, at least 5 s).
         public var transactionIdleSeconds: Double { max(leaseSeconds, 5) }
+
+        /// A connection to the job database whose transactions keep `transactionIdleSeconds`.
+        func jobDatabase() -> SharedPostgres {
+            SharedPostgres(url: databaseURL, idleInTransactionTimeout: transactionIdleSeconds)
+        }
         public var id = "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
 
         public init(databaseURL: String, redisURL: String, artifactRoot: String) {
@@ -70,7 +75,7 @@ public final class Worker: @unchecked Sendable {
     }
 
     public convenience init(config: Configuration, log: Log, stop: StopFlag) throws {
-        let db = SharedPostgres(url: config.databaseURL, idleInTransactionTimeout: config.transactionIdleSeconds)
+        let db = config.jobDatabase()
         try self.init(
             config: config, log: log, stop: stop, jobDB: db, attempts: PostgresAttemptStore(db: db, workerID: config.id)
         )
@@ -102,12 +107,7 @@ public final class Worker: @unchecked Sendable {
             ("lease_s", String(config.leaseSeconds)))
         let supervisor = LeaseSupervisor(
             settings: .init(config), active: active,
-            stores: (
-                PostgresSupervisorStore(
-                    db: SharedPostgres(url: config.databaseURL, idleInTransactionTimeout: config.transactionIdleSeconds)
-                ),
-                PostgresSupervisorStore(db: jobDB)
-            ),
+            stores: (PostgresSupervisorStore(db: config.jobDatabase()), PostgresSupervisorStore(db: jobDB)),
             hints: pushRedis, publisher: publisher, log: log, metrics: metrics
         ) { [unowned self] in Self.heartbeatState(stopping: stop.isSet, canClaim: canClaim) }
         supervisor.start()

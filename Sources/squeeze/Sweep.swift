@@ -167,6 +167,14 @@ struct Sweep: ParsableCommand {
                     : "\n  - evaluate: {dataset: \(Self.quoted(data)), samples: \(evalSamples), seq_len: \(seqLen), "
                         + extra + "}"
             }
+            // A GGUF export (`type: q4_0`, `budget: "90MB"`) that reads the first job's importance matrix and
+            // reference.
+            func fromCalibration(_ output: String) -> String {
+                """
+                stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
+                  - export: {format: gguf, \(output), imatrix: {job: \(Self.quoted(calibrationKey))}}
+                """
+            }
             var jobs = [NewJob]()
             for (i, t) in list.enumerated() {
                 let text =
@@ -177,18 +185,11 @@ struct Sweep: ParsableCommand {
                         evaluate("save_reference: true"))
                       - export: {format: gguf, type: \(t), imatrix: true}
                     """
-                    : """
-                    stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
-                      - export: {format: gguf, type: \(t), imatrix: {job: \(Self.quoted(calibrationKey))}}
-                    """
+                    : fromCalibration("type: \(t)")
                 jobs.append(try job(text, name: t, key: i == 0 ? calibrationKey : "\(batch):\(t)", policy: policy))
             }
             for (name, option) in try budgetList() {
-                let text = """
-                    stages:\(evaluate("reference: {job: \(Self.quoted(calibrationKey))}"))
-                      - export: {format: gguf, \(option), imatrix: {job: \(Self.quoted(calibrationKey))}}
-                    """
-                jobs.append(try job(text, name: name, key: "\(batch):\(name)", policy: policy))
+                jobs.append(try job(fromCalibration(option), name: name, key: "\(batch):\(name)", policy: policy))
             }
             for (name, scheme) in try schemeList() {
                 let text = """

@@ -57,17 +57,22 @@ enum GGUFBudget {
         _ w: UnsafeBufferPointer<Float>, rows: [Int], cols: Int, type: GGMLType, importance: [Float]?
     ) -> Bool {
         let sample = rows.flatMap { r in Array(w[(r * cols)..<((r + 1) * cols)]) }
+        return roundTrip(sample, cols: cols, type: type, importance: importance, threads: 1).allSatisfy(\.isFinite)
+    }
+
+    /// Rows of `cols` values encoded by `type`'s own quantizer and decoded back.
+    static func roundTrip(_ sample: [Float], cols: Int, type: GGMLType, importance: [Float]?, threads: Int) -> [Float] {
         var encoded = [UInt8](repeating: 0, count: type.byteCount(numel: sample.count, rowLength: cols)!)
         var decoded = [Float](repeating: 0, count: sample.count)
         sample.withUnsafeBufferPointer { src in
             encoded.withUnsafeMutableBytes { dst in
-                GGUFPlanner.encode(src, type: type, into: dst, importance: importance, threads: 1)
+                GGUFPlanner.encode(src, type: type, into: dst, importance: importance, threads: threads)
             }
         }
         encoded.withUnsafeBytes { src in
             decoded.withUnsafeMutableBufferPointer { GGUFPlanner.decode(src, type: type, into: $0) }
         }
-        return decoded.allSatisfy(\.isFinite)
+        return decoded
     }
 
     static func padded(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
@@ -144,18 +149,8 @@ enum GGUFBudget {
             for c in 0..<cols { sample[i * cols + c] = w[r * cols + c] }
         }
         let weight = importance ?? [Float](repeating: 1, count: cols)
-        var decoded = [Float](repeating: 0, count: n * cols)
         return types.map { type in
-            let bytes = type.byteCount(numel: n * cols, rowLength: cols)!
-            var encoded = [UInt8](repeating: 0, count: bytes)
-            sample.withUnsafeBufferPointer { src in
-                encoded.withUnsafeMutableBytes { dst in
-                    GGUFPlanner.encode(src, type: type, into: dst, importance: importance, threads: threads)
-                }
-            }
-            encoded.withUnsafeBytes { src in
-                decoded.withUnsafeMutableBufferPointer { GGUFPlanner.decode(src, type: type, into: $0) }
-            }
+            let decoded = roundTrip(sample, cols: cols, type: type, importance: importance, threads: threads)
             var sum = 0.0
             for i in 0..<n {
                 for c in 0..<cols {

@@ -34,13 +34,16 @@ extension RunPlan {
                         GGUFBudget.represents(
                             UnsafeBufferPointer(work), rows: extremes, cols: cols, type: ty, importance: importance)
                     }
-                    let types = held.isEmpty ? [GGMLType.f32] : held
-                    let errors =
+                    // No type holds it: F32 alone, exact.
+                    let (types, errors): ([GGMLType], [Double]) =
                         held.isEmpty
-                        ? [0]
-                        : GGUFBudget.errors(
-                            UnsafeBufferPointer(work), rows: rows, cols: cols, importance: importance, types: types,
-                            threads: threads)
+                        ? ([.f32], [0])
+                        : (
+                            held,
+                            GGUFBudget.errors(
+                                UnsafeBufferPointer(work), rows: rows, cols: cols, importance: importance, types: held,
+                                threads: threads)
+                        )
                     options[i][t.name] = zip(types, errors).map { ty, e in
                         GGUFBudget.Option(
                             type: ty, bytes: GGUFBudget.padded(ty.byteCount(numel: t.numel, rowLength: cols)!), error: e
