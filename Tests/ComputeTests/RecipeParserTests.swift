@@ -40,6 +40,21 @@ import Testing
         #expect(try RecipeParser.parse(r.canonicalJSON) == r)
     }
 
+    @Test func learnedRoundingRoundTripsWithEveryOption() throws {
+        let r = try RecipeParser.parse(
+            "stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, group_size: 64, learned_rounding: {steps: 20}}}, {export: {format: gguf, type: q4_0, gptq: true, learned_rounding: {learning_rate: 0.01}}}]")
+        var q = FlexRound.Options()
+        q.steps = 20
+        var e = FlexRound.Options()
+        e.learningRate = 0.01
+        #expect(r.quantizeStages.first?.learnedRounding == q && r.exportStages[0].learnedRounding == e)
+        #expect(r.canonicalJSON.contains(#""learned_rounding":{"learning_rate":0.001,"steps":20}"#))
+        #expect(r.canonicalJSON.contains(#""learned_rounding":{"learning_rate":0.01,"steps":100}"#))
+        #expect(try RecipeParser.parse(r.canonicalJSON) == r)
+        let plain = try RecipeParser.parse("stages: [{quantize: {bits: 4}}, {export: {format: gguf, type: q4_0}}]")
+        #expect(!plain.canonicalJSON.contains("learned_rounding"), "absent: the recipe's canonical JSON is unchanged")
+    }
+
     @Test func ggufBudgetsRoundTripAsBytesOrBitsPerWeight() throws {
         let r = try RecipeParser.parse("stages: [{export: {format: gguf, budget: 90MB, imatrix: m.gguf}}, {export: {format: gguf, bpw: 4.25}}]")
         #expect(r.exportStages[0].budget == .bytes(90 * 1_048_576) && r.exportStages[1].budget == .bitsPerWeight(4.25))
@@ -122,9 +137,17 @@ import Testing
         ("stages: [{calibrate: {dataset: d.txt, samples: 0}}, {export: {}}]", "stages[0].calibrate.samples: 0 is not in [1, 4096]"),
         ("stages: [{calibrate: {dataset: d.txt, hessian: fp16}}, {export: {}}]", "stages[0].calibrate.hessian: fp16 is not one of f32, bf16"),
         ("stages: [{quantize: {method: gptq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: gptq needs an earlier calibrate stage"),
-        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to methods gptq, vptq, not method rtn (which takes bits, granularity, group_size, ignore, method, observer, scheme, targets)"),
+        ("stages: [{quantize: {bits: 4, damp: 0.1}}, {export: {}}]", "stages[0].quantize.damp: belongs to methods gptq, vptq, not method rtn (which takes bits, granularity, group_size, ignore, learned_rounding, method, observer, scheme, targets)"),
         ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: gptq, bits: 4, damp: 2}}, {export: {}}]", "stages[1].quantize.damp: 2 is not in (0, 1]"),
         ("stages: [{quantize: {method: awq, bits: 4}}, {export: {}}]", "stages[0].quantize.method: awq is not one of rtn, gptq"),
+        ("stages: [{quantize: {bits: 4, learned_rounding: {steps: 10}}}, {export: {}}]", "stages[0].quantize.learned_rounding: needs an earlier calibrate stage"),
+        ("stages: [{export: {format: gguf, type: q4_0, learned_rounding: {}}}]", "stages[0].export.learned_rounding: needs an earlier calibrate stage"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {bits: 4, learned_rounding: {step: 10}}}, {export: {}}]", "stages[1].quantize.learned_rounding.step: unknown key (allowed: learning_rate, steps)"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {bits: 4, learned_rounding: {learning_rate: 0}}}, {export: {}}]", "stages[1].quantize.learned_rounding.learning_rate: 0 is not in (0, 1]"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {bits: 4, learned_rounding: {steps: -1}}}, {export: {}}]", "stages[1].quantize.learned_rounding.steps: -1 is not in [0, 10000]"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {bits: 4, learned_rounding: 5}}, {export: {}}]", "stages[1].quantize.learned_rounding: must be a mapping"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {quantize: {method: vptq, learned_rounding: {}}}, {export: {}}]", "stages[1].quantize.learned_rounding: belongs to methods gptq, rtn, not method vptq"),
+        ("stages: [{calibrate: {dataset: d.txt}}, {export: {format: safetensors, learned_rounding: {}}}]", "stages[1].export.learned_rounding: belongs to format gguf, not format safetensors"),
     ]
 
     @Test(arguments: errorCases)

@@ -8,12 +8,13 @@
 /// grid and do not feed each other. Rows are independent: fixed chunks of 64 over `threads`.
 enum GGUFErrorFeedback {
     /// Encodes the rows × cols weight `w` as `type` into `dst` (the type's row layout); `factors`
-    /// shares the Hessian factor with the other layers that read the same input.
+    /// shares the Hessian factor with the other layers that read the same input; `start` gets the
+    /// values each block was encoded from (the weights as updated so far).
     static func encode(
         _ w: UnsafeBufferPointer<Float>, rows: Int, cols: Int, type: GGMLType, gram: [Float], tokens: Int,
         damp: Double = 0.01,
-        factors: HessianFactorCache? = nil, importance: [Float]?, into dst: UnsafeMutableRawBufferPointer, threads: Int,
-        tensor: String
+        factors: HessianFactorCache? = nil, importance: [Float]?, into dst: UnsafeMutableRawBufferPointer,
+        start: UnsafeMutableBufferPointer<Float>? = nil, threads: Int, tensor: String
     ) throws {
         var work = Array(w)
         let u = try work.withUnsafeMutableBufferPointer {
@@ -41,6 +42,11 @@ enum GGUFErrorFeedback {
                     let base = wp.baseAddress! + r0 * cols
                     for c0 in stride(from: 0, to: cols, by: g) {
                         for k in 0..<n { for j in 0..<g { groupValues[k * g + j] = base[k * cols + c0 + j] } }
+                        if let start {
+                            for k in 0..<n {
+                                for j in 0..<g { start[(r0 + k) * cols + c0 + j] = groupValues[k * g + j] }
+                            }
+                        }
                         GGUFPlanner.encode(
                             UnsafeBufferPointer(groupValues), type: type, into: encoded,
                             importance: importance.map { Array($0[c0..<(c0 + g)]) }, threads: 1)

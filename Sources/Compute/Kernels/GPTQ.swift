@@ -44,15 +44,16 @@ public enum GPTQ {
     static func quantize(
         _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram g: [Float], tokens: Int,
         bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
-        actOrder: Bool, observer: RTNQuantizer.Observer, factors: HessianFactorCache?, threads: Int, tensor: String
+        actOrder: Bool, observer: RTNQuantizer.Observer, factors: HessianFactorCache?,
+        start: UnsafeMutablePointer<Float>? = nil, threads: Int, tensor: String
     ) throws -> RTNQuantizer.Result {
         precondition(w.count == rows * cols && g.count == cols * cols)
         guard actOrder else {
             return try quantize(
                 w, rows: rows, cols: cols, gram: g, tokens: tokens, bits: bits, symmetric: symmetric,
                 granularity: granularity,
-                damp: damp, observer: observer, staticGroups: nil, factors: factors, ordered: false, threads: threads,
-                tensor: tensor)
+                damp: damp, observer: observer, staticGroups: nil, factors: factors, ordered: false, start: start,
+                threads: threads, tensor: tensor)
         }
         // Decreasing diagonal, ties to the lower column.
         let perm = (0..<cols).sorted { a, b in
@@ -71,13 +72,16 @@ public enum GPTQ {
                     threads: threads)
             }
         }
-        var res = try wp.withUnsafeMutableBufferPointer {
-            try quantize(
-                $0, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric,
-                granularity: granularity, damp: damp,
-                observer: observer,
-                staticGroups: fixed.map { (perm, $0) }, factors: factors, ordered: true, threads: threads,
-                tensor: tensor)
+        var permutedStart = [Float](repeating: 0, count: start == nil ? 0 : rows * cols)
+        var res = try wp.withUnsafeMutableBufferPointer { wpp in
+            try permutedStart.withUnsafeMutableBufferPointer { sp in
+                try quantize(
+                    wpp, rows: rows, cols: cols, gram: gp, tokens: tokens, bits: bits, symmetric: symmetric,
+                    granularity: granularity, damp: damp,
+                    observer: observer,
+                    staticGroups: fixed.map { (perm, $0) }, factors: factors, ordered: true,
+                    start: start == nil ? nil : sp.baseAddress, threads: threads, tensor: tensor)
+            }
         }
         // Back to the stored column order: column perm[c] takes column c.
         var inverse = [Int](repeating: 0, count: cols)
@@ -85,6 +89,11 @@ public enum GPTQ {
         _ = w.update(
             fromContentsOf: permuted(wp, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads))
         res.codes = permuted(res.codes, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads)
+        if let start {
+            let back = permuted(
+                permutedStart, rows: rows, cols: cols, rowOrder: nil, columnOrder: inverse, threads: threads)
+            start.update(from: back, count: rows * cols)
+        }
         if let f = fixed { (res.scales, res.zeros) = (f.scales, f.zeros) }
         return res
     }
@@ -119,8 +128,8 @@ public enum GPTQ {
         _ w: UnsafeMutableBufferPointer<Float>, rows: Int, cols: Int, gram: [Float], tokens: Int,
         bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, damp: Double,
         observer: RTNQuantizer.Observer,
-        staticGroups: ([Int], RTNQuantizer.Result)?, factors: HessianFactorCache?, ordered: Bool, threads: Int,
-        tensor: String
+        staticGroups: ([Int], RTNQuantizer.Result)?, factors: HessianFactorCache?, ordered: Bool,
+        start: UnsafeMutablePointer<Float>?, threads: Int, tensor: String
     ) throws -> RTNQuantizer.Result {
         let u = try CalibrationHessian.inverseFactor(
             gram: gram, tokens: tokens, cols: cols, damp: damp, weight: w, rows: rows, threads: threads,
@@ -147,7 +156,7 @@ public enum GPTQ {
                                 chunks[ci], w: w, cols: cols, u: up, bits: bits, symmetric: symmetric,
                                 granularity: granularity,
                                 observer: observer, groupLength: gl, staticGroups: staticGroups, codes: codes,
-                                scales: scales, zeros: zeros)
+                                scales: scales, zeros: zeros, start: start)
                         }
                     }
                 }
@@ -163,7 +172,7 @@ public enum GPTQ {
         groupLength gl: Int,
         staticGroups: ([Int], RTNQuantizer.Result)?,
         codes: UnsafeMutableBufferPointer<UInt8>, scales: UnsafeMutableBufferPointer<Float>,
-        zeros: UnsafeMutableBufferPointer<UInt8>
+        zeros: UnsafeMutableBufferPointer<UInt8>, start: UnsafeMutablePointer<Float>?
     ) {
         let n = rowRange.count
         let base = w.baseAddress! + rowRange.lowerBound * cols
@@ -203,11 +212,12 @@ public enum GPTQ {
                 }
                 let d = u[col * cols + col]
                 let urow = u.baseAddress! + col * cols
-                // Row k's code c, value q and scaled error e at this column; the error goes into the
-                // row's later columns of the block.
-                func finish(_ k: Int, _ c: Float, _ q: Float, _ e: Float) {
+                // Row k's code c, value q and scaled error e at this column (v: the value rounded);
+                // the error goes into the row's later columns of the block.
+                func finish(_ k: Int, _ c: Float, _ q: Float, _ e: Float, _ v: Float) {
                     let row = base + k * cols
                     codes[(rowRange.lowerBound + k) * cols + col] = UInt8(c)
+                    start?[(rowRange.lowerBound + k) * cols + col] = v
                     row[col] = q
                     err[k * block + (col - i1)] = e
                     if e != 0 && e.isFinite { for j in (col + 1)..<i2 { row[j] -= e * urow[j] } }
@@ -221,14 +231,14 @@ public enum GPTQ {
                     let c = RTNQuantizer.code(v, scale: s8, zero: z8, bits: bits)
                     let q = RTNQuantizer.value(c, scale: s8, zero: z8)
                     let e = (v - q) / SIMD8(repeating: d)
-                    for l in 0..<8 { finish(k + l, c[l], q[l], e[l]) }
+                    for l in 0..<8 { finish(k + l, c[l], q[l], e[l], v[l]) }
                     k += 8
                 }
                 for k in k..<n {
                     let v = base[k * cols + col]
                     let c = RTNQuantizer.code(v, scale: s[k], zero: z[k], bits: bits)
                     let q = RTNQuantizer.value(c, scale: s[k], zero: z[k])
-                    finish(k, c, q, (v - q) / d)
+                    finish(k, c, q, (v - q) / d, v)
                 }
             }
             if i2 < cols {

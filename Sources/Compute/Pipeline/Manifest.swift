@@ -33,7 +33,7 @@ public enum Manifest {
                     "rank": u.rank.map { $0 as Any } ?? NSNull(),
                     "output_error": u.outputError.map { $0 as Any } ?? NSNull(),
                     "damp_used": u.dampUsed.map { $0 as Any } ?? NSNull()
-                ]
+                ].merging(u.learnedRounding.map { ["learned_rounding": Self.rounding($0)] } ?? [:]) { a, _ in a }
             },
             "timings": timings,
             "blas_core": blasCore
@@ -42,6 +42,10 @@ public enum Manifest {
         if !result.budgets.isEmpty { m["gguf_budgets"] = try plain(result.budgets) }
         if let s = result.slice { m["slice"] = try plain(s) }
         if let a = result.awq { m["awq"] = try plain(a) }
+        let rounded = result.units.compactMap(\.learnedRounding)
+        if let total = FlexRound.Outcome.sum(rounded) {
+            m["learned_rounding"] = Self.rounding(total).merging(["matrices": rounded.count]) { a, _ in a }
+        }
         if !result.quantizedInput.isEmpty {
             // The input's own lossy types: every metric compares against the model they decode to.
             m["input"] =
@@ -62,6 +66,11 @@ public enum Manifest {
         let data = try JSONSerialization.data(withJSONObject: m, options: [.prettyPrinted, .sortedKeys])
         let sha = try FileOps.writeFile(dir + "/" + fileName, data)
         return OutputRecord(path: fileName, bytes: Int64(data.count), sha256: sha, format: "manifest")
+    }
+
+    /// Learned rounding's outcome as manifest fields (errors: tr(ΔW H ΔWᵀ) summed over matrices).
+    private static func rounding(_ o: FlexRound.Outcome) -> [String: Any] {
+        ["start_error": o.startError, "error": o.error, "changed_codes": o.changed, "seconds": o.seconds]
     }
 
     /// A summary's JSON as the plain objects the manifest dictionary holds.

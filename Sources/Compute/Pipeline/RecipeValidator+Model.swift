@@ -225,7 +225,7 @@ extension RecipeValidator {
                 sel = d.selector
                 path = "stages[\(j)].decompose.targets"
             }
-            if case .quantize(let q) = st, q.method.usesHessian {
+            if case .quantize(let q) = st, q.usesHessian {
                 sel = q.selector
                 path = "stages[\(j)].quantize.targets"
             }

@@ -17,6 +17,8 @@ struct TensorTransform {
         var rank: Int?
         /// The dampening SparseGPT's Hessian needed when the recipe's was not enough.
         var dampUsed: Double?
+        /// What a quantize stage's learned rounding did.
+        var rounding: FlexRound.Outcome?
     }
 
     func run(
@@ -39,7 +41,7 @@ struct TensorTransform {
                         threads: threads, tensor: t.name)
                     out.codes = nil
                 } else {
-                    out.codes = try quantize(t, work, q, calibration: calibration)
+                    (out.codes, out.rounding) = try quantize(t, work, q, calibration: calibration)
                     out.vectors = nil
                 }
             case .lowrank(let l):
@@ -151,22 +153,36 @@ struct TensorTransform {
     private func quantize(
         _ t: TensorInfo, _ work: UnsafeMutableBufferPointer<Float>, _ q: QuantizeStage,
         calibration: LinearCalibration?
-    ) throws -> RTNQuantizer.Result {
+    ) throws -> (RTNQuantizer.Result, FlexRound.Outcome?) {
+        let weight = q.learnedRounding == nil ? [] : Array(work)
+        var start = weight
+        var result: RTNQuantizer.Result
         switch q.method {
         case .rtn:
-            return RTNQuantizer.quantize(
+            result = RTNQuantizer.quantize(
                 work, shape: t.shape, bits: q.bits, symmetric: q.symmetric, granularity: q.granularity,
                 observer: q.observer, threads: threads)
         case .gptq(let damp):
             let c = try needCalibration("gptq", calibration, t)
             let (rows, cols) = RunPlan.matrixShape(t)
             let h = try c.inputHessian(threads: threads)
-            return try GPTQ.quantize(
-                work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits, symmetric: q.symmetric,
-                granularity: q.granularity, damp: damp, actOrder: q.actOrder, observer: q.observer,
-                factors: h.factors, threads: threads, tensor: t.name)
+            result = try start.withUnsafeMutableBufferPointer { sp in
+                try GPTQ.quantize(
+                    work, rows: rows, cols: cols, gram: h.gram, tokens: c.tokens, bits: q.bits,
+                    symmetric: q.symmetric, granularity: q.granularity, damp: damp, actOrder: q.actOrder,
+                    observer: q.observer, factors: h.factors, start: sp.isEmpty ? nil : sp.baseAddress,
+                    threads: threads, tensor: t.name)
+            }
         case .vptq, .bitstack:
             throw ComputeError(.internalError, "\(q.method.name) is not a grid quantizer", tensor: t.name)
         }
+        guard let options = q.learnedRounding else { return (result, nil) }
+        let c = try needCalibration("learned rounding", calibration, t)
+        let (rows, cols) = RunPlan.matrixShape(t)
+        let outcome = FlexRound.refine(
+            &result, weight: weight, start: start, work: work, rows: rows, cols: cols, bits: q.bits,
+            granularity: q.granularity, gram: try c.inputHessian(threads: threads).gram, tokens: c.tokens,
+            options: options, threads: threads)
+        return (result, outcome)
     }
 }

@@ -22,6 +22,8 @@ public struct UnitMetrics: Sendable, Codable, Equatable {
     public var outputError: Double? = nil
     /// The Hessian dampening SparseGPT needed when the recipe's did not make it positive definite.
     public var dampUsed: Double? = nil
+    /// What learned rounding did to this tensor (its quantize stage and GGUF exports together).
+    public var learnedRounding: FlexRound.Outcome? = nil
 }
 
 /// One file a run wrote, relative to its output directory.

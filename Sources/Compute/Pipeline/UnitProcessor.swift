@@ -44,6 +44,7 @@ struct UnitProcessor {
         var m = metrics(
             t, index: index, src: src, work: UnsafeBufferPointer(work), done: done, encoded: encoded, since: t0)
         m.dampUsed = done.dampUsed
+        m.learnedRounding = FlexRound.Outcome.sum([done.rounding, encoded.rounding])
         if let c = calibration, let original {
             m.outputError = original.withUnsafeBufferPointer {
                 c.outputError(
@@ -61,6 +62,8 @@ struct UnitProcessor {
         var bits: Double
         var bytesOut = 0
         var measured: (type: GGMLType, bytes: UnsafeRawBufferPointer)?
+        /// What learned rounding did to the GGUF blocks.
+        var rounding: FlexRound.Outcome?
     }
 
     private func encode(
@@ -103,20 +106,38 @@ struct UnitProcessor {
             case .gguf:
                 var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
                 var feedbackError: Error?
+                var rounding: FlexRound.Outcome?
                 out = encodeAll(slot) { v, p, dst in
                     guard !plan.ggufDropped(p.name) else { return }
                     let ty = slot.ggufType(p)
                     let imp = done.factors == nil ? slot.importance(p, plan: plan, calibrated: importance) : nil
+                    let learned = done.factors == nil && ty.block.count > 1 ? slot.export.learnedRounding : nil
+                    var start = learned == nil ? [] : Array(v)
                     if slot.export.errorFeedback, done.factors == nil, ty.block.count > 1, let c = calibration {
                         do {
                             let (rows, cols) = RunPlan.matrixShape(p)
                             let h = try c.inputHessian(threads: threads)
-                            try GGUFErrorFeedback.encode(
-                                v, rows: rows, cols: cols, type: ty, gram: h.gram, tokens: c.tokens, factors: h.factors,
-                                importance: imp, into: dst, threads: threads, tensor: p.name)
+                            try start.withUnsafeMutableBufferPointer { sp in
+                                try GGUFErrorFeedback.encode(
+                                    v, rows: rows, cols: cols, type: ty, gram: h.gram, tokens: c.tokens,
+                                    factors: h.factors, importance: imp, into: dst, start: sp.isEmpty ? nil : sp,
+                                    threads: threads, tensor: p.name)
+                            }
                         } catch { feedbackError = error }
                     } else {
                         GGUFPlanner.encode(v, type: ty, into: dst, importance: imp, threads: threads)
+                    }
+                    if let learned, let c = calibration, feedbackError == nil {
+                        do {
+                            let (rows, cols) = RunPlan.matrixShape(p)
+                            let gram = try c.inputHessian(threads: threads).gram
+                            let o = start.withUnsafeBufferPointer { sp in
+                                FlexRound.refine(
+                                    dst, type: ty, weight: v, start: sp, rows: rows, cols: cols, gram: gram,
+                                    tokens: c.tokens, options: learned, threads: threads)
+                            }
+                            rounding = FlexRound.Outcome.sum([rounding, o])
+                        } catch { feedbackError = error }
                     }
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty)
                     {
@@ -139,6 +160,7 @@ struct UnitProcessor {
                     for part in e.parts { part.deallocate() }
                     throw failure
                 }
+                e.rounding = FlexRound.Outcome.sum([e.rounding, rounding])
                 if !plan.ggufDropped(t.name) {
                     if done.factors == nil { e.measured = (slot.ggufType(t), UnsafeRawBufferPointer(out)) }
                     e.bits = Double(out.count * 8) / Double(numel)

@@ -101,11 +101,10 @@ public struct Recipe: Equatable, Sendable {
             switch $0 {
             case .prune(let p): return p.method.isCalibrated && !p.method.isStructural
             case .quantize(let q):
-                if q.method.usesHessian { return true }
-                return false
+                return q.usesHessian
             case .distill, .decompose: return true
             case .lowrank(let l): return l.isCalibrated
-            case .export(let e): return e.errorFeedback || e.importance == .calibration
+            case .export(let e): return e.errorFeedback || e.learnedRounding != nil || e.importance == .calibration
             default: return false
             }
         }
@@ -125,12 +124,12 @@ public struct Recipe: Equatable, Sendable {
             switch s {
             case .prune(let p): p.method.addNeeds(to: &n)
             case .quantize(let q):
-                if q.method.usesHessian { n.gram = true }
+                if q.usesHessian { n.gram = true }
             case .lowrank(let l): l.addNeeds(to: &n)
             case .decompose: n.norms = true
             case .export(let e):
                 if e.importance == .calibration { n.norms = true }
-                if e.errorFeedback { n.gram = true }
+                if e.errorFeedback || e.learnedRounding != nil { n.gram = true }
             default: break
             }
         }

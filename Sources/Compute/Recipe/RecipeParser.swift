@@ -177,11 +177,21 @@ public enum RecipeParser {
                         "stages[\(i)].quantize.method",
                         "\(q.method.name) needs an earlier calibrate stage (it uses the inputs' Hessian)")
                 }
+                if q.learnedRounding != nil, calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].quantize.learned_rounding",
+                        "needs an earlier calibrate stage (learned rounding fits the inputs' Hessian)")
+                }
             case .export(let e):
                 if e.errorFeedback, calibrateAt == nil {
                     throw RecipeError(
                         "stages[\(i)].export.gptq",
                         "needs an earlier calibrate stage (error feedback uses the inputs' Hessian)")
+                }
+                if e.learnedRounding != nil, calibrateAt == nil {
+                    throw RecipeError(
+                        "stages[\(i)].export.learned_rounding",
+                        "needs an earlier calibrate stage (learned rounding fits the inputs' Hessian)")
                 }
                 if e.importance == .calibration, calibrateAt == nil {
                     throw RecipeError(

@@ -7,7 +7,7 @@ extension ExportStage: StageOptions {
         .safetensors: ["dtype"],
         .gguf: [
             "type", "fallback", "tensor_types", "output_type", "embedding_type", "pure", "allow_fallback", "imatrix",
-            "gptq", "budget", "bpw"
+            "gptq", "budget", "bpw", "learned_rounding"
         ],
         .compressed: [],
         .compressedTensors: []
@@ -55,6 +55,7 @@ extension ExportStage: StageOptions {
         pure = try r.flag("pure") ?? false
         allowFallback = try r.flag("allow_fallback") ?? true
         errorFeedback = try r.flag("gptq") ?? false
+        learnedRounding = try FlexRound.Options.read(r)
         switch try r.nested("imatrix", FlagOrText.self, "must be true, false, an imatrix file path or {job: KEY}") {
         case .flag(true)?: importance = .calibration
         case .text(let p)?:
@@ -139,6 +140,7 @@ extension ExportStage: StageOptions {
         if budget == nil { try w.put("pure", pure) }
         try w.put("allow_fallback", allowFallback)
         try w.put("gptq", errorFeedback)
+        try w.put("learned_rounding", ifPresent: learnedRounding)
         switch importance {
         case .calibration?: try w.put("imatrix", true)
         case .file(let f)?: try w.put("imatrix", f)

@@ -88,6 +88,8 @@ public struct ExportStage: Equatable, Sendable {
     public var importance: Importance?
     /// gguf: GPTQ-style error feedback on the type's own grid for linear layers (needs calibrate; `GGUFErrorFeedback`).
     public var errorFeedback = false
+    /// gguf: refine each block type's codes by learned rounding on its own grid (needs `calibrate`).
+    public var learnedRounding: FlexRound.Options?
     /// gguf: the whole file's size limit, instead of `type`: each matrix's type is chosen to fit it (`GGUFBudget`).
     public var budget: SizeBudget?
 

@@ -41,6 +41,11 @@ public struct QuantizeStage: Equatable, Sendable {
     public var actOrder = false
     /// How each group's scale and zero point are chosen (`observer: mse` searches shrunk ranges).
     public var observer = RTNQuantizer.Observer.minmax
+    /// `rtn`, `gptq`: refine the codes by learned rounding on the same grid (needs `calibrate`).
+    public var learnedRounding: FlexRound.Options?
+
+    /// Whether the stage reads the calibration inputs' Hessian.
+    var usesHessian: Bool { method.usesHessian || learnedRounding != nil }
 
     public init(
         bits: Int, symmetric: Bool, granularity: RTNQuantizer.Granularity, method: Method = .rtn,
@@ -66,12 +71,13 @@ extension QuantizeStage: StageOptions {
     static let gridKeys = ["bits", "scheme", "granularity", "group_size", "observer"]
     /// Each method's own keys.
     static let methodKeys = [
-        "rtn": gridKeys, "gptq": gridKeys + ["damp", "act_order"],
+        "rtn": gridKeys + ["learned_rounding"], "gptq": gridKeys + ["damp", "act_order", "learned_rounding"],
         "vptq": ["vector", "centroids", "residual", "iterations", "damp", "act_order", "outliers"]
     ]
     public static let keys =
         ["method"] + gridKeys + [
-            "damp", "act_order", "vector", "centroids", "residual", "iterations", "outliers", "targets", "ignore"
+            "damp", "act_order", "learned_rounding", "vector", "centroids", "residual", "iterations", "outliers",
+            "targets", "ignore"
         ]
 
     public init(from decoder: Decoder) throws {
@@ -113,6 +119,7 @@ extension QuantizeStage: StageOptions {
         let best = name == "gptq" && RecipeVersion.of(decoder) >= 2
         actOrder = try r.flag("act_order") ?? best
         observer = try r.choice("observer", RTNQuantizer.Observer.self) ?? (best ? .mse : .minmax)
+        learnedRounding = try FlexRound.Options.read(r)
     }
 
     /// `granularity` and `group_size` (group when only a group size is given).
@@ -195,6 +202,7 @@ extension QuantizeStage: StageOptions {
             try w.put("act_order", actOrder)
         }
         try w.put("observer", observer.rawValue)
+        try w.put("learned_rounding", ifPresent: learnedRounding)
         try selector.write(&w)
     }
 }
