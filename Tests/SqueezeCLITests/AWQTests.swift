@@ -47,12 +47,8 @@ import TestSupport
         #expect(m?["evaluation"] != nil)
         // llama.cpp runs the file and gives about Squeeze's logits for it (it rounds activations to
         // 8 bits for quantized products, hence the bounds DecoderRecipeTests uses for quantized files).
-        let gguf = env.scratch + "/t1/model-q4_k_m.gguf", bin = env.scratch + "/logits.bin"
-        let l = try env.squeeze(["logits", "--model", gguf, "--dataset", pydoc, "--samples", "2", "--seq-len", "48",
-                                 "--part", "evaluation", "--out", bin])
-        #expect(l.status == 0, "\(l.stderr)")
-        let c = try env.pythonLlamaCpp("llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "0.25", "0.85"])
-        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+        let c = try env.llamaCppAgrees(env.scratch + "/t1/model-q4_k_m.gguf", dataset: pydoc, bound: "0.25", top1: "0.85")
+        #expect(c.ok, "\(c.text)")
     }
 
     /// The scales, norms and clipping against check_awq.py, a float64 numpy AWQ that scores each

@@ -48,15 +48,8 @@ import TestSupport
             env.scratch + "/plain/model-q4_0.gguf", env.scratch + "/t1/model-q4_0.gguf"
         ])
         #expect(blocks.status == 0 && blocks.stdout.contains("Q4_0: codes differ"), "\(blocks.stdout) \(blocks.stderr)")
-        let gguf = env.scratch + "/t1/model-q4_0.gguf", bin = env.scratch + "/logits.bin"
-        let l = try env.squeeze([
-            "logits", "--model", gguf, "--dataset", pydoc, "--samples", "2", "--seq-len", "48", "--part",
-            "evaluation", "--out", bin
-        ])
-        #expect(l.status == 0, "\(l.stderr)")
-        let c = try env.pythonLlamaCpp(
-            "llama_cpp_check.py", ["logits", gguf, try env.write("ids.json", l.stdout), bin, "0.35", "0.85"])
-        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(800))")
+        let c = try env.llamaCppAgrees(env.scratch + "/t1/model-q4_0.gguf", dataset: pydoc, bound: "0.35", top1: "0.85")
+        #expect(c.ok, "\(c.text)")
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))

@@ -113,16 +113,9 @@ import TestSupport
             let out = env.scratch + "/tiny\(i)"
             let run = try env.squeeze(["run", "--model", tiny, "--recipe", r, "--out", out])
             #expect(run.status == 0, "\(run.stderr)")
-            let path = out + "/model-budget-\(b).gguf"
-            let bin = env.scratch + "/logits\(i).bin"
-            let l = try env.squeeze([
-                "logits", "--model", path, "--dataset", pydoc, "--samples", "2", "--seq-len", "48", "--part",
-                "evaluation", "--out", bin
-            ])
-            #expect(l.status == 0, "\(l.stderr)")
-            let check = try env.pythonLlamaCpp(
-                "llama_cpp_check.py", ["logits", path, try env.write("ids\(i).json", l.stdout), bin, "0.35", "0.85"])
-            #expect(check.status == 0, "budget \(b): \(check.stdout) \(check.stderr.suffix(600))")
+            let check = try env.llamaCppAgrees(
+                out + "/model-budget-\(b).gguf", dataset: pydoc, bound: "0.35", top1: "0.85", tag: "\(i)")
+            #expect(check.ok, "budget \(b): \(check.text)")
         }
     }
 
