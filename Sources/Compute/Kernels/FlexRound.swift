@@ -5,7 +5,8 @@ import Foundation
 /// element-wise division ℓ and the row and column factors ρ, γ (all 0 at first, so the first codes
 /// are the starting solution's) are learned with Adam through a straight-through estimator, to
 /// minimise the layer's output error on the calibration inputs, tr(ΔW H ΔWᵀ) with H = XᵀX / n.
-/// The codes of the lowest error seen are kept, so the result is never worse than the start.
+/// Each row keeps the codes of its own lowest error seen (the error is a sum over rows), so the
+/// result is never worse than the start.
 /// Rows run in fixed chunks of 64 (single-threaded BLAS each) and the column factors' gradient
 /// adds the chunks in order, so the codes are the same for any thread count.
 public enum FlexRound {
@@ -64,10 +65,8 @@ public enum FlexRound {
         let t0 = DispatchTime.now()
         let state = State(rows: rows, cols: cols, gram: gram, tokens: tokens, start: codes, levels: grid.levels)
         let startError = state.evaluate(w, v, grid, keep: true, exact: true, threads: threads)
-        // The error is a sum over rows, so each row keeps the codes of its own lowest error.
         var best = Array(UnsafeBufferPointer(start: state.rowError, count: rows))
-        var changed = 0
-        for step in 1...max(options.steps, 1) where options.steps > 0 {
+        for step in stride(from: 1, through: options.steps, by: 1) {
             // Cosine decay to 0 over the steps: the codes settle instead of oscillating at the end.
             let decay = 0.5 * (1 + cos(Double.pi * Double(step - 1) / Double(options.steps)))
             state.adam(step: step, rate: Float(options.learningRate * decay), threads: threads)
@@ -77,7 +76,7 @@ public enum FlexRound {
                 for j in (r * cols)..<((r + 1) * cols) { codes[j] = state.codes[j] }
             }
         }
-        for i in 0..<codes.count where codes[i] != state.start[i] { changed += 1 }
+        let changed = zip(codes, state.start).filter { $0 != $1 }.count
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
         return Outcome(startError: startError, error: best.reduce(0, +), changed: changed, seconds: seconds)
     }

@@ -105,13 +105,15 @@ struct UnitProcessor {
                 e.bytesOut = out.count
             case .gguf:
                 var overflow: (type: GGMLType, block: Int, piece: TensorInfo)?
-                var feedbackError: Error?
+                var encodeError: Error?
                 var rounding: FlexRound.Outcome?
                 out = encodeAll(slot) { v, p, dst in
                     guard !plan.ggufDropped(p.name) else { return }
                     let ty = slot.ggufType(p)
                     let imp = done.factors == nil ? slot.importance(p, plan: plan, calibrated: importance) : nil
-                    let learned = done.factors == nil && ty.block.count > 1 ? slot.export.learnedRounding : nil
+                    // Learned rounding needs the layer's inputs and a grid with fixed scales (no k-quant).
+                    let refinable = done.factors == nil && calibration != nil && GGMLBlockGrid.of(ty) != nil
+                    let learned = refinable ? slot.export.learnedRounding : nil
                     var start = learned == nil ? [] : Array(v)
                     if slot.export.errorFeedback, done.factors == nil, ty.block.count > 1, let c = calibration {
                         do {
@@ -123,11 +125,11 @@ struct UnitProcessor {
                                     factors: h.factors, importance: imp, into: dst, start: sp.isEmpty ? nil : sp,
                                     threads: threads, tensor: p.name)
                             }
-                        } catch { feedbackError = error }
+                        } catch { encodeError = error }
                     } else {
                         GGUFPlanner.encode(v, type: ty, into: dst, importance: imp, threads: threads)
                     }
-                    if let learned, let c = calibration, feedbackError == nil {
+                    if let learned, let c = calibration, encodeError == nil {
                         do {
                             let (rows, cols) = RunPlan.matrixShape(p)
                             let gram = try c.inputHessian(threads: threads).gram
@@ -137,7 +139,7 @@ struct UnitProcessor {
                                     tokens: c.tokens, options: learned, threads: threads)
                             }
                             rounding = FlexRound.Outcome.sum([rounding, o])
-                        } catch { feedbackError = error }
+                        } catch { encodeError = error }
                     }
                     if overflow == nil, let b = GGUFPlanner.firstOverflowingBlock(UnsafeRawBufferPointer(dst), type: ty)
                     {
@@ -145,7 +147,7 @@ struct UnitProcessor {
                     }
                 }
                 let failure =
-                    feedbackError
+                    encodeError
                     ?? overflow.map { o in
                         ComputeError(
                             .numerical,
