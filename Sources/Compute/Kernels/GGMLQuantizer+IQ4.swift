@@ -31,18 +31,29 @@ extension GGMLQuantizer {
         for b in 0..<(n / size) { iq4Block(x + b * size, size, importance: qw + b * size, out + b * bytes) }
     }
 
-    /// `best_index_int8`: the grid index nearest to `x` (the lower one on ties), by ggml's bisection
-    /// on the grid `g` (passed in, so the hot loops do not read the static each time).
+    /// ggml's `best_index_int8` (the grid index nearest to x, the lower on ties, by bisection) of 16
+    /// values at once, lane by lane the bisection's answer: the bisection ends between the last grid
+    /// value ≤ x and the next, so each lane keeps the pair its comparisons with g[1]…g[14] leave, then
+    /// takes the nearer (the lower on ties; below g[0] and above g[15] the comparison picks the end).
+    /// A NaN lane, which every bisection step sends up, takes index 15.
     @inline(__always)
-    static func iq4Index(_ x: Float, _ g: SIMD16<Float>) -> Int {
-        if x <= g[0] { return 0 }
-        if x >= g[15] { return 15 }
-        var lo = 0, hi = 15
-        while hi - lo > 1 {
-            let mid = (lo + hi) / 2
-            if x < g[mid] { hi = mid } else { lo = mid }
+    static func iq4Nearest(_ x: SIMD16<Float>, _ g: SIMD16<Float>) -> (value: SIMD16<Float>, index: SIMD16<Int32>) {
+        var lo = SIMD16<Float>(repeating: g[0])
+        var hi = SIMD16<Float>(repeating: g[1])
+        var index = SIMD16<Int32>(repeating: 0)
+        for k in 1..<15 {
+            let above = SIMD16<Float>(repeating: g[k]) .<= x
+            lo.replace(with: g[k], where: above)
+            hi.replace(with: g[k + 1], where: above)
+            index.replace(with: Int32(k), where: above)
         }
-        return x - g[hi - 1] < g[hi] - x ? hi - 1 : hi
+        let up = .!((x - lo) .< (hi - x))
+        let nan = x .!= x
+        lo.replace(with: hi, where: up)
+        index.replace(with: index &+ 1, where: up)
+        lo.replace(with: g[15], where: nan)
+        index.replace(with: 15, where: nan)
+        return (lo, index)
     }
 
     /// One IQ4_NL block (`size` 32) or IQ4_XS super-block (`size` 256) into `out`.
@@ -77,8 +88,7 @@ extension GGMLQuantizer {
                 } else {
                     store(half(scales[0]), out)
                     let id: Float = scales[0] != 0 ? 1 / scales[0] : 0
-                    let g = iq4Grid
-                    for j in 0..<32 { L[j] = UInt8(iq4Index(id * x[j], g)) }
+                    iq4Codes(x, id, iq4Grid, L)
                 }
                 let qs = (out + (size > 32 ? 8 : 2)).assumingMemoryBound(to: UInt8.self)
                 for i in 0..<(size / 32) {
@@ -89,7 +99,9 @@ extension GGMLQuantizer {
     }
 
     /// The weighted least-squares scale of 32 values on the grid: the start −max/−127, then the
-    /// best of 15 trial scales (−127 + t)/max, t in −7…7 (0 for a block below ggml's epsilon).
+    /// best of 15 trial scales (−127 + t)/max, t in −7…7 (0 for a block below ggml's epsilon). The 16
+    /// scales run as the lanes of one vector, each lane's sums taken value by value in ggml's order,
+    /// then compared in ggml's order.
     @inline(__always)
     private static func iq4Scale(_ xb: UnsafePointer<Float>, _ weight: UnsafePointer<Float>) -> Float {
         var amax: Float = 0, mx: Float = 0
@@ -102,28 +114,36 @@ extension GGMLQuantizer {
         }
         if amax < KQuantSearch.groupMaxEps { return 0 }
         let g = iq4Grid
-        @inline(__always) func sums(_ id: Float) -> (qx: Float, q2: Float) {
-            var sumqx: Float = 0, sumq2: Float = 0
-            for j in 0..<32 {
-                let q = g[iq4Index(id * xb[j], g)]
-                let w = weight[j]
-                sumqx += w * q * xb[j]
-                sumq2 += w * q * q
-            }
-            return (sumqx, sumq2)
+        var ids = SIMD16<Float>(repeating: 0)
+        ids[0] = 1 / (-mx / g[0])
+        for t in 1..<16 { ids[t] = Float(t - 8 - 127) / mx }
+        var sumqx = SIMD16<Float>(repeating: 0), sumq2 = SIMD16<Float>(repeating: 0)
+        for j in 0..<32 {
+            let x = SIMD16<Float>(repeating: xb[j])
+            let q = iq4Nearest(ids * x, g).value
+            let wq = SIMD16<Float>(repeating: weight[j]) * q
+            sumqx += wq * x
+            sumq2 += wq * q
         }
-        let first = -mx / g[0]
-        var s = sums(1 / first)
-        var d = s.qx / s.q2
-        var best = d * s.qx
-        for itry in -7...7 {
-            s = sums(Float(itry - 127) / mx)
-            if s.q2 > 0 && s.qx * s.qx > best * s.q2 {
-                d = s.qx / s.q2
-                best = d * s.qx
-            }
+        var d = sumqx[0] / sumq2[0]
+        var best = d * sumqx[0]
+        for t in 1..<16 where sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t] {
+            d = sumqx[t] / sumq2[t]
+            best = d * sumqx[t]
         }
         return d
+    }
+
+    /// The grid indices of 32 values times `id` into `codes`, 16 at a time.
+    @inline(__always)
+    private static func iq4Codes(
+        _ x: UnsafePointer<Float>, _ id: Float, _ g: SIMD16<Float>, _ codes: UnsafeMutablePointer<UInt8>
+    ) {
+        for half in 0..<2 {
+            let v = UnsafeRawPointer(x + 16 * half).loadUnaligned(as: SIMD16<Float>.self)
+            let index = iq4Nearest(SIMD16<Float>(repeating: id) * v, g).index
+            for j in 0..<16 { codes[16 * half + j] = UInt8(truncatingIfNeeded: index[j]) }
+        }
     }
 
     /// IQ4_XS: the sub-block scales as 6-bit multiples of one fp16 scale (max_scale/−32), low
@@ -143,7 +163,7 @@ extension GGMLQuantizer {
             var l = max(-32, min(31, KQuantSearch.nearestInt(id * scales[ib])))
             let dl = d * Float(l)
             let idl: Float = dl != 0 ? 1 / dl : 0
-            for j in 0..<32 { L[32 * ib + j] = UInt8(iq4Index(idl * x[32 * ib + j], g)) }
+            iq4Codes(x + 32 * ib, idl, g, L + 32 * ib)
             l += 32
             let nibble = UInt8(l & 0xF)
             if ib % 2 == 0 { low[ib / 2] = nibble } else { low[ib / 2] |= nibble << 4 }
