@@ -90,12 +90,19 @@ public enum RTNQuantizer {
         let (lo, hi) = range(x)
         let plain = parameters(lo: lo, hi: hi, shrink: 1, bits: bits, symmetric: symmetric)
         guard observer == .mse, plain.scale.isFinite, plain.scale > 0 else { return plain }
-        var best = plain, bestErr = squaredError(x, plain, bits: bits)
-        for i in 1..<80 {
-            let cand = parameters(lo: lo, hi: hi, shrink: 1 - Float(i) / 100, bits: bits, symmetric: symmetric)
-            guard cand.scale > 0 && cand.scale.isFinite else { continue }
-            let e = squaredError(x, cand, bits: bits)
-            if e < bestErr { (best, bestErr) = (cand, e) }
+        // The grids shrunk by 1 − i/100, i = 0…79 (0: the plain one), eight at a time as the lanes of one
+        // vector; the first of the least error wins, as a loop over i in order would choose.
+        var best = plain, bestErr = Float.infinity
+        for first in stride(from: 0, to: 80, by: 8) {
+            var s = SIMD8<Float>(), z = SIMD8<Float>()
+            for k in 0..<8 {
+                (s[k], z[k]) = parameters(
+                    lo: lo, hi: hi, shrink: 1 - Float(first + k) / 100, bits: bits, symmetric: symmetric)
+            }
+            let e = squaredErrors(x, scales: s, zeros: z, bits: bits)
+            for k in 0..<8 where first + k == 0 || (s[k] > 0 && s[k].isFinite && e[k] < bestErr) {
+                (best, bestErr) = ((s[k], z[k]), e[k])
+            }
         }
         return best
     }
@@ -124,28 +131,22 @@ public enum RTNQuantizer {
         return (s, s.isFinite && s != 0 ? min(max((-(p * lo) / s).rounded(.toNearestOrEven), 0), qmaxU) : 0)
     }
 
-    /// Σ (x̂ − x)² of a group on the grid (s, z): eight codes at a time, the squares added in
-    /// order, so the sum is the one value-at-a-time code gives.
-    @inline(__always)
+    /// Σ (x̂ − x)² of a group on the grid (s, z), the squares added in value order.
     static func squaredError(_ x: UnsafeBufferPointer<Float>, _ p: (scale: Float, zero: Float), bits: Int) -> Float {
-        var e: Float = 0
-        var i = 0
-        if let base = x.baseAddress, x.count >= 8 {
-            let s = SIMD8<Float>(repeating: p.scale)
-            let z = SIMD8<Float>(repeating: p.zero)
-            while i + 8 <= x.count {
-                let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
-                let d = (code(v, scale: s, zero: z, bits: bits) - z) * s - v
-                let dd = d * d
-                for k in 0..<8 { e += dd[k] }
-                i += 8
-            }
-        }
-        while i < x.count {
-            let v = x[i]
-            let d = (code(v, scale: p.scale, zero: p.zero, bits: bits) - p.zero) * p.scale - v
+        squaredErrors(x, scales: SIMD8(repeating: p.scale), zeros: SIMD8(repeating: p.zero), bits: bits)[0]
+    }
+
+    /// Σ (x̂ − x)² of a group on eight grids at once (lane k: the grid (s[k], z[k])), each lane's
+    /// squares added in value order.
+    @inline(__always)
+    static func squaredErrors(
+        _ x: UnsafeBufferPointer<Float>, scales s: SIMD8<Float>, zeros z: SIMD8<Float>, bits: Int
+    ) -> SIMD8<Float> {
+        var e = SIMD8<Float>()
+        for v in x {
+            let lanes = SIMD8<Float>(repeating: v)
+            let d = (code(lanes, scale: s, zero: z, bits: bits) - z) * s - lanes
             e += d * d
-            i += 1
         }
         return e
     }
