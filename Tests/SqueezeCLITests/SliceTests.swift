@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import TestSupport
 
-/// `slice` (SliceGPT, uniform): the residual stream rotated by its principal components and sliced,
-/// checked against numpy (the same rotation; ratio 0 leaves the logits unchanged), the sliced model
-/// a plain Llama GGUF whose logits llama.cpp reproduces, a killed job resuming byte-identically, and
-/// impossible recipes refused at submit.
+/// `slice` (SliceGPT, uniform and per block): the residual stream rotated by its principal components
+/// and sliced, checked against numpy (the same rotations; ratio 0 leaves the logits unchanged), the
+/// uniform model a plain Llama GGUF whose logits llama.cpp reproduces, the per-block model run by
+/// Squeeze's forward with numpy's logits, a killed job resuming byte-identically, and impossible
+/// recipes refused at submit.
 @Suite struct SliceTests {
     static let llama = ProcessInfo.processInfo.environment["SQUEEZE_LLAMA_DIR"]
     static let minilm = ProcessInfo.processInfo.environment["SQUEEZE_MINILM_DIR"]
@@ -53,19 +54,58 @@ import TestSupport
     }
 
     /// Ratio 0 is a pure rotation (computational invariance: logits within 1e-4 of the largest);
-    /// 0.25 keeps 96 of 128 dimensions, the rotation numpy computes, with and without the readers' refit.
+    /// 0.25 keeps 96 of 128 dimensions, the rotations numpy computes, with and without the readers'
+    /// refit: one for the whole stream (`uniform`), or per block (`perblock`: every place's rotation
+    /// from the sliced model's own stream, with the shortcut matrices between places).
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
-        ("0", 128, "true"), ("0.25", 96, "true"), ("0.25", 96, "false"),
+        ("0", 128, "true", "uniform"), ("0.25", 96, "true", "uniform"), ("0.25", 96, "false", "uniform"),
+        ("0", 128, "true", "perblock"), ("0.25", 96, "true", "perblock"), ("0.25", 96, "false", "perblock"),
     ])
-    func sliceRotatesAsTheNumpyReferenceDoes(ratio: String, kept: Int, refit: String) throws {
+    func sliceRotatesAsTheNumpyReferenceDoes(ratio: String, kept: Int, refit: String, variant: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
         let out = env.scratch + "/out"
-        let r = try recipe(env, "ratio: \(ratio), refit: \(refit)")
+        let r = try recipe(env, "ratio: \(ratio), refit: \(refit), uniform: \(variant == "uniform")")
         let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
         #expect(run.status == 0, "\(run.stderr)")
-        let c = try env.python("check_slice.py", [hf, pydoc, "8", "64", "\(kept)", out, refit])
+        let c = try env.python("check_slice.py", [hf, pydoc, "8", "64", "\(kept)", out, refit, variant])
         #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
+    }
+
+    /// Squeeze's own forward runs the shortcut matrices of a per-block slice's export (as `--model`):
+    /// its logits equal numpy's, `evaluate` and `generate` run on it without a dense copy, and a GGUF
+    /// export of it is refused at submit with the reason.
+    @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
+    func aPerBlockSliceRunsInSqueezeWithTheLogitsNumpyComputes() throws {
+        let env = try SqueezeEnv.create()
+        let hf = try model(env)
+        let out = env.scratch + "/out"
+        let r = try recipe(env, "ratio: 0.25, uniform: false", """
+              - evaluate: {samples: 4, seq_len: 64}
+              - export: {format: safetensors}
+            """)
+        let run = try env.squeeze(["run", "--model", hf, "--recipe", r, "--out", out])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("perplexity"), "\(run.stderr)")
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        #expect((m["slice"] as? [String: Any])?["kept"] as? Int == 96, "\(String(describing: m["slice"]))")
+        let bin = env.scratch + "/l.bin"
+        let l = try env.squeeze(["logits", "--model", out, "--dataset", pydoc, "--samples", "3", "--seq-len", "48", "--part", "evaluation", "--out", bin])
+        #expect(l.status == 0, "\(l.stderr)")
+        let c = try env.python("llama_reference.py", ["logits", out, pydoc, "3", "48", "evaluation", try env.write("ids.json", l.stdout), bin])
+        #expect(c.status == 0, "\(c.stdout) \(c.stderr.suffix(500))")
+        let g = try env.squeeze(["generate", "--model", out, "--tokens", "8", "def main"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let again = try env.write("again.yaml", """
+            stages:
+              - evaluate: {dataset: \(pydoc), samples: 2, seq_len: 64}
+              - export: {format: safetensors}
+            """)
+        let e = try env.squeeze(["run", "--model", out, "--recipe", again, "--out", env.scratch + "/again"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let gguf = try env.write("gguf.yaml", "stages:\n  - export: {format: gguf, type: f32}\n")
+        let refused = try env.squeeze(["submit", "--model", out, "--recipe", gguf])
+        #expect(refused.status != 0 && refused.stderr.contains("llama.cpp cannot run"), "\(refused.stderr)")
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"))
@@ -93,14 +133,16 @@ import TestSupport
     }
 
     @Test(.enabled(if: llama != nil, "needs SQUEEZE_LLAMA_DIR (set by ops/test)"), arguments: [
-        ("ratio: 0.2, uniform: false", "is not built yet"),
-        ("ratio: 1", "is not in [0, 1)"),
-        ("ratio: 0.2, depth: 3", "unknown key"),
+        ("ratio: 0.2, uniform: false", "  - export: {format: gguf, type: q8_0}\n", "llama.cpp cannot run a GGUF export"),
+        ("ratio: 0.2, uniform: false", "  - quantize: {method: rtn, bits: 4, targets: [\"*proj.weight\"]}\n  - export: {format: safetensors}\n", "a stage that changes weights is not built"),
+        ("ratio: 1", "", "is not in [0, 1)"),
+        ("ratio: 0.2, depth: 3", "", "unknown key"),
     ])
-    func impossibleSliceRecipesAreRefusedAtSubmit(_ slice: String, _ expected: String) throws {
+    func impossibleSliceRecipesAreRefusedAtSubmit(_ slice: String, _ after: String, _ expected: String) throws {
         let env = try SqueezeEnv.create()
         let hf = try model(env)
-        let r = try env.squeeze(["submit", "--model", hf, "--recipe", try recipe(env, slice)])
+        let rest = after.isEmpty ? "  - export: {format: safetensors}\n" : after
+        let r = try env.squeeze(["submit", "--model", hf, "--recipe", try recipe(env, slice, rest)])
         #expect(r.status != 0)
         #expect(r.stderr.contains(expected), "\(r.stderr)")
         #expect(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(r.stderr)")

@@ -100,6 +100,10 @@ def forward(hf_dir, batch, on_product=None, on_inputs=None, on_final=None):
             y = y + w[name + ".bias"]
         return y
 
+    def shortcut(x, name):
+        # A per-block slice (`residual_shortcuts`): the residual re-expressed in the next basis.
+        return x @ w[name] if c.get("residual_shortcuts", False) else x
+
     head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
     mask = np.triu(np.full((L, L), -np.inf), 1)
     out = []
@@ -117,7 +121,7 @@ def forward(hf_dir, batch, on_product=None, on_inputs=None, on_final=None):
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             ctx = np.einsum("hqk,khd->qhd", s, v).reshape(L, nh * d)
-            x = x + lin(ctx, p + "self_attn.o_proj")
+            x = shortcut(x, p + "attn_shortcut_Q") + lin(ctx, p + "self_attn.o_proj")
             h = rms(x, w[p + "post_attention_layernorm.weight"])
             g = lin(h, p + "mlp.gate_proj")
             act = g / (1 + np.exp(-g)) * lin(h, p + "mlp.up_proj")
@@ -125,7 +129,7 @@ def forward(hf_dir, batch, on_product=None, on_inputs=None, on_final=None):
                 on_product(i, len(out), act)
             if on_inputs:
                 on_inputs(i, len(out), h_att, ctx, h, act)
-            x = x + lin(act, p + "mlp.down_proj")
+            x = shortcut(x, p + "mlp_shortcut_Q") + lin(act, p + "mlp.down_proj")
         if on_final:
             on_final(x)
         out.append(rms(x, w["model.norm.weight"]) @ head.T)

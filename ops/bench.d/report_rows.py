@@ -21,13 +21,15 @@ def ratio(row):
 
 
 def block_params(c):
-    """Parameters of a Llama config.json's decoder blocks' linears, per-block widths and heads included."""
+    """Parameters of a Llama config.json's decoder blocks' linears, per-block widths and heads included,
+    and a per-block slice's two shortcut matrices per block (`residual_shortcuts`)."""
     h, n = c["hidden_size"], c["num_hidden_layers"]
     d = c.get("head_dim") or h // c["num_attention_heads"]
     heads = c.get("layer_num_attention_heads", [c["num_attention_heads"]] * n)
     kv = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])] * n)
     ffn = c.get("layer_intermediate_sizes", [c["intermediate_size"]] * n)
-    return sum(h * (2 * heads[i] * d + 2 * kv[i] * d) + 3 * h * ffn[i] for i in range(n))
+    shortcuts = 2 * h * h if c.get("residual_shortcuts", False) else 0
+    return sum(h * (2 * heads[i] * d + 2 * kv[i] * d) + 3 * h * ffn[i] + shortcuts for i in range(n))
 
 
 def prompt_speeds(d):

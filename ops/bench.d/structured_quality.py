@@ -33,6 +33,8 @@ what = {
     "flap-20-heads-group": "FLAP, FFN + a KV group", "wanda-sp-20": "Wanda-sp (baseline)",
     "weight-norm-20": "weight norm (baseline)", "slice-10": "SliceGPT uniform", "slice-20": "SliceGPT uniform",
     "slice-30": "SliceGPT uniform", "slice-20-no-refit": "SliceGPT uniform, Qₖ only (no refit)",
+    "slice-10-per-block": "SliceGPT per block", "slice-20-per-block": "SliceGPT per block",
+    "slice-30-per-block": "SliceGPT per block",
 }
 for name, r in rows.items():
     if name == "dense":
@@ -45,11 +47,12 @@ for name, r in rows.items():
     if min(heads) < c["num_attention_heads"]:
         shape += f", {min(heads)} query / {min(kv)} KV heads"
     if r.get("slice"):
-        shape = f"hidden {r['slice']['kept']} (untied head)"
+        shape = f"hidden {r['slice']['kept']} (untied head" + (", shortcuts)" if c.get("residual_shortcuts") else ")")
     removed = 1 - block_params(c) / base
     e = r["evaluation"]
+    q8 = f"{r['bytes']['q8_0'] / 1e6:.1f} MB" if r["bytes"]["q8_0"] else "— (none)"
     print(f"| {name} | {what.get(name, name)} | {removed * 100:.1f}% | {shape} | {ratio(r):.3f}× | {e['mean_kl']:.4f} "
-          f"| {e['top1_agreement']:.3f} | {r['bytes']['q8_0'] / 1e6:.1f} MB |")
+          f"| {e['top1_agreement']:.3f} | {q8} |")
 print()
 print(f"Dense: {dense['bytes']['q8_0'] / 1e6:.1f} MB Q8_0 GGUF. Targets, measured in this run:")
 print()
@@ -76,7 +79,11 @@ if "slice-20" in rows:
     sq = s20["evaluation"]["perplexity"]
     print(f"- SliceGPT at 20% slicing: ≤ 1.6× dense — the uniform variant {ratio(s20):.3f}×, {met(ratio(s20) <= 1.6)}"
           + (f" (without the readers' refit {ratio(rows['slice-20-no-refit']):.3f}×)" if "slice-20-no-refit" in rows
-             else "") + "; the per-block variant (shortcut matrices, Squeeze's forward only) is not built.")
+             else "") + (f"; the per-block variant {ratio(rows['slice-20-per-block']):.3f}×, "
+                         f"{met(ratio(rows['slice-20-per-block']) <= 1.6)}, removing "
+                         f"{(1 - block_params(rows['slice-20-per-block']['config']) / base) * 100:.1f}% of block "
+                         "parameters with its shortcut matrices counted (Squeeze's forward only)"
+                         if "slice-20-per-block" in rows else "") + ".")
     print(f"- The uniform variant runs in llama.cpp with the perplexity Squeeze predicts (within 1%) — llama.cpp "
           f"{lf:.3f} against Squeeze {sq:.3f} on the same windows ({(lf / sq - 1) * 100:+.2f}%), "
           f"{met(abs(lf / sq - 1) <= 0.01)}.")

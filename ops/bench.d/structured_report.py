@@ -33,8 +33,9 @@ print("and the baselines at 20% with the same uniform")
 print("widths, neither compensated nor refit: Wanda-sp (`score: wanda`) and the data-free weight norm (`score:")
 print("weight-norm`); and SliceGPT's uniform variant (`slice: {ratio: R}`: the residual stream rotated by its")
 print("principal components, R of its 576 dimensions deleted, the head untied, so the parameter count")
-print("counts the blocks only and the files include the new head), 128 × 256 calibration tokens,")
-print("beside the dense model, in one run.")
+print("counts the blocks only and the files include the new head) and its per-block variant (`uniform: false`:")
+print("a rotation per place, whose two kept × kept shortcut matrices per block count as block parameters;")
+print("no GGUF, as llama.cpp cannot run them), 128 × 256 calibration tokens, beside the dense model, in one run.")
 print("Squeeze: `evaluate` on 16 held-out windows of 256 tokens against the dense model (perplexity ratio, KL,")
 print("top-1 agreement), the pass's own time (FLAP's or SliceGPT's statistics pass and the staged smaller model), the whole run's")
 print("wall time and peak RSS (evaluation and three exports included). llama.cpp (llama-cpp-cffi, CPU) on the")
@@ -48,7 +49,10 @@ print("| model | block params removed | FFN widths | heads (query/KV) | safetens
 print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 df, dq = prompt("dense", "f32"), prompt("dense", "q8_0")
 for r in rows:
-    e, lf, lq = r["evaluation"], r["llama_cpp"]["f32"], r["llama_cpp"]["q8_0"]
+    e, cpp = r["evaluation"], r["llama_cpp"]
+    lf, lq = (cpp["f32"], cpp["q8_0"]) if cpp else (None, None)
+    llama = f"{lf['perplexity']:.3f} / {lq['perplexity']:.3f}" if cpp else "— (no GGUF)"
+    q8 = f"{r['bytes']['q8_0'] / 1e6:.1f} MB" if r["bytes"]["q8_0"] else "—"
     removed = 1 - block_params(r["config"]) / base
     widths = r["config"].get("layer_intermediate_sizes")
     shown = f"{min(widths)}–{max(widths)}" if widths else str(r["config"]["intermediate_size"])
@@ -60,8 +64,8 @@ for r in rows:
     hk = c.get("layer_num_key_value_heads", [c.get("num_key_value_heads", c["num_attention_heads"])])
     heads = "/".join(f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}" for v in (hq, hk))
     print(f"| {r['name']} | {removed * 100:.1f}% | {shown} | {heads} | {r['bytes']['safetensors'] / 1e6:.0f} MB "
-          f"| {r['bytes']['q8_0'] / 1e6:.1f} MB | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
-          f"| {e['top1_agreement']:.3f} | {lf['perplexity']:.3f} / {lq['perplexity']:.3f} "
+          f"| {q8} | {e['perplexity'] / e['original_perplexity']:.3f} | {e['mean_kl']:.4f} "
+          f"| {e['top1_agreement']:.3f} | {llama} "
           f"| {speed_cell(r['name'], 'f32', df)} | {speed_cell(r['name'], 'q8_0', dq)} "
           f"| {st['seconds']:.1f} s | {r['wall_s']:.0f} s, {r['rss_kb'] / 1024:.0f} MB |" if st else
           f"| {r['name']} | — | {shown} | {heads} | {r['bytes']['safetensors'] / 1e6:.0f} MB | {r['bytes']['q8_0'] / 1e6:.1f} MB "

@@ -124,9 +124,12 @@ public final class RecipeRunner {
 
     /// How many units a run of `recipe` on a model of `tensors` has: one per tensor, and for a
     /// structural stage the o_proj and down_proj biases it adds to every block, for a slice of a
-    /// tied model the untied head.
+    /// tied model the untied head, for a per-block slice its two shortcut matrices per block.
     public static func unitCount(recipe: Recipe, tensors: [TensorInfo], family: ModelFamily?) -> Int {
-        if recipe.slice != nil, let d = family as? DecoderFamily, d.files.config.tied { return tensors.count + 1 }
+        if let (_, s) = recipe.slice, let d = family as? DecoderFamily {
+            let c = d.files.config
+            return tensors.count + (c.tied ? 1 : 0) + (s.uniform ? 0 : 2 * c.layers)
+        }
         guard let (_, m) = recipe.structuralPrune, let d = family as? DecoderFamily, m.compensate,
             !d.files.config.outputBias
         else { return tensors.count }

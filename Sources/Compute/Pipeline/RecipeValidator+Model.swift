@@ -39,6 +39,7 @@ extension RecipeValidator {
             } catch let e as ComputeError {
                 throw RecipeError(stage ?? "model", "\(e)")
             }
+            try checkShortcuts(recipe, config: files.config, model: model.path)
             try checkStructural(recipe, config: files.config)
             try checkEvaluationReference(recipe, config: files.config)
             try checkGGUFExport(recipe, files: files, tensors: tensors, modelName: model.name)

@@ -5,7 +5,7 @@ extension RecipeValidator {
     /// changes weights, not beside flap or awq (each stages its own copy of the model), and not
     /// with an importance matrix collected on the unrotated model.
     static func checkSlice(_ recipe: Recipe, model: ModelSource) throws {
-        guard let (at, _) = recipe.slice else { return }
+        guard let (at, s) = recipe.slice else { return }
         let path = "stages[\(at)].slice"
         guard DecoderModelFiles.isDecoder(model) else {
             throw RecipeError(
@@ -32,6 +32,42 @@ extension RecipeValidator {
                         + "use imatrix: true")
             default: continue
             }
+        }
+        if !s.uniform {
+            for (j, st) in recipe.stages.enumerated() where j > at {
+                if let reason = shortcutRefusal(st) {
+                    throw RecipeError(
+                        "stages[\(j)]", "\(reason) after a per-block slice (uniform: false); \(shortcutRunners)")
+                }
+            }
+        }
+    }
+
+    /// A model that carries a per-block slice's shortcut matrices (config.json `residual_shortcuts`)
+    /// runs in Squeeze's own forward only: evaluate it or export it as safetensors.
+    static func checkShortcuts(_ recipe: Recipe, config: LlamaConfig, model: String) throws {
+        guard config.shortcuts else { return }
+        for (j, st) in recipe.stages.enumerated() {
+            if let reason = shortcutRefusal(st) {
+                throw RecipeError(
+                    "stages[\(j)]",
+                    "\(reason) on \(model), a per-block slice with shortcut matrices; \(shortcutRunners)")
+            }
+        }
+    }
+
+    private static let shortcutRunners =
+        "its shortcut matrices run in Squeeze's forward only (evaluate, generate, a safetensors export)"
+
+    /// Why `stage` cannot run on (or after) shortcut matrices, or nil when it can.
+    private static func shortcutRefusal(_ stage: Stage) -> String? {
+        switch stage {
+        case .calibrate, .evaluate: return nil
+        case .export(let e) where e.format == .safetensors: return nil
+        case .export(let e) where e.format == .gguf: return "llama.cpp cannot run a GGUF export"
+        case .export(let e): return "a \(e.format.rawValue) export is not built"
+        case .prune, .quantize, .lowrank, .awq, .slice, .decompose, .distill:
+            return "a stage that changes weights is not built"
         }
     }
 }

@@ -32,6 +32,11 @@ enum SlicePass {
         _ s: SliceStage, model: ModelSource, readers: [any TensorFile], files: DecoderModelFiles,
         calibration cal: CalibrateStage, into dir: String, threads: Int, checkContinue: () throws -> Void = {}
     ) throws -> Staged {
+        if !s.uniform {
+            return try runPerBlock(
+                s, model: model, readers: readers, files: files, calibration: cal, into: dir, threads: threads,
+                checkContinue: checkContinue)
+        }
         let t0 = DispatchTime.now()
         let c = files.config
         let n = c.hidden
@@ -72,7 +77,7 @@ enum SlicePass {
         // A reader's map from the stream: Qₖ, or with `refit` its least-squares map at that place.
         let maps: [[Float]]? = s.refit && kept < n ? grams.map { readerMap($0, q: q, n: n, kept: kept) } : nil
         try writeWeights(
-            to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, q: q, kept: kept,
+            to: dir + "/model.safetensors", readers: readers, weights: weights, config: c, rotations: [q], kept: kept,
             maps: maps, threads: threads)
         try StructuredModelPass.writeConfig(model: model, files: files.with(config: sliced), to: dir)
         let source = try ModelSource(path: dir)
@@ -151,12 +156,16 @@ enum SlicePass {
     }
 
     /// Every input tensor in input order, rotated and sliced, then the untied head if the input had
-    /// none; a reader of place p multiplies by `maps[p]` instead of Qₖ where given.
-    private static func writeWeights(
-        to path: String, readers: [any TensorFile], weights: ModelWeights, config c: LlamaConfig, q: [Float],
-        kept: Int, maps: [[Float]]?, threads: Int
+    /// none, then a per-block slice's shortcut matrices. `rotations`: one Qₖ for the whole stream, or
+    /// Q_p of every place p (the embedding writes place 0, block i's o_proj 2i + 1 and down_proj
+    /// 2i + 2); a reader of place p multiplies by `maps[p]` instead where given.
+    static func writeWeights(
+        to path: String, readers: [any TensorFile], weights: ModelWeights, config c: LlamaConfig,
+        rotations: [[Float]], kept: Int, maps: [[Float]]?, threads: Int
     ) throws {
         let n = c.hidden
+        let perBlock = rotations.count > 1
+        func q(_ place: Int) -> [Float] { perBlock ? rotations[place] : rotations[0] }
         let tensors = readers.flatMap(\.tensors)
         let reads: [String: String] = [
             "self_attn.q_proj.weight": "input_layernorm.weight", "self_attn.k_proj.weight": "input_layernorm.weight",
@@ -169,12 +178,14 @@ enum SlicePass {
         ]
         let norms: Set<String> = ["input_layernorm.weight", "post_attention_layernorm.weight"]
         enum Op {
-            /// W·diag(norm)·Qₖ (norm nil: W·Qₖ), or W·diag(norm)·maps[place].
-            case reads(norm: String?, place: Int?)
-            /// Qₖᵀ·W.
-            case writes
+            /// W·diag(norm)·maps[place] (without a norm, the embedding: E·Q_place).
+            case reads(norm: String?, place: Int)
+            /// Q_placeᵀ·W.
+            case writes(place: Int)
             /// √(hidden / kept) everywhere.
             case norm
+            /// Q_placeᵀ·Q_(place+1).
+            case shortcut(place: Int)
             case copy
         }
         var plan = [(name: String, shape: [Int], op: Op, source: String)]()
@@ -185,15 +196,15 @@ enum SlicePass {
             var shape = t.shape
             let op: Op
             if t.name == LlamaNames.embedding {
-                op = .reads(norm: nil, place: nil)
+                op = .reads(norm: nil, place: 0)
             } else if t.name == LlamaNames.lmHead {
                 op = .reads(norm: LlamaNames.finalNorm, place: 2 * c.layers)
             } else if t.name == LlamaNames.finalNorm {
                 op = .norm
             } else if let part, let norm = reads[part], let i = LlamaNames.blockIndex(t.name, layers: c.layers) {
                 op = .reads(norm: LlamaNames.block(i, norm), place: 2 * i + (norm == "input_layernorm.weight" ? 0 : 1))
-            } else if let part, writes.contains(part) {
-                op = .writes
+            } else if let part, writes.contains(part), let i = LlamaNames.blockIndex(t.name, layers: c.layers) {
+                op = .writes(place: 2 * i + (part.hasPrefix("self_attn") ? 1 : 2))
             } else if let part, norms.contains(part) {
                 op = .norm
             } else {
@@ -202,13 +213,21 @@ enum SlicePass {
             switch op {
             case .reads: shape[shape.count - 1] = kept
             case .writes, .norm: shape[0] = kept
-            case .copy: break
+            case .shortcut, .copy: break
             }
             plan.append((t.name, shape, op, t.name))
         }
         if c.tied {
             let head = Op.reads(norm: LlamaNames.finalNorm, place: 2 * c.layers)
             plan.append((LlamaNames.lmHead, [c.vocabSize, kept], head, LlamaNames.embedding))
+        }
+        if perBlock {
+            for i in 0..<c.layers {
+                for (k, part) in [LlamaNames.attentionShortcut, LlamaNames.mlpShortcut].enumerated() {
+                    let name = LlamaNames.block(i, part)
+                    plan.append((name, [kept, kept], .shortcut(place: 2 * i + k), name))
+                }
+            }
         }
         let out = try SafeTensorsWriter(path: path, tensors: plan.map { ($0.name, DType.F32, $0.shape) })
         let scale = Float((Double(n) / Double(kept)).squareRoot())
@@ -223,13 +242,13 @@ enum SlicePass {
                     let g = try weights.tensor(norm, count: n)
                     for r in 0..<rows { for j in 0..<n { w[r * n + j] *= g[j] } }
                 }
-                let map = place.flatMap { maps?[$0] } ?? q
+                let map = norm == nil ? q(place) : maps?[place] ?? q(place)
                 v = BLAS.gemmRows(m: rows, n: kept, k: n, a: w, b: map, bTransposed: false, threads: threads)
-            case .writes:
+            case .writes(let place):
                 let cols = p.shape.count == 2 ? p.shape[1] : 1
                 let w = try weights.tensor(p.source, count: n * cols)
                 v = [Float](repeating: 0, count: kept * cols)
-                q.withUnsafeBufferPointer { qp in
+                q(place).withUnsafeBufferPointer { qp in
                     w.withUnsafeBufferPointer { wp in
                         v.withUnsafeMutableBufferPointer { vp in
                             BLAS.gemm(
@@ -240,6 +259,8 @@ enum SlicePass {
                 }
             case .norm:
                 v = [Float](repeating: scale, count: kept)
+            case .shortcut(let place):
+                v = shortcut(q(place), q(place + 1), n: n, kept: kept)
             case .copy:
                 v = try weights.tensor(p.source, count: count)
             }

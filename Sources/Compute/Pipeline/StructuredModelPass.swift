@@ -257,6 +257,7 @@ enum StructuredModelPass {
             o[LlamaConfig.layerKeys.heads] = c.layerShapes?.map(\.heads)
             o[LlamaConfig.layerKeys.kvHeads] = c.layerShapes?.map(\.kvHeads)
             o[LlamaConfig.layerKeys.outputBias] = c.outputBias
+            o[LlamaConfig.layerKeys.shortcuts] = c.shortcuts ? true : nil
             o["head_dim"] = c.headDim
             o["hidden_size"] = c.hidden
             o["tie_word_embeddings"] = c.tied

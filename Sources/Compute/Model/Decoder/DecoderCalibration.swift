@@ -48,6 +48,10 @@ struct DecoderCalibration {
     func run(_ ids: [[Int32]], teacher original: ModelWeights?, compute: (String, LinearCalibration?) throws -> [Float])
         throws
     {
+        guard !config.shortcuts else {
+            throw ComputeError(
+                .unsupportedModel, "calibrated stages do not run on a per-block slice's shortcut matrices yet")
+        }
         let whole = LlamaDecoder(config: config, samples: ids.count, seqLen: seqLen, threads: threads)
         let plan = ChunkPlan(
             config: config, samples: ids.count, seqLen: seqLen, chunkWindows: chunkWindows, threads: threads)
@@ -322,7 +326,7 @@ enum ParallelRows {
 }
 
 /// Weights set by name as the units compute them; what the forward pass asks for must have been set.
-private final class FixedWeights: WeightSupplier {
+final class FixedWeights: WeightSupplier {
     private var values = [String: [Float]]()
 
     func set(_ name: String, _ v: [Float], count: Int) throws {

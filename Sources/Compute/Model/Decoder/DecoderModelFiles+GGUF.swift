@@ -8,6 +8,12 @@ extension DecoderModelFiles {
     /// arrays, which is what llama.cpp reads there); any other as `llama`.
     public func ggufLayout() throws -> GGUFExportLayout {
         let c = config
+        guard !c.shortcuts else {
+            throw ComputeError(
+                .unsupportedModel,
+                "a per-block slice's shortcut matrices have no GGUF form: llama.cpp cannot run them "
+                    + "(slice with uniform: true for a GGUF)")
+        }
         let arch = c.isPlainLlama ? "llama" : "deci"
         func perLayer(_ f: (LlamaConfig.LayerShape) -> Int) -> GGUFValue {
             arch == "llama"

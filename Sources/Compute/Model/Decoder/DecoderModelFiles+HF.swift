@@ -23,6 +23,7 @@ extension DecoderModelFiles {
             cfg[LlamaConfig.layerKeys.kvHeads] = shapes.map(\.kvHeads)
         }
         if c.outputBias { cfg[LlamaConfig.layerKeys.outputBias] = true }
+        if c.shortcuts { cfg[LlamaConfig.layerKeys.shortcuts] = true }
         if let b = config.bosTokenID ?? tokenizer.bos { cfg["bos_token_id"] = Int(b) }
         if let e = config.eosTokenID ?? tokenizer.eos { cfg["eos_token_id"] = Int(e) }
         return try Self.json(cfg)

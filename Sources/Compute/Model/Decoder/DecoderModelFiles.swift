@@ -94,6 +94,10 @@ public struct DecoderModelFiles: Sendable {
             out.append((b("mlp.up_proj.weight"), [c.intermediate(i), c.hidden], true))
             out.append((b("mlp.down_proj.weight"), [c.hidden, c.intermediate(i)], true))
             if c.outputBias { out.append((b("mlp.down_proj.bias"), [c.hidden], false)) }
+            if c.shortcuts {
+                out.append((b(LlamaNames.attentionShortcut), [c.hidden, c.hidden], false))
+                out.append((b(LlamaNames.mlpShortcut), [c.hidden, c.hidden], false))
+            }
         }
         out.append((LlamaNames.finalNorm, [c.hidden], false))
         if !c.tied { out.append((LlamaNames.lmHead, [c.vocabSize, c.hidden], false)) }
@@ -124,8 +128,10 @@ extension DecoderModelFiles {
         return Set(implied.filter(\.linear).map(\.name))
     }
 
-    /// Tensors every block holds (norms, q/k/v/o, gate/up/down, Q/K/V biases in Qwen2, o/down biases).
-    var tensorsPerBlock: Int { 9 + (config.qkvBias ? 3 : 0) + (config.outputBias ? 2 : 0) }
+    /// Tensors every block holds (norms, q/k/v/o, gate/up/down, Q/K/V biases in Qwen2, o/down biases, shortcuts).
+    var tensorsPerBlock: Int {
+        9 + (config.qkvBias ? 3 : 0) + (config.outputBias ? 2 : 0) + (config.shortcuts ? 2 : 0)
+    }
 
     /// Refuses a block count the model's tensors cannot hold, before anything is built per block
     /// (16,777,216 blocks would otherwise take gigabytes to list).

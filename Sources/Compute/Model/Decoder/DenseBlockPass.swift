@@ -38,13 +38,13 @@ enum DenseBlockPass {
                 let n1 = try d.rmsNorm(xc, name("input_layernorm.weight"), w)
                 let ctx = try d.attentionContext(i, n1, w)
                 var h = try d.linear(name("self_attn.o_proj"), ctx, out: c.hidden, bias: c.outputBias, w)
-                d.add(&h, xc)
+                d.add(&h, try d.shortcut(name(LlamaNames.attentionShortcut), xc, w))
                 let n2 = try d.rmsNorm(h, name("post_attention_layernorm.weight"), w)
                 let act = try d.mlpProduct(i, n2, w)
                 try inputs(i, Inputs(stream: xc, attention: n1, context: ctx, mid: h, mlp: n2, product: act), w)
                 guard i + 1 < c.layers || output != nil else { return }
                 var o = try d.linear(name("mlp.down_proj"), act, out: c.hidden, bias: c.outputBias, w)
-                d.add(&o, h)
+                d.add(&o, try d.shortcut(name(LlamaNames.mlpShortcut), h, w))
                 if i + 1 < c.layers { x.setWindows(r, seqLen, o, threads: threads) } else { try output?(o) }
             }
             try blockDone(i, w)

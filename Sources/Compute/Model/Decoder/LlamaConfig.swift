@@ -26,6 +26,9 @@ public struct LlamaConfig: Equatable, Sendable {
     public var layerShapes: [LayerShape]?
     /// o_proj and down_proj carry biases (a structured prune's compensation of removed channels).
     public var outputBias = false
+    /// Each block carries SliceGPT's shortcut matrices (`attn_shortcut_Q`, `mlp_shortcut_Q`): the
+    /// residual is rotated from one block's basis into the next's (a per-block `slice`).
+    public var shortcuts = false
 
     /// One block's widths: FFN channels, query heads and KV heads.
     public struct LayerShape: Equatable, Sendable {
@@ -72,7 +75,7 @@ public struct LlamaConfig: Equatable, Sendable {
     public var widestQ: Int { (0..<layers).map(qWidth).max() ?? qWidth }
     public var widestFFN: Int { (0..<layers).map(intermediate).max() ?? intermediate }
     /// Whether every block has the same widths and no output biases (a plain `llama` GGUF can hold it).
-    public var isPlainLlama: Bool { layerShapes == nil && !outputBias }
+    public var isPlainLlama: Bool { layerShapes == nil && !outputBias && !shortcuts }
 
     /// Checks the shape rules every reader relies on; `file` names the source in errors.
     func validated(_ file: String, key: (String) -> String) throws -> LlamaConfig {
@@ -214,6 +217,7 @@ extension LlamaConfig {
             }
         }
         outputBias = try bool(Self.layerKeys.outputBias) ?? false
+        shortcuts = try bool(Self.layerKeys.shortcuts) ?? false
         let attentionBias = try bool("attention_bias") ?? false
         qkvBias = arch == "Qwen2ForCausalLM" || attentionBias
         if arch == "MistralForCausalLM" { slidingWindow = try optionalInt("sliding_window") }
@@ -242,7 +246,7 @@ extension LlamaConfig {
     /// config.json keys of a structurally pruned model (Squeeze's own; documented in docs/FORMATS.md).
     public static let layerKeys = (
         intermediate: "layer_intermediate_sizes", heads: "layer_num_attention_heads",
-        kvHeads: "layer_num_key_value_heads", outputBias: "output_bias"
+        kvHeads: "layer_num_key_value_heads", outputBias: "output_bias", shortcuts: "residual_shortcuts"
     )
 
     static let hfKeys = [

@@ -63,11 +63,22 @@ public struct LlamaDecoder: Sendable {
         let b = { (part: String) in LlamaNames.block(i, part) }
         let ctx = try attentionContext(i, try rmsNorm(x, b("input_layernorm.weight"), w), w, attend: attend)
         var h = try linear(b("self_attn.o_proj"), ctx, out: config.hidden, bias: config.outputBias, w)
-        add(&h, x)
+        add(&h, try shortcut(b(LlamaNames.attentionShortcut), x, w))
         let act = try mlpProduct(i, try rmsNorm(h, b("post_attention_layernorm.weight"), w), w)
         var o = try linear(b("mlp.down_proj"), act, out: config.hidden, bias: config.outputBias, w)
-        add(&o, h)
+        add(&o, try shortcut(b(LlamaNames.mlpShortcut), h, w))
         return o
+    }
+
+    /// The residual as the next sum adds it: `x` itself, or x·S with a per-block slice's shortcut S
+    /// ([hidden × hidden], stored as SliceGPT multiplies it).
+    func shortcut(_ name: String, _ x: Activations, _ w: WeightSupplier) throws -> Activations {
+        guard config.shortcuts else { return x }
+        let n = config.hidden
+        let s = try w.tensor(name, count: n * n)
+        var st = [Float](repeating: 0, count: n * n)
+        for r in 0..<n { for c in 0..<n { st[c * n + r] = s[r * n + c] } }
+        return x.linear(st, bias: nil, out: n, seqLen: seqLen, threads: threads)
     }
 
     /// Q, K and V of the normed input (RoPE applied), then causal attention: o_proj's input.

@@ -5,6 +5,11 @@ public enum LlamaNames {
     public static let finalNorm = "model.norm.weight"
     public static let lmHead = "lm_head.weight"
 
+    /// SliceGPT's per-block shortcut matrices [hidden × hidden] (block parts): the residual entering
+    /// the attention (the FFN) times this is the residual added to its output, in the next basis.
+    public static let attentionShortcut = "attn_shortcut_Q"
+    public static let mlpShortcut = "mlp_shortcut_Q"
+
     /// `model.layers.N.` + part.
     public static func block(_ i: Int, _ part: String) -> String { "model.layers.\(i).\(part)" }
 

@@ -5,12 +5,12 @@ import Foundation
 /// components of its normalised calibration vectors and its `ratio` least-used dimensions are
 /// deleted, so every matrix that reads or writes the stream gets smaller. `uniform`: one rotation
 /// for the whole stream, no shortcut matrices, a plain Llama with a smaller `hidden_size` that
-/// llama.cpp runs. Runs on the calibration windows before any unit (SlicePass).
+/// llama.cpp runs; otherwise one rotation per place a norm reads, with shortcut matrices between
+/// them that only Squeeze's forward runs. Runs on the calibration windows before any unit (SlicePass).
 public struct SliceStage: Equatable, Sendable {
     /// Fraction of the residual stream's dimensions deleted, in [0, 1) (0: rotation only).
     public var ratio: Double
-    /// One rotation for the whole stream (the only variant built: per-block rotations need shortcut
-    /// matrices between blocks).
+    /// One rotation for the whole stream (false: one per place, with shortcut matrices between them).
     public var uniform = true
     /// The kept width is rounded to a multiple of this (32 fills ggml's quantization blocks).
     public var multiple = 32
@@ -29,12 +29,6 @@ extension SliceStage: StageOptions {
         guard let ratio = try r.number("ratio") else { throw RecipeError(r.at("ratio"), "is required") }
         self.ratio = try OptionCheck.fraction(ratio, at: r.at("ratio"))
         uniform = try r.flag("uniform") ?? uniform
-        if !uniform {
-            throw RecipeError(
-                r.at("uniform"),
-                "false (a rotation per block, with shortcut matrices between blocks) is not built yet; "
-                    + "uniform: true slices with one rotation")
-        }
         multiple = try OptionCheck.integer(try r.integer("multiple") ?? multiple, at: r.at("multiple"), in: 1...4096)
         refit = try r.flag("refit") ?? refit
     }
