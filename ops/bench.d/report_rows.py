@@ -37,3 +37,20 @@ def prompt_speeds(d):
     (llama_cpp_prompt_speed.py, by file path), None where the run did not measure it."""
     speed = {t: json.load(open(os.path.join(d, f"speed-{t}.json"))) for t in ["f32", "q8_0"]}
     return lambda name, t: speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))
+
+
+def row_block_params(row):
+    """A structured bench row's block parameters: its config's, with a low-rank row's factored
+    matrices counted as their factors (rank × (rows + cols))."""
+    lr = row.get("lowrank")
+    return block_params(row["config"]) - (lr["dense"] - lr["factors"] if lr else 0)
+
+
+def generation_speeds(d):
+    """generate(name, type): llama.cpp's greedy generation tokens/s of a structured row's GGUF from
+    DIR/generate-{f32,q8_0}.jsonl (llama_cpp_generate.py per file), None where not measured."""
+    speed = {}
+    for t in ["f32", "q8_0"]:
+        path = os.path.join(d, f"generate-{t}.jsonl")
+        speed[t] = {r["path"]: r["tokens_per_s"] for r in read_rows(path)} if os.path.exists(path) else {}
+    return lambda name, t: speed[t].get(os.path.join(d, name, f"model-{t}.gguf"))

@@ -5,7 +5,7 @@ What each structured method does to SmolLM2-135M's quality and size, and the iss
 each checked against the figures of this run (DIR/speed-*.json hold the prompt speeds)."""
 import sys
 
-from report_rows import block_params, prompt_speeds, ratio, read_rows
+from report_rows import block_params, prompt_speeds, ratio, read_rows, row_block_params
 
 rows = {r["name"]: r for r in read_rows(sys.argv[1])}
 cpu, d = sys.argv[2], sys.argv[3]
@@ -35,6 +35,10 @@ what = {
     "slice-30": "SliceGPT uniform", "slice-20-no-refit": "SliceGPT uniform, Qₖ only (no refit)",
     "slice-10-per-block": "SliceGPT per block", "slice-20-per-block": "SliceGPT per block",
     "slice-30-per-block": "SliceGPT per block",
+    "wanda-sp-10": "Wanda-sp (baseline)", "wanda-sp-30": "Wanda-sp (baseline)",
+    "weight-norm-10": "weight norm (baseline)", "weight-norm-30": "weight norm (baseline)",
+    "svd-10": "SVD (baseline)", "svd-20": "SVD (baseline)", "svd-30": "SVD (baseline)",
+    "svd-llm-10": "SVD-LLM", "svd-llm-20": "SVD-LLM", "svd-llm-30": "SVD-LLM",
 }
 for name, r in rows.items():
     if name == "dense":
@@ -48,7 +52,9 @@ for name, r in rows.items():
         shape += f", {min(heads)} query / {min(kv)} KV heads"
     if r.get("slice"):
         shape = f"hidden {r['slice']['kept']} (untied head" + (", shortcuts)" if c.get("residual_shortcuts") else ")")
-    removed = 1 - block_params(c) / base
+    if r.get("lowrank"):
+        shape = "rank-r factors (files: their dense product)"
+    removed = 1 - row_block_params(r) / base
     e = r["evaluation"]
     q8 = f"{r['bytes']['q8_0'] / 1e6:.1f} MB" if r["bytes"]["q8_0"] else "— (none)"
     print(f"| {name} | {what.get(name, name)} | {removed * 100:.1f}% | {shape} | {ratio(r):.3f}× | {e['mean_kl']:.4f} "
@@ -87,3 +93,7 @@ if "slice-20" in rows:
     print(f"- The uniform variant runs in llama.cpp with the perplexity Squeeze predicts (within 1%) — llama.cpp "
           f"{lf:.3f} against Squeeze {sq:.3f} on the same windows ({(lf / sq - 1) * 100:+.2f}%), "
           f"{met(abs(lf / sq - 1) <= 0.01)}.")
+if "svd-20" in rows and "svd-llm-20" in rows:
+    excess = ratio(rows["svd-llm-20"]) - 1, ratio(rows["svd-20"]) - 1
+    print(f"- SVD-LLM at 20% fewer block parameters: excess perplexity at most half of plain SVD's — {excess[0]:.3f} "
+          f"against {excess[1]:.3f}, {met(excess[0] <= excess[1] / 2)}.")
