@@ -49,14 +49,11 @@ extension SlicePass {
 
     /// Q_pᵀ·Q_{p+1} [kept × kept]: the residual in place p's basis, re-expressed in the next one's.
     static func shortcut(_ a: [Float], _ b: [Float], n: Int, kept: Int) -> [Float] {
-        BLAS.gemmRows(
-            m: kept, n: kept, k: n, a: transposed(a, rows: n, cols: kept), b: b, bTransposed: false, threads: 1)
-    }
-
-    static func transposed(_ a: [Float], rows: Int, cols: Int) -> [Float] {
-        var t = [Float](repeating: 0, count: rows * cols)
-        for r in 0..<rows { for c in 0..<cols { t[c * rows + r] = a[r * cols + c] } }
-        return t
+        var c = [Float](repeating: 0, count: kept * kept)
+        BLAS.gemm(
+            m: kept, n: kept, k: n, a: a, lda: kept, aTransposed: true, b: b, ldb: kept, bTransposed: false, c: &c,
+            ldc: kept)
+        return c
     }
 }
 

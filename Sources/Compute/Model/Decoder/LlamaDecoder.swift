@@ -76,9 +76,8 @@ public struct LlamaDecoder: Sendable {
         guard config.shortcuts else { return x }
         let n = config.hidden
         let s = try w.tensor(name, count: n * n)
-        var st = [Float](repeating: 0, count: n * n)
-        for r in 0..<n { for c in 0..<n { st[c * n + r] = s[r * n + c] } }
-        return x.linear(st, bias: nil, out: n, seqLen: seqLen, threads: threads)
+        let y = BLAS.gemmRows(m: x.rows, n: n, k: n, a: x.data, b: s, bTransposed: false, threads: threads)
+        return Activations(data: y, rows: x.rows, width: n)
     }
 
     /// Q, K and V of the normed input (RoPE applied), then causal attention: o_proj's input.
